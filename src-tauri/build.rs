@@ -1,0 +1,15 @@
+#[allow(clippy::expect_used)] // a build script reports failure by panicking
+fn main() {
+    // Generate `allow-<command>` permissions for the app's own commands, so the capability can list exactly
+    // those and nothing else.
+    tauri_build::try_build(tauri_build::Attributes::new().app_manifest(tauri_build::AppManifest::new().commands(&[
+        "get_state",
+        "sign_in",
+        "cancel_sign_in",
+        "refresh",
+        "sign_out",
+        "dismiss_notice",
+        "quit",
+    ])))
+    .expect("failed to run tauri-build");
+}

@@ -1,0 +1,266 @@
+//! Parsing and checking the custom-scheme redirect that carries the authorization response.
+//!
+//! Everything here is pure: a URL (and, for the issuer, the expected value) in, a verdict out. The one-time
+//! `state` check lives beside the pending attempt it consumes (`pending.rs`). A rejected link changes nothing.
+
+use oauth2::AuthorizationCode;
+use url::Url;
+
+use crate::error::clean_for_display;
+
+/// The longest callback URL accepted. Real codes and states are a few hundred bytes at most.
+pub const MAX_CALLBACK_LEN: usize = 8 * 1024;
+
+/// Why a deep link was not accepted as the answer to the sign-in in progress.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallbackError {
+    /// The link is longer than any real authorization response.
+    #[error(
+        "A sign-in link was ignored because it is far too long. If you were signing in, press Sign in to try again."
+    )]
+    TooLong,
+    /// The link is not a URL.
+    #[error("A sign-in link was ignored because it is malformed. If you were signing in, press Sign in to try again.")]
+    Malformed,
+    /// The link's scheme or path is not the configured redirect URI.
+    #[error("A link that is not a sign-in response was ignored.")]
+    WrongTarget,
+    /// A parameter appears more than once (RFC 6749 §3.1).
+    #[error("A sign-in link was ignored because it repeats the parameter \"{0}\".")]
+    DuplicateParameter(String),
+    /// A required parameter is missing.
+    #[error("A sign-in link was ignored because it has no \"{0}\".")]
+    MissingParameter(&'static str),
+    /// There is no sign-in in progress: never started, cancelled, or already completed (a replay).
+    #[error("A sign-in link arrived when no sign-in was in progress (it may be old or replayed), so it was ignored. Press Sign in to start one.")]
+    NoSignInInProgress,
+    /// The `state` does not match the sign-in in progress (RFC 6749 §10.12, RFC 9700 §4.7).
+    #[error("A sign-in link that doesn't belong to this sign-in was ignored. Finish signing in in the browser window Gatehouse opened.")]
+    StateMismatch,
+    /// The sign-in in progress has expired.
+    #[error("The sign-in expired before the browser answered. Press Sign in to start again.")]
+    Expired,
+    /// `iss` is not the provider Gatehouse is signing in with (RFC 9207 §2.4).
+    #[error(
+        "A sign-in response came from a different provider than expected and was rejected. Press Sign in to try again."
+    )]
+    IssuerMismatch,
+    /// The provider promises `iss` but the response has none (RFC 9207 §2.4).
+    #[error("A sign-in response without the provider's identity was rejected. Press Sign in to try again.")]
+    IssuerMissing,
+}
+
+/// What the authorization server answered.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Success: an authorization code to exchange.
+    Code(AuthorizationCode),
+    /// An error response (RFC 6749 §4.1.2.1).
+    Error {
+        /// The `error` code.
+        code: String,
+        /// The `error_description`, cleaned for display.
+        description: Option<String>,
+    },
+}
+
+/// A well-formed authorization response, not yet matched to a pending sign-in.
+#[derive(Debug)]
+pub struct Callback {
+    /// The `state` as received.
+    pub state: String,
+    /// The `iss` parameter, if present (RFC 9207).
+    pub issuer: Option<String>,
+    /// The code or the error.
+    pub outcome: Outcome,
+}
+
+/// Parses a deep link as an authorization response for `redirect_uri`.
+///
+/// # Errors
+/// A [`CallbackError`] for anything that is not exactly a response to `redirect_uri`.
+pub fn parse(link: &str, redirect_uri: &Url) -> Result<Callback, CallbackError> {
+    if link.len() > MAX_CALLBACK_LEN {
+        return Err(CallbackError::TooLong);
+    }
+    let url = Url::parse(link).map_err(|_| CallbackError::Malformed)?;
+    // RFC 8252 §7.1 and RFC 6749 §3.1.2: the response goes to the registered redirect URI and nowhere else.
+    let same_target = url.scheme() == redirect_uri.scheme()
+        && url.host() == redirect_uri.host()
+        && url.port() == redirect_uri.port()
+        && url.path() == redirect_uri.path()
+        && url.username().is_empty()
+        && url.password().is_none();
+    if !same_target {
+        return Err(CallbackError::WrongTarget);
+    }
+    // The code response is in the query (RFC 6749 §4.1.2); a fragment means something else sent this link.
+    if url.fragment().is_some() {
+        return Err(CallbackError::Malformed);
+    }
+
+    let mut state = None;
+    let mut code = None;
+    let mut error = None;
+    let mut description = None;
+    let mut issuer = None;
+    for (name, value) in url.query_pairs() {
+        let slot = match name.as_ref() {
+            "state" => &mut state,
+            "code" => &mut code,
+            "error" => &mut error,
+            "error_description" => &mut description,
+            "iss" => &mut issuer,
+            // RFC 6749 §4.1.2: the client ignores unrecognized response parameters.
+            _ => continue,
+        };
+        // RFC 6749 §3.1: parameters MUST NOT be included more than once.
+        if slot.replace(value.into_owned()).is_some() {
+            return Err(CallbackError::DuplicateParameter(name.into_owned()));
+        }
+    }
+
+    let state = state.filter(|s| !s.is_empty()).ok_or(CallbackError::MissingParameter("state"))?;
+    let outcome = match (code, error) {
+        (Some(code), None) if !code.is_empty() => Outcome::Code(AuthorizationCode::new(code)),
+        (None, Some(code)) if !code.is_empty() => Outcome::Error {
+            code: clean_for_display(&code, 64),
+            description: description.map(|d| clean_for_display(&d, 200)).filter(|d| !d.is_empty()),
+        },
+        (Some(_), Some(_)) => return Err(CallbackError::Malformed),
+        _ => return Err(CallbackError::MissingParameter("code")),
+    };
+    Ok(Callback { state, issuer, outcome })
+}
+
+/// Checks `iss` against the provider in use (RFC 9207 §2.4).
+///
+/// `expected` is `None` when the issuer is unknown (explicit endpoints without an issuer): then nothing can be
+/// compared. `required` is the provider's `authorization_response_iss_parameter_supported`.
+///
+/// # Errors
+/// [`CallbackError::IssuerMismatch`] or [`CallbackError::IssuerMissing`].
+pub fn check_issuer(received: Option<&str>, expected: Option<&Url>, required: bool) -> Result<(), CallbackError> {
+    match (received, expected) {
+        // RFC 9207 §2.4: compare with simple string comparison (RFC 3986 §6.2.1).
+        (Some(iss), Some(expected)) if iss == expected.as_str() || iss == expected.as_str().trim_end_matches('/') => {
+            Ok(())
+        }
+        (Some(_), Some(_)) => Err(CallbackError::IssuerMismatch),
+        (None, Some(_)) if required => Err(CallbackError::IssuerMissing),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn redirect() -> Url {
+        Url::parse("com.example.gatehouse:/callback").unwrap()
+    }
+
+    fn parse_ok(link: &str) -> Callback {
+        parse(link, &redirect()).unwrap()
+    }
+
+    fn parse_err(link: &str) -> CallbackError {
+        parse(link, &redirect()).unwrap_err()
+    }
+
+    #[test]
+    fn accepts_a_code_response() {
+        let cb = parse_ok("com.example.gatehouse:/callback?code=abc&state=xyz&iss=http%3A%2F%2F127.0.0.1%3A4470");
+        assert_eq!(cb.state, "xyz");
+        assert_eq!(cb.issuer.as_deref(), Some("http://127.0.0.1:4470"));
+        let Outcome::Code(code) = cb.outcome else { panic!("expected a code") };
+        assert_eq!(code.secret(), "abc");
+    }
+
+    #[test]
+    fn ignores_unknown_parameters() {
+        let cb = parse_ok("com.example.gatehouse:/callback?code=abc&state=xyz&session_state=1");
+        assert!(matches!(cb.outcome, Outcome::Code(_)));
+    }
+
+    #[test]
+    fn turns_an_error_parameter_into_an_outcome() {
+        let cb = parse_ok("com.example.gatehouse:/callback?error=access_denied&error_description=End-User%20aborted%0Ainteraction&state=s");
+        let Outcome::Error { code, description } = cb.outcome else { panic!("expected an error") };
+        assert_eq!(code, "access_denied");
+        assert_eq!(description.as_deref(), Some("End-User aborted interaction"));
+    }
+
+    #[test]
+    fn rejects_the_wrong_scheme_or_path() {
+        for link in [
+            "com.example.other:/callback?code=a&state=s",
+            "com.example.gatehouse:/callback/extra?code=a&state=s",
+            "com.example.gatehouse:/other?code=a&state=s",
+            "com.example.gatehouse://callback?code=a&state=s",
+            "com.example.gatehouse://evil.example/callback?code=a&state=s",
+            "https://example.com/callback?code=a&state=s",
+        ] {
+            assert_eq!(parse_err(link), CallbackError::WrongTarget, "{link}");
+        }
+    }
+
+    #[test]
+    fn rejects_malformed_links() {
+        assert_eq!(parse_err("not a url"), CallbackError::Malformed);
+        assert_eq!(parse_err(""), CallbackError::Malformed);
+        assert_eq!(parse_err("com.example.gatehouse:/callback?code=a&state=s#frag"), CallbackError::Malformed);
+        assert_eq!(parse_err("com.example.gatehouse:/callback?code=a&error=x&state=s"), CallbackError::Malformed);
+    }
+
+    #[test]
+    fn requires_state_and_code() {
+        assert_eq!(parse_err("com.example.gatehouse:/callback?code=a"), CallbackError::MissingParameter("state"));
+        assert_eq!(
+            parse_err("com.example.gatehouse:/callback?code=a&state="),
+            CallbackError::MissingParameter("state")
+        );
+        assert_eq!(parse_err("com.example.gatehouse:/callback?state=s"), CallbackError::MissingParameter("code"));
+        assert_eq!(parse_err("com.example.gatehouse:/callback?state=s&code="), CallbackError::MissingParameter("code"));
+        assert_eq!(parse_err("com.example.gatehouse:/callback"), CallbackError::MissingParameter("state"));
+    }
+
+    #[test]
+    fn rejects_duplicated_parameters() {
+        assert_eq!(
+            parse_err("com.example.gatehouse:/callback?code=a&state=s&state=t"),
+            CallbackError::DuplicateParameter("state".into())
+        );
+        assert_eq!(
+            parse_err("com.example.gatehouse:/callback?code=a&code=b&state=s"),
+            CallbackError::DuplicateParameter("code".into())
+        );
+        assert_eq!(
+            parse_err("com.example.gatehouse:/callback?code=a&state=s&iss=x&iss=y"),
+            CallbackError::DuplicateParameter("iss".into())
+        );
+    }
+
+    #[test]
+    fn rejects_very_long_input() {
+        let link = format!("com.example.gatehouse:/callback?state=s&code={}", "a".repeat(MAX_CALLBACK_LEN));
+        assert_eq!(parse_err(&link), CallbackError::TooLong);
+        let just_fits = format!("com.example.gatehouse:/callback?state=s&code={}", "a".repeat(4000));
+        assert!(parse(&just_fits, &redirect()).is_ok());
+    }
+
+    #[test]
+    fn checks_the_issuer() {
+        let issuer = Url::parse("http://127.0.0.1:4470").unwrap();
+        assert_eq!(check_issuer(Some("http://127.0.0.1:4470"), Some(&issuer), true), Ok(()));
+        assert_eq!(check_issuer(Some("http://127.0.0.1:4470/"), Some(&issuer), false), Ok(()));
+        assert_eq!(
+            check_issuer(Some("http://127.0.0.1:4471"), Some(&issuer), false),
+            Err(CallbackError::IssuerMismatch)
+        );
+        assert_eq!(check_issuer(Some("https://evil.example"), Some(&issuer), true), Err(CallbackError::IssuerMismatch));
+        assert_eq!(check_issuer(None, Some(&issuer), true), Err(CallbackError::IssuerMissing));
+        assert_eq!(check_issuer(None, Some(&issuer), false), Ok(()));
+        assert_eq!(check_issuer(Some("anything"), None, false), Ok(()));
+    }
+}

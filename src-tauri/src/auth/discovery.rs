@@ -1,0 +1,152 @@
+//! Authorization server metadata (RFC 8414, OpenID Connect Discovery 1.0).
+//!
+//! Discovery happens the first time the endpoints are needed and is cached for the life of the process; a
+//! failed attempt is not cached, so the next action tries again.
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::config::ProviderEndpoints;
+use crate::error::{Error, Result};
+use crate::http;
+
+#[derive(Debug, Deserialize)]
+struct Metadata {
+    issuer: String,
+    authorization_endpoint: String,
+    token_endpoint: String,
+    revocation_endpoint: Option<String>,
+    userinfo_endpoint: Option<String>,
+    code_challenge_methods_supported: Option<Vec<String>>,
+    #[serde(default)]
+    authorization_response_iss_parameter_supported: bool,
+}
+
+/// The well-known locations for `issuer`, most specific first.
+fn metadata_urls(issuer: &Url) -> Result<Vec<Url>> {
+    let path = issuer.path().trim_end_matches('/');
+    let at = |well_known: &str| -> Result<Url> {
+        issuer.join(well_known).map_err(|e| Error::Internal(format!("metadata URL: {e}")))
+    };
+    Ok(vec![
+        // OIDC Discovery §4: the issuer, then /.well-known/openid-configuration.
+        at(&format!("{path}/.well-known/openid-configuration"))?,
+        // RFC 8414 §3.1: /.well-known/oauth-authorization-server inserted before the issuer's path.
+        at(&format!("/.well-known/oauth-authorization-server{path}"))?,
+    ])
+}
+
+/// Fetches and checks the provider's metadata.
+///
+/// # Errors
+/// [`Error::Network`] when the provider is unreachable, [`Error::BadResponse`] when its metadata is missing,
+/// malformed, or describes another issuer.
+pub async fn discover(client: &reqwest::Client, issuer: &Url) -> Result<ProviderEndpoints> {
+    let mut last_status = None;
+    for url in metadata_urls(issuer)? {
+        let response = client
+            .get(url.clone())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| Error::Network(http::describe_transport_error(&e)))?;
+        if !response.status().is_success() {
+            last_status = Some(response.status());
+            continue;
+        }
+        let body = http::read_body(response).await?;
+        let metadata: Metadata =
+            serde_json::from_slice(&body).map_err(|e| Error::BadResponse(format!("its metadata is not valid: {e}")))?;
+        return check(metadata, issuer);
+    }
+    Err(Error::BadResponse(format!(
+        "it has no discovery document (HTTP {})",
+        last_status.map(|s| s.as_u16()).unwrap_or_default()
+    )))
+}
+
+fn check(metadata: Metadata, issuer: &Url) -> Result<ProviderEndpoints> {
+    // RFC 8414 §3.3 and OIDC Discovery §4.3: the metadata's issuer must be the one we asked, or an attacker's
+    // metadata could redirect the whole flow (mix-up, RFC 9700 §4.4).
+    if metadata.issuer != issuer.as_str() && metadata.issuer != issuer.as_str().trim_end_matches('/') {
+        return Err(Error::BadResponse(format!(
+            "its metadata names a different issuer ({})",
+            crate::error::clean_for_display(&metadata.issuer, 100)
+        )));
+    }
+    // RFC 9700 §2.1.1: PKCE with S256. A provider that lists its methods must list S256.
+    if let Some(methods) = &metadata.code_challenge_methods_supported {
+        if !methods.iter().any(|m| m == "S256") {
+            return Err(Error::BadResponse("it does not support PKCE with S256".into()));
+        }
+    }
+    let endpoint = |name: &str, value: &str| -> Result<Url> {
+        let url = Url::parse(value).map_err(|_| Error::BadResponse(format!("its {name} is not a URL")))?;
+        let secure = url.scheme() == "https"
+            || (url.scheme() == "http" && issuer.scheme() == "http" && url.host() == issuer.host());
+        if !secure {
+            return Err(Error::BadResponse(format!("its {name} does not use https")));
+        }
+        Ok(url)
+    };
+    let optional = |name: &str, value: &Option<String>| value.as_deref().map(|v| endpoint(name, v)).transpose();
+    Ok(ProviderEndpoints {
+        issuer: Some(issuer.clone()),
+        authorization: endpoint("authorization endpoint", &metadata.authorization_endpoint)?,
+        token: endpoint("token endpoint", &metadata.token_endpoint)?,
+        revocation: optional("revocation endpoint", &metadata.revocation_endpoint)?,
+        userinfo: optional("userinfo endpoint", &metadata.userinfo_endpoint)?,
+        iss_parameter_supported: metadata.authorization_response_iss_parameter_supported,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metadata(issuer: &str) -> Metadata {
+        Metadata {
+            issuer: issuer.into(),
+            authorization_endpoint: format!("{issuer}/auth"),
+            token_endpoint: format!("{issuer}/token"),
+            revocation_endpoint: Some(format!("{issuer}/token/revocation")),
+            userinfo_endpoint: None,
+            code_challenge_methods_supported: Some(vec!["S256".into()]),
+            authorization_response_iss_parameter_supported: true,
+        }
+    }
+
+    #[test]
+    fn well_known_urls_follow_both_specs() {
+        let urls = metadata_urls(&Url::parse("https://id.example.com/tenant").unwrap()).unwrap();
+        assert_eq!(urls[0].as_str(), "https://id.example.com/tenant/.well-known/openid-configuration");
+        assert_eq!(urls[1].as_str(), "https://id.example.com/.well-known/oauth-authorization-server/tenant");
+        let root = metadata_urls(&Url::parse("http://127.0.0.1:4470").unwrap()).unwrap();
+        assert_eq!(root[0].as_str(), "http://127.0.0.1:4470/.well-known/openid-configuration");
+    }
+
+    #[test]
+    fn accepts_matching_metadata() {
+        let issuer = Url::parse("http://127.0.0.1:4470").unwrap();
+        let endpoints = check(metadata("http://127.0.0.1:4470"), &issuer).unwrap();
+        assert_eq!(endpoints.token.as_str(), "http://127.0.0.1:4470/token");
+        assert!(endpoints.iss_parameter_supported);
+    }
+
+    #[test]
+    fn rejects_another_issuer() {
+        let issuer = Url::parse("https://id.example.com").unwrap();
+        assert!(matches!(check(metadata("https://evil.example"), &issuer), Err(Error::BadResponse(_))));
+    }
+
+    #[test]
+    fn rejects_providers_without_s256_or_tls() {
+        let issuer = Url::parse("https://id.example.com").unwrap();
+        let mut plain_only = metadata("https://id.example.com");
+        plain_only.code_challenge_methods_supported = Some(vec!["plain".into()]);
+        assert!(check(plain_only, &issuer).is_err());
+        let mut http_token = metadata("https://id.example.com");
+        http_token.token_endpoint = "http://id.example.com/token".into();
+        assert!(check(http_token, &issuer).is_err());
+    }
+}

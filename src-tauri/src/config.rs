@@ -1,0 +1,431 @@
+//! The provider profile: where it comes from, what it may say, and the checks that keep it safe.
+//!
+//! A profile is read from TOML (`--config PATH`, else `GATEHOUSE_CONFIG`, else `config.toml` in the platform
+//! config directory, else the built-in demo profile). It is validated once, up front: every error names the
+//! field, and a broken file never panics the app.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use oauth2::{ClientId, ClientSecret};
+use serde::Deserialize;
+use url::Url;
+
+/// The built-in profile for the bundled demo provider.
+pub const DEMO_PROFILE: &str = include_str!("../demo.toml");
+
+/// The environment variable that names a config file.
+pub const CONFIG_ENV: &str = "GATEHOUSE_CONFIG";
+
+/// The longest a sign-in may wait for the browser unless the profile says otherwise.
+pub const DEFAULT_SIGN_IN_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+
+/// A config file that cannot be used, with the field at fault.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("The config file {source_name} is invalid: {field}: {problem}. Fix it and restart Gatehouse.")]
+pub struct ConfigError {
+    /// Where the profile came from, for the message.
+    pub source_name: String,
+    /// The field at fault (`-` when the file as a whole is at fault).
+    pub field: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    profile: Option<String>,
+    name: Option<String>,
+    issuer: Option<String>,
+    authorization_endpoint: Option<String>,
+    token_endpoint: Option<String>,
+    revocation_endpoint: Option<String>,
+    userinfo_endpoint: Option<String>,
+    client_id: String,
+    client_secret: Option<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    redirect_uri: String,
+    resource_url: String,
+    sign_in_timeout_secs: Option<u64>,
+}
+
+/// Where the provider's endpoints come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoints {
+    /// Discovered from the issuer's metadata (RFC 8414, OpenID Connect Discovery).
+    Discover {
+        /// The issuer identifier.
+        issuer: Url,
+    },
+    /// Given in the profile.
+    Explicit(Box<ProviderEndpoints>),
+}
+
+/// The endpoints Gatehouse calls, known or discovered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderEndpoints {
+    /// The issuer identifier, when known; checked against `iss` (RFC 9207).
+    pub issuer: Option<Url>,
+    /// The authorization endpoint.
+    pub authorization: Url,
+    /// The token endpoint.
+    pub token: Url,
+    /// The revocation endpoint (RFC 7009), if the provider has one.
+    pub revocation: Option<Url>,
+    /// The userinfo endpoint, if the provider has one.
+    pub userinfo: Option<Url>,
+    /// Whether the provider promises `iss` in every authorization response (RFC 9207 §3).
+    pub iss_parameter_supported: bool,
+}
+
+/// A validated provider profile.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Names the keychain entry; one entry per profile.
+    pub profile: String,
+    /// The provider's name, for the UI.
+    pub display_name: String,
+    /// Where the endpoints come from.
+    pub endpoints: Endpoints,
+    /// The client identifier.
+    pub client_id: ClientId,
+    /// A client secret. In a native app this is not confidential (RFC 8252 §8.5); it is sent only because some
+    /// providers insist on one.
+    pub client_secret: Option<ClientSecret>,
+    /// The scopes to request.
+    pub scopes: Vec<String>,
+    /// The private-use URI scheme redirect (RFC 8252 §7.1).
+    pub redirect_uri: Url,
+    /// The protected resource to show.
+    pub resource_url: Url,
+    /// How long a sign-in may wait for the browser.
+    pub sign_in_timeout: Duration,
+}
+
+impl Config {
+    /// The built-in demo profile.
+    ///
+    /// # Errors
+    /// Only if the built-in profile itself is broken, which a unit test rules out.
+    pub fn demo() -> Result<Config, ConfigError> {
+        Config::parse(DEMO_PROFILE, "built-in demo profile")
+    }
+
+    /// Parses and validates a profile.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first field at fault.
+    pub fn parse(text: &str, source_name: &str) -> Result<Config, ConfigError> {
+        let err = |field: &str, problem: String| ConfigError {
+            source_name: source_name.to_owned(),
+            field: field.to_owned(),
+            problem,
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let field = e
+                .span()
+                .and_then(|span| text.get(..span.start))
+                .map(|before| format!("line {}", before.lines().count().max(1)))
+                .unwrap_or_else(|| "-".to_owned());
+            err(&field, e.message().to_owned())
+        })?;
+
+        let url = |field: &str, value: &str| -> Result<Url, ConfigError> {
+            let url = Url::parse(value).map_err(|e| err(field, format!("not a URL ({e})")))?;
+            require_tls_or_loopback(&url).map_err(|problem| err(field, problem))?;
+            Ok(url)
+        };
+        let optional_url = |field: &str, value: &Option<String>| value.as_deref().map(|v| url(field, v)).transpose();
+
+        let issuer = optional_url("issuer", &raw.issuer)?;
+        let authorization = optional_url("authorization_endpoint", &raw.authorization_endpoint)?;
+        let token = optional_url("token_endpoint", &raw.token_endpoint)?;
+        let revocation = optional_url("revocation_endpoint", &raw.revocation_endpoint)?;
+        let userinfo = optional_url("userinfo_endpoint", &raw.userinfo_endpoint)?;
+        if let Some(issuer) = &issuer {
+            // RFC 8414 §2: the issuer has no query or fragment.
+            if issuer.query().is_some() || issuer.fragment().is_some() {
+                return Err(err("issuer", "must not have a query or fragment (RFC 8414 §2)".into()));
+            }
+        }
+        let endpoints = match (authorization, token) {
+            (Some(authorization), Some(token)) => Endpoints::Explicit(Box::new(ProviderEndpoints {
+                issuer,
+                authorization,
+                token,
+                revocation,
+                userinfo,
+                iss_parameter_supported: false,
+            })),
+            (None, None) => match issuer {
+                Some(issuer) if revocation.is_none() && userinfo.is_none() => Endpoints::Discover { issuer },
+                Some(_) => {
+                    return Err(err(
+                        "authorization_endpoint",
+                        "give it and token_endpoint when other endpoints are listed, or list none to use discovery"
+                            .into(),
+                    ))
+                }
+                None => {
+                    return Err(err(
+                        "issuer",
+                        "missing: give the issuer, or both authorization_endpoint and token_endpoint".into(),
+                    ))
+                }
+            },
+            (Some(_), None) => {
+                return Err(err("token_endpoint", "missing: it is needed with authorization_endpoint".into()))
+            }
+            (None, Some(_)) => {
+                return Err(err("authorization_endpoint", "missing: it is needed with token_endpoint".into()))
+            }
+        };
+
+        if raw.client_id.trim().is_empty() {
+            return Err(err("client_id", "must not be empty".into()));
+        }
+        for scope in &raw.scopes {
+            // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+            let valid = !scope.is_empty()
+                && scope.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
+            if !valid {
+                return Err(err("scopes", format!("{scope:?} is not a valid scope (RFC 6749 §3.3)")));
+            }
+        }
+        let redirect_uri =
+            Url::parse(&raw.redirect_uri).map_err(|e| err("redirect_uri", format!("not a URI ({e})")))?;
+        check_private_use_redirect(&redirect_uri).map_err(|problem| err("redirect_uri", problem))?;
+        let resource_url = url("resource_url", &raw.resource_url)?;
+
+        let profile = raw.profile.unwrap_or_else(|| "default".to_owned());
+        if profile.is_empty()
+            || profile.len() > 64
+            || !profile.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(err("profile", "use 1 to 64 letters, digits, '-' or '_'".into()));
+        }
+        let sign_in_timeout = match raw.sign_in_timeout_secs {
+            None => DEFAULT_SIGN_IN_TIMEOUT,
+            Some(secs @ 10..=3600) => Duration::from_secs(secs),
+            Some(_) => return Err(err("sign_in_timeout_secs", "must be between 10 and 3600".into())),
+        };
+
+        Ok(Config {
+            display_name: raw.name.unwrap_or_else(|| match &endpoints {
+                Endpoints::Discover { issuer } => issuer.host_str().unwrap_or("provider").to_owned(),
+                Endpoints::Explicit(e) => e.authorization.host_str().unwrap_or("provider").to_owned(),
+            }),
+            profile,
+            endpoints,
+            client_id: ClientId::new(raw.client_id),
+            client_secret: raw.client_secret.map(ClientSecret::new),
+            scopes: raw.scopes,
+            redirect_uri,
+            resource_url,
+            sign_in_timeout,
+        })
+    }
+
+    /// Reads the profile the user chose: `--config PATH`, else `GATEHOUSE_CONFIG`, else `config.toml` in
+    /// `config_dir`, else the demo profile.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] when the chosen file is unreadable or invalid. A missing file in the config directory
+    /// is not an error: it selects the demo profile.
+    pub fn load(
+        args: &[String],
+        env_path: Option<PathBuf>,
+        config_dir: Option<PathBuf>,
+    ) -> Result<Config, ConfigError> {
+        let explicit = config_arg(args).or(env_path);
+        let path = match explicit {
+            Some(path) => path,
+            None => match config_dir.map(|dir| dir.join("config.toml")) {
+                Some(path) if path.exists() => path,
+                _ => return Config::demo(),
+            },
+        };
+        Config::read(&path)
+    }
+
+    fn read(path: &Path) -> Result<Config, ConfigError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            source_name: name.clone(),
+            field: "-".into(),
+            problem: format!("can't read it ({e})"),
+        })?;
+        Config::parse(&text, &name)
+    }
+
+    /// The redirect URI's scheme, which the OS must route to Gatehouse.
+    pub fn redirect_scheme(&self) -> &str {
+        self.redirect_uri.scheme()
+    }
+}
+
+/// `--config PATH` or `--config=PATH` among the process arguments.
+fn config_arg(args: &[String]) -> Option<PathBuf> {
+    let mut iter = args.iter().skip(1);
+    while let Some(arg) = iter.next() {
+        if arg == "--config" {
+            return iter.next().map(PathBuf::from);
+        }
+        if let Some(path) = arg.strip_prefix("--config=") {
+            return Some(PathBuf::from(path));
+        }
+    }
+    None
+}
+
+/// Endpoints must use TLS (RFC 6749 §3.1, §3.2; RFC 9700 §2.6), except on the loopback interface, where the
+/// traffic never leaves the machine (the bundled demo provider runs there).
+fn require_tls_or_loopback(url: &Url) -> Result<(), String> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(url) => Ok(()),
+        "http" => Err("must use https (only loopback addresses may use http)".into()),
+        other => Err(format!("must be an https URL, not {other}:")),
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// RFC 8252 §7.1: a private-use URI scheme redirect uses a reverse-DNS scheme that contains a period, so that
+/// it is tied to a domain the app's publisher controls.
+fn check_private_use_redirect(uri: &Url) -> Result<(), String> {
+    if !uri.scheme().contains('.') {
+        return Err(
+            "use a private-use scheme in reverse-DNS form, such as com.example.app:/callback (RFC 8252 §7.1)".into()
+        );
+    }
+    if uri.query().is_some() || uri.fragment().is_some() {
+        return Err("must not have a query or fragment (RFC 6749 §3.1.2)".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+        profile = "work"
+        issuer = "https://id.example.com"
+        client_id = "abc"
+        scopes = ["openid", "offline_access"]
+        redirect_uri = "com.example.gatehouse:/callback"
+        resource_url = "https://api.example.com/me"
+    "#;
+
+    fn field_of(text: &str) -> String {
+        Config::parse(text, "test").unwrap_err().field
+    }
+
+    #[test]
+    fn demo_profile_is_valid() {
+        let demo = Config::demo().unwrap();
+        assert_eq!(demo.profile, "demo");
+        assert_eq!(demo.redirect_scheme(), "com.example.gatehouse");
+        assert!(matches!(demo.endpoints, Endpoints::Discover { .. }));
+    }
+
+    #[test]
+    fn good_profile_parses() {
+        let config = Config::parse(GOOD, "test").unwrap();
+        assert_eq!(config.profile, "work");
+        assert_eq!(config.display_name, "id.example.com");
+        assert_eq!(config.scopes, ["openid", "offline_access"]);
+        assert_eq!(config.sign_in_timeout, DEFAULT_SIGN_IN_TIMEOUT);
+        assert!(config.client_secret.is_none());
+    }
+
+    #[test]
+    fn explicit_endpoints_parse() {
+        let text = r#"
+            authorization_endpoint = "https://id.example.com/authorize"
+            token_endpoint = "https://id.example.com/token"
+            revocation_endpoint = "https://id.example.com/revoke"
+            client_id = "abc"
+            client_secret = "not-so-secret"
+            redirect_uri = "com.example.gatehouse:/callback"
+            resource_url = "https://api.example.com/me"
+        "#;
+        let config = Config::parse(text, "test").unwrap();
+        let Endpoints::Explicit(e) = config.endpoints else { panic!("expected explicit endpoints") };
+        assert_eq!(e.revocation.unwrap().path(), "/revoke");
+        assert!(e.issuer.is_none());
+        assert_eq!(config.client_secret.unwrap().secret(), "not-so-secret");
+    }
+
+    #[test]
+    fn bad_inputs_name_the_field() {
+        assert_eq!(field_of(&GOOD.replace("https://id.example.com", "http://id.example.com")), "issuer");
+        assert_eq!(field_of(&GOOD.replace("https://id.example.com", "ftp://id.example.com")), "issuer");
+        assert_eq!(field_of(&GOOD.replace("https://id.example.com", "not a url")), "issuer");
+        assert_eq!(field_of(&GOOD.replace("https://id.example.com", "https://id.example.com/?x=1")), "issuer");
+        assert_eq!(field_of(&GOOD.replace("com.example.gatehouse:/callback", "gatehouse:/callback")), "redirect_uri");
+        assert_eq!(
+            field_of(&GOOD.replace("com.example.gatehouse:/callback", "com.example.gatehouse:/cb?x=1")),
+            "redirect_uri"
+        );
+        assert_eq!(field_of(&GOOD.replace("com.example.gatehouse:/callback", "")), "redirect_uri");
+        assert_eq!(field_of(&GOOD.replace("\"offline_access\"", "\"bad scope\"")), "scopes");
+        assert_eq!(field_of(&GOOD.replace("\"abc\"", "\"  \"")), "client_id");
+        assert_eq!(field_of(&GOOD.replace("\"work\"", "\"../etc\"")), "profile");
+        assert_eq!(field_of(&GOOD.replace("https://api.example.com/me", "http://api.example.com/me")), "resource_url");
+        assert_eq!(field_of(&format!("{GOOD}\nsign_in_timeout_secs = 5")), "sign_in_timeout_secs");
+        assert_eq!(field_of(&GOOD.replace("issuer = \"https://id.example.com\"", "")), "issuer");
+        assert_eq!(field_of(&GOOD.replace("issuer", "authorization_endpoint")), "token_endpoint");
+    }
+
+    #[test]
+    fn syntax_and_unknown_fields_are_reported_with_a_line() {
+        let unknown = Config::parse(&format!("{GOOD}\nclient_secert = \"x\"\n"), "test").unwrap_err();
+        assert!(unknown.field.starts_with("line "), "{unknown:?}");
+        assert!(unknown.problem.contains("client_secert"), "{unknown:?}");
+        let broken = Config::parse("issuer = ", "test").unwrap_err();
+        assert_eq!(broken.field, "line 1");
+        let missing = Config::parse("issuer = \"https://a.example\"", "test").unwrap_err();
+        assert!(missing.problem.contains("client_id"), "{missing:?}");
+        let wrong_type =
+            Config::parse(&GOOD.replace("[\"openid\", \"offline_access\"]", "\"openid\""), "test").unwrap_err();
+        assert!(wrong_type.to_string().contains("scopes") || wrong_type.field.starts_with("line"), "{wrong_type:?}");
+    }
+
+    #[test]
+    fn loopback_http_is_allowed() {
+        let text = GOOD
+            .replace("https://id.example.com", "http://localhost:4470")
+            .replace("https://api.example.com", "http://[::1]:9");
+        assert!(Config::parse(&text, "test").is_ok());
+    }
+
+    #[test]
+    fn load_picks_the_right_source() {
+        let dir = std::env::temp_dir().join(format!("gatehouse-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("config.toml");
+        std::fs::write(&file, GOOD).unwrap();
+        let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+
+        assert_eq!(Config::load(&args(&["gh"]), None, Some(dir.clone())).unwrap().profile, "work");
+        assert_eq!(Config::load(&args(&["gh"]), None, Some(dir.join("none"))).unwrap().profile, "demo");
+        let flag = format!("--config={}", file.display());
+        assert_eq!(Config::load(&args(&["gh", &flag]), None, None).unwrap().profile, "work");
+        let missing =
+            Config::load(&args(&["gh", "--config", "/nonexistent/x.toml"]), Some(file.clone()), None).unwrap_err();
+        assert!(missing.problem.contains("can't read"), "{missing:?}");
+        assert_eq!(Config::load(&args(&["gh"]), Some(file), None).unwrap().profile, "work");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

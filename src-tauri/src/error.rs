@@ -1,0 +1,140 @@
+//! The errors Gatehouse can meet, one enum per layer, and the one shape they take in the UI.
+//!
+//! Every error that reaches the webview serialises as `{ "kind": "...", "message": "..." }`. `kind` is a stable
+//! snake_case code the UI branches on; `message` says what happened and what to do next. No variant carries a
+//! token, code, verifier or client secret, so an error can be logged or shown as it is.
+
+use serde::ser::SerializeStruct;
+use serde::{Serialize, Serializer};
+
+use crate::auth::callback::CallbackError;
+use crate::config::ConfigError;
+use crate::tokens::keychain::KeychainError;
+
+/// A `Result` whose error is the app-wide [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in a sign-in, refresh, sign-out or resource fetch.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    /// The config file is unreadable or invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A deep link was not a valid answer to the sign-in in progress.
+    #[error(transparent)]
+    Callback(#[from] CallbackError),
+    /// The user declined access at the provider (`error=access_denied`, RFC 6749 §4.1.2.1).
+    #[error("You declined access at the provider. Press Sign in to try again.")]
+    AccessDenied,
+    /// The provider answered the authorization request with another OAuth error.
+    #[error("The provider refused the sign-in ({code}{}). Press Sign in to try again; if it keeps failing, check the client settings in the config file.", describe(.description))]
+    Authorization {
+        /// The `error` code, as the provider sent it.
+        code: String,
+        /// The provider's `error_description`, cleaned for display.
+        description: Option<String>,
+    },
+    /// The token endpoint answered with an OAuth error other than `invalid_grant`.
+    #[error("The provider rejected the request ({code}{}). Try again; if it keeps failing, check the client settings in the config file.", describe(.description))]
+    TokenEndpoint {
+        /// The `error` code, as the provider sent it.
+        code: String,
+        /// The provider's `error_description`, cleaned for display.
+        description: Option<String>,
+    },
+    /// The provider no longer accepts the session's grant (`invalid_grant` on refresh).
+    #[error("Your session has ended at the provider. Sign in again to continue.")]
+    SessionEnded,
+    /// The provider could not be reached, or did not answer in time.
+    #[error("Couldn't reach the provider: {0}. Check your connection and try again; your session is kept.")]
+    Network(String),
+    /// The provider answered with something that is not a valid response.
+    #[error("The provider sent an answer Gatehouse can't use ({0}). Try again later, or check the provider settings in the config file.")]
+    BadResponse(String),
+    /// The OS keychain refused or failed.
+    #[error(transparent)]
+    Keychain(#[from] KeychainError),
+    /// The system browser could not be started.
+    #[error("Couldn't open your web browser ({0}). Make sure a default browser is set, then press Sign in again.")]
+    BrowserOpen(String),
+    /// The operation needs a session and there is none.
+    #[error("You're not signed in. Press Sign in first.")]
+    NotSignedIn,
+    /// The operation needs no session and there is one.
+    #[error("You're already signed in. Sign out first to switch accounts.")]
+    AlreadySignedIn,
+    /// The sign-in waited longer than the provider's code could live.
+    #[error("The sign-in took too long and was stopped. Press Sign in to start again.")]
+    SignInTimedOut,
+    /// A bug or an OS failure that the user cannot fix.
+    #[error("Something went wrong inside Gatehouse ({0}). Restart it; if this keeps happening, please report it.")]
+    Internal(String),
+}
+
+fn describe(description: &Option<String>) -> String {
+    description.as_deref().map(|d| format!(": {d}")).unwrap_or_default()
+}
+
+impl Error {
+    /// The stable code the UI branches on.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Config(_) => "config_invalid",
+            Error::Callback(_) => "callback_rejected",
+            Error::AccessDenied => "access_denied",
+            Error::Authorization { .. } => "authorization_failed",
+            Error::TokenEndpoint { .. } => "token_request_failed",
+            Error::SessionEnded => "session_ended",
+            Error::Network(_) => "network",
+            Error::BadResponse(_) => "bad_response",
+            Error::Keychain(e) => e.kind(),
+            Error::BrowserOpen(_) => "browser_unavailable",
+            Error::NotSignedIn => "not_signed_in",
+            Error::AlreadySignedIn => "already_signed_in",
+            Error::SignInTimedOut => "sign_in_timed_out",
+            Error::Internal(_) => "internal",
+        }
+    }
+
+    /// Whether the failure may go away by itself, so that a stored session must be kept.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Error::Network(_) | Error::BadResponse(_) | Error::Keychain(_))
+    }
+}
+
+impl Serialize for Error {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("Error", 2)?;
+        s.serialize_field("kind", self.kind())?;
+        s.serialize_field("message", &self.to_string())?;
+        s.end()
+    }
+}
+
+/// Keeps text from a provider or a URL fit to show: printable, one line, and short.
+pub(crate) fn clean_for_display(text: &str, max_chars: usize) -> String {
+    let cleaned: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).take(max_chars).collect();
+    if text.chars().count() > max_chars {
+        format!("{}…", cleaned.trim_end())
+    } else {
+        cleaned.trim().to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serialises_as_kind_and_message() {
+        let json = serde_json::to_value(Error::SessionEnded).unwrap();
+        assert_eq!(json["kind"], "session_ended");
+        assert!(json["message"].as_str().unwrap().contains("Sign in again"));
+    }
+
+    #[test]
+    fn provider_descriptions_are_cleaned() {
+        assert_eq!(clean_for_display("bad\nthing\u{7}", 50), "bad thing");
+        assert_eq!(clean_for_display("abcdef", 3), "abc…");
+    }
+}

@@ -1,0 +1,141 @@
+//! Gatehouse: sign in to an OAuth 2.0 / OpenID Connect provider from the desktop, the native-app way
+//! (RFC 8252): system browser, PKCE, a private-use URI scheme redirect, and tokens kept in the OS keychain.
+//!
+//! `run()` wires Tauri to the [`service::Gatehouse`] service; everything that matters happens there.
+
+pub mod api;
+pub mod auth;
+pub mod commands;
+pub mod config;
+pub mod deep_link;
+pub mod error;
+pub mod events;
+pub mod http;
+pub mod service;
+pub mod state;
+pub mod tokens;
+#[cfg(desktop)]
+pub mod tray;
+
+use std::path::PathBuf;
+
+use tauri::{AppHandle, Emitter, Manager, RunEvent, Runtime, WindowEvent};
+use tauri_plugin_opener::OpenerExt;
+
+use crate::config::{Config, ConfigError, CONFIG_ENV};
+use crate::service::{Gatehouse, Shell};
+use crate::state::AuthView;
+use crate::tokens::keychain::Keychain;
+
+/// The label of the one window.
+pub const MAIN_WINDOW: &str = "main";
+
+/// Starts Gatehouse.
+pub fn run() {
+    init_tracing();
+    let mut context = tauri::generate_context!();
+    let args: Vec<String> = std::env::args().collect();
+    let config_dir = dirs::config_dir().map(|dir| dir.join(&context.config().identifier));
+    let config = Config::load(&args, std::env::var_os(CONFIG_ENV).map(PathBuf::from), config_dir);
+    if let Ok(config) = &config {
+        accept_scheme(&mut context, config.redirect_scheme());
+    }
+    let app = build_app(tauri::Builder::default(), config).build(context);
+    match app {
+        Ok(app) => app.run(|_app, event| {
+            // Closing the window leaves Gatehouse in the tray; only Quit (an explicit exit code) ends it.
+            if let RunEvent::ExitRequested { code: None, api, .. } = event {
+                api.prevent_exit();
+            }
+        }),
+        Err(e) => {
+            tracing::error!("Gatehouse could not start: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Wires plugins, commands, the tray and the service onto `builder`.
+pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, config: Result<Config, ConfigError>) -> tauri::Builder<R> {
+    builder
+        // single-instance must come first, so a second launch (the OS delivering a deep link) is forwarded
+        // to this instance before any other plugin runs in it.
+        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| show_main_window(app)))
+        .plugin(tauri_plugin_deep_link::init())
+        .plugin(tauri_plugin_opener::init())
+        .invoke_handler(tauri::generate_handler![
+            commands::get_state,
+            commands::sign_in,
+            commands::cancel_sign_in,
+            commands::refresh,
+            commands::sign_out,
+            commands::dismiss_notice,
+            commands::quit,
+        ])
+        .setup(move |app| {
+            let scheme = config.as_ref().ok().map(|c| c.redirect_scheme().to_owned());
+            let keychain = Keychain::new(app.config().identifier.clone());
+            let service = Gatehouse::new(config, keychain, TauriShell { app: app.handle().clone() })?;
+            app.manage(service.clone());
+            #[cfg(desktop)]
+            if let Err(e) = tray::create(app.handle()) {
+                tracing::warn!("no tray icon: {e}");
+            }
+            let early_links = deep_link::listen(app.handle(), scheme.as_deref());
+            // The window is already up; the keychain and the network are read after it shows.
+            tauri::async_runtime::spawn(async move { service.start(early_links).await });
+            Ok(())
+        })
+        .on_window_event(|window, event| {
+            if let WindowEvent::CloseRequested { api, .. } = event {
+                if window.label() == MAIN_WINDOW {
+                    api.prevent_close();
+                    let _ = window.hide();
+                }
+            }
+        })
+}
+
+/// Shows, unminimises and focuses the window.
+pub fn show_main_window<R: Runtime>(app: &AppHandle<R>) {
+    if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
+        let _ = window.show();
+        let _ = window.unminimize();
+        let _ = window.set_focus();
+    }
+}
+
+/// The deep-link plugin only accepts schemes listed in its config. The profile's redirect scheme is chosen at
+/// run time, so add it before the app is built.
+fn accept_scheme(context: &mut tauri::Context<tauri::Wry>, scheme: &str) {
+    let plugins = &mut context.config_mut().plugins.0;
+    let entry =
+        plugins.entry("deep-link".to_owned()).or_insert_with(|| serde_json::json!({ "desktop": { "schemes": [] } }));
+    if let Some(schemes) = entry.pointer_mut("/desktop/schemes").and_then(|s| s.as_array_mut()) {
+        if !schemes.iter().any(|s| s == scheme) {
+            schemes.push(serde_json::Value::from(scheme));
+        }
+    }
+}
+
+struct TauriShell<R: Runtime> {
+    app: AppHandle<R>,
+}
+
+impl<R: Runtime> Shell for TauriShell<R> {
+    fn open_browser(&self, url: &url::Url) -> Result<(), String> {
+        self.app.opener().open_url(url.as_str(), None::<&str>).map_err(|e| e.to_string())
+    }
+
+    fn publish(&self, view: &AuthView) {
+        if let Err(e) = self.app.emit(events::STATE_CHANGED, view) {
+            tracing::warn!("couldn't update the window: {e}");
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

@@ -1,0 +1,506 @@
+//! The sign-in service: every user action (sign in, cancel, callback, refresh, sign out, restore) as one method.
+//!
+//! Commands, the tray and deep links all call these methods, never a copy of them. The service knows nothing of
+//! Tauri: it reaches the desktop through [`Shell`], so tests drive it with the real provider and keychain but
+//! without a window.
+//!
+//! Invariants:
+//! - token-changing work (exchange, refresh, sign out, resource fetch) is serialised by the `session` lock;
+//! - the keychain is written before a new token is used (RFC 9700 §4.14.2 for rotated refresh tokens);
+//! - a transient failure (network, provider, keychain) never deletes a stored session; only the provider saying
+//!   `invalid_grant`, or the user signing out, does;
+//! - a callback that is rejected changes nothing but the notice.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use oauth2::{StandardRevocableToken, TokenResponse as _};
+use tokio::sync::MutexGuard;
+use url::Url;
+
+use crate::api::{self, Fetched};
+use crate::auth::callback::{self, Outcome};
+use crate::auth::flow::{self, TokenResponse};
+use crate::auth::id_token;
+use crate::auth::pending::{expiry, PendingAttempt, PendingSlot};
+use crate::auth::pkce::AttemptSecrets;
+use crate::config::{Config, ConfigError, Endpoints, ProviderEndpoints};
+use crate::error::{Error, Result};
+use crate::state::{AuthView, Notice, Phase};
+use crate::tokens::keychain::Keychain;
+use crate::tokens::{expiry_from, granted_scopes, unix_now, Account, StoredSession, FORMAT_VERSION};
+
+/// What the service needs from the desktop.
+pub trait Shell: Send + Sync + 'static {
+    /// Opens `url` in the user's default browser (RFC 8252 §8.12: never an embedded view).
+    ///
+    /// # Errors
+    /// A description of why the browser could not be started.
+    fn open_browser(&self, url: &Url) -> std::result::Result<(), String>;
+
+    /// Shows `view` in the window.
+    fn publish(&self, view: &AuthView);
+}
+
+/// The sign-in service.
+pub struct Gatehouse {
+    config: std::result::Result<Config, ConfigError>,
+    http: reqwest::Client,
+    keychain: Keychain,
+    shell: Box<dyn Shell>,
+    pending: PendingSlot,
+    next_attempt: AtomicU64,
+    endpoints: tokio::sync::Mutex<Option<Arc<ProviderEndpoints>>>,
+    session: tokio::sync::Mutex<Option<StoredSession>>,
+    view: Mutex<AuthView>,
+}
+
+type SessionGuard<'a> = MutexGuard<'a, Option<StoredSession>>;
+
+impl Gatehouse {
+    /// A service for `config` (or the error that stops it), keeping sessions under `keychain`.
+    ///
+    /// # Errors
+    /// [`Error::Internal`] if the HTTP client cannot be built.
+    pub fn new(
+        config: std::result::Result<Config, ConfigError>,
+        keychain: Keychain,
+        shell: impl Shell,
+    ) -> Result<Arc<Gatehouse>> {
+        let provider = config.as_ref().ok().map(|c| c.display_name.clone());
+        let mut view = AuthView::initial(provider);
+        if let Err(e) = &config {
+            view.phase = Phase::ConfigError;
+            view.notice = Some(Notice::error(&Error::Config(e.clone())));
+        }
+        Ok(Arc::new(Gatehouse {
+            config,
+            http: crate::http::client()?,
+            keychain,
+            shell: Box::new(shell),
+            pending: PendingSlot::default(),
+            next_attempt: AtomicU64::new(1),
+            endpoints: tokio::sync::Mutex::new(None),
+            session: tokio::sync::Mutex::new(None),
+            view: Mutex::new(view),
+        }))
+    }
+
+    /// What the window should show now.
+    pub fn view(&self) -> AuthView {
+        match self.view.lock() {
+            Ok(view) => view.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Clears the notice.
+    pub fn dismiss_notice(&self) {
+        self.update(|view| view.notice = None);
+    }
+
+    /// Launch: restores a stored session, then handles links that arrived before the app was ready.
+    pub async fn start(self: &Arc<Self>, early_links: Vec<String>) {
+        self.restore().await;
+        for link in early_links {
+            self.handle_callback(&link).await;
+        }
+    }
+
+    /// Restores the session kept in the keychain, refreshing it if needed, and shows the resource. No browser.
+    pub async fn restore(&self) {
+        let Ok(config) = self.config() else { return };
+        let mut session = self.session.lock().await;
+        self.update(|view| view.phase = Phase::Restoring);
+        match self.keychain.load(&config.profile).await {
+            Ok(None) => tracing::info!("no stored session"),
+            Ok(Some(stored)) => {
+                tracing::info!("restoring the stored session");
+                self.update(|view| view.show_session(&stored));
+                *session = Some(stored);
+                if let Err(e) = self.show_resource(config, &mut session).await {
+                    self.fail(config, &mut session, e).await;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(kind = e.kind(), "couldn't read the keychain");
+                self.update(|view| view.notice = Some(Notice::error(&e.into())));
+            }
+        }
+        self.settle(&session);
+    }
+
+    /// Starts a sign-in: opens the system browser at the authorization endpoint and waits for the callback.
+    /// A second call replaces the attempt in progress.
+    ///
+    /// # Errors
+    /// The error is also shown as the notice.
+    pub async fn sign_in(self: &Arc<Self>) -> Result<()> {
+        let result = self.begin_sign_in().await;
+        if let Err(e) = &result {
+            self.report(e);
+        }
+        result
+    }
+
+    async fn begin_sign_in(self: &Arc<Self>) -> Result<()> {
+        let config = self.config()?;
+        if self.session.lock().await.is_some() {
+            return Err(Error::AlreadySignedIn);
+        }
+        let endpoints = self.endpoints(config).await?;
+        let client = flow::client(config, &endpoints)?;
+        let secrets = AttemptSecrets::generate(&config.scopes);
+        let url = flow::authorization_url(&client, config, &secrets);
+        let id = self.next_attempt.fetch_add(1, Ordering::Relaxed);
+        self.pending.replace(PendingAttempt {
+            id,
+            state: secrets.state,
+            verifier: secrets.verifier,
+            nonce: secrets.nonce,
+            expires_at: expiry(Instant::now(), config.sign_in_timeout),
+        })?;
+        self.update(|view| {
+            view.phase = Phase::WaitingForBrowser;
+            view.sign_in_expires_at = Some(unix_now() + config.sign_in_timeout.as_secs());
+            view.notice = None;
+        });
+        tracing::info!(attempt = id, "opening the system browser for sign-in");
+        if let Err(reason) = self.shell.open_browser(&url) {
+            self.pending.cancel(Some(id))?;
+            self.update(|view| view.phase = Phase::SignedOut);
+            return Err(Error::BrowserOpen(reason));
+        }
+
+        // Give up when the attempt expires, so the window does not wait forever.
+        let this = Arc::clone(self);
+        let ttl = config.sign_in_timeout;
+        tokio::spawn(async move {
+            tokio::time::sleep(ttl).await;
+            if this.pending.cancel(Some(id)).unwrap_or(false) {
+                tracing::info!(attempt = id, "sign-in timed out");
+                this.report(&Error::SignInTimedOut);
+            }
+        });
+        Ok(())
+    }
+
+    /// Cancels the sign-in in progress. Its callback, if it still comes, is rejected.
+    ///
+    /// # Errors
+    /// Only on an internal failure.
+    pub async fn cancel_sign_in(&self) -> Result<()> {
+        if self.pending.cancel(None)? {
+            tracing::info!("sign-in cancelled");
+            self.update(|view| view.notice = Some(Notice::info("sign_in_cancelled", "Sign-in cancelled.")));
+        }
+        self.settle(&*self.session.lock().await);
+        Ok(())
+    }
+
+    /// Handles a deep link. Whatever happens is shown in the window; a rejected link changes nothing else.
+    pub async fn handle_callback(&self, link: &str) {
+        if let Err(e) = self.complete_sign_in(link).await {
+            // Never log the link itself: it may carry a valid code.
+            tracing::warn!(kind = e.kind(), "sign-in callback not accepted: {e}");
+            self.report(&e);
+        }
+    }
+
+    async fn complete_sign_in(&self, link: &str) -> Result<()> {
+        let config = self.config()?;
+        let response = callback::parse(link, &config.redirect_uri)?;
+        // One-time, constant-time `state` check (RFC 6749 §10.12; RFC 9700 §4.7). A mismatch leaves the real
+        // attempt pending; a match consumes it, so a replay finds nothing.
+        let attempt = self.pending.take_matching(&response.state, Instant::now())?;
+        self.update(|view| view.sign_in_expires_at = None);
+        let endpoints = self.endpoints(config).await?;
+        // RFC 9207 §2.4: a response from another issuer is a mix-up attack (RFC 9700 §4.4).
+        callback::check_issuer(
+            response.issuer.as_deref(),
+            endpoints.issuer.as_ref(),
+            endpoints.iss_parameter_supported,
+        )?;
+        let code = match response.outcome {
+            Outcome::Code(code) => code,
+            Outcome::Error { code, .. } if code == "access_denied" => return Err(Error::AccessDenied),
+            Outcome::Error { code, description } => return Err(Error::Authorization { code, description }),
+        };
+
+        let mut session = self.session.lock().await;
+        self.update(|view| view.phase = Phase::Exchanging);
+        let client = flow::client(config, &endpoints)?;
+        let tokens = flow::exchange_code(&client, &self.http, code, attempt.verifier).await?;
+        let account =
+            self.account_from(config, &endpoints, &tokens, attempt.nonce.as_ref().map(|n| n.secret().as_str())).await?;
+        let stored = StoredSession {
+            v: FORMAT_VERSION,
+            access_token: Some(tokens.access_token().clone()),
+            refresh_token: tokens.refresh_token().cloned(),
+            expires_at: expiry_from(unix_now(), tokens.expires_in()),
+            scopes: granted_scopes(tokens.scopes().map(|s| s.iter().map(|s| s.to_string()).collect()), &config.scopes),
+            account,
+        };
+        if let Err(e) = self.keychain.save(&config.profile, &stored).await {
+            // The tokens can't be kept, so don't leave a live grant behind at the provider.
+            if let Some(refresh_token) = stored.refresh_token {
+                let token = StandardRevocableToken::RefreshToken(refresh_token);
+                let _ = flow::revoke(config, &endpoints, &self.http, token).await;
+            }
+            return Err(e.into());
+        }
+        tracing::info!("signed in; session stored in the keychain");
+        self.update(|view| {
+            view.show_session(&stored);
+            view.notice = None;
+        });
+        *session = Some(stored);
+        let result = self.show_resource(config, &mut session).await;
+        if let Err(e) = result {
+            self.fail(config, &mut session, e).await;
+        }
+        self.settle(&session);
+        Ok(())
+    }
+
+    /// Refreshes the access token and reloads the resource.
+    ///
+    /// # Errors
+    /// The error is also shown as the notice. A network failure keeps the session; `invalid_grant` ends it.
+    pub async fn refresh(&self) -> Result<()> {
+        let config = self.config()?;
+        let mut session = self.session.lock().await;
+        if session.is_none() {
+            drop(session);
+            self.report(&Error::NotSignedIn);
+            return Err(Error::NotSignedIn);
+        }
+        self.update(|view| view.phase = Phase::Refreshing);
+        let mut result = self.refresh_locked(config, &mut session).await;
+        if result.is_ok() {
+            result = self.show_resource(config, &mut session).await;
+        }
+        match &result {
+            Ok(()) => self.update(|view| view.notice = None),
+            Err(e) => self.fail(config, &mut session, e.clone()).await,
+        }
+        self.settle(&session);
+        result
+    }
+
+    /// Signs out: revokes at the provider (RFC 7009) when it can, deletes the keychain entry, and forgets the
+    /// session. Succeeds locally even when the provider cannot be told, and says so.
+    ///
+    /// # Errors
+    /// A keychain failure, also shown as the notice.
+    pub async fn sign_out(&self) -> Result<()> {
+        let config = self.config()?;
+        self.pending.cancel(None)?;
+        let mut session = self.session.lock().await;
+        self.update(|view| view.phase = Phase::SigningOut);
+        let had_session = session.is_some();
+        let revoked = match session.as_ref() {
+            Some(stored) => self.revoke(config, stored).await,
+            None => Ok(false),
+        };
+        let deleted = self.keychain.delete(&config.profile).await;
+        *session = None;
+        self.update(|view| {
+            view.clear_session();
+            view.notice = match (&deleted, &revoked) {
+                (Err(e), _) => Some(Notice::error(&Error::Keychain(e.clone()))),
+                (Ok(()), Err(e)) => Some(Notice::info(
+                    "revocation_failed",
+                    format!("Signed out on this computer, but the provider couldn't be told ({e}). The session may stay valid there until it expires."),
+                )),
+                (Ok(()), Ok(false)) if had_session => Some(Notice::info(
+                    "not_revoked",
+                    "Signed out on this computer. The provider offers no way to end the session, so it stays valid there until it expires.",
+                )),
+                (Ok(()), Ok(_)) => Some(Notice::info("signed_out", "Signed out.")),
+            };
+        });
+        tracing::info!(revoked = matches!(revoked, Ok(true)), "signed out");
+        self.settle(&session);
+        deleted.map_err(Error::Keychain)
+    }
+
+    async fn revoke(&self, config: &Config, stored: &StoredSession) -> Result<bool> {
+        let endpoints = self.endpoints(config).await?;
+        // Revoking the refresh token ends the whole grant (RFC 7009 §2.1); without one, revoke the access token.
+        let token = match (&stored.refresh_token, &stored.access_token) {
+            (Some(rt), _) => StandardRevocableToken::RefreshToken(rt.clone()),
+            (None, Some(at)) => StandardRevocableToken::AccessToken(at.clone()),
+            (None, None) => return Ok(false),
+        };
+        flow::revoke(config, &endpoints, &self.http, token).await
+    }
+
+    /// Refreshes the tokens in `session` and saves them before they are used.
+    async fn refresh_locked(&self, config: &Config, session: &mut SessionGuard<'_>) -> Result<()> {
+        let current = session.as_ref().ok_or(Error::NotSignedIn)?;
+        let refresh_token = current.refresh_token.clone().ok_or(Error::SessionEnded)?;
+        let endpoints = self.endpoints(config).await?;
+        let client = flow::client(config, &endpoints)?;
+        let tokens = flow::refresh(&client, &self.http, &refresh_token).await?;
+        let mut next = current.clone();
+        next.access_token = Some(tokens.access_token().clone());
+        next.expires_at = expiry_from(unix_now(), tokens.expires_in());
+        // RFC 6749 §6: a new refresh token replaces the old; none means the old one stays valid.
+        if let Some(rotated) = tokens.refresh_token() {
+            next.refresh_token = Some(rotated.clone());
+        }
+        if let Some(scopes) = tokens.scopes() {
+            next.scopes = scopes.iter().map(|s| s.to_string()).collect();
+        }
+        // RFC 9700 §4.14.2: the old refresh token is now dead at the provider, so the new one must be saved
+        // before anything else. If the keychain fails, keep the new tokens in memory so this run still works.
+        let saved = self.keychain.save(&config.profile, &next).await;
+        self.update(|view| view.show_session(&next));
+        **session = Some(next);
+        tracing::info!("access token refreshed");
+        saved.map_err(Error::Keychain)
+    }
+
+    /// Fetches the resource, refreshing first when the token is due, and once more on a 401 (RFC 6750 §3.1).
+    async fn show_resource(&self, config: &Config, session: &mut SessionGuard<'_>) -> Result<()> {
+        if session.as_ref().is_some_and(|s| s.needs_refresh(unix_now())) {
+            self.refresh_locked(config, session).await?;
+        }
+        let mut refreshed = false;
+        loop {
+            let token = session.as_ref().and_then(|s| s.access_token.clone()).ok_or(Error::NotSignedIn)?;
+            match api::get_json(&self.http, &config.resource_url, &token).await? {
+                Fetched::Json(data) => {
+                    self.update(|view| view.resource = Some(data));
+                    return Ok(());
+                }
+                Fetched::Unauthorized if !refreshed => {
+                    tracing::info!("resource answered 401; refreshing once");
+                    self.refresh_locked(config, session).await?;
+                    refreshed = true;
+                }
+                Fetched::Unauthorized => {
+                    return Err(Error::BadResponse("the resource refused a freshly refreshed token (HTTP 401)".into()))
+                }
+            }
+        }
+    }
+
+    /// Who signed in: from the ID token when there is one, else from userinfo, else unknown.
+    async fn account_from(
+        &self,
+        config: &Config,
+        endpoints: &ProviderEndpoints,
+        tokens: &TokenResponse,
+        nonce: Option<&str>,
+    ) -> Result<Account> {
+        if let Some(id_token) = tokens.extra_fields().id_token.as_deref() {
+            let expected = id_token::Expected {
+                issuer: endpoints.issuer.as_ref(),
+                client_id: config.client_id.as_str(),
+                nonce,
+                now: unix_now(),
+            };
+            return id_token::verify(id_token, &expected);
+        }
+        if nonce.is_some() {
+            // OIDC Core §3.1.3.3: an openid request must be answered with an ID token.
+            return Err(Error::BadResponse("it sent no ID token for an OpenID Connect sign-in".into()));
+        }
+        let Some(userinfo) = &endpoints.userinfo else { return Ok(Account::default()) };
+        match api::get_json(&self.http, userinfo, tokens.access_token()).await {
+            Ok(Fetched::Json(claims)) => Ok(Account {
+                subject: claims["sub"].as_str().map(str::to_owned),
+                name: ["name", "preferred_username", "email"]
+                    .iter()
+                    .find_map(|k| claims[*k].as_str().map(str::to_owned)),
+            }),
+            // The account name is a nicety; the sign-in itself succeeded.
+            _ => Ok(Account::default()),
+        }
+    }
+
+    /// The provider's endpoints, discovered once.
+    async fn endpoints(&self, config: &Config) -> Result<Arc<ProviderEndpoints>> {
+        let mut cached = self.endpoints.lock().await;
+        if let Some(endpoints) = cached.as_ref() {
+            return Ok(Arc::clone(endpoints));
+        }
+        let endpoints = Arc::new(match &config.endpoints {
+            Endpoints::Explicit(endpoints) => (**endpoints).clone(),
+            Endpoints::Discover { issuer } => crate::auth::discovery::discover(&self.http, issuer).await?,
+        });
+        *cached = Some(Arc::clone(&endpoints));
+        Ok(endpoints)
+    }
+
+    /// Records a failure during a session operation: the provider ending the session signs out; anything
+    /// else keeps the session.
+    async fn fail(&self, config: &Config, session: &mut SessionGuard<'_>, e: Error) {
+        if matches!(e, Error::SessionEnded) {
+            tracing::info!("the provider ended the session; removing it");
+            **session = None;
+            let deleted = self.keychain.delete(&config.profile).await;
+            self.update(|view| view.clear_session());
+            if let Err(k) = deleted {
+                tracing::warn!(kind = k.kind(), "couldn't remove the ended session from the keychain");
+            }
+        } else {
+            tracing::warn!(kind = e.kind(), "session operation failed; session kept: {e}");
+        }
+        self.update(|view| view.notice = Some(Notice::error(&e)));
+    }
+
+    /// Shows `e` and puts the phase back where the facts say it is.
+    fn report(&self, e: &Error) {
+        self.update(|view| view.notice = Some(Notice::error(e)));
+        if let Ok(session) = self.session.try_lock() {
+            self.settle(&session);
+        }
+    }
+
+    /// Sets the resting phase from the facts: a session, a pending attempt, or neither.
+    fn settle(&self, session: &Option<StoredSession>) {
+        let pending = self.pending.is_pending().unwrap_or(false);
+        self.update(|view| {
+            view.phase = if self.config.is_err() {
+                Phase::ConfigError
+            } else if session.is_some() {
+                Phase::SignedIn
+            } else if pending {
+                Phase::WaitingForBrowser
+            } else {
+                Phase::SignedOut
+            };
+            if !pending {
+                view.sign_in_expires_at = None;
+            }
+            if session.is_none() {
+                view.clear_session();
+            }
+        });
+    }
+
+    fn update(&self, change: impl FnOnce(&mut AuthView)) {
+        let snapshot = {
+            let mut view = match self.view.lock() {
+                Ok(view) => view,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            change(&mut view);
+            view.clone()
+        };
+        self.shell.publish(&snapshot);
+    }
+
+    fn config(&self) -> Result<&Config> {
+        self.config.as_ref().map_err(|e| Error::Config(e.clone()))
+    }
+
+    /// The profile in use, if the config is valid.
+    pub fn profile(&self) -> Option<&Config> {
+        self.config.as_ref().ok()
+    }
+}

@@ -1,0 +1,118 @@
+//! What the window shows, as one serialisable value.
+//!
+//! [`AuthView`] is the only thing about the session that leaves the backend. It holds who is signed in, when the
+//! access token expires, the granted scopes and the resource data, and never a token.
+
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::tokens::{Account, StoredSession};
+
+/// Where the app is in its life cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Phase {
+    /// The config file is broken; nothing can be done until it is fixed.
+    ConfigError,
+    /// Reading the keychain at launch.
+    Restoring,
+    /// No session.
+    SignedOut,
+    /// The browser is open at the provider.
+    WaitingForBrowser,
+    /// Exchanging the code for tokens.
+    Exchanging,
+    /// A session is active.
+    SignedIn,
+    /// Refreshing the access token.
+    Refreshing,
+    /// Revoking and forgetting the session.
+    SigningOut,
+}
+
+/// How loud a notice is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Severity {
+    /// Something failed.
+    Error,
+    /// Worth knowing; nothing failed.
+    Info,
+}
+
+/// A message for the user, with the stable `kind` the UI may branch on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Notice {
+    /// Stable snake_case code.
+    pub kind: String,
+    /// What happened and what to do next.
+    pub message: String,
+    /// How loud it is.
+    pub severity: Severity,
+}
+
+impl Notice {
+    /// A notice for an error.
+    pub fn error(e: &Error) -> Notice {
+        Notice { kind: e.kind().to_owned(), message: e.to_string(), severity: Severity::Error }
+    }
+
+    /// A notice that reports no failure.
+    pub fn info(kind: &str, message: impl Into<String>) -> Notice {
+        Notice { kind: kind.to_owned(), message: message.into(), severity: Severity::Info }
+    }
+}
+
+/// Everything the window shows.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthView {
+    /// Where the app is.
+    pub phase: Phase,
+    /// The provider's name.
+    pub provider: Option<String>,
+    /// Who is signed in.
+    pub account: Option<Account>,
+    /// When the access token expires (Unix seconds), if known.
+    pub expires_at: Option<u64>,
+    /// The scopes granted.
+    pub scopes: Vec<String>,
+    /// The protected resource's data.
+    pub resource: Option<serde_json::Value>,
+    /// When the pending sign-in gives up (Unix seconds).
+    pub sign_in_expires_at: Option<u64>,
+    /// The latest notice.
+    pub notice: Option<Notice>,
+}
+
+impl AuthView {
+    /// The view at launch, before the keychain is read.
+    pub fn initial(provider: Option<String>) -> AuthView {
+        AuthView {
+            phase: Phase::Restoring,
+            provider,
+            account: None,
+            expires_at: None,
+            scopes: Vec::new(),
+            resource: None,
+            sign_in_expires_at: None,
+            notice: None,
+        }
+    }
+
+    /// Shows `session`'s non-secret facts.
+    pub fn show_session(&mut self, session: &StoredSession) {
+        self.account = Some(session.account.clone());
+        self.expires_at = session.expires_at;
+        self.scopes = session.scopes.clone();
+    }
+
+    /// Forgets everything about a session.
+    pub fn clear_session(&mut self) {
+        self.account = None;
+        self.expires_at = None;
+        self.scopes.clear();
+        self.resource = None;
+    }
+}

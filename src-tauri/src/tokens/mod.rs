@@ -1,0 +1,131 @@
+//! The session as it is kept: tokens, their expiry and who they belong to.
+//!
+//! Tokens stay in `oauth2`'s secret types, whose `Debug` is redacted, from the token response to the keychain.
+//! Nothing in this module is ever sent to the webview; `SessionSummary` is what the UI may see.
+
+pub mod keychain;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use oauth2::{AccessToken, RefreshToken};
+use serde::{Deserialize, Serialize};
+
+/// The layout version of the keychain entry.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Refresh this long before the access token expires, so that a request never races the expiry.
+pub const EXPIRY_SKEW: Duration = Duration::from_secs(60);
+
+/// Who is signed in, as far as the provider told us.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// The stable subject identifier (`sub`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// A name to show.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// A session as stored in the keychain.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredSession {
+    /// The layout version; see [`FORMAT_VERSION`].
+    pub v: u32,
+    /// The access token. It may be dropped to fit a small keychain (Windows), and is then refreshed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<AccessToken>,
+    /// The refresh token, if the provider issued one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<RefreshToken>,
+    /// When the access token expires, in seconds since the Unix epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+    /// The scopes granted.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Who is signed in.
+    #[serde(default)]
+    pub account: Account,
+}
+
+impl StoredSession {
+    /// Whether the access token should be refreshed before use at `now` (Unix seconds).
+    pub fn needs_refresh(&self, now: u64) -> bool {
+        self.access_token.is_none() || self.expires_at.is_some_and(|at| now + EXPIRY_SKEW.as_secs() >= at)
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// When a token with lifetime `expires_in` (RFC 6749 §5.1), received at `now`, expires. `None` when the provider
+/// did not say, which RFC 6749 allows.
+pub fn expiry_from(now: u64, expires_in: Option<Duration>) -> Option<u64> {
+    expires_in.map(|d| now.saturating_add(d.as_secs()))
+}
+
+/// Scopes granted, per RFC 6749 §5.1: the response's `scope` when present, else the ones requested.
+pub fn granted_scopes(returned: Option<Vec<String>>, requested: &[String]) -> Vec<String> {
+    returned.unwrap_or_else(|| requested.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(expires_at: Option<u64>) -> StoredSession {
+        StoredSession {
+            v: FORMAT_VERSION,
+            access_token: Some(AccessToken::new("at".into())),
+            refresh_token: Some(RefreshToken::new("rt".into())),
+            expires_at,
+            scopes: vec![],
+            account: Account::default(),
+        }
+    }
+
+    #[test]
+    fn expiry_arithmetic() {
+        assert_eq!(expiry_from(1_000, Some(Duration::from_secs(3600))), Some(4_600));
+        assert_eq!(expiry_from(1_000, None), None);
+        assert_eq!(expiry_from(u64::MAX - 1, Some(Duration::from_secs(3600))), Some(u64::MAX));
+    }
+
+    #[test]
+    fn refresh_is_due_a_minute_early() {
+        let s = session(Some(1_000));
+        assert!(!s.needs_refresh(900));
+        assert!(!s.needs_refresh(939));
+        assert!(s.needs_refresh(940));
+        assert!(s.needs_refresh(1_000));
+        assert!(s.needs_refresh(5_000));
+    }
+
+    #[test]
+    fn no_expiry_means_no_refresh_until_rejected() {
+        assert!(!session(None).needs_refresh(u64::MAX - 100));
+    }
+
+    #[test]
+    fn a_missing_access_token_needs_refresh() {
+        let mut s = session(Some(u64::MAX));
+        s.access_token = None;
+        assert!(s.needs_refresh(0));
+    }
+
+    #[test]
+    fn omitted_scope_means_requested() {
+        let requested = vec!["openid".to_string()];
+        assert_eq!(granted_scopes(None, &requested), requested);
+        assert_eq!(granted_scopes(Some(vec![]), &requested), Vec::<String>::new());
+    }
+
+    #[test]
+    fn debug_never_shows_tokens() {
+        let debug = format!("{:?}", session(Some(1)));
+        assert!(!debug.contains("\"at\"") && !debug.contains("\"rt\""), "{debug}");
+    }
+}

@@ -1,0 +1,155 @@
+// The demo authorization server bundled with Gatehouse: npm `oidc-provider` (OpenID Certified), configured for
+// one native public client, plus a small protected resource. It binds 127.0.0.1 only and keeps everything in
+// memory, so a restart forgets every grant.
+//
+// Environment:
+//   PORT                   port to listen on (default 4470)
+//   IDP_REDIRECT_URI       the client's redirect URI (default com.example.gatehouse:/callback)
+//   IDP_ACCESS_TOKEN_TTL   access token lifetime in seconds (default 600)
+//   IDP_TEST_HOOKS=1       serve GET /__test/events, the provider's event log, for the test suite
+import { createHash, randomBytes } from 'node:crypto';
+
+import Provider from 'oidc-provider';
+
+const port = Number(process.env.PORT ?? 4470);
+const issuer = `http://127.0.0.1:${port}`;
+const redirectUri = process.env.IDP_REDIRECT_URI ?? 'com.example.gatehouse:/callback';
+const accessTokenTtl = Number(process.env.IDP_ACCESS_TOKEN_TTL ?? 600);
+const testHooks = process.env.IDP_TEST_HOOKS === '1';
+
+// Client IDs. The second is a confidential client the test suite uses for RFC 7662 introspection, the way a
+// resource server would; Gatehouse itself never sees it.
+export const CLIENT_ID = 'gatehouse-desktop';
+const INTROSPECTION_CLIENT = { client_id: 'gatehouse-tests', client_secret: 'introspection-only-test-secret' };
+
+const events = [];
+const sha256 = (value) => createHash('sha256').update(value).digest('hex');
+function record(name, details = {}) {
+  const entry = { event: name, at: new Date().toISOString(), ...details };
+  if (testHooks) events.push(entry);
+  console.log(JSON.stringify(entry));
+}
+
+function displayName(login) {
+  const clean = String(login).trim() || 'guest';
+  return clean.charAt(0).toUpperCase() + clean.slice(1);
+}
+
+const configuration = {
+  clients: [
+    {
+      client_id: CLIENT_ID,
+      client_name: 'Gatehouse',
+      application_type: 'native',
+      token_endpoint_auth_method: 'none',
+      redirect_uris: [redirectUri],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+    },
+    {
+      ...INTROSPECTION_CLIENT,
+      grant_types: [],
+      response_types: [],
+      redirect_uris: [],
+    },
+  ],
+  // RFC 9700 §2.1.1: PKCE for every client; oidc-provider offers only S256.
+  pkce: { required: () => true },
+  features: {
+    devInteractions: { enabled: true },
+    revocation: { enabled: true },
+    userinfo: { enabled: true },
+    introspection: { enabled: true },
+  },
+  // Issue a refresh token to every client allowed the refresh_token grant. By default oidc-provider drops
+  // offline_access (and so the refresh token) unless the request also says prompt=consent (OIDC Core §11);
+  // this policy is the "other condition" §11 allows, so the user is not asked to consent on every sign-in.
+  issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
+  rotateRefreshToken: true,
+  conformIdTokenClaims: false,
+  claims: { openid: ['sub'], profile: ['name', 'preferred_username'] },
+  ttl: {
+    AccessToken: accessTokenTtl,
+    AuthorizationCode: 60,
+    IdToken: 3600,
+    Interaction: 3600,
+    Session: 14 * 24 * 3600,
+    Grant: 14 * 24 * 3600,
+    RefreshToken: 14 * 24 * 3600,
+  },
+  // Any login name is accepted: this is a demo.
+  findAccount: async (ctx, id) => ({
+    accountId: id,
+    claims: async () => ({ sub: id, name: displayName(id), preferred_username: id }),
+  }),
+  cookies: { keys: [randomBytes(32).toString('hex')] },
+};
+
+const provider = new Provider(issuer, configuration);
+
+for (const name of ['grant.success', 'grant.error', 'grant.revoked', 'authorization.success', 'authorization.error', 'revocation.error', 'server_error']) {
+  provider.on(name, (ctx, err) => {
+    const details = { grantType: ctx?.oidc?.params?.grant_type };
+    if (err && typeof err === 'object') {
+      details.error = err.error ?? err.name;
+      details.reason = err.error_detail ?? err.message;
+    } else if (typeof err === 'string') {
+      details.grantId = err;
+    }
+    record(name, details);
+  });
+}
+
+// A small protected resource (RFC 6750): GET /api/resource with a Bearer access token.
+function resourceFor(accountId, token) {
+  const seed = parseInt(sha256(accountId).slice(0, 8), 16);
+  const projects = ['Lighthouse', 'Portcullis', 'Drawbridge', 'Keep', 'Rampart', 'Barbican'];
+  return {
+    greeting: `Hello, ${displayName(accountId)}!`,
+    account: {
+      username: accountId,
+      plan: ['Community', 'Team', 'Enterprise'][seed % 3],
+      memberSince: `20${18 + (seed % 7)}-0${1 + (seed % 9)}-1${seed % 10}`,
+    },
+    projects: [0, 1, 2].map((i) => ({
+      name: projects[(seed + i) % projects.length],
+      openIssues: (seed >> (i * 3)) % 17,
+    })),
+    grantedScope: token.scope,
+    servedAt: new Date().toISOString(),
+  };
+}
+
+provider.use(async (ctx, next) => {
+  if (ctx.path === '/api/resource') {
+    const match = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/.exec(ctx.get('authorization'));
+    const token = match ? await provider.AccessToken.find(match[1]) : undefined;
+    if (!token) {
+      record('resource.rejected');
+      ctx.status = 401;
+      ctx.set('WWW-Authenticate', 'Bearer error="invalid_token"');
+      ctx.body = { error: 'invalid_token' };
+      return;
+    }
+    record('resource.served', { accountId: token.accountId, tokenSha256: sha256(match[1]) });
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = resourceFor(token.accountId, token);
+    return;
+  }
+  if (testHooks && ctx.path === '/__test/events') {
+    ctx.body = events;
+    return;
+  }
+  await next();
+});
+
+const server = provider.listen(port, '127.0.0.1', () => {
+  console.log(JSON.stringify({ event: 'ready', issuer }));
+});
+
+function stop() {
+  server.close(() => process.exit(0));
+  setTimeout(() => process.exit(0), 2000).unref();
+}
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);

@@ -1,0 +1,162 @@
+//! The bundled demo authorization server (`tests/idp`, npm `oidc-provider`), started on a free loopback port.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// The native client Gatehouse is registered as.
+pub const CLIENT_ID: &str = "gatehouse-desktop";
+const INTROSPECTION_CLIENT: (&str, &str) = ("gatehouse-tests", "introspection-only-test-secret");
+
+/// A running demo provider. Dropping it stops it.
+pub struct Idp {
+    /// The port it listens on.
+    pub port: u16,
+    child: Child,
+    http: reqwest::Client,
+}
+
+impl Idp {
+    /// Starts the provider with its test hooks on, on `port` (a free one when `None`), and waits until it
+    /// serves. Its output goes to `log`.
+    pub fn start(port: Option<u16>, log: &std::path::Path) -> Idp {
+        let port = port.unwrap_or_else(crate::free_port);
+        let idp_dir = crate::tests_dir().join("idp");
+        assert!(
+            idp_dir.join("node_modules/oidc-provider").exists(),
+            "tests/idp has no node_modules: run the README's test command, which installs them"
+        );
+        let mut child = Command::new("node")
+            .arg("server.mjs")
+            .current_dir(&idp_dir)
+            .env("PORT", port.to_string())
+            .env("IDP_TEST_HOOKS", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("couldn't start node: {e}"));
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let mut log_file = std::fs::File::create(log).unwrap_or_else(|e| panic!("log {}: {e}", log.display()));
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let Some(stdout) = stdout else { return };
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("\"event\":\"ready\"") {
+                    let _ = ready_tx.send(());
+                }
+                let _ = writeln!(log_file, "{line}");
+            }
+        });
+        std::thread::spawn(move || {
+            let Some(stderr) = stderr else { return };
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[idp] {line}");
+            }
+        });
+        if ready_rx.recv_timeout(Duration::from_secs(20)).is_err() {
+            let _ = child.kill();
+            panic!("the demo provider did not start on port {port}; see {}", log.display());
+        }
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_else(|e| panic!("HTTP client: {e}"));
+        Idp { port, child, http }
+    }
+
+    /// The issuer identifier.
+    pub fn issuer(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// A Gatehouse profile for this provider.
+    pub fn profile_toml(&self, profile: &str) -> String {
+        format!(
+            r#"profile = "{profile}"
+name = "Demo provider (test)"
+issuer = "{issuer}"
+client_id = "{CLIENT_ID}"
+scopes = ["openid", "profile", "offline_access"]
+redirect_uri = "com.example.gatehouse:/callback"
+resource_url = "{issuer}/api/resource"
+"#,
+            issuer = self.issuer()
+        )
+    }
+
+    /// The provider's event log (its test hook).
+    pub async fn events(&self) -> Vec<Value> {
+        let url = format!("{}/__test/events", self.issuer());
+        let response = self.http.get(url).send().await.unwrap_or_else(|e| panic!("events: {e}"));
+        response.json().await.unwrap_or_else(|e| panic!("events: {e}"))
+    }
+
+    /// The events named `name`, optionally only those for `grant_type`.
+    pub async fn events_named(&self, name: &str, grant_type: Option<&str>) -> Vec<Value> {
+        self.events()
+            .await
+            .into_iter()
+            .filter(|e| e["event"] == name && grant_type.is_none_or(|g| e["grantType"] == g))
+            .collect()
+    }
+
+    /// RFC 7662 introspection of `token`, as a resource server would ask.
+    pub async fn introspect(&self, token: &str) -> Value {
+        let url = format!("{}/token/introspection", self.issuer());
+        let response = self
+            .http
+            .post(url)
+            .basic_auth(INTROSPECTION_CLIENT.0, Some(INTROSPECTION_CLIENT.1))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("introspection: {e}"));
+        response.json().await.unwrap_or_else(|e| panic!("introspection: {e}"))
+    }
+
+    /// Tries the refresh_token grant directly; returns the HTTP status and body.
+    pub async fn try_refresh(&self, refresh_token: &str) -> (u16, Value) {
+        let url = format!("{}/token", self.issuer());
+        let response = self
+            .http
+            .post(url)
+            .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token), ("client_id", CLIENT_ID)])
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("refresh: {e}"));
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Stops the provider now.
+    pub fn stop(&mut self) {
+        stop_child(&mut self.child);
+    }
+}
+
+impl Drop for Idp {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Stops a child with SIGTERM, then SIGKILL if it lingers.
+pub fn stop_child(child: &mut Child) {
+    if let Ok(Some(_)) = child.try_wait() {
+        return;
+    }
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    for _ in 0..50 {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -1,0 +1,54 @@
+//! The test harness: the real demo authorization server, a scripted user agent that fills in its real forms,
+//! and helpers that look at the real keychain from the outside.
+//!
+//! Everything here starts real processes and stops them on drop, also when a test fails.
+
+pub mod idp;
+pub mod keyring;
+pub mod user_agent;
+
+use std::path::PathBuf;
+
+/// The tests crate's directory.
+pub fn tests_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Where tests keep logs and screenshots (`tests/artifacts/<name>`), created on demand.
+pub fn artifacts_dir(name: &str) -> PathBuf {
+    let dir = tests_dir().join("artifacts").join(name);
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
+/// SHA-256 of `value` as lowercase hex; the demo provider logs token hashes, never tokens.
+pub fn sha256_hex(value: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(value.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port: {e}"))
+}
+
+/// Waits until `check` returns `Some`, polling every 100 ms, or panics with `what` after `timeout`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: std::time::Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

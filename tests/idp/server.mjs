@@ -7,15 +7,19 @@
 //   IDP_REDIRECT_URI       the client's redirect URI (default com.example.gatehouse:/callback)
 //   IDP_ACCESS_TOKEN_TTL   access token lifetime in seconds (default 600)
 //   IDP_TEST_HOOKS=1       serve GET /__test/events, the provider's event log, for the test suite
+//   IDP_STORE=PATH         keep grants and tokens in this JSON file, so they survive a restart
 import { createHash, randomBytes } from 'node:crypto';
 
 import Provider from 'oidc-provider';
+
+import { fileAdapter } from './file-adapter.mjs';
 
 const port = Number(process.env.PORT ?? 4470);
 const issuer = `http://127.0.0.1:${port}`;
 const redirectUri = process.env.IDP_REDIRECT_URI ?? 'com.example.gatehouse:/callback';
 const accessTokenTtl = Number(process.env.IDP_ACCESS_TOKEN_TTL ?? 600);
 const testHooks = process.env.IDP_TEST_HOOKS === '1';
+const store = process.env.IDP_STORE;
 
 // Client IDs. The second is a confidential client the test suite uses for RFC 7662 introspection, the way a
 // resource server would; Gatehouse itself never sees it.
@@ -83,6 +87,7 @@ const configuration = {
     claims: async () => ({ sub: id, name: displayName(id), preferred_username: id }),
   }),
   cookies: { keys: [randomBytes(32).toString('hex')] },
+  ...(store ? { adapter: fileAdapter(store) } : {}),
 };
 
 const provider = new Provider(issuer, configuration);
@@ -90,6 +95,12 @@ const provider = new Provider(issuer, configuration);
 for (const name of ['grant.success', 'grant.error', 'grant.revoked', 'authorization.success', 'authorization.error', 'revocation.error', 'server_error']) {
   provider.on(name, (ctx, err) => {
     const details = { grantType: ctx?.oidc?.params?.grant_type };
+    // Hashes, never tokens: the test suite checks where tokens went without the log holding one.
+    if (testHooks && name === 'grant.success' && ctx?.body) {
+      for (const field of ['access_token', 'refresh_token']) {
+        if (typeof ctx.body[field] === 'string') details[`${field}_sha256`] = sha256(ctx.body[field]);
+      }
+    }
     if (err && typeof err === 'object') {
       details.error = err.error ?? err.name;
       details.reason = err.error_detail ?? err.message;

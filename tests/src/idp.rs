@@ -1,6 +1,7 @@
 //! The bundled demo authorization server (`tests/idp`, npm `oidc-provider`), started on a free loopback port.
 
 use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -15,58 +16,30 @@ const INTROSPECTION_CLIENT: (&str, &str) = ("gatehouse-tests", "introspection-on
 pub struct Idp {
     /// The port it listens on.
     pub port: u16,
+    log: PathBuf,
     child: Child,
     http: reqwest::Client,
 }
 
 impl Idp {
-    /// Starts the provider with its test hooks on, on `port` (a free one when `None`), and waits until it
-    /// serves. Its output goes to `log`.
-    pub fn start(port: Option<u16>, log: &std::path::Path) -> Idp {
-        let port = port.unwrap_or_else(crate::free_port);
-        let idp_dir = crate::tests_dir().join("idp");
-        assert!(
-            idp_dir.join("node_modules/oidc-provider").exists(),
-            "tests/idp has no node_modules: run the README's test command, which installs them"
-        );
-        let mut child = Command::new("node")
-            .arg("server.mjs")
-            .current_dir(&idp_dir)
-            .env("PORT", port.to_string())
-            .env("IDP_TEST_HOOKS", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("couldn't start node: {e}"));
-        let (ready_tx, ready_rx) = mpsc::channel();
-        let mut log_file = std::fs::File::create(log).unwrap_or_else(|e| panic!("log {}: {e}", log.display()));
-        let stdout = child.stdout.take();
-        let stderr = child.stderr.take();
-        std::thread::spawn(move || {
-            use std::io::Write;
-            let Some(stdout) = stdout else { return };
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.contains("\"event\":\"ready\"") {
-                    let _ = ready_tx.send(());
-                }
-                let _ = writeln!(log_file, "{line}");
-            }
-        });
-        std::thread::spawn(move || {
-            let Some(stderr) = stderr else { return };
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("[idp] {line}");
-            }
-        });
-        if ready_rx.recv_timeout(Duration::from_secs(20)).is_err() {
-            let _ = child.kill();
-            panic!("the demo provider did not start on port {port}; see {}", log.display());
-        }
+    /// Starts a fresh provider on a free port, with its test hooks on, and waits until it serves. Its output
+    /// goes to `log`; its grants are kept in a file beside it, so [`Idp::restart`] brings them back.
+    pub fn start(log: &Path) -> Idp {
+        let _ = std::fs::remove_file(log.with_extension("store.json"));
+        let port = crate::free_port();
+        let child = spawn(port, log, &log.with_extension("store.json"));
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_else(|e| panic!("HTTP client: {e}"));
-        Idp { port, child, http }
+        Idp { port, log: log.to_owned(), child, http }
+    }
+
+    /// Starts the provider again after [`Idp::stop`], on the same port and with the same grants.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.child =
+            spawn(self.port, &self.log.with_extension("restarted.log"), &self.log.with_extension("store.json"));
     }
 
     /// The issuer identifier.
@@ -143,6 +116,52 @@ impl Drop for Idp {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Starts `node server.mjs` on `port` and waits for its ready line.
+fn spawn(port: u16, log: &Path, store: &Path) -> Child {
+    let idp_dir = crate::tests_dir().join("idp");
+    assert!(
+        idp_dir.join("node_modules/oidc-provider").exists(),
+        "tests/idp has no node_modules: run the README's test command, which installs them"
+    );
+    let mut child = Command::new("node")
+        .arg("server.mjs")
+        .current_dir(&idp_dir)
+        .env("PORT", port.to_string())
+        .env("IDP_TEST_HOOKS", "1")
+        .env("IDP_STORE", store)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("couldn't start node: {e}"));
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let mut log_file = std::fs::File::create(log).unwrap_or_else(|e| panic!("log {}: {e}", log.display()));
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    std::thread::spawn(move || {
+        use std::io::Write;
+        let Some(stdout) = stdout else { return };
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("\"event\":\"ready\"") {
+                let _ = ready_tx.send(());
+            }
+            let _ = writeln!(log_file, "{line}");
+        }
+    });
+    std::thread::spawn(move || {
+        let Some(stderr) = stderr else { return };
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if !line.contains("WARNING") && !line.contains("NOTICE") {
+                eprintln!("[idp] {line}");
+            }
+        }
+    });
+    if ready_rx.recv_timeout(Duration::from_secs(20)).is_err() {
+        let _ = child.kill();
+        panic!("the demo provider did not start on port {port}; see {}", log.display());
+    }
+    child
 }
 
 /// Stops a child with SIGTERM, then SIGKILL if it lingers.

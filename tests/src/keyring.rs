@@ -20,10 +20,10 @@ pub fn session(profile: &str) -> Option<serde_json::Value> {
         .map(|text| serde_json::from_str(&text).unwrap_or_else(|e| panic!("keychain entry is not JSON: {e}")))
 }
 
-/// How many items the keychain holds for Gatehouse, over all profiles.
-pub fn count_entries() -> usize {
+/// How many items the keychain holds for Gatehouse's `profile`.
+pub fn count_entries(profile: &str) -> usize {
     let output = Command::new("secret-tool")
-        .args(["search", "--all", "service", SERVICE])
+        .args(["search", "--all", "service", SERVICE, "username", profile])
         .output()
         .unwrap_or_else(|e| panic!("secret-tool: {e}"));
     // secret-tool prints one "[/org/freedesktop/secrets/collection/...]" header per item.

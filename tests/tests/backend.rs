@@ -62,7 +62,7 @@ async fn sign_in(service: &Arc<Gatehouse>, shell: &RecordingShell, login: &str) 
 #[tokio::test]
 async fn sign_in_refresh_restart_and_sign_out_against_the_real_provider_and_keychain() {
     keyring::require_secret_service();
-    let idp = Idp::start(None, &artifacts_dir("backend").join("idp.log"));
+    let idp = Idp::start(&artifacts_dir("backend").join("idp.log"));
     let profile = "backend-full";
     let (service, shell) = start_service(&idp, profile);
     service.start(Vec::new()).await;
@@ -93,7 +93,7 @@ async fn sign_in_refresh_restart_and_sign_out_against_the_real_provider_and_keyc
     );
     let access_1 = stored_token(profile, "access_token");
     let refresh_1 = stored_token(profile, "refresh_token");
-    assert_eq!(keyring::count_entries(), 1);
+    assert_eq!(keyring::count_entries(profile), 1);
     let served = idp.events_named("resource.served", None).await;
     assert_eq!(served.last().unwrap()["tokenSha256"], sha256_hex(&access_1));
 
@@ -145,8 +145,7 @@ async fn sign_in_refresh_restart_and_sign_out_against_the_real_provider_and_keyc
 #[tokio::test]
 async fn provider_down_keeps_the_session_and_refresh_recovers() {
     keyring::require_secret_service();
-    let log = artifacts_dir("backend").join("idp-down.log");
-    let mut idp = Idp::start(None, &log);
+    let mut idp = Idp::start(&artifacts_dir("backend").join("idp-down.log"));
     let profile = "backend-outage";
     let (service, shell) = start_service(&idp, profile);
     service.start(Vec::new()).await;
@@ -154,7 +153,6 @@ async fn provider_down_keeps_the_session_and_refresh_recovers() {
     assert_eq!(service.view().phase, Phase::SignedIn);
     let refresh_token = stored_token(profile, "refresh_token");
 
-    let port = idp.port;
     idp.stop();
     let error = service.refresh().await.unwrap_err();
     assert_eq!(error.kind(), "network");
@@ -163,20 +161,37 @@ async fn provider_down_keeps_the_session_and_refresh_recovers() {
     assert_eq!(view.notice.as_ref().map(|n| n.kind.as_str()), Some("network"));
     assert_eq!(stored_token(profile, "refresh_token"), refresh_token, "a network failure must keep the session");
 
-    // The demo provider keeps grants in memory, so after a restart it no longer knows this session: the
-    // refresh is answered invalid_grant, and Gatehouse signs out with a clear message.
-    let idp = Idp::start(Some(port), &log);
+    idp.restart();
+    service.refresh().await.unwrap();
+    assert_eq!(service.view().phase, Phase::SignedIn);
+    assert!(service.view().notice.is_none());
+    assert_ne!(stored_token(profile, "refresh_token"), refresh_token);
+}
+
+#[tokio::test]
+async fn a_session_ended_at_the_provider_signs_out_with_a_message() {
+    keyring::require_secret_service();
+    let idp = Idp::start(&artifacts_dir("backend").join("idp-ended.log"));
+    let profile = "backend-ended";
+    let (service, shell) = start_service(&idp, profile);
+    service.start(Vec::new()).await;
+    sign_in(&service, &shell, "dave").await;
+    // Someone else uses the refresh token first: it rotates at the provider, so Gatehouse's copy is stale
+    // and using it is a replay, which ends the grant (RFC 9700 §4.14.2).
+    let (status, _) = idp.try_refresh(&stored_token(profile, "refresh_token")).await;
+    assert_eq!(status, 200);
     let error = service.refresh().await.unwrap_err();
     assert_eq!(error.kind(), "session_ended");
-    assert_eq!(service.view().phase, Phase::SignedOut);
+    let view = service.view();
+    assert_eq!(view.phase, Phase::SignedOut);
+    assert_eq!(view.notice.as_ref().map(|n| n.kind.as_str()), Some("session_ended"));
     assert!(keyring::lookup(profile).is_none());
-    drop(idp);
 }
 
 #[tokio::test]
 async fn denied_consent_and_forged_links_are_reported_and_change_nothing() {
     keyring::require_secret_service();
-    let idp = Idp::start(None, &artifacts_dir("backend").join("idp-denied.log"));
+    let idp = Idp::start(&artifacts_dir("backend").join("idp-denied.log"));
     let profile = "backend-denied";
     let (service, shell) = start_service(&idp, profile);
     service.start(Vec::new()).await;

@@ -33,14 +33,20 @@ pub fn listen<R: Runtime>(app: &AppHandle<R>, scheme: Option<&str>) -> Vec<Strin
     app.deep_link().on_open_url(move |event| {
         let service = handle.state::<Arc<Gatehouse>>().inner().clone();
         crate::show_main_window(&handle);
-        for url in event.urls() {
+        let urls = event.urls();
+        // Never log the link: it may carry a live authorization code.
+        tracing::info!(links = urls.len(), "deep link received");
+        for url in urls {
             let service = Arc::clone(&service);
             tauri::async_runtime::spawn(async move { service.handle_callback(url.as_str()).await });
         }
     });
 
     match app.deep_link().get_current() {
-        Ok(Some(urls)) => urls.into_iter().map(String::from).collect(),
+        Ok(Some(urls)) => {
+            tracing::info!(links = urls.len(), "started by a deep link; handling it after restore");
+            urls.into_iter().map(String::from).collect()
+        }
         Ok(None) => Vec::new(),
         Err(e) => {
             tracing::warn!("couldn't read the launch link: {e}");

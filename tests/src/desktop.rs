@@ -1,0 +1,446 @@
+//! The desktop around the app under test: its config, the OS's scheme handler, the "system browser", a
+//! WebDriver session on the real window, and the processes behind them. Everything is stopped on drop.
+//!
+//! The harness runs inside `tests/bin/test`, which provides Xvfb, a private D-Bus session with an unlocked
+//! throwaway gnome-keyring, and temporary HOME and XDG directories.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+
+use crate::idp::{stop_child, Idp};
+use crate::wait_for;
+
+/// How long the UI gets to reach a state; generous for a debug build on two cores.
+pub const UI_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The app binary built by `cargo build`.
+pub fn app_binary() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::tests_dir().join("..").join("target"));
+    let binary = target.join("debug").join("gatehouse");
+    assert!(binary.exists(), "{} is missing: build the workspace first", binary.display());
+    binary.canonicalize().unwrap_or(binary)
+}
+
+/// One scenario's desktop: a config file pointing at its provider, a scheme handler for the app, and the
+/// control files of the test browser.
+pub struct Desktop {
+    /// The scenario's name, for artifacts.
+    pub name: String,
+    /// The keychain profile the app uses.
+    pub profile: String,
+    /// Where logs and screenshots go.
+    pub artifacts: PathBuf,
+    /// Scratch space, removed on drop.
+    pub scratch: PathBuf,
+    /// The config file the app reads.
+    pub config: PathBuf,
+    /// The test browser's control directory.
+    pub browser_dir: PathBuf,
+    test_browser: PathBuf,
+}
+
+impl Desktop {
+    /// Sets up the desktop for scenario `name` against `idp`. `test_browser` is the test-browser binary.
+    pub fn new(name: &str, idp: &Idp, test_browser: &str) -> Desktop {
+        let artifacts = crate::artifacts_dir(name);
+        let scratch_root =
+            std::env::var_os("GATEHOUSE_TEST_SCRATCH").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+        let scratch = scratch_root.join(format!("e2e-{name}"));
+        let _ = std::fs::remove_dir_all(&scratch);
+        let browser_dir = scratch.join("browser");
+        std::fs::create_dir_all(&browser_dir).unwrap_or_else(|e| panic!("scratch: {e}"));
+        let profile = format!("e2e-{name}");
+        let config = scratch.join("gatehouse.toml");
+        std::fs::write(&config, idp.profile_toml(&profile)).unwrap_or_else(|e| panic!("config: {e}"));
+        register_scheme_handler();
+        let desktop = Desktop {
+            name: name.to_owned(),
+            profile,
+            artifacts,
+            scratch,
+            config,
+            browser_dir,
+            test_browser: test_browser.into(),
+        };
+        desktop.browser_decides("approve");
+        desktop
+    }
+
+    /// What the person in the browser will do next: `approve`, `deny` or `ignore`.
+    pub fn browser_decides(&self, decision: &str) {
+        std::fs::write(self.browser_dir.join("decision"), decision).unwrap_or_else(|e| panic!("decision: {e}"));
+    }
+
+    /// Makes the person in the browser wait before signing in, until [`Desktop::release_browser`].
+    pub fn hold_browser(&self) {
+        std::fs::write(self.browser_dir.join("hold"), "").unwrap_or_else(|e| panic!("hold: {e}"));
+    }
+
+    /// Lets the person in the browser go on.
+    pub fn release_browser(&self) {
+        let _ = std::fs::remove_file(self.browser_dir.join("hold"));
+    }
+
+    /// How many times the browser was opened.
+    pub fn browser_launches(&self) -> usize {
+        std::fs::read_to_string(self.browser_dir.join("log")).map(|log| log.lines().count()).unwrap_or(0)
+    }
+
+    /// The last custom-scheme redirect the browser handed to the OS.
+    pub fn last_redirect(&self) -> String {
+        std::fs::read_to_string(self.browser_dir.join("last-redirect"))
+            .unwrap_or_else(|e| panic!("no redirect yet: {e}"))
+    }
+
+    /// The environment the app (and so the browser it opens) runs with.
+    fn app_env(&self) -> Vec<(String, String)> {
+        vec![
+            ("GATEHOUSE_CONFIG".into(), self.config.display().to_string()),
+            ("GATEHOUSE_LOG".into(), "info".into()),
+            ("BROWSER".into(), self.test_browser.display().to_string()),
+            ("GATEHOUSE_TEST_BROWSER_DIR".into(), self.browser_dir.display().to_string()),
+        ]
+    }
+
+    /// Hands `link` to the OS, as a browser does with a custom-scheme redirect.
+    pub fn xdg_open(&self, link: &str) {
+        let status = Command::new("xdg-open")
+            .arg(link)
+            .envs(self.app_env())
+            .status()
+            .unwrap_or_else(|e| panic!("xdg-open: {e}"));
+        assert!(status.success(), "xdg-open {link} failed: {status}");
+    }
+
+    /// Starts the app under WebDriver and waits for its window to render.
+    pub async fn launch(&self) -> App {
+        self.launch_with(Launch::default()).await
+    }
+
+    /// Starts the app under WebDriver with `launch`'s changes.
+    pub async fn launch_with(&self, launch: Launch) -> App {
+        wait_for_no_app().await;
+        let mut env = self.app_env();
+        env.extend(launch.env);
+        let application = match &launch.via_link {
+            // The OS's way: xdg-open finds the .desktop handler and starts the app with the link as its only
+            // argument. WebDriver's inspector settings reach the app through xdg-open's environment.
+            Some(link) => {
+                env.push(("GATEHOUSE_TEST_LINK".into(), link.clone()));
+                crate::tests_dir().join("bin").join("open-link")
+            }
+            None => app_binary(),
+        };
+        let driver = Driver::start(
+            &self.artifacts.join(format!("driver-{}.log", launch.label.as_deref().unwrap_or("app"))),
+            &env,
+        );
+        let mut caps = serde_json::Map::new();
+        caps.insert("tauri:options".into(), json!({ "application": application, "args": [] }));
+        // tauri-driver speaks plain HTTP on loopback: no TLS stack needed.
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{}", driver.port))
+            .await
+            .unwrap_or_else(|e| panic!("WebDriver session: {e}; see {}", self.artifacts.display()));
+        let app = App { client: Some(client), driver, artifacts: self.artifacts.clone() };
+        app.wait_for_phase_not("").await;
+        app
+    }
+}
+
+impl Drop for Desktop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.scratch);
+    }
+}
+
+/// Changes to how the app is started.
+#[derive(Default)]
+pub struct Launch {
+    /// Extra environment.
+    pub env: Vec<(String, String)>,
+    /// Start the app the way the OS does for a link: through xdg-open.
+    pub via_link: Option<String>,
+    /// Names this launch's log.
+    pub label: Option<String>,
+}
+
+/// Makes the debug build the handler for `com.example.gatehouse:` links, as an installer would.
+fn register_scheme_handler() {
+    let script = crate::tests_dir().join("bin").join("register-handler");
+    let status = Command::new(script).arg(app_binary()).status().unwrap_or_else(|e| panic!("register-handler: {e}"));
+    assert!(status.success(), "register-handler failed");
+}
+
+/// `tauri-driver` with Debian's WebKitWebDriver behind it, on free ports.
+struct Driver {
+    port: u16,
+    child: Child,
+}
+
+impl Driver {
+    fn start(log: &Path, env: &[(String, String)]) -> Driver {
+        let port = crate::free_port();
+        let native_port = crate::free_port();
+        let log_file = std::fs::File::create(log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+        let err_file = log_file.try_clone().unwrap_or_else(|e| panic!("log: {e}"));
+        let child = Command::new("tauri-driver")
+            .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::from(log_file))
+            .stderr(Stdio::from(err_file))
+            .spawn()
+            .unwrap_or_else(|e| panic!("tauri-driver: {e} (the README's test command installs it)"));
+        let mut driver = Driver { port, child };
+        for _ in 0..100 {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return driver;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        stop_child(&mut driver.child);
+        panic!("tauri-driver did not listen on {port}");
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // SIGTERM, not SIGKILL: tauri-driver then stops WebKitWebDriver too.
+        stop_child(&mut self.child);
+    }
+}
+
+/// The app's window, driven over WebDriver.
+pub struct App {
+    client: Option<Client>,
+    driver: Driver,
+    artifacts: PathBuf,
+}
+
+impl App {
+    fn client(&self) -> &Client {
+        self.client.as_ref().unwrap_or_else(|| panic!("the WebDriver session is closed"))
+    }
+
+    /// The UI's phase (`signedOut`, `waitingForBrowser`, `signedIn`, …), from `body[data-phase]`.
+    pub async fn phase(&self) -> String {
+        let value = self.client().execute("return document.body.dataset.phase || ''", vec![]).await;
+        value.ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    }
+
+    /// Waits until the UI is in `phase`.
+    pub async fn wait_for_phase(&self, phase: &str) {
+        let what = format!("the window to reach phase {phase}");
+        wait_for(&what, UI_TIMEOUT, || async { (self.phase().await == phase).then_some(()) }).await;
+    }
+
+    async fn wait_for_phase_not(&self, phase: &str) {
+        wait_for("the window to render", UI_TIMEOUT, || async { (self.phase().await != phase).then_some(()) }).await;
+    }
+
+    /// The visible text of the element with `data-testid`, or "" when hidden or missing.
+    pub async fn text(&self, test_id: &str) -> String {
+        let Ok(element) = self.client().find(Locator::Css(&format!("[data-testid='{test_id}']"))).await else {
+            return String::new();
+        };
+        element.text().await.unwrap_or_default()
+    }
+
+    /// Waits until the element's text contains `needle`, and returns the text.
+    pub async fn wait_for_text(&self, test_id: &str, needle: &str) -> String {
+        let what = format!("[data-testid={test_id}] to show {needle:?}");
+        wait_for(&what, UI_TIMEOUT, || async {
+            let text = self.text(test_id).await;
+            text.contains(needle).then_some(text)
+        })
+        .await
+    }
+
+    /// The kind of the notice shown, if any.
+    pub async fn notice_kind(&self) -> Option<String> {
+        let script =
+            "const n = document.querySelector('[data-testid=error]'); return n && !n.hidden ? n.dataset.kind : null";
+        self.client().execute(script, vec![]).await.ok().and_then(|v| v.as_str().map(str::to_owned))
+    }
+
+    /// Waits until a notice of `kind` is shown, and returns its text.
+    pub async fn wait_for_notice(&self, kind: &str) -> String {
+        let what = format!("a {kind} notice");
+        wait_for(&what, UI_TIMEOUT, || async { (self.notice_kind().await.as_deref() == Some(kind)).then_some(()) })
+            .await;
+        self.text("error").await
+    }
+
+    /// Clicks the button with `data-testid`, as a person does.
+    pub async fn click(&self, test_id: &str) {
+        let element = self
+            .client()
+            .find(Locator::Css(&format!("[data-testid='{test_id}']")))
+            .await
+            .unwrap_or_else(|e| panic!("no {test_id} button: {e}"));
+        element.click().await.unwrap_or_else(|e| panic!("clicking {test_id}: {e}"));
+    }
+
+    /// Clicks the notice's Dismiss button.
+    pub async fn dismiss_notice(&self) {
+        let element = self.client().find(Locator::Id("dismiss")).await.unwrap_or_else(|e| panic!("no Dismiss: {e}"));
+        element.click().await.unwrap_or_else(|e| panic!("clicking Dismiss: {e}"));
+        wait_for("the notice to go", UI_TIMEOUT, || async { self.notice_kind().await.is_none().then_some(()) }).await;
+    }
+
+    /// The page's HTML as the webview has it now.
+    pub async fn page_source(&self) -> String {
+        self.client().source().await.unwrap_or_else(|e| panic!("page source: {e}"))
+    }
+
+    /// Saves a screenshot of the window as `<name>.png` among the scenario's artifacts.
+    pub async fn screenshot(&self, name: &str) -> PathBuf {
+        let png = self.client().screenshot().await.unwrap_or_else(|e| panic!("screenshot: {e}"));
+        let path = self.artifacts.join(format!("{name}.png"));
+        std::fs::write(&path, png).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        path
+    }
+
+    /// Quits with Ctrl+Q, as a person does, and waits for the process to end.
+    pub async fn quit(mut self) {
+        let body = self.client().find(Locator::Css("body")).await.unwrap_or_else(|e| panic!("body: {e}"));
+        // The app exits at once, so the WebDriver answer may never come.
+        let _ =
+            tokio::time::timeout(Duration::from_secs(5), body.send_keys(&(fantoccini::key::Key::Control + "q"))).await;
+        wait_for_no_app().await;
+        if let Some(client) = self.client.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), client.close()).await;
+        }
+    }
+
+    /// Where this app's logs are.
+    pub fn artifacts(&self) -> &Path {
+        &self.artifacts
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        // Dropping the driver stops WebKitWebDriver and with it the app. A client left open is closed by
+        // the driver going away.
+        let _ = &self.driver;
+        for pid in app_processes() {
+            let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+        }
+    }
+}
+
+/// The running processes of the app binary.
+pub fn app_processes() -> Vec<u32> {
+    let binary = app_binary();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == binary))
+        .collect()
+}
+
+/// Waits until no instance of the app runs, so the next launch is not forwarded to an old one.
+pub async fn wait_for_no_app() {
+    wait_for("the app to exit", UI_TIMEOUT, || async { app_processes().is_empty().then_some(()) }).await;
+}
+
+/// A D-Bus session bus with nothing on it: no Secret Service, and no way to start one.
+pub struct BareBus {
+    /// Its address, for `DBUS_SESSION_BUS_ADDRESS`.
+    pub address: String,
+    child: Child,
+    _dir: PathBuf,
+}
+
+impl BareBus {
+    /// Starts the bus.
+    pub fn start(scratch: &Path) -> BareBus {
+        let dir = scratch.join("bare-bus");
+        let services = dir.join("services");
+        std::fs::create_dir_all(&services).unwrap_or_else(|e| panic!("bus dir: {e}"));
+        let config = dir.join("session.conf");
+        // Like the standard session bus, but its only service directory is empty, so nothing can be
+        // activated: in particular not gnome-keyring as org.freedesktop.secrets.
+        let text = format!(
+            r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:dir={dir}</listen>
+  <servicedir>{services}</servicedir>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"#,
+            dir = dir.display(),
+            services = services.display()
+        );
+        std::fs::write(&config, text).unwrap_or_else(|e| panic!("bus config: {e}"));
+        let mut child = Command::new("dbus-daemon")
+            .arg(format!("--config-file={}", config.display()))
+            .args(["--nofork", "--print-address=1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("dbus-daemon: {e}"));
+        let stdout = child.stdout.take().unwrap_or_else(|| panic!("dbus-daemon has no stdout"));
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
+            .unwrap_or_else(|e| panic!("bus address: {e}"));
+        BareBus { address: line.trim().to_owned(), child, _dir: dir }
+    }
+}
+
+impl Drop for BareBus {
+    fn drop(&mut self) {
+        stop_child(&mut self.child);
+    }
+}
+
+/// Every file under `dir` whose bytes contain a base64url run whose SHA-256 is in `hashes`.
+pub fn files_containing_tokens(dir: &Path, hashes: &[String]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(path) = stack.pop() {
+        let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+        if meta.is_dir() {
+            if let Ok(entries) = std::fs::read_dir(&path) {
+                stack.extend(entries.filter_map(|e| e.ok()).map(|e| e.path()));
+            }
+        } else if meta.is_file() {
+            let Ok(bytes) = std::fs::read(&path) else { continue };
+            let runs = bytes.split(|b| !(b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_'));
+            if runs
+                .filter(|run| run.len() >= 20)
+                .any(|run| hashes.contains(&crate::sha256_hex(&String::from_utf8_lossy(run))))
+            {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+/// The token hashes the provider issued, from its `grant.success` events.
+pub fn issued_token_hashes(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e["event"] == "grant.success")
+        .flat_map(|e| [e["access_token_sha256"].as_str(), e["refresh_token_sha256"].as_str()])
+        .flatten()
+        .map(str::to_owned)
+        .collect()
+}

@@ -1,0 +1,298 @@
+//! The product as a person meets it: clicks in the real window (WebKitGTK over WebDriver), the real demo
+//! provider's pages in the "browser", the OS routing the deep link back through xdg-open and a .desktop
+//! handler into the running instance, and the real keychain. The test reaches the app only through its
+//! window, the OS and the provider.
+//!
+//! The scenarios share one display, bus and keyring and the app is single-instance, so they run one at a time.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed assertion
+
+use harness::desktop::{self, App, BareBus, Desktop, Launch};
+use harness::idp::Idp;
+use harness::{keyring, sha256_hex, wait_for};
+
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const TEST_BROWSER: &str = env!("CARGO_BIN_EXE_test-browser");
+
+fn start(name: &str) -> (Idp, Desktop) {
+    keyring::require_secret_service();
+    let idp = Idp::start(&harness::artifacts_dir(name).join("idp.log"));
+    let desktop = Desktop::new(name, &idp, TEST_BROWSER);
+    (idp, desktop)
+}
+
+/// Launches the app and signs in through the browser, checking what the person sees on the way.
+async fn launch_and_sign_in(desktop: &Desktop) -> App {
+    let app = desktop.launch().await;
+    app.wait_for_phase("signedOut").await;
+    app.click("sign-in").await;
+    app.wait_for_phase("signedIn").await;
+    app.wait_for_text("account", "Alice").await;
+    app.wait_for_text("resource", "Hello, Alice!").await;
+    app
+}
+
+fn stored(desktop: &Desktop, field: &str) -> String {
+    let session =
+        keyring::session(&desktop.profile).unwrap_or_else(|| panic!("no keychain entry for {}", desktop.profile));
+    session[field].as_str().unwrap_or_else(|| panic!("no {field} in the keychain entry")).to_owned()
+}
+
+#[tokio::test]
+async fn s01_sign_in_shows_the_account_and_keeps_tokens_out_of_the_page() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (idp, desktop) = start("s01-sign-in");
+    let app = desktop.launch().await;
+    app.wait_for_phase("signedOut").await;
+    assert_eq!(app.text("status").await, "Signed out");
+    app.screenshot("signed-out").await;
+
+    // The person takes their time in the browser: the window waits, with Cancel.
+    desktop.hold_browser();
+    app.click("sign-in").await;
+    app.wait_for_text("status", "Waiting for the browser").await;
+    assert_eq!(app.text("cancel").await, "Cancel");
+    app.screenshot("waiting").await;
+    desktop.release_browser();
+
+    app.wait_for_phase("signedIn").await;
+    assert_eq!(app.wait_for_text("account", "Alice").await, "Alice");
+    let resource = app.wait_for_text("resource", "Hello, Alice!").await;
+    assert!(resource.contains("Username") && resource.contains("alice"), "{resource}");
+    let status = app.text("status").await;
+    assert_eq!(status, "Signed in");
+    app.screenshot("signed-in").await;
+
+    // Exactly one keychain entry, and the resource was fetched with the stored token.
+    assert_eq!(keyring::count_entries(&desktop.profile), 1);
+    let access = stored(&desktop, "access_token");
+    let refresh = stored(&desktop, "refresh_token");
+    let served = idp.events_named("resource.served", None).await;
+    assert_eq!(served.last().unwrap()["tokenSha256"], sha256_hex(&access));
+
+    // No token reaches the page.
+    let source = app.page_source().await;
+    assert!(source.contains("Hello, Alice!"));
+    assert!(!source.contains(&access), "the access token is in the page");
+    assert!(!source.contains(&refresh), "the refresh token is in the page");
+    app.quit().await;
+}
+
+#[tokio::test]
+async fn s02_restart_restores_the_session_without_the_browser() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (idp, desktop) = start("s02-restart");
+    let app = launch_and_sign_in(&desktop).await;
+    let launches = desktop.browser_launches();
+    let authorizations = idp.events_named("authorization.success", None).await.len();
+    app.quit().await;
+    assert!(keyring::lookup(&desktop.profile).is_some(), "quitting must keep the session");
+
+    let app = desktop.launch_with(Launch { label: Some("restarted".into()), ..Launch::default() }).await;
+    app.wait_for_phase("signedIn").await;
+    app.wait_for_text("account", "Alice").await;
+    app.wait_for_text("resource", "Hello, Alice!").await;
+    assert_eq!(desktop.browser_launches(), launches, "restoring must not open the browser");
+    assert_eq!(idp.events_named("authorization.success", None).await.len(), authorizations);
+    app.quit().await;
+}
+
+#[tokio::test]
+async fn s03_refresh_rotates_the_refresh_token() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (idp, desktop) = start("s03-refresh");
+    let app = launch_and_sign_in(&desktop).await;
+    let refresh_before = stored(&desktop, "refresh_token");
+    assert!(idp.events_named("grant.success", Some("refresh_token")).await.is_empty());
+
+    app.click("refresh").await;
+    wait_for("the provider to record a refresh", desktop::UI_TIMEOUT, || async {
+        (!idp.events_named("grant.success", Some("refresh_token")).await.is_empty()).then_some(())
+    })
+    .await;
+    app.wait_for_phase("signedIn").await;
+    let access_after = wait_for("the new access token to be used", desktop::UI_TIMEOUT, || async {
+        let access = stored(&desktop, "access_token");
+        let served = idp.events_named("resource.served", None).await;
+        (served.last().map(|e| e["tokenSha256"] == sha256_hex(&access)) == Some(true)).then_some(access)
+    })
+    .await;
+    assert_eq!(idp.events_named("grant.success", Some("refresh_token")).await.len(), 1);
+    let refresh_after = stored(&desktop, "refresh_token");
+    assert_ne!(refresh_after, refresh_before, "the rotated refresh token must be stored");
+    assert_eq!(idp.introspect(&refresh_before).await["active"], false);
+    assert_eq!(idp.introspect(&refresh_after).await["active"], true);
+    assert!(!app.page_source().await.contains(&access_after));
+    app.wait_for_text("account", "Alice").await;
+    app.quit().await;
+}
+
+#[tokio::test]
+async fn s04_sign_out_revokes_and_empties_the_keychain() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (idp, desktop) = start("s04-sign-out");
+    let app = launch_and_sign_in(&desktop).await;
+    let refresh = stored(&desktop, "refresh_token");
+
+    app.click("sign-out").await;
+    app.wait_for_phase("signedOut").await;
+    assert_eq!(app.text("status").await, "Signed out");
+    assert_eq!(app.text("account").await, "");
+    assert!(keyring::lookup(&desktop.profile).is_none(), "the keychain entry must be gone");
+    assert_eq!(idp.introspect(&refresh).await["active"], false, "the provider must report the token revoked");
+    assert_eq!(app.notice_kind().await.as_deref(), Some("signed_out"));
+    app.quit().await;
+}
+
+#[tokio::test]
+async fn s05_denied_consent_says_so_and_sign_in_works_afterwards() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (_idp, desktop) = start("s05-denied");
+    let app = desktop.launch().await;
+    app.wait_for_phase("signedOut").await;
+
+    desktop.browser_decides("deny");
+    app.click("sign-in").await;
+    let message = app.wait_for_notice("access_denied").await;
+    assert!(message.contains("declined access"), "{message}");
+    app.wait_for_phase("signedOut").await;
+    app.screenshot("error-access-denied").await;
+    assert!(keyring::lookup(&desktop.profile).is_none());
+
+    desktop.browser_decides("approve");
+    app.click("sign-in").await;
+    app.wait_for_phase("signedIn").await;
+    app.wait_for_text("account", "Alice").await;
+    app.quit().await;
+}
+
+#[tokio::test]
+async fn s06_forged_and_replayed_links_are_rejected_while_signed_in() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (idp, desktop) = start("s06-forged");
+    let app = launch_and_sign_in(&desktop).await;
+    let entry_before = keyring::lookup(&desktop.profile).unwrap();
+    let exchanges = idp.events_named("grant.success", Some("authorization_code")).await.len();
+
+    let forged = format!("com.example.gatehouse:/callback?code=forged-code&state=forged-state&iss={}", idp.issuer());
+    desktop.xdg_open(&forged);
+    let message = app.wait_for_notice("callback_rejected").await;
+    assert!(message.contains("ignored"), "{message}");
+    app.screenshot("error-forged-link").await;
+    assert_eq!(app.phase().await, "signedIn");
+    assert_eq!(app.text("account").await, "Alice");
+    app.dismiss_notice().await;
+
+    // The real redirect from the sign-in, replayed: its state was used once and is gone.
+    desktop.xdg_open(&desktop.last_redirect());
+    app.wait_for_notice("callback_rejected").await;
+    assert_eq!(app.phase().await, "signedIn");
+    assert_eq!(app.text("account").await, "Alice");
+
+    assert_eq!(keyring::lookup(&desktop.profile).unwrap(), entry_before, "the keychain must be unchanged");
+    assert_eq!(
+        idp.events_named("grant.success", Some("authorization_code")).await.len(),
+        exchanges,
+        "no code was exchanged"
+    );
+    app.quit().await;
+}
+
+#[tokio::test]
+async fn s07_a_link_that_starts_the_app_is_handled_and_the_app_stays_usable() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (idp, desktop) = start("s07-cold-start");
+    let forged = format!("com.example.gatehouse:/callback?code=cold&state=cold-start&iss={}", idp.issuer());
+    let app = desktop.launch_with(Launch { via_link: Some(forged), ..Launch::default() }).await;
+    let message = app.wait_for_notice("callback_rejected").await;
+    assert!(message.contains("no sign-in was in progress"), "{message}");
+    app.wait_for_phase("signedOut").await;
+    app.screenshot("cold-start-link").await;
+
+    app.click("sign-in").await;
+    app.wait_for_phase("signedIn").await;
+    app.wait_for_text("account", "Alice").await;
+    app.quit().await;
+}
+
+#[tokio::test]
+async fn s08_cancel_returns_to_signed_out_and_a_late_callback_is_rejected() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (idp, desktop) = start("s08-cancel");
+    let app = desktop.launch().await;
+    app.wait_for_phase("signedOut").await;
+
+    desktop.hold_browser();
+    app.click("sign-in").await;
+    app.wait_for_phase("waitingForBrowser").await;
+    app.click("cancel").await;
+    app.wait_for_phase("signedOut").await;
+    app.wait_for_notice("sign_in_cancelled").await;
+
+    // The person finishes in the browser anyway; the redirect arrives after the cancel.
+    desktop.release_browser();
+    let message = app.wait_for_notice("callback_rejected").await;
+    assert!(message.contains("no sign-in was in progress"), "{message}");
+    assert_eq!(app.phase().await, "signedOut");
+    assert!(keyring::lookup(&desktop.profile).is_none());
+    assert!(
+        idp.events_named("grant.success", Some("authorization_code")).await.is_empty(),
+        "the code must not be exchanged"
+    );
+    app.quit().await;
+}
+
+#[tokio::test]
+async fn s09_without_a_keychain_sign_in_fails_clearly_and_nothing_is_written() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (idp, desktop) = start("s09-no-keychain");
+    let bus = BareBus::start(&desktop.scratch);
+    let env = vec![("DBUS_SESSION_BUS_ADDRESS".to_string(), bus.address.clone())];
+    let app = desktop.launch_with(Launch { env, ..Launch::default() }).await;
+    app.wait_for_phase("signedOut").await;
+
+    app.click("sign-in").await;
+    let message = app.wait_for_notice("keychain_unavailable").await;
+    assert!(message.contains("keychain isn't available"), "{message}");
+    app.wait_for_phase("signedOut").await;
+    app.screenshot("error-no-keychain").await;
+
+    // Tokens were issued, and must be nowhere on disk.
+    let issued = desktop::issued_token_hashes(&idp.events().await);
+    assert!(!issued.is_empty(), "the provider issued no tokens, so this test proves nothing");
+    let home = std::path::PathBuf::from(std::env::var("HOME").unwrap());
+    let leaks = desktop::files_containing_tokens(&home, &issued);
+    assert!(leaks.is_empty(), "tokens written to {leaks:?}");
+    // And the grant was not left alive at the provider.
+    assert!(!idp.events_named("grant.revoked", None).await.is_empty(), "the unkept grant must be revoked");
+    app.quit().await;
+}
+
+#[tokio::test]
+async fn s10_provider_down_keeps_the_session_and_refresh_recovers() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (mut idp, desktop) = start("s10-provider-down");
+    let app = launch_and_sign_in(&desktop).await;
+    let entry_before = keyring::lookup(&desktop.profile).unwrap();
+
+    idp.stop();
+    app.click("refresh").await;
+    let message = app.wait_for_notice("network").await;
+    assert!(message.contains("Couldn't reach the provider"), "{message}");
+    app.wait_for_phase("signedIn").await;
+    assert_eq!(app.text("account").await, "Alice");
+    app.screenshot("error-provider-down").await;
+    assert_eq!(keyring::lookup(&desktop.profile).unwrap(), entry_before, "the session must be kept");
+
+    idp.restart();
+    app.click("refresh").await;
+    wait_for("the notice to clear after a good refresh", desktop::UI_TIMEOUT, || async {
+        app.notice_kind().await.is_none().then_some(())
+    })
+    .await;
+    app.wait_for_phase("signedIn").await;
+    assert_eq!(idp.events_named("grant.success", Some("refresh_token")).await.len(), 1);
+    assert_ne!(keyring::lookup(&desktop.profile).unwrap(), entry_before);
+    app.quit().await;
+}

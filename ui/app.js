@@ -46,13 +46,18 @@ function render(next) {
     $("notice-message").textContent = notice.message;
     $("notice").className = notice.severity === "info" ? "info" : "error";
     $("notice").dataset.kind = notice.kind;
+    // A broken config stays on screen until it is fixed.
+    $("dismiss").hidden = next.phase === "configError";
   }
 
   $("waiting").hidden = next.phase !== "waitingForBrowser";
   $("waiting-expiry").textContent = next.signInExpiresAt
     ? `This sign-in stays open until ${formatTime(next.signInExpiresAt)}.`
     : "";
-  $("sign-in").textContent = next.phase === "waitingForBrowser" ? "Open the browser again" : "Sign in";
+  const waiting = next.phase === "waitingForBrowser";
+  $("sign-in").textContent = waiting ? "Open the browser again" : "Sign in";
+  $("sign-in").classList.toggle("primary", !waiting);
+  $("cancel").classList.toggle("primary", waiting);
 
   const signedIn = next.account && (next.phase === "signedIn" || next.phase === "refreshing");
   $("session").hidden = !signedIn;

@@ -11,7 +11,7 @@
 //!   `invalid_grant`, or the user signing out, does;
 //! - a callback that is rejected changes nothing but the notice.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -51,6 +51,8 @@ pub struct Gatehouse {
     shell: Box<dyn Shell>,
     pending: PendingSlot,
     next_attempt: AtomicU64,
+    /// The keychain could not be read at launch, so a stored session may still be waiting there.
+    restore_failed: AtomicBool,
     endpoints: tokio::sync::Mutex<Option<Arc<ProviderEndpoints>>>,
     session: tokio::sync::Mutex<Option<StoredSession>>,
     view: Mutex<AuthView>,
@@ -81,6 +83,7 @@ impl Gatehouse {
             shell: Box::new(shell),
             pending: PendingSlot::default(),
             next_attempt: AtomicU64::new(1),
+            restore_failed: AtomicBool::new(false),
             endpoints: tokio::sync::Mutex::new(None),
             session: tokio::sync::Mutex::new(None),
             view: Mutex::new(view),
@@ -113,7 +116,9 @@ impl Gatehouse {
         let Ok(config) = self.config() else { return };
         let mut session = self.session.lock().await;
         self.update(|view| view.phase = Phase::Restoring);
-        match self.keychain.load(&config.profile).await {
+        let loaded = self.keychain.load(&config.profile).await;
+        self.restore_failed.store(loaded.is_err(), Ordering::Relaxed);
+        match loaded {
             Ok(None) => tracing::info!("no stored session"),
             Ok(Some(stored)) => {
                 tracing::info!("restoring the stored session");
@@ -146,6 +151,14 @@ impl Gatehouse {
 
     async fn begin_sign_in(self: &Arc<Self>) -> Result<()> {
         let config = self.config()?;
+        // If the keychain was locked or away at launch, the session may be there now: use it rather than
+        // sign in again over it.
+        if self.restore_failed.load(Ordering::Relaxed) {
+            self.restore().await;
+            if self.session.lock().await.is_some() {
+                return Ok(());
+            }
+        }
         if self.session.lock().await.is_some() {
             return Err(Error::AlreadySignedIn);
         }

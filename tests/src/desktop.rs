@@ -49,6 +49,8 @@ pub struct Desktop {
 impl Desktop {
     /// Sets up the desktop for scenario `name` against `idp`. `test_browser` is the test-browser binary.
     pub fn new(name: &str, idp: &Idp, test_browser: &str) -> Desktop {
+        // A scenario starts with no app running: one left by an earlier failure would take over the launch.
+        terminate_all(&app_binary());
         let artifacts = crate::artifacts_dir(name);
         let scratch_root =
             std::env::var_os("GATEHOUSE_TEST_SCRATCH").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
@@ -138,19 +140,32 @@ impl Desktop {
             }
             None => app_binary(),
         };
-        let driver = Driver::start(
-            &self.artifacts.join(format!("driver-{}.log", launch.label.as_deref().unwrap_or("app"))),
-            &env,
-        );
+        let log = self.artifacts.join(format!("driver-{}.log", launch.label.as_deref().unwrap_or("app")));
         let mut caps = serde_json::Map::new();
         caps.insert("tauri:options".into(), json!({ "application": application, "args": [] }));
-        // tauri-driver speaks plain HTTP on loopback: no TLS stack needed.
-        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{}", driver.port))
-            .await
-            .unwrap_or_else(|e| panic!("WebDriver session: {e}; see {}", self.artifacts.display()));
-        let app = App { client: Some(client), driver, artifacts: self.artifacts.clone() };
+        let mut attempt = 1;
+        let (client, driver) = loop {
+            let driver = Driver::start(&log.with_extension(format!("{attempt}.log")), &env);
+            // tauri-driver speaks plain HTTP on loopback: no TLS stack needed.
+            let session = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                .capabilities(caps.clone())
+                .connect(&format!("http://127.0.0.1:{}", driver.port))
+                .await;
+            match session {
+                Ok(client) => break (client, driver),
+                // Starting a WebDriver session is harness plumbing, not the product: tauri-driver's proxy
+                // occasionally drops the first request. Start over once, from no app, and say so.
+                Err(e) if attempt == 1 => {
+                    eprintln!("WebDriver session failed ({e}); starting the driver and app again");
+                    drop(driver);
+                    terminate_all(&app_binary());
+                    wait_for_no_app().await;
+                    attempt += 1;
+                }
+                Err(e) => panic!("WebDriver session: {e}; see {}", self.artifacts.display()),
+            }
+        };
+        let app = App { client: Some(client), _driver: driver, artifacts: self.artifacts.clone() };
         app.wait_for_phase_not("").await;
         app
     }
@@ -158,6 +173,10 @@ impl Desktop {
 
 impl Drop for Desktop {
     fn drop(&mut self) {
+        // A browser still at work would hand its redirect to the OS later and start a stray app, which would
+        // swallow the next scenario's launch: stop browsers first, then apps.
+        terminate_all(&self.test_browser.canonicalize().unwrap_or_else(|_| self.test_browser.clone()));
+        terminate_all(&app_binary());
         let _ = std::fs::remove_dir_all(&self.scratch);
     }
 }
@@ -200,8 +219,10 @@ impl Driver {
             .spawn()
             .unwrap_or_else(|e| panic!("tauri-driver: {e} (the README's test command installs it)"));
         let mut driver = Driver { port, child };
+        // Ready when both tauri-driver and the WebKitWebDriver behind it accept connections.
         for _ in 0..100 {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            let listening = |p: u16| TcpStream::connect(("127.0.0.1", p)).is_ok();
+            if listening(port) && listening(native_port) {
                 return driver;
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -221,7 +242,8 @@ impl Drop for Driver {
 /// The app's window, driven over WebDriver.
 pub struct App {
     client: Option<Client>,
-    driver: Driver,
+    // Kept for its drop: stopping tauri-driver stops WebKitWebDriver.
+    _driver: Driver,
     artifacts: PathBuf,
 }
 
@@ -329,24 +351,31 @@ impl App {
 
 impl Drop for App {
     fn drop(&mut self) {
-        // Dropping the driver stops WebKitWebDriver and with it the app. A client left open is closed by
-        // the driver going away.
-        let _ = &self.driver;
-        for pid in app_processes() {
-            let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
-        }
+        // The driver, dropped next, stops WebKitWebDriver; make sure the app goes too, also after a panic.
+        terminate_all(&app_binary());
     }
 }
 
 /// The running processes of the app binary.
 pub fn app_processes() -> Vec<u32> {
-    let binary = app_binary();
+    processes_of(&app_binary())
+}
+
+/// The running processes of `binary`.
+fn processes_of(binary: &Path) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
     entries
         .filter_map(|e| e.ok())
         .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
         .filter(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == binary))
         .collect()
+}
+
+/// Stops every process of `binary` with SIGTERM.
+fn terminate_all(binary: &Path) {
+    for pid in processes_of(binary) {
+        let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+    }
 }
 
 /// Waits until no instance of the app runs, so the next launch is not forwarded to an old one.
@@ -443,4 +472,22 @@ pub fn issued_token_hashes(events: &[Value]) -> Vec<String> {
         .flatten()
         .map(str::to_owned)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_a_token_written_anywhere_below_a_directory() {
+        let dir = std::env::temp_dir().join(format!("gatehouse-leak-check-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("deep/er")).unwrap();
+        let token = "Zk9xW3Bq1T0y7uVhL8dE2aRcN5mJ4sGfHpKiQoXbYwA";
+        std::fs::write(dir.join("deep/er/state.json"), format!("{{\"t\":\"{token}\"}}")).unwrap();
+        std::fs::write(dir.join("clean.txt"), "nothing to see").unwrap();
+        let found = files_containing_tokens(&dir, &[crate::sha256_hex(token)]);
+        assert_eq!(found, vec![dir.join("deep/er/state.json")]);
+        assert!(files_containing_tokens(&dir, &[crate::sha256_hex("other")]).is_empty());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

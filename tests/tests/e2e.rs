@@ -251,18 +251,26 @@ async fn s09_without_a_keychain_sign_in_fails_clearly_and_nothing_is_written() {
     let env = vec![("DBUS_SESSION_BUS_ADDRESS".to_string(), bus.address.clone())];
     let app = desktop.launch_with(Launch { env, ..Launch::default() }).await;
     app.wait_for_phase("signedOut").await;
+    // Gatehouse looks for a stored session at launch, and says at once that it can't keep one.
+    app.wait_for_notice("keychain_unavailable").await;
+    app.dismiss_notice().await;
 
     app.click("sign-in").await;
+    wait_for("the provider to issue tokens", desktop::UI_TIMEOUT, || async {
+        (!idp.events_named("grant.success", Some("authorization_code")).await.is_empty()).then_some(())
+    })
+    .await;
     let message = app.wait_for_notice("keychain_unavailable").await;
     assert!(message.contains("keychain isn't available"), "{message}");
     app.wait_for_phase("signedOut").await;
     app.screenshot("error-no-keychain").await;
 
-    // Tokens were issued, and must be nowhere on disk.
+    // Tokens were issued, and must be nowhere on disk: not under HOME, nor in the XDG data, config, cache or
+    // runtime directories (tests/bin/test puts all of them in one scratch directory).
     let issued = desktop::issued_token_hashes(&idp.events().await);
     assert!(!issued.is_empty(), "the provider issued no tokens, so this test proves nothing");
-    let home = std::path::PathBuf::from(std::env::var("HOME").unwrap());
-    let leaks = desktop::files_containing_tokens(&home, &issued);
+    let scratch = std::env::var_os("GATEHOUSE_TEST_SCRATCH").or_else(|| std::env::var_os("HOME")).unwrap();
+    let leaks = desktop::files_containing_tokens(std::path::Path::new(&scratch), &issued);
     assert!(leaks.is_empty(), "tokens written to {leaks:?}");
     // And the grant was not left alive at the provider.
     assert!(!idp.events_named("grant.revoked", None).await.is_empty(), "the unkept grant must be revoked");
@@ -294,5 +302,21 @@ async fn s10_provider_down_keeps_the_session_and_refresh_recovers() {
     app.wait_for_phase("signedIn").await;
     assert_eq!(idp.events_named("grant.success", Some("refresh_token")).await.len(), 1);
     assert_ne!(keyring::lookup(&desktop.profile).unwrap(), entry_before);
+    app.quit().await;
+}
+
+#[tokio::test]
+async fn s11_a_broken_config_is_shown_with_the_field_at_fault() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (_idp, desktop) = start("s11-broken-config");
+    let text = std::fs::read_to_string(&desktop.config).unwrap();
+    std::fs::write(&desktop.config, text.replace("com.example.gatehouse:/callback", "http://example.com/callback"))
+        .unwrap();
+    let app = desktop.launch().await;
+    app.wait_for_phase("configError").await;
+    let message = app.wait_for_notice("config_invalid").await;
+    assert!(message.contains("redirect_uri") && message.contains("RFC 8252"), "{message}");
+    assert_eq!(app.text("sign-in").await, "", "no sign-in with a broken config");
+    app.screenshot("error-broken-config").await;
     app.quit().await;
 }

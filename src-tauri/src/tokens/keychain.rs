@@ -33,7 +33,7 @@ pub enum KeychainError {
     #[error("The system keychain didn't answer in time. If it is asking for a password, answer it, then try again.")]
     TimedOut,
     /// The stored entry cannot be read.
-    #[error("The saved session in the keychain can't be read ({0}). Sign out to remove it, then sign in again.")]
+    #[error("The saved session in the keychain can't be read ({0}). Sign in again to replace it.")]
     Corrupt(String),
     /// The session does not fit in the keychain.
     #[error("The provider's tokens are too large for this system's keychain. Ask the provider for smaller tokens.")]

@@ -31,7 +31,7 @@ pub fn listen<R: Runtime>(app: &AppHandle<R>, scheme: Option<&str>) -> Vec<Strin
 
     let handle = app.clone();
     app.deep_link().on_open_url(move |event| {
-        let service = handle.state::<Arc<Gatehouse>>().inner().clone();
+        let Some(service) = handle.try_state::<Arc<Gatehouse>>().map(|s| s.inner().clone()) else { return };
         crate::show_main_window(&handle);
         let urls = event.urls();
         // Never log the link: it may carry a live authorization code.

@@ -42,12 +42,20 @@ pub fn run() {
     }
     let app = build_app(tauri::Builder::default(), config).build(context);
     match app {
-        Ok(app) => app.run(|_app, event| {
-            // Closing the window leaves Gatehouse in the tray; only Quit (an explicit exit code) ends it.
-            if let RunEvent::ExitRequested { code: None, api, .. } = event {
-                api.prevent_exit();
+        Ok(app) => {
+            // The tray needs the real toolkit, so it is added here rather than in `build_app`, which tests
+            // also drive on the mock runtime.
+            #[cfg(desktop)]
+            if let Err(e) = tray::create(app.handle()) {
+                tracing::warn!("no tray icon: {e}");
             }
-        }),
+            app.run(|_app, event| {
+                // Closing the window leaves Gatehouse in the tray; only Quit (an explicit exit code) ends it.
+                if let RunEvent::ExitRequested { code: None, api, .. } = event {
+                    api.prevent_exit();
+                }
+            })
+        }
         Err(e) => {
             tracing::error!("Gatehouse could not start: {e}");
             std::process::exit(1);
@@ -55,7 +63,7 @@ pub fn run() {
     }
 }
 
-/// Wires plugins, commands, the tray and the service onto `builder`.
+/// Wires plugins, commands, window behaviour and the service onto `builder`.
 pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, config: Result<Config, ConfigError>) -> tauri::Builder<R> {
     builder
         // single-instance must come first, so a second launch (the OS delivering a deep link) is forwarded
@@ -77,10 +85,6 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, config: Result<Config, 
             let keychain = Keychain::new(app.config().identifier.clone());
             let service = Gatehouse::new(config, keychain, TauriShell { app: app.handle().clone() })?;
             app.manage(service.clone());
-            #[cfg(desktop)]
-            if let Err(e) = tray::create(app.handle()) {
-                tracing::warn!("no tray icon: {e}");
-            }
             let early_links = deep_link::listen(app.handle(), scheme.as_deref());
             // The window is already up; the keychain and the network are read after it shows.
             tauri::async_runtime::spawn(async move { service.start(early_links).await });
@@ -138,4 +142,54 @@ fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets, INVOKE_KEY};
+    use tauri::webview::InvokeRequest;
+
+    use super::*;
+
+    fn invoke(
+        webview: &tauri::WebviewWindow<tauri::test::MockRuntime>,
+        cmd: &str,
+    ) -> Result<serde_json::Value, serde_json::Value> {
+        let request = InvokeRequest {
+            cmd: cmd.into(),
+            callback: tauri::ipc::CallbackFn(0),
+            error: tauri::ipc::CallbackFn(1),
+            url: "tauri://localhost".parse().unwrap(),
+            body: tauri::ipc::InvokeBody::default(),
+            headers: Default::default(),
+            invoke_key: INVOKE_KEY.to_string(),
+        };
+        get_ipc_response(webview, request).map(|body| body.deserialize::<serde_json::Value>().unwrap())
+    }
+
+    /// The window's commands reach the service, and what comes back is the view and typed errors. A broken
+    /// profile keeps the test away from the keychain and the network.
+    #[test]
+    fn commands_are_wired_to_the_service() {
+        let config = Config::parse("client_id = \"x\"\nredirect_uri = \"x\"\nresource_url = \"x\"\n", "broken.toml");
+        let mut context = mock_context(noop_assets());
+        // single-instance turns the identifier into a D-Bus name, which the mock's default is not.
+        context.config_mut().identifier = "com.example.gatehouse.wiring-test".into();
+        let mut app = build_app(mock_builder(), config).build(context).unwrap();
+        // One turn of the event loop runs the setup hook, which creates the service.
+        #[allow(deprecated)]
+        app.run_iteration(|_, _| {});
+        let webview = tauri::WebviewWindowBuilder::new(&app, MAIN_WINDOW, Default::default()).build().unwrap();
+
+        let view = invoke(&webview, "get_state").unwrap();
+        assert_eq!(view["phase"], "configError");
+        assert_eq!(view["notice"]["kind"], "config_invalid");
+        assert!(view["notice"]["message"].as_str().unwrap().contains("issuer"), "{view}");
+
+        let error = invoke(&webview, "sign_in").unwrap_err();
+        assert_eq!(error["kind"], "config_invalid");
+        assert!(error["message"].as_str().unwrap().contains("broken.toml"), "{error}");
+        assert_eq!(invoke(&webview, "dismiss_notice").unwrap(), serde_json::Value::Null);
+        assert!(invoke(&webview, "get_state").unwrap()["notice"].is_null());
+    }
 }

@@ -49,7 +49,8 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
 }
 
 fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
-    let service = app.state::<Arc<Gatehouse>>().inner().clone();
+    // The tray exists from before setup creates the service; a click in that instant has nothing to do.
+    let Some(service) = app.try_state::<Arc<Gatehouse>>().map(|s| s.inner().clone()) else { return };
     match id {
         ids::SHOW => crate::show_main_window(app),
         // Errors are shown in the window by the service; nothing more to do here.

@@ -320,3 +320,24 @@ async fn s11_a_broken_config_is_shown_with_the_field_at_fault() {
     app.screenshot("error-broken-config").await;
     app.quit().await;
 }
+
+#[tokio::test]
+async fn s12_a_sign_in_the_browser_never_finishes_times_out_with_a_message() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (_idp, desktop) = start("s12-timeout");
+    // The shortest wait a profile may set; the default is ten minutes.
+    let mut text = std::fs::read_to_string(&desktop.config).unwrap();
+    text.push_str("sign_in_timeout_secs = 10\n");
+    std::fs::write(&desktop.config, text).unwrap();
+    desktop.browser_decides("ignore");
+    let app = desktop.launch().await;
+    app.wait_for_phase("signedOut").await;
+
+    app.click("sign-in").await;
+    app.wait_for_phase("waitingForBrowser").await;
+    let message = app.wait_for_notice("sign_in_timed_out").await;
+    assert!(message.contains("took too long"), "{message}");
+    app.wait_for_phase("signedOut").await;
+    assert_eq!(app.text("sign-in").await, "Sign in");
+    app.quit().await;
+}

@@ -325,6 +325,11 @@ impl App {
 
     /// Saves a screenshot of the window as `<name>.png` among the scenario's artifacts.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
+        // Let the latest DOM change reach the screen first: WebKit's snapshot can otherwise show the frame
+        // before it.
+        let paint = "const done = arguments[arguments.length - 1]; \
+                     requestAnimationFrame(() => requestAnimationFrame(() => done(true)));";
+        let _ = self.client().execute_async(paint, vec![]).await;
         let png = self.client().screenshot().await.unwrap_or_else(|e| panic!("screenshot: {e}"));
         let path = self.artifacts.join(format!("{name}.png"));
         std::fs::write(&path, png).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

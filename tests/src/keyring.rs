@@ -38,3 +38,41 @@ pub fn require_secret_service() {
         && probe.is_ok_and(|o| o.status.success() || o.stderr.is_empty());
     assert!(ok, "no unlocked Secret Service on the session bus: run the tests with the README's test command");
 }
+
+/// Locks the login collection, as the desktop does on screen lock or idle timeout.
+pub fn lock() {
+    let status = Command::new("dbus-send")
+        .args([
+            "--session",
+            "--dest=org.freedesktop.secrets",
+            "--type=method_call",
+            "--print-reply",
+            "/org/freedesktop/secrets",
+            "org.freedesktop.Secret.Service.Lock",
+            "array:objpath:/org/freedesktop/secrets/collection/login",
+        ])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap_or_else(|e| panic!("dbus-send: {e}"));
+    assert!(status.success(), "locking the keyring failed");
+}
+
+/// Unlocks the login collection with its password, as a person does at the unlock prompt. gnome-keyring has no
+/// public unlock call without a prompter, so a fresh daemon replaces the running one and unlocks with it.
+pub fn unlock() {
+    let password =
+        std::env::var("GATEHOUSE_TEST_KEYRING_PASSWORD").unwrap_or_else(|_| panic!("run under tests/bin/test"));
+    let mut child = Command::new("gnome-keyring-daemon")
+        .args(["--unlock", "--components=secrets", "--replace", "--daemonize"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("gnome-keyring-daemon: {e}"));
+    if let Some(mut stdin) = child.stdin.take() {
+        use std::io::Write;
+        let _ = stdin.write_all(password.as_bytes());
+    }
+    let status = child.wait().unwrap_or_else(|e| panic!("gnome-keyring-daemon: {e}"));
+    assert!(status.success(), "unlocking the keyring failed");
+}

@@ -93,6 +93,7 @@ async fn s02_restart_restores_the_session_without_the_browser() {
     app.wait_for_phase("signedIn").await;
     app.wait_for_text("account", "Alice").await;
     app.wait_for_text("resource", "Hello, Alice!").await;
+    app.screenshot("restored").await;
     assert_eq!(desktop.browser_launches(), launches, "restoring must not open the browser");
     assert_eq!(idp.events_named("authorization.success", None).await.len(), authorizations);
     app.quit().await;
@@ -339,5 +340,42 @@ async fn s12_a_sign_in_the_browser_never_finishes_times_out_with_a_message() {
     assert!(message.contains("took too long"), "{message}");
     app.wait_for_phase("signedOut").await;
     assert_eq!(app.text("sign-in").await, "Sign in");
+    app.quit().await;
+}
+
+#[tokio::test]
+async fn s13_a_locked_keychain_is_reported_and_the_session_survives_it() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (idp, desktop) = start("s13-locked-keychain");
+    let app = launch_and_sign_in(&desktop).await;
+    let entry = keyring::lookup(&desktop.profile).unwrap();
+    app.quit().await;
+    let launches = desktop.browser_launches();
+
+    keyring::lock();
+    let app = desktop.launch_with(Launch { label: Some("locked".into()), ..Launch::default() }).await;
+    let message = wait_for("a keychain notice", desktop::UI_TIMEOUT, || async {
+        let kind = app.notice_kind().await?;
+        kind.starts_with("keychain_").then_some(kind)
+    })
+    .await;
+    assert!(["keychain_locked", "keychain_timeout"].contains(&message.as_str()), "{message}");
+    let text = app.text("error").await;
+    assert!(text.contains("keychain"), "{text}");
+    app.wait_for_phase("signedOut").await;
+    app.screenshot("error-keychain-locked").await;
+
+    // The person unlocks the keyring and presses Sign in: the stored session is picked up, no browser.
+    keyring::unlock();
+    assert_eq!(
+        keyring::lookup(&desktop.profile).as_deref(),
+        Some(entry.as_str()),
+        "a locked keychain must not cost the session"
+    );
+    app.click("sign-in").await;
+    app.wait_for_phase("signedIn").await;
+    app.wait_for_text("account", "Alice").await;
+    assert_eq!(desktop.browser_launches(), launches, "the stored session must be used, not a new sign-in");
+    assert_eq!(idp.events_named("authorization.success", None).await.len(), 1);
     app.quit().await;
 }

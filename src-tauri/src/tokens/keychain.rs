@@ -166,19 +166,21 @@ impl Keychain {
             let entry = Entry::new_in_store(&store, &service, &profile)?;
             Ok((store, op(&entry)?))
         });
-        let joined = tokio::time::timeout(KEYCHAIN_TIMEOUT, task).await.map_err(|_| KeychainError::TimedOut)?;
-        let outcome = joined.map_err(|e| KeychainError::Failed(format!("keychain task: {e}")));
+        let outcome = match tokio::time::timeout(KEYCHAIN_TIMEOUT, task).await {
+            Err(_) => Err(KeychainError::TimedOut),
+            Ok(Err(e)) => Err(KeychainError::Failed(format!("keychain task: {e}"))),
+            Ok(Ok(result)) => result,
+        };
         let mut slot = self.store.lock().map_err(|_| KeychainError::Failed("lock poisoned".into()))?;
-        match outcome.and_then(|r| r) {
+        match outcome {
             Ok((store, value)) => {
                 *slot = Some(store);
                 Ok(value)
             }
             Err(e) => {
-                // Reconnect next time: the bus or the keyring daemon may have restarted.
-                if matches!(e, KeychainError::Unavailable(_) | KeychainError::Failed(_)) {
-                    *slot = None;
-                }
+                // Reconnect next time: the bus or the keyring daemon may have restarted, been unlocked, or
+                // be stuck behind a prompt on the old connection.
+                *slot = None;
                 Err(e)
             }
         }

@@ -20,6 +20,9 @@ pub const CONFIG_ENV: &str = "GATEHOUSE_CONFIG";
 /// The longest a sign-in may wait for the browser unless the profile says otherwise.
 pub const DEFAULT_SIGN_IN_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
+/// How long one request to the provider may take unless the profile says otherwise.
+pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// A config file that cannot be used, with the field at fault.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("The config file {source_name} is invalid: {field}: {problem}. Fix it and restart Gatehouse.")]
@@ -49,6 +52,7 @@ struct RawConfig {
     redirect_uri: String,
     resource_url: String,
     sign_in_timeout_secs: Option<u64>,
+    http_timeout_secs: Option<u64>,
 }
 
 /// Where the provider's endpoints come from.
@@ -102,6 +106,8 @@ pub struct Config {
     pub resource_url: Url,
     /// How long a sign-in may wait for the browser.
     pub sign_in_timeout: Duration,
+    /// How long one request to the provider or the resource may take.
+    pub http_timeout: Duration,
 }
 
 impl Config {
@@ -211,6 +217,11 @@ impl Config {
             Some(secs @ 10..=3600) => Duration::from_secs(secs),
             Some(_) => return Err(err("sign_in_timeout_secs", "must be between 10 and 3600".into())),
         };
+        let http_timeout = match raw.http_timeout_secs {
+            None => DEFAULT_HTTP_TIMEOUT,
+            Some(secs @ 1..=300) => Duration::from_secs(secs),
+            Some(_) => return Err(err("http_timeout_secs", "must be between 1 and 300".into())),
+        };
 
         Ok(Config {
             display_name: raw.name.unwrap_or_else(|| match &endpoints {
@@ -225,6 +236,7 @@ impl Config {
             redirect_uri,
             resource_url,
             sign_in_timeout,
+            http_timeout,
         })
     }
 
@@ -384,6 +396,7 @@ mod tests {
         assert_eq!(field_of(&GOOD.replace("\"work\"", "\"../etc\"")), "profile");
         assert_eq!(field_of(&GOOD.replace("https://api.example.com/me", "http://api.example.com/me")), "resource_url");
         assert_eq!(field_of(&format!("{GOOD}\nsign_in_timeout_secs = 5")), "sign_in_timeout_secs");
+        assert_eq!(field_of(&format!("{GOOD}\nhttp_timeout_secs = 0")), "http_timeout_secs");
         assert_eq!(field_of(&GOOD.replace("issuer = \"https://id.example.com\"", "")), "issuer");
         assert_eq!(field_of(&GOOD.replace("issuer", "authorization_endpoint")), "token_endpoint");
     }

@@ -10,18 +10,15 @@ use crate::error::{Error, Result};
 /// The most Gatehouse reads of any response: metadata, tokens and the resource are all far smaller.
 pub const MAX_BODY: usize = 1024 * 1024;
 
-/// How long one request may take, from connect to last byte.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// Builds the shared client.
+/// Builds the shared client. `timeout` bounds one request, from connect to last byte.
 ///
 /// # Errors
 /// [`Error::Internal`] if the TLS backend cannot start.
-pub fn client() -> Result<reqwest::Client> {
+pub fn client(timeout: Duration) -> Result<reqwest::Client> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(REQUEST_TIMEOUT)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .timeout(timeout)
         .user_agent(concat!("Gatehouse/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| Error::Internal(format!("HTTP client: {e}")))

@@ -25,7 +25,7 @@ use crate::auth::flow::{self, TokenResponse};
 use crate::auth::id_token;
 use crate::auth::pending::{expiry, PendingAttempt, PendingSlot};
 use crate::auth::pkce::AttemptSecrets;
-use crate::config::{Config, ConfigError, Endpoints, ProviderEndpoints};
+use crate::config::{Config, ConfigError, Endpoints, ProviderEndpoints, DEFAULT_HTTP_TIMEOUT};
 use crate::error::{Error, Result};
 use crate::state::{AuthView, Notice, Phase};
 use crate::tokens::keychain::Keychain;
@@ -76,9 +76,10 @@ impl Gatehouse {
             view.phase = Phase::ConfigError;
             view.notice = Some(Notice::error(&Error::Config(e.clone())));
         }
+        let http = crate::http::client(config.as_ref().map_or(DEFAULT_HTTP_TIMEOUT, |c| c.http_timeout))?;
         Ok(Arc::new(Gatehouse {
             config,
-            http: crate::http::client()?,
+            http,
             keychain,
             shell: Box::new(shell),
             pending: PendingSlot::default(),

@@ -4,6 +4,7 @@
 //! Everything here starts real processes and stops them on drop, also when a test fails.
 
 pub mod desktop;
+pub mod faults;
 pub mod idp;
 pub mod keyring;
 pub mod user_agent;

@@ -1,0 +1,196 @@
+//! A fault-injecting proxy in front of the demo provider, for the failures a real server will not produce on
+//! demand: garbage bodies, server errors, and requests that never finish. In `PassThrough` it forwards every
+//! request unchanged, so the same session works through it before and after a fault.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// What the proxy does to the requests it receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Forward to the provider and back.
+    PassThrough,
+    /// Answer 200 with a body that is not JSON.
+    Garbage,
+    /// Answer 500 with an HTML error page.
+    ServerError,
+    /// Accept the request and never answer.
+    Hang,
+    /// Answer 401 with `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750 §3.1).
+    Unauthorized,
+}
+
+/// The proxy. Dropping it stops it.
+pub struct FaultProxy {
+    /// The port it listens on.
+    pub port: u16,
+    state: Arc<Mutex<State>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+struct State {
+    fault: Fault,
+    /// Paths whose requests get the fault; the others pass through.
+    paths: Vec<String>,
+    /// How many more requests get the fault; `None` for all.
+    remaining: Option<usize>,
+    seen: HashMap<String, usize>,
+}
+
+impl FaultProxy {
+    /// Starts a proxy for `upstream` (`http://127.0.0.1:PORT`) on a free port.
+    pub async fn start(upstream: String) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("proxy: {e}"));
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or_else(|e| panic!("proxy: {e}"));
+        let state = Arc::new(Mutex::new(State {
+            fault: Fault::PassThrough,
+            paths: Vec::new(),
+            remaining: None,
+            seen: HashMap::new(),
+        }));
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_else(|e| panic!("proxy client: {e}"));
+        let shared = Arc::clone(&state);
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (state, http, upstream) = (Arc::clone(&shared), http.clone(), upstream.clone());
+                tokio::spawn(async move {
+                    let _ = serve(stream, &state, &http, &upstream).await;
+                });
+            }
+        });
+        FaultProxy { port, state, task }
+    }
+
+    /// The proxy's base URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Injects `fault` into requests for `paths` from now on.
+    pub fn inject(&self, fault: Fault, paths: &[&str]) {
+        self.inject_times(fault, paths, None);
+    }
+
+    /// Injects `fault` into the next `times` requests for `paths` (all of them with `None`).
+    pub fn inject_times(&self, fault: Fault, paths: &[&str], times: Option<usize>) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.fault = fault;
+        state.paths = paths.iter().map(|p| p.to_string()).collect();
+        state.remaining = times;
+    }
+
+    /// How many requests for `path` arrived.
+    pub fn requests(&self, path: &str) -> usize {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).seen.get(path).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn serve(
+    mut stream: TcpStream,
+    state: &Mutex<State>,
+    http: &reqwest::Client,
+    upstream: &str,
+) -> std::io::Result<()> {
+    let Some((method, path, headers, body)) = read_request(&mut stream).await? else { return Ok(()) };
+    let route = path.split('?').next().unwrap_or_default().to_owned();
+    let fault = {
+        let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
+        *state.seen.entry(route.clone()).or_default() += 1;
+        if state.paths.contains(&route) && state.remaining != Some(0) {
+            state.remaining = state.remaining.map(|n| n - 1);
+            state.fault
+        } else {
+            Fault::PassThrough
+        }
+    };
+    let mut extra_header = String::new();
+    let (status, content_type, body) = match fault {
+        Fault::Garbage => (200, "text/plain".to_string(), b"<<this is not the JSON you are looking for>>".to_vec()),
+        Fault::ServerError => {
+            (500, "text/html".to_string(), b"<html><body><h1>502 Bad Gateway</h1></body></html>".to_vec())
+        }
+        Fault::Unauthorized => {
+            extra_header = "www-authenticate: Bearer error=\"invalid_token\"\r\n".into();
+            (401, "application/json".to_string(), br#"{"error":"invalid_token"}"#.to_vec())
+        }
+        Fault::Hang => {
+            tokio::time::sleep(Duration::from_secs(600)).await;
+            return Ok(());
+        }
+        Fault::PassThrough => {
+            let mut request = http.request(method.parse().unwrap_or(reqwest::Method::GET), format!("{upstream}{path}"));
+            for (name, value) in &headers {
+                if !["host", "content-length", "connection"].contains(&name.as_str()) {
+                    request = request.header(name, value);
+                }
+            }
+            let response = request.body(body).send().await.map_err(std::io::Error::other)?;
+            let status = response.status().as_u16();
+            let content_type = response
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("application/octet-stream")
+                .to_owned();
+            (status, content_type, response.bytes().await.map_err(std::io::Error::other)?.to_vec())
+        }
+    };
+    let head = format!(
+        "HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n{extra_header}connection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(&body).await?;
+    stream.shutdown().await
+}
+
+type Request = (String, String, Vec<(String, String)>, Vec<u8>);
+
+/// Reads one HTTP/1.1 request with a Content-Length body (all that reqwest sends for these calls).
+async fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<Request>> {
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let header_end = loop {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buffer[..header_end]).into_owned();
+    let mut lines = head.lines();
+    let mut request_line = lines.next().unwrap_or_default().split(' ');
+    let method = request_line.next().unwrap_or_default().to_owned();
+    let path = request_line.next().unwrap_or_default().to_owned();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let length =
+        headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse::<usize>().ok()).unwrap_or(0);
+    let mut body = buffer[header_end..].to_vec();
+    while body.len() < length {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    Ok(Some((method, path, headers, body)))
+}

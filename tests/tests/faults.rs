@@ -11,7 +11,7 @@ use gatehouse_lib::service::{Gatehouse, Shell};
 use gatehouse_lib::state::{AuthView, Phase};
 use gatehouse_lib::tokens::keychain::Keychain;
 use harness::faults::{Fault, FaultProxy};
-use harness::idp::{Idp, CLIENT_ID};
+use harness::idp::Idp;
 use harness::user_agent::{self, Decision};
 use harness::{artifacts_dir, keyring};
 use url::Url;
@@ -27,23 +27,15 @@ impl Shell for Browser {
     fn publish(&self, _view: &AuthView) {}
 }
 
-/// A profile whose token, revocation and resource calls go through `proxy`; the browser talks to the
-/// provider directly.
+/// The demo profile with its token, revocation and resource calls going through `proxy`; the browser talks
+/// to the provider directly.
 fn profile(idp: &Idp, proxy: &FaultProxy, profile: &str) -> String {
+    let (issuer, proxy) = (idp.issuer(), proxy.url());
+    let through_proxy =
+        idp.profile_toml(profile).replace(&format!("{issuer}/api/resource"), &format!("{proxy}/api/resource"));
     format!(
-        r#"profile = "{profile}"
-issuer = "{issuer}"
-authorization_endpoint = "{issuer}/auth"
-token_endpoint = "{proxy}/token"
-revocation_endpoint = "{proxy}/token/revocation"
-client_id = "{CLIENT_ID}"
-scopes = ["openid", "profile", "offline_access"]
-redirect_uri = "com.example.gatehouse:/callback"
-resource_url = "{proxy}/api/resource"
-http_timeout_secs = 2
-"#,
-        issuer = idp.issuer(),
-        proxy = proxy.url()
+        "{through_proxy}authorization_endpoint = \"{issuer}/auth\"\ntoken_endpoint = \"{proxy}/token\"\n\
+         revocation_endpoint = \"{proxy}/token/revocation\"\nhttp_timeout_secs = 2\n"
     )
 }
 

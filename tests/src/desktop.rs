@@ -62,6 +62,7 @@ impl Desktop {
         let config = scratch.join("gatehouse.toml");
         std::fs::write(&config, idp.profile_toml(&profile)).unwrap_or_else(|e| panic!("config: {e}"));
         register_scheme_handler();
+        register_default_browser(Path::new(test_browser));
         let desktop = Desktop {
             name: name.to_owned(),
             profile,
@@ -106,7 +107,6 @@ impl Desktop {
         vec![
             ("GATEHOUSE_CONFIG".into(), self.config.display().to_string()),
             ("GATEHOUSE_LOG".into(), "info".into()),
-            ("BROWSER".into(), self.test_browser.display().to_string()),
             ("GATEHOUSE_TEST_BROWSER_DIR".into(), self.browser_dir.display().to_string()),
         ]
     }
@@ -197,6 +197,30 @@ fn register_scheme_handler() {
     let script = crate::tests_dir().join("bin").join("register-handler");
     let status = Command::new(script).arg(app_binary()).status().unwrap_or_else(|e| panic!("register-handler: {e}"));
     assert!(status.success(), "register-handler failed");
+}
+
+/// Makes `browser` the default web browser in the test's XDG directories, as a person sets their default
+/// browser. `xdg-open https://…` asks for the `x-scheme-handler/https` default before it falls back to
+/// `$BROWSER`, so an installed browser (Chromium, say) would otherwise take the test's place.
+fn register_default_browser(browser: &Path) {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("XDG_DATA_HOME is not set: run tests/bin/test"));
+    let apps = data.join("applications");
+    std::fs::create_dir_all(&apps).unwrap_or_else(|e| panic!("{}: {e}", apps.display()));
+    let entry = format!(
+        "[Desktop Entry]\nType=Application\nName=Gatehouse test browser\nExec={} %u\nNoDisplay=true\n\
+         MimeType=x-scheme-handler/http;x-scheme-handler/https;text/html;\n",
+        browser.display()
+    );
+    std::fs::write(apps.join("gatehouse-test-browser.desktop"), entry).unwrap_or_else(|e| panic!("browser entry: {e}"));
+    for mime in ["x-scheme-handler/http", "x-scheme-handler/https"] {
+        let status = Command::new("xdg-mime")
+            .args(["default", "gatehouse-test-browser.desktop", mime])
+            .status()
+            .unwrap_or_else(|e| panic!("xdg-mime: {e}"));
+        assert!(status.success(), "xdg-mime default {mime} failed");
+    }
 }
 
 /// `tauri-driver` with Debian's WebKitWebDriver behind it, on free ports.

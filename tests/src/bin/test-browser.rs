@@ -1,5 +1,5 @@
-//! The "system browser" for the end-to-end suite. Gatehouse opens URLs with xdg-open, which runs `$BROWSER`;
-//! the harness points `$BROWSER` here. Like a person with a browser, it signs in at the provider's real pages
+//! The "system browser" for the end-to-end suite. Gatehouse opens URLs with xdg-open; the harness makes this
+//! the default handler for http and https in its XDG directories, as a person picks a default browser. Like a person with a browser, it signs in at the provider's real pages
 //! and hands the final custom-scheme redirect to `xdg-open`, which routes it to the app.
 //!
 //! `$GATEHOUSE_TEST_BROWSER_DIR` is its control directory:

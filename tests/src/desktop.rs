@@ -43,12 +43,11 @@ pub struct Desktop {
     pub config: PathBuf,
     /// The test browser's control directory.
     pub browser_dir: PathBuf,
-    test_browser: PathBuf,
 }
 
 impl Desktop {
-    /// Sets up the desktop for scenario `name` against `idp`. `test_browser` is the test-browser binary.
-    pub fn new(name: &str, idp: &Idp, test_browser: &str) -> Desktop {
+    /// Sets up the desktop for scenario `name` against `idp`.
+    pub fn new(name: &str, idp: &Idp) -> Desktop {
         // A scenario starts with no app running: one left by an earlier failure would take over the launch.
         terminate_all(&app_binary());
         let artifacts = crate::artifacts_dir(name);
@@ -62,7 +61,7 @@ impl Desktop {
         let config = scratch.join("gatehouse.toml");
         std::fs::write(&config, idp.profile_toml(&profile)).unwrap_or_else(|e| panic!("config: {e}"));
         register_scheme_handler();
-        register_default_browser(Path::new(test_browser));
+        register_default_browser(&crate::tests_dir().join("bin").join("chromium-user"));
         let desktop = Desktop {
             name: name.to_owned(),
             profile,
@@ -70,7 +69,6 @@ impl Desktop {
             scratch,
             config,
             browser_dir,
-            test_browser: test_browser.into(),
         };
         desktop.browser_decides("approve");
         desktop
@@ -93,7 +91,7 @@ impl Desktop {
 
     /// How many times the browser was opened.
     pub fn browser_launches(&self) -> usize {
-        std::fs::read_to_string(self.browser_dir.join("log")).map(|log| log.lines().count()).unwrap_or(0)
+        std::fs::read_to_string(self.browser_dir.join("opened")).map(|log| log.lines().count()).unwrap_or(0)
     }
 
     /// The last custom-scheme redirect the browser handed to the OS.
@@ -175,7 +173,7 @@ impl Drop for Desktop {
     fn drop(&mut self) {
         // A browser still at work would hand its redirect to the OS later and start a stray app, which would
         // swallow the next scenario's launch: stop browsers first, then apps.
-        terminate_all(&self.test_browser.canonicalize().unwrap_or_else(|_| self.test_browser.clone()));
+        terminate_browsers(&browser_script());
         terminate_all(&app_binary());
         let _ = std::fs::remove_dir_all(&self.scratch);
     }
@@ -197,6 +195,11 @@ fn register_scheme_handler() {
     let script = crate::tests_dir().join("bin").join("register-handler");
     let status = Command::new(script).arg(app_binary()).status().unwrap_or_else(|e| panic!("register-handler: {e}"));
     assert!(status.success(), "register-handler failed");
+}
+
+/// The script the default browser runs.
+fn browser_script() -> PathBuf {
+    crate::tests_dir().join("browser").join("sign-in.mjs")
 }
 
 /// Makes `browser` the default web browser in the test's XDG directories, as a person sets their default
@@ -392,19 +395,37 @@ pub fn app_processes() -> Vec<u32> {
 
 /// The running processes of `binary`.
 fn processes_of(binary: &Path) -> Vec<u32> {
+    processes_where(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == binary))
+}
+
+/// The running processes for which `matches(pid)` holds.
+fn processes_where(matches: impl Fn(u32) -> bool) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
     entries
         .filter_map(|e| e.ok())
         .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
-        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == binary))
+        .filter(|pid| matches(*pid))
         .collect()
 }
 
 /// Stops every process of `binary` with SIGTERM.
 fn terminate_all(binary: &Path) {
-    for pid in processes_of(binary) {
+    terminate(processes_of(binary));
+}
+
+fn terminate(pids: Vec<u32>) {
+    for pid in pids {
         let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
     }
+}
+
+/// Stops the browser scripts still at work (and, through them, their Chromium).
+fn terminate_browsers(script: &Path) {
+    let script = script.display().to_string();
+    terminate(processes_where(|pid| {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|cmdline| String::from_utf8_lossy(&cmdline).contains(&script))
+    }));
 }
 
 /// Waits until no instance of the app runs, so the next launch is not forwarded to an old one.

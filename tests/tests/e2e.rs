@@ -13,12 +13,10 @@ use harness::{keyring, sha256_hex, wait_for};
 
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-const TEST_BROWSER: &str = env!("CARGO_BIN_EXE_test-browser");
-
 fn start(name: &str) -> (Idp, Desktop) {
     keyring::require_secret_service();
     let idp = Idp::start(&harness::artifacts_dir(name).join("idp.log"));
-    let desktop = Desktop::new(name, &idp, TEST_BROWSER);
+    let desktop = Desktop::new(name, &idp);
     (idp, desktop)
 }
 

@@ -62,14 +62,7 @@ impl Desktop {
         std::fs::write(&config, idp.profile_toml(&profile)).unwrap_or_else(|e| panic!("config: {e}"));
         register_scheme_handler();
         register_default_browser(&crate::tests_dir().join("bin").join("chromium-user"));
-        let desktop = Desktop {
-            name: name.to_owned(),
-            profile,
-            artifacts,
-            scratch,
-            config,
-            browser_dir,
-        };
+        let desktop = Desktop { name: name.to_owned(), profile, artifacts, scratch, config, browser_dir };
         desktop.browser_decides("approve");
         desktop
     }
@@ -142,15 +135,16 @@ impl Desktop {
         let mut caps = serde_json::Map::new();
         caps.insert("tauri:options".into(), json!({ "application": application, "args": [] }));
         let mut attempt = 1;
-        let (client, driver) = loop {
-            let driver = Driver::start(&log.with_extension(format!("{attempt}.log")), &env);
+        let (client, driver, log) = loop {
+            let log = log.with_extension(format!("{attempt}.log"));
+            let driver = Driver::start(&log, &env);
             // tauri-driver speaks plain HTTP on loopback: no TLS stack needed.
             let session = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
                 .capabilities(caps.clone())
                 .connect(&format!("http://127.0.0.1:{}", driver.port))
                 .await;
             match session {
-                Ok(client) => break (client, driver),
+                Ok(client) => break (client, driver, log),
                 // Starting a WebDriver session is harness plumbing, not the product: tauri-driver's proxy
                 // occasionally drops the first request. Start over once, from no app, and say so.
                 Err(e) if attempt == 1 => {
@@ -163,7 +157,7 @@ impl Desktop {
                 Err(e) => panic!("WebDriver session: {e}; see {}", self.artifacts.display()),
             }
         };
-        let app = App { client: Some(client), _driver: driver, artifacts: self.artifacts.clone() };
+        let app = App { client: Some(client), _driver: driver, artifacts: self.artifacts.clone(), log };
         app.wait_for_phase_not("").await;
         app
     }
@@ -272,6 +266,7 @@ pub struct App {
     // Kept for its drop: stopping tauri-driver stops WebKitWebDriver.
     _driver: Driver,
     artifacts: PathBuf,
+    log: PathBuf,
 }
 
 impl App {
@@ -375,9 +370,9 @@ impl App {
         }
     }
 
-    /// Where this app's logs are.
-    pub fn artifacts(&self) -> &Path {
-        &self.artifacts
+    /// The log of this app run: tauri-driver's output, which carries the app's stderr.
+    pub fn log_path(&self) -> PathBuf {
+        self.log.clone()
     }
 }
 

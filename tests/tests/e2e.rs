@@ -74,7 +74,22 @@ async fn s01_sign_in_shows_the_account_and_keeps_tokens_out_of_the_page() {
     assert!(source.contains("Hello, Alice!"));
     assert!(!source.contains(&access), "the access token is in the page");
     assert!(!source.contains(&refresh), "the refresh token is in the page");
+    let log = app.log_path();
     app.quit().await;
+
+    // Nor does any token, or the authorization code, reach the app's log.
+    let code = url::Url::parse(&desktop.last_redirect())
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let log = std::fs::read_to_string(log).unwrap();
+    assert!(log.contains("signed in; session stored in the keychain"), "the log is not the app's");
+    for (name, secret) in [("access token", &access), ("refresh token", &refresh), ("code", &code)] {
+        assert!(!log.contains(secret.as_str()), "the {name} is in the app's log");
+    }
 }
 
 #[tokio::test]

@@ -18,7 +18,9 @@ pub mod tokens;
 pub mod tray;
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
+use tauri::webview::PageLoadEvent;
 use tauri::{AppHandle, Emitter, Manager, RunEvent, Runtime, WindowEvent};
 use tauri_plugin_opener::OpenerExt;
 
@@ -71,6 +73,7 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, config: Result<Config, 
         .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| show_main_window(app)))
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_opener::init())
+        .manage(Startup::default())
         .invoke_handler(tauri::generate_handler![
             commands::get_state,
             commands::sign_in,
@@ -86,9 +89,15 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, config: Result<Config, 
             let service = Gatehouse::new(config, keychain, TauriShell { app: app.handle().clone() })?;
             app.manage(service.clone());
             let early_links = deep_link::listen(app.handle(), scheme.as_deref());
-            // The window is already up; the keychain and the network are read after it shows.
-            tauri::async_runtime::spawn(async move { service.start(early_links).await });
+            Startup::ready(app.handle(), |s| s.links = Some(early_links));
             Ok(())
+        })
+        // The keychain and the network are touched only once the window has shown its first page, so they
+        // never delay it.
+        .on_page_load(|webview, payload| {
+            if webview.label() == MAIN_WINDOW && payload.event() == PageLoadEvent::Finished {
+                Startup::ready(webview.app_handle(), |s| s.page_loaded = true);
+            }
         })
         .on_window_event(|window, event| {
             if let WindowEvent::CloseRequested { api, .. } = event {
@@ -98,6 +107,34 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, config: Result<Config, 
                 }
             }
         })
+}
+
+/// Starts the service once both the setup hook (which has the launch links) and the window's first page
+/// load have happened, in whichever order they come.
+#[derive(Default)]
+struct Startup(Mutex<StartupState>);
+
+#[derive(Default)]
+struct StartupState {
+    links: Option<Vec<String>>,
+    page_loaded: bool,
+}
+
+impl Startup {
+    fn ready<R: Runtime>(app: &AppHandle<R>, change: impl FnOnce(&mut StartupState)) {
+        let Some(startup) = app.try_state::<Startup>() else { return };
+        let links = {
+            let Ok(mut state) = startup.0.lock() else { return };
+            change(&mut state);
+            if !state.page_loaded {
+                return;
+            }
+            state.links.take()
+        };
+        let (Some(links), Some(service)) = (links, app.try_state::<Arc<service::Gatehouse>>()) else { return };
+        let service = service.inner().clone();
+        tauri::async_runtime::spawn(async move { service.start(links).await });
+    }
 }
 
 /// Shows, unminimises and focuses the window.

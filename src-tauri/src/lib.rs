@@ -45,12 +45,6 @@ pub fn run() {
     let app = build_app(tauri::Builder::default(), config).build(context);
     match app {
         Ok(app) => {
-            // The tray needs the real toolkit, so it is added here rather than in `build_app`, which tests
-            // also drive on the mock runtime.
-            #[cfg(desktop)]
-            if let Err(e) = tray::create(app.handle()) {
-                tracing::warn!("no tray icon: {e}");
-            }
             app.run(|_app, event| {
                 // Closing the window leaves Gatehouse in the tray; only Quit (an explicit exit code) ends it.
                 if let RunEvent::ExitRequested { code: None, api, .. } = event {
@@ -109,8 +103,8 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, config: Result<Config, 
         })
 }
 
-/// Starts the service once both the setup hook (which has the launch links) and the window's first page
-/// load have happened, in whichever order they come.
+/// Starts the service and the tray once both the setup hook (which has the launch links) and the window's
+/// first page load have happened, in whichever order they come. Both run on the main thread.
 #[derive(Default)]
 struct Startup(Mutex<StartupState>);
 
@@ -134,6 +128,11 @@ impl Startup {
         let (Some(links), Some(service)) = (links, app.try_state::<Arc<service::Gatehouse>>()) else { return };
         let service = service.inner().clone();
         tauri::async_runtime::spawn(async move { service.start(links).await });
+        // The tray too waits for the window: building its menu costs the first paint a frame or two.
+        #[cfg(desktop)]
+        if let Err(e) = tray::create(app) {
+            tracing::warn!("no tray icon: {e}");
+        }
     }
 }
 

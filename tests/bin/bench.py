@@ -4,6 +4,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 target, runs, profile = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -36,16 +37,33 @@ def tree_rss_kib(root):
     return total
 
 
+def launch(binary, title):
+    """Starts `binary` and returns (process, milliseconds to a viewable window), or None if it died first."""
+    log = tempfile.TemporaryFile()
+    t0 = time.monotonic()
+    proc = subprocess.Popen([binary], stdout=subprocess.DEVNULL, stderr=log)
+    while not window_viewable(title):
+        if proc.poll() is not None or time.monotonic() - t0 > 60:
+            proc.kill()
+            log.seek(0)
+            tail = log.read().decode(errors="replace").strip().splitlines()[-3:]
+            print(f"{os.path.basename(binary)} died before its window (status {proc.wait()}): {tail}")
+            return None
+        time.sleep(0.005)
+    return proc, (time.monotonic() - t0) * 1000
+
+
 def measure(binary, title):
-    starts, memories = [], []
-    for _ in range(runs):
-        t0 = time.monotonic()
-        proc = subprocess.Popen([binary], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        while not window_viewable(title):
-            if proc.poll() is not None or time.monotonic() - t0 > 60:
-                raise SystemExit(f"{binary} showed no window (exit status {proc.poll()})")
-            time.sleep(0.005)
-        starts.append((time.monotonic() - t0) * 1000)
+    starts, memories, failures = [], [], 0
+    while len(starts) < runs:
+        launched = launch(binary, title)
+        if launched is None:
+            failures += 1
+            if failures > 3:
+                raise SystemExit(f"{binary} keeps dying before its window")
+            continue
+        proc, elapsed = launched
+        starts.append(elapsed)
         time.sleep(SETTLE_SECONDS)
         memories.append(tree_rss_kib(proc.pid) / 1024)
         proc.send_signal(signal.SIGTERM)

@@ -125,7 +125,7 @@ impl Startup {
             }
             state.links.take()
         };
-        let (Some(links), Some(service)) = (links, app.try_state::<Arc<service::Gatehouse>>()) else { return };
+        let (Some(links), Some(service)) = (links, app.try_state::<Arc<Gatehouse>>()) else { return };
         let service = service.inner().clone();
         tauri::async_runtime::spawn(async move { service.start(links).await });
         // The tray too waits for the window: building its menu costs the first paint a frame or two.

@@ -46,7 +46,7 @@ pub enum Error {
     #[error("Your session has ended at the provider. Sign in again to continue.")]
     SessionEnded,
     /// The provider could not be reached, or did not answer in time.
-    #[error("Couldn't reach the provider: {0}. Check your connection and try again; your session is kept.")]
+    #[error("Couldn't reach the provider: {0}. Check your connection, then try again.")]
     Network(String),
     /// The provider answered with something that is not a valid response.
     #[error("The provider sent an answer Gatehouse can't use ({0}). Try again later, or check the provider settings in the config file.")]

@@ -145,6 +145,7 @@ impl Gatehouse {
     pub async fn sign_in(self: &Arc<Self>) -> Result<()> {
         let result = self.begin_sign_in().await;
         if let Err(e) = &result {
+            tracing::warn!(kind = e.kind(), "sign-in not started: {e}");
             self.report(e);
         }
         result

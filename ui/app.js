@@ -34,6 +34,8 @@ const BUSY = new Set(["restoring", "exchanging", "refreshing", "signingOut"]);
 let view = null;
 
 function render(next) {
+  // A get_state answer can arrive after a newer change event: never step back to an older view.
+  if (view && next.revision < view.revision) return;
   const phaseChanged = !view || view.phase !== next.phase;
   view = next;
   $("provider").textContent = next.provider ? `Provider: ${next.provider}` : "";

@@ -226,6 +226,9 @@ mod tests {
         assert_eq!(error["kind"], "config_invalid");
         assert!(error["message"].as_str().unwrap().contains("broken.toml"), "{error}");
         assert_eq!(invoke(&webview, "dismiss_notice").unwrap(), serde_json::Value::Null);
-        assert!(invoke(&webview, "get_state").unwrap()["notice"].is_null());
+        let after = invoke(&webview, "get_state").unwrap();
+        assert!(after["notice"].is_null());
+        // Every change gets a newer revision, which is how the window orders what it receives.
+        assert!(after["revision"].as_u64().unwrap() > view["revision"].as_u64().unwrap(), "{after}");
     }
 }

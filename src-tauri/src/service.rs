@@ -505,6 +505,7 @@ impl Gatehouse {
                 Err(poisoned) => poisoned.into_inner(),
             };
             change(&mut view);
+            view.revision += 1;
             view.clone()
         };
         self.shell.publish(&snapshot);

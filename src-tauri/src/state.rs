@@ -68,6 +68,9 @@ impl Notice {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthView {
+    /// Grows with every change, so the window can drop a view older than one it already shows (a
+    /// `get_state` answer can arrive after a newer change event).
+    pub revision: u64,
     /// Where the app is.
     pub phase: Phase,
     /// The provider's name.
@@ -90,6 +93,7 @@ impl AuthView {
     /// The view at launch, before the keychain is read.
     pub fn initial(provider: Option<String>) -> AuthView {
         AuthView {
+            revision: 0,
             phase: Phase::Restoring,
             provider,
             account: None,

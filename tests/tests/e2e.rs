@@ -24,11 +24,16 @@ fn start(name: &str) -> (Idp, Desktop) {
 async fn launch_and_sign_in(desktop: &Desktop) -> App {
     let app = desktop.launch().await;
     app.wait_for_phase("signedOut").await;
+    sign_in_as_alice(&app).await;
+    app
+}
+
+/// Presses Sign in and waits until the window shows Alice's account and data.
+async fn sign_in_as_alice(app: &App) {
     app.click("sign-in").await;
     app.wait_for_phase("signedIn").await;
     app.wait_for_text("account", "Alice").await;
     app.wait_for_text("resource", "Hello, Alice!").await;
-    app
 }
 
 fn stored(desktop: &Desktop, field: &str) -> String {
@@ -175,9 +180,7 @@ async fn s05_denied_consent_says_so_and_sign_in_works_afterwards() {
     assert!(keyring::lookup(&desktop.profile).is_none());
 
     desktop.browser_decides("approve");
-    app.click("sign-in").await;
-    app.wait_for_phase("signedIn").await;
-    app.wait_for_text("account", "Alice").await;
+    sign_in_as_alice(&app).await;
     app.quit().await;
 }
 
@@ -224,9 +227,7 @@ async fn s07_a_link_that_starts_the_app_is_handled_and_the_app_stays_usable() {
     app.wait_for_phase("signedOut").await;
     app.screenshot("cold-start-link").await;
 
-    app.click("sign-in").await;
-    app.wait_for_phase("signedIn").await;
-    app.wait_for_text("account", "Alice").await;
+    sign_in_as_alice(&app).await;
     app.quit().await;
 }
 

@@ -7,10 +7,8 @@
 
 use std::sync::Arc;
 
-use tauri::{AppHandle, Manager, Runtime};
+use tauri::{AppHandle, Runtime};
 use tauri_plugin_deep_link::DeepLinkExt;
-
-use crate::service::Gatehouse;
 
 /// Registers the redirect scheme with the OS where that can happen at run time, and starts listening.
 /// Returns the links that launched the app.
@@ -31,7 +29,7 @@ pub fn listen<R: Runtime>(app: &AppHandle<R>, scheme: Option<&str>) -> Vec<Strin
 
     let handle = app.clone();
     app.deep_link().on_open_url(move |event| {
-        let Some(service) = handle.try_state::<Arc<Gatehouse>>().map(|s| s.inner().clone()) else { return };
+        let Some(service) = crate::service_of(&handle) else { return };
         crate::show_main_window(&handle);
         let urls = event.urls();
         // Never log the link: it may carry a live authorization code.

@@ -44,14 +44,12 @@ pub fn run() {
     }
     let app = build_app(tauri::Builder::default(), config).build(context);
     match app {
-        Ok(app) => {
-            app.run(|_app, event| {
-                // Closing the window leaves Gatehouse in the tray; only Quit (an explicit exit code) ends it.
-                if let RunEvent::ExitRequested { code: None, api, .. } = event {
-                    api.prevent_exit();
-                }
-            })
-        }
+        Ok(app) => app.run(|_app, event| {
+            // Closing the window leaves Gatehouse in the tray; only Quit (an explicit exit code) ends it.
+            if let RunEvent::ExitRequested { code: None, api, .. } = event {
+                api.prevent_exit();
+            }
+        }),
         Err(e) => {
             tracing::error!("Gatehouse could not start: {e}");
             std::process::exit(1);
@@ -125,8 +123,7 @@ impl Startup {
             }
             state.links.take()
         };
-        let (Some(links), Some(service)) = (links, app.try_state::<Arc<Gatehouse>>()) else { return };
-        let service = service.inner().clone();
+        let (Some(links), Some(service)) = (links, service_of(app)) else { return };
         tauri::async_runtime::spawn(async move { service.start(links).await });
         // The tray too waits for the window: building its menu costs the first paint a frame or two.
         #[cfg(desktop)]
@@ -134,6 +131,11 @@ impl Startup {
             tracing::warn!("no tray icon: {e}");
         }
     }
+}
+
+/// The service, once setup has created it.
+pub(crate) fn service_of<R: Runtime>(app: &AppHandle<R>) -> Option<Arc<Gatehouse>> {
+    app.try_state::<Arc<Gatehouse>>().map(|service| service.inner().clone())
 }
 
 /// Shows, unminimises and focuses the window.

@@ -1,13 +1,9 @@
 //! The tray icon and its menu: Show, Refresh, Sign out, Quit. Each item calls the same service method as the
 //! window's button.
 
-use std::sync::Arc;
-
 use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::TrayIconBuilder;
-use tauri::{AppHandle, Manager, Runtime};
-
-use crate::service::Gatehouse;
+use tauri::{AppHandle, Runtime};
 
 /// Menu item IDs, unique app-wide.
 pub mod ids {
@@ -49,8 +45,7 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
 }
 
 fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
-    // The tray exists from before setup creates the service; a click in that instant has nothing to do.
-    let Some(service) = app.try_state::<Arc<Gatehouse>>().map(|s| s.inner().clone()) else { return };
+    let Some(service) = crate::service_of(app) else { return };
     match id {
         ids::SHOW => crate::show_main_window(app),
         // Errors are shown in the window by the service; nothing more to do here.

@@ -297,18 +297,9 @@ fn config_arg(args: &[String]) -> Option<PathBuf> {
 fn require_tls_or_loopback(url: &Url) -> Result<(), String> {
     match url.scheme() {
         "https" => Ok(()),
-        "http" if is_loopback(url) => Ok(()),
+        "http" if crate::http::is_loopback(url) => Ok(()),
         "http" => Err("must use https (only loopback addresses may use http)".into()),
         other => Err(format!("must be an https URL, not {other}:")),
-    }
-}
-
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
     }
 }
 

@@ -121,6 +121,18 @@ pub(crate) fn clean_for_display(text: &str, max_chars: usize) -> String {
     }
 }
 
+/// Keeps an OS or library message fit to show when it may quote `url`, a URL that carries request secrets (an
+/// authorization request's `state`, `nonce` and PKCE challenge): the URL, and any other word that looks like a
+/// link, is replaced, and the rest is cleaned as [`clean_for_display`] does.
+pub(crate) fn without_url(text: &str, url: &url::Url) -> String {
+    let text = text.replace(url.as_str(), "the sign-in page");
+    let words: Vec<&str> = text
+        .split_whitespace()
+        .map(|word| if word.contains("://") || word.contains('?') || word.contains('=') { "(a link)" } else { word })
+        .collect();
+    clean_for_display(&words.join(" "), 160)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +142,16 @@ mod tests {
         let json = serde_json::to_value(Error::SessionEnded).unwrap();
         assert_eq!(json["kind"], "session_ended");
         assert!(json["message"].as_str().unwrap().contains("Sign in again"));
+    }
+
+    #[test]
+    fn browser_errors_lose_the_url() {
+        let url = url::Url::parse("https://id.example.com/auth?state=SECRETSTATE&nonce=N&code_challenge=C").unwrap();
+        let message = without_url(&format!("Failed to open {url}: xdg-open exited with 4"), &url);
+        assert_eq!(message, "Failed to open the sign-in page: xdg-open exited with 4");
+        let mangled = "failed: 'https://id.example.com/auth?state%3DSECRETSTATE' not found";
+        let message = without_url(mangled, &url);
+        assert!(!message.contains("SECRETSTATE") && message.contains("not found"), "{message}");
     }
 
     #[test]

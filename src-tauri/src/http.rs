@@ -1,9 +1,20 @@
 //! The one HTTP client Gatehouse uses, and bounded reading of what comes back.
 //!
-//! Redirects are never followed: a token endpoint that redirects could forward the code, verifier or refresh
-//! token elsewhere (oauth2 crate docs on SSRF; RFC 9700 §4.11). Every request has a deadline.
+//! - Redirects are never followed: a token endpoint that redirects could forward the code, verifier or refresh
+//!   token elsewhere (oauth2 crate docs on SSRF; RFC 9700 §4.11).
+//! - Every request has a deadline, and no answer is read past [`MAX_BODY`], the token endpoint's included
+//!   ([`oauth_client`] is the HTTP client handed to `oauth2`).
+//! - Loopback endpoints are never proxied: the plain-http exception for loopback (RFC 8252 §8.3) holds only
+//!   while the traffic stays on this machine. Other requests honour the usual proxy variables.
+//! - Server certificates are checked against the bundled roots and the OS certificate store, so an enterprise
+//!   TLS-inspecting proxy whose root the OS trusts works.
 
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
+
+use url::Url;
 
 use crate::error::{Error, Result};
 
@@ -15,13 +26,71 @@ pub const MAX_BODY: usize = 1024 * 1024;
 /// # Errors
 /// [`Error::Internal`] if the TLS backend cannot start.
 pub fn client(timeout: Duration) -> Result<reqwest::Client> {
+    let proxies = ProxyEnv::from_env(|name| std::env::var(name).ok());
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(timeout.min(Duration::from_secs(10)))
         .timeout(timeout)
         .user_agent(concat!("Gatehouse/", env!("CARGO_PKG_VERSION")))
+        // Replace reqwest's own reading of the proxy variables, which would proxy 127.0.0.1 too.
+        .no_proxy()
+        .proxy(reqwest::Proxy::custom(move |url| proxies.proxy_for(url)).no_proxy(reqwest::NoProxy::from_env()))
         .build()
         .map_err(|e| Error::Internal(format!("HTTP client: {e}")))
+}
+
+/// The proxy variables, read once when the client is built, as curl and reqwest read them.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct ProxyEnv {
+    by_scheme: HashMap<&'static str, Url>,
+}
+
+impl ProxyEnv {
+    fn from_env(var: impl Fn(&str) -> Option<String>) -> ProxyEnv {
+        let first = |names: &[&str]| {
+            names.iter().filter_map(|name| var(name)).find(|value| !value.trim().is_empty()).and_then(|value| {
+                // A bare host:port means http://host:port, as curl reads it.
+                let value = if value.contains("://") { value } else { format!("http://{value}") };
+                Url::parse(&value).ok()
+            })
+        };
+        // Under CGI, HTTP_PROXY can be set by a request header ("httpoxy"), so only the lowercase name counts.
+        let cgi = var("REQUEST_METHOD").is_some();
+        let http_names: &[&str] = if cgi {
+            &["http_proxy", "all_proxy", "ALL_PROXY"]
+        } else {
+            &["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"]
+        };
+        let mut by_scheme = HashMap::new();
+        if let Some(proxy) = first(http_names) {
+            by_scheme.insert("http", proxy);
+        }
+        if let Some(proxy) = first(&["https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"]) {
+            by_scheme.insert("https", proxy);
+        }
+        ProxyEnv { by_scheme }
+    }
+
+    /// The proxy for `target`: none for a loopback host, whatever the variables say.
+    fn proxy_for(&self, target: &Url) -> Option<Url> {
+        if is_loopback(target) {
+            return None;
+        }
+        self.by_scheme.get(target.scheme()).cloned()
+    }
+}
+
+/// Whether `url` names this machine: a loopback address, or `localhost` (RFC 6761 §6.3).
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
+        None => false,
+    }
 }
 
 /// Describes a transport failure for the user, without the URL's query (which could hold a secret).
@@ -45,14 +114,109 @@ pub fn describe_transport_error(e: &reqwest::Error) -> String {
 /// [`Error::Network`] when the body cannot be read, [`Error::BadResponse`] when it is too large.
 pub async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>> {
     if response.content_length().is_some_and(|len| len > MAX_BODY as u64) {
-        return Err(Error::BadResponse("the answer is too large".into()));
+        return Err(Error::BadResponse(TOO_LARGE.into()));
     }
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(|e| Error::Network(describe_transport_error(&e)))? {
-        if body.len() + chunk.len() > MAX_BODY {
-            return Err(Error::BadResponse("the answer is too large".into()));
+        if body.len().saturating_add(chunk.len()) > MAX_BODY {
+            return Err(Error::BadResponse(TOO_LARGE.into()));
         }
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+const TOO_LARGE: &str = "the answer is too large";
+
+/// Why a request made for `oauth2` failed. It carries [`Error`] so that the caller gets the same typed
+/// error as from any other request.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct OAuthHttpError(pub Error);
+
+/// The HTTP client handed to `oauth2` for the token endpoint: the shared client, its deadline, and a body read
+/// no further than [`MAX_BODY`]. (`oauth2`'s own reqwest adapter reads the whole body, however large.)
+#[derive(Debug, Clone)]
+pub struct OAuthHttp(pub reqwest::Client);
+
+type OAuthResult = std::result::Result<oauth2::HttpResponse, OAuthHttpError>;
+
+impl<'c> oauth2::AsyncHttpClient<'c> for OAuthHttp {
+    type Error = OAuthHttpError;
+    type Future = Pin<Box<dyn Future<Output = OAuthResult> + Send + 'c>>;
+
+    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
+        Box::pin(send_for_oauth(&self.0, request))
+    }
+}
+
+async fn send_for_oauth(http: &reqwest::Client, request: oauth2::HttpRequest) -> OAuthResult {
+    let (parts, body) = request.into_parts();
+    let url = Url::parse(&parts.uri.to_string())
+        .map_err(|e| OAuthHttpError(Error::Internal(format!("token request URL: {e}"))))?;
+    let response = http
+        .request(parts.method, url)
+        .headers(parts.headers)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| OAuthHttpError(Error::Network(describe_transport_error(&e))))?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = read_body(response).await.map_err(OAuthHttpError)?;
+    let mut answer = oauth2::HttpResponse::new(body);
+    *answer.status_mut() = status;
+    *answer.headers_mut() = headers;
+    Ok(answer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> ProxyEnv {
+        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        ProxyEnv::from_env(|name| vars.get(name).cloned())
+    }
+
+    fn url(text: &str) -> Url {
+        Url::parse(text).unwrap()
+    }
+
+    #[test]
+    fn loopback_is_never_proxied() {
+        let proxies = env(&[("HTTP_PROXY", "http://proxy.example:3128"), ("ALL_PROXY", "http://all.example:1")]);
+        for target in [
+            "http://127.0.0.1:4470/token",
+            "http://127.8.9.10/token",
+            "http://[::1]:4470/token",
+            "http://localhost:4470/token",
+            "http://LOCALHOST./token",
+            "http://id.localhost/token",
+        ] {
+            assert_eq!(proxies.proxy_for(&url(target)), None, "{target}");
+        }
+        assert_eq!(proxies.proxy_for(&url("http://id.example.com/token")), Some(url("http://proxy.example:3128")));
+        assert_eq!(proxies.proxy_for(&url("https://id.example.com/token")), Some(url("http://all.example:1")));
+    }
+
+    #[test]
+    fn reads_the_variables_as_curl_does() {
+        let proxies = env(&[("https_proxy", "proxy.example:8080"), ("HTTPS_PROXY", "http://ignored.example")]);
+        assert_eq!(proxies.proxy_for(&url("https://a.example/")), Some(url("http://proxy.example:8080")));
+        assert_eq!(proxies.proxy_for(&url("http://a.example/")), None);
+        // httpoxy: under CGI, a request header could have set HTTP_PROXY.
+        let cgi = env(&[("REQUEST_METHOD", "GET"), ("HTTP_PROXY", "http://evil.example")]);
+        assert_eq!(cgi.proxy_for(&url("http://a.example/")), None);
+        assert_eq!(env(&[("HTTP_PROXY", " ")]), ProxyEnv::default());
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        assert!(is_loopback(&url("http://127.0.0.1")));
+        assert!(is_loopback(&url("http://[::1]")));
+        assert!(!is_loopback(&url("http://[::2]")));
+        assert!(!is_loopback(&url("http://localhost.example.com")));
+        assert!(!is_loopback(&url("http://10.0.0.1")));
+    }
 }

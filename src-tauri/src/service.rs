@@ -185,7 +185,8 @@ impl Gatehouse {
         if let Err(reason) = self.shell.open_browser(&url) {
             self.pending.cancel(Some(id))?;
             self.update(|view| view.phase = Phase::SignedOut);
-            return Err(Error::BrowserOpen(reason));
+            // The opener's message may quote the URL, and with it the attempt's state and PKCE challenge.
+            return Err(Error::BrowserOpen(crate::error::without_url(&reason, &url)));
         }
 
         // Give up when the attempt expires, so the window does not wait forever.
@@ -411,7 +412,7 @@ impl Gatehouse {
         tokens: &TokenResponse,
         nonce: Option<&str>,
     ) -> Result<Account> {
-        if let Some(id_token) = tokens.extra_fields().id_token.as_deref() {
+        if let Some(id_token) = tokens.id_token() {
             let expected = id_token::Expected {
                 issuer: endpoints.issuer.as_ref(),
                 client_id: config.client_id.as_str(),

@@ -55,14 +55,24 @@ pub async fn discover(client: &reqwest::Client, issuer: &Url) -> Result<Provider
             continue;
         }
         let body = http::read_body(response).await?;
-        let metadata: Metadata =
-            serde_json::from_slice(&body).map_err(|e| Error::BadResponse(format!("its metadata is not valid: {e}")))?;
-        return check(metadata, issuer);
+        return check(parse(&body)?, issuer);
     }
     Err(Error::BadResponse(format!(
         "it has no discovery document (HTTP {})",
         last_status.map(|s| s.as_u16()).unwrap_or_default()
     )))
+}
+
+/// Parses a metadata document. The error names the place, never the provider's text: serde's messages quote
+/// the offending value, which could be anything, of any length.
+fn parse(body: &[u8]) -> Result<Metadata> {
+    serde_json::from_slice(body).map_err(|e| {
+        let what = match e.classify() {
+            serde_json::error::Category::Data => "lacks a required field or has one of the wrong type",
+            _ => "is not valid JSON",
+        };
+        Error::BadResponse(format!("its metadata {what} (line {}, column {})", e.line(), e.column()))
+    })
 }
 
 fn check(metadata: Metadata, issuer: &Url) -> Result<ProviderEndpoints> {
@@ -131,6 +141,19 @@ mod tests {
         let endpoints = check(metadata("http://127.0.0.1:4470"), &issuer).unwrap();
         assert_eq!(endpoints.token.as_str(), "http://127.0.0.1:4470/token");
         assert!(endpoints.iss_parameter_supported);
+    }
+
+    #[test]
+    fn parse_errors_quote_nothing_from_the_provider() {
+        let hostile = format!(
+            r#"{{"issuer":"https://id.example.com","authorization_endpoint":"https://id.example.com/a","token_endpoint":"https://id.example.com/t","authorization_response_iss_parameter_supported":"{}\u0007"}}"#,
+            "x".repeat(10_000)
+        );
+        let Err(Error::BadResponse(message)) = parse(hostile.as_bytes()) else { panic!("expected an error") };
+        assert!(!message.contains("xxx") && message.len() < 120, "{message}");
+        assert!(message.contains("wrong type") && message.contains("line 1"), "{message}");
+        let Err(Error::BadResponse(message)) = parse(b"<html>not json</html>") else { panic!("expected an error") };
+        assert!(message.contains("not valid JSON") && !message.contains("html"), "{message}");
     }
 
     #[test]

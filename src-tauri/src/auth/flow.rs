@@ -4,40 +4,92 @@
 //! Nothing here retries: a code is single-use (RFC 6749 §4.1.2), and re-sending it after an ambiguous failure
 //! would only trigger the provider's replay defence and revoke the grant (RFC 9700 §4.2.4).
 
+use std::time::Duration;
+
 use oauth2::basic::{
     BasicErrorResponse, BasicErrorResponseType, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
     BasicTokenType,
 };
 use oauth2::{
-    AuthUrl, AuthorizationCode, Client, EndpointNotSet, EndpointSet, ErrorResponse, ExtraTokenFields, HttpClientError,
-    PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, RevocableToken, Scope, StandardErrorResponse,
-    StandardRevocableToken, StandardTokenResponse, TokenUrl,
+    AccessToken, AuthUrl, AuthorizationCode, Client, EndpointNotSet, EndpointSet, ErrorResponse, PkceCodeVerifier,
+    RedirectUrl, RefreshToken, RequestTokenError, RevocableToken, Scope, StandardErrorResponse, StandardRevocableToken,
+    TokenUrl,
 };
 use serde::{Deserialize, Serialize};
+use url::form_urlencoded;
 use url::Url;
 
 use super::pkce::AttemptSecrets;
 use crate::config::{Config, ProviderEndpoints};
 use crate::error::{clean_for_display, Error, Result};
+use crate::http::{OAuthHttp, OAuthHttpError};
+use crate::tokens::deserialize_seconds;
 
-/// The `id_token` that OpenID Connect adds to the token response (OIDC Core §3.1.3.3).
-#[derive(Clone, Default, Deserialize, Serialize)]
-pub struct IdTokenField {
+/// A successful token response (RFC 6749 §5.1), with the `id_token` OpenID Connect adds (OIDC Core §3.1.3.3).
+///
+/// Gatehouse's own type rather than `oauth2`'s `StandardTokenResponse`, so that `expires_in` is read as the
+/// JSON number it is: a provider may send `3599.5`, or a numeric string, and neither must fail a sign-in.
+#[derive(Clone, Deserialize, Serialize)]
+pub struct TokenResponse {
+    access_token: AccessToken,
+    #[serde(deserialize_with = "oauth2::helpers::deserialize_untagged_enum_case_insensitive")]
+    token_type: BasicTokenType,
+    #[serde(default, deserialize_with = "deserialize_seconds", skip_serializing_if = "Option::is_none")]
+    expires_in: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<RefreshToken>,
+    #[serde(rename = "scope", default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "oauth2::helpers::deserialize_space_delimited_vec")]
+    #[serde(serialize_with = "oauth2::helpers::serialize_space_delimited_vec")]
+    scopes: Option<Vec<Scope>>,
     /// The compact-serialised ID token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id_token: Option<String>,
+    id_token: Option<String>,
 }
 
-impl std::fmt::Debug for IdTokenField {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IdTokenField").field("id_token", &self.id_token.as_ref().map(|_| "[redacted]")).finish()
+impl TokenResponse {
+    /// The ID token, when the provider sent one.
+    pub fn id_token(&self) -> Option<&str> {
+        self.id_token.as_deref()
     }
 }
 
-impl ExtraTokenFields for IdTokenField {}
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &self.access_token)
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("refresh_token", &self.refresh_token)
+            .field("scopes", &self.scopes)
+            .field("id_token", &self.id_token.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
 
-/// A token response, with the ID token when there is one.
-pub type TokenResponse = StandardTokenResponse<IdTokenField, BasicTokenType>;
+impl oauth2::TokenResponse for TokenResponse {
+    type TokenType = BasicTokenType;
+
+    fn access_token(&self) -> &AccessToken {
+        &self.access_token
+    }
+
+    fn token_type(&self) -> &BasicTokenType {
+        &self.token_type
+    }
+
+    fn expires_in(&self) -> Option<Duration> {
+        self.expires_in.map(Duration::from_secs)
+    }
+
+    fn refresh_token(&self) -> Option<&RefreshToken> {
+        self.refresh_token.as_ref()
+    }
+
+    fn scopes(&self) -> Option<&Vec<Scope>> {
+        self.scopes.as_ref()
+    }
+}
 
 /// The `oauth2` client with the endpoints Gatehouse needs set.
 pub type OAuthClient = Client<
@@ -94,7 +146,12 @@ pub async fn exchange_code(
     code: AuthorizationCode,
     verifier: PkceCodeVerifier,
 ) -> Result<TokenResponse> {
-    client.exchange_code(code).set_pkce_verifier(verifier).request_async(http).await.map_err(token_error)
+    client
+        .exchange_code(code)
+        .set_pkce_verifier(verifier)
+        .request_async(&OAuthHttp(http.clone()))
+        .await
+        .map_err(token_error)
 }
 
 /// Uses a refresh token (RFC 6749 §6).
@@ -106,7 +163,8 @@ pub async fn refresh(
     http: &reqwest::Client,
     refresh_token: &RefreshToken,
 ) -> Result<TokenResponse> {
-    client.exchange_refresh_token(refresh_token).request_async(http).await.map_err(|e| match token_error(e) {
+    let request = client.exchange_refresh_token(refresh_token);
+    request.request_async(&OAuthHttp(http.clone())).await.map_err(|e| match token_error(e) {
         Error::TokenEndpoint { code, .. } if code == BasicErrorResponseType::InvalidGrant.as_ref() => {
             Error::SessionEnded
         }
@@ -138,7 +196,10 @@ pub async fn revoke(
     let mut request = http.post(url.clone());
     // RFC 7009 §2.1 with RFC 6749 §2.3: a client with a secret authenticates; a public client names itself.
     match &config.client_secret {
-        Some(secret) => request = request.basic_auth(config.client_id.as_str(), Some(secret.secret())),
+        Some(secret) => {
+            let (id, secret) = basic_credentials(config.client_id.as_str(), secret.secret());
+            request = request.basic_auth(id, Some(secret));
+        }
         None => form.push(("client_id", config.client_id.as_str())),
     }
     let response =
@@ -159,8 +220,15 @@ pub async fn revoke(
     })
 }
 
+/// The user name and password of HTTP Basic client authentication: RFC 6749 §2.3.1 has both encoded with
+/// `application/x-www-form-urlencoded` first, so that a secret holding `+`, `/`, `=`, `%` or `:` survives.
+fn basic_credentials(client_id: &str, secret: &str) -> (String, String) {
+    let encode = |text: &str| form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>();
+    (encode(client_id), encode(secret))
+}
+
 /// Turns a failed token-endpoint call into an error the user can act on, without echoing the response body.
-fn token_error<T>(e: RequestTokenError<HttpClientError<reqwest::Error>, StandardErrorResponse<T>>) -> Error
+fn token_error<T>(e: RequestTokenError<OAuthHttpError, StandardErrorResponse<T>>) -> Error
 where
     T: oauth2::ErrorResponseType + AsRef<str> + 'static,
     StandardErrorResponse<T>: ErrorResponse,
@@ -170,13 +238,62 @@ where
             code: clean_for_display(response.error().as_ref(), 64),
             description: response.error_description().map(|d| clean_for_display(d, 200)),
         },
-        RequestTokenError::Request(HttpClientError::Reqwest(e)) => {
-            Error::Network(crate::http::describe_transport_error(&e))
-        }
-        RequestTokenError::Request(e) => Error::Network(e.to_string()),
+        RequestTokenError::Request(OAuthHttpError(e)) => e,
         RequestTokenError::Parse(e, _body) => {
             Error::BadResponse(format!("its token response is not valid: {}", e.path()))
         }
         RequestTokenError::Other(message) => Error::BadResponse(clean_for_display(&message, 200)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use oauth2::TokenResponse as _;
+
+    use super::*;
+
+    fn parse(json: &str) -> TokenResponse {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn basic_credentials_are_form_encoded_first() {
+        // RFC 6749 §2.3.1 (and its errata): each part is form-urlencoded, then joined with ':' and base64ed.
+        let (id, secret) = basic_credentials("my client:1", "s3cr+t/=%x");
+        assert_eq!(id, "my+client%3A1");
+        assert_eq!(secret, "s3cr%2Bt%2F%3D%25x");
+        assert_eq!(basic_credentials("plain", "abcDEF123-._~").1, "abcDEF123-._%7E");
+    }
+
+    #[test]
+    fn reads_a_standard_token_response() {
+        let tokens = parse(
+            r#"{"access_token":"at","token_type":"Bearer","expires_in":3600,"refresh_token":"rt","scope":"openid profile","id_token":"a.b.c"}"#,
+        );
+        assert_eq!(tokens.access_token().secret(), "at");
+        assert_eq!(tokens.token_type(), &BasicTokenType::Bearer);
+        assert_eq!(tokens.expires_in(), Some(Duration::from_secs(3600)));
+        assert_eq!(tokens.refresh_token().map(|t| t.secret().as_str()), Some("rt"));
+        assert_eq!(tokens.scopes().map(|s| s.len()), Some(2));
+        assert_eq!(tokens.id_token(), Some("a.b.c"));
+        let debug = format!("{tokens:?}");
+        assert!(!debug.contains("a.b.c") && !debug.contains("\"at\"") && !debug.contains("\"rt\""), "{debug}");
+    }
+
+    #[test]
+    fn expires_in_may_be_any_json_number() {
+        let with = |value: &str| {
+            parse(&format!(r#"{{"access_token":"at","token_type":"bearer","expires_in":{value}}}"#)).expires_in()
+        };
+        assert_eq!(with("3599.7"), Some(Duration::from_secs(3599)));
+        assert_eq!(with("\"3600\""), Some(Duration::from_secs(3600)));
+        assert_eq!(with("1e300"), Some(Duration::from_secs(u64::MAX)));
+        assert_eq!(with("18446744073709551616"), Some(Duration::from_secs(u64::MAX)));
+        assert_eq!(with("-5"), Some(Duration::ZERO));
+        assert_eq!(with("null"), None);
+        assert!(serde_json::from_str::<TokenResponse>(
+            r#"{"access_token":"at","token_type":"bearer","expires_in":"soon"}"#
+        )
+        .is_err());
     }
 }

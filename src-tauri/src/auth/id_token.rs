@@ -10,7 +10,7 @@ use subtle::ConstantTimeEq;
 use url::Url;
 
 use crate::error::{Error, Result};
-use crate::tokens::Account;
+use crate::tokens::{deserialize_seconds, Account};
 
 /// Allowed clock difference with the provider.
 const CLOCK_SKEW_SECS: u64 = 300;
@@ -20,7 +20,9 @@ struct Claims {
     iss: String,
     sub: String,
     aud: Audience,
-    exp: u64,
+    /// A NumericDate (RFC 7519 §2): any JSON number, fractions included.
+    #[serde(default, deserialize_with = "deserialize_seconds")]
+    exp: Option<u64>,
     nonce: Option<String>,
     name: Option<String>,
     preferred_username: Option<String>,
@@ -78,8 +80,9 @@ pub fn verify(id_token: &str, expected: &Expected<'_>) -> Result<Account> {
     if !audience_ok {
         return Err(bad("is for another client"));
     }
-    // Step 9: not expired.
-    if claims.exp + CLOCK_SKEW_SECS < expected.now {
+    // Step 9: not expired. The provider's `exp` can be anything up to u64::MAX, so the sum saturates.
+    let exp = claims.exp.ok_or_else(|| bad("has no expiry"))?;
+    if exp.saturating_add(CLOCK_SKEW_SECS) < expected.now {
         return Err(bad("has expired"));
     }
     // Step 11: the nonce sent must come back, unchanged (compared in constant time).
@@ -134,6 +137,21 @@ mod tests {
         }
         assert!(verify("not-a-jwt", &expected(&issuer)).is_err());
         assert!(verify("a.%%%.c", &expected(&issuer)).is_err());
+    }
+
+    #[test]
+    fn exp_is_any_numeric_date() {
+        let issuer = Url::parse("http://127.0.0.1:4470").unwrap();
+        for exp in [serde_json::json!(u64::MAX), serde_json::json!(2000.5), serde_json::json!(1e30)] {
+            let mut c = claims();
+            c["exp"] = exp.clone();
+            assert!(verify(&token(c), &expected(&issuer)).is_ok(), "exp {exp}");
+        }
+        for exp in [serde_json::json!(600.9), serde_json::json!(-1), serde_json::Value::Null, serde_json::json!("x")] {
+            let mut c = claims();
+            c["exp"] = exp.clone();
+            assert!(verify(&token(c), &expected(&issuer)).is_err(), "exp {exp}");
+        }
     }
 
     #[test]

@@ -3,9 +3,13 @@
 //! - Service: the app identifier; account: the profile name. The entry holds [`StoredSession`] as JSON.
 //! - Every call runs on a blocking thread with a deadline, because the Secret Service is a D-Bus round trip
 //!   that can hang (a locked collection may wait on a prompt nobody answers).
+//! - Calls for one profile run one at a time, in the order they were made, *including* a call whose caller
+//!   stopped waiting: the next one starts only when it has really finished. So a late write can never land
+//!   after a newer one (an older, rotated-away refresh token must never be the one that stays).
 //! - There is no fallback: with no keychain, sessions are not kept, and the user is told.
 //! - "No entry" is not an error: it means signed out (keyring-core's `NoEntry`).
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,9 +33,12 @@ pub enum KeychainError {
     /// The keychain is locked, or access was refused.
     #[error("The system keychain is locked or refused access. Unlock it, then try again.")]
     Locked,
-    /// The keychain did not answer in time.
+    /// The keychain did not answer in time. The call may still complete later.
     #[error("The system keychain didn't answer in time. If it is asking for a password, answer it, then try again.")]
     TimedOut,
+    /// An earlier call is still waiting for the keychain, so this one was not started.
+    #[error("The system keychain is still busy with an earlier request. If it is asking for a password, answer it, then try again.")]
+    Busy,
     /// The stored entry cannot be read.
     #[error("The saved session in the keychain can't be read ({0}). Sign in again to replace it.")]
     Corrupt(String),
@@ -49,7 +56,7 @@ impl KeychainError {
         match self {
             KeychainError::Unavailable(_) => "keychain_unavailable",
             KeychainError::Locked => "keychain_locked",
-            KeychainError::TimedOut => "keychain_timeout",
+            KeychainError::TimedOut | KeychainError::Busy => "keychain_timeout",
             KeychainError::Corrupt(_) => "keychain_corrupt",
             KeychainError::TooLarge => "keychain_too_large",
             KeychainError::Failed(_) => "keychain_failed",
@@ -90,6 +97,10 @@ type StoreResult<T> = std::result::Result<T, KeychainError>;
 pub struct Keychain {
     service: String,
     store: Mutex<Option<Arc<CredentialStore>>>,
+    /// One queue per profile: a call holds its profile's lock until its blocking work is done.
+    queues: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    timeout: Duration,
+    connect: fn() -> StoreResult<Arc<CredentialStore>>,
 }
 
 impl std::fmt::Debug for Keychain {
@@ -102,7 +113,13 @@ impl Keychain {
     /// Entries under `service` (the app identifier). Connects on first use, and again after a failure, so a
     /// keyring started or unlocked later is picked up.
     pub fn new(service: impl Into<String>) -> Keychain {
-        Keychain { service: service.into(), store: Mutex::new(None) }
+        Keychain {
+            service: service.into(),
+            store: Mutex::new(None),
+            queues: Mutex::new(HashMap::new()),
+            timeout: KEYCHAIN_TIMEOUT,
+            connect: platform_store,
+        }
     }
 
     /// The session stored for `profile`, or `None` when there is none.
@@ -150,23 +167,40 @@ impl Keychain {
         .await
     }
 
+    /// Runs `op` on `profile`'s entry after every earlier call for that profile has finished, waiting at most
+    /// [`KEYCHAIN_TIMEOUT`] in all.
+    ///
+    /// - [`KeychainError::Busy`]: an earlier call is still running; `op` was not started and never will be.
+    /// - [`KeychainError::TimedOut`]: `op` started and did not finish in time. It keeps its place in the queue,
+    ///   so it completes (or fails) before any later call for the profile starts.
     async fn run<T, F>(&self, profile: &str, op: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Entry) -> StoreResult<T> + Send + 'static,
     {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let queue = {
+            let mut queues = self.queues.lock().map_err(|_| KeychainError::Failed("lock poisoned".into()))?;
+            Arc::clone(queues.entry(profile.to_owned()).or_default())
+        };
+        // tokio's Mutex is fair: calls get their turn in the order they asked for it.
+        let Ok(turn) = tokio::time::timeout_at(deadline, queue.lock_owned()).await else {
+            return Err(KeychainError::Busy);
+        };
         let store_slot = self.store.lock().map_err(|_| KeychainError::Failed("lock poisoned".into()))?.clone();
-        let service = self.service.clone();
+        let (service, connect) = (self.service.clone(), self.connect);
         let profile = profile.to_owned();
         let task = tokio::task::spawn_blocking(move || -> StoreResult<(Arc<CredentialStore>, T)> {
+            // Held until the work is done, even if nobody waits for it any more.
+            let _turn = turn;
             let store = match store_slot {
                 Some(store) => store,
-                None => platform_store()?,
+                None => connect()?,
             };
             let entry = Entry::new_in_store(&store, &service, &profile)?;
             Ok((store, op(&entry)?))
         });
-        let outcome = match tokio::time::timeout(KEYCHAIN_TIMEOUT, task).await {
+        let outcome = match tokio::time::timeout_at(deadline, task).await {
             Err(_) => Err(KeychainError::TimedOut),
             Ok(Err(e)) => Err(KeychainError::Failed(format!("keychain task: {e}"))),
             Ok(Ok(result)) => result,
@@ -242,6 +276,68 @@ mod tests {
         }
     }
 
+    /// One in-memory store for all unit tests (each test uses its own profile names), found again after a
+    /// failure drops the connection.
+    fn mock_store() -> StoreResult<Arc<CredentialStore>> {
+        static STORE: std::sync::OnceLock<Arc<CredentialStore>> = std::sync::OnceLock::new();
+        Ok(Arc::clone(STORE.get_or_init(|| keyring_core::mock::Store::new().unwrap())))
+    }
+
+    fn mock_keychain(timeout: Duration) -> Keychain {
+        let keychain = Keychain { timeout, connect: mock_store, ..Keychain::new("gatehouse-unit-test") };
+        *keychain.store.lock().unwrap() = Some(mock_store().unwrap());
+        keychain
+    }
+
+    async fn password(keychain: &Keychain, profile: &str) -> Option<String> {
+        let read = keychain.run(profile, |entry| match entry.get_password() {
+            Err(keyring_core::Error::NoEntry) => Ok(None),
+            other => other.map(Some).map_err(Into::into),
+        });
+        read.await.unwrap()
+    }
+
+    /// A write whose caller gave up still finishes before the next write for the profile starts, so the newer
+    /// value is the one that stays.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_late_write_is_never_overtaken() {
+        let keychain = Arc::new(mock_keychain(Duration::from_millis(1500)));
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let stuck = keychain
+            .run("late", move |entry| {
+                let _ = held.recv();
+                entry.set_password("older").map_err(Into::into)
+            })
+            .await;
+        assert!(matches!(stuck, Err(KeychainError::TimedOut)), "{stuck:?}");
+
+        let newer = tokio::spawn({
+            let keychain = Arc::clone(&keychain);
+            async move { keychain.run("late", |entry| entry.set_password("newer").map_err(Into::into)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!newer.is_finished(), "the newer write must wait for the older one");
+        release.send(()).unwrap();
+        newer.await.unwrap().unwrap();
+        assert_eq!(password(&keychain, "late").await.as_deref(), Some("newer"));
+    }
+
+    /// A call that can't get its turn in time is never started, so it can't land later.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_call_that_never_got_its_turn_never_runs() {
+        let keychain = Arc::new(mock_keychain(Duration::from_millis(300)));
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let stuck =
+            keychain.run("queued", move |_| held.recv().map_err(|e| KeychainError::Failed(e.to_string()))).await;
+        assert!(matches!(stuck, Err(KeychainError::TimedOut)), "{stuck:?}");
+        // Other profiles are not held up by one that is stuck.
+        assert!(keychain.run("queued-other", |_| Ok(())).await.is_ok());
+        let queued = keychain.run("queued", |entry| entry.set_password("queued").map_err(Into::into)).await;
+        assert!(matches!(queued, Err(KeychainError::Busy)), "{queued:?}");
+        release.send(()).unwrap();
+        assert_eq!(password(&keychain, "queued").await, None);
+    }
+
     #[test]
     fn encodes_small_sessions_whole() {
         let text = encode(&session(40)).unwrap();
@@ -267,7 +363,17 @@ mod tests {
 
     #[test]
     fn maps_keyring_errors_to_what_the_user_can_do() {
-        assert!(matches!(KeychainError::from(keyring_core::Error::NoDefaultStore), KeychainError::Unavailable(_)));
-        assert_eq!(KeychainError::Locked.kind(), "keychain_locked");
+        use keyring_core::Error as K;
+        let mapped = |e: K| KeychainError::from(e).kind();
+        assert_eq!(mapped(K::NoDefaultStore), "keychain_unavailable");
+        assert_eq!(mapped(K::NoStorageAccess(Box::new(std::io::Error::other("locked")))), "keychain_locked");
+        let bus = |text: &str| K::PlatformFailure(Box::new(std::io::Error::other(text.to_owned())));
+        assert_eq!(
+            mapped(bus("org.freedesktop.DBus.Error.ServiceUnknown: The name org.freedesktop.secrets was not provided")),
+            "keychain_unavailable"
+        );
+        assert_eq!(mapped(bus("the collection said no")), "keychain_failed");
+        assert_eq!(mapped(K::TooLong("secret".into(), 2560)), "keychain_too_large");
+        assert_eq!(mapped(K::BadEncoding(vec![0xff])), "keychain_corrupt");
     }
 }

@@ -52,8 +52,37 @@ pub struct StoredSession {
 impl StoredSession {
     /// Whether the access token should be refreshed before use at `now` (Unix seconds).
     pub fn needs_refresh(&self, now: u64) -> bool {
-        self.access_token.is_none() || self.expires_at.is_some_and(|at| now + EXPIRY_SKEW.as_secs() >= at)
+        self.access_token.is_none() || self.expires_at.is_some_and(|at| now.saturating_add(EXPIRY_SKEW.as_secs()) >= at)
     }
+}
+
+/// Reads a count of seconds from provider JSON: `expires_in` (RFC 6749 §5.1) or a NumericDate such as `exp`
+/// (RFC 7519 §2), which "can represent non-integer values". Fractions are dropped, a negative value is 0, a
+/// value past `u64` is `u64::MAX`, and a numeric string is read as its number. `null` means absent.
+///
+/// # Errors
+/// When the value is neither a number nor a numeric string, or is not finite.
+pub fn deserialize_seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Seconds {
+        Whole(u64),
+        Number(f64),
+        Text(String),
+    }
+    let number = match Option::<Seconds>::deserialize(deserializer)? {
+        None => return Ok(None),
+        Some(Seconds::Whole(n)) => return Ok(Some(n)),
+        Some(Seconds::Number(n)) => n,
+        Some(Seconds::Text(text)) => {
+            text.trim().parse::<f64>().map_err(|_| serde::de::Error::custom("a number of seconds was expected"))?
+        }
+    };
+    if !number.is_finite() {
+        return Err(serde::de::Error::custom("a finite number of seconds was expected"));
+    }
+    // `as` saturates: negative to 0, too large to u64::MAX, fractions truncated.
+    Ok(Some(number.max(0.0) as u64))
 }
 
 /// Seconds since the Unix epoch.

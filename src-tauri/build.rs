@@ -4,6 +4,7 @@ fn main() {
     // those and nothing else.
     tauri_build::try_build(tauri_build::Attributes::new().app_manifest(tauri_build::AppManifest::new().commands(&[
         "get_state",
+        "watch_state",
         "sign_in",
         "cancel_sign_in",
         "refresh",

@@ -2,8 +2,7 @@
 // sees a token: the backend only sends status, account, expiry, scopes and resource data.
 "use strict";
 
-const { invoke } = window.__TAURI__.core;
-const { listen } = window.__TAURI__.event;
+const { invoke, Channel } = window.__TAURI__.core;
 
 const $ = (id) => document.getElementById(id);
 
@@ -67,11 +66,19 @@ function render(next) {
     $("account").textContent = next.account.name || next.account.subject || "(unnamed account)";
     $("expires").textContent = next.expiresAt ? describeExpiry(next.expiresAt) : "not stated by the provider";
     $("scopes").replaceChildren(...next.scopes.map((s) => chip(s)));
+    $("renewal").textContent = next.renewable
+      ? "automatic, with a refresh token"
+      : "not possible: the provider gave no refresh token, so you sign in again when access expires";
     $("resource").replaceChildren(next.resource === null || next.resource === undefined
       ? note("Not loaded. Press Refresh to try again.")
       : renderValue(next.resource));
   }
 
+  // Without a refresh token, Refresh can only reload the data: the button says which it will do.
+  $("refresh").textContent = next.renewable === false ? "Reload" : "Refresh";
+  $("refresh").title = next.renewable === false
+    ? "Reload your data with the current access (it can't be renewed)"
+    : "Renew your access and reload your data";
   const shown = BUTTONS[next.phase] || [];
   for (const id of ["sign-in", "cancel", "refresh", "sign-out"]) {
     $(id).hidden = !shown.includes(id);
@@ -169,5 +176,8 @@ document.addEventListener("keydown", (event) => {
   }
 });
 
-// Listen first, then read the current state, so no change between the two is missed.
-listen("auth://state-changed", (event) => render(event.payload)).then(() => invoke("get_state")).then(render);
+// The backend sends every change over this channel, and answers with the current view. The window listens to no
+// event: it is not allowed to, so no script here can hear a deep link's raw URL.
+const views = new Channel();
+views.onmessage = render;
+invoke("watch_state", { channel: views }).then(render);

@@ -2,15 +2,29 @@
 
 use std::sync::Arc;
 
+use tauri::ipc::Channel;
 use tauri::{AppHandle, Runtime, State};
 
 use crate::error::Result;
 use crate::service::Gatehouse;
-use crate::state::AuthView;
+use crate::state::{AuthView, ViewChannel};
 
 /// What the window should show now.
 #[tauri::command]
 pub fn get_state(service: State<'_, Arc<Gatehouse>>) -> AuthView {
+    service.view()
+}
+
+/// Sends every later view over `channel`, and returns the current one. This channel, not an event, is how
+/// the window learns of changes: the window may listen to no event at all, so it can't hear the deep-link
+/// plugin's `deep-link://new-url`, which carries the raw callback URL.
+#[tauri::command]
+pub fn watch_state(
+    service: State<'_, Arc<Gatehouse>>,
+    watcher: State<'_, ViewChannel>,
+    channel: Channel<AuthView>,
+) -> AuthView {
+    watcher.set(channel);
     service.view()
 }
 

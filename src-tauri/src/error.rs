@@ -45,6 +45,23 @@ pub enum Error {
     /// The provider no longer accepts the session's grant (`invalid_grant` on refresh).
     #[error("Your session has ended at the provider. Sign in again to continue.")]
     SessionEnded,
+    /// The access token expired or was refused, and there is no refresh token to renew it with.
+    #[error("Your access has expired, and the provider gave Gatehouse no way to renew it (no refresh token). Sign in again to continue.")]
+    SignInNeeded,
+    /// The stored session was made with another provider, client or resource than the profile now names.
+    #[error("The saved session is for {stored}, but this profile now uses {configured}, so Gatehouse sent its tokens nowhere. Press Sign in to sign in with {configured}; the saved session is replaced only once that succeeds.")]
+    OtherProvider {
+        /// What the stored session belongs to.
+        stored: String,
+        /// What the profile names now.
+        configured: String,
+    },
+    /// The session works, but the keychain could not keep its renewed tokens.
+    #[error("The session was renewed, but it couldn't be saved. {0} Until it is saved, it lasts only until Gatehouse quits.")]
+    NotSaved(KeychainError),
+    /// The keychain did not confirm that it saved a new session; it may still do so.
+    #[error("You're signed in, but the system keychain didn't confirm that it saved the session. If it is asking for a password, answer it; otherwise you may have to sign in again after restarting Gatehouse.")]
+    SaveUnconfirmed,
     /// The provider could not be reached, or did not answer in time.
     #[error("Couldn't reach the provider: {0}. Check your connection, then try again.")]
     Network(String),
@@ -85,6 +102,10 @@ impl Error {
             Error::Authorization { .. } => "authorization_failed",
             Error::TokenEndpoint { .. } => "token_request_failed",
             Error::SessionEnded => "session_ended",
+            Error::SignInNeeded => "sign_in_needed",
+            Error::OtherProvider { .. } => "session_for_other_provider",
+            Error::NotSaved(_) => "session_not_saved",
+            Error::SaveUnconfirmed => "session_save_unconfirmed",
             Error::Network(_) => "network",
             Error::BadResponse(_) => "bad_response",
             Error::Keychain(e) => e.kind(),

@@ -9,7 +9,6 @@ pub mod commands;
 pub mod config;
 pub mod deep_link;
 pub mod error;
-pub mod events;
 pub mod http;
 pub mod service;
 pub mod state;
@@ -21,12 +20,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use tauri::webview::PageLoadEvent;
-use tauri::{AppHandle, Emitter, Manager, RunEvent, Runtime, WindowEvent};
+use tauri::{AppHandle, Manager, RunEvent, Runtime, WindowEvent};
 use tauri_plugin_opener::OpenerExt;
 
 use crate::config::{Config, ConfigError, CONFIG_ENV};
 use crate::service::{Gatehouse, Shell};
-use crate::state::AuthView;
+use crate::state::{AuthView, ViewChannel};
 use crate::tokens::keychain::Keychain;
 
 /// The label of the one window.
@@ -66,8 +65,10 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, config: Result<Config, 
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_opener::init())
         .manage(Startup::default())
+        .manage(ViewChannel::default())
         .invoke_handler(tauri::generate_handler![
             commands::get_state,
+            commands::watch_state,
             commands::sign_in,
             commands::cancel_sign_in,
             commands::refresh,
@@ -170,8 +171,8 @@ impl<R: Runtime> Shell for TauriShell<R> {
     }
 
     fn publish(&self, view: &AuthView) {
-        if let Err(e) = self.app.emit(events::STATE_CHANGED, view) {
-            tracing::warn!("couldn't update the window: {e}");
+        if let Some(channel) = self.app.try_state::<ViewChannel>() {
+            channel.send(view);
         }
     }
 }

@@ -8,8 +8,12 @@
 //! - token-changing work (exchange, refresh, sign out, resource fetch) is serialised by the `session` lock;
 //! - the keychain is written before a new token is used (RFC 9700 §4.14.2 for rotated refresh tokens);
 //! - a transient failure (network, provider, keychain) never deletes a stored session; only the provider saying
-//!   `invalid_grant`, or the user signing out, does;
-//! - a callback that is rejected changes nothing but the notice.
+//!   `invalid_grant`, an expired session that cannot be renewed (after revoking what it can), or the user
+//!   signing out, does;
+//! - a session's tokens go only to the provider, client and resource it is bound to ([`Binding`]);
+//! - a callback that is rejected changes nothing but the notice; a callback never replaces an active session;
+//! - the `state` check that consumes the attempt happens under the `session` lock, so Cancel or Sign out can
+//!   never come between consuming the attempt and deciding whether to exchange its code.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,7 +24,7 @@ use tokio::sync::MutexGuard;
 use url::Url;
 
 use crate::api::{self, Fetched};
-use crate::auth::callback::{self, Outcome};
+use crate::auth::callback::{self, CallbackError, Outcome};
 use crate::auth::flow::{self, TokenResponse};
 use crate::auth::id_token;
 use crate::auth::pending::{expiry, PendingAttempt, PendingSlot};
@@ -28,8 +32,8 @@ use crate::auth::pkce::AttemptSecrets;
 use crate::config::{Config, ConfigError, Endpoints, ProviderEndpoints, DEFAULT_HTTP_TIMEOUT};
 use crate::error::{Error, Result};
 use crate::state::{AuthView, Notice, Phase};
-use crate::tokens::keychain::Keychain;
-use crate::tokens::{expiry_from, granted_scopes, unix_now, Account, StoredSession, FORMAT_VERSION};
+use crate::tokens::keychain::{Keychain, KeychainError};
+use crate::tokens::{expiry_from, granted_scopes, unix_now, Account, Binding, StoredSession, FORMAT_VERSION};
 
 /// What the service needs from the desktop.
 pub trait Shell: Send + Sync + 'static {
@@ -55,6 +59,9 @@ pub struct Gatehouse {
     restore_failed: AtomicBool,
     endpoints: tokio::sync::Mutex<Option<Arc<ProviderEndpoints>>>,
     session: tokio::sync::Mutex<Option<StoredSession>>,
+    /// The keychain holds a session bound to something else than this profile; it is left alone until a new
+    /// sign-in replaces it.
+    other_session: AtomicBool,
     view: Mutex<AuthView>,
 }
 
@@ -87,6 +94,7 @@ impl Gatehouse {
             restore_failed: AtomicBool::new(false),
             endpoints: tokio::sync::Mutex::new(None),
             session: tokio::sync::Mutex::new(None),
+            other_session: AtomicBool::new(false),
             view: Mutex::new(view),
         }))
     }
@@ -121,20 +129,51 @@ impl Gatehouse {
         self.restore_failed.store(loaded.is_err(), Ordering::Relaxed);
         match loaded {
             Ok(None) => tracing::info!("no stored session"),
-            Ok(Some(stored)) => {
-                tracing::info!("restoring the stored session");
-                self.update(|view| view.show_session(&stored));
-                *session = Some(stored);
-                if let Err(e) = self.show_resource(config, &mut session).await {
-                    self.fail(config, &mut session, e).await;
+            Ok(Some(stored)) => match self.adopt(config, stored).await {
+                Ok(stored) => {
+                    tracing::info!("restoring the stored session");
+                    self.other_session.store(false, Ordering::Relaxed);
+                    self.update(|view| view.show_session(&stored));
+                    *session = Some(stored);
+                    self.load_resource(config, &mut session).await;
                 }
-            }
+                Err(e) => {
+                    // RFC 9700 §4.9 and §4.10: a token goes only where it was meant to be used, so a session made
+                    // with another provider, client or resource is not sent anywhere.
+                    tracing::warn!("the stored session belongs to another provider or client; not using it");
+                    self.other_session.store(true, Ordering::Relaxed);
+                    self.update(|view| view.notice = Some(Notice::error(&e)));
+                }
+            },
             Err(e) => {
                 tracing::warn!(kind = e.kind(), "couldn't read the keychain");
                 self.update(|view| view.notice = Some(Notice::error(&e.into())));
             }
         }
         self.settle(&session);
+    }
+
+    /// Takes a stored session for this profile if it is bound to what the profile names now. A version 1 entry
+    /// has no binding: the profile that finds it adopts it, as the only owner it can have had, and it is saved
+    /// again in the current format.
+    ///
+    /// # Errors
+    /// [`Error::OtherProvider`] when the session belongs to another provider, client or resource.
+    async fn adopt(&self, config: &Config, mut stored: StoredSession) -> Result<StoredSession> {
+        let expected = Binding::of(config);
+        match &stored.binding {
+            Some(binding) if *binding == expected => Ok(stored),
+            Some(binding) => Err(other_provider(binding, &expected)),
+            None => {
+                stored.binding = Some(expected);
+                stored.v = FORMAT_VERSION;
+                if let Err(e) = self.keychain.save(&config.profile, &stored).await {
+                    // It is read again (and adopted again) next time; nothing is lost.
+                    tracing::warn!(kind = e.kind(), "couldn't save the session in the current format");
+                }
+                Ok(stored)
+            }
+        }
     }
 
     /// Starts a sign-in: opens the system browser at the authorization endpoint and waits for the callback.
@@ -158,6 +197,9 @@ impl Gatehouse {
         if self.restore_failed.load(Ordering::Relaxed) {
             self.restore().await;
             if self.session.lock().await.is_some() {
+                // The session is back: a sign-in still waiting for the browser would only replace it.
+                self.pending.cancel(None)?;
+                self.settle(&*self.session.lock().await);
                 return Ok(());
             }
         }
@@ -227,24 +269,31 @@ impl Gatehouse {
     async fn complete_sign_in(&self, link: &str) -> Result<()> {
         let config = self.config()?;
         let response = callback::parse(link, &config.redirect_uri)?;
-        // One-time, constant-time `state` check (RFC 6749 §10.12; RFC 9700 §4.7). A mismatch leaves the real
-        // attempt pending; a match consumes it, so a replay finds nothing.
-        let attempt = self.pending.take_matching(&response.state, Instant::now())?;
-        self.update(|view| view.sign_in_expires_at = None);
         let endpoints = self.endpoints(config).await?;
-        // RFC 9207 §2.4: a response from another issuer is a mix-up attack (RFC 9700 §4.4).
+        // RFC 9207 §2.4: a response from another issuer is a mix-up attack (RFC 9700 §4.4). Checked before the
+        // attempt is consumed, so such a response changes nothing and the real one can still complete.
         callback::check_issuer(
             response.issuer.as_deref(),
             endpoints.issuer.as_ref(),
             endpoints.iss_parameter_supported,
         )?;
+
+        let mut session = self.session.lock().await;
+        // One-time, constant-time `state` check (RFC 6749 §10.12; RFC 9700 §4.7). A mismatch leaves the real
+        // attempt pending; a match consumes it, so a replay finds nothing. Taken under the session lock: a Cancel
+        // or Sign out that comes first wins, and none can come between this and the exchange.
+        let attempt = self.pending.take_matching(&response.state, Instant::now())?;
+        self.update(|view| view.sign_in_expires_at = None);
+        if session.is_some() {
+            // Never replace an active session with another grant: the old one would stay alive at the provider,
+            // unrevoked and forgotten. The code is not exchanged.
+            return Err(CallbackError::AlreadySignedIn.into());
+        }
         let code = match response.outcome {
             Outcome::Code(code) => code,
             Outcome::Error { code, .. } if code == "access_denied" => return Err(Error::AccessDenied),
             Outcome::Error { code, description } => return Err(Error::Authorization { code, description }),
         };
-
-        let mut session = self.session.lock().await;
         self.update(|view| view.phase = Phase::Exchanging);
         let client = flow::client(config, &endpoints)?;
         let tokens = flow::exchange_code(&client, &self.http, code, attempt.verifier).await?;
@@ -252,29 +301,36 @@ impl Gatehouse {
             self.account_from(config, &endpoints, &tokens, attempt.nonce.as_ref().map(|n| n.secret().as_str())).await?;
         let stored = StoredSession {
             v: FORMAT_VERSION,
+            binding: Some(Binding::of(config)),
             access_token: Some(tokens.access_token().clone()),
             refresh_token: tokens.refresh_token().cloned(),
             expires_at: expiry_from(unix_now(), tokens.expires_in()),
             scopes: granted_scopes(tokens.scopes().map(|s| s.iter().map(|s| s.to_string()).collect()), &config.scopes),
             account,
         };
-        if let Err(e) = self.keychain.save(&config.profile, &stored).await {
-            // The tokens can't be kept, so don't leave a live grant behind at the provider.
-            if let Some(refresh_token) = stored.refresh_token {
-                let token = StandardRevocableToken::RefreshToken(refresh_token);
-                let _ = flow::revoke(config, &endpoints, &self.http, token).await;
+        let unconfirmed = match self.keychain.save(&config.profile, &stored).await {
+            Ok(()) => false,
+            // The write started and may still land (the keychain keeps it in order): claiming failure and
+            // revoking now could leave a dead session in the keychain. Go on with the session, and say so.
+            Err(KeychainError::TimedOut) => true,
+            Err(e) => {
+                // Nothing was written, so the tokens can't be kept: don't leave a live grant behind at the
+                // provider. Whatever the keychain held before (another provider's session) is left as it was.
+                if let Err(revoke_error) = self.revoke(config, &stored).await {
+                    tracing::warn!(kind = revoke_error.kind(), "couldn't revoke the unkept grant");
+                }
+                return Err(e.into());
             }
-            return Err(e.into());
-        }
-        tracing::info!("signed in; session stored in the keychain");
+        };
+        tracing::info!(unconfirmed, "signed in; session stored in the keychain");
+        self.other_session.store(false, Ordering::Relaxed);
         self.update(|view| {
             view.show_session(&stored);
             view.notice = None;
         });
         *session = Some(stored);
-        let result = self.show_resource(config, &mut session).await;
-        if let Err(e) = result {
-            self.fail(config, &mut session, e).await;
+        if self.load_resource(config, &mut session).await && unconfirmed {
+            self.update(|view| view.notice = Some(Notice::error(&Error::SaveUnconfirmed)));
         }
         self.settle(&session);
         Ok(())
@@ -293,14 +349,16 @@ impl Gatehouse {
             return Err(Error::NotSignedIn);
         }
         self.update(|view| view.phase = Phase::Refreshing);
-        let mut result = self.refresh_locked(config, &mut session).await;
-        if result.is_ok() {
-            result = self.show_resource(config, &mut session).await;
-        }
-        match &result {
-            Ok(()) => self.update(|view| view.notice = None),
-            Err(e) => self.fail(config, &mut session, e.clone()).await,
-        }
+        // Without a refresh token there is nothing to renew: Refresh reloads the data with the access token
+        // while it lasts (the window labels the button so), and an expired one asks for a new sign-in.
+        let renewable = session.as_ref().is_some_and(StoredSession::renewable);
+        let result = match if renewable { self.refresh_locked(config, &mut session).await } else { Ok(None) } {
+            Ok(unsaved) => self.finish_resource(config, &mut session, unsaved).await,
+            Err(e) => {
+                self.fail(config, &mut session, e.clone()).await;
+                Err(e)
+            }
+        };
         self.settle(&session);
         result
     }
@@ -320,7 +378,13 @@ impl Gatehouse {
             Some(stored) => self.revoke(config, stored).await,
             None => Ok(false),
         };
-        let deleted = self.keychain.delete(&config.profile).await;
+        // A session that belongs to another provider was never in use here: it is neither revoked (its provider
+        // is not this profile's) nor deleted, so that it is replaced only by a sign-in that succeeds.
+        let deleted = if !had_session && self.other_session.load(Ordering::Relaxed) {
+            Ok(())
+        } else {
+            self.keychain.delete(&config.profile).await
+        };
         *session = None;
         self.update(|view| {
             view.clear_session();
@@ -353,10 +417,15 @@ impl Gatehouse {
         flow::revoke(config, &endpoints, &self.http, token).await
     }
 
-    /// Refreshes the tokens in `session` and saves them before they are used.
-    async fn refresh_locked(&self, config: &Config, session: &mut SessionGuard<'_>) -> Result<()> {
+    /// Refreshes the tokens in `session` and saves them before they are used. Returns why the keychain could
+    /// not keep them, if it could not: the new tokens are used from memory anyway, since the old refresh
+    /// token is now spent.
+    ///
+    /// # Errors
+    /// [`Error::SignInNeeded`] without a refresh token; see [`flow::refresh`].
+    async fn refresh_locked(&self, config: &Config, session: &mut SessionGuard<'_>) -> Result<Option<KeychainError>> {
         let current = session.as_ref().ok_or(Error::NotSignedIn)?;
-        let refresh_token = current.refresh_token.clone().ok_or(Error::SessionEnded)?;
+        let refresh_token = current.refresh_token.clone().ok_or(Error::SignInNeeded)?;
         let endpoints = self.endpoints(config).await?;
         let client = flow::client(config, &endpoints)?;
         let tokens = flow::refresh(&client, &self.http, &refresh_token).await?;
@@ -375,14 +444,42 @@ impl Gatehouse {
         let saved = self.keychain.save(&config.profile, &next).await;
         self.update(|view| view.show_session(&next));
         **session = Some(next);
-        tracing::info!("access token refreshed");
-        saved.map_err(Error::Keychain)
+        tracing::info!(saved = saved.is_ok(), "access token refreshed");
+        Ok(saved.err())
+    }
+
+    /// Shows the resource for `session`, then the notice its outcome calls for. Returns whether it succeeded.
+    async fn load_resource(&self, config: &Config, session: &mut SessionGuard<'_>) -> bool {
+        self.finish_resource(config, session, None).await.is_ok()
+    }
+
+    /// Shows the resource after a refresh whose keychain save failed with `unsaved` (if it did), and the
+    /// notice for the outcome: a failure goes through [`Self::fail`]; an unsaved session is said.
+    async fn finish_resource(
+        &self,
+        config: &Config,
+        session: &mut SessionGuard<'_>,
+        unsaved: Option<KeychainError>,
+    ) -> Result<()> {
+        match self.show_resource(config, session).await {
+            Ok(later) => {
+                let notice = unsaved.or(later).map(|k| Notice::error(&Error::NotSaved(k)));
+                self.update(|view| view.notice = notice);
+                Ok(())
+            }
+            Err(e) => {
+                self.fail(config, session, e.clone()).await;
+                Err(e)
+            }
+        }
     }
 
     /// Fetches the resource, refreshing first when the token is due, and once more on a 401 (RFC 6750 §3.1).
-    async fn show_resource(&self, config: &Config, session: &mut SessionGuard<'_>) -> Result<()> {
+    /// Returns why a refresh on the way could not be saved, if it could not.
+    async fn show_resource(&self, config: &Config, session: &mut SessionGuard<'_>) -> Result<Option<KeychainError>> {
+        let mut unsaved = None;
         if session.as_ref().is_some_and(|s| s.needs_refresh(unix_now())) {
-            self.refresh_locked(config, session).await?;
+            unsaved = self.refresh_locked(config, session).await?;
         }
         let mut refreshed = false;
         loop {
@@ -390,11 +487,11 @@ impl Gatehouse {
             match api::get_json(&self.http, &config.resource_url, &token).await? {
                 Fetched::Json(data) => {
                     self.update(|view| view.resource = Some(data));
-                    return Ok(());
+                    return Ok(unsaved);
                 }
                 Fetched::Unauthorized if !refreshed => {
                     tracing::info!("resource answered 401; refreshing once");
-                    self.refresh_locked(config, session).await?;
+                    unsaved = self.refresh_locked(config, session).await?;
                     refreshed = true;
                 }
                 Fetched::Unauthorized => {
@@ -455,8 +552,14 @@ impl Gatehouse {
     /// Records a failure during a session operation: the provider ending the session signs out; anything
     /// else keeps the session.
     async fn fail(&self, config: &Config, session: &mut SessionGuard<'_>, e: Error) {
-        if matches!(e, Error::SessionEnded) {
-            tracing::info!("the provider ended the session; removing it");
+        if matches!(e, Error::SessionEnded | Error::SignInNeeded) {
+            tracing::info!(kind = e.kind(), "the session can't go on; removing it");
+            if let (Error::SignInNeeded, Some(stored)) = (&e, session.as_ref()) {
+                // RFC 7009 §2.1: what can still be revoked is, before the session is forgotten.
+                if let Err(revoke_error) = self.revoke(config, stored).await {
+                    tracing::warn!(kind = revoke_error.kind(), "couldn't revoke the ended session's access token");
+                }
+            }
             **session = None;
             let deleted = self.keychain.delete(&config.profile).await;
             self.update(|view| view.clear_session());
@@ -520,4 +623,19 @@ impl Gatehouse {
     pub fn profile(&self) -> Option<&Config> {
         self.config.as_ref().ok()
     }
+}
+
+/// The notice for a stored session bound to something else than the profile: it names what differs.
+fn other_provider(stored: &Binding, configured: &Binding) -> Error {
+    let describe = |b: &Binding| {
+        let text = if stored.provider != configured.provider {
+            b.provider.clone()
+        } else if stored.client_id != configured.client_id {
+            format!("client {} at {}", b.client_id, b.provider)
+        } else {
+            format!("the resource at {}", b.resource_origin)
+        };
+        crate::error::clean_for_display(&text, 120)
+    };
+    Error::OtherProvider { stored: describe(stored), configured: describe(configured) }
 }

@@ -3,7 +3,10 @@
 //! [`AuthView`] is the only thing about the session that leaves the backend. It holds who is signed in, when the
 //! access token expires, the granted scopes and the resource data, and never a token.
 
+use std::sync::Mutex;
+
 use serde::Serialize;
+use tauri::ipc::Channel;
 
 use crate::error::Error;
 use crate::tokens::{Account, StoredSession};
@@ -81,6 +84,9 @@ pub struct AuthView {
     pub expires_at: Option<u64>,
     /// The scopes granted.
     pub scopes: Vec<String>,
+    /// Whether the session can be renewed without the browser (it has a refresh token). Without one, Refresh
+    /// only reloads the data, and an expired session needs a new sign-in.
+    pub renewable: bool,
     /// The protected resource's data.
     pub resource: Option<serde_json::Value>,
     /// When the pending sign-in gives up (Unix seconds).
@@ -99,6 +105,7 @@ impl AuthView {
             account: None,
             expires_at: None,
             scopes: Vec::new(),
+            renewable: false,
             resource: None,
             sign_in_expires_at: None,
             notice: None,
@@ -110,6 +117,7 @@ impl AuthView {
         self.account = Some(session.account.clone());
         self.expires_at = session.expires_at;
         self.scopes = session.scopes.clone();
+        self.renewable = session.renewable();
     }
 
     /// Forgets everything about a session.
@@ -117,6 +125,29 @@ impl AuthView {
         self.account = None;
         self.expires_at = None;
         self.scopes.clear();
+        self.renewable = false;
         self.resource = None;
+    }
+}
+
+/// Where views go: the window's channel, once it has asked for one (`watch_state`). A reload of the page asks
+/// again and replaces it.
+#[derive(Default)]
+pub struct ViewChannel(Mutex<Option<Channel<AuthView>>>);
+
+impl ViewChannel {
+    /// Sends later views to `channel` instead of the one before.
+    pub fn set(&self, channel: Channel<AuthView>) {
+        *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(channel);
+    }
+
+    /// Sends `view` to the window, if it is watching.
+    pub fn send(&self, view: &AuthView) {
+        let channel = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        if let Some(channel) = channel {
+            if let Err(e) = channel.send(view.clone()) {
+                tracing::warn!("couldn't update the window: {e}");
+            }
+        }
     }
 }

@@ -37,6 +37,9 @@ pub enum CallbackError {
     /// The `state` does not match the sign-in in progress (RFC 6749 §10.12, RFC 9700 §4.7).
     #[error("A sign-in link that doesn't belong to this sign-in was ignored. Finish signing in in the browser window Gatehouse opened.")]
     StateMismatch,
+    /// A response for the sign-in in progress arrived while a session is active; its code is not used.
+    #[error("A sign-in response arrived while you're already signed in, so it was ignored. Sign out first to switch accounts.")]
+    AlreadySignedIn,
     /// The sign-in in progress has expired.
     #[error("The sign-in expired before the browser answered. Press Sign in to start again.")]
     Expired,

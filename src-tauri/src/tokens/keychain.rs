@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use keyring_core::{CredentialStore, Entry};
 
-use super::{StoredSession, FORMAT_VERSION};
+use super::{StoredSession, FORMAT_VERSION, OLDEST_FORMAT_VERSION};
 
 /// How long one keychain call may take.
 pub const KEYCHAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -137,7 +137,9 @@ impl Keychain {
         let Some(text) = text else { return Ok(None) };
         let session: StoredSession = serde_json::from_str(&text)
             .map_err(|e| KeychainError::Corrupt(format!("line {}, column {}", e.line(), e.column())))?;
-        if session.v != FORMAT_VERSION {
+        // A version 2 entry must say what it belongs to; only a version 1 entry may lack it.
+        let bound = session.binding.is_some() || session.v == OLDEST_FORMAT_VERSION;
+        if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&session.v) || !bound {
             return Err(KeychainError::Corrupt(format!(
                 "it was saved by another version of Gatehouse (format {})",
                 session.v
@@ -268,6 +270,7 @@ mod tests {
     fn session(access_len: usize) -> StoredSession {
         StoredSession {
             v: FORMAT_VERSION,
+            binding: None,
             access_token: Some(AccessToken::new("a".repeat(access_len))),
             refresh_token: Some(RefreshToken::new("r".repeat(40))),
             expires_at: Some(1),

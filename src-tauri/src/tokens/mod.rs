@@ -1,7 +1,10 @@
 //! The session as it is kept: tokens, their expiry and who they belong to.
 //!
 //! Tokens stay in `oauth2`'s secret types, whose `Debug` is redacted, from the token response to the keychain.
-//! Nothing in this module is ever sent to the webview; `SessionSummary` is what the UI may see.
+//! Nothing in this module is ever sent to the webview; `AuthView` is what the UI may see.
+//!
+//! A session is bound to the provider, client and resource it was issued for ([`Binding`]): its tokens are
+//! only ever sent back to those, whatever the config says later.
 
 pub mod keychain;
 
@@ -10,8 +13,41 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use oauth2::{AccessToken, RefreshToken};
 use serde::{Deserialize, Serialize};
 
-/// The layout version of the keychain entry.
-pub const FORMAT_VERSION: u32 = 1;
+use crate::config::{Config, Endpoints};
+
+/// The layout version of the keychain entry. Version 1 had no [`Binding`]; it is read and bound to the profile
+/// that finds it (see [`StoredSession::binding`]).
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The oldest layout this version reads.
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
+
+/// What a session belongs to: the provider that issued its tokens, the client they were issued to, and the
+/// resource they are sent to. A session is used only while the profile still names all three.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Binding {
+    /// The issuer identifier, or the token endpoint for a profile that names no issuer.
+    pub provider: String,
+    /// The client identifier.
+    pub client_id: String,
+    /// The resource's origin (RFC 6454): scheme, host and port.
+    pub resource_origin: String,
+}
+
+impl Binding {
+    /// The binding a session made with `config` gets.
+    pub fn of(config: &Config) -> Binding {
+        let provider = match &config.endpoints {
+            Endpoints::Discover { issuer } => issuer.as_str(),
+            Endpoints::Explicit(e) => e.issuer.as_ref().unwrap_or(&e.token).as_str(),
+        };
+        Binding {
+            provider: provider.to_owned(),
+            client_id: config.client_id.as_str().to_owned(),
+            resource_origin: config.resource_url.origin().ascii_serialization(),
+        }
+    }
+}
 
 /// Refresh this long before the access token expires, so that a request never races the expiry.
 pub const EXPIRY_SKEW: Duration = Duration::from_secs(60);
@@ -32,6 +68,10 @@ pub struct Account {
 pub struct StoredSession {
     /// The layout version; see [`FORMAT_VERSION`].
     pub v: u32,
+    /// What the session belongs to. Always set from version 2 on; `None` only in a version 1 entry, which the
+    /// profile that reads it adopts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binding: Option<Binding>,
     /// The access token. It may be dropped to fit a small keychain (Windows), and is then refreshed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_token: Option<AccessToken>,
@@ -50,6 +90,11 @@ pub struct StoredSession {
 }
 
 impl StoredSession {
+    /// Whether the session can be renewed without the browser.
+    pub fn renewable(&self) -> bool {
+        self.refresh_token.is_some()
+    }
+
     /// Whether the access token should be refreshed before use at `now` (Unix seconds).
     pub fn needs_refresh(&self, now: u64) -> bool {
         self.access_token.is_none() || self.expires_at.is_some_and(|at| now.saturating_add(EXPIRY_SKEW.as_secs()) >= at)
@@ -108,6 +153,7 @@ mod tests {
     fn session(expires_at: Option<u64>) -> StoredSession {
         StoredSession {
             v: FORMAT_VERSION,
+            binding: None,
             access_token: Some(AccessToken::new("at".into())),
             refresh_token: Some(RefreshToken::new("rt".into())),
             expires_at,
@@ -150,6 +196,41 @@ mod tests {
         let requested = vec!["openid".to_string()];
         assert_eq!(granted_scopes(None, &requested), requested);
         assert_eq!(granted_scopes(Some(vec![]), &requested), Vec::<String>::new());
+    }
+
+    #[test]
+    fn binding_names_provider_client_and_resource_origin() {
+        let discover = Config::parse(
+            r#"issuer = "https://id.example.com/tenant"
+               client_id = "abc"
+               redirect_uri = "com.example.gatehouse:/callback"
+               resource_url = "https://api.example.com:8443/v1/me?x=1""#,
+            "test",
+        )
+        .unwrap();
+        let binding = Binding::of(&discover);
+        assert_eq!(binding.provider, "https://id.example.com/tenant");
+        assert_eq!(binding.client_id, "abc");
+        assert_eq!(binding.resource_origin, "https://api.example.com:8443");
+        let explicit = Config::parse(
+            r#"authorization_endpoint = "https://login.example.org/authorize"
+               token_endpoint = "https://login.example.org/token"
+               client_id = "abc"
+               redirect_uri = "com.example.gatehouse:/callback"
+               resource_url = "https://api.example.com/me""#,
+            "test",
+        )
+        .unwrap();
+        assert_eq!(Binding::of(&explicit).provider, "https://login.example.org/token");
+    }
+
+    #[test]
+    fn version_1_entries_still_read() {
+        let v1 = r#"{"v":1,"access_token":"at","refresh_token":"rt","expires_at":5,"scopes":["openid"],"account":{"subject":"alice"}}"#;
+        let session: StoredSession = serde_json::from_str(v1).unwrap();
+        assert_eq!(session.v, 1);
+        assert!(session.binding.is_none());
+        assert_eq!(session.refresh_token.unwrap().secret(), "rt");
     }
 
     #[test]

@@ -297,8 +297,21 @@ impl Gatehouse {
         self.update(|view| view.phase = Phase::Exchanging);
         let client = flow::client(config, &endpoints)?;
         let tokens = flow::exchange_code(&client, &self.http, code, attempt.verifier).await?;
-        let account =
-            self.account_from(config, &endpoints, &tokens, attempt.nonce.as_ref().map(|n| n.secret().as_str())).await?;
+        let nonce = attempt.nonce.as_ref().map(|n| n.secret().as_str());
+        let account = match self.account_from(config, &endpoints, &tokens, nonce).await {
+            Ok(account) => account,
+            Err(e) => {
+                // The grant is refused, not kept: end it at the provider too.
+                let token = match tokens.refresh_token() {
+                    Some(refresh_token) => StandardRevocableToken::RefreshToken(refresh_token.clone()),
+                    None => StandardRevocableToken::AccessToken(tokens.access_token().clone()),
+                };
+                if let Err(revoke_error) = flow::revoke(config, &endpoints, &self.http, token).await {
+                    tracing::warn!(kind = revoke_error.kind(), "couldn't revoke the refused grant");
+                }
+                return Err(e);
+            }
+        };
         let stored = StoredSession {
             v: FORMAT_VERSION,
             binding: Some(Binding::of(config)),

@@ -21,9 +21,13 @@ const accessTokenTtl = Number(process.env.IDP_ACCESS_TOKEN_TTL ?? 600);
 const testHooks = process.env.IDP_TEST_HOOKS === '1';
 const store = process.env.IDP_STORE;
 
-// Client IDs. The second is a confidential client the test suite uses for RFC 7662 introspection, the way a
-// resource server would; Gatehouse itself never sees it.
+// Client IDs. Gatehouse is `gatehouse-desktop`. The test suite also signs in as two variants of it: one that is
+// never issued a refresh token, and one that must authenticate with a secret made of the characters RFC 6749
+// §2.3.1's form-encoding exists for. The last is a confidential client the test suite uses for RFC 7662
+// introspection, the way a resource server would; Gatehouse itself never sees it.
 export const CLIENT_ID = 'gatehouse-desktop';
+const NO_REFRESH_CLIENT_ID = 'gatehouse-no-refresh';
+const SECRET_CLIENT = { client_id: 'gatehouse-with-secret', client_secret: 'p+q/r=s%t:u v' };
 const INTROSPECTION_CLIENT = { client_id: 'gatehouse-tests', client_secret: 'introspection-only-test-secret' };
 
 const events = [];
@@ -46,6 +50,22 @@ const configuration = {
       client_name: 'Gatehouse',
       application_type: 'native',
       token_endpoint_auth_method: 'none',
+      redirect_uris: [redirectUri],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+    },
+    {
+      client_id: NO_REFRESH_CLIENT_ID,
+      application_type: 'native',
+      token_endpoint_auth_method: 'none',
+      redirect_uris: [redirectUri],
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+    },
+    {
+      ...SECRET_CLIENT,
+      application_type: 'native',
+      token_endpoint_auth_method: 'client_secret_basic',
       redirect_uris: [redirectUri],
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],

@@ -1,6 +1,8 @@
 //! A fault-injecting proxy in front of the demo provider, for the failures a real server will not produce on
-//! demand: garbage bodies, server errors, and requests that never finish. In `PassThrough` it forwards every
-//! request unchanged, so the same session works through it before and after a fault.
+//! demand: garbage bodies, server errors, requests that never finish, oversized or altered answers. In
+//! `PassThrough` it forwards every request unchanged, so the same session works through it before and after a
+//! fault. It can also read the keychain at the moment a request arrives, to show what was stored *before* a
+//! token was used.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -22,6 +24,13 @@ pub enum Fault {
     Hang,
     /// Answer 401 with `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750 §3.1).
     Unauthorized,
+    /// Forward to the provider, then answer 500 instead of what it said: the provider did the work.
+    ForwardThenFail,
+    /// Forward, and pad the provider's (valid JSON) answer with whitespace past Gatehouse's 1 MiB limit.
+    Oversized,
+    /// Forward, and set a claim of the ID token in the provider's answer to another string. The signature is
+    /// left as it was (Gatehouse relies on TLS to the token endpoint, OIDC Core §3.1.3.7 step 6).
+    ForgeIdTokenClaim(&'static str, &'static str),
 }
 
 /// The proxy. Dropping it stops it.
@@ -39,6 +48,9 @@ struct State {
     /// How many more requests get the fault; `None` for all.
     remaining: Option<usize>,
     seen: HashMap<String, usize>,
+    /// The path whose requests make the proxy read the keychain entry of a profile first.
+    snapshot: Option<(String, String)>,
+    snapshots: Vec<Option<String>>,
 }
 
 impl FaultProxy {
@@ -51,6 +63,8 @@ impl FaultProxy {
             paths: Vec::new(),
             remaining: None,
             seen: HashMap::new(),
+            snapshot: None,
+            snapshots: Vec::new(),
         }));
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -86,6 +100,17 @@ impl FaultProxy {
         state.remaining = times;
     }
 
+    /// From now on, reads `profile`'s keychain entry whenever a request for `path` arrives, before it is
+    /// answered.
+    pub fn snapshot_keychain_on(&self, path: &str, profile: &str) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).snapshot = Some((path.to_owned(), profile.to_owned()));
+    }
+
+    /// The keychain entries read so far, oldest first.
+    pub fn keychain_snapshots(&self) -> Vec<Option<String>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).snapshots.clone()
+    }
+
     /// How many requests for `path` arrived.
     pub fn requests(&self, path: &str) -> usize {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).seen.get(path).copied().unwrap_or(0)
@@ -106,16 +131,22 @@ async fn serve(
 ) -> std::io::Result<()> {
     let Some((method, path, headers, body)) = read_request(&mut stream).await? else { return Ok(()) };
     let route = path.split('?').next().unwrap_or_default().to_owned();
-    let fault = {
+    let (fault, snapshot) = {
         let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
         *state.seen.entry(route.clone()).or_default() += 1;
-        if state.paths.contains(&route) && state.remaining != Some(0) {
+        let snapshot = state.snapshot.as_ref().filter(|(p, _)| *p == route).map(|(_, profile)| profile.clone());
+        let fault = if state.paths.contains(&route) && state.remaining != Some(0) {
             state.remaining = state.remaining.map(|n| n - 1);
             state.fault
         } else {
             Fault::PassThrough
-        }
+        };
+        (fault, snapshot)
     };
+    if let Some(profile) = snapshot {
+        let entry = tokio::task::spawn_blocking(move || crate::keyring::lookup(&profile)).await.ok().flatten();
+        state.lock().unwrap_or_else(|p| p.into_inner()).snapshots.push(entry);
+    }
     let mut extra_header = String::new();
     let (status, content_type, body) = match fault {
         Fault::Garbage => (200, "text/plain".to_string(), b"<<this is not the JSON you are looking for>>".to_vec()),
@@ -130,22 +161,19 @@ async fn serve(
             tokio::time::sleep(Duration::from_secs(600)).await;
             return Ok(());
         }
-        Fault::PassThrough => {
-            let mut request = http.request(method.parse().unwrap_or(reqwest::Method::GET), format!("{upstream}{path}"));
-            for (name, value) in &headers {
-                if !["host", "content-length", "connection"].contains(&name.as_str()) {
-                    request = request.header(name, value);
-                }
-            }
-            let response = request.body(body).send().await.map_err(std::io::Error::other)?;
-            let status = response.status().as_u16();
-            let content_type = response
-                .headers()
-                .get(reqwest::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("application/octet-stream")
-                .to_owned();
-            (status, content_type, response.bytes().await.map_err(std::io::Error::other)?.to_vec())
+        Fault::PassThrough => forward(http, upstream, &method, &path, &headers, body).await?,
+        Fault::ForwardThenFail => {
+            forward(http, upstream, &method, &path, &headers, body).await?;
+            (500, "text/html".to_string(), b"<html><body><h1>500 Internal Server Error</h1></body></html>".to_vec())
+        }
+        Fault::Oversized => {
+            let (status, content_type, mut body) = forward(http, upstream, &method, &path, &headers, body).await?;
+            body.resize(body.len() + 1024 * 1024 + 1, b' ');
+            (status, content_type, body)
+        }
+        Fault::ForgeIdTokenClaim(claim, value) => {
+            let (status, content_type, body) = forward(http, upstream, &method, &path, &headers, body).await?;
+            (status, content_type, forge_id_token(&body, claim, value))
         }
     };
     let head = format!(
@@ -155,6 +183,54 @@ async fn serve(
     stream.write_all(head.as_bytes()).await?;
     stream.write_all(&body).await?;
     stream.shutdown().await
+}
+
+type Answer = (u16, String, Vec<u8>);
+
+/// Sends the request on to the provider and returns its status, content type and body.
+async fn forward(
+    http: &reqwest::Client,
+    upstream: &str,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: Vec<u8>,
+) -> std::io::Result<Answer> {
+    let mut request = http.request(method.parse().unwrap_or(reqwest::Method::GET), format!("{upstream}{path}"));
+    for (name, value) in headers {
+        if !["host", "content-length", "connection"].contains(&name.as_str()) {
+            request = request.header(name, value);
+        }
+    }
+    let response = request.body(body).send().await.map_err(std::io::Error::other)?;
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream")
+        .to_owned();
+    Ok((status, content_type, response.bytes().await.map_err(std::io::Error::other)?.to_vec()))
+}
+
+/// The token response `body` with `claim` of its ID token set to `value`; unchanged when it has no ID token.
+fn forge_id_token(body: &[u8], claim: &str, value: &str) -> Vec<u8> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let Ok(mut response) = serde_json::from_slice::<serde_json::Value>(body) else { return body.to_vec() };
+    let Some(id_token) = response["id_token"].as_str().map(str::to_owned) else { return body.to_vec() };
+    let parts: Vec<&str> = id_token.split('.').collect();
+    let Some(mut claims) = parts
+        .get(1)
+        .and_then(|p| b64.decode(p).ok())
+        .and_then(|json| serde_json::from_slice::<serde_json::Value>(&json).ok())
+    else {
+        return body.to_vec();
+    };
+    claims[claim] = serde_json::Value::from(value);
+    let forged = format!("{}.{}.{}", parts[0], b64.encode(claims.to_string()), parts.get(2).unwrap_or(&""));
+    response["id_token"] = serde_json::Value::from(forged);
+    response.to_string().into_bytes()
 }
 
 type Request = (String, String, Vec<(String, String)>, Vec<u8>);

@@ -10,6 +10,10 @@ use serde_json::Value;
 
 /// The native client Gatehouse is registered as.
 pub const CLIENT_ID: &str = "gatehouse-desktop";
+/// The same, but never issued a refresh token.
+pub const NO_REFRESH_CLIENT_ID: &str = "gatehouse-no-refresh";
+/// The same, but with a client secret that needs RFC 6749 §2.3.1's form-encoding.
+pub const SECRET_CLIENT: (&str, &str) = ("gatehouse-with-secret", "p+q/r=s%t:u v");
 const INTROSPECTION_CLIENT: (&str, &str) = ("gatehouse-tests", "introspection-only-test-secret");
 
 /// A running demo provider. Dropping it stops it.
@@ -49,11 +53,16 @@ impl Idp {
 
     /// A Gatehouse profile for this provider.
     pub fn profile_toml(&self, profile: &str) -> String {
+        self.profile_toml_for(profile, CLIENT_ID)
+    }
+
+    /// A Gatehouse profile for this provider, signing in as `client_id`.
+    pub fn profile_toml_for(&self, profile: &str, client_id: &str) -> String {
         format!(
             r#"profile = "{profile}"
 name = "Demo provider (test)"
 issuer = "{issuer}"
-client_id = "{CLIENT_ID}"
+client_id = "{client_id}"
 scopes = ["openid", "profile", "offline_access"]
 redirect_uri = "com.example.gatehouse:/callback"
 resource_url = "{issuer}/api/resource"

@@ -20,6 +20,8 @@ use url::Url;
 #[derive(Default)]
 struct RecordingShell {
     opened: Mutex<Vec<Url>>,
+    /// When set, opening the browser fails the way an opener does: with a message that quotes the URL.
+    browser_missing: std::sync::atomic::AtomicBool,
 }
 
 struct SharedShell(Arc<RecordingShell>);
@@ -27,6 +29,9 @@ struct SharedShell(Arc<RecordingShell>);
 impl Shell for SharedShell {
     fn open_browser(&self, url: &Url) -> Result<(), String> {
         self.0.opened.lock().map_err(|e| e.to_string())?.push(url.clone());
+        if self.0.browser_missing.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(format!("Failed to open URL {url}: xdg-open: no method available for opening it"));
+        }
         Ok(())
     }
 
@@ -40,8 +45,12 @@ impl RecordingShell {
 }
 
 fn start_service(idp: &Idp, profile: &str) -> (Arc<Gatehouse>, Arc<RecordingShell>) {
+    start_service_with(&idp.profile_toml(profile))
+}
+
+fn start_service_with(profile_toml: &str) -> (Arc<Gatehouse>, Arc<RecordingShell>) {
     let shell = Arc::new(RecordingShell::default());
-    let config = Config::parse(&idp.profile_toml(profile), "test profile");
+    let config = Config::parse(profile_toml, "test profile");
     let service = Gatehouse::new(config, Keychain::new(keyring::SERVICE), SharedShell(shell.clone())).unwrap();
     (service, shell)
 }
@@ -229,4 +238,181 @@ async fn denied_consent_and_forged_links_are_reported_and_change_nothing() {
     // The code was never exchanged.
     let exchanges = idp.events_named("grant.success", Some("authorization_code")).await.len();
     assert_eq!(exchanges, 1);
+}
+
+/// `link` with its query parameter `name` set to `value`.
+fn with_param(link: &str, name: &str, value: &str) -> String {
+    let mut url = Url::parse(link).unwrap();
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| (k.to_string(), if k == name { value.to_owned() } else { v.to_string() }))
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(pairs);
+    url.to_string()
+}
+
+fn notice(service: &Gatehouse) -> (String, String) {
+    let notice = service.view().notice.expect("a notice was expected");
+    (notice.kind, notice.message)
+}
+
+/// While a real sign-in waits, links with the wrong state, a wrong `iss`, or an earlier sign-in's code are
+/// rejected without exchanging anything or using up the attempt; the real answer then completes it.
+#[tokio::test]
+async fn a_pending_sign_in_survives_forged_mixed_up_and_replayed_links() {
+    keyring::require_secret_service();
+    let idp = Idp::start(&artifacts_dir("backend").join("idp-pending-forged.log"));
+    let profile = "backend-pending-forged";
+    let (service, shell) = start_service(&idp, profile);
+    service.start(Vec::new()).await;
+    let earlier = sign_in(&service, &shell, "frank").await;
+    service.sign_out().await.unwrap();
+
+    service.sign_in().await.unwrap();
+    let real = user_agent::authorize(shell.last_opened().as_str(), "frank", Decision::Approve).await.unwrap();
+    let exchanges = idp.events_named("grant.success", Some("authorization_code")).await.len();
+    assert_eq!(exchanges, 1);
+    for (what, link, says) in [
+        ("the wrong state", with_param(&real, "state", "forged-state"), "doesn't belong to this sign-in"),
+        // RFC 9207: the right state and code, but the answer names another issuer (a mix-up).
+        ("a wrong iss", with_param(&real, "iss", "https://evil.example"), "different provider"),
+        ("an earlier sign-in's answer", earlier.clone(), "doesn't belong to this sign-in"),
+    ] {
+        service.handle_callback(&link).await;
+        let view = service.view();
+        assert_eq!(view.phase, Phase::WaitingForBrowser, "{what}: the real sign-in must still wait");
+        let (kind, message) = notice(&service);
+        assert_eq!(kind, "callback_rejected", "{what}");
+        assert!(message.contains(says), "{what}: {message}");
+        assert!(keyring::lookup(profile).is_none(), "{what}");
+    }
+    assert_eq!(idp.events_named("grant.success", Some("authorization_code")).await.len(), exchanges);
+    assert!(idp.events_named("grant.error", None).await.is_empty(), "no code may reach the provider");
+
+    service.handle_callback(&real).await;
+    let view = service.view();
+    assert_eq!(view.phase, Phase::SignedIn, "{:?}", view.notice);
+    assert_eq!(view.account.and_then(|a| a.name).as_deref(), Some("Frank"));
+    assert_eq!(idp.events_named("grant.success", Some("authorization_code")).await.len(), exchanges + 1);
+    service.sign_out().await.unwrap();
+}
+
+/// A session is used only with the provider, client and resource it was made for. When the profile's config
+/// points elsewhere, nothing is sent to either, the window says so, and Sign in replaces the entry only once
+/// it succeeds.
+#[tokio::test]
+async fn a_session_is_never_sent_to_another_provider() {
+    keyring::require_secret_service();
+    let first = Idp::start(&artifacts_dir("backend").join("idp-bound-first.log"));
+    let second = Idp::start(&artifacts_dir("backend").join("idp-bound-second.log"));
+    let profile = "backend-bound";
+    let (service, shell) = start_service(&first, profile);
+    service.start(Vec::new()).await;
+    sign_in(&service, &shell, "grace").await;
+    assert_eq!(service.view().phase, Phase::SignedIn);
+    let entry = keyring::lookup(profile).unwrap();
+    let session = keyring::session(profile).unwrap();
+    assert_eq!(session["v"], 2);
+    assert_eq!(session["binding"]["provider"], format!("{}/", first.issuer()));
+    assert_eq!(session["binding"]["client_id"], harness::idp::CLIENT_ID);
+    drop(service);
+    let first_requests = first.events().await.len();
+
+    // The same profile name, now configured for another provider.
+    let (moved, moved_shell) = start_service(&second, profile);
+    moved.start(Vec::new()).await;
+    let view = moved.view();
+    assert_eq!(view.phase, Phase::SignedOut);
+    let (kind, message) = notice(&moved);
+    assert_eq!(kind, "session_for_other_provider");
+    assert!(message.contains(&first.issuer()) && message.contains(&second.issuer()), "{message}");
+    assert!(second.events().await.is_empty(), "nothing may reach the new provider: {:?}", second.events().await);
+    assert_eq!(first.events().await.len(), first_requests, "nor the old one");
+    assert_eq!(keyring::lookup(profile).unwrap(), entry);
+
+    // Sign out has nothing here to end, and leaves the other provider's session alone.
+    moved.sign_out().await.unwrap();
+    assert_eq!(keyring::lookup(profile).unwrap(), entry);
+    assert!(second.events().await.is_empty());
+
+    // Signing in with the new provider replaces the entry.
+    sign_in(&moved, &moved_shell, "heidi").await;
+    let view = moved.view();
+    assert_eq!(view.phase, Phase::SignedIn, "{:?}", view.notice);
+    assert_eq!(view.account.and_then(|a| a.name).as_deref(), Some("Heidi"));
+    assert_eq!(keyring::session(profile).unwrap()["binding"]["provider"], format!("{}/", second.issuer()));
+    moved.sign_out().await.unwrap();
+    assert!(keyring::lookup(profile).is_none());
+}
+
+/// An entry saved by Gatehouse before sessions were bound (format 1) is adopted by the profile that finds it,
+/// and saved again in the current format.
+#[tokio::test]
+async fn a_format_1_entry_is_adopted_and_saved_again() {
+    keyring::require_secret_service();
+    let idp = Idp::start(&artifacts_dir("backend").join("idp-format-1.log"));
+    let profile = "backend-format-1";
+    let (service, shell) = start_service(&idp, profile);
+    service.start(Vec::new()).await;
+    sign_in(&service, &shell, "ivan").await;
+    drop(service);
+    let mut old = keyring::session(profile).unwrap();
+    old["v"] = 1.into();
+    old.as_object_mut().unwrap().remove("binding");
+    let old: gatehouse_lib::tokens::StoredSession = serde_json::from_value(old).unwrap();
+    Keychain::new(keyring::SERVICE).save(profile, &old).await.unwrap();
+    assert!(keyring::session(profile).unwrap().get("binding").is_none());
+
+    let (restarted, _) = start_service(&idp, profile);
+    restarted.start(Vec::new()).await;
+    let view = restarted.view();
+    assert_eq!(view.phase, Phase::SignedIn, "{:?}", view.notice);
+    assert_eq!(view.resource.unwrap()["greeting"], "Hello, Ivan!");
+    let session = keyring::session(profile).unwrap();
+    assert_eq!(session["v"], 2);
+    assert_eq!(session["binding"]["provider"], format!("{}/", idp.issuer()));
+    restarted.sign_out().await.unwrap();
+}
+
+/// RFC 6749 §2.3.1: a client secret with `+`, `/`, `=`, `%`, `:` and a space is form-encoded before HTTP Basic
+/// authentication, at the token endpoint and at revocation alike.
+#[tokio::test]
+async fn a_client_secret_that_needs_encoding_works_for_revocation_too() {
+    keyring::require_secret_service();
+    let idp = Idp::start(&artifacts_dir("backend").join("idp-secret.log"));
+    let profile = "backend-secret";
+    let (client_id, secret) = harness::idp::SECRET_CLIENT;
+    let toml = format!("{}client_secret = {secret:?}\n", idp.profile_toml_for(profile, client_id));
+    let (service, shell) = start_service_with(&toml);
+    service.start(Vec::new()).await;
+    sign_in(&service, &shell, "judy").await;
+    assert_eq!(service.view().phase, Phase::SignedIn, "{:?}", service.view().notice);
+    let refresh = stored_token(profile, "refresh_token");
+
+    service.sign_out().await.unwrap();
+    assert_eq!(notice(&service).0, "signed_out", "{:?}", service.view().notice);
+    assert!(idp.events_named("revocation.error", None).await.is_empty());
+    assert_eq!(idp.introspect(&refresh).await["active"], false, "the provider must have revoked the grant");
+}
+
+/// When the browser can't be opened, the message says so without quoting the authorization URL, which
+/// carries the attempt's `state`, `nonce` and PKCE challenge.
+#[tokio::test]
+async fn a_browser_that_will_not_open_is_reported_without_the_url() {
+    keyring::require_secret_service();
+    let idp = Idp::start(&artifacts_dir("backend").join("idp-no-browser.log"));
+    let (service, shell) = start_service(&idp, "backend-no-browser");
+    service.start(Vec::new()).await;
+    shell.browser_missing.store(true, std::sync::atomic::Ordering::Relaxed);
+    let error = service.sign_in().await.unwrap_err();
+    assert_eq!(error.kind(), "browser_unavailable");
+    let url = shell.last_opened();
+    let state = url.query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned();
+    let (kind, message) = notice(&service);
+    assert_eq!(kind, "browser_unavailable");
+    assert!(message.contains("no method available"), "{message}");
+    for secret in [state.as_str(), "state=", "code_challenge", url.as_str()] {
+        assert!(!message.contains(secret), "{secret:?} in {message}");
+    }
+    assert_eq!(service.view().phase, Phase::SignedOut);
 }

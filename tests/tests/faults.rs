@@ -13,7 +13,7 @@ use gatehouse_lib::tokens::keychain::Keychain;
 use harness::faults::{Fault, FaultProxy};
 use harness::idp::Idp;
 use harness::user_agent::{self, Decision};
-use harness::{artifacts_dir, keyring};
+use harness::{artifacts_dir, keyring, sha256_hex};
 use url::Url;
 
 struct Browser(Arc<Mutex<Vec<Url>>>);
@@ -30,9 +30,15 @@ impl Shell for Browser {
 /// The demo profile with its token, revocation and resource calls going through `proxy`; the browser talks
 /// to the provider directly.
 fn profile(idp: &Idp, proxy: &FaultProxy, profile: &str) -> String {
+    profile_for(idp, proxy, profile, harness::idp::CLIENT_ID)
+}
+
+/// [`profile`], signing in as `client_id`.
+fn profile_for(idp: &Idp, proxy: &FaultProxy, profile: &str, client_id: &str) -> String {
     let (issuer, proxy) = (idp.issuer(), proxy.url());
-    let through_proxy =
-        idp.profile_toml(profile).replace(&format!("{issuer}/api/resource"), &format!("{proxy}/api/resource"));
+    let through_proxy = idp
+        .profile_toml_for(profile, client_id)
+        .replace(&format!("{issuer}/api/resource"), &format!("{proxy}/api/resource"));
     format!(
         "{through_proxy}authorization_endpoint = \"{issuer}/auth\"\ntoken_endpoint = \"{proxy}/token\"\n\
          revocation_endpoint = \"{proxy}/token/revocation\"\nhttp_timeout_secs = 2\n"
@@ -40,17 +46,30 @@ fn profile(idp: &Idp, proxy: &FaultProxy, profile: &str) -> String {
 }
 
 async fn setup(name: &str) -> (Idp, FaultProxy, Arc<Gatehouse>, Arc<Mutex<Vec<Url>>>) {
+    setup_for(name, harness::idp::CLIENT_ID).await
+}
+
+async fn setup_for(name: &str, client_id: &str) -> (Idp, FaultProxy, Arc<Gatehouse>, Arc<Mutex<Vec<Url>>>) {
     keyring::require_secret_service();
     let idp = Idp::start(&artifacts_dir("faults").join(format!("{name}.log")));
     let proxy = FaultProxy::start(idp.issuer()).await;
-    let (service, opened) = launch(&idp, &proxy, name).await;
+    let (service, opened) = launch_as(&idp, &proxy, name, client_id).await;
     (idp, proxy, service, opened)
 }
 
 /// Starts a service for the profile, as a launch of the app does.
 async fn launch(idp: &Idp, proxy: &FaultProxy, name: &str) -> (Arc<Gatehouse>, Arc<Mutex<Vec<Url>>>) {
+    launch_as(idp, proxy, name, harness::idp::CLIENT_ID).await
+}
+
+async fn launch_as(
+    idp: &Idp,
+    proxy: &FaultProxy,
+    name: &str,
+    client_id: &str,
+) -> (Arc<Gatehouse>, Arc<Mutex<Vec<Url>>>) {
     let opened = Arc::new(Mutex::new(Vec::new()));
-    let config = Config::parse(&profile(idp, proxy, name), "fault profile");
+    let config = Config::parse(&profile_for(idp, proxy, name, client_id), "fault profile");
     let service = Gatehouse::new(config, Keychain::new(keyring::SERVICE), Browser(opened.clone())).unwrap();
     service.start(Vec::new()).await;
     (service, opened)
@@ -68,7 +87,7 @@ fn notice_kind(service: &Gatehouse) -> Option<String> {
 
 #[tokio::test]
 async fn token_endpoint_faults_during_refresh_keep_the_session() {
-    let (_idp, proxy, service, opened) = setup("faults-refresh").await;
+    let (idp, proxy, service, opened) = setup("faults-refresh").await;
     service.sign_in().await.unwrap();
     browse(&service, &opened).await;
     assert_eq!(service.view().phase, Phase::SignedIn, "{:?}", service.view().notice);
@@ -87,32 +106,51 @@ async fn token_endpoint_faults_during_refresh_keep_the_session() {
         assert_eq!(keyring::lookup("faults-refresh").unwrap(), stored, "{fault:?}: the stored session must be kept");
     }
 
-    // Garbage from the resource is reported too, and the session stays.
+    // Garbage from the resource is reported too, and the session stays. (The token endpoint was fine, so the
+    // refresh before it did rotate and store.)
     proxy.inject(Fault::Garbage, &["/api/resource"]);
     assert_eq!(service.refresh().await.unwrap_err().kind(), "bad_response");
     assert_eq!(service.view().phase, Phase::SignedIn);
+    assert_eq!(stored_refresh_token_hash("faults-refresh"), last_issued_refresh_token_hash(&idp).await);
 
-    // When the provider is itself again, Refresh works with the same session.
+    // When the provider is itself again, Refresh works with the same session, and stores what it was given.
     proxy.inject(Fault::PassThrough, &[]);
+    let before = keyring::lookup("faults-refresh").unwrap();
+    let refreshes = idp.events_named("grant.success", Some("refresh_token")).await.len();
     service.refresh().await.unwrap();
     assert!(service.view().notice.is_none());
-    assert_ne!(keyring::lookup("faults-refresh").unwrap(), stored, "the refresh must rotate and store");
+    assert_eq!(idp.events_named("grant.success", Some("refresh_token")).await.len(), refreshes + 1);
+    assert_ne!(keyring::lookup("faults-refresh").unwrap(), before, "the refresh must rotate and store");
+    assert_eq!(stored_refresh_token_hash("faults-refresh"), last_issued_refresh_token_hash(&idp).await);
     service.sign_out().await.unwrap();
+}
+
+fn stored_refresh_token_hash(profile: &str) -> String {
+    let session = keyring::session(profile).unwrap();
+    sha256_hex(session["refresh_token"].as_str().unwrap())
+}
+
+async fn last_issued_refresh_token_hash(idp: &Idp) -> String {
+    let issued = idp.events_named("grant.success", None).await;
+    issued.iter().rev().find_map(|e| e["refresh_token_sha256"].as_str().map(str::to_owned)).unwrap()
 }
 
 #[tokio::test]
 async fn a_failed_code_exchange_is_reported_and_never_retried() {
     let (idp, proxy, service, opened) = setup("faults-exchange").await;
-    proxy.inject(Fault::ServerError, &["/token"]);
+    // The provider exchanges the code, but its answer is lost on the way: a 500 arrives instead.
+    proxy.inject(Fault::ForwardThenFail, &["/token"]);
     service.sign_in().await.unwrap();
     browse(&service, &opened).await;
     let view = service.view();
     assert_eq!(view.phase, Phase::SignedOut);
     assert_eq!(notice_kind(&service).as_deref(), Some("bad_response"));
     assert!(keyring::lookup("faults-exchange").is_none());
-    // RFC 9700 §4.2.4: one attempt at the code, no blind retry.
+    // RFC 9700 §4.2.4: one attempt at the code, no blind retry. The provider saw the code exactly once: a
+    // second try would show as a second request here and as a replayed code (grant.error) there.
     assert_eq!(proxy.requests("/token"), 1);
-    assert!(idp.events_named("grant.success", Some("authorization_code")).await.is_empty());
+    assert_eq!(idp.events_named("grant.success", Some("authorization_code")).await.len(), 1);
+    assert!(idp.events_named("grant.error", None).await.is_empty());
 
     // A timeout is a network error, with the same rules.
     proxy.inject(Fault::Hang, &["/token"]);
@@ -154,4 +192,104 @@ async fn a_401_from_the_resource_refreshes_once_and_retries_once() {
     assert!(keyring::lookup("faults-401").is_some());
     proxy.inject(Fault::PassThrough, &[]);
     again.sign_out().await.unwrap();
+}
+
+/// RFC 9700 §4.14.2: a rotated refresh token is in the keychain before the new access token is first used.
+/// The proxy reads the keychain at the moment the resource is asked for.
+#[tokio::test]
+async fn the_rotated_refresh_token_is_stored_before_the_new_access_token_is_used() {
+    let (idp, proxy, service, opened) = setup("faults-persist-first").await;
+    service.sign_in().await.unwrap();
+    browse(&service, &opened).await;
+    assert_eq!(service.view().phase, Phase::SignedIn, "{:?}", service.view().notice);
+
+    proxy.snapshot_keychain_on("/api/resource", "faults-persist-first");
+    service.refresh().await.unwrap();
+    let refreshed = idp.events_named("grant.success", Some("refresh_token")).await;
+    assert_eq!(refreshed.len(), 1);
+    let new_refresh = refreshed[0]["refresh_token_sha256"].as_str().unwrap();
+    let new_access = refreshed[0]["access_token_sha256"].as_str().unwrap();
+    let served = idp.events_named("resource.served", None).await;
+    assert_eq!(served.last().unwrap()["tokenSha256"], new_access, "the resource must get the new access token");
+
+    let snapshots = proxy.keychain_snapshots();
+    assert_eq!(snapshots.len(), 1);
+    let at_first_use: serde_json::Value = serde_json::from_str(snapshots[0].as_deref().unwrap()).unwrap();
+    assert_eq!(sha256_hex(at_first_use["refresh_token"].as_str().unwrap()), new_refresh);
+    assert_eq!(sha256_hex(at_first_use["access_token"].as_str().unwrap()), new_access);
+    service.sign_out().await.unwrap();
+}
+
+/// No token response is read past 1 MiB, however valid: the same cap as every other answer.
+#[tokio::test]
+async fn an_oversized_token_response_is_refused_and_the_session_kept() {
+    let (_idp, proxy, service, opened) = setup("faults-oversized").await;
+    service.sign_in().await.unwrap();
+    browse(&service, &opened).await;
+    assert_eq!(service.view().phase, Phase::SignedIn, "{:?}", service.view().notice);
+    let stored = keyring::lookup("faults-oversized").unwrap();
+
+    proxy.inject(Fault::Oversized, &["/token"]);
+    let error = service.refresh().await.unwrap_err();
+    assert_eq!(error.kind(), "bad_response", "{error}");
+    assert!(error.to_string().contains("too large"), "{error}");
+    assert_eq!(service.view().phase, Phase::SignedIn);
+    assert_eq!(keyring::lookup("faults-oversized").unwrap(), stored);
+}
+
+/// OIDC Core §3.1.3.7: an ID token whose nonce or issuer is not this sign-in's is refused, nothing is kept,
+/// and the tokens that came with it are revoked.
+#[tokio::test]
+async fn id_tokens_with_a_forged_nonce_or_issuer_are_refused() {
+    let (idp, proxy, service, opened) = setup("faults-id-token").await;
+    for (claim, value, says) in [("nonce", "forged-nonce", "nonce"), ("iss", "https://evil.example", "another issuer")]
+    {
+        proxy.inject(Fault::ForgeIdTokenClaim(claim, value), &["/token"]);
+        service.sign_in().await.unwrap();
+        browse(&service, &opened).await;
+        let view = service.view();
+        assert_eq!(view.phase, Phase::SignedOut, "{claim}");
+        let notice = view.notice.unwrap();
+        assert_eq!(notice.kind, "bad_response", "{claim}");
+        assert!(notice.message.contains(says), "{claim}: {}", notice.message);
+        assert!(keyring::lookup("faults-id-token").is_none(), "{claim}");
+    }
+    assert_eq!(idp.events_named("grant.success", Some("authorization_code")).await.len(), 2);
+    let revoked = idp.events_named("grant.revoked", None).await.len();
+    assert_eq!(revoked, 2, "the grants that came with a refused ID token must be revoked");
+}
+
+/// Without a refresh token, Refresh reloads the data with the access token while it works, and keeps the
+/// session. When the resource refuses the token, the session ends with a request to sign in again, after
+/// the token is revoked.
+#[tokio::test]
+async fn without_a_refresh_token_a_session_lasts_as_long_as_its_access_token() {
+    let (idp, proxy, service, opened) = setup_for("faults-no-refresh", harness::idp::NO_REFRESH_CLIENT_ID).await;
+    service.sign_in().await.unwrap();
+    browse(&service, &opened).await;
+    let view = service.view();
+    assert_eq!(view.phase, Phase::SignedIn, "{:?}", view.notice);
+    assert!(!view.renewable, "the window must know Refresh can only reload");
+    let stored = keyring::session("faults-no-refresh").unwrap();
+    assert!(stored.get("refresh_token").is_none(), "{stored}");
+    let access = stored["access_token"].as_str().unwrap().to_owned();
+
+    let served = idp.events_named("resource.served", None).await.len();
+    service.refresh().await.unwrap();
+    assert_eq!(service.view().phase, Phase::SignedIn);
+    assert!(service.view().notice.is_none(), "{:?}", service.view().notice);
+    assert_eq!(idp.events_named("resource.served", None).await.len(), served + 1, "Refresh must reload the data");
+    assert!(idp.events_named("grant.success", Some("refresh_token")).await.is_empty());
+    assert_eq!(keyring::session("faults-no-refresh").unwrap(), stored, "the session must be kept as it is");
+
+    // The resource refuses the token: nothing can renew it.
+    proxy.inject(Fault::Unauthorized, &["/api/resource"]);
+    let error = service.refresh().await.unwrap_err();
+    assert_eq!(error.kind(), "sign_in_needed");
+    let view = service.view();
+    assert_eq!(view.phase, Phase::SignedOut);
+    assert_eq!(notice_kind(&service).as_deref(), Some("sign_in_needed"));
+    assert!(keyring::lookup("faults-no-refresh").is_none());
+    assert_eq!(idp.introspect(&access).await["active"], false, "the access token must be revoked first");
+    assert_eq!(proxy.requests("/token/revocation"), 1);
 }

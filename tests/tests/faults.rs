@@ -27,13 +27,8 @@ impl Shell for Browser {
     fn publish(&self, _view: &AuthView) {}
 }
 
-/// The demo profile with its token, revocation and resource calls going through `proxy`; the browser talks
-/// to the provider directly.
-fn profile(idp: &Idp, proxy: &FaultProxy, profile: &str) -> String {
-    profile_for(idp, proxy, profile, harness::idp::CLIENT_ID)
-}
-
-/// [`profile`], signing in as `client_id`.
+/// The demo profile, signing in as `client_id`, with its token, revocation and resource calls going through
+/// `proxy`; the browser talks to the provider directly.
 fn profile_for(idp: &Idp, proxy: &FaultProxy, profile: &str, client_id: &str) -> String {
     let (issuer, proxy) = (idp.issuer(), proxy.url());
     let through_proxy = idp

@@ -4,7 +4,8 @@
 // custom-scheme redirect to xdg-open, which is what a desktop browser does with a scheme it doesn't handle.
 //
 // $GATEHOUSE_TEST_BROWSER_DIR is its control directory:
-//   decision       approve (default), deny, or ignore (the person never finishes)
+//   decision       approve (default), deny, ignore (the person never finishes), or capture (approve, but keep
+//                  the redirect in last-redirect without handing it to the OS; the test delivers it later)
 //   hold           while this file exists, the person has not started yet
 //   opened         one line per page opened, appended as the page is opened
 //   log            one line per page opened, with how it ended, appended when done
@@ -57,9 +58,13 @@ try {
     for (const until = Date.now() + 15_000; !redirect && Date.now() < until;) await sleep(20);
     if (!redirect) throw new Error(`no redirect to the app; the page is at ${page.url()}`);
     writeFileSync(join(dir, 'last-redirect'), redirect);
-    const opened = spawnSync('xdg-open', [redirect], { stdio: 'inherit' });
-    outcome = opened.status === 0 ? 'handed the redirect to xdg-open' : `xdg-open failed: ${opened.status}`;
-    code = opened.status === 0 ? 0 : 1;
+    if (decision === 'capture') {
+      outcome = 'kept the redirect for the test';
+    } else {
+      const opened = spawnSync('xdg-open', [redirect], { stdio: 'inherit' });
+      outcome = opened.status === 0 ? 'handed the redirect to xdg-open' : `xdg-open failed: ${opened.status}`;
+      code = opened.status === 0 ? 0 : 1;
+    }
   }
 } catch (e) {
   outcome = `sign-in failed: ${e.message.split('\n')[0]}`;

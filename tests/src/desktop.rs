@@ -89,8 +89,12 @@ impl Desktop {
 
     /// The last custom-scheme redirect the browser handed to the OS.
     pub fn last_redirect(&self) -> String {
-        std::fs::read_to_string(self.browser_dir.join("last-redirect"))
-            .unwrap_or_else(|e| panic!("no redirect yet: {e}"))
+        self.try_last_redirect().unwrap_or_else(|| panic!("no redirect yet"))
+    }
+
+    /// The last custom-scheme redirect the browser got, if any yet.
+    pub fn try_last_redirect(&self) -> Option<String> {
+        std::fs::read_to_string(self.browser_dir.join("last-redirect")).ok()
     }
 
     /// The environment the app (and so the browser it opens) runs with.
@@ -272,6 +276,12 @@ pub struct App {
 impl App {
     fn client(&self) -> &Client {
         self.client.as_ref().unwrap_or_else(|| panic!("the WebDriver session is closed"))
+    }
+
+    /// Runs `script` in the page, as a script of the page's own could, and returns what it returns (a promise
+    /// is awaited).
+    pub async fn execute(&self, script: &str) -> Value {
+        self.client().execute(script, vec![]).await.unwrap_or_else(|e| panic!("script failed: {e}"))
     }
 
     /// The UI's phase (`signedOut`, `waitingForBrowser`, `signedIn`, …), from `body[data-phase]`.

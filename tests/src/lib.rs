@@ -29,6 +29,17 @@ pub fn sha256_hex(value: &str) -> String {
     sha2::Sha256::digest(value.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// `link` with its query parameter `name` set to `value`, the rest as it was.
+pub fn with_param(link: &str, name: &str, value: &str) -> String {
+    let mut url = url::Url::parse(link).unwrap_or_else(|e| panic!("{link}: {e}"));
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| (k.to_string(), if k == name { value.to_owned() } else { v.to_string() }))
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(pairs);
+    url.to_string()
+}
+
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -13,7 +13,7 @@ use gatehouse_lib::state::{AuthView, Phase};
 use gatehouse_lib::tokens::keychain::Keychain;
 use harness::idp::Idp;
 use harness::user_agent::{self, Decision};
-use harness::{artifacts_dir, keyring, sha256_hex};
+use harness::{artifacts_dir, keyring, sha256_hex, with_param};
 use url::Url;
 
 /// Records the URLs Gatehouse asks the desktop to open; the test then plays the browser.
@@ -238,17 +238,6 @@ async fn denied_consent_and_forged_links_are_reported_and_change_nothing() {
     // The code was never exchanged.
     let exchanges = idp.events_named("grant.success", Some("authorization_code")).await.len();
     assert_eq!(exchanges, 1);
-}
-
-/// `link` with its query parameter `name` set to `value`.
-fn with_param(link: &str, name: &str, value: &str) -> String {
-    let mut url = Url::parse(link).unwrap();
-    let pairs: Vec<(String, String)> = url
-        .query_pairs()
-        .map(|(k, v)| (k.to_string(), if k == name { value.to_owned() } else { v.to_string() }))
-        .collect();
-    url.query_pairs_mut().clear().extend_pairs(pairs);
-    url.to_string()
 }
 
 fn notice(service: &Gatehouse) -> (String, String) {

@@ -9,7 +9,7 @@
 
 use harness::desktop::{self, App, BareBus, Desktop, Launch};
 use harness::idp::Idp;
-use harness::{keyring, sha256_hex, wait_for};
+use harness::{keyring, sha256_hex, wait_for, with_param};
 
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -51,6 +51,17 @@ async fn s01_sign_in_shows_the_account_and_keeps_tokens_out_of_the_page() {
     assert_eq!(app.text("status").await, "Signed out");
     app.screenshot("signed-out").await;
 
+    // A script in the page tries to hear the deep-link plugin's event, which carries the raw callback URL
+    // with its code. The window may listen to no event at all, so it is refused, and nothing is ever heard.
+    let listening = app
+        .execute(
+            "window.__heardLinks = []; \
+             return window.__TAURI__.event.listen('deep-link://new-url', (e) => window.__heardLinks.push(e.payload)) \
+               .then(() => 'listening', (e) => 'refused: ' + e);",
+        )
+        .await;
+    assert!(listening.as_str().is_some_and(|s| s.starts_with("refused")), "{listening}");
+
     // The person takes their time in the browser: the window waits, with Cancel.
     desktop.hold_browser();
     app.click("sign-in").await;
@@ -74,7 +85,8 @@ async fn s01_sign_in_shows_the_account_and_keeps_tokens_out_of_the_page() {
     let served = idp.events_named("resource.served", None).await;
     assert_eq!(served.last().unwrap()["tokenSha256"], sha256_hex(&access));
 
-    // No token reaches the page.
+    // No link reached a script in the page, and no token reaches the page.
+    assert_eq!(app.execute("return window.__heardLinks.length").await, 0, "a script heard the callback URL");
     let source = app.page_source().await;
     assert!(source.contains("Hello, Alice!"));
     assert!(!source.contains(&access), "the access token is in the page");
@@ -391,5 +403,46 @@ async fn s13_a_locked_keychain_is_reported_and_the_session_survives_it() {
     app.wait_for_text("account", "Alice").await;
     assert_eq!(desktop.browser_launches(), launches, "the stored session must be used, not a new sign-in");
     assert_eq!(idp.events_named("authorization.success", None).await.len(), 1);
+    app.quit().await;
+}
+
+#[tokio::test]
+async fn s14_while_a_sign_in_waits_forged_mixed_up_and_replayed_links_change_nothing() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (idp, desktop) = start("s14-pending-forged");
+    let app = launch_and_sign_in(&desktop).await;
+    let earlier = desktop.last_redirect();
+    app.click("sign-out").await;
+    app.wait_for_phase("signedOut").await;
+
+    // The person signs in again; the browser gets the provider's answer but has not handed it over yet.
+    desktop.browser_decides("capture");
+    app.click("sign-in").await;
+    app.wait_for_phase("waitingForBrowser").await;
+    let real = wait_for("the browser to get the provider's answer", desktop::UI_TIMEOUT, || async {
+        desktop.try_last_redirect().filter(|r| *r != earlier)
+    })
+    .await;
+
+    for (what, link) in [
+        ("the wrong state", with_param(&real, "state", "forged-state")),
+        ("a wrong iss", with_param(&real, "iss", "https://evil.example")),
+        ("an earlier sign-in's answer", earlier.clone()),
+    ] {
+        desktop.xdg_open(&link);
+        app.wait_for_notice("callback_rejected").await;
+        assert_eq!(app.phase().await, "waitingForBrowser", "{what}: the real sign-in must still wait");
+        app.dismiss_notice().await;
+    }
+    app.screenshot("still-waiting-after-forged-links").await;
+    assert_eq!(idp.events_named("grant.success", Some("authorization_code")).await.len(), 1, "nothing exchanged");
+    assert!(keyring::lookup(&desktop.profile).is_none());
+
+    // The real answer still completes the sign-in.
+    desktop.xdg_open(&real);
+    app.wait_for_phase("signedIn").await;
+    app.wait_for_text("account", "Alice").await;
+    app.wait_for_text("resource", "Hello, Alice!").await;
+    assert_eq!(idp.events_named("grant.success", Some("authorization_code")).await.len(), 2);
     app.quit().await;
 }

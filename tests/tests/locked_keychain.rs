@@ -1,0 +1,141 @@
+//! The keychain locked under a running Gatehouse, against the real provider and the real Secret Service.
+//! Locking affects the whole test keyring, so these tests live in their own binary and run one at a time.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed assertion
+
+use std::sync::{Arc, Mutex};
+
+use gatehouse_lib::config::Config;
+use gatehouse_lib::service::{Gatehouse, Shell};
+use gatehouse_lib::state::{AuthView, Phase};
+use gatehouse_lib::tokens::keychain::Keychain;
+use harness::idp::Idp;
+use harness::user_agent::{self, Decision};
+use harness::{artifacts_dir, keyring, sha256_hex};
+use url::Url;
+
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+struct Browser(Arc<Mutex<Vec<Url>>>);
+
+impl Shell for Browser {
+    fn open_browser(&self, url: &Url) -> Result<(), String> {
+        self.0.lock().unwrap().push(url.clone());
+        Ok(())
+    }
+
+    fn publish(&self, _view: &AuthView) {}
+}
+
+fn start(idp: &Idp, profile: &str) -> (Arc<Gatehouse>, Arc<Mutex<Vec<Url>>>) {
+    let opened = Arc::new(Mutex::new(Vec::new()));
+    let config = Config::parse(&idp.profile_toml(profile), "test profile");
+    let service = Gatehouse::new(config, Keychain::new(keyring::SERVICE), Browser(opened.clone())).unwrap();
+    (service, opened)
+}
+
+async fn authorize(opened: &Mutex<Vec<Url>>, login: &str) -> String {
+    let url = opened.lock().unwrap().last().cloned().unwrap();
+    user_agent::authorize(url.as_str(), login, Decision::Approve).await.unwrap()
+}
+
+fn notice_kind(service: &Gatehouse) -> Option<String> {
+    service.view().notice.map(|n| n.kind)
+}
+
+/// Unlocks the keyring when dropped, so a failed assertion does not leave it locked for the next test.
+struct Locked;
+
+impl Locked {
+    fn now() -> Locked {
+        keyring::lock();
+        Locked
+    }
+}
+
+impl Drop for Locked {
+    fn drop(&mut self) {
+        keyring::unlock();
+    }
+}
+
+/// A refresh the keychain can't save still shows the data with the new access token (the old refresh token is
+/// spent, so there is no going back), and says that the session wasn't saved. Once the keychain is unlocked,
+/// the next refresh saves again.
+#[tokio::test]
+async fn a_refresh_the_keychain_cannot_save_is_used_and_reported() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    keyring::require_secret_service();
+    let idp = Idp::start(&artifacts_dir("locked").join("idp-refresh.log"));
+    let profile = "locked-refresh";
+    let (service, opened) = start(&idp, profile);
+    service.start(Vec::new()).await;
+    service.sign_in().await.unwrap();
+    service.handle_callback(&authorize(&opened, "kim").await).await;
+    assert_eq!(service.view().phase, Phase::SignedIn, "{:?}", service.view().notice);
+
+    let locked = Locked::now();
+    let result = service.refresh().await;
+    drop(locked);
+    assert!(result.is_ok(), "{result:?}");
+    let view = service.view();
+    assert_eq!(view.phase, Phase::SignedIn);
+    assert_eq!(notice_kind(&service).as_deref(), Some("session_not_saved"), "{:?}", view.notice);
+    let refreshed = idp.events_named("grant.success", Some("refresh_token")).await;
+    assert_eq!(refreshed.len(), 1);
+    let served = idp.events_named("resource.served", None).await;
+    assert_eq!(served.last().unwrap()["tokenSha256"], refreshed[0]["access_token_sha256"], "new token, shown");
+    assert_eq!(view.resource.unwrap()["greeting"], "Hello, Kim!");
+
+    service.refresh().await.unwrap();
+    assert!(service.view().notice.is_none(), "{:?}", service.view().notice);
+    let refreshed = idp.events_named("grant.success", Some("refresh_token")).await;
+    assert_eq!(refreshed.len(), 2, "the in-memory refresh token must still work");
+    let stored = keyring::session(profile).unwrap();
+    assert_eq!(sha256_hex(stored["refresh_token"].as_str().unwrap()), refreshed[1]["refresh_token_sha256"]);
+    service.sign_out().await.unwrap();
+}
+
+/// After a locked keychain at launch, a sign-in starts in the browser. When the keychain is unlocked and Sign
+/// in finds the stored session, the sign-in still waiting is cancelled: its answer, when it comes, replaces
+/// nothing and is never exchanged.
+#[tokio::test]
+async fn a_session_found_after_unlocking_cancels_the_waiting_sign_in() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    keyring::require_secret_service();
+    let idp = Idp::start(&artifacts_dir("locked").join("idp-pending.log"));
+    let profile = "locked-pending";
+    let (first, opened) = start(&idp, profile);
+    first.start(Vec::new()).await;
+    first.sign_in().await.unwrap();
+    first.handle_callback(&authorize(&opened, "leo").await).await;
+    assert_eq!(first.view().phase, Phase::SignedIn);
+    drop(first);
+    let entry = keyring::lookup(profile).unwrap();
+
+    let locked = Locked::now();
+    let (service, opened) = start(&idp, profile);
+    service.start(Vec::new()).await;
+    assert!(notice_kind(&service).is_some_and(|k| k.starts_with("keychain_")), "{:?}", service.view().notice);
+    // Still locked: Sign in goes to the browser, where the person signs in as someone else.
+    service.sign_in().await.unwrap();
+    assert_eq!(service.view().phase, Phase::WaitingForBrowser);
+    let late = authorize(&opened, "mallory").await;
+    drop(locked);
+
+    service.sign_in().await.unwrap();
+    let view = service.view();
+    assert_eq!(view.phase, Phase::SignedIn, "{:?}", view.notice);
+    assert_eq!(view.account.and_then(|a| a.name).as_deref(), Some("Leo"));
+
+    service.handle_callback(&late).await;
+    let view = service.view();
+    assert_eq!(view.phase, Phase::SignedIn);
+    assert_eq!(view.account.and_then(|a| a.name).as_deref(), Some("Leo"));
+    let notice = view.notice.unwrap();
+    assert_eq!(notice.kind, "callback_rejected");
+    assert!(notice.message.contains("no sign-in was in progress"), "{}", notice.message);
+    assert_eq!(idp.events_named("grant.success", Some("authorization_code")).await.len(), 1, "not exchanged");
+    assert_eq!(keyring::lookup(profile).unwrap(), entry);
+    service.sign_out().await.unwrap();
+}

@@ -130,11 +130,7 @@ impl Config {
             problem,
         };
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let field = e
-                .span()
-                .and_then(|span| text.get(..span.start))
-                .map(|before| format!("line {}", before.lines().count().max(1)))
-                .unwrap_or_else(|| "-".to_owned());
+            let field = e.span().map(|span| line_and_key(text, span.start)).unwrap_or_else(|| "-".to_owned());
             err(&field, e.message().to_owned())
         })?;
 
@@ -278,6 +274,20 @@ impl Config {
     }
 }
 
+/// "line N", and the key written on that line when there is one: "line 5 (scopes)".
+fn line_and_key(text: &str, offset: usize) -> String {
+    let before = text.get(..offset).unwrap_or(text);
+    let number = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or_default();
+    match line.split_once('=').map(|(key, _)| key.trim()) {
+        Some(key) if !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') => {
+            format!("line {number} ({key})")
+        }
+        _ => format!("line {number}"),
+    }
+}
+
 /// `--config PATH` or `--config=PATH` among the process arguments.
 fn config_arg(args: &[String]) -> Option<PathBuf> {
     let mut iter = args.iter().skip(1);
@@ -395,15 +405,16 @@ mod tests {
     #[test]
     fn syntax_and_unknown_fields_are_reported_with_a_line() {
         let unknown = Config::parse(&format!("{GOOD}\nclient_secert = \"x\"\n"), "test").unwrap_err();
-        assert!(unknown.field.starts_with("line "), "{unknown:?}");
+        assert_eq!(unknown.field, "line 9 (client_secert)", "{unknown:?}");
         assert!(unknown.problem.contains("client_secert"), "{unknown:?}");
         let broken = Config::parse("issuer = ", "test").unwrap_err();
-        assert_eq!(broken.field, "line 1");
+        assert_eq!(broken.field, "line 1 (issuer)");
         let missing = Config::parse("issuer = \"https://a.example\"", "test").unwrap_err();
         assert!(missing.problem.contains("client_id"), "{missing:?}");
         let wrong_type =
             Config::parse(&GOOD.replace("[\"openid\", \"offline_access\"]", "\"openid\""), "test").unwrap_err();
-        assert!(wrong_type.to_string().contains("scopes") || wrong_type.field.starts_with("line"), "{wrong_type:?}");
+        assert_eq!(wrong_type.field, "line 5 (scopes)");
+        assert!(wrong_type.problem.contains("expected a sequence"), "{wrong_type:?}");
     }
 
     #[test]

@@ -5,67 +5,25 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed assertion
 
-use std::sync::{Arc, Mutex};
+mod common;
 
-use gatehouse_lib::config::Config;
-use gatehouse_lib::service::{Gatehouse, Shell};
-use gatehouse_lib::state::{AuthView, Phase};
+use std::sync::Arc;
+
+use common::{sign_in, Browser};
+use gatehouse_lib::service::Gatehouse;
+use gatehouse_lib::state::Phase;
 use gatehouse_lib::tokens::keychain::Keychain;
 use harness::idp::Idp;
 use harness::user_agent::{self, Decision};
 use harness::{artifacts_dir, keyring, sha256_hex, with_param};
-use url::Url;
 
-/// Records the URLs Gatehouse asks the desktop to open; the test then plays the browser.
-#[derive(Default)]
-struct RecordingShell {
-    opened: Mutex<Vec<Url>>,
-    /// When set, opening the browser fails the way an opener does: with a message that quotes the URL.
-    browser_missing: std::sync::atomic::AtomicBool,
-}
-
-struct SharedShell(Arc<RecordingShell>);
-
-impl Shell for SharedShell {
-    fn open_browser(&self, url: &Url) -> Result<(), String> {
-        self.0.opened.lock().map_err(|e| e.to_string())?.push(url.clone());
-        if self.0.browser_missing.load(std::sync::atomic::Ordering::Relaxed) {
-            return Err(format!("Failed to open URL {url}: xdg-open: no method available for opening it"));
-        }
-        Ok(())
-    }
-
-    fn publish(&self, _view: &AuthView) {}
-}
-
-impl RecordingShell {
-    fn last_opened(&self) -> Url {
-        self.opened.lock().unwrap().last().cloned().expect("the browser was never opened")
-    }
-}
-
-fn start_service(idp: &Idp, profile: &str) -> (Arc<Gatehouse>, Arc<RecordingShell>) {
-    start_service_with(&idp.profile_toml(profile))
-}
-
-fn start_service_with(profile_toml: &str) -> (Arc<Gatehouse>, Arc<RecordingShell>) {
-    let shell = Arc::new(RecordingShell::default());
-    let config = Config::parse(profile_toml, "test profile");
-    let service = Gatehouse::new(config, Keychain::new(keyring::SERVICE), SharedShell(shell.clone())).unwrap();
-    (service, shell)
+fn start_service(idp: &Idp, profile: &str) -> (Arc<Gatehouse>, Arc<Browser>) {
+    common::service(&idp.profile_toml(profile))
 }
 
 fn stored_token(profile: &str, field: &str) -> String {
     let session = keyring::session(profile).unwrap_or_else(|| panic!("no keychain entry for {profile}"));
     session[field].as_str().unwrap_or_else(|| panic!("keychain entry has no {field}")).to_owned()
-}
-
-async fn sign_in(service: &Arc<Gatehouse>, shell: &RecordingShell, login: &str) -> String {
-    service.sign_in().await.unwrap();
-    assert_eq!(service.view().phase, Phase::WaitingForBrowser);
-    let redirect = user_agent::authorize(shell.last_opened().as_str(), login, Decision::Approve).await.unwrap();
-    service.handle_callback(&redirect).await;
-    redirect
 }
 
 #[tokio::test]
@@ -136,7 +94,7 @@ async fn sign_in_refresh_restart_and_sign_out_against_the_real_provider_and_keyc
     assert_eq!(view.phase, Phase::SignedIn, "{:?}", view.notice);
     assert_eq!(view.account.as_ref().and_then(|a| a.name.as_deref()), Some("Alice"));
     assert_eq!(view.resource.as_ref().unwrap()["greeting"], "Hello, Alice!");
-    assert!(restarted_shell.opened.lock().unwrap().is_empty());
+    assert_eq!(restarted_shell.times_opened(), 0);
     drop(restarted);
 
     // Sign out revokes at the provider and empties the keychain.
@@ -206,7 +164,7 @@ async fn denied_consent_and_forged_links_are_reported_and_change_nothing() {
     service.start(Vec::new()).await;
 
     service.sign_in().await.unwrap();
-    let denied = user_agent::authorize(shell.last_opened().as_str(), "carol", Decision::Deny).await.unwrap();
+    let denied = shell.answer("carol", Decision::Deny).await;
     assert!(denied.contains("error=access_denied"), "{denied}");
     service.handle_callback(&denied).await;
     let view = service.view();
@@ -216,7 +174,7 @@ async fn denied_consent_and_forged_links_are_reported_and_change_nothing() {
 
     // A forged link while a real sign-in waits is rejected, and the real sign-in still completes.
     service.sign_in().await.unwrap();
-    let real = user_agent::authorize(shell.last_opened().as_str(), "carol", Decision::Approve).await.unwrap();
+    let real = shell.answer("carol", Decision::Approve).await;
     let forged = format!("com.example.gatehouse:/callback?code=forged&state=forged&iss={}", idp.issuer());
     service.handle_callback(&forged).await;
     let view = service.view();
@@ -229,7 +187,7 @@ async fn denied_consent_and_forged_links_are_reported_and_change_nothing() {
     // A callback for a cancelled sign-in is rejected.
     service.sign_out().await.unwrap();
     service.sign_in().await.unwrap();
-    let late = user_agent::authorize(shell.last_opened().as_str(), "carol", Decision::Approve).await.unwrap();
+    let late = shell.answer("carol", Decision::Approve).await;
     service.cancel_sign_in().await.unwrap();
     assert_eq!(service.view().phase, Phase::SignedOut);
     service.handle_callback(&late).await;
@@ -258,7 +216,7 @@ async fn a_pending_sign_in_survives_forged_mixed_up_and_replayed_links() {
     service.sign_out().await.unwrap();
 
     service.sign_in().await.unwrap();
-    let real = user_agent::authorize(shell.last_opened().as_str(), "frank", Decision::Approve).await.unwrap();
+    let real = shell.answer("frank", Decision::Approve).await;
     let exchanges = idp.events_named("grant.success", Some("authorization_code")).await.len();
     assert_eq!(exchanges, 1);
     for (what, link, says) in [
@@ -372,7 +330,7 @@ async fn a_client_secret_that_needs_encoding_works_for_revocation_too() {
     let profile = "backend-secret";
     let (client_id, secret) = harness::idp::SECRET_CLIENT;
     let toml = format!("{}client_secret = {secret:?}\n", idp.profile_toml_for(profile, client_id));
-    let (service, shell) = start_service_with(&toml);
+    let (service, shell) = common::service(&toml);
     service.start(Vec::new()).await;
     sign_in(&service, &shell, "judy").await;
     assert_eq!(service.view().phase, Phase::SignedIn, "{:?}", service.view().notice);
@@ -392,7 +350,7 @@ async fn a_browser_that_will_not_open_is_reported_without_the_url() {
     let idp = Idp::start(&artifacts_dir("backend").join("idp-no-browser.log"));
     let (service, shell) = start_service(&idp, "backend-no-browser");
     service.start(Vec::new()).await;
-    shell.browser_missing.store(true, std::sync::atomic::Ordering::Relaxed);
+    shell.missing.store(true, std::sync::atomic::Ordering::Relaxed);
     let error = service.sign_in().await.unwrap_err();
     assert_eq!(error.kind(), "browser_unavailable");
     let url = shell.last_opened();

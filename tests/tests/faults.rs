@@ -4,28 +4,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed assertion
 
-use std::sync::{Arc, Mutex};
+mod common;
 
-use gatehouse_lib::config::Config;
-use gatehouse_lib::service::{Gatehouse, Shell};
-use gatehouse_lib::state::{AuthView, Phase};
-use gatehouse_lib::tokens::keychain::Keychain;
+use std::sync::Arc;
+
+use common::Browser;
+use gatehouse_lib::service::Gatehouse;
+use gatehouse_lib::state::Phase;
 use harness::faults::{Fault, FaultProxy};
 use harness::idp::Idp;
-use harness::user_agent::{self, Decision};
+use harness::user_agent::Decision;
 use harness::{artifacts_dir, keyring, sha256_hex};
-use url::Url;
-
-struct Browser(Arc<Mutex<Vec<Url>>>);
-
-impl Shell for Browser {
-    fn open_browser(&self, url: &Url) -> Result<(), String> {
-        self.0.lock().unwrap().push(url.clone());
-        Ok(())
-    }
-
-    fn publish(&self, _view: &AuthView) {}
-}
 
 /// The demo profile, signing in as `client_id`, with its token, revocation and resource calls going through
 /// `proxy`; the browser talks to the provider directly.
@@ -40,11 +29,11 @@ fn profile_for(idp: &Idp, proxy: &FaultProxy, profile: &str, client_id: &str) ->
     )
 }
 
-async fn setup(name: &str) -> (Idp, FaultProxy, Arc<Gatehouse>, Arc<Mutex<Vec<Url>>>) {
+async fn setup(name: &str) -> (Idp, FaultProxy, Arc<Gatehouse>, Arc<Browser>) {
     setup_for(name, harness::idp::CLIENT_ID).await
 }
 
-async fn setup_for(name: &str, client_id: &str) -> (Idp, FaultProxy, Arc<Gatehouse>, Arc<Mutex<Vec<Url>>>) {
+async fn setup_for(name: &str, client_id: &str) -> (Idp, FaultProxy, Arc<Gatehouse>, Arc<Browser>) {
     keyring::require_secret_service();
     let idp = Idp::start(&artifacts_dir("faults").join(format!("{name}.log")));
     let proxy = FaultProxy::start(idp.issuer()).await;
@@ -53,27 +42,18 @@ async fn setup_for(name: &str, client_id: &str) -> (Idp, FaultProxy, Arc<Gatehou
 }
 
 /// Starts a service for the profile, as a launch of the app does.
-async fn launch(idp: &Idp, proxy: &FaultProxy, name: &str) -> (Arc<Gatehouse>, Arc<Mutex<Vec<Url>>>) {
+async fn launch(idp: &Idp, proxy: &FaultProxy, name: &str) -> (Arc<Gatehouse>, Arc<Browser>) {
     launch_as(idp, proxy, name, harness::idp::CLIENT_ID).await
 }
 
-async fn launch_as(
-    idp: &Idp,
-    proxy: &FaultProxy,
-    name: &str,
-    client_id: &str,
-) -> (Arc<Gatehouse>, Arc<Mutex<Vec<Url>>>) {
-    let opened = Arc::new(Mutex::new(Vec::new()));
-    let config = Config::parse(&profile_for(idp, proxy, name, client_id), "fault profile");
-    let service = Gatehouse::new(config, Keychain::new(keyring::SERVICE), Browser(opened.clone())).unwrap();
+async fn launch_as(idp: &Idp, proxy: &FaultProxy, name: &str, client_id: &str) -> (Arc<Gatehouse>, Arc<Browser>) {
+    let (service, browser) = common::service(&profile_for(idp, proxy, name, client_id));
     service.start(Vec::new()).await;
-    (service, opened)
+    (service, browser)
 }
 
-async fn browse(service: &Gatehouse, opened: &Mutex<Vec<Url>>) {
-    let url = opened.lock().unwrap().last().cloned().unwrap();
-    let redirect = user_agent::authorize(url.as_str(), "erin", Decision::Approve).await.unwrap();
-    service.handle_callback(&redirect).await;
+async fn browse(service: &Gatehouse, browser: &Browser) {
+    service.handle_callback(&browser.answer("erin", Decision::Approve).await).await;
 }
 
 fn notice_kind(service: &Gatehouse) -> Option<String> {

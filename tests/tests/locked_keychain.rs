@@ -3,40 +3,21 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed assertion
 
-use std::sync::{Arc, Mutex};
+mod common;
 
-use gatehouse_lib::config::Config;
-use gatehouse_lib::service::{Gatehouse, Shell};
-use gatehouse_lib::state::{AuthView, Phase};
-use gatehouse_lib::tokens::keychain::Keychain;
+use std::sync::Arc;
+
+use common::Browser;
+use gatehouse_lib::service::Gatehouse;
+use gatehouse_lib::state::Phase;
 use harness::idp::Idp;
-use harness::user_agent::{self, Decision};
+use harness::user_agent::Decision;
 use harness::{artifacts_dir, keyring, sha256_hex};
-use url::Url;
 
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-struct Browser(Arc<Mutex<Vec<Url>>>);
-
-impl Shell for Browser {
-    fn open_browser(&self, url: &Url) -> Result<(), String> {
-        self.0.lock().unwrap().push(url.clone());
-        Ok(())
-    }
-
-    fn publish(&self, _view: &AuthView) {}
-}
-
-fn start(idp: &Idp, profile: &str) -> (Arc<Gatehouse>, Arc<Mutex<Vec<Url>>>) {
-    let opened = Arc::new(Mutex::new(Vec::new()));
-    let config = Config::parse(&idp.profile_toml(profile), "test profile");
-    let service = Gatehouse::new(config, Keychain::new(keyring::SERVICE), Browser(opened.clone())).unwrap();
-    (service, opened)
-}
-
-async fn authorize(opened: &Mutex<Vec<Url>>, login: &str) -> String {
-    let url = opened.lock().unwrap().last().cloned().unwrap();
-    user_agent::authorize(url.as_str(), login, Decision::Approve).await.unwrap()
+fn start(idp: &Idp, profile: &str) -> (Arc<Gatehouse>, Arc<Browser>) {
+    common::service(&idp.profile_toml(profile))
 }
 
 fn notice_kind(service: &Gatehouse) -> Option<String> {
@@ -71,7 +52,7 @@ async fn a_refresh_the_keychain_cannot_save_is_used_and_reported() {
     let (service, opened) = start(&idp, profile);
     service.start(Vec::new()).await;
     service.sign_in().await.unwrap();
-    service.handle_callback(&authorize(&opened, "kim").await).await;
+    service.handle_callback(&opened.answer("kim", Decision::Approve).await).await;
     assert_eq!(service.view().phase, Phase::SignedIn, "{:?}", service.view().notice);
 
     let locked = Locked::now();
@@ -108,7 +89,7 @@ async fn a_session_found_after_unlocking_cancels_the_waiting_sign_in() {
     let (first, opened) = start(&idp, profile);
     first.start(Vec::new()).await;
     first.sign_in().await.unwrap();
-    first.handle_callback(&authorize(&opened, "leo").await).await;
+    first.handle_callback(&opened.answer("leo", Decision::Approve).await).await;
     assert_eq!(first.view().phase, Phase::SignedIn);
     drop(first);
     let entry = keyring::lookup(profile).unwrap();
@@ -120,7 +101,7 @@ async fn a_session_found_after_unlocking_cancels_the_waiting_sign_in() {
     // Still locked: Sign in goes to the browser, where the person signs in as someone else.
     service.sign_in().await.unwrap();
     assert_eq!(service.view().phase, Phase::WaitingForBrowser);
-    let late = authorize(&opened, "mallory").await;
+    let late = opened.answer("mallory", Decision::Approve).await;
     drop(locked);
 
     service.sign_in().await.unwrap();

@@ -1,0 +1,73 @@
+//! What the service-level test binaries share: a stand-in for the desktop that records the URLs Gatehouse asks
+//! it to open, so that the test can play the browser, with the scripted user agent on the provider's real pages.
+
+#![allow(dead_code)] // each test binary uses the part it needs
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use gatehouse_lib::config::Config;
+use gatehouse_lib::service::{Gatehouse, Shell};
+use gatehouse_lib::state::{AuthView, Phase};
+use gatehouse_lib::tokens::keychain::Keychain;
+use harness::keyring;
+use harness::user_agent::{self, Decision};
+use url::Url;
+
+/// The system browser, as far as Gatehouse can tell.
+#[derive(Default)]
+pub struct Browser {
+    opened: Mutex<Vec<Url>>,
+    /// When set, opening fails the way an opener does: with a message that quotes the URL.
+    pub missing: AtomicBool,
+}
+
+impl Browser {
+    /// The last URL Gatehouse opened.
+    pub fn last_opened(&self) -> Url {
+        self.opened.lock().unwrap().last().cloned().expect("the browser was never opened")
+    }
+
+    /// How many times Gatehouse opened the browser.
+    pub fn times_opened(&self) -> usize {
+        self.opened.lock().unwrap().len()
+    }
+
+    /// Signs in as `login` on the page opened last, answers consent with `decision`, and returns the redirect
+    /// to the app's scheme.
+    pub async fn answer(&self, login: &str, decision: Decision) -> String {
+        user_agent::authorize(self.last_opened().as_str(), login, decision).await.unwrap()
+    }
+}
+
+struct DesktopShell(Arc<Browser>);
+
+impl Shell for DesktopShell {
+    fn open_browser(&self, url: &Url) -> Result<(), String> {
+        self.0.opened.lock().map_err(|e| e.to_string())?.push(url.clone());
+        if self.0.missing.load(Ordering::Relaxed) {
+            return Err(format!("Failed to open URL {url}: xdg-open: no method available for opening it"));
+        }
+        Ok(())
+    }
+
+    fn publish(&self, _view: &AuthView) {}
+}
+
+/// A service for `profile_toml` with the real keychain (not started yet), and the browser it opens.
+pub fn service(profile_toml: &str) -> (Arc<Gatehouse>, Arc<Browser>) {
+    let browser = Arc::new(Browser::default());
+    let config = Config::parse(profile_toml, "test profile");
+    let service = Gatehouse::new(config, Keychain::new(keyring::SERVICE), DesktopShell(browser.clone())).unwrap();
+    (service, browser)
+}
+
+/// Presses Sign in, signs in as `login` in the browser and hands its redirect to the service, as the OS would.
+/// Returns the redirect.
+pub async fn sign_in(service: &Arc<Gatehouse>, browser: &Browser, login: &str) -> String {
+    service.sign_in().await.unwrap();
+    assert_eq!(service.view().phase, Phase::WaitingForBrowser);
+    let redirect = browser.answer(login, Decision::Approve).await;
+    service.handle_callback(&redirect).await;
+    redirect
+}

@@ -323,9 +323,12 @@ impl Gatehouse {
         };
         let unconfirmed = match self.keychain.save(&config.profile, &stored).await {
             Ok(()) => false,
-            // The write started and may still land (the keychain keeps it in order): claiming failure and
-            // revoking now could leave a dead session in the keychain. Go on with the session, and say so.
-            Err(KeychainError::TimedOut) => true,
+            // The write may have landed, or may still land (the keychain keeps its calls in order): claiming
+            // failure and revoking now could leave a dead session in the keychain. Go on, and say so.
+            Err(e) if !e.nothing_written() => {
+                tracing::warn!(kind = e.kind(), "the keychain didn't confirm the new session");
+                true
+            }
             Err(e) => {
                 // Nothing was written, so the tokens can't be kept: don't leave a live grant behind at the
                 // provider. Whatever the keychain held before (another provider's session) is left as it was.
@@ -384,6 +387,11 @@ impl Gatehouse {
     pub async fn sign_out(&self) -> Result<()> {
         let config = self.config()?;
         self.pending.cancel(None)?;
+        // A session the keychain couldn't give back at launch may be readable now: end it properly (revoked at
+        // the provider) rather than delete it unrevoked.
+        if self.restore_failed.load(Ordering::Relaxed) {
+            self.restore().await;
+        }
         let mut session = self.session.lock().await;
         self.update(|view| view.phase = Phase::SigningOut);
         let had_session = session.is_some();

@@ -120,3 +120,30 @@ async fn a_session_found_after_unlocking_cancels_the_waiting_sign_in() {
     assert_eq!(keyring::lookup(profile).unwrap(), entry);
     service.sign_out().await.unwrap();
 }
+
+/// Sign out (from the tray, say) after a launch that found the keychain locked, once it is unlocked: the stored
+/// session is revoked at the provider before it is deleted, not just deleted.
+#[tokio::test]
+async fn signing_out_after_a_locked_launch_revokes_the_stored_session() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    keyring::require_secret_service();
+    let idp = Idp::start(&artifacts_dir("locked").join("idp-sign-out.log"));
+    let profile = "locked-sign-out";
+    let (first, opened) = start(&idp, profile);
+    first.start(Vec::new()).await;
+    common::sign_in(&first, &opened, "nina").await;
+    assert_eq!(first.view().phase, Phase::SignedIn);
+    drop(first);
+    let refresh = keyring::session(profile).unwrap()["refresh_token"].as_str().unwrap().to_owned();
+
+    let locked = Locked::now();
+    let (service, _) = start(&idp, profile);
+    service.start(Vec::new()).await;
+    assert_eq!(service.view().phase, Phase::SignedOut);
+    drop(locked);
+
+    service.sign_out().await.unwrap();
+    assert_eq!(notice_kind(&service).as_deref(), Some("signed_out"), "{:?}", service.view().notice);
+    assert!(keyring::lookup(profile).is_none());
+    assert_eq!(idp.introspect(&refresh).await["active"], false, "the stored grant must be revoked");
+}

@@ -62,6 +62,15 @@ impl KeychainError {
             KeychainError::Failed(_) => "keychain_failed",
         }
     }
+
+    /// Whether a write that failed this way certainly wrote nothing. A timeout or an unexplained failure may
+    /// still have written, or may yet write.
+    pub fn nothing_written(&self) -> bool {
+        matches!(
+            self,
+            KeychainError::Unavailable(_) | KeychainError::Locked | KeychainError::Busy | KeychainError::TooLarge
+        )
+    }
 }
 
 impl From<keyring_core::Error> for KeychainError {
@@ -378,5 +387,15 @@ mod tests {
         assert_eq!(mapped(bus("the collection said no")), "keychain_failed");
         assert_eq!(mapped(K::TooLong("secret".into(), 2560)), "keychain_too_large");
         assert_eq!(mapped(K::BadEncoding(vec![0xff])), "keychain_corrupt");
+    }
+
+    #[test]
+    fn only_a_refusal_is_known_to_have_written_nothing() {
+        assert!(KeychainError::Locked.nothing_written());
+        assert!(KeychainError::Busy.nothing_written());
+        assert!(KeychainError::Unavailable("no bus".into()).nothing_written());
+        assert!(KeychainError::TooLarge.nothing_written());
+        assert!(!KeychainError::TimedOut.nothing_written());
+        assert!(!KeychainError::Failed("?".into()).nothing_written());
     }
 }

@@ -446,3 +446,56 @@ async fn s14_while_a_sign_in_waits_forged_mixed_up_and_replayed_links_change_not
     assert_eq!(idp.events_named("grant.success", Some("authorization_code")).await.len(), 2);
     app.quit().await;
 }
+
+#[tokio::test]
+async fn s15_a_session_is_not_sent_to_the_provider_the_config_now_names() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (first, desktop) = start("s15-other-provider");
+    let app = launch_and_sign_in(&desktop).await;
+    app.quit().await;
+    let entry = keyring::lookup(&desktop.profile).unwrap();
+
+    // The person points the same profile at another provider.
+    let second = Idp::start(&harness::artifacts_dir("s15-other-provider").join("idp-second.log"));
+    std::fs::write(&desktop.config, second.profile_toml(&desktop.profile)).unwrap();
+    let app = desktop.launch_with(Launch { label: Some("moved".into()), ..Launch::default() }).await;
+    let message = app.wait_for_notice("session_for_other_provider").await;
+    assert!(message.contains(&first.issuer()) && message.contains(&second.issuer()), "{message}");
+    app.wait_for_phase("signedOut").await;
+    app.screenshot("error-other-provider").await;
+    assert!(second.events().await.is_empty(), "nothing may reach the provider the config now names");
+    assert_eq!(keyring::lookup(&desktop.profile).unwrap(), entry);
+
+    // Sign in replaces the saved session with one from the new provider.
+    sign_in_as_alice(&app).await;
+    let session = keyring::session(&desktop.profile).unwrap();
+    assert_eq!(session["binding"]["provider"], format!("{}/", second.issuer()));
+    assert_eq!(second.events_named("grant.success", Some("authorization_code")).await.len(), 1);
+    app.quit().await;
+}
+
+#[tokio::test]
+async fn s16_without_a_refresh_token_the_button_reloads_and_the_session_stays() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (idp, desktop) = start("s16-no-refresh-token");
+    std::fs::write(&desktop.config, idp.profile_toml_for(&desktop.profile, harness::idp::NO_REFRESH_CLIENT_ID))
+        .unwrap();
+    let app = launch_and_sign_in(&desktop).await;
+    assert_eq!(app.text("refresh").await, "Reload");
+    let renewal = app.text("renewal").await;
+    assert!(renewal.contains("no refresh token"), "{renewal}");
+    app.screenshot("signed-in-without-refresh-token").await;
+    let entry = keyring::lookup(&desktop.profile).unwrap();
+    let served = idp.events_named("resource.served", None).await.len();
+
+    app.click("refresh").await;
+    wait_for("the data to be reloaded", desktop::UI_TIMEOUT, || async {
+        (idp.events_named("resource.served", None).await.len() > served).then_some(())
+    })
+    .await;
+    app.wait_for_phase("signedIn").await;
+    assert_eq!(app.text("account").await, "Alice");
+    assert!(idp.events_named("grant.success", Some("refresh_token")).await.is_empty());
+    assert_eq!(keyring::lookup(&desktop.profile).unwrap(), entry, "the session must be kept as it is");
+    app.quit().await;
+}

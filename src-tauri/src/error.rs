@@ -56,6 +56,10 @@ pub enum Error {
         /// What the profile names now.
         configured: String,
     },
+    /// The revocation endpoint refused this client (HTTP 401 or `invalid_client`): some servers insist on client
+    /// authentication, although RFC 7009 §5 lets a public client revoke with its `client_id`.
+    #[error("the provider refuses to let Gatehouse end sessions ({0})")]
+    RevocationRefused(String),
     /// The session works, but the keychain could not keep its renewed tokens.
     #[error("The session was renewed, but it couldn't be saved. {0} Until it is saved, it lasts only until Gatehouse quits.")]
     NotSaved(KeychainError),
@@ -104,6 +108,7 @@ impl Error {
             Error::SessionEnded => "session_ended",
             Error::SignInNeeded => "sign_in_needed",
             Error::OtherProvider { .. } => "session_for_other_provider",
+            Error::RevocationRefused(_) => "revocation_refused",
             Error::NotSaved(_) => "session_not_saved",
             Error::SaveUnconfirmed => "session_save_unconfirmed",
             Error::Network(_) => "network",

@@ -161,13 +161,27 @@ async fn send_for_oauth(http: &reqwest::Client, request: oauth2::HttpRequest) ->
         .send()
         .await
         .map_err(|e| OAuthHttpError(Error::Network(describe_transport_error(&e))))?;
-    let status = response.status();
     let headers = response.headers().clone();
+    let mut status = response.status();
     let body = read_body(response).await.map_err(OAuthHttpError)?;
+    if status == reqwest::StatusCode::OK && is_error_body(&body) {
+        // RFC 6749 §5.2 says 400, but GitHub answers token errors with 200 and an `error` field. Read it as
+        // the error it is, so that it becomes a typed error (and `invalid_grant` ends the session) instead of
+        // "not a token response".
+        status = reqwest::StatusCode::BAD_REQUEST;
+    }
     let mut answer = oauth2::HttpResponse::new(body);
     *answer.status_mut() = status;
     *answer.headers_mut() = headers;
     Ok(answer)
+}
+
+/// Whether a token endpoint's body is an error response (RFC 6749 §5.2) rather than tokens.
+fn is_error_body(body: &[u8]) -> bool {
+    let Ok(serde_json::Value::Object(fields)) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return false;
+    };
+    fields.get("error").is_some_and(serde_json::Value::is_string) && !fields.contains_key("access_token")
 }
 
 #[cfg(test)]
@@ -209,6 +223,15 @@ mod tests {
         let cgi = env(&[("REQUEST_METHOD", "GET"), ("HTTP_PROXY", "http://evil.example")]);
         assert_eq!(cgi.proxy_for(&url("http://a.example/")), None);
         assert_eq!(env(&[("HTTP_PROXY", " ")]), ProxyEnv::default());
+    }
+
+    #[test]
+    fn tells_error_bodies_from_tokens() {
+        assert!(is_error_body(br#"{"error":"bad_verification_code","error_description":"expired"}"#));
+        assert!(!is_error_body(br#"{"access_token":"a","token_type":"bearer"}"#));
+        assert!(!is_error_body(br#"{"access_token":"a","token_type":"bearer","error":"odd"}"#));
+        assert!(!is_error_body(br#"{"error":42}"#));
+        assert!(!is_error_body(b"not json"));
     }
 
     #[test]

@@ -411,6 +411,10 @@ impl Gatehouse {
             view.clear_session();
             view.notice = match (&deleted, &revoked) {
                 (Err(e), _) => Some(Notice::error(&Error::Keychain(e.clone()))),
+                (Ok(()), Err(e @ Error::RevocationRefused(_))) => Some(Notice::info(
+                    "revocation_refused",
+                    format!("Signed out on this computer, but {e}, so the session stays valid there until it expires. To end it now, sign out on the provider's website."),
+                )),
                 (Ok(()), Err(e)) => Some(Notice::info(
                     "revocation_failed",
                     format!("Signed out on this computer, but the provider couldn't be told ({e}). The session may stay valid there until it expires."),

@@ -8,6 +8,8 @@
 //   IDP_ACCESS_TOKEN_TTL   access token lifetime in seconds (default 600)
 //   IDP_TEST_HOOKS=1       serve GET /__test/events, the provider's event log, for the test suite
 //   IDP_STORE=PATH         keep grants and tokens in this JSON file, so they survive a restart
+//   IDP_SPLIT_METADATA=1   list revocation_endpoint only in RFC 8414 metadata (/.well-known/oauth-authorization-server),
+//                          not in the OpenID discovery document, as some servers do
 import { createHash, randomBytes } from 'node:crypto';
 
 import Provider from 'oidc-provider';
@@ -20,6 +22,7 @@ const redirectUri = process.env.IDP_REDIRECT_URI ?? 'com.example.gatehouse:/call
 const accessTokenTtl = Number(process.env.IDP_ACCESS_TOKEN_TTL ?? 600);
 const testHooks = process.env.IDP_TEST_HOOKS === '1';
 const store = process.env.IDP_STORE;
+const splitMetadata = process.env.IDP_SPLIT_METADATA === '1';
 
 // Client IDs. Gatehouse is `gatehouse-desktop`. The test suite also signs in as two variants of it: one that is
 // never issued a refresh token, and one that must authenticate with a secret made of the characters RFC 6749
@@ -171,7 +174,17 @@ provider.use(async (ctx, next) => {
     ctx.body = events;
     return;
   }
+  if (splitMetadata && ctx.path === '/.well-known/oauth-authorization-server') {
+    // RFC 8414 §3: the same metadata, served at its own well-known path, revocation endpoint included.
+    ctx.path = '/.well-known/openid-configuration';
+    await next();
+    return;
+  }
   await next();
+  if (splitMetadata && ctx.path === '/.well-known/openid-configuration' && ctx.body) {
+    const { revocation_endpoint: _, ...withoutRevocation } = ctx.body;
+    ctx.body = withoutRevocation;
+  }
 });
 
 const server = provider.listen(port, '127.0.0.1', () => {

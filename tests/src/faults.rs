@@ -28,6 +28,8 @@ pub enum Fault {
     ForwardThenFail,
     /// Forward, and pad the provider's (valid JSON) answer with whitespace past Gatehouse's 1 MiB limit.
     Oversized,
+    /// Answer 200 with an OAuth error body, as GitHub's token endpoint does (RFC 6749 §5.2 says 400).
+    ErrorAs200(&'static str),
     /// Forward, and set a claim of the ID token in the provider's answer to another string. The signature is
     /// left as it was (Gatehouse relies on TLS to the token endpoint, OIDC Core §3.1.3.7 step 6).
     ForgeIdTokenClaim(&'static str, &'static str),
@@ -162,6 +164,10 @@ async fn serve(
             return Ok(());
         }
         Fault::PassThrough => forward(http, upstream, &method, &path, &headers, body).await?,
+        Fault::ErrorAs200(error) => {
+            let body = serde_json::json!({"error": error, "error_description": "as GitHub answers it"});
+            (200, "application/json".to_string(), body.to_string().into_bytes())
+        }
         Fault::ForwardThenFail => {
             forward(http, upstream, &method, &path, &headers, body).await?;
             (500, "text/html".to_string(), b"<html><body><h1>500 Internal Server Error</h1></body></html>".to_vec())

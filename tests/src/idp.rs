@@ -21,6 +21,7 @@ pub struct Idp {
     /// The port it listens on.
     pub port: u16,
     log: PathBuf,
+    env: Vec<(String, String)>,
     child: Child,
     http: reqwest::Client,
 }
@@ -29,21 +30,27 @@ impl Idp {
     /// Starts a fresh provider on a free port, with its test hooks on, and waits until it serves. Its output
     /// goes to `log`; its grants are kept in a file beside it, so [`Idp::restart`] brings them back.
     pub fn start(log: &Path) -> Idp {
+        Idp::start_with(log, &[])
+    }
+
+    /// [`Idp::start`], with extra environment for the server (see `tests/idp/server.mjs`).
+    pub fn start_with(log: &Path, env: &[(&str, &str)]) -> Idp {
         let _ = std::fs::remove_file(log.with_extension("store.json"));
         let port = crate::free_port();
-        let child = spawn(port, log, &log.with_extension("store.json"));
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let child = spawn(port, log, &log.with_extension("store.json"), &env);
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_else(|e| panic!("HTTP client: {e}"));
-        Idp { port, log: log.to_owned(), child, http }
+        Idp { port, log: log.to_owned(), env, child, http }
     }
 
     /// Starts the provider again after [`Idp::stop`], on the same port and with the same grants.
     pub fn restart(&mut self) {
         self.stop();
-        self.child =
-            spawn(self.port, &self.log.with_extension("restarted.log"), &self.log.with_extension("store.json"));
+        let (log, store) = (self.log.with_extension("restarted.log"), self.log.with_extension("store.json"));
+        self.child = spawn(self.port, &log, &store, &self.env);
     }
 
     /// The issuer identifier.
@@ -128,7 +135,7 @@ impl Drop for Idp {
 }
 
 /// Starts `node server.mjs` on `port` and waits for its ready line.
-fn spawn(port: u16, log: &Path, store: &Path) -> Child {
+fn spawn(port: u16, log: &Path, store: &Path, env: &[(String, String)]) -> Child {
     let idp_dir = crate::tests_dir().join("idp");
     assert!(
         idp_dir.join("node_modules/oidc-provider").exists(),
@@ -140,6 +147,7 @@ fn spawn(port: u16, log: &Path, store: &Path) -> Child {
         .env("PORT", port.to_string())
         .env("IDP_TEST_HOOKS", "1")
         .env("IDP_STORE", store)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -363,3 +363,32 @@ async fn a_browser_that_will_not_open_is_reported_without_the_url() {
     }
     assert_eq!(service.view().phase, Phase::SignedOut);
 }
+
+/// RFC 8414 and OIDC Discovery together: a server that lists its revocation endpoint only in its RFC 8414
+/// metadata still has its sessions revoked at sign-out.
+#[tokio::test]
+async fn a_revocation_endpoint_listed_only_in_rfc_8414_metadata_is_used() {
+    keyring::require_secret_service();
+    let log = artifacts_dir("backend").join("idp-split-metadata.log");
+    let idp = Idp::start_with(&log, &[("IDP_SPLIT_METADATA", "1")]);
+    let http = reqwest::Client::new();
+    let openid: serde_json::Value = http
+        .get(format!("{}/.well-known/openid-configuration", idp.issuer()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(openid.get("revocation_endpoint").is_none(), "the server must be split for this test: {openid}");
+
+    let profile = "backend-split-metadata";
+    let (service, shell) = start_service(&idp, profile);
+    service.start(Vec::new()).await;
+    sign_in(&service, &shell, "olga").await;
+    assert_eq!(service.view().phase, Phase::SignedIn, "{:?}", service.view().notice);
+    let refresh = stored_token(profile, "refresh_token");
+    service.sign_out().await.unwrap();
+    assert_eq!(notice(&service).0, "signed_out", "{:?}", service.view().notice);
+    assert_eq!(idp.introspect(&refresh).await["active"], false);
+}

@@ -268,3 +268,44 @@ async fn without_a_refresh_token_a_session_lasts_as_long_as_its_access_token() {
     assert_eq!(idp.introspect(&access).await["active"], false, "the access token must be revoked first");
     assert_eq!(proxy.requests("/token/revocation"), 1);
 }
+
+/// GitHub answers token errors with HTTP 200 and an `error` field. They are still typed errors: a refused code
+/// says what the provider said, and `invalid_grant` on refresh ends the session.
+#[tokio::test]
+async fn token_errors_sent_with_http_200_are_typed_errors() {
+    let (_idp, proxy, service, opened) = setup("faults-error-200").await;
+    proxy.inject(Fault::ErrorAs200("bad_verification_code"), &["/token"]);
+    service.sign_in().await.unwrap();
+    browse(&service, &opened).await;
+    let notice = service.view().notice.unwrap();
+    assert_eq!(notice.kind, "token_request_failed");
+    assert!(notice.message.contains("bad_verification_code"), "{}", notice.message);
+    assert!(keyring::lookup("faults-error-200").is_none());
+
+    proxy.inject(Fault::PassThrough, &[]);
+    service.sign_in().await.unwrap();
+    browse(&service, &opened).await;
+    assert_eq!(service.view().phase, Phase::SignedIn, "{:?}", service.view().notice);
+    proxy.inject(Fault::ErrorAs200("invalid_grant"), &["/token"]);
+    assert_eq!(service.refresh().await.unwrap_err().kind(), "session_ended");
+    assert_eq!(service.view().phase, Phase::SignedOut);
+    assert!(keyring::lookup("faults-error-200").is_none());
+}
+
+/// Some servers refuse revocation from a public client (HTTP 401), although RFC 7009 §5 allows it. Sign out
+/// still signs out here, and names the refusal plainly instead of suggesting a retry.
+#[tokio::test]
+async fn a_refused_revocation_is_named_plainly() {
+    let (_idp, proxy, service, opened) = setup("faults-revocation-refused").await;
+    service.sign_in().await.unwrap();
+    browse(&service, &opened).await;
+    assert_eq!(service.view().phase, Phase::SignedIn, "{:?}", service.view().notice);
+    proxy.inject(Fault::Unauthorized, &["/token/revocation"]);
+    service.sign_out().await.unwrap();
+    let notice = service.view().notice.unwrap();
+    assert_eq!(notice.kind, "revocation_refused");
+    assert!(notice.message.contains("refuses") && notice.message.contains("provider's website"), "{}", notice.message);
+    assert!(!notice.message.contains("try again"), "{}", notice.message);
+    assert_eq!(service.view().phase, Phase::SignedOut);
+    assert!(keyring::lookup("faults-revocation-refused").is_none());
+}

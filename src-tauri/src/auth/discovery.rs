@@ -2,6 +2,10 @@
 //!
 //! Discovery happens the first time the endpoints are needed and is cached for the life of the process; a
 //! failed attempt is not cached, so the next action tries again.
+//!
+//! The OpenID Connect document comes first. When it lacks an endpoint Gatehouse uses (revocation, userinfo),
+//! the RFC 8414 document fills the gap: some servers list `revocation_endpoint` only there. Both must name the
+//! issuer Gatehouse asked for (RFC 8414 §3.3); a second document that names another is ignored.
 
 use serde::Deserialize;
 use url::Url;
@@ -22,13 +26,13 @@ struct Metadata {
     authorization_response_iss_parameter_supported: bool,
 }
 
-/// The well-known locations for `issuer`, most specific first.
-fn metadata_urls(issuer: &Url) -> Result<Vec<Url>> {
+/// The well-known locations for `issuer`: OpenID Connect's, then RFC 8414's.
+fn metadata_urls(issuer: &Url) -> Result<[Url; 2]> {
     let path = issuer.path().trim_end_matches('/');
     let at = |well_known: &str| -> Result<Url> {
         issuer.join(well_known).map_err(|e| Error::Internal(format!("metadata URL: {e}")))
     };
-    Ok(vec![
+    Ok([
         // OIDC Discovery §4: the issuer, then /.well-known/openid-configuration.
         at(&format!("{path}/.well-known/openid-configuration"))?,
         // RFC 8414 §3.1: /.well-known/oauth-authorization-server inserted before the issuer's path.
@@ -42,25 +46,72 @@ fn metadata_urls(issuer: &Url) -> Result<Vec<Url>> {
 /// [`Error::Network`] when the provider is unreachable, [`Error::BadResponse`] when its metadata is missing,
 /// malformed, or describes another issuer.
 pub async fn discover(client: &reqwest::Client, issuer: &Url) -> Result<ProviderEndpoints> {
-    let mut last_status = None;
-    for url in metadata_urls(issuer)? {
-        let response = client
-            .get(url.clone())
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| Error::Network(http::describe_transport_error(&e)))?;
-        if !response.status().is_success() {
-            last_status = Some(response.status());
-            continue;
+    let [openid, oauth] = metadata_urls(issuer)?;
+    let mut endpoints = match fetch(client, &openid).await? {
+        Fetched::Document(metadata) => check(metadata, issuer)?,
+        Fetched::Missing(status) => {
+            return match fetch(client, &oauth).await? {
+                Fetched::Document(metadata) => {
+                    tracing::debug!("endpoints from the RFC 8414 document");
+                    check(metadata, issuer)
+                }
+                Fetched::Missing(_) => Err(no_document(status)),
+            };
         }
-        let body = http::read_body(response).await?;
-        return check(parse(&body)?, issuer);
+    };
+    tracing::debug!("endpoints from the OpenID Connect discovery document");
+    if endpoints.revocation.is_none() || endpoints.userinfo.is_none() {
+        fill_gaps(&mut endpoints, client, &oauth, issuer).await;
     }
-    Err(Error::BadResponse(format!(
-        "it has no discovery document (HTTP {})",
-        last_status.map(|s| s.as_u16()).unwrap_or_default()
-    )))
+    Ok(endpoints)
+}
+
+/// Takes the endpoints `endpoints` lacks from the RFC 8414 document at `url`, if there is one for the same
+/// issuer. Any failure here leaves `endpoints` as they were: they are complete enough to sign in.
+async fn fill_gaps(endpoints: &mut ProviderEndpoints, client: &reqwest::Client, url: &Url, issuer: &Url) {
+    let extra = match fetch(client, url).await {
+        Ok(Fetched::Document(metadata)) => check(metadata, issuer),
+        Ok(Fetched::Missing(_)) => return,
+        Err(e) => Err(e),
+    };
+    match extra {
+        Ok(extra) => {
+            if endpoints.revocation.is_none() && extra.revocation.is_some() {
+                tracing::debug!("revocation endpoint from the RFC 8414 document");
+                endpoints.revocation = extra.revocation;
+            }
+            if endpoints.userinfo.is_none() && extra.userinfo.is_some() {
+                tracing::debug!("userinfo endpoint from the RFC 8414 document");
+                endpoints.userinfo = extra.userinfo;
+            }
+            // RFC 9207 §3: if either document promises `iss`, a response without it is refused.
+            endpoints.iss_parameter_supported |= extra.iss_parameter_supported;
+        }
+        Err(e) => tracing::warn!(kind = e.kind(), "ignoring the RFC 8414 document: {e}"),
+    }
+}
+
+/// A metadata document, or the status that said there is none.
+enum Fetched {
+    Document(Metadata),
+    Missing(reqwest::StatusCode),
+}
+
+async fn fetch(client: &reqwest::Client, url: &Url) -> Result<Fetched> {
+    let response = client
+        .get(url.clone())
+        .header(reqwest::header::ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(|e| Error::Network(http::describe_transport_error(&e)))?;
+    if !response.status().is_success() {
+        return Ok(Fetched::Missing(response.status()));
+    }
+    Ok(Fetched::Document(parse(&http::read_body(response).await?)?))
+}
+
+fn no_document(status: reqwest::StatusCode) -> Error {
+    Error::BadResponse(format!("it has no discovery document (HTTP {})", status.as_u16()))
 }
 
 /// Parses a metadata document. The error names the place, never the provider's text: serde's messages quote

@@ -211,6 +211,12 @@ pub async fn revoke(
     // RFC 7009 §2.2.1: an error response uses the token endpoint's format.
     let body = crate::http::read_body(response).await.unwrap_or_default();
     let error: Option<BasicRevocationErrorResponse> = serde_json::from_slice(&body).ok();
+    let code = error.as_ref().map(|e| e.error().as_ref().to_owned());
+    if status == reqwest::StatusCode::UNAUTHORIZED || code.as_deref() == Some("invalid_client") {
+        // Trying again will never help: the server wants a client authentication this app can't give.
+        let why = code.map_or_else(|| "HTTP 401".to_owned(), |c| clean_for_display(&c, 64));
+        return Err(Error::RevocationRefused(why));
+    }
     Err(match error {
         Some(e) => Error::TokenEndpoint {
             code: clean_for_display(e.error().as_ref(), 64),

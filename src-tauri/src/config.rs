@@ -100,7 +100,8 @@ pub struct Config {
     pub client_secret: Option<ClientSecret>,
     /// The scopes to request.
     pub scopes: Vec<String>,
-    /// The private-use URI scheme redirect (RFC 8252 §7.1).
+    /// The redirect URI: a private-use URI scheme (RFC 8252 §7.1), or a loopback address with no port
+    /// (§7.3), which gets a fresh port for each sign-in.
     pub redirect_uri: Url,
     /// The protected resource to show.
     pub resource_url: Url,
@@ -198,7 +199,7 @@ impl Config {
         }
         let redirect_uri =
             Url::parse(&raw.redirect_uri).map_err(|e| err("redirect_uri", format!("not a URI ({e})")))?;
-        check_private_use_redirect(&redirect_uri).map_err(|problem| err("redirect_uri", problem))?;
+        check_redirect(&redirect_uri).map_err(|problem| err("redirect_uri", problem))?;
         let resource_url = url("resource_url", &raw.resource_url)?;
 
         let profile = raw.profile.unwrap_or_else(|| "default".to_owned());
@@ -268,9 +269,19 @@ impl Config {
         Config::parse(&text, &name)
     }
 
-    /// The redirect URI's scheme, which the OS must route to Gatehouse.
-    pub fn redirect_scheme(&self) -> &str {
-        self.redirect_uri.scheme()
+    /// The redirect URI's private-use scheme, which the OS must route to Gatehouse; `None` for a loopback
+    /// redirect.
+    pub fn redirect_scheme(&self) -> Option<&str> {
+        self.loopback().is_none().then(|| self.redirect_uri.scheme())
+    }
+
+    /// The loopback address to listen on, for a loopback redirect (RFC 8252 §7.3).
+    pub fn loopback(&self) -> Option<std::net::IpAddr> {
+        match (self.redirect_uri.scheme(), self.redirect_uri.host()) {
+            ("http", Some(url::Host::Ipv4(ip))) => Some(ip.into()),
+            ("http", Some(url::Host::Ipv6(ip))) => Some(ip.into()),
+            _ => None,
+        }
     }
 }
 
@@ -313,10 +324,29 @@ fn require_tls_or_loopback(url: &Url) -> Result<(), String> {
     }
 }
 
-/// RFC 8252 §7.1: a private-use URI scheme redirect uses a reverse-DNS scheme that contains a period, so that
-/// it is tied to a domain the app's publisher controls.
-fn check_private_use_redirect(uri: &Url) -> Result<(), String> {
-    if !uri.scheme().contains('.') {
+/// The two redirects a native app may use here:
+/// - RFC 8252 §7.3: `http://127.0.0.1/path` or `http://[::1]/path`, an IP literal and no port (each sign-in
+///   listens on a fresh one); never `localhost` (§8.3), which a resolver or firewall could send elsewhere;
+/// - RFC 8252 §7.1: a private-use URI scheme in reverse-DNS form, which contains a period, so that it is tied to
+///   a domain the app's publisher controls.
+fn check_redirect(uri: &Url) -> Result<(), String> {
+    if uri.scheme() == "http" {
+        let loopback_literal = match uri.host() {
+            Some(url::Host::Ipv4(ip)) => ip == std::net::Ipv4Addr::LOCALHOST,
+            Some(url::Host::Ipv6(ip)) => ip == std::net::Ipv6Addr::LOCALHOST,
+            _ => false,
+        };
+        if !loopback_literal {
+            return Err(
+                "an http redirect must be the loopback address http://127.0.0.1/callback or http://[::1]/callback \
+                 (RFC 8252 §7.3, §8.3: not localhost, not another host)"
+                    .into(),
+            );
+        }
+        if uri.port().is_some() {
+            return Err("leave out the port: Gatehouse listens on a fresh one for each sign-in (RFC 8252 §7.3)".into());
+        }
+    } else if !uri.scheme().contains('.') {
         return Err(
             "use a private-use scheme in reverse-DNS form, such as com.example.app:/callback (RFC 8252 §7.1)".into()
         );
@@ -348,7 +378,7 @@ mod tests {
     fn demo_profile_is_valid() {
         let demo = Config::demo().unwrap();
         assert_eq!(demo.profile, "demo");
-        assert_eq!(demo.redirect_scheme(), "com.example.gatehouse");
+        assert_eq!(demo.redirect_scheme(), Some("com.example.gatehouse"));
         assert!(matches!(demo.endpoints, Endpoints::Discover { .. }));
     }
 
@@ -415,6 +445,30 @@ mod tests {
             Config::parse(&GOOD.replace("[\"openid\", \"offline_access\"]", "\"openid\""), "test").unwrap_err();
         assert_eq!(wrong_type.field, "line 5 (scopes)");
         assert!(wrong_type.problem.contains("expected a sequence"), "{wrong_type:?}");
+    }
+
+    #[test]
+    fn loopback_redirects() {
+        let with = |redirect: &str| Config::parse(&GOOD.replace("com.example.gatehouse:/callback", redirect), "test");
+        let v4 = with("http://127.0.0.1/callback").unwrap();
+        assert_eq!(v4.loopback(), Some("127.0.0.1".parse().unwrap()));
+        assert_eq!(v4.redirect_scheme(), None);
+        assert_eq!(with("http://[::1]/cb").unwrap().loopback(), Some("::1".parse().unwrap()));
+        for bad in [
+            "http://localhost/callback",
+            "http://127.0.0.1:8080/callback",
+            "http://127.0.0.2/callback",
+            "http://0.0.0.0/callback",
+            "http://example.com/callback",
+            "http://127.0.0.1/callback?x=1",
+            "https://127.0.0.1/callback",
+        ] {
+            let error = with(bad).unwrap_err();
+            assert_eq!(error.field, "redirect_uri", "{bad}");
+            assert!(error.problem.contains("RFC"), "{bad}: {}", error.problem);
+        }
+        let scheme = Config::parse(GOOD, "test").unwrap();
+        assert_eq!((scheme.loopback(), scheme.redirect_scheme()), (None, Some("com.example.gatehouse")));
     }
 
     #[test]

@@ -38,8 +38,8 @@ pub fn run() {
     let args: Vec<String> = std::env::args().collect();
     let config_dir = dirs::config_dir().map(|dir| dir.join(&context.config().identifier));
     let config = Config::load(&args, std::env::var_os(CONFIG_ENV).map(PathBuf::from), config_dir);
-    if let Ok(config) = &config {
-        accept_scheme(&mut context, config.redirect_scheme());
+    if let Some(scheme) = config.as_ref().ok().and_then(Config::redirect_scheme) {
+        accept_scheme(&mut context, scheme);
     }
     let app = build_app(tauri::Builder::default(), config).build(context);
     match app {
@@ -77,7 +77,7 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, config: Result<Config, 
             commands::quit,
         ])
         .setup(move |app| {
-            let scheme = config.as_ref().ok().map(|c| c.redirect_scheme().to_owned());
+            let scheme = config.as_ref().ok().and_then(Config::redirect_scheme).map(str::to_owned);
             let keychain = Keychain::new(app.config().identifier.clone());
             let service = Gatehouse::new(config, keychain, TauriShell { app: app.handle().clone() })?;
             app.manage(service.clone());
@@ -168,6 +168,10 @@ struct TauriShell<R: Runtime> {
 impl<R: Runtime> Shell for TauriShell<R> {
     fn open_browser(&self, url: &url::Url) -> Result<(), String> {
         self.app.opener().open_url(url.as_str(), None::<&str>).map_err(|e| e.to_string())
+    }
+
+    fn focus(&self) {
+        show_main_window(&self.app);
     }
 
     fn publish(&self, view: &AuthView) {

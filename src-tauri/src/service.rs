@@ -27,6 +27,7 @@ use crate::api::{self, Fetched};
 use crate::auth::callback::{self, CallbackError, Outcome};
 use crate::auth::flow::{self, TokenResponse};
 use crate::auth::id_token;
+use crate::auth::loopback;
 use crate::auth::pending::{expiry, PendingAttempt, PendingSlot};
 use crate::auth::pkce::AttemptSecrets;
 use crate::config::{Config, ConfigError, Endpoints, ProviderEndpoints, DEFAULT_HTTP_TIMEOUT};
@@ -45,6 +46,9 @@ pub trait Shell: Send + Sync + 'static {
 
     /// Shows `view` in the window.
     fn publish(&self, view: &AuthView);
+
+    /// Brings the window to the front (the browser had it; a loopback redirect doesn't start the app again).
+    fn focus(&self) {}
 }
 
 /// The sign-in service.
@@ -207,16 +211,34 @@ impl Gatehouse {
             return Err(Error::AlreadySignedIn);
         }
         let endpoints = self.endpoints(config).await?;
-        let client = flow::client(config, &endpoints)?;
+        // RFC 8252 §7.3: a loopback redirect gets a fresh port for each attempt, open only while it is pending.
+        let listener = match config.loopback() {
+            Some(ip) => Some(loopback::bind(&config.redirect_uri, ip).await?),
+            None => None,
+        };
+        let redirect_uri = listener.as_ref().map_or_else(|| config.redirect_uri.clone(), |l| l.redirect_uri.clone());
+        let client = flow::client(config, &endpoints, &redirect_uri)?;
         let secrets = AttemptSecrets::generate(&config.scopes);
         let url = flow::authorization_url(&client, config, &secrets);
         let id = self.next_attempt.fetch_add(1, Ordering::Relaxed);
+        let listener = listener.map(|bound| {
+            let this = Arc::clone(self);
+            let expected = redirect_uri.clone();
+            let on_callback: loopback::OnCallback = Arc::new(move |link: String| {
+                let (this, expected) = (Arc::clone(&this), expected.clone());
+                Box::pin(async move { this.handle_loopback_callback(&link, &expected).await })
+            });
+            bound.serve(on_callback)
+        });
+        // Replacing an earlier attempt drops it, and so closes its listener.
         self.pending.replace(PendingAttempt {
             id,
             state: secrets.state,
             verifier: secrets.verifier,
             nonce: secrets.nonce,
             expires_at: expiry(Instant::now(), config.sign_in_timeout),
+            redirect_uri,
+            listener,
         })?;
         self.update(|view| {
             view.phase = Phase::WaitingForBrowser;
@@ -259,16 +281,33 @@ impl Gatehouse {
 
     /// Handles a deep link. Whatever happens is shown in the window; a rejected link changes nothing else.
     pub async fn handle_callback(&self, link: &str) {
-        if let Err(e) = self.complete_sign_in(link).await {
-            // Never log the link itself: it may carry a valid code.
-            tracing::warn!(kind = e.kind(), "sign-in callback not accepted: {e}");
-            self.report(&e);
-        }
+        let Ok(config) = self.config() else { return };
+        let _ = self.handle_callback_for(link, &config.redirect_uri).await;
     }
 
-    async fn complete_sign_in(&self, link: &str) -> Result<()> {
+    /// Handles a request that reached the loopback listener of the attempt that redirects to `expected`, and
+    /// says how it went, for the browser's page.
+    ///
+    /// # Errors
+    /// Why the sign-in did not complete; it is also shown in the window.
+    pub async fn handle_loopback_callback(&self, link: &str, expected: &Url) -> Result<()> {
+        self.shell.focus();
+        self.handle_callback_for(link, expected).await
+    }
+
+    async fn handle_callback_for(&self, link: &str, expected: &Url) -> Result<()> {
+        let result = self.complete_sign_in(link, expected).await;
+        if let Err(e) = &result {
+            // Never log the link itself: it may carry a valid code.
+            tracing::warn!(kind = e.kind(), "sign-in callback not accepted: {e}");
+            self.report(e);
+        }
+        result
+    }
+
+    async fn complete_sign_in(&self, link: &str, expected: &Url) -> Result<()> {
         let config = self.config()?;
-        let response = callback::parse(link, &config.redirect_uri)?;
+        let response = callback::parse(link, expected)?;
         let endpoints = self.endpoints(config).await?;
         // RFC 9207 §2.4: a response from another issuer is a mix-up attack (RFC 9700 §4.4). Checked before the
         // attempt is consumed, so such a response changes nothing and the real one can still complete.
@@ -295,7 +334,7 @@ impl Gatehouse {
             Outcome::Error { code, description } => return Err(Error::Authorization { code, description }),
         };
         self.update(|view| view.phase = Phase::Exchanging);
-        let client = flow::client(config, &endpoints)?;
+        let client = flow::client(config, &endpoints, &attempt.redirect_uri)?;
         let tokens = flow::exchange_code(&client, &self.http, code, attempt.verifier).await?;
         let nonce = attempt.nonce.as_ref().map(|n| n.secret().as_str());
         let account = match self.account_from(config, &endpoints, &tokens, nonce).await {
@@ -452,7 +491,7 @@ impl Gatehouse {
         let current = session.as_ref().ok_or(Error::NotSignedIn)?;
         let refresh_token = current.refresh_token.clone().ok_or(Error::SignInNeeded)?;
         let endpoints = self.endpoints(config).await?;
-        let client = flow::client(config, &endpoints)?;
+        let client = flow::client(config, &endpoints, &config.redirect_uri)?;
         let tokens = flow::refresh(&client, &self.http, &refresh_token).await?;
         let mut next = current.clone();
         next.access_token = Some(tokens.access_token().clone());

@@ -10,6 +10,10 @@
 //   opened         one line per page opened, appended as the page is opened
 //   log            one line per page opened, with how it ended, appended when done
 //   last-redirect  the last redirect handed to the OS (single-use, in the test's scratch space only)
+//   last-authorize the last authorization URL opened (for a loopback redirect, it names the listener's port)
+//
+// A redirect to the app's private-use scheme is handed to xdg-open, as a desktop browser does; a redirect to a
+// loopback listener (RFC 8252 §7.3) is simply followed, and the page it answers with is read.
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,8 +26,10 @@ const dir = process.env.GATEHOUSE_TEST_BROWSER_DIR ?? '/tmp';
 const read = (name) => (existsSync(join(dir, name)) ? readFileSync(join(dir, name), 'utf8').trim() : '');
 const log = (line) => appendFileSync(join(dir, 'log'), `${line}\n`);
 const customScheme = /^com\.example\.gatehouse:/;
+const loopback = /^http:\/\/(127\.0\.0\.1|\[::1\]):\d+\/callback\?/;
 
 appendFileSync(join(dir, 'opened'), `${new Date().toISOString()}\n`);
+writeFileSync(join(dir, 'last-authorize'), url);
 for (const until = Date.now() + 120_000; existsSync(join(dir, 'hold')) && Date.now() < until;) await sleep(50);
 const decision = read('decision') || 'approve';
 
@@ -42,7 +48,7 @@ try {
   // The provider's last answer is a redirect to the app's scheme, which a browser hands to the OS.
   page.on('response', (response) => {
     const location = response.headers().location;
-    if (location && customScheme.test(location)) redirect = location;
+    if (location && (customScheme.test(location) || loopback.test(location))) redirect = location;
   });
   await page.goto(url);
   if (decision !== 'ignore') {
@@ -58,7 +64,13 @@ try {
     for (const until = Date.now() + 15_000; !redirect && Date.now() < until;) await sleep(20);
     if (!redirect) throw new Error(`no redirect to the app; the page is at ${page.url()}`);
     writeFileSync(join(dir, 'last-redirect'), redirect);
-    if (decision === 'capture') {
+    if (loopback.test(redirect)) {
+      // The browser itself goes to the app's listener; what it shows is the app's answer.
+      await page.waitForURL(loopback, { waitUntil: 'load', timeout: 15_000 });
+      const heading = await page.textContent('h1', { timeout: 5_000 });
+      outcome = `loopback page: ${heading}`;
+      code = heading === 'Signed in' ? 0 : 1;
+    } else if (decision === 'capture') {
       outcome = 'kept the redirect for the test';
     } else {
       const opened = spawnSync('xdg-open', [redirect], { stdio: 'inherit' });

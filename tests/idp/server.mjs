@@ -53,7 +53,9 @@ const configuration = {
       client_name: 'Gatehouse',
       application_type: 'native',
       token_endpoint_auth_method: 'none',
-      redirect_uris: [redirectUri],
+      // The private-use scheme, and the loopback redirects of RFC 8252 §7.3, whose port oidc-provider ignores
+      // for native clients (§7.3: "any port").
+      redirect_uris: [redirectUri, 'http://127.0.0.1/callback', 'http://[::1]/callback'],
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
     },

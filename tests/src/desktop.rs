@@ -92,6 +92,16 @@ impl Desktop {
         self.try_last_redirect().unwrap_or_else(|| panic!("no redirect yet"))
     }
 
+    /// The last authorization URL the browser was asked to open, if any yet.
+    pub fn try_last_authorize(&self) -> Option<String> {
+        std::fs::read_to_string(self.browser_dir.join("last-authorize")).ok()
+    }
+
+    /// What the browser did, a line per page it was asked to open.
+    pub fn browser_log(&self) -> String {
+        std::fs::read_to_string(self.browser_dir.join("log")).unwrap_or_default()
+    }
+
     /// The last custom-scheme redirect the browser got, if any yet.
     pub fn try_last_redirect(&self) -> Option<String> {
         std::fs::read_to_string(self.browser_dir.join("last-redirect")).ok()

@@ -13,8 +13,8 @@ pub enum Decision {
     Deny,
 }
 
-/// Signs in as `login` and answers consent with `decision`. Returns the custom-scheme URL the provider
-/// redirected to.
+/// Signs in as `login` and answers consent with `decision`. Returns the URL the provider redirected to at the
+/// end: the app's custom scheme, or its loopback listener, which this user agent does not visit.
 ///
 /// # Errors
 /// A description of the first step that did not go as a person would expect.
@@ -25,6 +25,7 @@ pub async fn authorize(authorize_url: &str, login: &str, decision: Decision) -> 
         .build()
         .map_err(|e| e.to_string())?;
     let mut url = Url::parse(authorize_url).map_err(|e| format!("authorize URL: {e}"))?;
+    let provider = url.clone();
     let mut form: Option<(Url, Vec<(String, String)>)> = None;
     for _step in 0..20 {
         let request = match form.take() {
@@ -40,9 +41,10 @@ pub async fn authorize(authorize_url: &str, login: &str, decision: Decision) -> 
                 .and_then(|v| v.to_str().ok())
                 .ok_or_else(|| format!("{url}: redirect without Location"))?
                 .to_owned();
-            // Read the raw Location: a custom-scheme target is where a browser hands over to the OS.
+            // Read the raw Location: a custom-scheme target is where a browser hands over to the OS, and a
+            // redirect away from the provider (a loopback listener) is where the app takes over.
             let next = url.join(&location).map_err(|e| format!("bad Location {location:?}: {e}"))?;
-            if next.scheme() != "http" && next.scheme() != "https" {
+            if (next.scheme() != "http" && next.scheme() != "https") || next.origin() != provider.origin() {
                 return Ok(location);
             }
             url = next;

@@ -499,3 +499,95 @@ async fn s16_without_a_refresh_token_the_button_reloads_and_the_session_stays() 
     assert_eq!(keyring::lookup(&desktop.profile).unwrap(), entry, "the session must be kept as it is");
     app.quit().await;
 }
+
+/// The profile's config with a loopback redirect (RFC 8252 §7.3) instead of the private-use scheme.
+fn use_loopback(desktop: &Desktop) {
+    let text = std::fs::read_to_string(&desktop.config).unwrap();
+    std::fs::write(&desktop.config, text.replace("com.example.gatehouse:/callback", "http://127.0.0.1/callback"))
+        .unwrap();
+}
+
+/// The port of the loopback listener the waiting sign-in sent the browser to.
+async fn loopback_port(desktop: &Desktop) -> u16 {
+    let authorize =
+        wait_for("the browser to be opened", desktop::UI_TIMEOUT, || async { desktop.try_last_authorize() }).await;
+    let authorize = url::Url::parse(&authorize).unwrap();
+    let redirect = authorize.query_pairs().find(|(k, _)| k == "redirect_uri").unwrap().1.into_owned();
+    let redirect = url::Url::parse(&redirect).unwrap();
+    assert_eq!(redirect.host_str(), Some("127.0.0.1"));
+    redirect.port().unwrap()
+}
+
+fn accepts_connections(port: u16) -> bool {
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    std::net::TcpStream::connect_timeout(&address, std::time::Duration::from_secs(1)).is_ok()
+}
+
+#[tokio::test]
+async fn s17_a_loopback_sign_in_in_the_real_browser_then_the_port_is_closed() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (idp, desktop) = start("s17-loopback");
+    use_loopback(&desktop);
+    let app = desktop.launch().await;
+    app.wait_for_phase("signedOut").await;
+
+    desktop.hold_browser();
+    app.click("sign-in").await;
+    app.wait_for_phase("waitingForBrowser").await;
+    let port = loopback_port(&desktop).await;
+    assert!(accepts_connections(port));
+    // A request for another path is refused, and the sign-in still waits.
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let wrong = http.get(format!("http://127.0.0.1:{port}/not-the-callback")).send().await.unwrap();
+    assert_eq!(wrong.status(), 404);
+    assert_eq!(app.phase().await, "waitingForBrowser");
+
+    desktop.release_browser();
+    app.wait_for_phase("signedIn").await;
+    app.wait_for_text("account", "Alice").await;
+    app.wait_for_text("resource", "Hello, Alice!").await;
+    app.screenshot("signed-in-through-loopback").await;
+    wait_for("the browser to show Gatehouse's page", desktop::UI_TIMEOUT, || async {
+        desktop.browser_log().contains("loopback page: Signed in").then_some(())
+    })
+    .await;
+    assert_eq!(keyring::count_entries(&desktop.profile), 1);
+
+    // The listener took its one request and closed: a second request finds nothing there.
+    wait_for("the listener to close", desktop::UI_TIMEOUT, || async { (!accepts_connections(port)).then_some(()) })
+        .await;
+    assert!(http.get(desktop.last_redirect()).send().await.is_err());
+    assert_eq!(idp.events_named("grant.success", Some("authorization_code")).await.len(), 1);
+    app.quit().await;
+}
+
+#[tokio::test]
+async fn s18_cancel_during_a_loopback_sign_in_closes_the_port() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (idp, desktop) = start("s18-loopback-cancel");
+    use_loopback(&desktop);
+    let app = desktop.launch().await;
+    app.wait_for_phase("signedOut").await;
+
+    desktop.hold_browser();
+    app.click("sign-in").await;
+    app.wait_for_phase("waitingForBrowser").await;
+    let port = loopback_port(&desktop).await;
+    assert!(accepts_connections(port));
+    app.click("cancel").await;
+    app.wait_for_phase("signedOut").await;
+    wait_for("the listener to close", desktop::UI_TIMEOUT, || async { (!accepts_connections(port)).then_some(()) })
+        .await;
+
+    // The person finishes in the browser anyway: its redirect finds nothing listening, and nothing is exchanged.
+    desktop.release_browser();
+    wait_for("the browser to give up", desktop::UI_TIMEOUT, || async {
+        (!desktop.browser_log().is_empty()).then_some(())
+    })
+    .await;
+    assert!(!desktop.browser_log().contains("Signed in"), "{}", desktop.browser_log());
+    assert_eq!(app.phase().await, "signedOut");
+    assert!(keyring::lookup(&desktop.profile).is_none());
+    assert!(idp.events_named("grant.success", Some("authorization_code")).await.is_empty());
+    app.quit().await;
+}

@@ -105,16 +105,17 @@ pub type OAuthClient = Client<
     EndpointSet,
 >;
 
-/// Builds the client for `config` at `endpoints`.
+/// Builds the client for `config` at `endpoints`, redirecting to `redirect_uri`: the profile's, or for a
+/// loopback redirect the attempt's, with its port (RFC 8252 §7.3: the same in both requests).
 ///
 /// # Errors
 /// [`Error::Internal`] if an already validated URL cannot be used, which should not happen.
-pub fn client(config: &Config, endpoints: &ProviderEndpoints) -> Result<OAuthClient> {
+pub fn client(config: &Config, endpoints: &ProviderEndpoints, redirect_uri: &Url) -> Result<OAuthClient> {
     let bad = |e: oauth2::url::ParseError| Error::Internal(format!("endpoint URL: {e}"));
     let mut client = Client::new(config.client_id.clone())
         .set_auth_uri(AuthUrl::from_url(endpoints.authorization.clone()))
         .set_token_uri(TokenUrl::from_url(endpoints.token.clone()))
-        .set_redirect_uri(RedirectUrl::new(config.redirect_uri.to_string()).map_err(bad)?);
+        .set_redirect_uri(RedirectUrl::new(redirect_uri.to_string()).map_err(bad)?);
     // RFC 8252 §8.5: a native app's secret is not a secret. Send it only when the provider insists.
     if let Some(secret) = &config.client_secret {
         client = client.set_client_secret(secret.clone());

@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 
 use oauth2::{CsrfToken, PkceCodeVerifier};
 use subtle::ConstantTimeEq;
+use url::Url;
 
 use super::callback::CallbackError;
+use super::loopback;
 use crate::error::{Error, Result};
 
 /// A sign-in that is waiting for the browser.
@@ -26,6 +28,10 @@ pub struct PendingAttempt {
     pub nonce: Option<CsrfToken>,
     /// When it expires.
     pub expires_at: Instant,
+    /// The redirect URI sent, which the token request repeats.
+    pub redirect_uri: Url,
+    /// For a loopback redirect, the listener's life: dropping the attempt closes its port.
+    pub listener: Option<loopback::Guard>,
 }
 
 /// Holds the pending attempt.
@@ -110,6 +116,8 @@ mod tests {
             verifier: PkceCodeVerifier::new("v".repeat(43)),
             nonce: None,
             expires_at,
+            redirect_uri: Url::parse("com.example.gatehouse:/callback").unwrap(),
+            listener: None,
         }
     }
 

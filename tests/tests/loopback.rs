@@ -1,0 +1,162 @@
+//! The loopback redirect (RFC 8252 §7.3, §8.3) against the real demo provider and keychain: the listener's
+//! port, what it answers, and how long it lives.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed assertion
+
+mod common;
+
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use gatehouse_lib::state::Phase;
+use harness::idp::Idp;
+use harness::user_agent::Decision;
+use harness::{artifacts_dir, keyring, wait_for};
+use url::Url;
+
+fn loopback_profile(idp: &Idp, profile: &str, extra: &str) -> String {
+    let toml = idp.profile_toml(profile).replace("com.example.gatehouse:/callback", "http://127.0.0.1/callback");
+    format!("{toml}{extra}")
+}
+
+/// The redirect URI the last authorization request carried.
+fn redirect_uri(browser: &common::Browser) -> Url {
+    let authorize = browser.last_opened();
+    let redirect = authorize.query_pairs().find(|(k, _)| k == "redirect_uri").unwrap().1.into_owned();
+    Url::parse(&redirect).unwrap()
+}
+
+fn accepts_connections(port: u16) -> bool {
+    TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_secs(1)).is_ok()
+}
+
+async fn wait_until_closed(port: u16) -> Duration {
+    let start = Instant::now();
+    wait_for(&format!("port {port} to refuse connections"), Duration::from_secs(5), || async {
+        (!accepts_connections(port)).then_some(())
+    })
+    .await;
+    start.elapsed()
+}
+
+fn browser_client() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).no_proxy().build().unwrap()
+}
+
+#[tokio::test]
+async fn a_loopback_sign_in_takes_one_good_request_and_closes_its_port() {
+    keyring::require_secret_service();
+    let idp = Idp::start(&artifacts_dir("loopback").join("idp-full.log"));
+    let (service, browser) = common::service(&loopback_profile(&idp, "loopback-full", ""));
+    service.start(Vec::new()).await;
+    service.sign_in().await.unwrap();
+    let redirect_uri = redirect_uri(&browser);
+    let port = redirect_uri.port().unwrap();
+    assert_eq!(redirect_uri.as_str(), format!("http://127.0.0.1:{port}/callback"));
+    assert!(accepts_connections(port), "the listener must be open while the sign-in waits");
+    let opened_at = Instant::now();
+
+    // Anything but the browser's redirect is answered with an error and consumes nothing.
+    let http = browser_client();
+    let base = format!("http://127.0.0.1:{port}");
+    assert_eq!(http.get(format!("{base}/favicon.ico")).send().await.unwrap().status(), 404);
+    assert_eq!(http.post(format!("{base}/callback")).send().await.unwrap().status(), 405);
+    let forged =
+        http.get(format!("{base}/callback?code=forged&state=forged&iss={}", idp.issuer())).send().await.unwrap();
+    assert_eq!(forged.status(), 400);
+    let forged_page = forged.text().await.unwrap();
+    assert!(forged_page.contains("Not signed in") && forged_page.contains("belong to this sign-in"), "{forged_page}");
+    let huge = http.get(format!("{base}/callback?state=s&code={}", "a".repeat(20_000))).send().await;
+    assert!(huge.is_err() || huge.unwrap().status().is_client_error(), "an oversized request must be refused");
+    assert_eq!(service.view().phase, Phase::WaitingForBrowser);
+    assert!(idp.events_named("grant.success", None).await.is_empty());
+
+    // The browser follows the provider's redirect to the listener.
+    let redirect = browser.answer("quinn", Decision::Approve).await;
+    assert!(redirect.starts_with(&format!("{base}/callback?")), "{redirect}");
+    let started = Instant::now();
+    let page = http.get(&redirect).send().await.unwrap();
+    let signed_in_after = started.elapsed();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["cache-control"], "no-store");
+    assert_eq!(page.headers()["referrer-policy"], "no-referrer");
+    assert!(page.headers()["content-security-policy"].to_str().unwrap().starts_with("default-src 'none'"));
+    let body = page.text().await.unwrap();
+    assert!(body.contains("You're signed in") && !body.contains("<script") && !body.contains("src="), "{body}");
+    let view = service.view();
+    assert_eq!(view.phase, Phase::SignedIn, "{:?}", view.notice);
+    assert_eq!(view.account.and_then(|a| a.name).as_deref(), Some("Quinn"));
+    // The provider checked that the token request repeated the redirect URI, port and all (RFC 6749 §4.1.3).
+    assert_eq!(idp.events_named("grant.success", Some("authorization_code")).await.len(), 1);
+
+    let closed_after = wait_until_closed(port).await;
+    eprintln!(
+        "loopback figures: port {port} open {:?} in all; redirect to signed in (exchange, keychain, resource) {:?}; \
+         refused connections {:?} after the answer",
+        opened_at.elapsed(),
+        signed_in_after,
+        closed_after
+    );
+    assert!(http.get(&redirect).send().await.is_err(), "a second request must find the port closed");
+    service.sign_out().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_new_attempt_cancel_and_sign_out_each_close_the_listener() {
+    keyring::require_secret_service();
+    let idp = Idp::start(&artifacts_dir("loopback").join("idp-close.log"));
+    let (service, browser) = common::service(&loopback_profile(&idp, "loopback-close", ""));
+    service.start(Vec::new()).await;
+
+    service.sign_in().await.unwrap();
+    let first = redirect_uri(&browser).port().unwrap();
+    assert!(accepts_connections(first));
+    service.sign_in().await.unwrap();
+    let second = redirect_uri(&browser).port().unwrap();
+    assert_ne!(first, second, "each attempt gets a fresh port");
+    wait_until_closed(first).await;
+    assert!(accepts_connections(second));
+
+    service.cancel_sign_in().await.unwrap();
+    wait_until_closed(second).await;
+
+    service.sign_in().await.unwrap();
+    let third = redirect_uri(&browser).port().unwrap();
+    assert!(accepts_connections(third));
+    service.sign_out().await.unwrap();
+    wait_until_closed(third).await;
+    assert_eq!(service.view().phase, Phase::SignedOut);
+}
+
+#[tokio::test]
+async fn a_timed_out_attempt_and_a_silent_connection_are_both_cut_off() {
+    keyring::require_secret_service();
+    let idp = Idp::start(&artifacts_dir("loopback").join("idp-timeout.log"));
+    let (service, browser) =
+        common::service(&loopback_profile(&idp, "loopback-timeout", "sign_in_timeout_secs = 12\n"));
+    service.start(Vec::new()).await;
+    service.sign_in().await.unwrap();
+    let port = redirect_uri(&browser).port().unwrap();
+
+    // A client that starts a request and never finishes it is disconnected after the read timeout.
+    let silent = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port))).unwrap();
+        stream.write_all(b"GET /callback?state=").unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let started = Instant::now();
+        let mut rest = Vec::new();
+        let _ = stream.read_to_end(&mut rest);
+        started.elapsed()
+    });
+    let cut_off_after = silent.await.unwrap();
+    assert!(cut_off_after < Duration::from_secs(12), "the read timeout must cut off a silent client");
+    assert_eq!(service.view().phase, Phase::WaitingForBrowser, "a silent client consumes nothing");
+
+    wait_for("the sign-in to time out", Duration::from_secs(20), || async {
+        (service.view().phase == Phase::SignedOut).then_some(())
+    })
+    .await;
+    assert_eq!(service.view().notice.map(|n| n.kind).as_deref(), Some("sign_in_timed_out"));
+    wait_until_closed(port).await;
+}

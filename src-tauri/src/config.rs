@@ -45,6 +45,7 @@ struct RawConfig {
     token_endpoint: Option<String>,
     revocation_endpoint: Option<String>,
     userinfo_endpoint: Option<String>,
+    jwks_uri: Option<String>,
     client_id: String,
     client_secret: Option<String>,
     #[serde(default)]
@@ -80,6 +81,8 @@ pub struct ProviderEndpoints {
     pub revocation: Option<Url>,
     /// The userinfo endpoint, if the provider has one.
     pub userinfo: Option<Url>,
+    /// The JWK Set that signs its ID tokens (OIDC Discovery `jwks_uri`), if known.
+    pub jwks: Option<Url>,
     /// Whether the provider promises `iss` in every authorization response (RFC 9207 §3).
     pub iss_parameter_supported: bool,
 }
@@ -147,6 +150,7 @@ impl Config {
         let token = optional_url("token_endpoint", &raw.token_endpoint)?;
         let revocation = optional_url("revocation_endpoint", &raw.revocation_endpoint)?;
         let userinfo = optional_url("userinfo_endpoint", &raw.userinfo_endpoint)?;
+        let jwks = optional_url("jwks_uri", &raw.jwks_uri)?;
         if let Some(issuer) = &issuer {
             // RFC 8414 §2: the issuer has no query or fragment.
             if issuer.query().is_some() || issuer.fragment().is_some() {
@@ -160,10 +164,13 @@ impl Config {
                 token,
                 revocation,
                 userinfo,
+                jwks,
                 iss_parameter_supported: false,
             })),
             (None, None) => match issuer {
-                Some(issuer) if revocation.is_none() && userinfo.is_none() => Endpoints::Discover { issuer },
+                Some(issuer) if revocation.is_none() && userinfo.is_none() && jwks.is_none() => {
+                    Endpoints::Discover { issuer }
+                }
                 Some(_) => {
                     return Err(err(
                         "authorization_endpoint",

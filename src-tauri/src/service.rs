@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use jsonwebtoken::jwk::JwkSet;
 use oauth2::{StandardRevocableToken, TokenResponse as _};
 use tokio::sync::MutexGuard;
 use url::Url;
@@ -62,6 +63,7 @@ pub struct Gatehouse {
     /// The keychain could not be read at launch, so a stored session may still be waiting there.
     restore_failed: AtomicBool,
     endpoints: tokio::sync::Mutex<Option<Arc<ProviderEndpoints>>>,
+    signing_keys: tokio::sync::Mutex<Option<Arc<JwkSet>>>,
     session: tokio::sync::Mutex<Option<StoredSession>>,
     /// The keychain holds a session bound to something else than this profile; it is left alone until a new
     /// sign-in replaces it.
@@ -97,6 +99,7 @@ impl Gatehouse {
             next_attempt: AtomicU64::new(1),
             restore_failed: AtomicBool::new(false),
             endpoints: tokio::sync::Mutex::new(None),
+            signing_keys: tokio::sync::Mutex::new(None),
             session: tokio::sync::Mutex::new(None),
             other_session: AtomicBool::new(false),
             view: Mutex::new(view),
@@ -580,7 +583,8 @@ impl Gatehouse {
                 nonce,
                 now: unix_now(),
             };
-            return id_token::verify(id_token, &expected);
+            let keys = self.signing_keys(endpoints, id_token).await?;
+            return id_token::verify(id_token, keys.as_deref(), &expected);
         }
         if nonce.is_some() {
             // OIDC Core §3.1.3.3: an openid request must be answered with an ID token.
@@ -597,6 +601,23 @@ impl Gatehouse {
             // The account name is a nicety; the sign-in itself succeeded.
             _ => Ok(Account::default()),
         }
+    }
+
+    /// The keys that sign the provider's ID tokens: fetched on first use, and once more when `id_token` names a
+    /// key the cached set lacks (OIDC Core §10.1.1: providers rotate keys). `None` when the provider publishes
+    /// none, where TLS to the token endpoint stands in (OIDC Core §3.1.3.7 step 6).
+    async fn signing_keys(&self, endpoints: &ProviderEndpoints, id_token: &str) -> Result<Option<Arc<JwkSet>>> {
+        let Some(url) = &endpoints.jwks else {
+            tracing::debug!("the provider publishes no signing keys; relying on TLS for the ID token");
+            return Ok(None);
+        };
+        let mut cached = self.signing_keys.lock().await;
+        if let Some(keys) = cached.as_ref().filter(|keys| id_token::knows_key(keys, id_token)) {
+            return Ok(Some(Arc::clone(keys)));
+        }
+        let keys = Arc::new(crate::auth::discovery::signing_keys(&self.http, url).await?);
+        *cached = Some(Arc::clone(&keys));
+        Ok(Some(keys))
     }
 
     /// The provider's endpoints, discovered once.

@@ -30,9 +30,33 @@ pub enum Fault {
     Oversized,
     /// Answer 200 with an OAuth error body, as GitHub's token endpoint does (RFC 6749 §5.2 says 400).
     ErrorAs200(&'static str),
-    /// Forward, and set a claim of the ID token in the provider's answer to another string. The signature is
-    /// left as it was (Gatehouse relies on TLS to the token endpoint, OIDC Core §3.1.3.7 step 6).
+    /// Forward, and set a claim of the ID token in the provider's answer to another string, keeping the
+    /// provider's signature, which then no longer matches.
     ForgeIdTokenClaim(&'static str, &'static str),
+    /// Forward, set a claim of the ID token to another string, and sign it again with the proxy's own key,
+    /// which the proxy adds to the provider's JWK Set: a token whose signature verifies but whose claims lie.
+    ResignIdTokenClaim(&'static str, &'static str),
+    /// Forward, and name a key the provider never published in the ID token's header.
+    UnknownKid,
+}
+
+/// The key the proxy signs with, and publishes beside the provider's.
+struct ProxyKey {
+    key: jsonwebtoken::EncodingKey,
+    jwk: jsonwebtoken::jwk::Jwk,
+}
+
+const PROXY_KID: &str = "fault-proxy-key";
+
+impl ProxyKey {
+    fn new() -> ProxyKey {
+        let pkcs8 = rcgen::KeyPair::generate().unwrap_or_else(|e| panic!("proxy key: {e}")).serialize_der();
+        let key = jsonwebtoken::EncodingKey::from_ec_der(&pkcs8);
+        let mut jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(&key, jsonwebtoken::Algorithm::ES256)
+            .unwrap_or_else(|e| panic!("proxy JWK: {e}"));
+        jwk.common.key_id = Some(PROXY_KID.to_owned());
+        ProxyKey { key, jwk }
+    }
 }
 
 /// The proxy. Dropping it stops it.
@@ -73,11 +97,13 @@ impl FaultProxy {
             .build()
             .unwrap_or_else(|e| panic!("proxy client: {e}"));
         let shared = Arc::clone(&state);
+        let key = Arc::new(ProxyKey::new());
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (state, http, upstream) = (Arc::clone(&shared), http.clone(), upstream.clone());
+                let (state, http, upstream, key) =
+                    (Arc::clone(&shared), http.clone(), upstream.clone(), Arc::clone(&key));
                 tokio::spawn(async move {
-                    let _ = serve(stream, &state, &http, &upstream).await;
+                    let _ = serve(stream, &state, &http, &upstream, &key).await;
                 });
             }
         });
@@ -130,6 +156,7 @@ async fn serve(
     state: &Mutex<State>,
     http: &reqwest::Client,
     upstream: &str,
+    key: &ProxyKey,
 ) -> std::io::Result<()> {
     let Some((method, path, headers, body)) = read_request(&mut stream).await? else { return Ok(()) };
     let route = path.split('?').next().unwrap_or_default().to_owned();
@@ -163,6 +190,10 @@ async fn serve(
             tokio::time::sleep(Duration::from_secs(600)).await;
             return Ok(());
         }
+        Fault::PassThrough if route == "/jwks" => {
+            let (status, content_type, body) = forward(http, upstream, &method, &path, &headers, body).await?;
+            (status, content_type, with_proxy_key(&body, key))
+        }
         Fault::PassThrough => forward(http, upstream, &method, &path, &headers, body).await?,
         Fault::ErrorAs200(error) => {
             let body = serde_json::json!({"error": error, "error_description": "as GitHub answers it"});
@@ -179,7 +210,34 @@ async fn serve(
         }
         Fault::ForgeIdTokenClaim(claim, value) => {
             let (status, content_type, body) = forward(http, upstream, &method, &path, &headers, body).await?;
-            (status, content_type, forge_id_token(&body, claim, value))
+            let forged = replace_id_token(&body, |token| {
+                let parts: Vec<&str> = token.split('.').collect();
+                let mut claims = decode_part(parts.get(1))?;
+                claims[claim] = serde_json::Value::from(value);
+                Some(format!("{}.{}.{}", parts[0], encode_part(&claims), parts.get(2)?))
+            });
+            (status, content_type, forged)
+        }
+        Fault::ResignIdTokenClaim(claim, value) => {
+            let (status, content_type, body) = forward(http, upstream, &method, &path, &headers, body).await?;
+            let resigned = replace_id_token(&body, |token| {
+                let mut claims = decode_part(token.split('.').nth(1).as_ref())?;
+                claims[claim] = serde_json::Value::from(value);
+                let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+                header.kid = Some(PROXY_KID.to_owned());
+                jsonwebtoken::encode(&header, &claims, &key.key).ok()
+            });
+            (status, content_type, resigned)
+        }
+        Fault::UnknownKid => {
+            let (status, content_type, body) = forward(http, upstream, &method, &path, &headers, body).await?;
+            let renamed = replace_id_token(&body, |token| {
+                let parts: Vec<&str> = token.split('.').collect();
+                let mut header = decode_part(parts.first())?;
+                header["kid"] = serde_json::Value::from("a-key-nobody-published");
+                Some(format!("{}.{}.{}", encode_part(&header), parts.get(1)?, parts.get(2)?))
+            });
+            (status, content_type, renamed)
         }
     };
     let head = format!(
@@ -219,24 +277,33 @@ async fn forward(
     Ok((status, content_type, response.bytes().await.map_err(std::io::Error::other)?.to_vec()))
 }
 
-/// The token response `body` with `claim` of its ID token set to `value`; unchanged when it has no ID token.
-fn forge_id_token(body: &[u8], claim: &str, value: &str) -> Vec<u8> {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+/// The token response `body` with its ID token replaced by what `change` makes of it; unchanged when there is
+/// no ID token or `change` gives up.
+fn replace_id_token(body: &[u8], change: impl FnOnce(&str) -> Option<String>) -> Vec<u8> {
     let Ok(mut response) = serde_json::from_slice::<serde_json::Value>(body) else { return body.to_vec() };
-    let Some(id_token) = response["id_token"].as_str().map(str::to_owned) else { return body.to_vec() };
-    let parts: Vec<&str> = id_token.split('.').collect();
-    let Some(mut claims) = parts
-        .get(1)
-        .and_then(|p| b64.decode(p).ok())
-        .and_then(|json| serde_json::from_slice::<serde_json::Value>(&json).ok())
-    else {
-        return body.to_vec();
-    };
-    claims[claim] = serde_json::Value::from(value);
-    let forged = format!("{}.{}.{}", parts[0], b64.encode(claims.to_string()), parts.get(2).unwrap_or(&""));
-    response["id_token"] = serde_json::Value::from(forged);
+    let Some(changed) = response["id_token"].as_str().and_then(change) else { return body.to_vec() };
+    response["id_token"] = serde_json::Value::from(changed);
     response.to_string().into_bytes()
+}
+
+fn decode_part(part: Option<&&str>) -> Option<serde_json::Value> {
+    use base64::Engine;
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part?).ok()?;
+    serde_json::from_slice(&json).ok()
+}
+
+fn encode_part(value: &serde_json::Value) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string())
+}
+
+/// The provider's JWK Set with the proxy's key added.
+fn with_proxy_key(body: &[u8], key: &ProxyKey) -> Vec<u8> {
+    let Ok(mut set) = serde_json::from_slice::<serde_json::Value>(body) else { return body.to_vec() };
+    if let (Some(keys), Ok(jwk)) = (set["keys"].as_array_mut(), serde_json::to_value(&key.jwk)) {
+        keys.push(jwk);
+    }
+    set.to_string().into_bytes()
 }
 
 type Request = (String, String, Vec<(String, String)>, Vec<u8>);

@@ -25,7 +25,7 @@ fn profile_for(idp: &Idp, proxy: &FaultProxy, profile: &str, client_id: &str) ->
         .replace(&format!("{issuer}/api/resource"), &format!("{proxy}/api/resource"));
     format!(
         "{through_proxy}authorization_endpoint = \"{issuer}/auth\"\ntoken_endpoint = \"{proxy}/token\"\n\
-         revocation_endpoint = \"{proxy}/token/revocation\"\nhttp_timeout_secs = 2\n"
+         revocation_endpoint = \"{proxy}/token/revocation\"\njwks_uri = \"{proxy}/jwks\"\nhttp_timeout_secs = 2\n"
     )
 }
 
@@ -212,26 +212,66 @@ async fn an_oversized_token_response_is_refused_and_the_session_kept() {
     assert_eq!(keyring::lookup("faults-oversized").unwrap(), stored);
 }
 
-/// OIDC Core §3.1.3.7: an ID token whose nonce or issuer is not this sign-in's is refused, nothing is kept,
-/// and the tokens that came with it are revoked.
+/// OIDC Core §3.1.3.7: an ID token whose signature doesn't verify is refused, nothing is kept, and the tokens
+/// that came with it are revoked. So is one that verifies, with a key the provider publishes, but whose nonce
+/// or issuer is not this sign-in's.
 #[tokio::test]
-async fn id_tokens_with_a_forged_nonce_or_issuer_are_refused() {
+async fn id_tokens_with_a_bad_signature_or_forged_claims_are_refused() {
     let (idp, proxy, service, opened) = setup("faults-id-token").await;
-    for (claim, value, says) in [("nonce", "forged-nonce", "nonce"), ("iss", "https://evil.example", "another issuer")]
-    {
-        proxy.inject(Fault::ForgeIdTokenClaim(claim, value), &["/token"]);
+    for (fault, says) in [
+        (Fault::ForgeIdTokenClaim("sub", "mallory"), "signature"),
+        (Fault::ResignIdTokenClaim("nonce", "forged-nonce"), "nonce"),
+        (Fault::ResignIdTokenClaim("iss", "https://evil.example"), "another issuer"),
+    ] {
+        proxy.inject(fault, &["/token"]);
         service.sign_in().await.unwrap();
         browse(&service, &opened).await;
         let view = service.view();
-        assert_eq!(view.phase, Phase::SignedOut, "{claim}");
+        assert_eq!(view.phase, Phase::SignedOut, "{fault:?}");
         let notice = view.notice.unwrap();
-        assert_eq!(notice.kind, "bad_response", "{claim}");
-        assert!(notice.message.contains(says), "{claim}: {}", notice.message);
-        assert!(keyring::lookup("faults-id-token").is_none(), "{claim}");
+        assert_eq!(notice.kind, "bad_response", "{fault:?}");
+        assert!(notice.message.contains(says), "{fault:?}: {}", notice.message);
+        assert!(keyring::lookup("faults-id-token").is_none(), "{fault:?}");
     }
-    assert_eq!(idp.events_named("grant.success", Some("authorization_code")).await.len(), 2);
+    assert_eq!(idp.events_named("grant.success", Some("authorization_code")).await.len(), 3);
     let revoked = idp.events_named("grant.revoked", None).await.len();
-    assert_eq!(revoked, 2, "the grants that came with a refused ID token must be revoked");
+    assert_eq!(revoked, 3, "the grants that came with a refused ID token must be revoked");
+
+    // The same proxy re-signing a true token is accepted: the test's key is trusted, only the lies are not.
+    proxy.inject(Fault::ResignIdTokenClaim("name", "Erin (re-signed)"), &["/token"]);
+    service.sign_in().await.unwrap();
+    browse(&service, &opened).await;
+    assert_eq!(service.view().phase, Phase::SignedIn, "{:?}", service.view().notice);
+    assert_eq!(service.view().account.and_then(|a| a.name).as_deref(), Some("Erin (re-signed)"));
+    service.sign_out().await.unwrap();
+}
+
+/// OIDC Core §10.1.1: providers rotate keys. A token signed with a key the cached JWK Set lacks makes
+/// Gatehouse fetch the set once more, and no more; a key nobody published is refused.
+#[tokio::test]
+async fn an_unknown_kid_refetches_the_keys_once_then_is_refused() {
+    let (_idp, proxy, service, opened) = setup("faults-unknown-kid").await;
+    service.sign_in().await.unwrap();
+    browse(&service, &opened).await;
+    assert_eq!(service.view().phase, Phase::SignedIn, "{:?}", service.view().notice);
+    assert_eq!(proxy.requests("/jwks"), 1);
+    service.sign_out().await.unwrap();
+
+    proxy.inject(Fault::UnknownKid, &["/token"]);
+    service.sign_in().await.unwrap();
+    browse(&service, &opened).await;
+    let notice = service.view().notice.unwrap();
+    assert!(notice.message.contains("doesn't publish"), "{}", notice.message);
+    assert_eq!(service.view().phase, Phase::SignedOut);
+    assert_eq!(proxy.requests("/jwks"), 2, "one refetch for the unknown key, no more");
+
+    // Known keys are not fetched again.
+    proxy.inject(Fault::PassThrough, &[]);
+    service.sign_in().await.unwrap();
+    browse(&service, &opened).await;
+    assert_eq!(service.view().phase, Phase::SignedIn, "{:?}", service.view().notice);
+    assert_eq!(proxy.requests("/jwks"), 2);
+    service.sign_out().await.unwrap();
 }
 
 /// Without a refresh token, Refresh reloads the data with the access token while it works, and keeps the

@@ -1,0 +1,189 @@
+use jsonwebtoken::{EncodingKey, Header};
+
+use super::*;
+
+const CLIENT: &str = "gatehouse-desktop";
+
+/// A signing key of the test's own, and the JWKS that publishes it under `kid`.
+struct Signer {
+    key: EncodingKey,
+    jwk: Jwk,
+}
+
+impl Signer {
+    fn new(kid: &str) -> Signer {
+        let pkcs8 = rcgen::KeyPair::generate().unwrap().serialize_der();
+        let key = EncodingKey::from_ec_der(&pkcs8);
+        let mut jwk = Jwk::from_encoding_key(&key, Algorithm::ES256).unwrap();
+        jwk.common.key_id = Some(kid.to_owned());
+        Signer { key, jwk }
+    }
+
+    fn sign(&self, claims: &serde_json::Value) -> String {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = self.jwk.common.key_id.clone();
+        jsonwebtoken::encode(&header, claims, &self.key).unwrap()
+    }
+
+    fn jwks(&self) -> JwkSet {
+        JwkSet { keys: vec![self.jwk.clone()] }
+    }
+}
+
+fn unsigned(claims: &serde_json::Value) -> String {
+    let enc = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+    format!("{}.{}.sig", enc(br#"{"alg":"RS256"}"#), enc(claims.to_string().as_bytes()))
+}
+
+fn claims() -> serde_json::Value {
+    serde_json::json!({"iss": "http://127.0.0.1:4470", "sub": "alice", "aud": CLIENT, "exp": 2_000, "iat": 900,
+                       "nonce": "n-1", "name": "Alice"})
+}
+
+fn issuer() -> Url {
+    Url::parse("http://127.0.0.1:4470").unwrap()
+}
+
+fn expected(issuer: &Url) -> Expected<'_> {
+    Expected { issuer: Some(issuer), client_id: CLIENT, nonce: Some("n-1"), now: 1_000 }
+}
+
+fn error_of(result: Result<Account>) -> String {
+    match result {
+        Err(Error::BadResponse(message)) => message,
+        other => panic!("expected a refused ID token, got {other:?}"),
+    }
+}
+
+#[test]
+fn accepts_a_token_signed_with_a_published_key() {
+    let signer = Signer::new("k1");
+    let issuer = issuer();
+    let account = verify(&signer.sign(&claims()), Some(&signer.jwks()), &expected(&issuer)).unwrap();
+    assert_eq!(account.subject.as_deref(), Some("alice"));
+    assert_eq!(account.name.as_deref(), Some("Alice"));
+}
+
+#[test]
+fn refuses_a_tampered_token() {
+    let signer = Signer::new("k1");
+    let token = signer.sign(&claims());
+    let mut forged = claims();
+    forged["sub"] = "mallory".into();
+    let forged_payload = unsigned(&forged).split('.').nth(1).unwrap().to_owned();
+    let parts: Vec<&str> = token.split('.').collect();
+    let tampered = format!("{}.{}.{}", parts[0], forged_payload, parts[2]);
+    let issuer = issuer();
+    let message = error_of(verify(&tampered, Some(&signer.jwks()), &expected(&issuer)));
+    assert!(message.contains("signature"), "{message}");
+}
+
+#[test]
+fn refuses_a_key_the_provider_does_not_publish() {
+    let published = Signer::new("k1");
+    let other = Signer::new("k2");
+    let issuer = issuer();
+    let message = error_of(verify(&other.sign(&claims()), Some(&published.jwks()), &expected(&issuer)));
+    assert!(message.contains("doesn't publish"), "{message}");
+    assert!(!knows_key(&published.jwks(), &other.sign(&claims())));
+    assert!(knows_key(&published.jwks(), &published.sign(&claims())));
+    // The same kid with another key: the signature gives it away.
+    let impostor = Signer::new("k1");
+    let message = error_of(verify(&impostor.sign(&claims()), Some(&published.jwks()), &expected(&issuer)));
+    assert!(message.contains("signature"), "{message}");
+}
+
+#[test]
+fn refuses_none_and_hmac() {
+    let issuer = issuer();
+    let enc = |v: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+    let none = format!("{}.{}.", enc(r#"{"alg":"none"}"#), enc(&claims().to_string()));
+    assert!(verify(&none, Some(&Signer::new("k1").jwks()), &expected(&issuer)).is_err());
+    // HS256 keyed with a secret the JWKS publishes as an "oct" key: the algorithm alone is refused.
+    let secret = EncodingKey::from_secret(b"the client secret, which a native app cannot keep");
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some("h1".into());
+    let token = jsonwebtoken::encode(&header, &claims(), &secret).unwrap();
+    let mut jwk = Jwk::from_encoding_key(&secret, Algorithm::HS256).unwrap();
+    jwk.common.key_id = Some("h1".into());
+    let message = error_of(verify(&token, Some(&JwkSet { keys: vec![jwk] }), &expected(&issuer)));
+    assert!(message.contains("doesn't accept"), "{message}");
+}
+
+#[test]
+fn without_a_kid_only_a_single_usable_key_is_used() {
+    let signer = Signer::new("k1");
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = None;
+    let token = jsonwebtoken::encode(&header, &claims(), &signer.key).unwrap();
+    let issuer = issuer();
+    assert!(verify(&token, Some(&signer.jwks()), &expected(&issuer)).is_ok());
+    let two = JwkSet { keys: vec![signer.jwk.clone(), Signer::new("k2").jwk] };
+    assert!(error_of(verify(&token, Some(&two), &expected(&issuer))).contains("doesn't publish"));
+}
+
+/// A correctly signed token is still refused when a claim is not this sign-in's: the signature says who
+/// made it, the claims say what it is for.
+#[test]
+fn signed_tokens_are_held_to_the_claims() {
+    let signer = Signer::new("k1");
+    let issuer = issuer();
+    for (field, value, says) in [
+        ("nonce", serde_json::json!("other"), "nonce"),
+        ("nonce", serde_json::Value::Null, "nonce"),
+        ("iss", serde_json::json!("https://evil.example"), "another issuer"),
+        ("aud", serde_json::json!(["someone-else"]), "another client"),
+        ("exp", serde_json::json!(1), "expired"),
+        ("iat", serde_json::json!(5_000), "future"),
+    ] {
+        let mut c = claims();
+        c[field] = value;
+        let message = error_of(verify(&signer.sign(&c), Some(&signer.jwks()), &expected(&issuer)));
+        assert!(message.contains(says), "{field}: {message}");
+    }
+}
+
+#[test]
+fn without_keys_the_claims_are_still_checked() {
+    let issuer = issuer();
+    assert!(verify(&unsigned(&claims()), None, &expected(&issuer)).is_ok());
+    for (field, value) in [
+        ("nonce", serde_json::json!("other")),
+        ("iss", serde_json::json!("https://evil.example")),
+        ("aud", serde_json::json!(["someone-else"])),
+        ("exp", serde_json::json!(1)),
+    ] {
+        let mut c = claims();
+        c[field] = value;
+        assert!(verify(&unsigned(&c), None, &expected(&issuer)).is_err(), "{field}");
+    }
+    assert!(verify("not-a-jwt", None, &expected(&issuer)).is_err());
+    assert!(verify("a.%%%.c", None, &expected(&issuer)).is_err());
+}
+
+#[test]
+fn exp_is_any_numeric_date() {
+    let issuer = issuer();
+    for exp in [serde_json::json!(u64::MAX), serde_json::json!(2000.5), serde_json::json!(1e30)] {
+        let mut c = claims();
+        c["exp"] = exp.clone();
+        assert!(verify(&unsigned(&c), None, &expected(&issuer)).is_ok(), "exp {exp}");
+    }
+    for exp in [serde_json::json!(600.9), serde_json::json!(-1), serde_json::Value::Null, serde_json::json!("x")] {
+        let mut c = claims();
+        c["exp"] = exp.clone();
+        assert!(verify(&unsigned(&c), None, &expected(&issuer)).is_err(), "exp {exp}");
+    }
+}
+
+#[test]
+fn several_audiences_need_azp_naming_this_client() {
+    let issuer = issuer();
+    let mut c = claims();
+    c["aud"] = serde_json::json!(["api", CLIENT]);
+    assert!(error_of(verify(&unsigned(&c), None, &expected(&issuer))).contains("azp"));
+    c["azp"] = CLIENT.into();
+    assert!(verify(&unsigned(&c), None, &expected(&issuer)).is_ok());
+    c["azp"] = "api".into();
+    assert!(error_of(verify(&unsigned(&c), None, &expected(&issuer))).contains("azp"));
+}

@@ -11,6 +11,8 @@ use oauth2::{ClientId, ClientSecret};
 use serde::Deserialize;
 use url::Url;
 
+use crate::presets::{self, Location, Preset};
+
 /// The built-in profile for the bundled demo provider.
 pub const DEMO_PROFILE: &str = include_str!("../demo.toml");
 
@@ -39,6 +41,10 @@ pub struct ConfigError {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     profile: Option<String>,
+    preset: Option<String>,
+    tenant: Option<String>,
+    domain: Option<String>,
+    realm: Option<String>,
     name: Option<String>,
     issuer: Option<String>,
     authorization_endpoint: Option<String>,
@@ -50,8 +56,8 @@ struct RawConfig {
     client_secret: Option<String>,
     #[serde(default)]
     scopes: Vec<String>,
-    redirect_uri: String,
-    resource_url: String,
+    redirect_uri: Option<String>,
+    resource_url: Option<String>,
     sign_in_timeout_secs: Option<u64>,
     http_timeout_secs: Option<u64>,
 }
@@ -85,6 +91,9 @@ pub struct ProviderEndpoints {
     pub jwks: Option<Url>,
     /// Whether the provider promises `iss` in every authorization response (RFC 9207 §3).
     pub iss_parameter_supported: bool,
+    /// Microsoft's multi-tenant issuer, `https://login.microsoftonline.com/{tenantid}/v2.0`, when the tenant is
+    /// only known from each ID token's `tid` (then `issuer` is `None`).
+    pub issuer_template: Option<String>,
 }
 
 /// A validated provider profile.
@@ -112,6 +121,11 @@ pub struct Config {
     pub sign_in_timeout: Duration,
     /// How long one request to the provider or the resource may take.
     pub http_timeout: Duration,
+    /// The preset the profile uses, if any.
+    pub preset: Option<Preset>,
+    /// Microsoft's quirk: the metadata names the tenant differently from the profile (a `{tenantid}` template,
+    /// or the tenant's GUID); see [`presets::tenant_issuer`].
+    pub tenant_issuer: bool,
 }
 
 impl Config {
@@ -137,6 +151,25 @@ impl Config {
             let field = e.span().map(|span| line_and_key(text, span.start)).unwrap_or_else(|| "-".to_owned());
             err(&field, e.message().to_owned())
         })?;
+        let mut raw = raw;
+        let (preset, expansion) = match raw.preset.as_deref() {
+            Some(name) => {
+                let known = Preset::ALL.map(Preset::name).join(", ");
+                let preset = Preset::named(name)
+                    .ok_or_else(|| err("preset", format!("{name:?} is not a preset; use one of {known}")))?;
+                (Some(preset), Some(apply_preset(preset, &mut raw).map_err(|(field, problem)| err(field, problem))?))
+            }
+            None => {
+                for (field, given) in
+                    [("tenant", raw.tenant.is_some()), ("domain", raw.domain.is_some()), ("realm", raw.realm.is_some())]
+                {
+                    if given {
+                        return Err(err(field, "is only used with a preset".into()));
+                    }
+                }
+                (None, None)
+            }
+        };
 
         let url = |field: &str, value: &str| -> Result<Url, ConfigError> {
             let url = Url::parse(value).map_err(|e| err(field, format!("not a URL ({e})")))?;
@@ -166,6 +199,7 @@ impl Config {
                 userinfo,
                 jwks,
                 iss_parameter_supported: false,
+                issuer_template: None,
             })),
             (None, None) => match issuer {
                 Some(issuer) if revocation.is_none() && userinfo.is_none() && jwks.is_none() => {
@@ -204,10 +238,21 @@ impl Config {
                 return Err(err("scopes", format!("{scope:?} is not a valid scope (RFC 6749 §3.3)")));
             }
         }
-        let redirect_uri =
-            Url::parse(&raw.redirect_uri).map_err(|e| err("redirect_uri", format!("not a URI ({e})")))?;
+        let redirect_text = raw.redirect_uri.as_deref().ok_or_else(|| err("redirect_uri", "missing".into()))?;
+        let redirect_uri = Url::parse(redirect_text).map_err(|e| err("redirect_uri", format!("not a URI ({e})")))?;
         check_redirect(&redirect_uri).map_err(|problem| err("redirect_uri", problem))?;
-        let resource_url = url("resource_url", &raw.resource_url)?;
+        if expansion.as_ref().is_some_and(|e| e.loopback_only) && redirect_uri.scheme() != "http" {
+            let preset = raw.preset.as_deref().unwrap_or_default();
+            return Err(err(
+                "redirect_uri",
+                format!(
+                    "the {preset} preset's provider accepts only a loopback redirect, such as {}",
+                    presets::LOOPBACK
+                ),
+            ));
+        }
+        let resource_text = raw.resource_url.as_deref().ok_or_else(|| err("resource_url", "missing".into()))?;
+        let resource_url = url("resource_url", resource_text)?;
 
         let profile = raw.profile.unwrap_or_else(|| "default".to_owned());
         if profile.is_empty()
@@ -228,10 +273,12 @@ impl Config {
         };
 
         Ok(Config {
-            display_name: raw.name.unwrap_or_else(|| match &endpoints {
-                Endpoints::Discover { issuer } => issuer.host_str().unwrap_or("provider").to_owned(),
-                Endpoints::Explicit(e) => e.authorization.host_str().unwrap_or("provider").to_owned(),
-            }),
+            display_name: raw.name.or(expansion.as_ref().map(|e| e.name.to_owned())).unwrap_or_else(
+                || match &endpoints {
+                    Endpoints::Discover { issuer } => issuer.host_str().unwrap_or("provider").to_owned(),
+                    Endpoints::Explicit(e) => e.authorization.host_str().unwrap_or("provider").to_owned(),
+                },
+            ),
             profile,
             endpoints,
             client_id: ClientId::new(raw.client_id),
@@ -241,6 +288,8 @@ impl Config {
             resource_url,
             sign_in_timeout,
             http_timeout,
+            tenant_issuer: expansion.is_some_and(|e| e.tenant_issuer),
+            preset,
         })
     }
 
@@ -290,6 +339,43 @@ impl Config {
             _ => None,
         }
     }
+}
+
+/// Fills in what `preset` gives; the profile may still choose its own scopes, redirect and resource.
+fn apply_preset(preset: Preset, raw: &mut RawConfig) -> Result<presets::Expansion, (&'static str, String)> {
+    for (field, given) in [
+        ("issuer", raw.issuer.is_some()),
+        ("authorization_endpoint", raw.authorization_endpoint.is_some()),
+        ("token_endpoint", raw.token_endpoint.is_some()),
+        ("revocation_endpoint", raw.revocation_endpoint.is_some()),
+        ("userinfo_endpoint", raw.userinfo_endpoint.is_some()),
+        ("jwks_uri", raw.jwks_uri.is_some()),
+    ] {
+        if given {
+            return Err((field, format!("the {preset} preset gives the provider's endpoints; remove this line")));
+        }
+    }
+    let input = presets::Input {
+        tenant: raw.tenant.as_deref(),
+        domain: raw.domain.as_deref(),
+        realm: raw.realm.as_deref(),
+        has_secret: raw.client_secret.is_some(),
+    };
+    let expansion = presets::expand(preset, input)?;
+    match &expansion.location {
+        Location::Issuer(issuer) => raw.issuer = Some(issuer.clone()),
+        Location::Endpoints { issuer, authorization, token } => {
+            raw.issuer = Some(issuer.clone());
+            raw.authorization_endpoint = Some(authorization.clone());
+            raw.token_endpoint = Some(token.clone());
+        }
+    }
+    if raw.scopes.is_empty() {
+        raw.scopes = expansion.scopes.iter().map(|s| s.to_string()).collect();
+    }
+    raw.redirect_uri.get_or_insert_with(|| expansion.redirect_uri.to_owned());
+    raw.resource_url.get_or_insert_with(|| expansion.resource_url.clone());
+    Ok(expansion)
 }
 
 /// "line N", and the key written on that line when there is one: "line 5 (scopes)".
@@ -452,6 +538,57 @@ mod tests {
             Config::parse(&GOOD.replace("[\"openid\", \"offline_access\"]", "\"openid\""), "test").unwrap_err();
         assert_eq!(wrong_type.field, "line 5 (scopes)");
         assert!(wrong_type.problem.contains("expected a sequence"), "{wrong_type:?}");
+    }
+
+    #[test]
+    fn presets_fill_in_the_provider() {
+        let parse = |text: &str| Config::parse(text, "test").unwrap();
+        let google =
+            parse("preset = \"google\"\nclient_id = \"1-x.apps.googleusercontent.com\"\nclient_secret = \"s\"\n");
+        assert_eq!(google.preset, Some(Preset::Google));
+        assert_eq!(google.display_name, "Google");
+        assert!(
+            matches!(&google.endpoints, Endpoints::Discover { issuer } if issuer.as_str() == "https://accounts.google.com/")
+        );
+        assert_eq!(google.redirect_uri.as_str(), "http://127.0.0.1/callback");
+        assert_eq!(google.loopback(), Some("127.0.0.1".parse().unwrap()));
+        assert_eq!(google.resource_url.as_str(), "https://openidconnect.googleapis.com/v1/userinfo");
+        assert_eq!(google.scopes, ["openid", "email", "profile"]);
+        assert!(!google.tenant_issuer);
+
+        let github = parse("preset = \"github\"\nclient_id = \"Iv1.x\"\nclient_secret = \"s\"\n");
+        let Endpoints::Explicit(e) = &github.endpoints else { panic!("GitHub has no discovery") };
+        assert_eq!(e.issuer.as_ref().map(Url::as_str), Some("https://github.com/login/oauth"));
+        assert_eq!(e.token.as_str(), "https://github.com/login/oauth/access_token");
+        assert!(e.revocation.is_none(), "GitHub has no RFC 7009 endpoint");
+
+        let microsoft = parse("preset = \"microsoft\"\nclient_id = \"00000000-0000-0000-0000-000000000000\"\n");
+        assert!(microsoft.tenant_issuer);
+        assert_eq!(microsoft.redirect_uri.as_str(), "http://127.0.0.1/callback");
+
+        // The profile may choose its own scopes and resource.
+        let own = parse(
+            "preset = \"gitlab\"\nclient_id = \"x\"\nscopes = [\"openid\", \"read_user\"]\nresource_url = \"https://gitlab.com/api/v4/user\"\n",
+        );
+        assert_eq!(own.scopes, ["openid", "read_user"]);
+        assert_eq!(own.resource_url.as_str(), "https://gitlab.com/api/v4/user");
+        assert_eq!(own.redirect_uri.as_str(), "com.example.gatehouse:/callback");
+    }
+
+    #[test]
+    fn presets_refuse_what_they_cannot_take() {
+        let field = |text: &str| Config::parse(text, "test").unwrap_err().field;
+        assert_eq!(field("preset = \"facebook\"\nclient_id = \"x\"\n"), "preset");
+        assert_eq!(field("preset = \"google\"\nclient_id = \"x\"\n"), "client_secret");
+        let scheme = "preset = \"google\"\nclient_id = \"x\"\nclient_secret = \"s\"\nredirect_uri = \"com.example.gatehouse:/callback\"\n";
+        assert_eq!(field(scheme), "redirect_uri");
+        assert_eq!(field("preset = \"okta\"\nclient_id = \"x\"\n"), "domain");
+        assert_eq!(
+            field("preset = \"okta\"\ndomain = \"a.okta.com\"\nissuer = \"https://a.okta.com\"\nclient_id = \"x\"\n"),
+            "issuer"
+        );
+        assert_eq!(field(&format!("{GOOD}\ndomain = \"a.example\"\n")), "domain");
+        assert_eq!(field(&GOOD.replace("redirect_uri = \"com.example.gatehouse:/callback\"", "")), "redirect_uri");
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod config;
 pub mod deep_link;
 pub mod error;
 pub mod http;
+pub mod presets;
 pub mod service;
 pub mod state;
 pub mod tokens;

@@ -579,6 +579,7 @@ impl Gatehouse {
         if let Some(id_token) = tokens.id_token() {
             let expected = id_token::Expected {
                 issuer: endpoints.issuer.as_ref(),
+                issuer_template: endpoints.issuer_template.as_deref(),
                 client_id: config.client_id.as_str(),
                 nonce,
                 now: unix_now(),
@@ -628,7 +629,9 @@ impl Gatehouse {
         }
         let endpoints = Arc::new(match &config.endpoints {
             Endpoints::Explicit(endpoints) => (**endpoints).clone(),
-            Endpoints::Discover { issuer } => crate::auth::discovery::discover(&self.http, issuer).await?,
+            Endpoints::Discover { issuer } => {
+                crate::auth::discovery::discover(&self.http, issuer, config.tenant_issuer).await?
+            }
         });
         *cached = Some(Arc::clone(&endpoints));
         Ok(endpoints)

@@ -252,6 +252,18 @@ mod tests {
         assert!(parse(&just_fits, &redirect()).is_ok());
     }
 
+    /// Google and GitHub send `iss` without advertising it: when it comes, it must still be right.
+    #[test]
+    fn an_unadvertised_iss_is_checked_when_sent() {
+        let github = Url::parse("https://github.com/login/oauth").unwrap();
+        assert_eq!(check_issuer(Some("https://github.com/login/oauth"), Some(&github), false), Ok(()));
+        assert_eq!(check_issuer(None, Some(&github), false), Ok(()));
+        assert_eq!(
+            check_issuer(Some("https://github.example/login/oauth"), Some(&github), false),
+            Err(CallbackError::IssuerMismatch)
+        );
+    }
+
     #[test]
     fn checks_the_issuer() {
         let issuer = Url::parse("http://127.0.0.1:4470").unwrap();

@@ -46,15 +46,15 @@ fn metadata_urls(issuer: &Url) -> Result<[Url; 2]> {
 /// # Errors
 /// [`Error::Network`] when the provider is unreachable, [`Error::BadResponse`] when its metadata is missing,
 /// malformed, or describes another issuer.
-pub async fn discover(client: &reqwest::Client, issuer: &Url) -> Result<ProviderEndpoints> {
+pub async fn discover(client: &reqwest::Client, issuer: &Url, tenant_issuer: bool) -> Result<ProviderEndpoints> {
     let [openid, oauth] = metadata_urls(issuer)?;
     let mut endpoints = match fetch(client, &openid).await? {
-        Fetched::Document(metadata) => check(metadata, issuer)?,
+        Fetched::Document(metadata) => check(metadata, issuer, tenant_issuer)?,
         Fetched::Missing(status) => {
             return match fetch(client, &oauth).await? {
                 Fetched::Document(metadata) => {
                     tracing::debug!("endpoints from the RFC 8414 document");
-                    check(metadata, issuer)
+                    check(metadata, issuer, tenant_issuer)
                 }
                 Fetched::Missing(_) => Err(no_document(status)),
             };
@@ -62,16 +62,22 @@ pub async fn discover(client: &reqwest::Client, issuer: &Url) -> Result<Provider
     };
     tracing::debug!("endpoints from the OpenID Connect discovery document");
     if endpoints.revocation.is_none() || endpoints.userinfo.is_none() || endpoints.jwks.is_none() {
-        fill_gaps(&mut endpoints, client, &oauth, issuer).await;
+        fill_gaps(&mut endpoints, client, &oauth, issuer, tenant_issuer).await;
     }
     Ok(endpoints)
 }
 
 /// Takes the endpoints `endpoints` lacks from the RFC 8414 document at `url`, if there is one for the same
 /// issuer. Any failure here leaves `endpoints` as they were: they are complete enough to sign in.
-async fn fill_gaps(endpoints: &mut ProviderEndpoints, client: &reqwest::Client, url: &Url, issuer: &Url) {
+async fn fill_gaps(
+    endpoints: &mut ProviderEndpoints,
+    client: &reqwest::Client,
+    url: &Url,
+    issuer: &Url,
+    tenant_issuer: bool,
+) {
     let extra = match fetch(client, url).await {
-        Ok(Fetched::Document(metadata)) => check(metadata, issuer),
+        Ok(Fetched::Document(metadata)) => check(metadata, issuer, tenant_issuer),
         Ok(Fetched::Missing(_)) => return,
         Err(e) => Err(e),
     };
@@ -158,10 +164,21 @@ fn parse(body: &[u8]) -> Result<Metadata> {
     })
 }
 
-fn check(metadata: Metadata, issuer: &Url) -> Result<ProviderEndpoints> {
+fn check(metadata: Metadata, issuer: &Url, tenant_issuer: bool) -> Result<ProviderEndpoints> {
     // RFC 8414 §3.3 and OIDC Discovery §4.3: the metadata's issuer must be the one we asked, or an attacker's
-    // metadata could redirect the whole flow (mix-up, RFC 9700 §4.4).
-    if metadata.issuer != issuer.as_str() && metadata.issuer != issuer.as_str().trim_end_matches('/') {
+    // metadata could redirect the whole flow (mix-up, RFC 9700 §4.4). Microsoft's one exception (a preset
+    // quirk): its metadata names the tenant by GUID or as a `{tenantid}` template, on its own host.
+    let same = metadata.issuer == issuer.as_str() || metadata.issuer == issuer.as_str().trim_end_matches('/');
+    let (checked_issuer, issuer_template) = match (same, tenant_issuer) {
+        (true, _) => (Some(issuer.clone()), None),
+        (false, true) => match crate::presets::tenant_issuer(&metadata.issuer) {
+            Some(template) if template.contains("{tenantid}") => (None, Some(template.to_owned())),
+            Some(exact) => (Url::parse(exact).ok(), None),
+            None => (None, None),
+        },
+        (false, false) => (None, None),
+    };
+    if checked_issuer.is_none() && issuer_template.is_none() {
         return Err(Error::BadResponse(format!(
             "its metadata names a different issuer ({})",
             crate::error::clean_for_display(&metadata.issuer, 100)
@@ -184,7 +201,8 @@ fn check(metadata: Metadata, issuer: &Url) -> Result<ProviderEndpoints> {
     };
     let optional = |name: &str, value: &Option<String>| value.as_deref().map(|v| endpoint(name, v)).transpose();
     Ok(ProviderEndpoints {
-        issuer: Some(issuer.clone()),
+        issuer: checked_issuer,
+        issuer_template,
         authorization: endpoint("authorization endpoint", &metadata.authorization_endpoint)?,
         token: endpoint("token endpoint", &metadata.token_endpoint)?,
         revocation: optional("revocation endpoint", &metadata.revocation_endpoint)?,
@@ -223,7 +241,7 @@ mod tests {
     #[test]
     fn accepts_matching_metadata() {
         let issuer = Url::parse("http://127.0.0.1:4470").unwrap();
-        let endpoints = check(metadata("http://127.0.0.1:4470"), &issuer).unwrap();
+        let endpoints = check(metadata("http://127.0.0.1:4470"), &issuer, false).unwrap();
         assert_eq!(endpoints.token.as_str(), "http://127.0.0.1:4470/token");
         assert!(endpoints.iss_parameter_supported);
     }
@@ -241,10 +259,27 @@ mod tests {
         assert!(message.contains("not valid JSON") && !message.contains("html"), "{message}");
     }
 
+    /// Microsoft's quirk, only for the Microsoft preset: its metadata names a `{tenantid}` template or the
+    /// tenant's GUID on its own host, never another host.
+    #[test]
+    fn accepts_microsofts_tenant_issuers_only_when_told() {
+        let common = Url::parse("https://login.microsoftonline.com/common/v2.0").unwrap();
+        let template = metadata("https://login.microsoftonline.com/{tenantid}/v2.0");
+        assert!(check(template, &common, false).is_err());
+        let endpoints = check(metadata("https://login.microsoftonline.com/{tenantid}/v2.0"), &common, true).unwrap();
+        assert_eq!(endpoints.issuer, None);
+        assert_eq!(endpoints.issuer_template.as_deref(), Some("https://login.microsoftonline.com/{tenantid}/v2.0"));
+        let guid = "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0";
+        let by_domain = Url::parse("https://login.microsoftonline.com/contoso.onmicrosoft.com/v2.0").unwrap();
+        let endpoints = check(metadata(guid), &by_domain, true).unwrap();
+        assert_eq!(endpoints.issuer.as_ref().map(Url::as_str), Some(guid));
+        assert!(check(metadata("https://evil.example/{tenantid}/v2.0"), &common, true).is_err());
+    }
+
     #[test]
     fn rejects_another_issuer() {
         let issuer = Url::parse("https://id.example.com").unwrap();
-        assert!(matches!(check(metadata("https://evil.example"), &issuer), Err(Error::BadResponse(_))));
+        assert!(matches!(check(metadata("https://evil.example"), &issuer, false), Err(Error::BadResponse(_))));
     }
 
     #[test]
@@ -252,9 +287,9 @@ mod tests {
         let issuer = Url::parse("https://id.example.com").unwrap();
         let mut plain_only = metadata("https://id.example.com");
         plain_only.code_challenge_methods_supported = Some(vec!["plain".into()]);
-        assert!(check(plain_only, &issuer).is_err());
+        assert!(check(plain_only, &issuer, false).is_err());
         let mut http_token = metadata("https://id.example.com");
         http_token.token_endpoint = "http://id.example.com/token".into();
-        assert!(check(http_token, &issuer).is_err());
+        assert!(check(http_token, &issuer, false).is_err());
     }
 }

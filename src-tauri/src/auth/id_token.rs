@@ -49,6 +49,8 @@ struct Claims {
     iat: Option<u64>,
     azp: Option<String>,
     nonce: Option<String>,
+    /// Microsoft's tenant ID, for its multi-tenant issuer template.
+    tid: Option<String>,
     name: Option<String>,
     preferred_username: Option<String>,
     email: Option<String>,
@@ -66,6 +68,8 @@ enum Audience {
 pub struct Expected<'a> {
     /// The issuer, when known.
     pub issuer: Option<&'a Url>,
+    /// Microsoft's multi-tenant issuer, with `{tenantid}` for the token's `tid`, when `issuer` is not known.
+    pub issuer_template: Option<&'a str>,
     /// This client's identifier.
     pub client_id: &'a str,
     /// The nonce sent in the authorization request.
@@ -163,10 +167,16 @@ fn unverified_claims(id_token: &str) -> Result<Claims> {
 }
 
 fn check_claims(claims: Claims, expected: &Expected<'_>) -> Result<Account> {
-    // §3.1.3.7 step 2: iss must be the issuer.
+    // §3.1.3.7 step 2: iss must be the issuer. For Microsoft's multi-tenant issuer, Microsoft's guidance: the
+    // template with the token's own `tid`.
     if let Some(issuer) = expected.issuer {
         if claims.iss != issuer.as_str() && claims.iss != issuer.as_str().trim_end_matches('/') {
             return Err(bad("names another issuer"));
+        }
+    } else if let Some(template) = expected.issuer_template {
+        let tenant_issuer = claims.tid.as_deref().and_then(|tid| crate::presets::issuer_for_tenant(template, tid));
+        if tenant_issuer.as_deref() != Some(claims.iss.as_str()) {
+            return Err(bad("names another issuer than its tenant's"));
         }
     }
     // Step 3: aud must contain this client. Steps 4 and 5: with several audiences, azp names this client.

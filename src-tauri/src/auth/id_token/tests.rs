@@ -45,7 +45,7 @@ fn issuer() -> Url {
 }
 
 fn expected(issuer: &Url) -> Expected<'_> {
-    Expected { issuer: Some(issuer), client_id: CLIENT, nonce: Some("n-1"), now: 1_000 }
+    Expected { issuer: Some(issuer), issuer_template: None, client_id: CLIENT, nonce: Some("n-1"), now: 1_000 }
 }
 
 fn error_of(result: Result<Account>) -> String {
@@ -174,6 +174,29 @@ fn exp_is_any_numeric_date() {
         c["exp"] = exp.clone();
         assert!(verify(&unsigned(&c), None, &expected(&issuer)).is_err(), "exp {exp}");
     }
+}
+
+/// Microsoft's multi-tenant issuer: the token's `iss` must be the template with its own `tid`.
+#[test]
+fn a_tenant_template_issuer_is_checked_with_the_tokens_tid() {
+    let template = "https://login.microsoftonline.com/{tenantid}/v2.0";
+    let expected =
+        Expected { issuer: None, issuer_template: Some(template), client_id: CLIENT, nonce: None, now: 1_000 };
+    let tid = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    let mut c = claims();
+    c["tid"] = tid.into();
+    c["iss"] = format!("https://login.microsoftonline.com/{tid}/v2.0").into();
+    assert!(verify(&unsigned(&c), None, &expected).is_ok());
+    // Another tenant's issuer, no tid, or a tid that would bend the URL: refused.
+    c["iss"] = "https://login.microsoftonline.com/00000000-0000-0000-0000-000000000000/v2.0".into();
+    assert!(error_of(verify(&unsigned(&c), None, &expected)).contains("tenant"));
+    let mut no_tid = claims();
+    no_tid["iss"] = format!("https://login.microsoftonline.com/{tid}/v2.0").into();
+    assert!(verify(&unsigned(&no_tid), None, &expected).is_err());
+    let mut bent = claims();
+    bent["tid"] = "x/../evil".into();
+    bent["iss"] = "https://login.microsoftonline.com/x/../evil/v2.0".into();
+    assert!(verify(&unsigned(&bent), None, &expected).is_err());
 }
 
 #[test]

@@ -523,19 +523,25 @@ fn accepts_connections(port: u16) -> bool {
     std::net::TcpStream::connect_timeout(&address, std::time::Duration::from_secs(1)).is_ok()
 }
 
-#[tokio::test]
-async fn s17_a_loopback_sign_in_in_the_real_browser_then_the_port_is_closed() {
-    let _serial = ONE_AT_A_TIME.lock().await;
-    let (idp, desktop) = start("s17-loopback");
+/// Launches the app with a loopback profile and presses Sign in, with the person in the browser not started
+/// yet. Returns the listener's port, which is open.
+async fn start_loopback_sign_in(name: &str) -> (Idp, Desktop, App, u16) {
+    let (idp, desktop) = start(name);
     use_loopback(&desktop);
     let app = desktop.launch().await;
     app.wait_for_phase("signedOut").await;
-
     desktop.hold_browser();
     app.click("sign-in").await;
     app.wait_for_phase("waitingForBrowser").await;
     let port = loopback_port(&desktop).await;
     assert!(accepts_connections(port));
+    (idp, desktop, app, port)
+}
+
+#[tokio::test]
+async fn s17_a_loopback_sign_in_in_the_real_browser_then_the_port_is_closed() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (idp, desktop, app, port) = start_loopback_sign_in("s17-loopback").await;
     // A request for another path is refused, and the sign-in still waits.
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let wrong = http.get(format!("http://127.0.0.1:{port}/not-the-callback")).send().await.unwrap();
@@ -564,16 +570,7 @@ async fn s17_a_loopback_sign_in_in_the_real_browser_then_the_port_is_closed() {
 #[tokio::test]
 async fn s18_cancel_during_a_loopback_sign_in_closes_the_port() {
     let _serial = ONE_AT_A_TIME.lock().await;
-    let (idp, desktop) = start("s18-loopback-cancel");
-    use_loopback(&desktop);
-    let app = desktop.launch().await;
-    app.wait_for_phase("signedOut").await;
-
-    desktop.hold_browser();
-    app.click("sign-in").await;
-    app.wait_for_phase("waitingForBrowser").await;
-    let port = loopback_port(&desktop).await;
-    assert!(accepts_connections(port));
+    let (idp, desktop, app, port) = start_loopback_sign_in("s18-loopback-cancel").await;
     app.click("cancel").await;
     app.wait_for_phase("signedOut").await;
     wait_for("the listener to close", desktop::UI_TIMEOUT, || async { (!accepts_connections(port)).then_some(()) })

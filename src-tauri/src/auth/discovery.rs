@@ -107,12 +107,7 @@ async fn fill_gaps(
 /// # Errors
 /// [`Error::Network`] when unreachable, [`Error::BadResponse`] when the answer is not a JWK Set.
 pub async fn signing_keys(client: &reqwest::Client, url: &Url) -> Result<jsonwebtoken::jwk::JwkSet> {
-    let response = client
-        .get(url.clone())
-        .header(reqwest::header::ACCEPT, "application/json")
-        .send()
-        .await
-        .map_err(|e| Error::Network(http::describe_transport_error(&e)))?;
+    let response = get(client, url).await?;
     if !response.status().is_success() {
         return Err(Error::BadResponse(format!("its signing keys are missing (HTTP {})", response.status().as_u16())));
     }
@@ -129,6 +124,16 @@ pub async fn signing_keys(client: &reqwest::Client, url: &Url) -> Result<jsonweb
     Ok(jsonwebtoken::jwk::JwkSet { keys })
 }
 
+/// GETs a JSON document of the provider's.
+async fn get(client: &reqwest::Client, url: &Url) -> Result<reqwest::Response> {
+    client
+        .get(url.clone())
+        .header(reqwest::header::ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(|e| Error::Network(http::describe_transport_error(&e)))
+}
+
 /// A metadata document, or the status that said there is none.
 enum Fetched {
     Document(Metadata),
@@ -136,12 +141,7 @@ enum Fetched {
 }
 
 async fn fetch(client: &reqwest::Client, url: &Url) -> Result<Fetched> {
-    let response = client
-        .get(url.clone())
-        .header(reqwest::header::ACCEPT, "application/json")
-        .send()
-        .await
-        .map_err(|e| Error::Network(http::describe_transport_error(&e)))?;
+    let response = get(client, url).await?;
     if !response.status().is_success() {
         return Ok(Fetched::Missing(response.status()));
     }

@@ -392,3 +392,33 @@ async fn a_revocation_endpoint_listed_only_in_rfc_8414_metadata_is_used() {
     assert_eq!(notice(&service).0, "signed_out", "{:?}", service.view().notice);
     assert_eq!(idp.introspect(&refresh).await["active"], false);
 }
+
+/// A provider with no revocation endpoint (Microsoft Entra and GitHub have none): Sign out signs out here, and
+/// says plainly that the session stays valid at the provider until it expires.
+#[tokio::test]
+async fn without_a_revocation_endpoint_sign_out_says_the_session_lives_on() {
+    keyring::require_secret_service();
+    let idp = Idp::start(&artifacts_dir("backend").join("idp-no-revocation.log"));
+    let profile = "backend-no-revocation";
+    let issuer = idp.issuer();
+    // Explicit endpoints, as a profile for a provider without metadata lists them: no revocation endpoint.
+    let toml = idp.profile_toml(profile).replace(
+        &format!("issuer = \"{issuer}\"\n"),
+        &format!(
+            "issuer = \"{issuer}\"\nauthorization_endpoint = \"{issuer}/auth\"\ntoken_endpoint = \"{issuer}/token\"\n\
+             jwks_uri = \"{issuer}/jwks\"\n"
+        ),
+    );
+    let (service, shell) = common::service(&toml);
+    service.start(Vec::new()).await;
+    sign_in(&service, &shell, "pat").await;
+    assert_eq!(service.view().phase, Phase::SignedIn, "{:?}", service.view().notice);
+    let refresh = stored_token(profile, "refresh_token");
+
+    service.sign_out().await.unwrap();
+    let (kind, message) = notice(&service);
+    assert_eq!(kind, "not_revoked");
+    assert!(message.contains("offers no way to end the session"), "{message}");
+    assert!(keyring::lookup(profile).is_none());
+    assert_eq!(idp.introspect(&refresh).await["active"], true, "nothing was sent to revoke it");
+}

@@ -588,3 +588,65 @@ async fn s18_cancel_during_a_loopback_sign_in_closes_the_port() {
     assert!(idp.events_named("grant.success", Some("authorization_code")).await.is_empty());
     app.quit().await;
 }
+
+/// `xdg-mime`'s default handler for Gatehouse's scheme, as the OS would pick it.
+fn scheme_handler() -> String {
+    let output = std::process::Command::new("xdg-mime")
+        .args(["query", "default", "x-scheme-handler/com.example.gatehouse"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// Trap 2 of issue 8: a development build must treat any default handler for its scheme as registered, and
+/// leave it alone. With no handler at all, it registers one that Debian 12's `xdg-open` accepts.
+#[tokio::test]
+async fn s19_a_debug_build_leaves_the_users_own_scheme_handler_alone() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (_idp, desktop) = start("s19-own-handler");
+    let apps = std::path::PathBuf::from(std::env::var_os("XDG_DATA_HOME").unwrap()).join("applications");
+    let ours = apps.join("gatehouse-handler.desktop");
+    // The person's own handler, under a name of their choosing; the harness's handler is taken away.
+    let own = apps.join("my-own-gatehouse.desktop");
+    let entry = format!(
+        "[Desktop Entry]\nType=Application\nName=My Gatehouse\nExec={} %u\nNoDisplay=true\n\
+         MimeType=x-scheme-handler/com.example.gatehouse;\n",
+        desktop::app_binary().display()
+    );
+    std::fs::write(&own, &entry).unwrap();
+    std::fs::remove_file(&ours).unwrap();
+    let status = std::process::Command::new("xdg-mime")
+        .args(["default", "my-own-gatehouse.desktop", "x-scheme-handler/com.example.gatehouse"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(scheme_handler(), "my-own-gatehouse.desktop");
+
+    // The sign-in's redirect arrives through the person's handler, which the app left as it was.
+    let app = launch_and_sign_in(&desktop).await;
+    assert_eq!(scheme_handler(), "my-own-gatehouse.desktop");
+    assert_eq!(std::fs::read_to_string(&own).unwrap(), entry);
+    assert!(!ours.exists(), "the app must not register itself over the person's handler");
+    app.quit().await;
+
+    // With no handler at all, the development build registers one, and links arrive through it.
+    std::fs::remove_file(&own).unwrap();
+    let mimeapps = std::path::PathBuf::from(std::env::var_os("XDG_CONFIG_HOME").unwrap()).join("mimeapps.list");
+    let kept: String = std::fs::read_to_string(&mimeapps)
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| !line.contains("x-scheme-handler/com.example.gatehouse"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    std::fs::write(&mimeapps, kept).unwrap();
+    let _ = std::process::Command::new("update-desktop-database").arg(&apps).status();
+    assert_eq!(scheme_handler(), "", "no handler may be left for this part");
+    let app = desktop.launch_with(Launch { label: Some("self-registered".into()), ..Launch::default() }).await;
+    app.wait_for_phase("signedIn").await;
+    assert_eq!(scheme_handler(), "gatehouse-handler.desktop");
+    let written = std::fs::read_to_string(&ours).unwrap();
+    assert!(written.contains(&format!("\nExec={} %u\n", desktop::app_binary().display())), "{written}");
+    desktop.xdg_open("com.example.gatehouse:/callback?code=x&state=y");
+    app.wait_for_notice("callback_rejected").await;
+    app.quit().await;
+}

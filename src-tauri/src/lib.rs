@@ -126,12 +126,13 @@ impl Startup {
             state.links.take()
         };
         let (Some(links), Some(service)) = (links, service_of(app)) else { return };
-        tauri::async_runtime::spawn(async move { service.start(links).await });
-        // The tray too waits for the window: building its menu costs the first paint a frame or two.
+        // The tray too waits for the window: building its menu costs the first paint a frame or two. It is
+        // built before the service starts, so that it sees every change of state from then on.
         #[cfg(desktop)]
-        if let Err(e) = tray::create(app) {
+        if let Err(e) = tray::create(app, &service.view()) {
             tracing::warn!("no tray icon: {e}");
         }
+        tauri::async_runtime::spawn(async move { service.start(links).await });
     }
 }
 
@@ -179,6 +180,8 @@ impl<R: Runtime> Shell for TauriShell<R> {
         if let Some(channel) = self.app.try_state::<ViewChannel>() {
             channel.send(view);
         }
+        #[cfg(desktop)]
+        tray::update(&self.app, view);
     }
 }
 

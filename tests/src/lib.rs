@@ -7,6 +7,7 @@ pub mod desktop;
 pub mod faults;
 pub mod idp;
 pub mod keyring;
+pub mod tray;
 pub mod user_agent;
 
 use std::path::PathBuf;

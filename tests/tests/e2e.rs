@@ -650,3 +650,64 @@ async fn s19_a_debug_build_leaves_the_users_own_scheme_handler_alone() {
     app.wait_for_notice("callback_rejected").await;
     app.quit().await;
 }
+
+/// Waits until the tray menu reads `want` (labels in order; "(disabled)" after those that can't be clicked).
+async fn expect_tray(menu: &harness::tray::TrayMenu, want: &[&str]) {
+    let what = format!("the tray menu to read {want:?}");
+    wait_for(&what, desktop::UI_TIMEOUT, || async { (menu.summary() == want).then_some(()) }).await;
+}
+
+/// The tray, read and clicked over D-Bus as a panel does: its menu follows the state, and its items work
+/// against the real provider and keychain.
+#[tokio::test]
+async fn s20_the_tray_menu_follows_the_state_and_its_items_work() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let host = harness::tray::TrayHost::start();
+    let before = host.registered();
+    let (idp, desktop) = start("s20-tray");
+    let app = desktop.launch().await;
+    app.wait_for_phase("signedOut").await;
+    let menu = wait_for("the app's tray item to register", desktop::UI_TIMEOUT, || async {
+        if host.registered() > before {
+            host.latest_menu()
+        } else {
+            None
+        }
+    })
+    .await;
+    let signed_out = ["Signed out (disabled)", "Sign in", "Show Gatehouse", "Quit"];
+    expect_tray(&menu, &signed_out).await;
+
+    // Sign in from the tray; while the browser waits, the tray offers Cancel, which works.
+    desktop.hold_browser();
+    menu.click("Sign in");
+    app.wait_for_phase("waitingForBrowser").await;
+    expect_tray(&menu, &["Signing in… (disabled)", "Cancel sign-in", "Show Gatehouse", "Quit"]).await;
+    menu.click("Cancel sign-in");
+    app.wait_for_phase("signedOut").await;
+    app.wait_for_notice("sign_in_cancelled").await;
+    expect_tray(&menu, &signed_out).await;
+    desktop.release_browser();
+    app.wait_for_notice("callback_rejected").await;
+
+    // Signed in, the tray says who, and its Refresh and Sign out act on the real session.
+    sign_in_as_alice(&app).await;
+    expect_tray(&menu, &["Signed in as Alice (disabled)", "Refresh", "Sign out", "Show Gatehouse", "Quit"]).await;
+    menu.click("Refresh");
+    wait_for("the provider to record the tray's refresh", desktop::UI_TIMEOUT, || async {
+        (idp.events_named("grant.success", Some("refresh_token")).await.len() == 1).then_some(())
+    })
+    .await;
+    app.wait_for_phase("signedIn").await;
+    let refresh = stored(&desktop, "refresh_token");
+    menu.click("Sign out");
+    app.wait_for_phase("signedOut").await;
+    expect_tray(&menu, &signed_out).await;
+    assert!(keyring::lookup(&desktop.profile).is_none());
+    assert_eq!(idp.introspect(&refresh).await["active"], false);
+
+    menu.click("Show Gatehouse");
+    assert_eq!(app.phase().await, "signedOut", "Show leaves the app as it was");
+    menu.click("Quit");
+    desktop::wait_for_no_app().await;
+}

@@ -1,0 +1,177 @@
+//! The tray, for real and headless: a StatusNotifier host on the test's session bus, which is all an
+//! AppIndicator needs to show its icon, and a client for the registered item's menu over
+//! `com.canonical.dbusmenu`, which reads the menu the way a panel does and clicks its items.
+//!
+//! The host is one per test process (it owns `org.kde.StatusNotifierWatcher`); it must be started before the
+//! app builds its tray.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use zbus::blocking::Connection;
+use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
+
+/// The items that registered: the bus name that owns each, and its object path.
+type Items = Arc<Mutex<Vec<(String, String)>>>;
+
+struct Watcher {
+    items: Items,
+}
+
+#[zbus::interface(name = "org.kde.StatusNotifierWatcher")]
+impl Watcher {
+    fn register_status_notifier_item(&self, service: &str, #[zbus(header)] header: zbus::message::Header<'_>) {
+        let sender = header.sender().map(|s| s.to_string()).unwrap_or_default();
+        // libayatana-appindicator passes its object path; other items pass a bus name.
+        let item = if service.starts_with('/') {
+            (sender, service.to_owned())
+        } else {
+            (service.to_owned(), "/StatusNotifierItem".to_owned())
+        };
+        self.items.lock().unwrap_or_else(|p| p.into_inner()).push(item);
+    }
+
+    fn register_status_notifier_host(&self, _service: &str) {}
+
+    #[zbus(property)]
+    fn registered_status_notifier_items(&self) -> Vec<String> {
+        let items = self.items.lock().unwrap_or_else(|p| p.into_inner());
+        items.iter().map(|(name, path)| format!("{name}{path}")).collect()
+    }
+
+    #[zbus(property)]
+    fn is_status_notifier_host_registered(&self) -> bool {
+        true
+    }
+
+    #[zbus(property)]
+    fn protocol_version(&self) -> i32 {
+        0
+    }
+}
+
+/// The tray host of this test process.
+pub struct TrayHost {
+    connection: Connection,
+    items: Items,
+}
+
+impl TrayHost {
+    /// Starts the host on the session bus, once per process.
+    pub fn start() -> &'static TrayHost {
+        static HOST: OnceLock<TrayHost> = OnceLock::new();
+        HOST.get_or_init(|| {
+            let items: Items = Arc::default();
+            let connection = zbus::blocking::connection::Builder::session()
+                .and_then(|b| b.name("org.kde.StatusNotifierWatcher"))
+                .and_then(|b| b.serve_at("/StatusNotifierWatcher", Watcher { items: Arc::clone(&items) }))
+                .and_then(|b| b.build())
+                .unwrap_or_else(|e| panic!("the tray host couldn't start on the session bus: {e}"));
+            TrayHost { connection, items }
+        })
+    }
+
+    /// How many items have registered so far.
+    pub fn registered(&self) -> usize {
+        self.items.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// The menu of the item registered last.
+    pub fn latest_menu(&self) -> Option<TrayMenu> {
+        let (name, path) = self.items.lock().unwrap_or_else(|p| p.into_inner()).last().cloned()?;
+        let properties = zbus::blocking::fdo::PropertiesProxy::builder(&self.connection)
+            .destination(name.clone())
+            .ok()?
+            .path(path)
+            .ok()?
+            .build()
+            .ok()?;
+        let menu = properties.get("org.kde.StatusNotifierItem".try_into().ok()?, "Menu").ok()?;
+        let menu = OwnedObjectPath::try_from(menu).ok()?;
+        Some(TrayMenu { connection: self.connection.clone(), name, path: menu })
+    }
+}
+
+/// One entry of a tray menu, as a panel shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MenuEntry {
+    /// The dbusmenu item ID.
+    pub id: i32,
+    /// Its label (empty for a separator).
+    pub label: String,
+    /// Whether it can be clicked.
+    pub enabled: bool,
+}
+
+/// A registered item's menu.
+pub struct TrayMenu {
+    connection: Connection,
+    name: String,
+    path: OwnedObjectPath,
+}
+
+#[derive(Debug, serde::Deserialize, zbus::zvariant::Type, zbus::zvariant::OwnedValue)]
+struct Layout {
+    id: i32,
+    properties: HashMap<String, OwnedValue>,
+    children: Vec<OwnedValue>,
+}
+
+impl TrayMenu {
+    /// The visible items, in order, separators left out.
+    ///
+    /// # Panics
+    /// When the menu can't be read.
+    pub fn entries(&self) -> Vec<MenuEntry> {
+        let reply = self
+            .connection
+            .call_method(
+                Some(self.name.as_str()),
+                &self.path,
+                Some("com.canonical.dbusmenu"),
+                "GetLayout",
+                &(0i32, -1i32, Vec::<String>::new()),
+            )
+            .unwrap_or_else(|e| panic!("GetLayout: {e}"));
+        let (_revision, root): (u32, Layout) = reply.body().deserialize().unwrap_or_else(|e| panic!("layout: {e}"));
+        let mut entries = Vec::new();
+        for child in root.children {
+            let Ok(Layout { id, properties, .. }) = Layout::try_from(child) else { continue };
+            let string = |key: &str| properties.get(key).and_then(|v| String::try_from(v.clone()).ok());
+            let flag = |key: &str| properties.get(key).and_then(|v| bool::try_from(v.clone()).ok()).unwrap_or(true);
+            if string("type").as_deref() == Some("separator") || !flag("visible") {
+                continue;
+            }
+            let label = string("label").unwrap_or_default().replace('_', "");
+            entries.push(MenuEntry { id, label, enabled: flag("enabled") });
+        }
+        entries
+    }
+
+    /// The labels of the visible items, with `(disabled)` after those that can't be clicked.
+    pub fn summary(&self) -> Vec<String> {
+        self.entries()
+            .into_iter()
+            .map(|e| if e.enabled { e.label } else { format!("{} (disabled)", e.label) })
+            .collect()
+    }
+
+    /// Clicks the item labelled `label`, as a panel does.
+    ///
+    /// # Panics
+    /// When there is no such item, or the click can't be sent.
+    pub fn click(&self, label: &str) {
+        let entry = self
+            .entries()
+            .into_iter()
+            .find(|e| e.label == label)
+            .unwrap_or_else(|| panic!("no tray item {label:?} in {:?}", self.summary()));
+        let _ = self.connection.call_method(
+            Some(self.name.as_str()),
+            &self.path,
+            Some("com.canonical.dbusmenu"),
+            "Event",
+            &(entry.id, "clicked", Value::from(0i32), 0u32),
+        );
+    }
+}

@@ -18,6 +18,19 @@ use crate::wait_for;
 /// How long the UI gets to reach a state; generous for a debug build on two cores.
 pub const UI_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The Debian package built by `tests/bin/package --debug`: the newest in the bundle directory.
+pub fn debian_package() -> PathBuf {
+    let dir = app_binary().with_file_name("bundle").join("deb");
+    let newest = std::fs::read_dir(&dir)
+        .ok()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "deb"))
+        .max_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+    newest.unwrap_or_else(|| panic!("no .deb in {}: run tests/bin/package --debug", dir.display()))
+}
+
 /// The app binary built by `cargo build`.
 pub fn app_binary() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -49,7 +62,7 @@ impl Desktop {
     /// Sets up the desktop for scenario `name` against `idp`.
     pub fn new(name: &str, idp: &Idp) -> Desktop {
         // A scenario starts with no app running: one left by an earlier failure would take over the launch.
-        terminate_all(&app_binary());
+        terminate(app_processes());
         let artifacts = crate::artifacts_dir(name);
         let scratch_root =
             std::env::var_os("GATEHOUSE_TEST_SCRATCH").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
@@ -136,14 +149,19 @@ impl Desktop {
         wait_for_no_app().await;
         let mut env = self.app_env();
         env.extend(launch.env);
-        let application = match &launch.via_link {
+        let application = match (&launch.via_link, &launch.via_entry) {
             // The OS's way: xdg-open finds the .desktop handler and starts the app with the link as its only
             // argument. WebDriver's inspector settings reach the app through xdg-open's environment.
-            Some(link) => {
+            (Some(link), _) => {
                 env.push(("GATEHOUSE_TEST_LINK".into(), link.clone()));
                 crate::tests_dir().join("bin").join("open-link")
             }
-            None => app_binary(),
+            // The applications menu's way: the desktop entry's Exec line.
+            (None, Some(entry)) => {
+                env.push(("GATEHOUSE_TEST_ENTRY".into(), entry.display().to_string()));
+                crate::tests_dir().join("bin").join("launch-entry")
+            }
+            (None, None) => app_binary(),
         };
         let log = self.artifacts.join(format!("driver-{}.log", launch.label.as_deref().unwrap_or("app")));
         let mut caps = serde_json::Map::new();
@@ -164,7 +182,7 @@ impl Desktop {
                 Err(e) if attempt == 1 => {
                     eprintln!("WebDriver session failed ({e}); starting the driver and app again");
                     drop(driver);
-                    terminate_all(&app_binary());
+                    terminate(app_processes());
                     wait_for_no_app().await;
                     attempt += 1;
                 }
@@ -182,7 +200,7 @@ impl Drop for Desktop {
         // A browser still at work would hand its redirect to the OS later and start a stray app, which would
         // swallow the next scenario's launch: stop browsers first, then apps.
         terminate_browsers(&browser_script());
-        terminate_all(&app_binary());
+        terminate(app_processes());
         let _ = std::fs::remove_dir_all(&self.scratch);
     }
 }
@@ -194,6 +212,8 @@ pub struct Launch {
     pub env: Vec<(String, String)>,
     /// Start the app the way the OS does for a link: through xdg-open.
     pub via_link: Option<String>,
+    /// Start the app from this desktop entry, as the applications menu does.
+    pub via_entry: Option<PathBuf>,
     /// Names this launch's log.
     pub label: Option<String>,
 }
@@ -399,17 +419,22 @@ impl App {
 impl Drop for App {
     fn drop(&mut self) {
         // The driver, dropped next, stops WebKitWebDriver; make sure the app goes too, also after a panic.
-        terminate_all(&app_binary());
+        terminate(app_processes());
     }
 }
 
-/// The running processes of the app binary.
+/// The running processes of the app: the debug build, or a packaged copy of it, whatever its path.
 pub fn app_processes() -> Vec<u32> {
-    processes_of(&app_binary())
+    processes_where(|pid| {
+        std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| {
+            let name = exe.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            name == "gatehouse" || name.starts_with("gatehouse (")
+        })
+    })
 }
 
-/// The running processes of `binary`.
-fn processes_of(binary: &Path) -> Vec<u32> {
+/// The running processes of `binary`, and nothing else.
+pub fn processes_of(binary: &Path) -> Vec<u32> {
     processes_where(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == binary))
 }
 
@@ -421,11 +446,6 @@ fn processes_where(matches: impl Fn(u32) -> bool) -> Vec<u32> {
         .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
         .filter(|pid| matches(*pid))
         .collect()
-}
-
-/// Stops every process of `binary` with SIGTERM.
-fn terminate_all(binary: &Path) {
-    terminate(processes_of(binary));
 }
 
 fn terminate(pids: Vec<u32>) {

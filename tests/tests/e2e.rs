@@ -711,3 +711,48 @@ async fn s20_the_tray_menu_follows_the_state_and_its_items_work() {
     menu.click("Quit");
     desktop::wait_for_no_app().await;
 }
+
+/// The package as installed: its files unpacked into a prefix that `XDG_DATA_DIRS` and `PATH` point at, its
+/// desktop entry made the scheme handler, and the app started from that entry. A full sign-in then runs
+/// through the packaged binary: the browser's redirect reaches it through the packaged `Exec` line.
+#[tokio::test]
+async fn s21_the_installed_package_signs_in_through_its_desktop_entry() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (idp, desktop) = start("s21-installed");
+    let prefix = desktop.scratch.join("installed");
+    let package = desktop::debian_package();
+    let status = std::process::Command::new("dpkg-deb").arg("-x").arg(&package).arg(&prefix).status().unwrap();
+    assert!(status.success(), "dpkg-deb -x {}", package.display());
+    let binary = prefix.join("usr/bin/gatehouse");
+    let entry = prefix.join("usr/share/applications/Gatehouse.desktop");
+    let data_dirs = format!("{}:/usr/local/share:/usr/share", prefix.join("usr/share").display());
+    let path = format!("{}:{}", prefix.join("usr/bin").display(), std::env::var("PATH").unwrap());
+    // The packaged entry is the only handler: the development build's is taken away.
+    let apps = std::path::PathBuf::from(std::env::var_os("XDG_DATA_HOME").unwrap()).join("applications");
+    std::fs::remove_file(apps.join("gatehouse-handler.desktop")).unwrap();
+    let _ = std::process::Command::new("update-desktop-database").arg(&apps).status();
+    let xdg_mime = |args: &[&str]| {
+        let output = std::process::Command::new("xdg-mime").args(args).env("XDG_DATA_DIRS", &data_dirs).output();
+        String::from_utf8_lossy(&output.unwrap().stdout).trim().to_owned()
+    };
+    xdg_mime(&["default", "Gatehouse.desktop", "x-scheme-handler/com.example.gatehouse"]);
+    assert_eq!(xdg_mime(&["query", "default", "x-scheme-handler/com.example.gatehouse"]), "Gatehouse.desktop");
+
+    // As on a GNOME desktop, xdg-open hands links to `gio open`, which (unlike xdg-open's own fallback) passes
+    // the URL only where the entry's Exec line says `%u`.
+    let env = vec![
+        ("XDG_DATA_DIRS".to_string(), data_dirs.clone()),
+        ("PATH".to_string(), path),
+        ("XDG_CURRENT_DESKTOP".to_string(), "GNOME".to_string()),
+    ];
+    let launch = Launch { env, via_entry: Some(entry), label: Some("installed".into()), ..Launch::default() };
+    let app = desktop.launch_with(launch).await;
+    app.wait_for_phase("signedOut").await;
+    assert!(!desktop::processes_of(&binary).is_empty(), "the packaged binary must be the one running");
+    sign_in_as_alice(&app).await;
+    assert_eq!(xdg_mime(&["query", "default", "x-scheme-handler/com.example.gatehouse"]), "Gatehouse.desktop");
+    assert_eq!(keyring::count_entries(&desktop.profile), 1);
+    assert_eq!(idp.events_named("grant.success", Some("authorization_code")).await.len(), 1);
+    app.screenshot("signed-in-installed").await;
+    app.quit().await;
+}

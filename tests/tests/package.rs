@@ -1,0 +1,66 @@
+//! The Debian package that `tests/bin/package --debug` builds (`tests/bin/test` builds it first): what it
+//! installs, what it depends on, and a desktop entry that receives the sign-in redirect. The installed-app
+//! scenario (e2e s21) runs it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed assertion
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The newest .deb the bundler made.
+fn package() -> PathBuf {
+    harness::desktop::debian_package()
+}
+
+fn run(program: &str, args: &[&str]) -> String {
+    let output = Command::new(program).args(args).output().unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(output.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The packaged desktop entry, read out of the .deb.
+fn desktop_entry() -> (PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("gatehouse-package-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    run("dpkg-deb", &["-x", package().to_str().unwrap(), dir.to_str().unwrap()]);
+    let path = dir.join("usr/share/applications/Gatehouse.desktop");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (path, text)
+}
+
+#[test]
+fn the_package_installs_the_binary_icons_and_desktop_entry() {
+    let listing = run("dpkg-deb", &["-c", package().to_str().unwrap()]);
+    let files: Vec<&str> = listing.lines().filter_map(|line| line.split_whitespace().last()).collect();
+    for wanted in [
+        "usr/bin/gatehouse",
+        "usr/share/applications/Gatehouse.desktop",
+        "usr/share/icons/hicolor/32x32/apps/gatehouse.png",
+        "usr/share/icons/hicolor/128x128/apps/gatehouse.png",
+    ] {
+        assert!(files.iter().any(|f| f.trim_start_matches("./") == wanted), "{wanted} missing from {files:?}");
+    }
+}
+
+#[test]
+fn the_package_depends_on_what_the_app_loads() {
+    let depends = run("dpkg-deb", &["-f", package().to_str().unwrap(), "Depends"]);
+    for wanted in ["libwebkit2gtk-4.1-0", "libgtk-3-0", "libayatana-appindicator3-1", "xdg-utils"] {
+        assert!(depends.contains(wanted), "{wanted} missing from Depends: {depends}");
+    }
+}
+
+/// Tauri's own template writes `Exec=gatehouse` with no `%u` (tauri#15928): the OS would then start the app
+/// without the redirect. The packaged entry must pass the URL and claim the scheme.
+#[test]
+fn the_desktop_entry_receives_the_redirect_and_validates() {
+    let (path, entry) = desktop_entry();
+    let lines: Vec<&str> = entry.lines().collect();
+    assert!(lines.contains(&"Exec=gatehouse %u"), "{entry}");
+    assert!(lines.contains(&"MimeType=x-scheme-handler/com.example.gatehouse;"), "{entry}");
+    assert!(lines.contains(&"StartupWMClass=gatehouse"), "{entry}");
+    assert!(lines.iter().any(|l| l.starts_with("Categories=") && l.ends_with(';')), "{entry}");
+    let output = Command::new("desktop-file-validate").arg(&path).output().unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success() && said.trim().is_empty(), "desktop-file-validate: {said}");
+}

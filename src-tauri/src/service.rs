@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use jsonwebtoken::jwk::JwkSet;
-use oauth2::{StandardRevocableToken, TokenResponse as _};
+use oauth2::{AccessToken, RefreshToken, StandardRevocableToken, TokenResponse as _};
 use tokio::sync::MutexGuard;
 use url::Url;
 
@@ -344,11 +344,8 @@ impl Gatehouse {
             Ok(account) => account,
             Err(e) => {
                 // The grant is refused, not kept: end it at the provider too.
-                let token = match tokens.refresh_token() {
-                    Some(refresh_token) => StandardRevocableToken::RefreshToken(refresh_token.clone()),
-                    None => StandardRevocableToken::AccessToken(tokens.access_token().clone()),
-                };
-                if let Err(revoke_error) = flow::revoke(config, &endpoints, &self.http, token).await {
+                let revoked = self.revoke_grant(config, tokens.refresh_token(), Some(tokens.access_token())).await;
+                if let Err(revoke_error) = revoked {
                     tracing::warn!(kind = revoke_error.kind(), "couldn't revoke the refused grant");
                 }
                 return Err(e);
@@ -474,13 +471,23 @@ impl Gatehouse {
     }
 
     async fn revoke(&self, config: &Config, stored: &StoredSession) -> Result<bool> {
-        let endpoints = self.endpoints(config).await?;
-        // Revoking the refresh token ends the whole grant (RFC 7009 §2.1); without one, revoke the access token.
-        let token = match (&stored.refresh_token, &stored.access_token) {
+        self.revoke_grant(config, stored.refresh_token.as_ref(), stored.access_token.as_ref()).await
+    }
+
+    /// Ends the grant these tokens belong to: revoking the refresh token ends the whole grant (RFC 7009 §2.1);
+    /// without one, the access token is revoked. `Ok(false)` when there is nothing to revoke, or nowhere to.
+    async fn revoke_grant(
+        &self,
+        config: &Config,
+        refresh_token: Option<&RefreshToken>,
+        access_token: Option<&AccessToken>,
+    ) -> Result<bool> {
+        let token = match (refresh_token, access_token) {
             (Some(rt), _) => StandardRevocableToken::RefreshToken(rt.clone()),
             (None, Some(at)) => StandardRevocableToken::AccessToken(at.clone()),
             (None, None) => return Ok(false),
         };
+        let endpoints = self.endpoints(config).await?;
         flow::revoke(config, &endpoints, &self.http, token).await
     }
 

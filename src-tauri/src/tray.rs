@@ -140,33 +140,26 @@ fn menu<R: Runtime>(app: &AppHandle<R>, entries: &[Entry]) -> tauri::Result<Menu
 
 fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
     let Some(service) = crate::service_of(app) else { return };
-    // Errors are shown in the window by the service; nothing more to do here.
     match id {
         ids::SHOW => crate::show_main_window(app),
         ids::SIGN_IN => {
             crate::show_main_window(app);
-            tauri::async_runtime::spawn(async move {
-                let _ = service.sign_in().await;
-            });
+            run(async move { service.sign_in().await });
         }
-        ids::CANCEL => {
-            tauri::async_runtime::spawn(async move {
-                let _ = service.cancel_sign_in().await;
-            });
-        }
-        ids::REFRESH => {
-            tauri::async_runtime::spawn(async move {
-                let _ = service.refresh().await;
-            });
-        }
-        ids::SIGN_OUT => {
-            tauri::async_runtime::spawn(async move {
-                let _ = service.sign_out().await;
-            });
-        }
+        ids::CANCEL => run(async move { service.cancel_sign_in().await }),
+        ids::REFRESH => run(async move { service.refresh().await }),
+        ids::SIGN_OUT => run(async move { service.sign_out().await }),
         ids::QUIT => app.exit(0),
         _ => {}
     }
+}
+
+/// Runs a service action for a menu item. Its errors are shown in the window by the service; nothing more to
+/// do with them here.
+fn run(action: impl std::future::Future<Output = crate::error::Result<()>> + Send + 'static) {
+    tauri::async_runtime::spawn(async move {
+        let _ = action.await;
+    });
 }
 
 #[cfg(test)]

@@ -10,6 +10,8 @@ fn main() {
         "refresh",
         "sign_out",
         "dismiss_notice",
+        "watch_settings",
+        "set_start_at_login",
         "quit",
     ])))
     .expect("failed to run tauri-build");

@@ -145,16 +145,34 @@ function describeExpiry(unixSeconds) {
   return `at ${formatTime(unixSeconds)} (in ${minutes} min)`;
 }
 
+// Shows an error the backend could not put in the view itself.
+function showError(e) {
+  if (!view) return;
+  render({ ...view, notice: { kind: e.kind || "internal", message: e.message || String(e), severity: "error" } });
+}
+
 async function act(command) {
   try {
     await invoke(command);
   } catch (e) {
     // The backend has already put the error in the view; this covers a failure to reach it at all.
-    if (!view || !view.notice) {
-      render({ ...view, notice: { kind: e.kind || "internal", message: e.message || String(e), severity: "error" } });
-    }
+    if (!view || !view.notice) showError(e);
   }
 }
+
+function renderSettings(settings) {
+  $("start-at-login").checked = settings.startAtLogin;
+}
+
+$("start-at-login").addEventListener("change", async (event) => {
+  const wanted = event.target.checked;
+  try {
+    renderSettings(await invoke("set_start_at_login", { enabled: wanted }));
+  } catch (e) {
+    $("start-at-login").checked = !wanted;
+    showError(e);
+  }
+});
 
 $("sign-in").addEventListener("click", () => act("sign_in"));
 $("cancel").addEventListener("click", () => act("cancel_sign_in"));
@@ -181,3 +199,8 @@ document.addEventListener("keydown", (event) => {
 const views = new Channel();
 views.onmessage = render;
 invoke("watch_state", { channel: views }).then(render);
+
+// The settings too can change from elsewhere (the tray), so they come over a channel of their own.
+const settingsChanges = new Channel();
+settingsChanges.onmessage = renderSettings;
+invoke("watch_settings", { channel: settingsChanges }).then(renderSettings);

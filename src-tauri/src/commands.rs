@@ -7,6 +7,7 @@ use tauri::{AppHandle, Runtime, State};
 
 use crate::error::Result;
 use crate::service::Gatehouse;
+use crate::settings::{self, Settings, SettingsChannel};
 use crate::state::{AuthView, ViewChannel};
 
 /// What the window should show now.
@@ -56,6 +57,24 @@ pub async fn sign_out(service: State<'_, Arc<Gatehouse>>) -> Result<()> {
 #[tauri::command]
 pub fn dismiss_notice(service: State<'_, Arc<Gatehouse>>) {
     service.dismiss_notice();
+}
+
+/// Sends every later change of the settings over `channel` (the tray can change them too), and returns the
+/// current ones.
+#[tauri::command]
+pub fn watch_settings<R: Runtime>(
+    app: AppHandle<R>,
+    watcher: State<'_, SettingsChannel>,
+    channel: Channel<Settings>,
+) -> Settings {
+    watcher.set(channel);
+    settings::current(&app)
+}
+
+/// Turns start at login on or off, and returns the settings as they now are.
+#[tauri::command]
+pub fn set_start_at_login<R: Runtime>(app: AppHandle<R>, enabled: bool) -> Result<Settings> {
+    settings::set_start_at_login(&app, enabled)
 }
 
 /// Quits the app (the window's Ctrl+Q, like the tray's Quit).

@@ -87,6 +87,9 @@ pub enum Error {
     /// The sign-in waited longer than the provider's code could live.
     #[error("The sign-in took too long and was stopped. Press Sign in to start again.")]
     SignInTimedOut,
+    /// A setting of Gatehouse's own (start at login) could not be changed.
+    #[error("Couldn't change the setting ({0}). Check that your home folder is writable, then try again.")]
+    Setting(String),
     /// A bug or an OS failure that the user cannot fix.
     #[error("Something went wrong inside Gatehouse ({0}). Restart it; if this keeps happening, please report it.")]
     Internal(String),
@@ -118,6 +121,7 @@ impl Error {
             Error::NotSignedIn => "not_signed_in",
             Error::AlreadySignedIn => "already_signed_in",
             Error::SignInTimedOut => "sign_in_timed_out",
+            Error::Setting(_) => "setting_failed",
             Error::Internal(_) => "internal",
         }
     }

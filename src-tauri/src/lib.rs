@@ -12,6 +12,7 @@ pub mod error;
 pub mod http;
 pub mod presets;
 pub mod service;
+pub mod settings;
 pub mod state;
 pub mod tokens;
 #[cfg(desktop)]
@@ -23,14 +24,21 @@ use std::sync::{Arc, Mutex};
 use tauri::webview::PageLoadEvent;
 use tauri::{AppHandle, Manager, RunEvent, Runtime, WindowEvent};
 use tauri_plugin_opener::OpenerExt;
+use tauri_plugin_window_state::{AppHandleExt, StateFlags};
 
 use crate::config::{Config, ConfigError, CONFIG_ENV};
 use crate::service::{Gatehouse, Shell};
+use crate::settings::SettingsChannel;
 use crate::state::{AuthView, ViewChannel};
 use crate::tokens::keychain::Keychain;
 
 /// The label of the one window.
 pub const MAIN_WINDOW: &str = "main";
+
+/// What is remembered of the window between runs: its size and place, and whether it was maximised. Nothing
+/// else, and nothing about the session: the state file holds only numbers. Not whether it was visible either:
+/// a login start stays in the tray, and a person's launch always shows the window.
+pub const REMEMBERED: StateFlags = StateFlags::SIZE.union(StateFlags::POSITION).union(StateFlags::MAXIMIZED);
 
 /// Starts Gatehouse.
 pub fn run() {
@@ -41,6 +49,12 @@ pub fn run() {
     let config = Config::load(&args, std::env::var_os(CONFIG_ENV).map(PathBuf::from), config_dir);
     if let Some(scheme) = config.as_ref().ok().and_then(Config::redirect_scheme) {
         accept_scheme(&mut context, scheme);
+    }
+    // A login start (the autostart entry's flag) keeps the window hidden; the tray shows it on request.
+    if settings::starts_hidden(&args) {
+        for window in &mut context.config_mut().app.windows {
+            window.visible = false;
+        }
     }
     let app = build_app(tauri::Builder::default(), config).build(context);
     match app {
@@ -62,11 +76,18 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, config: Result<Config, 
     builder
         // single-instance must come first, so a second launch (the OS delivering a deep link) is forwarded
         // to this instance before any other plugin runs in it.
-        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| show_main_window(app)))
+        .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
+            if !settings::starts_hidden(&argv) {
+                show_main_window(app);
+            }
+        }))
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_opener::init())
+        .plugin(settings::autostart_plugin())
+        .plugin(tauri_plugin_window_state::Builder::new().with_state_flags(REMEMBERED).build())
         .manage(Startup::default())
         .manage(ViewChannel::default())
+        .manage(SettingsChannel::default())
         .invoke_handler(tauri::generate_handler![
             commands::get_state,
             commands::watch_state,
@@ -75,6 +96,8 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, config: Result<Config, 
             commands::refresh,
             commands::sign_out,
             commands::dismiss_notice,
+            commands::watch_settings,
+            commands::set_start_at_login,
             commands::quit,
         ])
         .setup(move |app| {
@@ -98,6 +121,11 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, config: Result<Config, 
                 if window.label() == MAIN_WINDOW {
                     api.prevent_close();
                     let _ = window.hide();
+                    // The plugin saves at exit; saving here too keeps the place when the session ends with a
+                    // signal rather than Quit.
+                    if let Err(e) = window.app_handle().save_window_state(REMEMBERED) {
+                        tracing::warn!("couldn't save the window's size and place: {e}");
+                    }
                 }
             }
         })

@@ -667,8 +667,9 @@ impl Gatehouse {
         self.update(|view| view.notice = Some(Notice::error(&e)));
     }
 
-    /// Shows `e` and puts the phase back where the facts say it is.
-    fn report(&self, e: &Error) {
+    /// Shows `e` and puts the phase back where the facts say it is. The tray uses it for a setting that
+    /// couldn't change.
+    pub fn report(&self, e: &Error) {
         self.update(|view| view.notice = Some(Notice::error(e)));
         if let Ok(session) = self.session.try_lock() {
             self.settle(&session);

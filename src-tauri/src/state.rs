@@ -6,7 +6,7 @@
 use std::sync::Mutex;
 
 use serde::Serialize;
-use tauri::ipc::Channel;
+use tauri::ipc::{Channel, IpcResponse};
 
 use crate::error::Error;
 use crate::tokens::{Account, StoredSession};
@@ -130,22 +130,30 @@ impl AuthView {
     }
 }
 
-/// Where views go: the window's channel, once it has asked for one (`watch_state`). A reload of the page asks
-/// again and replaces it.
-#[derive(Default)]
-pub struct ViewChannel(Mutex<Option<Channel<AuthView>>>);
+/// Where a value the window watches goes: the window's channel, once it has asked for one (`watch_state`,
+/// `watch_settings`). A reload of the page asks again and replaces it.
+pub struct Watcher<T: IpcResponse + Clone>(Mutex<Option<Channel<T>>>);
 
-impl ViewChannel {
-    /// Sends later views to `channel` instead of the one before.
-    pub fn set(&self, channel: Channel<AuthView>) {
+/// Where views go.
+pub type ViewChannel = Watcher<AuthView>;
+
+impl<T: IpcResponse + Clone> Default for Watcher<T> {
+    fn default() -> Self {
+        Watcher(Mutex::new(None))
+    }
+}
+
+impl<T: IpcResponse + Clone> Watcher<T> {
+    /// Sends later values to `channel` instead of the one before.
+    pub fn set(&self, channel: Channel<T>) {
         *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(channel);
     }
 
-    /// Sends `view` to the window, if it is watching.
-    pub fn send(&self, view: &AuthView) {
+    /// Sends `value` to the window, if it is watching.
+    pub fn send(&self, value: &T) {
         let channel = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
         if let Some(channel) = channel {
-            if let Err(e) = channel.send(view.clone()) {
+            if let Err(e) = channel.send(value.clone()) {
                 tracing::warn!("couldn't update the window: {e}");
             }
         }

@@ -2,15 +2,16 @@
 //! nobody is), and only the actions that make sense now are offered. Each item calls the same service method
 //! as the window's button. The tooltip says the state too.
 //!
-//! What the menu holds is a pure function of the view ([`entries`]); the menu is rebuilt only when that
-//! changes.
+//! What the menu holds is a pure function of the view and the settings ([`entries`]); the menu is rebuilt
+//! only when that changes.
 
 use std::sync::Mutex;
 
-use tauri::menu::{IsMenuItem, Menu, MenuItem, PredefinedMenuItem};
+use tauri::menu::{CheckMenuItem, IsMenuItem, Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::TrayIconBuilder;
 use tauri::{AppHandle, Manager, Runtime};
 
+use crate::settings::{self, Settings};
 use crate::state::{AuthView, Phase};
 
 /// The tray icon's ID.
@@ -28,6 +29,8 @@ pub mod ids {
     pub const REFRESH: &str = "tray-refresh";
     /// Signs out.
     pub const SIGN_OUT: &str = "tray-sign-out";
+    /// Turns start at login on or off.
+    pub const START_AT_LOGIN: &str = "tray-start-at-login";
     /// Shows and focuses the window.
     pub const SHOW: &str = "tray-show";
     /// Quits.
@@ -39,12 +42,14 @@ pub mod ids {
 pub enum Entry {
     /// An item: its ID, label, and whether it can be clicked.
     Item(&'static str, String, bool),
+    /// A check item: its ID, label, and whether it is checked.
+    Check(&'static str, String, bool),
     /// A separator.
     Separator,
 }
 
-/// The menu for `view`, and the tooltip.
-pub fn entries(view: &AuthView) -> (Vec<Entry>, String) {
+/// The menu for `view` and `settings`, and the tooltip.
+pub fn entries(view: &AuthView, settings: Settings) -> (Vec<Entry>, String) {
     let who = view
         .account
         .as_ref()
@@ -74,14 +79,21 @@ pub fn entries(view: &AuthView) -> (Vec<Entry>, String) {
     if menu.last() != Some(&Entry::Separator) {
         menu.push(Entry::Separator);
     }
+    menu.push(Entry::Check(ids::START_AT_LOGIN, "Start at login".to_owned(), settings.start_at_login));
     menu.push(item(ids::SHOW, "Show Gatehouse", true));
     menu.push(item(ids::QUIT, "Quit", true));
     (menu, format!("Gatehouse: {status}"))
 }
 
-/// The menu last shown, so an unchanged state doesn't rebuild it.
-#[derive(Default)]
-struct Shown(Mutex<Option<Vec<Entry>>>);
+/// What the tray shows now: the latest view and settings, and the menu made from them, so an unchanged
+/// state doesn't rebuild it.
+struct Shown(Mutex<ShownState>);
+
+struct ShownState {
+    view: AuthView,
+    settings: Settings,
+    entries: Vec<Entry>,
+}
 
 /// Builds the tray icon for `view`. With no tray host (a bare X server), this still succeeds and the icon is
 /// simply unseen.
@@ -89,8 +101,8 @@ struct Shown(Mutex<Option<Vec<Entry>>>);
 /// # Errors
 /// A Tauri error if the menu or icon cannot be built.
 pub fn create<R: Runtime>(app: &AppHandle<R>, view: &AuthView) -> tauri::Result<()> {
-    app.manage(Shown::default());
-    let (entries, tooltip) = entries(view);
+    let settings = settings::current(app);
+    let (entries, tooltip) = entries(view, settings);
     let mut tray = TrayIconBuilder::with_id(TRAY)
         .tooltip(tooltip)
         .menu(&menu(app, &entries)?)
@@ -99,30 +111,34 @@ pub fn create<R: Runtime>(app: &AppHandle<R>, view: &AuthView) -> tauri::Result<
         tray = tray.icon(icon.clone());
     }
     tray.build(app)?;
-    remember(app, entries);
+    app.manage(Shown(Mutex::new(ShownState { view: view.clone(), settings, entries })));
     Ok(())
 }
 
-/// Shows `view` in the tray, if there is one and what it shows has changed.
+/// Shows `view` in the tray, if there is one.
 pub fn update<R: Runtime>(app: &AppHandle<R>, view: &AuthView) {
+    show(app, |state| state.view = view.clone());
+}
+
+/// Shows `settings` in the tray, if there is one.
+pub fn show_settings<R: Runtime>(app: &AppHandle<R>, settings: Settings) {
+    show(app, |state| state.settings = settings);
+}
+
+/// Applies `change` and rebuilds the menu if what it shows has changed.
+fn show<R: Runtime>(app: &AppHandle<R>, change: impl FnOnce(&mut ShownState)) {
     let (Some(tray), Some(shown)) = (app.tray_by_id(TRAY), app.try_state::<Shown>()) else { return };
-    let (entries, tooltip) = entries(view);
-    if shown.0.lock().ok().is_some_and(|last| last.as_ref() == Some(&entries)) {
+    let Ok(mut state) = shown.0.lock() else { return };
+    change(&mut state);
+    let (entries, tooltip) = entries(&state.view, state.settings);
+    if state.entries == entries {
         return;
     }
     let result =
         menu(app, &entries).and_then(|menu| tray.set_menu(Some(menu))).and_then(|()| tray.set_tooltip(Some(tooltip)));
     match result {
-        Ok(()) => remember(app, entries),
+        Ok(()) => state.entries = entries,
         Err(e) => tracing::warn!("couldn't update the tray: {e}"),
-    }
-}
-
-fn remember<R: Runtime>(app: &AppHandle<R>, entries: Vec<Entry>) {
-    if let Some(shown) = app.try_state::<Shown>() {
-        if let Ok(mut last) = shown.0.lock() {
-            *last = Some(entries);
-        }
     }
 }
 
@@ -131,6 +147,9 @@ fn menu<R: Runtime>(app: &AppHandle<R>, entries: &[Entry]) -> tauri::Result<Menu
     for entry in entries {
         items.push(match entry {
             Entry::Item(id, label, enabled) => Box::new(MenuItem::with_id(app, *id, label, *enabled, None::<&str>)?),
+            Entry::Check(id, label, checked) => {
+                Box::new(CheckMenuItem::with_id(app, *id, label, true, *checked, None::<&str>)?)
+            }
             Entry::Separator => Box::new(PredefinedMenuItem::separator(app)?),
         });
     }
@@ -149,6 +168,19 @@ fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
         ids::CANCEL => run(async move { service.cancel_sign_in().await }),
         ids::REFRESH => run(async move { service.refresh().await }),
         ids::SIGN_OUT => run(async move { service.sign_out().await }),
+        ids::START_AT_LOGIN => {
+            // The clicked check item has toggled itself; the menu is made again from the setting as it turns out,
+            // even when it could not change.
+            if let Some(shown) = app.try_state::<Shown>() {
+                if let Ok(mut state) = shown.0.lock() {
+                    state.entries.clear();
+                }
+            }
+            let enabled = !settings::current(app).start_at_login;
+            if let Err(e) = settings::set_start_at_login(app, enabled) {
+                service.report(&e);
+            }
+        }
         ids::QUIT => app.exit(0),
         _ => {}
     }
@@ -173,15 +205,24 @@ mod tests {
         view
     }
 
-    fn shown(view: &AuthView) -> Vec<(String, bool)> {
-        entries(view)
+    const OFF: Settings = Settings { start_at_login: false };
+
+    fn shown_with(view: &AuthView, settings: Settings) -> Vec<(String, bool)> {
+        entries(view, settings)
             .0
             .into_iter()
             .filter_map(|e| match e {
                 Entry::Item(_, label, enabled) => Some((label, enabled)),
+                Entry::Check(_, label, checked) => {
+                    Some((format!("{label} [{}]", if checked { "x" } else { " " }), true))
+                }
                 Entry::Separator => None,
             })
             .collect()
+    }
+
+    fn shown(view: &AuthView) -> Vec<(String, bool)> {
+        shown_with(view, OFF)
     }
 
     fn labels(items: &[(&str, bool)]) -> Vec<(String, bool)> {
@@ -193,12 +234,24 @@ mod tests {
         let signed_out = view(Phase::SignedOut);
         assert_eq!(
             shown(&signed_out),
-            labels(&[("Signed out", false), ("Sign in", true), ("Show Gatehouse", true), ("Quit", true)])
+            labels(&[
+                ("Signed out", false),
+                ("Sign in", true),
+                ("Start at login [ ]", true),
+                ("Show Gatehouse", true),
+                ("Quit", true)
+            ])
         );
-        assert_eq!(entries(&signed_out).1, "Gatehouse: Signed out");
+        assert_eq!(entries(&signed_out, OFF).1, "Gatehouse: Signed out");
         assert_eq!(
             shown(&view(Phase::WaitingForBrowser)),
-            labels(&[("Signing in…", false), ("Cancel sign-in", true), ("Show Gatehouse", true), ("Quit", true)])
+            labels(&[
+                ("Signing in…", false),
+                ("Cancel sign-in", true),
+                ("Start at login [ ]", true),
+                ("Show Gatehouse", true),
+                ("Quit", true)
+            ])
         );
         let mut signed_in = view(Phase::SignedIn);
         signed_in.account = Some(Account { subject: Some("alice".into()), name: Some("Alice".into()) });
@@ -209,24 +262,39 @@ mod tests {
                 ("Signed in as Alice", false),
                 ("Refresh", true),
                 ("Sign out", true),
+                ("Start at login [ ]", true),
                 ("Show Gatehouse", true),
                 ("Quit", true)
             ])
         );
-        assert_eq!(entries(&signed_in).1, "Gatehouse: Signed in as Alice");
+        assert_eq!(entries(&signed_in, OFF).1, "Gatehouse: Signed in as Alice");
         signed_in.phase = Phase::Refreshing;
         signed_in.renewable = false;
         assert_eq!(shown(&signed_in)[1..3], labels(&[("Reload", false), ("Sign out", false)]));
         assert_eq!(
             shown(&view(Phase::Exchanging)),
-            labels(&[("Finishing sign-in…", false), ("Show Gatehouse", true), ("Quit", true)])
+            labels(&[
+                ("Finishing sign-in…", false),
+                ("Start at login [ ]", true),
+                ("Show Gatehouse", true),
+                ("Quit", true)
+            ])
         );
+    }
+
+    #[test]
+    fn the_start_at_login_item_shows_the_setting_in_every_phase() {
+        let on = Settings { start_at_login: true };
+        for phase in [Phase::SignedOut, Phase::WaitingForBrowser, Phase::SignedIn, Phase::ConfigError] {
+            assert!(shown_with(&view(phase), on).contains(&("Start at login [x]".to_owned(), true)), "{phase:?}");
+            assert!(shown(&view(phase)).contains(&("Start at login [ ]".to_owned(), true)), "{phase:?}");
+        }
     }
 
     #[test]
     fn separators_never_double_up() {
         for phase in [Phase::SignedOut, Phase::Exchanging, Phase::ConfigError, Phase::SignedIn] {
-            let (menu, _) = entries(&view(phase));
+            let (menu, _) = entries(&view(phase), OFF);
             assert!(menu.windows(2).all(|w| !(w[0] == Entry::Separator && w[1] == Entry::Separator)), "{phase:?}");
         }
     }

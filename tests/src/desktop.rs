@@ -410,6 +410,28 @@ impl App {
         }
     }
 
+    /// Whether the checkbox with `data-testid` is checked.
+    pub async fn is_checked(&self, test_id: &str) -> bool {
+        let script = format!("return document.querySelector(\"[data-testid='{test_id}']\").checked");
+        self.execute(&script).await.as_bool().unwrap_or_else(|| panic!("no checkbox {test_id}"))
+    }
+
+    /// Waits until the checkbox with `data-testid` is `checked`.
+    pub async fn wait_for_checked(&self, test_id: &str, checked: bool) {
+        let what = format!("[data-testid={test_id}] to be {}", if checked { "checked" } else { "unchecked" });
+        wait_for(&what, UI_TIMEOUT, || async { (self.is_checked(test_id).await == checked).then_some(()) }).await;
+    }
+
+    /// The window's place and size, `(x, y, width, height)`, as WebDriver reports them.
+    pub async fn window_rect(&self) -> (u64, u64, u64, u64) {
+        self.client().get_window_rect().await.unwrap_or_else(|e| panic!("window rect: {e}"))
+    }
+
+    /// Moves and resizes the window, as a person does with the mouse.
+    pub async fn set_window_rect(&self, x: u32, y: u32, width: u32, height: u32) {
+        self.client().set_window_rect(x, y, width, height).await.unwrap_or_else(|e| panic!("set window rect: {e}"));
+    }
+
     /// The log of this app run: tauri-driver's output, which carries the app's stderr.
     pub fn log_path(&self) -> PathBuf {
         self.log.clone()
@@ -421,6 +443,20 @@ impl Drop for App {
         // The driver, dropped next, stops WebKitWebDriver; make sure the app goes too, also after a panic.
         terminate(app_processes());
     }
+}
+
+/// Whether a window titled `title` is on screen (mapped and viewable), as the X server sees it: `xwininfo`
+/// from x11-utils, which the test set-up installs.
+pub fn window_on_screen(title: &str) -> bool {
+    let output = Command::new("xwininfo").args(["-root", "-tree"]).output();
+    let tree = String::from_utf8_lossy(&output.unwrap_or_else(|e| panic!("xwininfo: {e}")).stdout).into_owned();
+    let quoted = format!("\"{title}\":");
+    tree.lines().filter(|line| line.contains(&quoted)).filter_map(|line| line.split_whitespace().next()).any(|id| {
+        Command::new("xwininfo")
+            .args(["-id", id])
+            .output()
+            .is_ok_and(|info| String::from_utf8_lossy(&info.stdout).contains("Map State: IsViewable"))
+    })
 }
 
 /// The running processes of the app: the debug build, or a packaged copy of it, whatever its path.

@@ -101,6 +101,8 @@ pub struct MenuEntry {
     pub label: String,
     /// Whether it can be clicked.
     pub enabled: bool,
+    /// For a check item, whether it is checked.
+    pub checked: Option<bool>,
 }
 
 /// A registered item's menu.
@@ -143,16 +145,30 @@ impl TrayMenu {
                 continue;
             }
             let label = string("label").unwrap_or_default().replace('_', "");
-            entries.push(MenuEntry { id, label, enabled: flag("enabled") });
+            let checked = (string("toggle-type").as_deref() == Some("checkmark"))
+                .then(|| properties.get("toggle-state").and_then(|v| i32::try_from(v.clone()).ok()) == Some(1));
+            entries.push(MenuEntry { id, label, enabled: flag("enabled"), checked });
         }
         entries
     }
 
-    /// The labels of the visible items, with `(disabled)` after those that can't be clicked.
+    /// The labels of the visible items, with `(disabled)` after those that can't be clicked, and `[x]` or
+    /// `[ ]` after check items.
     pub fn summary(&self) -> Vec<String> {
         self.entries()
             .into_iter()
-            .map(|e| if e.enabled { e.label } else { format!("{} (disabled)", e.label) })
+            .map(|e| {
+                let mut text = e.label;
+                match e.checked {
+                    Some(true) => text.push_str(" [x]"),
+                    Some(false) => text.push_str(" [ ]"),
+                    None => {}
+                }
+                if !e.enabled {
+                    text.push_str(" (disabled)");
+                }
+                text
+            })
             .collect()
     }
 

@@ -675,14 +675,15 @@ async fn s20_the_tray_menu_follows_the_state_and_its_items_work() {
         }
     })
     .await;
-    let signed_out = ["Signed out (disabled)", "Sign in", "Show Gatehouse", "Quit"];
+    let signed_out = ["Signed out (disabled)", "Sign in", "Start at login [ ]", "Show Gatehouse", "Quit"];
     expect_tray(&menu, &signed_out).await;
 
     // Sign in from the tray; while the browser waits, the tray offers Cancel, which works.
     desktop.hold_browser();
     menu.click("Sign in");
     app.wait_for_phase("waitingForBrowser").await;
-    expect_tray(&menu, &["Signing in… (disabled)", "Cancel sign-in", "Show Gatehouse", "Quit"]).await;
+    expect_tray(&menu, &["Signing in… (disabled)", "Cancel sign-in", "Start at login [ ]", "Show Gatehouse", "Quit"])
+        .await;
     menu.click("Cancel sign-in");
     app.wait_for_phase("signedOut").await;
     app.wait_for_notice("sign_in_cancelled").await;
@@ -692,7 +693,11 @@ async fn s20_the_tray_menu_follows_the_state_and_its_items_work() {
 
     // Signed in, the tray says who, and its Refresh and Sign out act on the real session.
     sign_in_as_alice(&app).await;
-    expect_tray(&menu, &["Signed in as Alice (disabled)", "Refresh", "Sign out", "Show Gatehouse", "Quit"]).await;
+    expect_tray(
+        &menu,
+        &["Signed in as Alice (disabled)", "Refresh", "Sign out", "Start at login [ ]", "Show Gatehouse", "Quit"],
+    )
+    .await;
     menu.click("Refresh");
     wait_for("the provider to record the tray's refresh", desktop::UI_TIMEOUT, || async {
         (idp.events_named("grant.success", Some("refresh_token")).await.len() == 1).then_some(())
@@ -754,5 +759,108 @@ async fn s21_the_installed_package_signs_in_through_its_desktop_entry() {
     assert_eq!(keyring::count_entries(&desktop.profile), 1);
     assert_eq!(idp.events_named("grant.success", Some("authorization_code")).await.len(), 1);
     app.screenshot("signed-in-installed").await;
+    app.quit().await;
+}
+
+/// The window comes back where it was left and as big, after Quit and a new launch. What remembers it is a
+/// file of numbers: no account, no token.
+#[tokio::test]
+async fn s22_the_window_remembers_its_size_and_place_and_nothing_else() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (idp, desktop) = start("s22-window-state");
+    let config_home = std::path::PathBuf::from(std::env::var_os("XDG_CONFIG_HOME").unwrap());
+    let state_file = config_home.join("com.example.gatehouse").join(".window-state.json");
+    let _ = std::fs::remove_file(&state_file);
+    let app = launch_and_sign_in(&desktop).await;
+    let first = app.window_rect().await;
+    app.set_window_rect(140, 90, 640, 700).await;
+    let moved = app.window_rect().await;
+    assert_ne!(moved, first, "the window must have moved for this test to mean anything");
+    app.quit().await;
+
+    let text = std::fs::read_to_string(&state_file).unwrap_or_else(|e| panic!("{}: {e}", state_file.display()));
+    let state: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut keys: Vec<&str> = state["main"].as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    let numbers = ["decorated", "fullscreen", "height", "maximized", "prev_x", "prev_y", "visible", "width", "x", "y"];
+    assert_eq!(keys, numbers, "{text}");
+    assert_eq!(state.as_object().unwrap().len(), 1, "one window: {text}");
+    let hashes = desktop::issued_token_hashes(&idp.events().await);
+    assert!(desktop::files_containing_tokens(&config_home, &hashes).is_empty());
+    assert!(!text.contains("Alice") && !text.contains("alice"), "{text}");
+
+    let launch = Launch { label: Some("again".into()), ..Launch::default() };
+    let app = desktop.launch_with(launch).await;
+    app.wait_for_phase("signedIn").await;
+    assert_eq!(app.window_rect().await, moved, "the window comes back as it was left");
+    app.quit().await;
+    // The next scenarios start with the window as it comes by default.
+    std::fs::remove_file(&state_file).unwrap();
+}
+
+/// Start at login, switched on from the tray and from the window. The login start, from the autostart entry,
+/// puts Gatehouse in the tray with no window and restores the session without the browser; Show brings the
+/// window.
+#[tokio::test]
+async fn s23_start_at_login_starts_hidden_in_the_tray_and_restores_quietly() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let host = harness::tray::TrayHost::start();
+    let (_idp, desktop) = start("s23-start-at-login");
+    let home = std::path::PathBuf::from(std::env::var_os("HOME").unwrap());
+    let entry = home.join(".config/autostart/Gatehouse.desktop");
+    let _ = std::fs::remove_file(&entry);
+    let before = host.registered();
+    let app = launch_and_sign_in(&desktop).await;
+    let menu = wait_for("the app's tray item to register", desktop::UI_TIMEOUT, || async {
+        (host.registered() > before).then(|| host.latest_menu()).flatten()
+    })
+    .await;
+    let signed_in =
+        |check: &'static str| ["Signed in as Alice (disabled)", "Refresh", "Sign out", check, "Show Gatehouse", "Quit"];
+    expect_tray(&menu, &signed_in("Start at login [ ]")).await;
+    assert!(desktop::window_on_screen("Gatehouse"), "a person's launch shows the window");
+    assert!(!app.is_checked("start-at-login").await, "off by default");
+    assert!(!entry.exists());
+
+    // On from the tray: the entry appears and the window's setting follows.
+    menu.click("Start at login");
+    expect_tray(&menu, &signed_in("Start at login [x]")).await;
+    app.wait_for_checked("start-at-login", true).await;
+    let text = std::fs::read_to_string(&entry).unwrap_or_else(|e| panic!("{}: {e}", entry.display()));
+    let exec = text.lines().find_map(|l| l.strip_prefix("Exec=")).unwrap_or_else(|| panic!("no Exec in {text}"));
+    assert_eq!(exec, format!("{} --hidden", desktop::app_binary().display()));
+
+    // Off and on again from the window: the tray follows.
+    app.click("start-at-login").await;
+    expect_tray(&menu, &signed_in("Start at login [ ]")).await;
+    assert!(!entry.exists(), "off removes the entry");
+    app.click("start-at-login").await;
+    expect_tray(&menu, &signed_in("Start at login [x]")).await;
+    assert!(entry.exists());
+    app.quit().await;
+
+    // The login: the session starts the autostart entry.
+    let opened = desktop.browser_launches();
+    let before = host.registered();
+    let launch = Launch { via_entry: Some(entry.clone()), label: Some("login".into()), ..Launch::default() };
+    let app = desktop.launch_with(launch).await;
+    let menu = wait_for("the login start's tray item", desktop::UI_TIMEOUT, || async {
+        (host.registered() > before).then(|| host.latest_menu()).flatten()
+    })
+    .await;
+    expect_tray(&menu, &signed_in("Start at login [x]")).await;
+    app.wait_for_phase("signedIn").await;
+    assert!(!desktop::window_on_screen("Gatehouse"), "a login start shows no window");
+    assert_eq!(desktop.browser_launches(), opened, "the session is restored without the browser");
+    menu.click("Show Gatehouse");
+    wait_for("Show to bring the window", desktop::UI_TIMEOUT, || async {
+        desktop::window_on_screen("Gatehouse").then_some(())
+    })
+    .await;
+    app.wait_for_text("resource", "Hello, Alice!").await;
+    app.screenshot("shown-after-login-start").await;
+    app.click("start-at-login").await;
+    expect_tray(&menu, &signed_in("Start at login [ ]")).await;
+    assert!(!entry.exists());
     app.quit().await;
 }

@@ -445,6 +445,31 @@ impl Drop for App {
     }
 }
 
+/// Draws `html` with headless Chromium (installed by the test set-up) as `<name>.png` among `artifacts`. It is
+/// for what has no window of its own to screenshot here: no panel or application menu runs under Xvfb, so the
+/// tray menu and the desktop entry are drawn from the real data, read over D-Bus or from the package.
+pub fn draw(artifacts: &Path, name: &str, html: &str, size: (u32, u32)) -> PathBuf {
+    let page = artifacts.join(format!("{name}.html"));
+    let png = artifacts.join(format!("{name}.png"));
+    std::fs::write(&page, html).unwrap_or_else(|e| panic!("{}: {e}", page.display()));
+    let status = Command::new("chromium")
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"])
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("--window-size={},{}", size.0, size.1))
+        .arg(format!("file://{}", page.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap_or_else(|e| panic!("chromium: {e}"));
+    assert!(status.success() && png.exists(), "chromium could not draw {name}");
+    png
+}
+
+/// Escapes `text` for HTML.
+pub fn html_text(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
 /// Whether a window titled `title` is on screen (mapped and viewable), as the X server sees it: `xwininfo`
 /// from x11-utils, which the test set-up installs.
 pub fn window_on_screen(title: &str) -> bool {

@@ -103,6 +103,8 @@ pub struct MenuEntry {
     pub enabled: bool,
     /// For a check item, whether it is checked.
     pub checked: Option<bool>,
+    /// Whether a separator comes before it.
+    pub after_separator: bool,
 }
 
 /// A registered item's menu.
@@ -137,17 +139,23 @@ impl TrayMenu {
             .unwrap_or_else(|e| panic!("GetLayout: {e}"));
         let (_revision, root): (u32, Layout) = reply.body().deserialize().unwrap_or_else(|e| panic!("layout: {e}"));
         let mut entries = Vec::new();
+        let mut separator = false;
         for child in root.children {
             let Ok(Layout { id, properties, .. }) = Layout::try_from(child) else { continue };
             let string = |key: &str| properties.get(key).and_then(|v| String::try_from(v.clone()).ok());
             let flag = |key: &str| properties.get(key).and_then(|v| bool::try_from(v.clone()).ok()).unwrap_or(true);
-            if string("type").as_deref() == Some("separator") || !flag("visible") {
+            if !flag("visible") {
+                continue;
+            }
+            if string("type").as_deref() == Some("separator") {
+                separator = !entries.is_empty();
                 continue;
             }
             let label = string("label").unwrap_or_default().replace('_', "");
             let checked = (string("toggle-type").as_deref() == Some("checkmark"))
                 .then(|| properties.get("toggle-state").and_then(|v| i32::try_from(v.clone()).ok()) == Some(1));
-            entries.push(MenuEntry { id, label, enabled: flag("enabled"), checked });
+            entries.push(MenuEntry { id, label, enabled: flag("enabled"), checked, after_separator: separator });
+            separator = false;
         }
         entries
     }
@@ -170,6 +178,38 @@ impl TrayMenu {
                 text
             })
             .collect()
+    }
+
+    /// The menu drawn as a panel shows it, as HTML, under an icon from `icon` (a PNG file): separators,
+    /// disabled lines greyed, check marks.
+    ///
+    /// # Panics
+    /// When the menu can't be read.
+    pub fn to_html(&self, icon: &std::path::Path) -> String {
+        let mut rows = String::new();
+        for entry in self.entries() {
+            if entry.after_separator {
+                rows.push_str("<hr>");
+            }
+            let mark = match entry.checked {
+                Some(true) => "&#x2611;",
+                Some(false) => "&#x2610;",
+                None => "",
+            };
+            let class = if entry.enabled { "" } else { " class=\"off\"" };
+            let label = crate::desktop::html_text(&entry.label);
+            rows.push_str(&format!("<div{class}><span class=\"mark\">{mark}</span>{label}</div>"));
+        }
+        format!(
+            "<!doctype html><meta charset=utf-8><style>body{{margin:0;background:#3c3f41;font:14px 'DejaVu Sans',sans-serif}}\
+             .bar{{height:30px;background:#222;display:flex;justify-content:flex-end;align-items:center;padding:0 12px}}\
+             .bar img{{width:20px;height:20px;background:#444;border-radius:4px;padding:2px}}\
+             .menu{{position:absolute;right:8px;top:32px;width:250px;background:#fff;color:#222;border-radius:6px;\
+             padding:5px 0;box-shadow:0 4px 14px rgba(0,0,0,.45)}}.menu div{{padding:5px 14px}}.off{{color:#888}}\
+             .mark{{display:inline-block;width:22px}}hr{{border:0;border-top:1px solid #ddd;margin:4px 0}}</style>\
+             <div class=bar><img src=\"file://{}\"></div><div class=menu>{rows}</div>",
+            icon.display()
+        )
     }
 
     /// Clicks the item labelled `label`, as a panel does.

@@ -698,6 +698,8 @@ async fn s20_the_tray_menu_follows_the_state_and_its_items_work() {
         &["Signed in as Alice (disabled)", "Refresh", "Sign out", "Start at login [ ]", "Show Gatehouse", "Quit"],
     )
     .await;
+    let icon = harness::tests_dir().join("../icons/32x32.png");
+    desktop::draw(&desktop.artifacts, "tray-menu-signed-in", &menu.to_html(&icon), (320, 250));
     menu.click("Refresh");
     wait_for("the provider to record the tray's refresh", desktop::UI_TIMEOUT, || async {
         (idp.events_named("grant.success", Some("refresh_token")).await.len() == 1).then_some(())
@@ -759,7 +761,31 @@ async fn s21_the_installed_package_signs_in_through_its_desktop_entry() {
     assert_eq!(keyring::count_entries(&desktop.profile), 1);
     assert_eq!(idp.events_named("grant.success", Some("authorization_code")).await.len(), 1);
     app.screenshot("signed-in-installed").await;
+    draw_menu_entry(&desktop, &prefix);
     app.quit().await;
+}
+
+/// Draws the installed desktop entry as an applications menu shows it: its icon from the hicolor theme, its
+/// name, and on hover its comment; with the entry's text beside it.
+fn draw_menu_entry(desktop: &Desktop, prefix: &std::path::Path) {
+    let entry = std::fs::read_to_string(prefix.join("usr/share/applications/Gatehouse.desktop")).unwrap();
+    let field = |key: &str| {
+        entry.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).map(desktop::html_text).unwrap_or_default()
+    };
+    let icon = prefix.join(format!("usr/share/icons/hicolor/128x128/apps/{}.png", field("Icon")));
+    assert!(icon.exists(), "the entry's icon is in the package: {}", icon.display());
+    let html = format!(
+        "<!doctype html><meta charset=utf-8><style>body{{margin:0;background:#2d2d2d;color:#eee;\
+         font:14px 'DejaVu Sans',sans-serif;display:flex;gap:24px;padding:24px}}.tile{{width:150px;text-align:center;\
+         background:#444;border-radius:14px;padding:18px 6px}}.tile img{{width:96px}}.tip{{margin-top:10px;font-size:12px;\
+         color:#ccc}}pre{{margin:0;background:#1e1e1e;padding:12px;border-radius:8px;font-size:12px;color:#cfc}}</style>\
+         <div class=tile><img src=\"file://{}\"><div>{}</div><div class=tip>{}</div></div><pre>{}</pre>",
+        icon.display(),
+        field("Name"),
+        field("Comment"),
+        desktop::html_text(&entry)
+    );
+    desktop::draw(&desktop.artifacts, "application-menu-entry", &html, (760, 300));
 }
 
 /// The window comes back where it was left and as big, after Quit and a new launch. What remembers it is a

@@ -87,6 +87,23 @@ pub enum Error {
     /// The sign-in waited longer than the provider's code could live.
     #[error("The sign-in took too long and was stopped. Press Sign in to start again.")]
     SignInTimedOut,
+    /// Another process (the window or `gatehouse token`) held the session's renewal lock for too long.
+    #[error("Another Gatehouse (the window or a `gatehouse token` command) is renewing this session and hasn't finished. Try again in a moment.")]
+    RenewalBusy,
+    /// The command line named a profile the config doesn't have.
+    #[error("There is no profile named {name:?}. The config has: {}.", known.join(", "))]
+    UnknownProfile {
+        /// The name asked for.
+        name: String,
+        /// The profiles there are.
+        known: Vec<String>,
+    },
+    /// `gatehouse sign-in` can't receive a private-use scheme redirect: the OS sends it to the window.
+    #[error("This profile's redirect_uri uses a private-use scheme, which only the Gatehouse window can receive. Sign in from the window (run gatehouse with no command), or give the profile a loopback redirect_uri such as http://127.0.0.1/callback.")]
+    NeedsLoopback,
+    /// A sign-in the command line waited for ended without a session; the message says why.
+    #[error("{0}")]
+    SignInStopped(String),
     /// A setting of Gatehouse's own (start at login) could not be changed.
     #[error("Couldn't change the setting ({0}). Check that your home folder is writable, then try again.")]
     Setting(String),
@@ -121,6 +138,10 @@ impl Error {
             Error::NotSignedIn => "not_signed_in",
             Error::AlreadySignedIn => "already_signed_in",
             Error::SignInTimedOut => "sign_in_timed_out",
+            Error::RenewalBusy => "renewal_busy",
+            Error::UnknownProfile { .. } => "unknown_profile",
+            Error::NeedsLoopback => "needs_loopback",
+            Error::SignInStopped(_) => "sign_in_stopped",
             Error::Setting(_) => "setting_failed",
             Error::Internal(_) => "internal",
         }
@@ -128,7 +149,7 @@ impl Error {
 
     /// Whether the failure may go away by itself, so that a stored session must be kept.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Error::Network(_) | Error::BadResponse(_) | Error::Keychain(_))
+        matches!(self, Error::Network(_) | Error::BadResponse(_) | Error::Keychain(_) | Error::RenewalBusy)
     }
 }
 

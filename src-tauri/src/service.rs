@@ -17,7 +17,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::JwkSet;
 use oauth2::{AccessToken, RefreshToken, StandardRevocableToken, TokenResponse as _};
@@ -34,8 +34,11 @@ use crate::auth::pkce::AttemptSecrets;
 use crate::config::{Config, ConfigError, Endpoints, ProviderEndpoints, DEFAULT_HTTP_TIMEOUT};
 use crate::error::{Error, Result};
 use crate::state::{AuthView, Notice, Phase};
-use crate::tokens::keychain::{Keychain, KeychainError};
-use crate::tokens::{expiry_from, granted_scopes, unix_now, Account, Binding, StoredSession, FORMAT_VERSION};
+use crate::tokens::keychain::{Keychain, KeychainError, KEYCHAIN_TIMEOUT};
+use crate::tokens::lock;
+use crate::tokens::{
+    expiry_from, granted_scopes, unix_now, Account, Binding, StoredSession, EXPIRY_SKEW, FORMAT_VERSION,
+};
 
 /// What the service needs from the desktop.
 pub trait Shell: Send + Sync + 'static {
@@ -158,6 +161,62 @@ impl Gatehouse {
             }
         }
         self.settle(&session);
+    }
+
+    /// Reads the stored session into memory, without the network: for the command line, which starts with
+    /// nothing. Returns whether there is one.
+    ///
+    /// # Errors
+    /// A keychain error, or [`Error::OtherProvider`] for a session bound elsewhere (it is left alone).
+    pub async fn load(&self) -> Result<bool> {
+        let config = self.config()?;
+        let mut session = self.session.lock().await;
+        if session.is_none() {
+            let Some(stored) = self.keychain.load(&config.profile).await? else { return Ok(false) };
+            let stored = self.adopt(config, stored).await.inspect_err(|_| {
+                self.other_session.store(true, Ordering::Relaxed);
+            })?;
+            self.update(|view| view.show_session(&stored));
+            *session = Some(stored);
+        }
+        self.settle(&session);
+        Ok(true)
+    }
+
+    /// An access token for another tool (`gatehouse token`) that stays valid for at least `min_ttl`, renewed
+    /// first when it would not. It goes to the caller only; nothing else sees it.
+    ///
+    /// # Errors
+    /// [`Error::NotSignedIn`]; [`Error::SignInNeeded`] when it is due and can't be renewed; a renewal's error
+    /// (an ended session is removed, a transient failure keeps it).
+    pub async fn access_token(&self, min_ttl: Duration) -> Result<AccessToken> {
+        let config = self.config()?;
+        if !self.load().await? {
+            return Err(Error::NotSignedIn);
+        }
+        let mut session = self.session.lock().await;
+        // Twice at most: a renewal another process made may be fresh for the window's needs but not for
+        // `min_ttl`, and is then renewed here.
+        for _ in 0..2 {
+            let current = session.as_ref().ok_or(Error::NotSignedIn)?;
+            if !current.due_within(unix_now(), min_ttl) {
+                return current.access_token.clone().ok_or(Error::NotSignedIn);
+            }
+            if !current.renewable() {
+                let e = Error::SignInNeeded;
+                self.fail(config, &mut session, e.clone()).await;
+                return Err(e);
+            }
+            if let Err(e) = self.refresh_locked(config, &mut session, min_ttl).await {
+                self.fail(config, &mut session, e.clone()).await;
+                return Err(e);
+            }
+        }
+        let current = session.as_ref().ok_or(Error::NotSignedIn)?;
+        match current.access_token.clone() {
+            Some(token) if !current.due_within(unix_now(), min_ttl) => Ok(token),
+            _ => Err(Error::BadResponse(format!("the renewed access token lasts less than {}s", min_ttl.as_secs()))),
+        }
     }
 
     /// Takes a stored session for this profile if it is bound to what the profile names now. A version 1 entry
@@ -407,13 +466,14 @@ impl Gatehouse {
         // Without a refresh token there is nothing to renew: Refresh reloads the data with the access token
         // while it lasts (the window labels the button so), and an expired one asks for a new sign-in.
         let renewable = session.as_ref().is_some_and(StoredSession::renewable);
-        let result = match if renewable { self.refresh_locked(config, &mut session).await } else { Ok(None) } {
-            Ok(unsaved) => self.finish_resource(config, &mut session, unsaved).await,
-            Err(e) => {
-                self.fail(config, &mut session, e.clone()).await;
-                Err(e)
-            }
-        };
+        let result =
+            match if renewable { self.refresh_locked(config, &mut session, EXPIRY_SKEW).await } else { Ok(None) } {
+                Ok(unsaved) => self.finish_resource(config, &mut session, unsaved).await,
+                Err(e) => {
+                    self.fail(config, &mut session, e.clone()).await;
+                    Err(e)
+                }
+            };
         self.settle(&session);
         result
     }
@@ -497,7 +557,24 @@ impl Gatehouse {
     ///
     /// # Errors
     /// [`Error::SignInNeeded`] without a refresh token; see [`flow::refresh`].
-    async fn refresh_locked(&self, config: &Config, session: &mut SessionGuard<'_>) -> Result<Option<KeychainError>> {
+    async fn refresh_locked(
+        &self,
+        config: &Config,
+        session: &mut SessionGuard<'_>,
+        fresh_for: Duration,
+    ) -> Result<Option<KeychainError>> {
+        session.as_ref().ok_or(Error::NotSignedIn)?;
+        // One renewal at a time across processes (RFC 9700 §4.14.2: a replayed refresh token can end the whole
+        // grant). Held until the rotated tokens are saved.
+        let _renewal = self.renewal_lock(config).await?;
+        // Another process may have renewed while this one waited: use its tokens rather than spend the refresh
+        // token again.
+        if let Some(renewed) = self.renewed_elsewhere(config, session, fresh_for).await {
+            tracing::info!("using the tokens another Gatehouse process renewed");
+            self.update(|view| view.show_session(&renewed));
+            **session = Some(renewed);
+            return Ok(None);
+        }
         let current = session.as_ref().ok_or(Error::NotSignedIn)?;
         let refresh_token = current.refresh_token.clone().ok_or(Error::SignInNeeded)?;
         let endpoints = self.endpoints(config).await?;
@@ -520,6 +597,53 @@ impl Gatehouse {
         **session = Some(next);
         tracing::info!(saved = saved.is_ok(), "access token refreshed");
         Ok(saved.err())
+    }
+
+    /// Takes the profile's renewal lock, shared with every other Gatehouse process of this user.
+    async fn renewal_lock(&self, config: &Config) -> Result<lock::RenewalLock> {
+        let dir = lock::lock_dir(self.keychain.service())
+            .ok_or_else(|| Error::Internal("no runtime or cache directory for the renewal lock".into()))?;
+        // Long enough for another process's whole renewal: a token request, discovery, and a keychain save.
+        let patience = config.http_timeout * 2 + KEYCHAIN_TIMEOUT * 2;
+        lock::acquire(&dir, &config.profile, patience).await.map_err(|e| match e {
+            lock::LockError::Busy => Error::RenewalBusy,
+            lock::LockError::Unavailable(why) => Error::Internal(why),
+        })
+    }
+
+    /// The session another process stored since this one read it, if it did and it is still fresh. Read
+    /// under the renewal lock, so no renewal is under way elsewhere. A newer session that is already due is
+    /// renewed here, with its own (newer) refresh token.
+    async fn renewed_elsewhere(
+        &self,
+        config: &Config,
+        session: &mut SessionGuard<'_>,
+        fresh_for: Duration,
+    ) -> Option<StoredSession> {
+        let current = session.as_ref()?;
+        let stored = match self.keychain.load(&config.profile).await {
+            Ok(Some(stored)) => stored,
+            // Signed out elsewhere (the refresh below then fails and ends the session), or the keychain is
+            // unreadable: carry on with what this process holds.
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::warn!(kind = e.kind(), "couldn't re-read the keychain before renewing");
+                return None;
+            }
+        };
+        let same_grant_renewed = stored.binding == current.binding
+            && (stored.access_token.as_ref().map(|t| t.secret()) != current.access_token.as_ref().map(|t| t.secret())
+                || stored.refresh_token.as_ref().map(|t| t.secret())
+                    != current.refresh_token.as_ref().map(|t| t.secret()));
+        if !same_grant_renewed {
+            return None;
+        }
+        if stored.due_within(unix_now(), fresh_for) {
+            // Due as well: renew it, with its refresh token, which is the live one.
+            **session = Some(stored);
+            return None;
+        }
+        Some(stored)
     }
 
     /// Shows the resource for `session`, then the notice its outcome calls for. Returns whether it succeeded.
@@ -553,7 +677,7 @@ impl Gatehouse {
     async fn show_resource(&self, config: &Config, session: &mut SessionGuard<'_>) -> Result<Option<KeychainError>> {
         let mut unsaved = None;
         if session.as_ref().is_some_and(|s| s.needs_refresh(unix_now())) {
-            unsaved = self.refresh_locked(config, session).await?;
+            unsaved = self.refresh_locked(config, session, EXPIRY_SKEW).await?;
         }
         let mut refreshed = false;
         loop {
@@ -565,7 +689,7 @@ impl Gatehouse {
                 }
                 Fetched::Unauthorized if !refreshed => {
                     tracing::info!("resource answered 401; refreshing once");
-                    unsaved = self.refresh_locked(config, session).await?;
+                    unsaved = self.refresh_locked(config, session, EXPIRY_SKEW).await?;
                     refreshed = true;
                 }
                 Fetched::Unauthorized => {

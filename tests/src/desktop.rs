@@ -121,7 +121,7 @@ impl Desktop {
     }
 
     /// The environment the app (and so the browser it opens) runs with.
-    fn app_env(&self) -> Vec<(String, String)> {
+    pub fn app_env(&self) -> Vec<(String, String)> {
         vec![
             ("GATEHOUSE_CONFIG".into(), self.config.display().to_string()),
             ("GATEHOUSE_LOG".into(), "info".into()),

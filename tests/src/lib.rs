@@ -3,6 +3,7 @@
 //!
 //! Everything here starts real processes and stops them on drop, also when a test fails.
 
+pub mod cli;
 pub mod desktop;
 pub mod faults;
 pub mod idp;

@@ -890,3 +890,74 @@ async fn s23_start_at_login_starts_hidden_in_the_tray_and_restores_quietly() {
     assert!(!entry.exists());
     app.quit().await;
 }
+
+/// The window and twenty `gatehouse token` processes renew one expired session together: the provider sees
+/// exactly one refresh grant, every process prints a token the resource takes, the window goes on with the
+/// renewed session, and the grant is alive afterwards.
+#[tokio::test]
+async fn s24_the_window_and_twenty_token_commands_renew_an_expired_session_once() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (idp, desktop) = start("s24-one-renewal");
+    let app = launch_and_sign_in(&desktop).await;
+    // The stored access token now looks expired to every Gatehouse process.
+    let keychain = gatehouse_lib::tokens::keychain::Keychain::new(keyring::SERVICE);
+    let mut session = keychain.load(&desktop.profile).await.unwrap().unwrap();
+    session.expires_at = Some(gatehouse_lib::tokens::unix_now() - 5);
+    keychain.save(&desktop.profile, &session).await.unwrap();
+
+    // Twenty commands and the window's Refresh all queue up at the renewal lock before any may renew, so they
+    // truly contend.
+    let lock_path = harness::cli::renewal_lock_path(&desktop.profile);
+    let held = harness::cli::hold_renewal_lock(&desktop.profile);
+    let config = desktop.config.clone();
+    let commands = tokio::spawn(async move { harness::cli::concurrent_tokens(&config, 20).await });
+    app.click("refresh").await;
+    wait_for("twenty commands and the window at the renewal lock", desktop::UI_TIMEOUT, || async {
+        (harness::cli::processes_with_open(&lock_path) == 21).then_some(())
+    })
+    .await;
+    drop(held);
+    let runs = commands.await.unwrap();
+    app.wait_for_phase("signedIn").await;
+    app.wait_for_text("resource", "Hello, Alice!").await;
+    assert_eq!(app.notice_kind().await, None);
+    assert_eq!(idp.events_named("grant.success", Some("refresh_token")).await.len(), 1, "exactly one renewal");
+    for run in &runs {
+        assert_eq!(run.code, 0, "{run:?}");
+        assert_eq!(harness::cli::resource_status(&idp.issuer(), run.stdout.trim_end()).await, 200, "{run:?}");
+    }
+    assert_eq!(idp.introspect(&stored(&desktop, "refresh_token")).await["active"], true, "the grant is alive");
+    // The window's next Refresh renews with the live refresh token.
+    app.click("refresh").await;
+    wait_for("the window's own renewal", desktop::UI_TIMEOUT, || async {
+        (idp.events_named("grant.success", Some("refresh_token")).await.len() == 2).then_some(())
+    })
+    .await;
+    app.wait_for_phase("signedIn").await;
+    assert_eq!(app.notice_kind().await, None);
+    app.quit().await;
+}
+
+/// `gatehouse sign-in` on a loopback profile opens the real browser, waits, and signs in; the window, started
+/// afterwards, finds the session.
+#[tokio::test]
+async fn s25_the_command_line_signs_in_through_the_browser_and_the_window_uses_it() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (idp, desktop) = start("s25-cli-sign-in");
+    use_loopback(&desktop);
+    let run = harness::cli::gatehouse_with(&desktop.config, &["sign-in"], &desktop.app_env()).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.is_empty() && run.stderr.contains("Signed in as Alice."), "{run:?}");
+    assert_eq!(desktop.browser_launches(), 1);
+    assert_eq!(idp.events_named("grant.success", Some("authorization_code")).await.len(), 1);
+    assert_eq!(keyring::count_entries(&desktop.profile), 1);
+    let again = harness::cli::gatehouse_with(&desktop.config, &["sign-in"], &desktop.app_env()).await;
+    assert_eq!(again.code, 7, "{again:?}");
+    assert!(again.stderr.contains("error[already_signed_in]"), "{again:?}");
+
+    let app = desktop.launch().await;
+    app.wait_for_phase("signedIn").await;
+    app.wait_for_text("account", "Alice").await;
+    assert_eq!(desktop.browser_launches(), 1, "the window needed no browser");
+    app.quit().await;
+}

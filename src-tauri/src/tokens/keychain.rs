@@ -131,6 +131,11 @@ impl Keychain {
         }
     }
 
+    /// The service (app identifier) the entries are kept under.
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
     /// The session stored for `profile`, or `None` when there is none.
     ///
     /// # Errors

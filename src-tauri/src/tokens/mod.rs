@@ -7,6 +7,7 @@
 //! only ever sent back to those, whatever the config says later.
 
 pub mod keychain;
+pub mod lock;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -97,7 +98,13 @@ impl StoredSession {
 
     /// Whether the access token should be refreshed before use at `now` (Unix seconds).
     pub fn needs_refresh(&self, now: u64) -> bool {
-        self.access_token.is_none() || self.expires_at.is_some_and(|at| now.saturating_add(EXPIRY_SKEW.as_secs()) >= at)
+        self.due_within(now, EXPIRY_SKEW)
+    }
+
+    /// Whether the access token is missing, or expires within `ttl` of `now` (Unix seconds). A token whose
+    /// lifetime the provider didn't state is taken to be valid.
+    pub fn due_within(&self, now: u64, ttl: Duration) -> bool {
+        self.access_token.is_none() || self.expires_at.is_some_and(|at| now.saturating_add(ttl.as_secs()) >= at)
     }
 }
 

@@ -1,0 +1,371 @@
+//! The command line: the same `gatehouse` program, run with a subcommand, never opens a window. It uses the
+//! same service, config and keychain entry as the window, so a session made in one is used by the other, and
+//! it takes the same per-profile renewal lock ([`crate::tokens::lock`]), so the window and any number of
+//! `gatehouse token` processes never renew one session at once.
+//!
+//! Stdout carries only what was asked for (the token, the status); everything else goes to stderr, prefixed
+//! with the error's stable kind.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::config::{Config, ConfigError, CONFIG_ENV};
+use crate::error::Error;
+use crate::service::{Gatehouse, Shell};
+use crate::state::{AuthView, Phase};
+use crate::tokens::keychain::Keychain;
+use crate::tokens::{unix_now, Account};
+
+/// The app identifier: the keychain service and config directory the window uses too.
+const IDENTIFIER: &str = "com.example.gatehouse";
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  done
+  1  an unexpected failure
+  2  the command line is wrong
+  3  not signed in, or the session has ended: run `gatehouse sign-in`
+  4  the config file is broken
+  5  the keychain is missing, locked or didn't answer
+  6  the provider couldn't be reached or sent something unusable
+  7  the sign-in didn't complete (declined, cancelled, timed out, refused)";
+
+/// Sign in to OAuth 2.0 and OpenID Connect providers from the desktop, and hand other tools a fresh token.
+///
+/// Run without a command, Gatehouse opens its window.
+#[derive(Debug, Parser)]
+#[command(name = "gatehouse", version, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// The config file [default: $GATEHOUSE_CONFIG, then ~/.config/com.example.gatehouse/config.toml, then
+    /// the bundled demo provider]
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show each profile: who is signed in, the state, and when access expires. Never a token.
+    Status {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a valid access token to stdout, and nothing else; renew it first if it expires too soon.
+    Token {
+        /// The profile to use [default: the config's profile]
+        #[arg(long, value_name = "NAME")]
+        profile: Option<String>,
+        /// Renew the token if it expires within this many seconds.
+        #[arg(long, value_name = "SECS", default_value_t = 60)]
+        min_ttl: u64,
+    },
+    /// Sign in: open the browser and wait for it. Needs a loopback redirect (http://127.0.0.1/…) in the config;
+    /// a private-use scheme redirect goes to the window.
+    SignIn {
+        /// The profile to use [default: the config's profile]
+        #[arg(long, value_name = "NAME")]
+        profile: Option<String>,
+    },
+    /// Sign out: end the session at the provider (RFC 7009) and remove it from the keychain.
+    SignOut {
+        /// The profile to use [default: the config's profile]
+        #[arg(long, value_name = "NAME")]
+        profile: Option<String>,
+    },
+}
+
+/// The words that make a command line the CLI's rather than the window's. The window's own arguments (a
+/// deep link, `--hidden`, `--config FILE`) never start with one of these.
+const COMMANDS: [&str; 5] = ["status", "token", "sign-in", "sign-out", "help"];
+
+/// Whether `args` (program first) is a command for the CLI: its first argument, after any `--config FILE`, is
+/// a subcommand, or asks for help or the version.
+pub fn is_cli(args: &[OsString]) -> bool {
+    let mut rest = args.iter().skip(1).filter_map(|a| a.to_str());
+    while let Some(arg) = rest.next() {
+        match arg {
+            "--config" => {
+                rest.next();
+            }
+            _ if arg.starts_with("--config=") => {}
+            "-h" | "--help" | "-V" | "--version" => return true,
+            _ => return COMMANDS.contains(&arg),
+        }
+    }
+    false
+}
+
+/// Runs the command line in `args` (program first) and returns the exit code.
+pub fn run(args: Vec<OsString>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // clap: 0 for --help and --version, 2 for a usage error.
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(&Error::Internal(format!("no async runtime: {e}"))),
+    };
+    match runtime.block_on(execute(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+async fn execute(cli: Cli) -> Result<(), Error> {
+    let explicit = cli.config.or_else(|| std::env::var_os(CONFIG_ENV).map(PathBuf::from));
+    let config = Config::load(&[], explicit, dirs::config_dir().map(|dir| dir.join(IDENTIFIER)));
+    let (shell, views) = CliShell::new();
+    match cli.command {
+        Command::Status { json } => status(config, shell, json).await,
+        Command::Token { profile, min_ttl } => {
+            let service = open(config, profile.as_deref(), shell)?;
+            let token = service.access_token(Duration::from_secs(min_ttl)).await?;
+            println!("{}", token.secret());
+            Ok(())
+        }
+        Command::SignIn { profile } => sign_in(open(config, profile.as_deref(), shell)?, views).await,
+        Command::SignOut { profile } => {
+            let service = open(config, profile.as_deref(), shell)?;
+            if !service.load().await? {
+                eprintln!("Not signed in; nothing to do.");
+                return Ok(());
+            }
+            service.sign_out().await?;
+            if let Some(notice) = service.view().notice {
+                eprintln!("{}", notice.message);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The service for the profile named `profile` (or the config's one).
+fn open(config: Result<Config, ConfigError>, profile: Option<&str>, shell: CliShell) -> Result<Arc<Gatehouse>, Error> {
+    let config = config.map_err(Error::Config)?;
+    if let Some(name) = profile {
+        if name != config.profile {
+            return Err(Error::UnknownProfile { name: name.to_owned(), known: vec![config.profile.clone()] });
+        }
+    }
+    Gatehouse::new(Ok(config), Keychain::new(IDENTIFIER), shell)
+}
+
+/// One profile as `status` shows it: no token, no secret.
+#[derive(Debug, Serialize)]
+struct ProfileStatus {
+    profile: String,
+    provider: String,
+    /// `signed_in`, `expired` (can't be renewed), `signed_out`, or `unavailable` (see `error`).
+    state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account: Option<Account>,
+    /// When the access token expires (Unix seconds), if the provider said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<u64>,
+    /// Whether it can be renewed without the browser.
+    renewable: bool,
+    scopes: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<crate::state::Notice>,
+}
+
+async fn status(config: Result<Config, ConfigError>, shell: CliShell, json: bool) -> Result<(), Error> {
+    let service = open(config, None, shell)?;
+    let Some(profile) = service.profile().map(|c| (c.profile.clone(), c.display_name.clone())) else {
+        return Err(Error::Internal("no profile".into()));
+    };
+    let loaded = service.load().await;
+    let view = service.view();
+    let state = match &loaded {
+        Err(_) => "unavailable",
+        Ok(false) => "signed_out",
+        Ok(true) if !view.renewable && view.expires_at.is_some_and(|at| at <= unix_now()) => "expired",
+        Ok(true) => "signed_in",
+    };
+    let status = ProfileStatus {
+        profile: profile.0,
+        provider: profile.1,
+        state,
+        account: view.account.clone(),
+        expires_at: view.expires_at,
+        renewable: view.renewable,
+        scopes: view.scopes.clone(),
+        error: loaded.as_ref().err().map(crate::state::Notice::error),
+    };
+    if json {
+        let text = serde_json::to_string_pretty(&serde_json::json!({ "profiles": [status] }))
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        println!("{text}");
+    } else {
+        println!("{}", describe(&status));
+    }
+    Ok(())
+}
+
+fn describe(status: &ProfileStatus) -> String {
+    let head = format!("{} ({})", status.profile, status.provider);
+    let who = status
+        .account
+        .as_ref()
+        .and_then(|a| match (&a.name, &a.subject) {
+            (Some(name), Some(subject)) if name != subject => Some(format!("{name} <{subject}>")),
+            (Some(name), _) => Some(name.clone()),
+            (None, subject) => subject.clone(),
+        })
+        .unwrap_or_else(|| "an unnamed account".to_owned());
+    let expiry = match status.expires_at {
+        Some(at) if at > unix_now() => format!("access expires in {} min", (at - unix_now()).div_ceil(60)),
+        Some(_) => "access has expired".to_owned(),
+        None => "access expiry not stated".to_owned(),
+    };
+    let renewal = if status.renewable { "renewable" } else { "not renewable" };
+    match status.state {
+        "signed_in" => format!("{head}: signed in as {who}; {expiry}, {renewal}"),
+        "expired" => format!("{head}: {who}'s access has expired and can't be renewed; run `gatehouse sign-in`"),
+        "signed_out" => format!("{head}: signed out"),
+        _ => format!(
+            "{head}: unknown: {}",
+            status.error.as_ref().map_or("the keychain couldn't be read", |n| n.message.as_str())
+        ),
+    }
+}
+
+/// Signs in with the browser and waits until the sign-in completes or fails.
+async fn sign_in(service: Arc<Gatehouse>, mut views: watch::Receiver<AuthView>) -> Result<(), Error> {
+    if service.profile().is_some_and(|c| c.loopback().is_none()) {
+        return Err(Error::NeedsLoopback);
+    }
+    if service.load().await? {
+        return Err(Error::AlreadySignedIn);
+    }
+    service.sign_in().await?;
+    eprintln!("Opened your browser to sign in. Waiting for it… (Ctrl+C to give up)");
+    loop {
+        let view = views.borrow_and_update().clone();
+        match view.phase {
+            Phase::SignedIn => {
+                let who =
+                    view.account.and_then(|a| a.name.or(a.subject)).unwrap_or_else(|| "an unnamed account".into());
+                eprintln!("Signed in as {who}.");
+                return Ok(());
+            }
+            Phase::SignedOut | Phase::ConfigError => {
+                let message = view.notice.map_or_else(|| "the sign-in stopped".to_owned(), |n| n.message);
+                return Err(Error::SignInStopped(message));
+            }
+            _ => {}
+        }
+        if views.changed().await.is_err() {
+            return Err(Error::Internal("the sign-in ended unexpectedly".into()));
+        }
+    }
+}
+
+/// Prints `error` to stderr and returns its exit code.
+fn fail(error: &Error) -> ExitCode {
+    eprintln!("gatehouse: error[{}]: {error}", error.kind());
+    ExitCode::from(exit_code(error))
+}
+
+/// The documented exit code for `error` (see [`EXIT_CODES`]).
+pub fn exit_code(error: &Error) -> u8 {
+    match error {
+        Error::UnknownProfile { .. } => 2,
+        Error::NotSignedIn | Error::SessionEnded | Error::SignInNeeded | Error::OtherProvider { .. } => 3,
+        Error::Config(_) => 4,
+        Error::Keychain(_) | Error::NotSaved(_) | Error::SaveUnconfirmed => 5,
+        Error::Network(_) | Error::BadResponse(_) | Error::TokenEndpoint { .. } | Error::RenewalBusy => 6,
+        Error::Callback(_)
+        | Error::AccessDenied
+        | Error::Authorization { .. }
+        | Error::RevocationRefused(_)
+        | Error::BrowserOpen(_)
+        | Error::AlreadySignedIn
+        | Error::SignInTimedOut
+        | Error::NeedsLoopback
+        | Error::SignInStopped(_) => 7,
+        Error::Setting(_) | Error::Internal(_) => 1,
+    }
+}
+
+/// The desktop as the command line has it: the browser, and views that the sign-in waits on.
+struct CliShell {
+    views: watch::Sender<AuthView>,
+}
+
+impl CliShell {
+    fn new() -> (CliShell, watch::Receiver<AuthView>) {
+        let (views, receiver) = watch::channel(AuthView::initial(None));
+        (CliShell { views }, receiver)
+    }
+}
+
+impl Shell for CliShell {
+    fn open_browser(&self, url: &url::Url) -> Result<(), String> {
+        open::that_detached(url.as_str()).map_err(|e| e.to_string())
+    }
+
+    fn publish(&self, view: &AuthView) {
+        self.views.send_replace(view.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn subcommands_are_the_clis_and_everything_else_the_windows() {
+        assert!(is_cli(&args(&["gatehouse", "token"])));
+        assert!(is_cli(&args(&["gatehouse", "--config", "x.toml", "status", "--json"])));
+        assert!(is_cli(&args(&["gatehouse", "--config=x.toml", "sign-out"])));
+        assert!(is_cli(&args(&["gatehouse", "--help"])));
+        assert!(!is_cli(&args(&["gatehouse"])));
+        assert!(!is_cli(&args(&["gatehouse", "--hidden"])));
+        assert!(!is_cli(&args(&["gatehouse", "com.example.gatehouse:/callback?code=status&state=token"])));
+        assert!(!is_cli(&args(&["gatehouse", "--config", "token"])), "a config file named like a command");
+    }
+
+    #[test]
+    fn help_follows_clap_conventions() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        for sub in Cli::command().get_subcommands() {
+            assert!(COMMANDS.contains(&sub.get_name()), "{} must make a command line the CLI's", sub.get_name());
+        }
+        let help = Cli::command().render_long_help().to_string();
+        for word in ["status", "token", "sign-in", "sign-out", "--config", "Exit codes:"] {
+            assert!(help.contains(word), "{word} missing from:\n{help}");
+        }
+    }
+
+    #[test]
+    fn every_error_has_a_documented_exit_code() {
+        for code in [
+            exit_code(&Error::NotSignedIn),
+            exit_code(&Error::NeedsLoopback),
+            exit_code(&Error::RenewalBusy),
+            exit_code(&Error::Internal(String::new())),
+        ] {
+            assert!(EXIT_CODES.contains(&format!("  {code}  ")), "{code}");
+        }
+    }
+}

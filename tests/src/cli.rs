@@ -1,0 +1,127 @@
+//! The command line, run as another tool runs it: the built `gatehouse` binary in a child process, with its
+//! config file named in the environment.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// What one run of the command line did.
+#[derive(Debug)]
+pub struct Run {
+    /// The exit code (-1 if it was killed).
+    pub code: i32,
+    /// Everything it wrote to stdout.
+    pub stdout: String,
+    /// Everything it wrote to stderr.
+    pub stderr: String,
+    /// How long it took, start to exit.
+    pub elapsed: Duration,
+}
+
+/// Runs `gatehouse args…` with `config` and waits for it.
+///
+/// # Panics
+/// When the binary can't be started.
+pub async fn gatehouse(config: &Path, args: &[&str]) -> Run {
+    gatehouse_with(config, args, &[]).await
+}
+
+/// Runs `gatehouse args…` with `config` and the extra environment `env`, and waits for it.
+///
+/// # Panics
+/// When the binary can't be started.
+pub async fn gatehouse_with(config: &Path, args: &[&str], env: &[(String, String)]) -> Run {
+    let started = Instant::now();
+    let output = tokio::process::Command::new(crate::desktop::app_binary())
+        .args(args)
+        .env("GATEHOUSE_CONFIG", config)
+        .env("GATEHOUSE_LOG", "info")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("gatehouse {args:?}: {e}"));
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        elapsed: started.elapsed(),
+    }
+}
+
+/// Runs `gatehouse token` `count` times at once, and returns the runs.
+///
+/// # Panics
+/// When a run can't be started.
+pub async fn concurrent_tokens(config: &Path, count: usize) -> Vec<Run> {
+    let tasks: Vec<_> = (0..count)
+        .map(|_| {
+            let config = config.to_owned();
+            tokio::spawn(async move { gatehouse(&config, &["token"]).await })
+        })
+        .collect();
+    let mut runs = Vec::new();
+    for task in tasks {
+        runs.push(task.await.unwrap_or_else(|e| panic!("gatehouse token: {e}")));
+    }
+    runs
+}
+
+/// Asks the provider's resource server whether it accepts `token`: the HTTP status of `GET /api/resource`.
+///
+/// # Panics
+/// When the request can't be made.
+pub async fn resource_status(issuer: &str, token: &str) -> u16 {
+    let response = reqwest::Client::new()
+        .get(format!("{issuer}/api/resource"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("resource: {e}"));
+    response.status().as_u16()
+}
+
+/// Gatehouse's renewal lock file for `profile`, as `src-tauri/src/tokens/lock.rs` names it (in the runtime
+/// directory the test command sets up).
+///
+/// # Panics
+/// Without `XDG_RUNTIME_DIR`.
+pub fn renewal_lock_path(profile: &str) -> PathBuf {
+    let runtime = std::env::var_os("XDG_RUNTIME_DIR").unwrap_or_else(|| panic!("XDG_RUNTIME_DIR is not set"));
+    PathBuf::from(runtime).join(crate::keyring::SERVICE).join("locks").join(format!("{profile}.lock"))
+}
+
+/// Takes `profile`'s renewal lock as another Gatehouse process would, until the file is dropped: the
+/// processes that want to renew then queue up at it.
+///
+/// # Panics
+/// When the lock file can't be made or locked.
+pub fn hold_renewal_lock(profile: &str) -> std::fs::File {
+    let path = renewal_lock_path(profile);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    file.lock().unwrap_or_else(|e| panic!("lock {}: {e}", path.display()));
+    file
+}
+
+/// How many other processes have `path` open: those waiting at (or holding) a lock on it.
+pub fn processes_with_open(path: &Path) -> usize {
+    let me = std::process::id().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
+    entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_str().is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()) && n != me))
+        .filter(|e| {
+            std::fs::read_dir(e.path().join("fd")).is_ok_and(|fds| {
+                fds.filter_map(|fd| fd.ok()).any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == path))
+            })
+        })
+        .count()
+}

@@ -1,0 +1,174 @@
+//! The command line against the real demo provider and the real Secret Service: `gatehouse status`, `token`
+//! and `sign-out` as another tool runs them, in child processes, sharing the keychain entry with a session
+//! signed in through the service (as the window does).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed assertion
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use gatehouse_lib::tokens::keychain::Keychain;
+use gatehouse_lib::tokens::unix_now;
+use harness::cli::{
+    concurrent_tokens, gatehouse, hold_renewal_lock, processes_with_open, renewal_lock_path, resource_status,
+};
+use harness::idp::Idp;
+use harness::{artifacts_dir, keyring, sha256_hex, wait_for};
+
+/// A provider, a config file for `profile`, and Alice signed in under that profile.
+async fn signed_in(name: &str) -> (Idp, PathBuf) {
+    keyring::require_secret_service();
+    let idp = Idp::start(&artifacts_dir(name).join("idp.log"));
+    let profile = format!("cli-{name}");
+    let config = std::env::temp_dir().join(format!("gatehouse-{name}-{}.toml", std::process::id()));
+    std::fs::write(&config, idp.profile_toml(&profile)).unwrap();
+    let (service, browser) = common::service(&idp.profile_toml(&profile));
+    service.start(Vec::new()).await;
+    common::sign_in(&service, &browser, "alice").await;
+    assert!(keyring::lookup(&profile).is_some());
+    (idp, config)
+}
+
+fn profile_of(name: &str) -> String {
+    format!("cli-{name}")
+}
+
+fn stored(profile: &str, field: &str) -> String {
+    keyring::session(profile).unwrap()[field].as_str().unwrap().to_owned()
+}
+
+/// Makes the stored access token look expired to Gatehouse (the provider still takes it).
+async fn expire_access_token(profile: &str) {
+    let keychain = Keychain::new(keyring::SERVICE);
+    let mut session = keychain.load(profile).await.unwrap().unwrap();
+    session.expires_at = Some(unix_now() - 5);
+    keychain.save(profile, &session).await.unwrap();
+}
+
+#[tokio::test]
+async fn status_shows_who_is_signed_in_and_never_a_token() {
+    let (_idp, config) = signed_in("status").await;
+    let profile = profile_of("status");
+    let run = gatehouse(&config, &["status", "--json"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let status: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let entry = &status["profiles"][0];
+    assert_eq!(entry["profile"], profile.as_str());
+    assert_eq!(entry["state"], "signed_in");
+    assert_eq!(entry["account"]["name"], "Alice");
+    assert_eq!(entry["renewable"], true);
+    assert!(entry["expires_at"].as_u64().unwrap() > unix_now());
+    for field in ["access_token", "refresh_token"] {
+        let token = stored(&profile, field);
+        assert!(!run.stdout.contains(&token) && !run.stderr.contains(&token), "{field} in the status output");
+    }
+
+    let text = gatehouse(&config, &["status"]).await;
+    assert_eq!(text.code, 0);
+    assert!(text.stdout.contains("signed in as Alice <alice>") && text.stdout.contains("renewable"), "{text:?}");
+    std::fs::remove_file(&config).unwrap();
+}
+
+#[tokio::test]
+async fn token_renews_an_expired_access_token_and_prints_only_the_token() {
+    let (idp, config) = signed_in("token").await;
+    let profile = profile_of("token");
+    let before = stored(&profile, "access_token");
+
+    // Fresh: printed as stored, with no renewal.
+    let fresh = gatehouse(&config, &["token"]).await;
+    assert_eq!((fresh.code, fresh.stdout.as_str()), (0, format!("{before}\n").as_str()), "{}", fresh.stderr);
+    assert!(idp.events_named("grant.success", Some("refresh_token")).await.is_empty());
+
+    // Expired: renewed first, saved, and only the new token printed.
+    expire_access_token(&profile).await;
+    let renewed = gatehouse(&config, &["token"]).await;
+    assert_eq!(renewed.code, 0, "{renewed:?}");
+    let token = renewed.stdout.strip_suffix('\n').unwrap();
+    assert!(!token.is_empty() && !token.contains('\n') && token != before, "{renewed:?}");
+    let grants = idp.events_named("grant.success", Some("refresh_token")).await;
+    assert_eq!(grants.len(), 1);
+    assert_eq!(grants[0]["access_token_sha256"], sha256_hex(token), "the printed token is the one issued");
+    assert_eq!(stored(&profile, "access_token"), token, "saved before it was printed");
+    assert_eq!(resource_status(&idp.issuer(), token).await, 200);
+
+    // --min-ttl longer than the token's life asks for another renewal.
+    let longer = gatehouse(&config, &["token", "--min-ttl", "3600"]).await;
+    assert_eq!(longer.code, 6, "a 600 s token can never last an hour: {longer:?}");
+    assert!(longer.stdout.is_empty() && longer.stderr.contains("error[bad_response]"), "{longer:?}");
+    std::fs::remove_file(&config).unwrap();
+}
+
+#[tokio::test]
+async fn sign_out_revokes_and_then_the_token_command_asks_for_a_sign_in() {
+    let (idp, config) = signed_in("sign-out").await;
+    let profile = profile_of("sign-out");
+    let refresh = stored(&profile, "refresh_token");
+    let run = gatehouse(&config, &["sign-out", "--profile", &profile]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.is_empty() && run.stderr.contains("Signed out."), "{run:?}");
+    assert!(keyring::lookup(&profile).is_none());
+    assert_eq!(idp.introspect(&refresh).await["active"], false);
+
+    let token = gatehouse(&config, &["token"]).await;
+    assert_eq!(token.code, 3, "{token:?}");
+    assert!(token.stdout.is_empty() && token.stderr.contains("error[not_signed_in]"), "{token:?}");
+    let status = gatehouse(&config, &["status", "--json"]).await;
+    let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(status["profiles"][0]["state"], "signed_out");
+    std::fs::remove_file(&config).unwrap();
+}
+
+/// Twenty `gatehouse token` processes at once on an expired session: the provider sees one refresh grant,
+/// every process prints a token the resource takes, and the grant is still alive.
+#[tokio::test]
+async fn twenty_concurrent_token_commands_renew_once() {
+    let (idp, config) = signed_in("twenty").await;
+    let profile = profile_of("twenty");
+    expire_access_token(&profile).await;
+    // All twenty queue up at the renewal lock before any may renew, so they truly contend.
+    let lock_path = renewal_lock_path(&profile);
+    let held = hold_renewal_lock(&profile);
+    let commands = tokio::spawn({
+        let config = config.clone();
+        async move { concurrent_tokens(&config, 20).await }
+    });
+    wait_for("twenty processes at the renewal lock", Duration::from_secs(30), || async {
+        (processes_with_open(&lock_path) == 20).then_some(())
+    })
+    .await;
+    drop(held);
+    let runs = commands.await.unwrap();
+    let grants = idp.events_named("grant.success", Some("refresh_token")).await;
+    assert_eq!(grants.len(), 1, "one renewal for twenty processes");
+    for run in &runs {
+        assert_eq!(run.code, 0, "{run:?}");
+        assert_eq!(resource_status(&idp.issuer(), run.stdout.trim_end()).await, 200, "{run:?}");
+    }
+    assert_eq!(idp.introspect(&stored(&profile, "refresh_token")).await["active"], true, "the grant is alive");
+    std::fs::remove_file(&config).unwrap();
+}
+
+#[tokio::test]
+async fn usage_and_config_errors_have_their_exit_codes() {
+    keyring::require_secret_service();
+    let idp = Idp::start(&artifacts_dir("cli-errors").join("idp.log"));
+    let config = std::env::temp_dir().join(format!("gatehouse-cli-errors-{}.toml", std::process::id()));
+    std::fs::write(&config, idp.profile_toml("cli-errors")).unwrap();
+    let unknown = gatehouse(&config, &["token", "--profile", "nobody"]).await;
+    assert_eq!(unknown.code, 2, "{unknown:?}");
+    assert!(unknown.stderr.contains("error[unknown_profile]") && unknown.stderr.contains("cli-errors"));
+    // The profile redirects to the private-use scheme, which only the window can receive.
+    let scheme = gatehouse(&config, &["sign-in"]).await;
+    assert_eq!(scheme.code, 7, "{scheme:?}");
+    assert!(scheme.stderr.contains("error[needs_loopback]"), "{scheme:?}");
+    std::fs::write(&config, "client_id = \"x\"\n").unwrap();
+    let broken = gatehouse(&config, &["status"]).await;
+    assert_eq!(broken.code, 4, "{broken:?}");
+    assert!(broken.stderr.contains("error[config_invalid]") && broken.stdout.is_empty(), "{broken:?}");
+    let usage = gatehouse(&config, &["token", "--min-ttl", "soon"]).await;
+    assert_eq!(usage.code, 2, "{usage:?}");
+    std::fs::remove_file(&config).unwrap();
+}

@@ -172,3 +172,35 @@ async fn usage_and_config_errors_have_their_exit_codes() {
     assert_eq!(usage.code, 2, "{usage:?}");
     std::fs::remove_file(&config).unwrap();
 }
+
+/// Figures, not a test (`tests/bin/bench --cli` runs it): how long `gatehouse token` takes to print a token
+/// that needs no renewal, and what twenty concurrent commands on an expired session cost the provider.
+#[tokio::test]
+#[ignore = "a benchmark: run with tests/bin/bench --cli"]
+async fn print_token_command_figures() {
+    let (idp, config) = signed_in("figures").await;
+    let profile = profile_of("figures");
+    let mut times = Vec::new();
+    for _ in 0..20 {
+        let run = gatehouse(&config, &["token"]).await;
+        assert_eq!(run.code, 0, "{run:?}");
+        times.push(run.elapsed.as_secs_f64() * 1000.0);
+    }
+    let mut sorted = times.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = (sorted[9] + sorted[10]) / 2.0;
+    println!(
+        "\ngatehouse token, no renewal needed, 20 runs: median {median:.1} ms (min {:.1}, max {:.1})",
+        sorted[0], sorted[19]
+    );
+    println!("  all runs (ms): {:?}", times.iter().map(|t| t.round()).collect::<Vec<_>>());
+
+    expire_access_token(&profile).await;
+    let started = std::time::Instant::now();
+    let runs = concurrent_tokens(&config, 20).await;
+    let wall = started.elapsed().as_secs_f64() * 1000.0;
+    let grants = idp.events_named("grant.success", Some("refresh_token")).await.len();
+    let printed = runs.iter().filter(|r| r.code == 0).count();
+    println!("20 concurrent gatehouse token on an expired session: {grants} refresh grant(s) at the provider, {printed}/20 printed a token, {wall:.0} ms wall clock");
+    std::fs::remove_file(&config).unwrap();
+}

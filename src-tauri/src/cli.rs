@@ -69,12 +69,15 @@ enum Command {
         #[arg(long, value_name = "SECS", default_value_t = 60)]
         min_ttl: u64,
     },
-    /// Sign in: open the browser and wait for it. Needs a loopback redirect (http://127.0.0.1/…) in the config;
-    /// a private-use scheme redirect goes to the window.
+    /// Sign in: open the browser and wait for it (needs a loopback redirect_uri, http://127.0.0.1/…), or with
+    /// --device show a code to enter on any device.
     SignIn {
         /// The profile to use [default: the config's profile]
         #[arg(long, value_name = "NAME")]
         profile: Option<String>,
+        /// Use the device authorization grant (RFC 8628): for a machine with no browser.
+        #[arg(long)]
+        device: bool,
     },
     /// Sign out: end the session at the provider (RFC 7009) and remove it from the keychain.
     SignOut {
@@ -137,7 +140,13 @@ async fn execute(cli: Cli) -> Result<(), Error> {
             println!("{}", token.secret());
             Ok(())
         }
-        Command::SignIn { profile } => sign_in(open(config, profile.as_deref(), shell)?, views).await,
+        Command::SignIn { profile, device: false } => sign_in(open(config, profile.as_deref(), shell)?, views).await,
+        Command::SignIn { profile, device: true } => {
+            let service = open(config, profile.as_deref(), shell)?;
+            service.sign_in_with_device(show_device_code).await?;
+            signed_in_as(&service.view());
+            Ok(())
+        }
         Command::SignOut { profile } => {
             let service = open(config, profile.as_deref(), shell)?;
             if !service.load().await? {
@@ -275,6 +284,25 @@ async fn sign_in(service: Arc<Gatehouse>, mut views: watch::Receiver<AuthView>) 
     }
 }
 
+fn signed_in_as(view: &AuthView) {
+    let who = view.account.as_ref().and_then(|a| a.name.clone().or_else(|| a.subject.clone()));
+    eprintln!("Signed in as {}.", who.as_deref().unwrap_or("an unnamed account"));
+}
+
+/// Tells the person where to enter the code (RFC 8628 §3.3), on stderr: stdout stays for what was asked.
+fn show_device_code(details: &crate::auth::flow::DeviceAuthorization) {
+    let minutes = details.expires_in().as_secs().div_ceil(60);
+    eprintln!("To sign in, open {} on any device and enter the code", details.verification_uri().as_str());
+    eprintln!();
+    eprintln!("    {}", details.user_code().secret());
+    eprintln!();
+    if let Some(complete) = details.verification_uri_complete() {
+        // RFC 8628 §3.3.1: the same, with the code filled in, for a device that can follow a link.
+        eprintln!("or open {}", complete.secret());
+    }
+    eprintln!("The code works for {minutes} min. Waiting… (Ctrl+C to give up)");
+}
+
 /// Prints `error` to stderr and returns its exit code.
 fn fail(error: &Error) -> ExitCode {
     eprintln!("gatehouse: error[{}]: {error}", error.kind());
@@ -297,6 +325,7 @@ pub fn exit_code(error: &Error) -> u8 {
         | Error::AlreadySignedIn
         | Error::SignInTimedOut
         | Error::NeedsLoopback
+        | Error::NoDeviceFlow
         | Error::SignInStopped(_) => 7,
         Error::Setting(_) | Error::Internal(_) => 1,
     }

@@ -52,6 +52,7 @@ struct RawConfig {
     revocation_endpoint: Option<String>,
     userinfo_endpoint: Option<String>,
     jwks_uri: Option<String>,
+    device_authorization_endpoint: Option<String>,
     client_id: String,
     client_secret: Option<String>,
     #[serde(default)]
@@ -89,6 +90,8 @@ pub struct ProviderEndpoints {
     pub userinfo: Option<Url>,
     /// The JWK Set that signs its ID tokens (OIDC Discovery `jwks_uri`), if known.
     pub jwks: Option<Url>,
+    /// The device authorization endpoint (RFC 8628 §4), if the provider has one.
+    pub device_authorization: Option<Url>,
     /// Whether the provider promises `iss` in every authorization response (RFC 9207 §3).
     pub iss_parameter_supported: bool,
     /// Microsoft's multi-tenant issuer, `https://login.microsoftonline.com/{tenantid}/v2.0`, when the tenant is
@@ -184,6 +187,7 @@ impl Config {
         let revocation = optional_url("revocation_endpoint", &raw.revocation_endpoint)?;
         let userinfo = optional_url("userinfo_endpoint", &raw.userinfo_endpoint)?;
         let jwks = optional_url("jwks_uri", &raw.jwks_uri)?;
+        let device_authorization = optional_url("device_authorization_endpoint", &raw.device_authorization_endpoint)?;
         if let Some(issuer) = &issuer {
             // RFC 8414 §2: the issuer has no query or fragment.
             if issuer.query().is_some() || issuer.fragment().is_some() {
@@ -198,11 +202,17 @@ impl Config {
                 revocation,
                 userinfo,
                 jwks,
+                device_authorization,
                 iss_parameter_supported: false,
                 issuer_template: None,
             })),
             (None, None) => match issuer {
-                Some(issuer) if revocation.is_none() && userinfo.is_none() && jwks.is_none() => {
+                Some(issuer)
+                    if revocation.is_none()
+                        && userinfo.is_none()
+                        && jwks.is_none()
+                        && device_authorization.is_none() =>
+                {
                     Endpoints::Discover { issuer }
                 }
                 Some(_) => {
@@ -350,6 +360,7 @@ fn apply_preset(preset: Preset, raw: &mut RawConfig) -> Result<presets::Expansio
         ("revocation_endpoint", raw.revocation_endpoint.is_some()),
         ("userinfo_endpoint", raw.userinfo_endpoint.is_some()),
         ("jwks_uri", raw.jwks_uri.is_some()),
+        ("device_authorization_endpoint", raw.device_authorization_endpoint.is_some()),
     ] {
         if given {
             return Err((field, format!("the {preset} preset gives the provider's endpoints; remove this line")));

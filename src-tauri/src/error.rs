@@ -101,6 +101,9 @@ pub enum Error {
     /// `gatehouse sign-in` can't receive a private-use scheme redirect: the OS sends it to the window.
     #[error("This profile's redirect_uri uses a private-use scheme, which only the Gatehouse window can receive. Sign in from the window (run gatehouse with no command), or give the profile a loopback redirect_uri such as http://127.0.0.1/callback.")]
     NeedsLoopback,
+    /// The provider offers no device authorization grant (RFC 8628).
+    #[error("The provider doesn't offer sign-in with a code on another device (it advertises no device_authorization_endpoint). Sign in with the browser instead.")]
+    NoDeviceFlow,
     /// A sign-in the command line waited for ended without a session; the message says why.
     #[error("{0}")]
     SignInStopped(String),
@@ -141,6 +144,7 @@ impl Error {
             Error::RenewalBusy => "renewal_busy",
             Error::UnknownProfile { .. } => "unknown_profile",
             Error::NeedsLoopback => "needs_loopback",
+            Error::NoDeviceFlow => "no_device_flow",
             Error::SignInStopped(_) => "sign_in_stopped",
             Error::Setting(_) => "setting_failed",
             Error::Internal(_) => "internal",

@@ -399,7 +399,22 @@ impl Gatehouse {
         let client = flow::client(config, &endpoints, &attempt.redirect_uri)?;
         let tokens = flow::exchange_code(&client, &self.http, code, attempt.verifier).await?;
         let nonce = attempt.nonce.as_ref().map(|n| n.secret().as_str());
-        let account = match self.account_from(config, &endpoints, &tokens, nonce).await {
+        self.keep_new_grant(config, &endpoints, &tokens, nonce, &mut session).await?;
+        self.settle(&session);
+        Ok(())
+    }
+
+    /// Keeps a grant just issued: checks its ID token (with `nonce`, when one was sent), saves it in the
+    /// keychain before use, and shows the account and resource. A grant that can't be kept is revoked.
+    async fn keep_new_grant(
+        &self,
+        config: &Config,
+        endpoints: &ProviderEndpoints,
+        tokens: &TokenResponse,
+        nonce: Option<&str>,
+        session: &mut SessionGuard<'_>,
+    ) -> Result<()> {
+        let account = match self.account_from(config, endpoints, tokens, nonce).await {
             Ok(account) => account,
             Err(e) => {
                 // The grant is refused, not kept: end it at the provider too.
@@ -442,12 +457,52 @@ impl Gatehouse {
             view.show_session(&stored);
             view.notice = None;
         });
-        *session = Some(stored);
-        if self.load_resource(config, &mut session).await && unconfirmed {
+        **session = Some(stored);
+        if self.load_resource(config, session).await && unconfirmed {
             self.update(|view| view.notice = Some(Notice::error(&Error::SaveUnconfirmed)));
         }
-        self.settle(&session);
         Ok(())
+    }
+
+    /// Signs in with the device authorization grant (RFC 8628), for a machine without a browser: `show` gets
+    /// the user code and where to enter it, on any device; this then waits until the user has approved it
+    /// there, declined, or let the code expire.
+    ///
+    /// # Errors
+    /// [`Error::NoDeviceFlow`] when the provider offers none; [`Error::AlreadySignedIn`];
+    /// [`Error::AccessDenied`]; [`Error::SignInTimedOut`]; a token endpoint or keychain error.
+    pub async fn sign_in_with_device(&self, show: impl FnOnce(&flow::DeviceAuthorization)) -> Result<()> {
+        let config = self.config()?;
+        if self.load().await? {
+            return Err(Error::AlreadySignedIn);
+        }
+        let endpoints = self.endpoints(config).await?;
+        let url = endpoints.device_authorization.clone().ok_or(Error::NoDeviceFlow)?;
+        let client = flow::client(config, &endpoints, &config.redirect_uri)?;
+        let details = flow::device_authorization(&client, &url, config, &self.http).await?;
+        show(&details);
+        self.update(|view| view.phase = Phase::WaitingForBrowser);
+        let tokens = match flow::device_token(&client, &self.http, &details).await {
+            Ok(tokens) => tokens,
+            Err(e) => {
+                self.report(&e);
+                return Err(e);
+            }
+        };
+        let mut session = self.session.lock().await;
+        if session.is_some() {
+            // Signed in some other way meanwhile: keep that session, and don't leave this grant alive.
+            let _ = self.revoke_grant(config, tokens.refresh_token(), Some(tokens.access_token())).await;
+            return Err(Error::AlreadySignedIn);
+        }
+        self.update(|view| view.phase = Phase::Exchanging);
+        // No nonce: the device grant has no authorization request to carry one.
+        let kept = self.keep_new_grant(config, &endpoints, &tokens, None, &mut session).await;
+        if let Err(e) = &kept {
+            self.update(|view| view.notice = Some(Notice::error(e)));
+        }
+        self.settle(&session);
+        kept
     }
 
     /// Refreshes the access token and reloads the resource.
@@ -611,9 +666,10 @@ impl Gatehouse {
         })
     }
 
-    /// The session another process stored since this one read it, if it did and it is still fresh. Read
-    /// under the renewal lock, so no renewal is under way elsewhere. A newer session that is already due is
-    /// renewed here, with its own (newer) refresh token.
+    /// The session another process stored since this one last read or wrote the keychain, if it did and it is
+    /// still fresh. Read under the renewal lock, so no renewal is under way elsewhere. A newer session that is
+    /// already due is renewed here, with its own (newer) refresh token. A keychain as this process left it
+    /// means nobody else renewed, even when this process holds newer tokens it couldn't save.
     async fn renewed_elsewhere(
         &self,
         config: &Config,
@@ -621,21 +677,17 @@ impl Gatehouse {
         fresh_for: Duration,
     ) -> Option<StoredSession> {
         let current = session.as_ref()?;
-        let stored = match self.keychain.load(&config.profile).await {
-            Ok(Some(stored)) => stored,
-            // Signed out elsewhere (the refresh below then fails and ends the session), or the keychain is
-            // unreadable: carry on with what this process holds.
-            Ok(None) => return None,
+        let stored = match self.keychain.load_if_changed(&config.profile).await {
+            Ok(Some(Some(stored))) => stored,
+            // Unchanged; or signed out elsewhere (the refresh below then fails and ends the session); or the
+            // keychain is unreadable: carry on with what this process holds.
+            Ok(Some(None) | None) => return None,
             Err(e) => {
                 tracing::warn!(kind = e.kind(), "couldn't re-read the keychain before renewing");
                 return None;
             }
         };
-        let same_grant_renewed = stored.binding == current.binding
-            && (stored.access_token.as_ref().map(|t| t.secret()) != current.access_token.as_ref().map(|t| t.secret())
-                || stored.refresh_token.as_ref().map(|t| t.secret())
-                    != current.refresh_token.as_ref().map(|t| t.secret()));
-        if !same_grant_renewed {
+        if stored.binding != current.binding {
             return None;
         }
         if stored.due_within(unix_now(), fresh_for) {

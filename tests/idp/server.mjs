@@ -56,7 +56,8 @@ const configuration = {
       // The private-use scheme, and the loopback redirects of RFC 8252 §7.3, whose port oidc-provider ignores
       // for native clients (§7.3: "any port").
       redirect_uris: [redirectUri, 'http://127.0.0.1/callback', 'http://[::1]/callback'],
-      grant_types: ['authorization_code', 'refresh_token'],
+      // RFC 8628: `gatehouse sign-in --device`, for a machine with no browser.
+      grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
       response_types: ['code'],
     },
     {
@@ -89,6 +90,8 @@ const configuration = {
     revocation: { enabled: true },
     userinfo: { enabled: true },
     introspection: { enabled: true },
+    // RFC 8628 device authorization grant: the user enters the code at /device (the default pages).
+    deviceFlow: { enabled: true },
   },
   // Issue a refresh token to every client allowed the refresh_token grant. By default oidc-provider drops
   // offline_access (and so the refresh token) unless the request also says prompt=consent (OIDC Core §11);

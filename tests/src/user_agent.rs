@@ -19,12 +19,42 @@ pub enum Decision {
 /// # Errors
 /// A description of the first step that did not go as a person would expect.
 pub async fn authorize(authorize_url: &str, login: &str, decision: Decision) -> Result<String, String> {
+    match walk(authorize_url, login, decision, None).await? {
+        End::Redirect(location) => Ok(location),
+        End::Page(url, _) => Err(format!("{url}: no form on the page")),
+    }
+}
+
+/// Does what a person does with a device code (RFC 8628 §3.3) on another device: opens `verification_uri`,
+/// types `user_code`, confirms it, signs in as `login` and approves.
+///
+/// # Errors
+/// A description of the first step that did not go as a person would expect.
+pub async fn approve_device(verification_uri: &str, user_code: &str, login: &str) -> Result<(), String> {
+    match walk(verification_uri, login, Decision::Approve, Some(user_code)).await? {
+        End::Page(_, page) if page.contains("Sign-in Success") => Ok(()),
+        End::Page(url, page) => Err(format!("{url}: {}", page.chars().take(300).collect::<String>())),
+        End::Redirect(location) => Err(format!("the device flow redirected away, to {location}")),
+    }
+}
+
+/// Where a walk through the provider's pages ended.
+enum End {
+    /// A redirect away from the provider: the app's scheme or its loopback listener.
+    Redirect(String),
+    /// A page with no form to fill in, and its address.
+    Page(Url, String),
+}
+
+/// Walks the provider's pages from `start`, filling in the login (and `user_code`, when given) and answering
+/// consent with `decision`.
+async fn walk(start: &str, login: &str, decision: Decision, user_code: Option<&str>) -> Result<End, String> {
     let http = reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| e.to_string())?;
-    let mut url = Url::parse(authorize_url).map_err(|e| format!("authorize URL: {e}"))?;
+    let mut url = Url::parse(start).map_err(|e| format!("start URL: {e}"))?;
     let provider = url.clone();
     let mut form: Option<(Url, Vec<(String, String)>)> = None;
     for _step in 0..20 {
@@ -45,7 +75,7 @@ pub async fn authorize(authorize_url: &str, login: &str, decision: Decision) -> 
             // redirect away from the provider (a loopback listener) is where the app takes over.
             let next = url.join(&location).map_err(|e| format!("bad Location {location:?}: {e}"))?;
             if (next.scheme() != "http" && next.scheme() != "https") || next.origin() != provider.origin() {
-                return Ok(location);
+                return Ok(End::Redirect(location));
             }
             url = next;
             continue;
@@ -54,7 +84,7 @@ pub async fn authorize(authorize_url: &str, login: &str, decision: Decision) -> 
         if !status.is_success() {
             return Err(format!("{url}: HTTP {status}: {}", page.chars().take(300).collect::<String>()));
         }
-        let (action, mut fields) = parse_form(&page).ok_or_else(|| format!("{url}: no form on the page"))?;
+        let Some((action, mut fields)) = parse_form(&page) else { return Ok(End::Page(url, page)) };
         let prompt = fields.iter().find(|(k, _)| k == "prompt").map(|(_, v)| v.clone()).unwrap_or_default();
         if prompt == "consent" && decision == Decision::Deny {
             let abort = find_href(&page, "/abort").ok_or("no Cancel link on the consent page")?;
@@ -65,6 +95,7 @@ pub async fn authorize(authorize_url: &str, login: &str, decision: Decision) -> 
             match name.as_str() {
                 "login" => *value = login.to_owned(),
                 "password" => *value = "any password".to_owned(),
+                "user_code" if value.is_empty() => *value = user_code.unwrap_or_default().to_owned(),
                 _ => {}
             }
         }

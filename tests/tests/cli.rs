@@ -164,6 +164,16 @@ async fn usage_and_config_errors_have_their_exit_codes() {
     let scheme = gatehouse(&config, &["sign-in"]).await;
     assert_eq!(scheme.code, 7, "{scheme:?}");
     assert!(scheme.stderr.contains("error[needs_loopback]"), "{scheme:?}");
+    // Endpoints given by hand, with no device authorization endpoint among them: no device flow.
+    let explicit = format!(
+        "profile = \"cli-errors\"\nclient_id = \"gatehouse-desktop\"\nauthorization_endpoint = \"{0}/auth\"\n\
+         token_endpoint = \"{0}/token\"\nredirect_uri = \"http://127.0.0.1/callback\"\nresource_url = \"{0}/api/resource\"\n",
+        idp.issuer()
+    );
+    std::fs::write(&config, explicit).unwrap();
+    let device = gatehouse(&config, &["sign-in", "--device"]).await;
+    assert_eq!(device.code, 7, "{device:?}");
+    assert!(device.stderr.contains("error[no_device_flow]"), "{device:?}");
     std::fs::write(&config, "client_id = \"x\"\n").unwrap();
     let broken = gatehouse(&config, &["status"]).await;
     assert_eq!(broken.code, 4, "{broken:?}");
@@ -202,5 +212,64 @@ async fn print_token_command_figures() {
     let grants = idp.events_named("grant.success", Some("refresh_token")).await.len();
     let printed = runs.iter().filter(|r| r.code == 0).count();
     println!("20 concurrent gatehouse token on an expired session: {grants} refresh grant(s) at the provider, {printed}/20 printed a token, {wall:.0} ms wall clock");
+    std::fs::remove_file(&config).unwrap();
+}
+
+/// `gatehouse sign-in --device` against the real provider's device flow (RFC 8628): it shows a code and where
+/// to enter it, a person enters it on another device (the scripted user agent) and approves, and the session
+/// lands in the keychain for `token` to use.
+#[tokio::test]
+async fn device_sign_in_with_a_code_entered_on_another_device() {
+    use tokio::io::AsyncBufReadExt;
+    keyring::require_secret_service();
+    let idp = Idp::start(&artifacts_dir("cli-device").join("idp.log"));
+    let profile = "cli-device";
+    let config = std::env::temp_dir().join(format!("gatehouse-cli-device-{}.toml", std::process::id()));
+    std::fs::write(&config, idp.profile_toml(profile)).unwrap();
+    let mut child = tokio::process::Command::new(harness::desktop::app_binary())
+        .args(["sign-in", "--device"])
+        .env("GATEHOUSE_CONFIG", &config)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut shown = Vec::new();
+    let (uri, code) = loop {
+        let line = tokio::time::timeout(Duration::from_secs(30), stderr.next_line()).await.unwrap().unwrap();
+        let line = line.unwrap_or_else(|| panic!("no code shown: {shown:?}"));
+        shown.push(line.clone());
+        let Some(uri) = line.strip_prefix("To sign in, open ").and_then(|l| l.split(' ').next()) else { continue };
+        let uri = uri.to_owned();
+        let code = loop {
+            let next = stderr.next_line().await.unwrap().unwrap();
+            if !next.trim().is_empty() {
+                break next.trim().to_owned();
+            }
+        };
+        break (uri, code);
+    };
+    assert!(uri.starts_with(&idp.issuer()) && code.len() >= 8, "{shown:?}");
+    harness::user_agent::approve_device(&uri, &code, "alice").await.unwrap();
+
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.unwrap().unwrap();
+    let mut rest = String::new();
+    while let Some(line) = stderr.next_line().await.unwrap() {
+        rest.push_str(&line);
+        rest.push('\n');
+    }
+    assert!(status.success(), "{rest}");
+    assert!(rest.contains("Signed in as Alice."), "{rest}");
+    let grants = idp.events_named("grant.success", Some("urn:ietf:params:oauth:grant-type:device_code")).await;
+    assert_eq!(grants.len(), 1);
+    assert_eq!(keyring::count_entries(profile), 1);
+    let token = gatehouse(&config, &["token"]).await;
+    assert_eq!(token.code, 0, "{token:?}");
+    assert_eq!(resource_status(&idp.issuer(), token.stdout.trim_end()).await, 200);
+    let again = gatehouse(&config, &["sign-in", "--device"]).await;
+    assert_eq!(again.code, 7, "{again:?}");
+    assert!(again.stderr.contains("error[already_signed_in]"), "{again:?}");
+    assert_eq!(gatehouse(&config, &["sign-out"]).await.code, 0);
     std::fs::remove_file(&config).unwrap();
 }

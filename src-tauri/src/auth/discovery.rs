@@ -22,6 +22,7 @@ struct Metadata {
     revocation_endpoint: Option<String>,
     userinfo_endpoint: Option<String>,
     jwks_uri: Option<String>,
+    device_authorization_endpoint: Option<String>,
     code_challenge_methods_supported: Option<Vec<String>>,
     #[serde(default)]
     authorization_response_iss_parameter_supported: bool,
@@ -90,6 +91,10 @@ async fn fill_gaps(
             if endpoints.jwks.is_none() && extra.jwks.is_some() {
                 tracing::debug!("JWK Set from the RFC 8414 document");
                 endpoints.jwks = extra.jwks;
+            }
+            if endpoints.device_authorization.is_none() && extra.device_authorization.is_some() {
+                tracing::debug!("device authorization endpoint from the RFC 8414 document");
+                endpoints.device_authorization = extra.device_authorization;
             }
             if endpoints.userinfo.is_none() && extra.userinfo.is_some() {
                 tracing::debug!("userinfo endpoint from the RFC 8414 document");
@@ -208,6 +213,7 @@ fn check(metadata: Metadata, issuer: &Url, tenant_issuer: bool) -> Result<Provid
         revocation: optional("revocation endpoint", &metadata.revocation_endpoint)?,
         userinfo: optional("userinfo endpoint", &metadata.userinfo_endpoint)?,
         jwks: optional("JWK Set", &metadata.jwks_uri)?,
+        device_authorization: optional("device authorization endpoint", &metadata.device_authorization_endpoint)?,
         iss_parameter_supported: metadata.authorization_response_iss_parameter_supported,
     })
 }
@@ -224,9 +230,20 @@ mod tests {
             revocation_endpoint: Some(format!("{issuer}/token/revocation")),
             userinfo_endpoint: None,
             jwks_uri: None,
+            device_authorization_endpoint: Some(format!("{issuer}/device/auth")),
             code_challenge_methods_supported: Some(vec!["S256".into()]),
             authorization_response_iss_parameter_supported: true,
         }
+    }
+
+    #[test]
+    fn the_device_authorization_endpoint_is_read_and_must_use_tls() {
+        let issuer = Url::parse("https://id.example.com").unwrap();
+        let endpoints = check(metadata("https://id.example.com"), &issuer, false).unwrap();
+        assert_eq!(endpoints.device_authorization.unwrap().path(), "/device/auth");
+        let mut plain = metadata("https://id.example.com");
+        plain.device_authorization_endpoint = Some("http://id.example.com/device/auth".into());
+        assert!(check(plain, &issuer, false).is_err(), "RFC 8628 §3.1 with RFC 6749 §3.1: TLS");
     }
 
     #[test]

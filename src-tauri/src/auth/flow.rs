@@ -11,8 +11,9 @@ use oauth2::basic::{
     BasicTokenType,
 };
 use oauth2::{
-    AccessToken, AuthUrl, AuthorizationCode, Client, EndpointNotSet, EndpointSet, ErrorResponse, PkceCodeVerifier,
-    RedirectUrl, RefreshToken, RequestTokenError, RevocableToken, Scope, StandardErrorResponse, StandardRevocableToken,
+    AccessToken, AuthUrl, AuthorizationCode, Client, DeviceAuthorizationUrl, DeviceCodeErrorResponseType,
+    EndpointNotSet, EndpointSet, ErrorResponse, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError,
+    RevocableToken, Scope, StandardDeviceAuthorizationResponse, StandardErrorResponse, StandardRevocableToken,
     TokenUrl,
 };
 use serde::{Deserialize, Serialize};
@@ -170,6 +171,56 @@ pub async fn refresh(
             Error::SessionEnded
         }
         other => other,
+    })
+}
+
+/// What the provider answered to a device authorization request (RFC 8628 §3.2).
+pub type DeviceAuthorization = StandardDeviceAuthorizationResponse;
+
+/// Asks for a device code and a user code (RFC 8628 §3.1) at `url`, the provider's device authorization
+/// endpoint, for the profile's scopes.
+///
+/// # Errors
+/// See [`token_error`].
+pub async fn device_authorization(
+    client: &OAuthClient,
+    url: &Url,
+    config: &Config,
+    http: &reqwest::Client,
+) -> Result<DeviceAuthorization> {
+    client
+        .clone()
+        .set_device_authorization_url(DeviceAuthorizationUrl::from_url(url.clone()))
+        .exchange_device_code()
+        .add_scopes(config.scopes.iter().cloned().map(Scope::new))
+        .request_async(&OAuthHttp(http.clone()))
+        .await
+        .map_err(token_error)
+}
+
+/// Polls the token endpoint until the user approves the device code elsewhere (RFC 8628 §3.4, §3.5): at the
+/// interval the provider asked for, five seconds slower after each `slow_down`, and no longer than the code
+/// lives (oauth2 then reports `expired_token` itself).
+///
+/// # Errors
+/// [`Error::AccessDenied`] when the user declines; [`Error::SignInTimedOut`] when the code expires; otherwise
+/// see [`token_error`].
+pub async fn device_token(
+    client: &OAuthClient,
+    http: &reqwest::Client,
+    details: &DeviceAuthorization,
+) -> Result<TokenResponse> {
+    let result = client
+        .exchange_device_access_token(details)
+        .request_async(&OAuthHttp(http.clone()), tokio::time::sleep, None)
+        .await;
+    result.map_err(|e| match &e {
+        RequestTokenError::ServerResponse(response) => match response.error() {
+            DeviceCodeErrorResponseType::AccessDenied => Error::AccessDenied,
+            DeviceCodeErrorResponseType::ExpiredToken => Error::SignInTimedOut,
+            _ => token_error(e),
+        },
+        _ => token_error(e),
     })
 }
 

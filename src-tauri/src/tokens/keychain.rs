@@ -110,6 +110,11 @@ pub struct Keychain {
     queues: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     timeout: Duration,
     connect: fn() -> StoreResult<Arc<CredentialStore>>,
+    /// What this process last read from or wrote to each profile's entry, as a keyed hash of its text (`None`:
+    /// no entry). It tells a change another process made from this process's own, without keeping a second
+    /// copy of the secret.
+    seen: Mutex<HashMap<String, Option<u64>>>,
+    hasher: std::collections::hash_map::RandomState,
 }
 
 impl std::fmt::Debug for Keychain {
@@ -128,7 +133,39 @@ impl Keychain {
             queues: Mutex::new(HashMap::new()),
             timeout: KEYCHAIN_TIMEOUT,
             connect: platform_store,
+            seen: Mutex::new(HashMap::new()),
+            hasher: std::collections::hash_map::RandomState::new(),
         }
+    }
+
+    fn fingerprint(&self, text: Option<&str>) -> Option<u64> {
+        use std::hash::BuildHasher;
+        text.map(|text| self.hasher.hash_one(text))
+    }
+
+    fn record(&self, profile: &str, fingerprint: Option<u64>) {
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.insert(profile.to_owned(), fingerprint);
+        }
+    }
+
+    fn last_seen(&self, profile: &str) -> Option<Option<u64>> {
+        self.seen.lock().ok().and_then(|seen| seen.get(profile).copied())
+    }
+
+    /// Reads `profile`'s entry again, and returns it if it changed since this process last read or wrote it:
+    /// another process wrote or deleted it meanwhile. `Ok(None)` when it is as this process left it. (An entry
+    /// this process never saw counts as changed.)
+    ///
+    /// # Errors
+    /// As [`Keychain::load`].
+    pub async fn load_if_changed(&self, profile: &str) -> StoreResult<Option<Option<StoredSession>>> {
+        let before = self.last_seen(profile);
+        let now = self.load(profile).await;
+        if before.is_some() && self.last_seen(profile) == before {
+            return now.map(|_| None);
+        }
+        now.map(Some)
     }
 
     /// The service (app identifier) the entries are kept under.
@@ -148,6 +185,7 @@ impl Keychain {
                 Err(e) => Err(e.into()),
             })
             .await?;
+        self.record(profile, self.fingerprint(text.as_deref()));
         let Some(text) = text else { return Ok(None) };
         let session: StoredSession = serde_json::from_str(&text)
             .map_err(|e| KeychainError::Corrupt(format!("line {}, column {}", e.line(), e.column())))?;
@@ -168,7 +206,10 @@ impl Keychain {
     /// A [`KeychainError`].
     pub async fn save(&self, profile: &str, session: &StoredSession) -> StoreResult<()> {
         let text = encode(session)?;
-        self.run(profile, move |entry| entry.set_password(&text).map_err(Into::into)).await
+        let fingerprint = self.fingerprint(Some(&text));
+        self.run(profile, move |entry| entry.set_password(&text).map_err(Into::into)).await?;
+        self.record(profile, fingerprint);
+        Ok(())
     }
 
     /// Removes the entry for `profile`. Removing a missing entry succeeds.
@@ -180,7 +221,9 @@ impl Keychain {
             Ok(()) | Err(keyring_core::Error::NoEntry) => Ok(()),
             Err(e) => Err(e.into()),
         })
-        .await
+        .await?;
+        self.record(profile, None);
+        Ok(())
     }
 
     /// Runs `op` on `profile`'s entry after every earlier call for that profile has finished, waiting at most

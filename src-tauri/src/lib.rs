@@ -41,6 +41,23 @@ pub const MAIN_WINDOW: &str = "main";
 /// a login start stays in the tray, and a person's launch always shows the window.
 pub const REMEMBERED: StateFlags = StateFlags::SIZE.union(StateFlags::POSITION).union(StateFlags::MAXIMIZED);
 
+/// The settings of every property test: 10,000 generated cases each and a fixed seed, so that a CI run is
+/// repeatable. The long campaign (`tests/bin/fuzz`) sets `PROPTEST_CASES` and a seed of its own
+/// (`PROPTEST_RNG_SEED`), which win over these.
+#[cfg(test)]
+pub(crate) fn proptest_config() -> proptest::test_runner::Config {
+    let mut config = proptest::test_runner::Config::default();
+    if std::env::var_os("PROPTEST_CASES").is_none() {
+        config.cases = 10_000;
+    }
+    if std::env::var_os("PROPTEST_RNG_SEED").is_none() {
+        config.rng_seed = proptest::test_runner::RngSeed::Fixed(0x6a7e_4f0e);
+    }
+    // A failing case is printed, shrunk, and not written into the source tree.
+    config.failure_persistence = None;
+    config
+}
+
 /// Starts Gatehouse.
 pub fn run() {
     init_tracing();

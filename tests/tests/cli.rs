@@ -17,12 +17,19 @@ use harness::cli::{
 use harness::idp::Idp;
 use harness::{artifacts_dir, keyring, sha256_hex, wait_for};
 
+/// Where a test's config file goes: the test command's scratch directory, which it removes however the
+/// tests end.
+fn config_path(name: &str) -> PathBuf {
+    let dir = std::env::var_os("GATEHOUSE_TEST_SCRATCH").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    dir.join(format!("gatehouse-{name}-{}.toml", std::process::id()))
+}
+
 /// A provider, a config file for `profile`, and Alice signed in under that profile.
 async fn signed_in(name: &str) -> (Idp, PathBuf) {
     keyring::require_secret_service();
     let idp = Idp::start(&artifacts_dir(name).join("idp.log"));
     let profile = format!("cli-{name}");
-    let config = std::env::temp_dir().join(format!("gatehouse-{name}-{}.toml", std::process::id()));
+    let config = config_path(name);
     std::fs::write(&config, idp.profile_toml(&profile)).unwrap();
     let (service, browser) = common::service(&idp.profile_toml(&profile));
     service.start(Vec::new()).await;
@@ -155,7 +162,7 @@ async fn twenty_concurrent_token_commands_renew_once() {
 async fn usage_and_config_errors_have_their_exit_codes() {
     keyring::require_secret_service();
     let idp = Idp::start(&artifacts_dir("cli-errors").join("idp.log"));
-    let config = std::env::temp_dir().join(format!("gatehouse-cli-errors-{}.toml", std::process::id()));
+    let config = config_path("cli-errors");
     std::fs::write(&config, idp.profile_toml("cli-errors")).unwrap();
     let unknown = gatehouse(&config, &["token", "--profile", "nobody"]).await;
     assert_eq!(unknown.code, 2, "{unknown:?}");
@@ -224,7 +231,7 @@ async fn device_sign_in_with_a_code_entered_on_another_device() {
     keyring::require_secret_service();
     let idp = Idp::start(&artifacts_dir("cli-device").join("idp.log"));
     let profile = "cli-device";
-    let config = std::env::temp_dir().join(format!("gatehouse-cli-device-{}.toml", std::process::id()));
+    let config = config_path("cli-device");
     std::fs::write(&config, idp.profile_toml(profile)).unwrap();
     let mut child = tokio::process::Command::new(harness::desktop::app_binary())
         .args(["sign-in", "--device"])

@@ -18,14 +18,40 @@ fn run(program: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// The packaged desktop entry, read out of the .deb.
-fn desktop_entry() -> (PathBuf, String) {
-    let dir = std::env::temp_dir().join(format!("gatehouse-package-test-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    run("dpkg-deb", &["-x", package().to_str().unwrap(), dir.to_str().unwrap()]);
-    let path = dir.join("usr/share/applications/Gatehouse.desktop");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    (path, text)
+/// A scratch directory, removed when dropped (also after a failed assertion).
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The packaged desktop entry, read out of the .deb (only that file: the package holds a debug build of
+/// hundreds of MiB), and a copy of it on disk for `desktop-file-validate`.
+fn desktop_entry() -> (Scratch, PathBuf, String) {
+    let member = "usr/share/applications/Gatehouse.desktop";
+    let tar = Command::new("dpkg-deb").arg("--fsys-tarfile").arg(package()).output().unwrap();
+    assert!(tar.status.success(), "dpkg-deb --fsys-tarfile: {}", String::from_utf8_lossy(&tar.stderr));
+    let mut extract = Command::new("tar")
+        .args(["-xO", member])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        // tar stops reading once it has the member; a closed pipe after that is fine.
+        let _ = extract.stdin.take().unwrap().write_all(&tar.stdout);
+    }
+    let output = extract.wait_with_output().unwrap();
+    assert!(output.status.success(), "{member} missing from the package");
+    let text = String::from_utf8(output.stdout).unwrap();
+    let scratch = Scratch(std::env::temp_dir().join(format!("gatehouse-package-test-{}", std::process::id())));
+    std::fs::create_dir_all(&scratch.0).unwrap();
+    let path = scratch.0.join("Gatehouse.desktop");
+    std::fs::write(&path, &text).unwrap();
+    (scratch, path, text)
 }
 
 #[test]
@@ -54,7 +80,7 @@ fn the_package_depends_on_what_the_app_loads() {
 /// without the redirect. The packaged entry must pass the URL and claim the scheme.
 #[test]
 fn the_desktop_entry_receives_the_redirect_and_validates() {
-    let (path, entry) = desktop_entry();
+    let (_scratch, path, entry) = desktop_entry();
     let lines: Vec<&str> = entry.lines().collect();
     assert!(lines.contains(&"Exec=gatehouse %u"), "{entry}");
     assert!(lines.contains(&"MimeType=x-scheme-handler/com.example.gatehouse;"), "{entry}");

@@ -278,4 +278,115 @@ mod tests {
         assert_eq!(check_issuer(None, Some(&issuer), false), Ok(()));
         assert_eq!(check_issuer(Some("anything"), None, false), Ok(()));
     }
+
+    /// Generated links (`proptest`; 10,000 cases each in CI, more with `tests/bin/fuzz`).
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        const KNOWN: [&str; 5] = ["state", "code", "error", "error_description", "iss"];
+
+        /// A query parameter: mostly ones the parser knows, sometimes others; any value, empty included.
+        fn parameter() -> impl Strategy<Value = (String, String)> {
+            let name = prop_oneof![
+                4 => proptest::sample::select(KNOWN.to_vec()).prop_map(str::to_owned),
+                1 => "[a-z_]{1,12}",
+            ];
+            let value = prop_oneof![3 => "[A-Za-z0-9._~-]{0,40}", 1 => any::<String>()];
+            (name, value)
+        }
+
+        fn link(parameters: &[(String, String)]) -> String {
+            let query = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(parameters).finish();
+            format!("com.example.gatehouse:/callback?{query}")
+        }
+
+        /// What the parser must decide: exactly one non-empty `state`, exactly one non-empty `code` or `error`
+        /// (never both), no known parameter twice, and no more than the length limit.
+        fn acceptable(link: &str, parameters: &[(String, String)]) -> bool {
+            let count = |name: &str| parameters.iter().filter(|(k, _)| k == name).count();
+            let value = |name: &str| parameters.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str());
+            link.len() <= MAX_CALLBACK_LEN
+                && KNOWN.iter().all(|name| count(name) <= 1)
+                && count("state") == 1
+                && !value("state").is_empty()
+                && match (count("code"), count("error")) {
+                    (1, 0) => !value("code").is_empty(),
+                    (0, 1) => !value("error").is_empty(),
+                    _ => false,
+                }
+        }
+
+        /// The link a callback came from, rebuilt from what was parsed.
+        fn rebuilt(callback: &Callback) -> String {
+            let mut parameters = vec![("state".to_owned(), callback.state.clone())];
+            match &callback.outcome {
+                Outcome::Code(code) => parameters.push(("code".into(), code.secret().clone())),
+                Outcome::Error { code, description } => {
+                    parameters.push(("error".into(), code.clone()));
+                    if let Some(description) = description {
+                        parameters.push(("error_description".into(), description.clone()));
+                    }
+                }
+            }
+            if let Some(issuer) = &callback.issuer {
+                parameters.push(("iss".into(), issuer.clone()));
+            }
+            link(&parameters)
+        }
+
+        proptest! {
+            #![proptest_config(crate::proptest_config())]
+
+            #[test]
+            fn never_panics_on_any_text(text in any::<String>()) {
+                let _ = parse(&text, &redirect());
+                let _ = parse(&format!("com.example.gatehouse:/callback?{text}"), &redirect());
+            }
+
+            #[test]
+            fn accepts_exactly_the_well_formed_responses(parameters in proptest::collection::vec(parameter(), 0..7)) {
+                let link = link(&parameters);
+                let parsed = parse(&link, &redirect());
+                prop_assert_eq!(parsed.is_ok(), acceptable(&link, &parameters), "{:?}", parsed.err());
+                if let Ok(callback) = parsed {
+                    let value = |name: &str| parameters.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+                    prop_assert_eq!(Some(callback.state.clone()), value("state"));
+                    prop_assert_eq!(callback.issuer.clone(), value("iss"));
+                    if let Outcome::Code(code) = &callback.outcome {
+                        prop_assert_eq!(Some(code.secret().clone()), value("code"));
+                    }
+                    // What it accepts, it reads back the same from a link made of what it read.
+                    let again = parse(&rebuilt(&callback), &redirect()).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+                    prop_assert_eq!(&again.state, &callback.state);
+                    prop_assert_eq!(&again.issuer, &callback.issuer);
+                    match (&again.outcome, &callback.outcome) {
+                        (Outcome::Code(a), Outcome::Code(b)) => prop_assert_eq!(a.secret(), b.secret()),
+                        (a @ Outcome::Error { .. }, b @ Outcome::Error { .. }) => {
+                            prop_assert_eq!(format!("{a:?}"), format!("{b:?}"));
+                        }
+                        (a, b) => prop_assert!(false, "{a:?} became {b:?}"),
+                    }
+                }
+            }
+
+            #[test]
+            fn a_response_elsewhere_is_refused(
+                target in prop_oneof![
+                    Just("com.example.gatehouse:/other"),
+                    Just("com.example.evil:/callback"),
+                    Just("com.example.gatehouse://host/callback"),
+                    Just("https://example.com/callback"),
+                ],
+                state in "[A-Za-z0-9]{1,20}",
+                code in "[A-Za-z0-9]{1,20}",
+            ) {
+                let parsed = parse(&format!("{target}?state={state}&code={code}"), &redirect());
+                prop_assert!(matches!(parsed, Err(CallbackError::WrongTarget)), "{:?}", parsed.err());
+                let fragment = parse(&format!("com.example.gatehouse:/callback?state={state}&code={code}#x"), &redirect());
+                prop_assert!(matches!(fragment, Err(CallbackError::Malformed)));
+            }
+        }
+    }
 }

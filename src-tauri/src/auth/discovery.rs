@@ -309,4 +309,103 @@ mod tests {
         http_token.token_endpoint = "http://id.example.com/token".into();
         assert!(check(http_token, &issuer, false).is_err());
     }
+
+    /// Generated metadata documents (`proptest`; 10,000 cases each in CI, more with `tests/bin/fuzz`).
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn endpoint() -> impl Strategy<Value = serde_json::Value> {
+            prop_oneof![
+                24 => Just(serde_json::json!("https://id.example.com/x")),
+                1 => Just(serde_json::json!("http://id.example.com/x")),
+                1 => Just(serde_json::json!("https://elsewhere.example/x")),
+                1 => Just(serde_json::json!("javascript:alert(1)")),
+                1 => Just(serde_json::json!(42)),
+                1 => Just(serde_json::Value::Null),
+                1 => any::<String>().prop_map(serde_json::Value::from),
+            ]
+        }
+
+        fn document() -> impl Strategy<Value = serde_json::Value> {
+            let fields = [
+                "authorization_endpoint",
+                "token_endpoint",
+                "revocation_endpoint",
+                "userinfo_endpoint",
+                "jwks_uri",
+                "device_authorization_endpoint",
+            ];
+            let issuer = prop_oneof![
+                4 => Just(serde_json::json!("https://id.example.com")),
+                1 => Just(serde_json::json!("https://id.example.com/")),
+                1 => Just(serde_json::json!("https://evil.example")),
+                1 => any::<String>().prop_map(serde_json::Value::from),
+            ];
+            let methods = proptest::option::of(proptest::collection::vec(
+                proptest::sample::select(vec!["S256", "plain", "s256"]),
+                0..3,
+            ));
+            (issuer, proptest::collection::vec(proptest::option::weighted(0.9, endpoint()), 6), methods, any::<bool>())
+                .prop_map(move |(issuer, endpoints, methods, iss)| {
+                    let mut doc = serde_json::json!({ "issuer": issuer });
+                    for (name, value) in fields.iter().zip(endpoints) {
+                        if let Some(value) = value {
+                            doc[*name] = value;
+                        }
+                    }
+                    if let Some(methods) = methods {
+                        doc["code_challenge_methods_supported"] = serde_json::json!(methods);
+                    }
+                    doc["authorization_response_iss_parameter_supported"] = serde_json::json!(iss);
+                    doc
+                })
+        }
+
+        proptest! {
+            #![proptest_config(crate::proptest_config())]
+
+            #[test]
+            fn never_panics_on_any_bytes(body in proptest::collection::vec(any::<u8>(), 0..400)) {
+                let _ = parse(&body);
+            }
+
+            /// What it accepts is the issuer asked for (RFC 8414 §3.3), PKCE S256 where methods are listed
+            /// (RFC 9700 §2.1.1), and TLS for every endpoint.
+            #[test]
+            fn accepted_metadata_keeps_the_rules(doc in document()) {
+                let issuer = Url::parse("https://id.example.com").unwrap();
+                let Ok(metadata) = parse(doc.to_string().as_bytes()) else { return Ok(()) };
+                let Ok(endpoints) = check(metadata, &issuer, false) else { return Ok(()) };
+                prop_assert_eq!(endpoints.issuer.as_ref(), Some(&issuer));
+                prop_assert!(doc["issuer"] == "https://id.example.com" || doc["issuer"] == "https://id.example.com/");
+                if let Some(methods) = doc["code_challenge_methods_supported"].as_array() {
+                    prop_assert!(methods.iter().any(|m| m == "S256"));
+                }
+                let all = [Some(&endpoints.authorization), Some(&endpoints.token), endpoints.revocation.as_ref(),
+                    endpoints.userinfo.as_ref(), endpoints.jwks.as_ref(), endpoints.device_authorization.as_ref()];
+                for url in all.into_iter().flatten() {
+                    prop_assert_eq!(url.scheme(), "https");
+                }
+                prop_assert_eq!(endpoints.iss_parameter_supported, doc["authorization_response_iss_parameter_supported"] == true);
+            }
+        }
+
+        /// The property above means something only if many generated documents are accepted.
+        #[test]
+        fn the_generator_reaches_accepted_metadata() {
+            use proptest::strategy::ValueTree;
+            let issuer = Url::parse("https://id.example.com").unwrap();
+            let mut runner = proptest::test_runner::TestRunner::deterministic();
+            let strategy = document();
+            let accepted = (0..2000)
+                .filter(|_| {
+                    let doc = strategy.new_tree(&mut runner).unwrap().current();
+                    parse(doc.to_string().as_bytes()).is_ok_and(|m| check(m, &issuer, false).is_ok())
+                })
+                .count();
+            assert!(accepted >= 200, "only {accepted} of 2000 generated documents were accepted");
+        }
+    }
 }

@@ -354,4 +354,49 @@ mod tests {
         )
         .is_err());
     }
+
+    /// Generated token responses (`proptest`; 10,000 cases each in CI, more with `tests/bin/fuzz`).
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// An `expires_in` as providers send it, and what it must be read as: `Some(Some(n))` seconds, `Some(None)`
+        /// for absent, `None` for a value to refuse.
+        fn expires_in() -> impl Strategy<Value = (serde_json::Value, Option<Option<u64>>)> {
+            let read = |x: f64| if x.is_finite() { Some(Some(x.max(0.0) as u64)) } else { None };
+            prop_oneof![
+                any::<u64>().prop_map(|n| (serde_json::json!(n), Some(Some(n)))),
+                any::<i64>().prop_map(move |n| (serde_json::json!(n), Some(Some(n.max(0) as u64)))),
+                any::<f64>()
+                    .prop_filter("JSON has no NaN or infinity", |x| x.is_finite())
+                    .prop_map(move |x| (serde_json::json!(x), read(x))),
+                (-1e6f64..1e12).prop_map(move |x| (serde_json::json!(x.to_string()), read(x))),
+                "[a-z ]{1,10}".prop_map(|text| (serde_json::json!(text), None)),
+                Just((serde_json::Value::Null, Some(None))),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(crate::proptest_config())]
+
+            #[test]
+            fn never_panics_on_any_bytes(body in proptest::collection::vec(any::<u8>(), 0..300)) {
+                let _ = serde_json::from_slice::<TokenResponse>(&body);
+            }
+
+            #[test]
+            fn reads_any_expires_in_a_provider_sends((value, expected) in expires_in()) {
+                let body = serde_json::json!({ "access_token": "at", "token_type": "Bearer", "expires_in": value });
+                let parsed = serde_json::from_value::<TokenResponse>(body);
+                match expected {
+                    Some(seconds) => {
+                        let tokens = parsed.map_err(|e| TestCaseError::fail(e.to_string()))?;
+                        prop_assert_eq!(tokens.expires_in().map(|d| d.as_secs()), seconds);
+                    }
+                    None => prop_assert!(parsed.is_err()),
+                }
+            }
+        }
+    }
 }

@@ -186,18 +186,7 @@ impl Keychain {
             })
             .await?;
         self.record(profile, self.fingerprint(text.as_deref()));
-        let Some(text) = text else { return Ok(None) };
-        let session: StoredSession = serde_json::from_str(&text)
-            .map_err(|e| KeychainError::Corrupt(format!("line {}, column {}", e.line(), e.column())))?;
-        // A version 2 entry must say what it belongs to; only a version 1 entry may lack it.
-        let bound = session.binding.is_some() || session.v == OLDEST_FORMAT_VERSION;
-        if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&session.v) || !bound {
-            return Err(KeychainError::Corrupt(format!(
-                "it was saved by another version of Gatehouse (format {})",
-                session.v
-            )));
-        }
-        Ok(Some(session))
+        text.map(|text| decode(&text)).transpose()
     }
 
     /// Stores `session` for `profile`, replacing what was there.
@@ -281,6 +270,21 @@ impl Keychain {
 }
 
 /// Serialises `session`, dropping the access token if that is what it takes to fit the keychain.
+/// Reads an entry's text. An entry of a layout this version does not know is [`KeychainError::Corrupt`].
+fn decode(text: &str) -> StoreResult<StoredSession> {
+    let session: StoredSession = serde_json::from_str(text)
+        .map_err(|e| KeychainError::Corrupt(format!("line {}, column {}", e.line(), e.column())))?;
+    // A version 2 entry must say what it belongs to; only a version 1 entry may lack it.
+    let bound = session.binding.is_some() || session.v == OLDEST_FORMAT_VERSION;
+    if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&session.v) || !bound {
+        return Err(KeychainError::Corrupt(format!(
+            "it was saved by another version of Gatehouse (format {})",
+            session.v
+        )));
+    }
+    Ok(session)
+}
+
 fn encode(session: &StoredSession) -> StoreResult<String> {
     let text = serde_json::to_string(session).map_err(|e| KeychainError::Failed(e.to_string()))?;
     if text.len() <= MAX_SECRET_LEN {
@@ -445,5 +449,89 @@ mod tests {
         assert!(KeychainError::TooLarge.nothing_written());
         assert!(!KeychainError::TimedOut.nothing_written());
         assert!(!KeychainError::Failed("?".into()).nothing_written());
+    }
+
+    /// Generated records (`proptest`; 10,000 cases each in CI, more with `tests/bin/fuzz`).
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::tokens::Binding;
+
+        fn text() -> impl Strategy<Value = String> {
+            prop_oneof![3 => "[ -~]{0,60}", 1 => any::<String>()]
+        }
+
+        fn stored_session() -> impl Strategy<Value = StoredSession> {
+            let binding =
+                proptest::option::of((text(), text(), text()).prop_map(|(provider, client_id, origin)| Binding {
+                    provider,
+                    client_id,
+                    resource_origin: origin,
+                }));
+            (
+                binding,
+                proptest::option::of(text()),
+                proptest::option::of(text()),
+                proptest::option::of(any::<u64>()),
+                proptest::collection::vec(text(), 0..4),
+                (proptest::option::of(text()), proptest::option::of(text())),
+            )
+                .prop_map(|(binding, access, refresh, expires_at, scopes, (subject, name))| {
+                    StoredSession {
+                        v: if binding.is_some() { FORMAT_VERSION } else { OLDEST_FORMAT_VERSION },
+                        binding,
+                        access_token: access.map(AccessToken::new),
+                        refresh_token: refresh.map(RefreshToken::new),
+                        expires_at,
+                        scopes,
+                        account: Account { subject, name },
+                    }
+                })
+        }
+
+        fn as_json(session: &StoredSession) -> serde_json::Value {
+            serde_json::to_value(session).unwrap()
+        }
+
+        proptest! {
+            #![proptest_config(crate::proptest_config())]
+
+            #[test]
+            fn never_panics_on_any_text(text in any::<String>()) {
+                let _ = decode(&text);
+            }
+
+            #[test]
+            fn takes_only_the_versions_it_knows(v in any::<u32>(), bound in any::<bool>(), extra in "x_[a-z]{1,8}") {
+                let mut record = serde_json::json!({ "v": v, "scopes": [], "account": {}, extra: 1 });
+                if bound {
+                    record["binding"] = serde_json::json!({ "provider": "p", "client_id": "c", "resource_origin": "o" });
+                }
+                let decoded = decode(&record.to_string());
+                let known = (OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&v) && (bound || v == OLDEST_FORMAT_VERSION);
+                prop_assert_eq!(decoded.is_ok(), known, "{:?}", decoded.err());
+            }
+
+            #[test]
+            fn reads_back_what_it_writes(session in stored_session()) {
+                match encode(&session) {
+                    Ok(text) => {
+                        prop_assert!(text.len() <= MAX_SECRET_LEN);
+                        let back = decode(&text).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                        let mut expected = session.clone();
+                        if text.len() < serde_json::to_string(&session).unwrap().len() {
+                            // Only the access token may be dropped to fit, never the refresh token.
+                            expected.access_token = None;
+                        }
+                        prop_assert_eq!(as_json(&back), as_json(&expected));
+                    }
+                    Err(e) => {
+                        prop_assert!(matches!(e, KeychainError::TooLarge), "{e}");
+                        prop_assert!(serde_json::to_string(&session).unwrap().len() > MAX_SECRET_LEN);
+                    }
+                }
+            }
+        }
     }
 }

@@ -6,6 +6,8 @@ fn main() {
         .plugin(tauri_plugin_single_instance::init(|_, _, _| {}))
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_opener::init())
+        .plugin(tauri_plugin_autostart::Builder::new().arg("--hidden").build())
+        .plugin(tauri_plugin_window_state::Builder::new().build())
         .setup(|app| {
             let mut tray = tauri::tray::TrayIconBuilder::with_id("main");
             if let Some(icon) = app.default_window_icon() {

@@ -53,6 +53,7 @@ struct RawConfig {
     userinfo_endpoint: Option<String>,
     jwks_uri: Option<String>,
     device_authorization_endpoint: Option<String>,
+    pushed_authorization_request_endpoint: Option<String>,
     client_id: String,
     client_secret: Option<String>,
     #[serde(default)]
@@ -92,6 +93,8 @@ pub struct ProviderEndpoints {
     pub jwks: Option<Url>,
     /// The device authorization endpoint (RFC 8628 §4), if the provider has one.
     pub device_authorization: Option<Url>,
+    /// The pushed authorization request endpoint (RFC 9126 §5), if the provider has one.
+    pub pushed_authorization: Option<Url>,
     /// Whether the provider promises `iss` in every authorization response (RFC 9207 §3).
     pub iss_parameter_supported: bool,
     /// Microsoft's multi-tenant issuer, `https://login.microsoftonline.com/{tenantid}/v2.0`, when the tenant is
@@ -188,6 +191,8 @@ impl Config {
         let userinfo = optional_url("userinfo_endpoint", &raw.userinfo_endpoint)?;
         let jwks = optional_url("jwks_uri", &raw.jwks_uri)?;
         let device_authorization = optional_url("device_authorization_endpoint", &raw.device_authorization_endpoint)?;
+        let pushed_authorization =
+            optional_url("pushed_authorization_request_endpoint", &raw.pushed_authorization_request_endpoint)?;
         if let Some(issuer) = &issuer {
             // RFC 8414 §2: the issuer has no query or fragment.
             if issuer.query().is_some() || issuer.fragment().is_some() {
@@ -203,6 +208,7 @@ impl Config {
                 userinfo,
                 jwks,
                 device_authorization,
+                pushed_authorization,
                 iss_parameter_supported: false,
                 issuer_template: None,
             })),
@@ -211,7 +217,8 @@ impl Config {
                     if revocation.is_none()
                         && userinfo.is_none()
                         && jwks.is_none()
-                        && device_authorization.is_none() =>
+                        && device_authorization.is_none()
+                        && pushed_authorization.is_none() =>
                 {
                     Endpoints::Discover { issuer }
                 }
@@ -361,6 +368,7 @@ fn apply_preset(preset: Preset, raw: &mut RawConfig) -> Result<presets::Expansio
         ("userinfo_endpoint", raw.userinfo_endpoint.is_some()),
         ("jwks_uri", raw.jwks_uri.is_some()),
         ("device_authorization_endpoint", raw.device_authorization_endpoint.is_some()),
+        ("pushed_authorization_request_endpoint", raw.pushed_authorization_request_endpoint.is_some()),
     ] {
         if given {
             return Err((field, format!("the {preset} preset gives the provider's endpoints; remove this line")));
@@ -695,6 +703,7 @@ mod tests {
                 "userinfo_endpoint",
                 "jwks_uri",
                 "device_authorization_endpoint",
+                "pushed_authorization_request_endpoint",
                 "redirect_uri",
                 "resource_url",
             ];
@@ -808,7 +817,8 @@ mod tests {
                         let endpoints: Vec<&Url> = match &config.endpoints {
                             Endpoints::Discover { issuer } => vec![issuer],
                             Endpoints::Explicit(e) => [Some(&e.authorization), Some(&e.token), e.revocation.as_ref(),
-                                e.userinfo.as_ref(), e.jwks.as_ref(), e.device_authorization.as_ref()]
+                                e.userinfo.as_ref(), e.jwks.as_ref(), e.device_authorization.as_ref(),
+                                e.pushed_authorization.as_ref()]
                                 .into_iter().flatten().collect(),
                         };
                         for url in endpoints {

@@ -281,7 +281,12 @@ impl Gatehouse {
         let redirect_uri = listener.as_ref().map_or_else(|| config.redirect_uri.clone(), |l| l.redirect_uri.clone());
         let client = flow::client(config, &endpoints, &redirect_uri)?;
         let secrets = AttemptSecrets::generate(&config.scopes);
-        let url = flow::authorization_url(&client, config, &secrets);
+        let mut url = flow::authorization_url(&client, config, &secrets);
+        // RFC 9126: where the provider takes pushed requests, the request goes to it directly, and the browser
+        // gets only a reference to it.
+        if let Some(endpoint) = &endpoints.pushed_authorization {
+            url = flow::push_authorization_request(config, endpoint, &self.http, &url).await?;
+        }
         let id = self.next_attempt.fetch_add(1, Ordering::Relaxed);
         let listener = listener.map(|bound| {
             let this = Arc::clone(self);

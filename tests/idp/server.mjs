@@ -8,6 +8,7 @@
 //   IDP_ACCESS_TOKEN_TTL   access token lifetime in seconds (default 600)
 //   IDP_TEST_HOOKS=1       serve GET /__test/events, the provider's event log, for the test suite
 //   IDP_STORE=PATH         keep grants and tokens in this JSON file, so they survive a restart
+//   IDP_PAR=off            turn off pushed authorization requests (RFC 9126), which are on by default
 //   IDP_SPLIT_METADATA=1   list revocation_endpoint only in RFC 8414 metadata (/.well-known/oauth-authorization-server),
 //                          not in the OpenID discovery document, as some servers do
 import { createHash, randomBytes } from 'node:crypto';
@@ -23,6 +24,7 @@ const accessTokenTtl = Number(process.env.IDP_ACCESS_TOKEN_TTL ?? 600);
 const testHooks = process.env.IDP_TEST_HOOKS === '1';
 const store = process.env.IDP_STORE;
 const splitMetadata = process.env.IDP_SPLIT_METADATA === '1';
+const par = process.env.IDP_PAR !== 'off';
 
 // Client IDs. Gatehouse is `gatehouse-desktop`. The test suite also signs in as two variants of it: one that is
 // never issued a refresh token, and one that must authenticate with a secret made of the characters RFC 6749
@@ -92,6 +94,8 @@ const configuration = {
     introspection: { enabled: true },
     // RFC 8628 device authorization grant: the user enters the code at /device (the default pages).
     deviceFlow: { enabled: true },
+    // RFC 9126: Gatehouse pushes its authorization requests when the metadata lists this endpoint.
+    pushedAuthorizationRequests: { enabled: par },
   },
   // Issue a refresh token to every client allowed the refresh_token grant. By default oidc-provider drops
   // offline_access (and so the refresh token) unless the request also says prompt=consent (OIDC Core §11);
@@ -138,6 +142,21 @@ for (const name of ['grant.success', 'grant.error', 'grant.revoked', 'authorizat
     record(name, details);
   });
 }
+
+// What a pushed authorization request (RFC 9126) carried, for the test suite: the parameters' names, the PKCE
+// method, the redirect URI and scope, and the lengths of the one-time values, never the values themselves.
+provider.on('pushed_authorization_request.success', (ctx) => {
+  const params = ctx.oidc?.params ?? {};
+  record('par.success', {
+    parameters: Object.keys(params).filter((k) => params[k] !== undefined).sort(),
+    responseType: params.response_type,
+    codeChallengeMethod: params.code_challenge_method,
+    redirectUri: params.redirect_uri,
+    scope: params.scope,
+    stateLength: params.state?.length ?? 0,
+    nonceLength: params.nonce?.length ?? 0,
+  });
+});
 
 // A small protected resource (RFC 6750): GET /api/resource with a Bearer access token.
 function resourceFor(accountId, token) {

@@ -484,6 +484,40 @@ pub fn window_on_screen(title: &str) -> bool {
     })
 }
 
+/// The TCP ports on 127.0.0.1 that the processes `pids` listen on, read from `/proc` as `ss -ltnp` would.
+pub fn listening_loopback_ports(pids: &[u32]) -> Vec<u16> {
+    let mut ports = Vec::new();
+    for pid in pids {
+        // The socket inodes this process holds open.
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { continue };
+        let inodes: Vec<String> = fds
+            .filter_map(|fd| fd.ok())
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .filter_map(|target| {
+                let target = target.to_string_lossy().into_owned();
+                target.strip_prefix("socket:[").and_then(|t| t.strip_suffix(']')).map(str::to_owned)
+            })
+            .collect();
+        let table = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).unwrap_or_default();
+        for line in table.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // local_address is HEXIP:HEXPORT, st 0A is LISTEN, and the inode is the tenth field.
+            let (Some(local), Some(state), Some(inode)) = (fields.get(1), fields.get(3), fields.get(9)) else {
+                continue;
+            };
+            let Some((ip, port)) = local.split_once(':') else { continue };
+            if *state == "0A" && ip == "0100007F" && inodes.iter().any(|i| i == inode) {
+                if let Ok(port) = u16::from_str_radix(port, 16) {
+                    ports.push(port);
+                }
+            }
+        }
+    }
+    ports.sort_unstable();
+    ports.dedup();
+    ports
+}
+
 /// The running processes of the app: the debug build, or a packaged copy of it, whatever its path.
 pub fn app_processes() -> Vec<u32> {
     processes_where(|pid| {

@@ -36,14 +36,19 @@ async fn sign_in_refresh_restart_and_sign_out_against_the_real_provider_and_keyc
     assert_eq!(service.view().phase, Phase::SignedOut);
     assert!(keyring::lookup(profile).is_none());
 
-    // The authorization request is the code flow with PKCE S256, state and nonce.
+    // The authorization request is the code flow with PKCE S256, state and nonce, pushed to the provider
+    // (RFC 9126): the browser gets only a reference to it.
     service.sign_in().await.unwrap();
     let authorize = shell.last_opened();
-    let params: std::collections::HashMap<_, _> = authorize.query_pairs().into_owned().collect();
-    assert_eq!(params["response_type"], "code");
-    assert_eq!(params["code_challenge_method"], "S256");
-    assert_eq!(params["redirect_uri"], "com.example.gatehouse:/callback");
-    assert!(params["state"].len() >= 43 && params["nonce"].len() >= 43);
+    let params: std::collections::BTreeMap<_, _> = authorize.query_pairs().into_owned().collect();
+    assert_eq!(params.keys().collect::<Vec<_>>(), ["client_id", "request_uri"], "{authorize}");
+    assert!(params["request_uri"].starts_with("urn:ietf:params:oauth:request_uri:"));
+    let pushed = idp.events_named("par.success", None).await;
+    assert_eq!(pushed.len(), 1);
+    assert_eq!(pushed[0]["responseType"], "code");
+    assert_eq!(pushed[0]["codeChallengeMethod"], "S256");
+    assert_eq!(pushed[0]["redirectUri"], "com.example.gatehouse:/callback");
+    assert!(pushed[0]["stateLength"].as_u64().unwrap() >= 43 && pushed[0]["nonceLength"].as_u64().unwrap() >= 43);
 
     // Sign in: tokens land in the keychain, the resource is fetched with them.
     let redirect = user_agent::authorize(authorize.as_str(), "alice", Decision::Approve).await.unwrap();
@@ -342,6 +347,29 @@ async fn a_client_secret_that_needs_encoding_works_for_revocation_too() {
     assert_eq!(idp.introspect(&refresh).await["active"], false, "the provider must have revoked the grant");
 }
 
+/// Without pushed authorization requests, the browser gets the whole request: the code flow with PKCE S256, a
+/// one-time `state` and a `nonce` (RFC 6749 §4.1.1, RFC 7636 §4.3, OIDC Core §3.1.2.1).
+#[tokio::test]
+async fn without_par_the_browser_carries_the_code_flow_request_with_pkce_state_and_nonce() {
+    keyring::require_secret_service();
+    let idp = Idp::start_with(&artifacts_dir("backend").join("idp-no-par.log"), &[("IDP_PAR", "off")]);
+    let (service, shell) = start_service(&idp, "backend-no-par");
+    service.start(Vec::new()).await;
+    service.sign_in().await.unwrap();
+    let authorize = shell.last_opened();
+    let params: std::collections::HashMap<_, _> = authorize.query_pairs().into_owned().collect();
+    assert_eq!(params["response_type"], "code");
+    assert_eq!(params["code_challenge_method"], "S256");
+    assert_eq!(params["redirect_uri"], "com.example.gatehouse:/callback");
+    assert!(params["state"].len() >= 43 && params["nonce"].len() >= 43);
+    assert!(!params.contains_key("request_uri"));
+    let redirect = user_agent::authorize(authorize.as_str(), "alice", Decision::Approve).await.unwrap();
+    service.handle_callback(&redirect).await;
+    assert_eq!(service.view().phase, Phase::SignedIn, "{:?}", service.view().notice);
+    assert!(idp.events_named("par.success", None).await.is_empty());
+    service.sign_out().await.unwrap();
+}
+
 /// When the browser can't be opened, the message says so without quoting the authorization URL, which
 /// carries the attempt's `state`, `nonce` and PKCE challenge.
 #[tokio::test]
@@ -354,11 +382,11 @@ async fn a_browser_that_will_not_open_is_reported_without_the_url() {
     let error = service.sign_in().await.unwrap_err();
     assert_eq!(error.kind(), "browser_unavailable");
     let url = shell.last_opened();
-    let state = url.query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned();
+    let reference = url.query_pairs().find(|(k, _)| k == "request_uri").unwrap().1.into_owned();
     let (kind, message) = notice(&service);
     assert_eq!(kind, "browser_unavailable");
     assert!(message.contains("no method available"), "{message}");
-    for secret in [state.as_str(), "state=", "code_challenge", url.as_str()] {
+    for secret in [reference.as_str(), "request_uri", "state=", "code_challenge", url.as_str()] {
         assert!(!message.contains(secret), "{secret:?} in {message}");
     }
     assert_eq!(service.view().phase, Phase::SignedOut);

@@ -68,6 +68,14 @@ async fn s01_sign_in_shows_the_account_and_keeps_tokens_out_of_the_page() {
     app.wait_for_text("status", "Waiting for the browser").await;
     assert_eq!(app.text("cancel").await, "Cancel");
     app.screenshot("waiting").await;
+    // The request was pushed to the provider (RFC 9126): the browser's address bar and history hold only a
+    // reference to it, not the PKCE challenge, the scopes or the redirect URI.
+    let authorize =
+        wait_for("the browser to be opened", desktop::UI_TIMEOUT, || async { desktop.try_last_authorize() }).await;
+    let authorize = url::Url::parse(&authorize).unwrap();
+    let names: std::collections::BTreeSet<String> = authorize.query_pairs().map(|(k, _)| k.into_owned()).collect();
+    assert_eq!(names, ["client_id", "request_uri"].map(String::from).into(), "{authorize}");
+    assert_eq!(idp.events_named("par.success", None).await.len(), 1);
     desktop.release_browser();
 
     app.wait_for_phase("signedIn").await;
@@ -507,15 +515,18 @@ fn use_loopback(desktop: &Desktop) {
         .unwrap();
 }
 
-/// The port of the loopback listener the waiting sign-in sent the browser to.
-async fn loopback_port(desktop: &Desktop) -> u16 {
+/// The port of the loopback listener the waiting sign-in opened. The authorization request was pushed to the
+/// provider (RFC 9126), so the browser's URL doesn't carry the redirect URI: the port is the one the app listens
+/// on, as the OS shows it, besides those in `before` (WebDriver's own inspector port is one).
+async fn loopback_port(desktop: &Desktop, before: &[u16]) -> u16 {
     let authorize =
         wait_for("the browser to be opened", desktop::UI_TIMEOUT, || async { desktop.try_last_authorize() }).await;
     let authorize = url::Url::parse(&authorize).unwrap();
-    let redirect = authorize.query_pairs().find(|(k, _)| k == "redirect_uri").unwrap().1.into_owned();
-    let redirect = url::Url::parse(&redirect).unwrap();
-    assert_eq!(redirect.host_str(), Some("127.0.0.1"));
-    redirect.port().unwrap()
+    assert!(authorize.query_pairs().all(|(k, _)| k != "redirect_uri"), "pushed, not in the URL: {authorize}");
+    let mut ports = desktop::listening_loopback_ports(&desktop::app_processes());
+    ports.retain(|p| !before.contains(p));
+    assert_eq!(ports.len(), 1, "one new listener: {ports:?}, besides {before:?}");
+    ports[0]
 }
 
 fn accepts_connections(port: u16) -> bool {
@@ -530,10 +541,11 @@ async fn start_loopback_sign_in(name: &str) -> (Idp, Desktop, App, u16) {
     use_loopback(&desktop);
     let app = desktop.launch().await;
     app.wait_for_phase("signedOut").await;
+    let before = desktop::listening_loopback_ports(&desktop::app_processes());
     desktop.hold_browser();
     app.click("sign-in").await;
     app.wait_for_phase("waitingForBrowser").await;
-    let port = loopback_port(&desktop).await;
+    let port = loopback_port(&desktop, &before).await;
     assert!(accepts_connections(port));
     (idp, desktop, app, port)
 }

@@ -349,3 +349,55 @@ async fn a_refused_revocation_is_named_plainly() {
     assert_eq!(service.view().phase, Phase::SignedOut);
     assert!(keyring::lookup("faults-revocation-refused").is_none());
 }
+
+/// Pushed authorization requests (RFC 9126) that fail: a server error, an answer without a `request_uri`, and
+/// the provider's own refusal. Each is a typed error, no browser opens, and nothing is left waiting; once the
+/// endpoint works again, the browser gets only `client_id` and `request_uri`, and the sign-in completes.
+#[tokio::test]
+async fn a_failed_pushed_authorization_request_opens_no_browser_and_leaves_nothing_waiting() {
+    keyring::require_secret_service();
+    let idp = Idp::start(&artifacts_dir("faults").join("par.log"));
+    let proxy = FaultProxy::start(idp.issuer()).await;
+    let profile = "faults-par";
+    let toml = format!(
+        "{}pushed_authorization_request_endpoint = \"{}/request\"\n",
+        profile_for(&idp, &proxy, profile, harness::idp::CLIENT_ID),
+        proxy.url()
+    );
+    let (service, browser) = common::service(&toml);
+    service.start(Vec::new()).await;
+    for (fault, kind) in [
+        (Fault::ServerError, "bad_response"),
+        (Fault::Garbage, "bad_response"),
+        (Fault::ErrorAs200("invalid_request"), "bad_response"),
+    ] {
+        proxy.inject(fault, &["/request"]);
+        let error = service.sign_in().await.unwrap_err();
+        assert_eq!(error.kind(), kind, "{error}");
+        assert_eq!(notice_kind(&service).as_deref(), Some(kind));
+        assert_eq!(browser.times_opened(), 0, "no browser without a pushed request");
+        assert_eq!(service.view().phase, Phase::SignedOut);
+    }
+    // The provider's own refusal (RFC 9126 §2.3), here of a request it can't take: named with its error code.
+    proxy.inject(Fault::PassThrough, &["/request"]);
+    let refused = format!(
+        "{}pushed_authorization_request_endpoint = \"{}/request\"\n",
+        profile_for(&idp, &proxy, "faults-par-refused", "no-such-client"),
+        proxy.url()
+    );
+    let (stranger, strangers_browser) = common::service(&refused);
+    stranger.start(Vec::new()).await;
+    let error = stranger.sign_in().await.unwrap_err();
+    assert_eq!(error.kind(), "authorization_failed", "{error}");
+    assert!(error.to_string().contains("invalid_client"), "{error}");
+    assert_eq!(strangers_browser.times_opened(), 0);
+
+    service.sign_in().await.unwrap();
+    let opened = browser.last_opened();
+    let names: Vec<String> = opened.query_pairs().map(|(k, _)| k.into_owned()).collect();
+    assert_eq!(names, ["client_id", "request_uri"], "{opened}");
+    assert_eq!(proxy.requests("/request"), 5);
+    browse(&service, &browser).await;
+    assert_eq!(service.view().phase, Phase::SignedIn, "{:?}", service.view().notice);
+    service.sign_out().await.unwrap();
+}

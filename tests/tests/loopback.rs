@@ -14,6 +14,10 @@ use harness::user_agent::Decision;
 use harness::{artifacts_dir, keyring, wait_for};
 use url::Url;
 
+/// These tests read the attempt's port from the authorization URL, so the provider takes no pushed requests
+/// (RFC 9126), which would keep the redirect URI out of the browser. A loopback sign-in with them is in e2e s17.
+const NO_PAR: &[(&str, &str)] = &[("IDP_PAR", "off")];
+
 fn loopback_profile(idp: &Idp, profile: &str, extra: &str) -> String {
     let toml = idp.profile_toml(profile).replace("com.example.gatehouse:/callback", "http://127.0.0.1/callback");
     format!("{toml}{extra}")
@@ -46,7 +50,7 @@ fn browser_client() -> reqwest::Client {
 #[tokio::test]
 async fn a_loopback_sign_in_takes_one_good_request_and_closes_its_port() {
     keyring::require_secret_service();
-    let idp = Idp::start(&artifacts_dir("loopback").join("idp-full.log"));
+    let idp = Idp::start_with(&artifacts_dir("loopback").join("idp-full.log"), NO_PAR);
     let (service, browser) = common::service(&loopback_profile(&idp, "loopback-full", ""));
     service.start(Vec::new()).await;
     service.sign_in().await.unwrap();
@@ -104,7 +108,7 @@ async fn a_loopback_sign_in_takes_one_good_request_and_closes_its_port() {
 #[tokio::test]
 async fn a_new_attempt_cancel_and_sign_out_each_close_the_listener() {
     keyring::require_secret_service();
-    let idp = Idp::start(&artifacts_dir("loopback").join("idp-close.log"));
+    let idp = Idp::start_with(&artifacts_dir("loopback").join("idp-close.log"), NO_PAR);
     let (service, browser) = common::service(&loopback_profile(&idp, "loopback-close", ""));
     service.start(Vec::new()).await;
 
@@ -131,7 +135,7 @@ async fn a_new_attempt_cancel_and_sign_out_each_close_the_listener() {
 #[tokio::test]
 async fn a_timed_out_attempt_and_a_silent_connection_are_both_cut_off() {
     keyring::require_secret_service();
-    let idp = Idp::start(&artifacts_dir("loopback").join("idp-timeout.log"));
+    let idp = Idp::start_with(&artifacts_dir("loopback").join("idp-timeout.log"), NO_PAR);
     let (service, browser) =
         common::service(&loopback_profile(&idp, "loopback-timeout", "sign_in_timeout_secs = 12\n"));
     service.start(Vec::new()).await;

@@ -23,6 +23,7 @@ struct Metadata {
     userinfo_endpoint: Option<String>,
     jwks_uri: Option<String>,
     device_authorization_endpoint: Option<String>,
+    pushed_authorization_request_endpoint: Option<String>,
     code_challenge_methods_supported: Option<Vec<String>>,
     #[serde(default)]
     authorization_response_iss_parameter_supported: bool,
@@ -50,12 +51,12 @@ fn metadata_urls(issuer: &Url) -> Result<[Url; 2]> {
 pub async fn discover(client: &reqwest::Client, issuer: &Url, tenant_issuer: bool) -> Result<ProviderEndpoints> {
     let [openid, oauth] = metadata_urls(issuer)?;
     let mut endpoints = match fetch(client, &openid).await? {
-        Fetched::Document(metadata) => check(metadata, issuer, tenant_issuer)?,
+        Fetched::Document(metadata) => check(*metadata, issuer, tenant_issuer)?,
         Fetched::Missing(status) => {
             return match fetch(client, &oauth).await? {
                 Fetched::Document(metadata) => {
                     tracing::debug!("endpoints from the RFC 8414 document");
-                    check(metadata, issuer, tenant_issuer)
+                    check(*metadata, issuer, tenant_issuer)
                 }
                 Fetched::Missing(_) => Err(no_document(status)),
             };
@@ -78,7 +79,7 @@ async fn fill_gaps(
     tenant_issuer: bool,
 ) {
     let extra = match fetch(client, url).await {
-        Ok(Fetched::Document(metadata)) => check(metadata, issuer, tenant_issuer),
+        Ok(Fetched::Document(metadata)) => check(*metadata, issuer, tenant_issuer),
         Ok(Fetched::Missing(_)) => return,
         Err(e) => Err(e),
     };
@@ -95,6 +96,10 @@ async fn fill_gaps(
             if endpoints.device_authorization.is_none() && extra.device_authorization.is_some() {
                 tracing::debug!("device authorization endpoint from the RFC 8414 document");
                 endpoints.device_authorization = extra.device_authorization;
+            }
+            if endpoints.pushed_authorization.is_none() && extra.pushed_authorization.is_some() {
+                tracing::debug!("pushed authorization request endpoint from the RFC 8414 document");
+                endpoints.pushed_authorization = extra.pushed_authorization;
             }
             if endpoints.userinfo.is_none() && extra.userinfo.is_some() {
                 tracing::debug!("userinfo endpoint from the RFC 8414 document");
@@ -141,7 +146,7 @@ async fn get(client: &reqwest::Client, url: &Url) -> Result<reqwest::Response> {
 
 /// A metadata document, or the status that said there is none.
 enum Fetched {
-    Document(Metadata),
+    Document(Box<Metadata>),
     Missing(reqwest::StatusCode),
 }
 
@@ -150,7 +155,7 @@ async fn fetch(client: &reqwest::Client, url: &Url) -> Result<Fetched> {
     if !response.status().is_success() {
         return Ok(Fetched::Missing(response.status()));
     }
-    Ok(Fetched::Document(parse(&http::read_body(response).await?)?))
+    Ok(Fetched::Document(Box::new(parse(&http::read_body(response).await?)?)))
 }
 
 fn no_document(status: reqwest::StatusCode) -> Error {
@@ -214,6 +219,10 @@ fn check(metadata: Metadata, issuer: &Url, tenant_issuer: bool) -> Result<Provid
         userinfo: optional("userinfo endpoint", &metadata.userinfo_endpoint)?,
         jwks: optional("JWK Set", &metadata.jwks_uri)?,
         device_authorization: optional("device authorization endpoint", &metadata.device_authorization_endpoint)?,
+        pushed_authorization: optional(
+            "pushed authorization request endpoint",
+            &metadata.pushed_authorization_request_endpoint,
+        )?,
         iss_parameter_supported: metadata.authorization_response_iss_parameter_supported,
     })
 }
@@ -231,6 +240,7 @@ mod tests {
             userinfo_endpoint: None,
             jwks_uri: None,
             device_authorization_endpoint: Some(format!("{issuer}/device/auth")),
+            pushed_authorization_request_endpoint: None,
             code_challenge_methods_supported: Some(vec!["S256".into()]),
             authorization_response_iss_parameter_supported: true,
         }
@@ -336,6 +346,7 @@ mod tests {
                 "userinfo_endpoint",
                 "jwks_uri",
                 "device_authorization_endpoint",
+                "pushed_authorization_request_endpoint",
             ];
             let issuer = prop_oneof![
                 4 => Just(serde_json::json!("https://id.example.com")),
@@ -347,7 +358,7 @@ mod tests {
                 proptest::sample::select(vec!["S256", "plain", "s256"]),
                 0..3,
             ));
-            (issuer, proptest::collection::vec(proptest::option::weighted(0.9, endpoint()), 6), methods, any::<bool>())
+            (issuer, proptest::collection::vec(proptest::option::weighted(0.9, endpoint()), 7), methods, any::<bool>())
                 .prop_map(move |(issuer, endpoints, methods, iss)| {
                     let mut doc = serde_json::json!({ "issuer": issuer });
                     for (name, value) in fields.iter().zip(endpoints) {
@@ -384,7 +395,8 @@ mod tests {
                     prop_assert!(methods.iter().any(|m| m == "S256"));
                 }
                 let all = [Some(&endpoints.authorization), Some(&endpoints.token), endpoints.revocation.as_ref(),
-                    endpoints.userinfo.as_ref(), endpoints.jwks.as_ref(), endpoints.device_authorization.as_ref()];
+                    endpoints.userinfo.as_ref(), endpoints.jwks.as_ref(), endpoints.device_authorization.as_ref(),
+                    endpoints.pushed_authorization.as_ref()];
                 for url in all.into_iter().flatten() {
                     prop_assert_eq!(url.scheme(), "https");
                 }

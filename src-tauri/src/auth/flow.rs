@@ -138,6 +138,60 @@ pub fn authorization_url(client: &OAuthClient, config: &Config, secrets: &Attemp
     request.url().0
 }
 
+/// Pushes the authorization request in `authorize` to `endpoint` (RFC 9126 §2.1) and returns the URL to open
+/// instead: the authorization endpoint with only `client_id` and the `request_uri` the provider gave (§4). The
+/// request's parameters (`state`, `nonce`, PKCE challenge, scopes, redirect URI) then never travel through the
+/// browser, its history or its address bar.
+///
+/// # Errors
+/// [`Error::Network`] when unreachable; [`Error::Authorization`] when the provider refuses the request (§2.3);
+/// [`Error::BadResponse`] for an answer without a usable `request_uri`.
+pub async fn push_authorization_request(
+    config: &Config,
+    endpoint: &Url,
+    http: &reqwest::Client,
+    authorize: &Url,
+) -> Result<Url> {
+    let form: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
+    let mut request = http.post(endpoint.clone()).header(reqwest::header::ACCEPT, "application/json");
+    // RFC 9126 §2.1: the client authenticates as it does at the token endpoint; a public client names itself
+    // with `client_id`, which the authorization URL already carries.
+    if let Some(secret) = &config.client_secret {
+        let (id, secret) = basic_credentials(config.client_id.as_str(), secret.secret());
+        request = request.basic_auth(id, Some(secret));
+    }
+    let response =
+        request.form(&form).send().await.map_err(|e| Error::Network(crate::http::describe_transport_error(&e)))?;
+    let status = response.status();
+    let body = crate::http::read_body(response).await?;
+    if !status.is_success() {
+        // RFC 9126 §2.3: the error response of RFC 6749 §5.2.
+        let error: Option<BasicErrorResponse> = serde_json::from_slice(&body).ok();
+        return Err(match error {
+            Some(e) => Error::Authorization {
+                code: clean_for_display(e.error().as_ref(), 64),
+                description: e.error_description().map(|d| clean_for_display(d, 200)),
+            },
+            None => Error::BadResponse(format!("its pushed authorization endpoint answered HTTP {}", status.as_u16())),
+        });
+    }
+    let pushed: PushedRequest = serde_json::from_slice(&body)
+        .map_err(|_| Error::BadResponse("its pushed authorization response has no request_uri".into()))?;
+    // RFC 9126 §4: only client_id and request_uri go to the authorization endpoint.
+    let mut url = authorize.clone();
+    url.set_query(None);
+    url.query_pairs_mut()
+        .append_pair("client_id", config.client_id.as_str())
+        .append_pair("request_uri", &pushed.request_uri);
+    Ok(url)
+}
+
+/// A pushed authorization response (RFC 9126 §2.2).
+#[derive(Deserialize)]
+struct PushedRequest {
+    request_uri: String,
+}
+
 /// Exchanges an authorization code (RFC 6749 §4.1.3) with its PKCE verifier (RFC 7636 §4.5).
 ///
 /// # Errors

@@ -484,6 +484,36 @@ pub fn window_on_screen(title: &str) -> bool {
     })
 }
 
+/// The resident memory of process `root` and its WebKit descendants (the web and network processes), in MiB.
+/// Other descendants, such as a browser the app opened, are not the app's and are left out.
+pub fn tree_rss_mib(root: u32) -> f64 {
+    let mut children: std::collections::HashMap<u32, Vec<u32>> = std::collections::HashMap::new();
+    for pid in processes_where(|_| true) {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        // The parent is the second field after the command name, which is in parentheses.
+        let parent = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
+        if let Some(parent) = parent {
+            children.entry(parent).or_default().push(pid);
+        }
+    }
+    let (mut total_kib, mut stack) = (0u64, vec![root]);
+    while let Some(pid) = stack.pop() {
+        stack.extend(children.get(&pid).cloned().unwrap_or_default());
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+        let name = exe.as_ref().and_then(|e| e.file_name()).map(|n| n.to_string_lossy().into_owned());
+        if pid != root && !name.is_some_and(|n| n.starts_with("WebKit")) {
+            continue;
+        }
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let kib = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
+        total_kib += kib.unwrap_or(0);
+    }
+    total_kib as f64 / 1024.0
+}
+
 /// The TCP ports on 127.0.0.1 that the processes `pids` listen on, read from `/proc` as `ss -ltnp` would.
 pub fn listening_loopback_ports(pids: &[u32]) -> Vec<u16> {
     let mut ports = Vec::new();

@@ -973,3 +973,164 @@ async fn s25_the_command_line_signs_in_through_the_browser_and_the_window_uses_i
     assert_eq!(desktop.browser_launches(), 1, "the window needed no browser");
     app.quit().await;
 }
+
+/// The window's `get_state` round trip, measured in the page: what a person would feel as the window's
+/// responsiveness.
+async fn get_state_round_trip_ms(app: &App) -> f64 {
+    let script = "const t = performance.now(); \
+                  return window.__TAURI__.core.invoke('get_state').then(() => performance.now() - t);";
+    app.execute(script).await.as_f64().unwrap()
+}
+
+fn percentile(values: &[f64], p: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Figures, not a test (`tests/bin/bench --flood`): 1,000 forged, replayed and malformed links through the real
+/// OS route (xdg-open, the .desktop handler, single-instance) while signed in. Prints the links accepted (must
+/// be 0), whether the keychain entry is byte-identical, the window's `get_state` round trip during the flood,
+/// and the app's memory before and after; and checks that no link's contents reached the log.
+#[tokio::test]
+#[ignore = "figures: run with tests/bin/bench --flood"]
+async fn flood_of_forged_links_through_the_os_while_signed_in() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (idp, desktop) = start("flood-links");
+    let app = launch_and_sign_in(&desktop).await;
+    let real = desktop.last_redirect();
+    let entry_before = keyring::lookup(&desktop.profile).unwrap();
+    let grants_before = idp.events_named("grant.success", None).await.len();
+    let app_pid = *desktop::processes_of(&desktop::app_binary()).iter().min().unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let rss_before = desktop::tree_rss_mib(app_pid);
+
+    // A marker in every forged link, to look for in the log afterwards.
+    let links: Vec<String> = (0..1000)
+        .map(|i| match i % 5 {
+            0 => real.clone(),
+            1 => format!("com.example.gatehouse:/callback?code=FLOODCODE{i}&state=FLOODSTATE{i}&iss={}", idp.issuer()),
+            2 => with_param(&real, "state", &format!("FLOODSTATE{i}")),
+            3 => format!("com.example.gatehouse:/elsewhere?code=FLOODCODE{i}&state=FLOODSTATE{i}"),
+            _ => format!("com.example.gatehouse:/callback?state=FLOODSTATE{i}&state=again&code=FLOODCODE{i}"),
+        })
+        .collect();
+    let env = desktop.app_env();
+    let started = std::time::Instant::now();
+    let sender = tokio::spawn(async move {
+        let links = std::sync::Arc::new(tokio::sync::Mutex::new(links));
+        let mut workers = Vec::new();
+        for _ in 0..8 {
+            let (links, env) = (links.clone(), env.clone());
+            workers.push(tokio::spawn(async move {
+                loop {
+                    let Some(link) = links.lock().await.pop() else { break };
+                    let _ =
+                        tokio::process::Command::new("xdg-open").arg(&link).envs(env.iter().cloned()).status().await;
+                }
+            }));
+        }
+        for worker in workers {
+            worker.await.unwrap();
+        }
+    });
+    let mut round_trips = Vec::new();
+    while !sender.is_finished() {
+        round_trips.push(get_state_round_trip_ms(&app).await);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    sender.await.unwrap();
+    let sent_in = started.elapsed().as_secs_f64();
+    // Let the last forwarded links be handled.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let accepted = idp.events_named("grant.success", None).await.len() - grants_before;
+    let identical = keyring::lookup(&desktop.profile).unwrap() == entry_before;
+    let rss_after = desktop::tree_rss_mib(app_pid);
+    assert_eq!(app.phase().await, "signedIn");
+    app.wait_for_text("resource", "Hello, Alice!").await;
+    let log_path = app.log_path();
+    app.quit().await;
+    let log = std::fs::read_to_string(log_path).unwrap();
+    let rejected = log.matches("sign-in callback not accepted").count();
+    let leaked = log.contains("FLOODSTATE") || log.contains("FLOODCODE");
+
+    println!("\nflood: 1000 links through xdg-open (8 at a time) in {sent_in:.0} s, while signed in");
+    println!("  links accepted: {accepted} (code exchanges at the provider); rejections logged: {rejected}");
+    println!("  keychain entry byte-identical: {identical}");
+    println!(
+        "  get_state round trip during the flood: p50 {:.1} ms, p99 {:.1} ms ({} samples)",
+        percentile(&round_trips, 0.5),
+        percentile(&round_trips, 0.99),
+        round_trips.len()
+    );
+    println!("  app RSS (with its WebKit processes): {rss_before:.0} MiB before, {rss_after:.0} MiB after");
+    println!("  link contents in the log: {}", if leaked { "FOUND" } else { "none" });
+    assert_eq!(accepted, 0);
+    assert!(identical && !leaked);
+}
+
+/// Figures, not a test (`tests/bin/bench --flood`): 1,000 junk requests at a loopback sign-in's listener while
+/// it waits, then the real redirect. Prints the junk accepted (must be 0), the window's `get_state` round trip
+/// during the flood, and the app's memory before and after.
+#[tokio::test]
+#[ignore = "figures: run with tests/bin/bench --flood"]
+async fn flood_of_junk_at_the_loopback_listener() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (idp, desktop, app, port) = start_loopback_sign_in("flood-loopback").await;
+    let app_pid = *desktop::processes_of(&desktop::app_binary()).iter().min().unwrap();
+    let rss_before = desktop::tree_rss_mib(app_pid);
+    let base = format!("http://127.0.0.1:{port}");
+    let started = std::time::Instant::now();
+    let sender = tokio::spawn(async move {
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let mut statuses = std::collections::BTreeMap::new();
+        for batch in 0..50 {
+            let requests = (0..20).map(|i| {
+                let n = batch * 20 + i;
+                let request = match n % 4 {
+                    0 => http.get(format!("{base}/callback?code=JUNK{n}&state=JUNK{n}")),
+                    1 => http.get(format!("{base}/favicon{n}.ico")),
+                    2 => http.post(format!("{base}/callback")).body(format!("code=JUNK{n}")),
+                    _ => http.get(format!("{base}/callback?state=a&state=b&code=JUNK{n}")),
+                };
+                tokio::spawn(request.send())
+            });
+            let handles: Vec<_> = requests.collect();
+            for handle in handles {
+                let status = handle.await.unwrap().map(|r| r.status().as_u16()).unwrap_or(0);
+                *statuses.entry(status).or_insert(0) += 1;
+            }
+        }
+        statuses
+    });
+    let mut round_trips = Vec::new();
+    while !sender.is_finished() {
+        round_trips.push(get_state_round_trip_ms(&app).await);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let statuses = sender.await.unwrap();
+    let sent_in = started.elapsed().as_secs_f64();
+    let accepted = idp.events_named("grant.success", None).await.len();
+    assert_eq!(app.phase().await, "waitingForBrowser", "junk changes nothing");
+    let rss_after = desktop::tree_rss_mib(app_pid);
+    desktop.release_browser();
+    app.wait_for_phase("signedIn").await;
+    println!(
+        "\nloopback flood: 1000 junk requests at the listener (20 at a time) in {sent_in:.1} s, while a sign-in waits"
+    );
+    println!("  junk accepted: {accepted} (code exchanges); answers by HTTP status: {statuses:?}");
+    println!(
+        "  get_state round trip during the flood: p50 {:.1} ms, p99 {:.1} ms ({} samples)",
+        percentile(&round_trips, 0.5),
+        percentile(&round_trips, 0.99),
+        round_trips.len()
+    );
+    println!("  app RSS (with its WebKit processes): {rss_before:.0} MiB before, {rss_after:.0} MiB after");
+    println!("  then the real redirect signed in");
+    let log_path = app.log_path();
+    app.quit().await;
+    let leaked = std::fs::read_to_string(log_path).unwrap().contains("JUNK");
+    println!("  request contents in the log: {}", if leaked { "FOUND" } else { "none" });
+    assert_eq!(accepted, 0);
+    assert!(!leaked);
+}

@@ -470,7 +470,7 @@ fn check_redirect(uri: &Url) -> Result<(), String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const GOOD: &str = r#"
@@ -661,6 +661,17 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    /// The endpoint fields a config file (and a metadata document) may give, for the property tests.
+    pub(crate) const ENDPOINT_FIELDS: [&str; 7] = [
+        "authorization_endpoint",
+        "token_endpoint",
+        "revocation_endpoint",
+        "userinfo_endpoint",
+        "jwks_uri",
+        "device_authorization_endpoint",
+        "pushed_authorization_request_endpoint",
+    ];
+
     /// Generated profiles (`proptest`; 10,000 cases each in CI, more with `tests/bin/fuzz`).
     mod properties {
         use proptest::prelude::*;
@@ -695,18 +706,8 @@ mod tests {
 
         /// A profile: any subset of the fields, each with a plausible or an odd value.
         fn profile() -> impl Strategy<Value = String> {
-            let urls = [
-                "issuer",
-                "authorization_endpoint",
-                "token_endpoint",
-                "revocation_endpoint",
-                "userinfo_endpoint",
-                "jwks_uri",
-                "device_authorization_endpoint",
-                "pushed_authorization_request_endpoint",
-                "redirect_uri",
-                "resource_url",
-            ];
+            let mut urls = vec!["issuer", "redirect_uri", "resource_url"];
+            urls.extend(ENDPOINT_FIELDS);
             let words = ["profile", "preset", "tenant", "domain", "realm", "name", "client_id", "client_secret"];
             let word_fields = proptest::option::weighted(
                 0.3,

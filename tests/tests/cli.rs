@@ -9,7 +9,6 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use gatehouse_lib::tokens::keychain::Keychain;
 use gatehouse_lib::tokens::unix_now;
 use harness::cli::{
     concurrent_tokens, gatehouse, hold_renewal_lock, processes_with_open, renewal_lock_path, resource_status,
@@ -44,14 +43,6 @@ fn profile_of(name: &str) -> String {
 
 fn stored(profile: &str, field: &str) -> String {
     keyring::session(profile).unwrap()[field].as_str().unwrap().to_owned()
-}
-
-/// Makes the stored access token look expired to Gatehouse (the provider still takes it).
-async fn expire_access_token(profile: &str) {
-    let keychain = Keychain::new(keyring::SERVICE);
-    let mut session = keychain.load(profile).await.unwrap().unwrap();
-    session.expires_at = Some(unix_now() - 5);
-    keychain.save(profile, &session).await.unwrap();
 }
 
 #[tokio::test]
@@ -90,7 +81,7 @@ async fn token_renews_an_expired_access_token_and_prints_only_the_token() {
     assert!(idp.events_named("grant.success", Some("refresh_token")).await.is_empty());
 
     // Expired: renewed first, saved, and only the new token printed.
-    expire_access_token(&profile).await;
+    common::expire_access_token(&profile).await;
     let renewed = gatehouse(&config, &["token"]).await;
     assert_eq!(renewed.code, 0, "{renewed:?}");
     let token = renewed.stdout.strip_suffix('\n').unwrap();
@@ -134,7 +125,7 @@ async fn sign_out_revokes_and_then_the_token_command_asks_for_a_sign_in() {
 async fn twenty_concurrent_token_commands_renew_once() {
     let (idp, config) = signed_in("twenty").await;
     let profile = profile_of("twenty");
-    expire_access_token(&profile).await;
+    common::expire_access_token(&profile).await;
     // All twenty queue up at the renewal lock before any may renew, so they truly contend.
     let lock_path = renewal_lock_path(&profile);
     let held = hold_renewal_lock(&profile);
@@ -212,7 +203,7 @@ async fn print_token_command_figures() {
     );
     println!("  all runs (ms): {:?}", times.iter().map(|t| t.round()).collect::<Vec<_>>());
 
-    expire_access_token(&profile).await;
+    common::expire_access_token(&profile).await;
     let started = std::time::Instant::now();
     let runs = concurrent_tokens(&config, 20).await;
     let wall = started.elapsed().as_secs_f64() * 1000.0;

@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed assertion
 
+mod common;
+
 use harness::desktop::{self, App, BareBus, Desktop, Launch};
 use harness::idp::Idp;
 use harness::{keyring, sha256_hex, wait_for, with_param};
@@ -911,11 +913,7 @@ async fn s24_the_window_and_twenty_token_commands_renew_an_expired_session_once(
     let _serial = ONE_AT_A_TIME.lock().await;
     let (idp, desktop) = start("s24-one-renewal");
     let app = launch_and_sign_in(&desktop).await;
-    // The stored access token now looks expired to every Gatehouse process.
-    let keychain = gatehouse_lib::tokens::keychain::Keychain::new(keyring::SERVICE);
-    let mut session = keychain.load(&desktop.profile).await.unwrap().unwrap();
-    session.expires_at = Some(gatehouse_lib::tokens::unix_now() - 5);
-    keychain.save(&desktop.profile, &session).await.unwrap();
+    common::expire_access_token(&desktop.profile).await;
 
     // Twenty commands and the window's Refresh all queue up at the renewal lock before any may renew, so they
     // truly contend.

@@ -339,15 +339,7 @@ mod tests {
         }
 
         fn document() -> impl Strategy<Value = serde_json::Value> {
-            let fields = [
-                "authorization_endpoint",
-                "token_endpoint",
-                "revocation_endpoint",
-                "userinfo_endpoint",
-                "jwks_uri",
-                "device_authorization_endpoint",
-                "pushed_authorization_request_endpoint",
-            ];
+            let fields = crate::config::tests::ENDPOINT_FIELDS;
             let issuer = prop_oneof![
                 4 => Just(serde_json::json!("https://id.example.com")),
                 1 => Just(serde_json::json!("https://id.example.com/")),

@@ -71,3 +71,11 @@ pub async fn sign_in(service: &Arc<Gatehouse>, browser: &Browser, login: &str) -
     service.handle_callback(&redirect).await;
     redirect
 }
+
+/// Makes `profile`'s stored access token look expired to every Gatehouse process (the provider still takes it).
+pub async fn expire_access_token(profile: &str) {
+    let keychain = Keychain::new(keyring::SERVICE);
+    let mut session = keychain.load(profile).await.unwrap().unwrap();
+    session.expires_at = Some(gatehouse_lib::tokens::unix_now() - 5);
+    keychain.save(profile, &session).await.unwrap();
+}

@@ -85,11 +85,20 @@ enum Command {
         #[arg(long, value_name = "NAME")]
         profile: Option<String>,
     },
+    /// A git credential helper: `git config credential.https://api.example.com.helper "!gatehouse credential"`.
+    /// Answers `get` with the access token, only for the host of the profile's resource_url.
+    Credential {
+        /// The operation git asks for: get, store or erase (store and erase do nothing).
+        operation: String,
+        /// The profile to use [default: the config's profile]
+        #[arg(long, value_name = "NAME")]
+        profile: Option<String>,
+    },
 }
 
 /// The words that make a command line the CLI's rather than the window's. The window's own arguments (a
 /// deep link, `--hidden`, `--config FILE`) never start with one of these.
-const COMMANDS: [&str; 5] = ["status", "token", "sign-in", "sign-out", "help"];
+const COMMANDS: [&str; 6] = ["status", "token", "sign-in", "sign-out", "credential", "help"];
 
 /// Whether `args` (program first) is a command for the CLI: its first argument, after any `--config FILE`, is
 /// a subcommand, or asks for help or the version.
@@ -147,6 +156,9 @@ async fn execute(cli: Cli) -> Result<(), Error> {
             signed_in_as(&service.view());
             Ok(())
         }
+        Command::Credential { operation, profile } => {
+            credential(config, profile.as_deref(), shell, &operation, std::io::stdin().lock()).await
+        }
         Command::SignOut { profile } => {
             let service = open(config, profile.as_deref(), shell)?;
             if !service.load().await? {
@@ -171,6 +183,50 @@ fn open(config: Result<Config, ConfigError>, profile: Option<&str>, shell: CliSh
         }
     }
     Gatehouse::new(Ok(config), Keychain::new(IDENTIFIER), shell)
+}
+
+/// The git credential helper protocol (gitcredentials(7)): git writes `key=value` lines describing what it
+/// needs, and a helper answers `get` with `username` and `password`. Gatehouse answers only for the scheme and
+/// host (and port) of the profile's resource_url, so that its token is never handed to another server; for any
+/// other request it says nothing, and git asks its next helper.
+async fn credential(
+    config: Result<Config, ConfigError>,
+    profile: Option<&str>,
+    shell: CliShell,
+    operation: &str,
+    input: impl std::io::BufRead,
+) -> Result<(), Error> {
+    if operation != "get" {
+        // Gatehouse keeps its own session: nothing to store or erase for git.
+        return Ok(());
+    }
+    let service = open(config, profile, shell)?;
+    let Some(resource) = service.profile().map(|c| c.resource_url.clone()) else { return Ok(()) };
+    let mut asked = std::collections::HashMap::new();
+    for line in input.lines() {
+        let line = line.map_err(|e| Error::Internal(format!("reading git's request: {e}")))?;
+        if line.is_empty() {
+            break;
+        }
+        if let Some((key, value)) = line.split_once('=') {
+            asked.insert(key.to_owned(), value.to_owned());
+        }
+    }
+    let host = match resource.port() {
+        Some(port) => format!("{}:{port}", resource.host_str().unwrap_or_default()),
+        None => resource.host_str().unwrap_or_default().to_owned(),
+    };
+    if asked.get("protocol").map(String::as_str) != Some(resource.scheme()) || asked.get("host") != Some(&host) {
+        return Ok(());
+    }
+    let token = service.access_token(Duration::from_secs(60)).await?;
+    println!("username=oauth2");
+    println!("password={}", token.secret());
+    if let Some(expires_at) = service.view().expires_at {
+        // git 2.41 and later: when to stop using the password.
+        println!("password_expiry_utc={expires_at}");
+    }
+    Ok(())
 }
 
 /// One profile as `status` shows it: no token, no secret.

@@ -48,6 +48,34 @@ pub async fn gatehouse_with(config: &Path, args: &[&str], env: &[(String, String
     }
 }
 
+/// Runs `gatehouse args…` with `config`, writes `input` to its stdin, and waits for it.
+///
+/// # Panics
+/// When the binary can't be started.
+pub async fn gatehouse_with_input(config: &Path, args: &[&str], input: &str) -> Run {
+    use tokio::io::AsyncWriteExt;
+    let started = Instant::now();
+    let mut child = tokio::process::Command::new(crate::desktop::app_binary())
+        .args(args)
+        .env("GATEHOUSE_CONFIG", config)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("gatehouse {args:?}: {e}"));
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(input.as_bytes()).await;
+    }
+    let output = child.wait_with_output().await.unwrap_or_else(|e| panic!("gatehouse {args:?}: {e}"));
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        elapsed: started.elapsed(),
+    }
+}
+
 /// Runs `gatehouse token` `count` times at once, and returns the runs.
 ///
 /// # Panics

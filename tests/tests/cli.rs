@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use gatehouse_lib::tokens::unix_now;
 use harness::cli::{
-    concurrent_tokens, gatehouse, hold_renewal_lock, processes_with_open, renewal_lock_path, resource_status,
+    concurrent_tokens, gatehouse, gatehouse_with_input, hold_renewal_lock, processes_with_open, renewal_lock_path,
+    resource_status,
 };
 use harness::idp::Idp;
 use harness::{artifacts_dir, keyring, sha256_hex, wait_for};
@@ -116,6 +117,59 @@ async fn sign_out_revokes_and_then_the_token_command_asks_for_a_sign_in() {
     let status = gatehouse(&config, &["status", "--json"]).await;
     let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
     assert_eq!(status["profiles"][0]["state"], "signed_out");
+    std::fs::remove_file(&config).unwrap();
+}
+
+/// As a git credential helper, Gatehouse hands its access token only to the scheme and host of the profile's
+/// resource, and only for `get`; git itself, configured with it, receives the token.
+#[tokio::test]
+async fn as_a_git_credential_helper_it_answers_only_for_the_resource_host() {
+    let (idp, config) = signed_in("credential").await;
+    let profile = profile_of("credential");
+    let host = idp.issuer().trim_start_matches("http://").to_owned();
+    let asked = format!("protocol=http\nhost={host}\npath=group/repo.git\n\n");
+    let run = gatehouse_with_input(&config, &["credential", "get"], &asked).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines[..2], ["username=oauth2".to_owned(), format!("password={}", stored(&profile, "access_token"))]);
+    assert!(lines[2].starts_with("password_expiry_utc="), "{lines:?}");
+
+    // Another host, port or scheme gets nothing, so git asks its next helper.
+    let (name, port) = host.split_once(':').unwrap();
+    let others = [
+        "protocol=http\nhost=evil.example\n\n".to_owned(),
+        format!("protocol=https\nhost={host}\n\n"),
+        format!("protocol=http\nhost={name}:{}\n\n", port.parse::<u16>().unwrap().wrapping_add(1)),
+        format!("protocol=http\nhost={name}\n\n"),
+    ];
+    for other in &others {
+        let run = gatehouse_with_input(&config, &["credential", "get"], other).await;
+        assert_eq!((run.code, run.stdout.as_str()), (0, ""), "{other:?}: {run:?}");
+    }
+    // Gatehouse keeps its own session: git's store and erase change nothing.
+    for operation in ["store", "erase"] {
+        let run = gatehouse_with_input(&config, &["credential", operation], &asked).await;
+        assert_eq!((run.code, run.stdout.as_str()), (0, ""), "{run:?}");
+    }
+    assert_eq!(keyring::count_entries(&profile), 1);
+
+    // git, configured as the README shows, fills the credential from Gatehouse.
+    let helper = format!("!{} credential", harness::desktop::app_binary().display());
+    let mut git = tokio::process::Command::new("git")
+        .args(["-c", &format!("credential.helper={helper}"), "credential", "fill"])
+        .env("GATEHOUSE_CONFIG", &config)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use tokio::io::AsyncWriteExt;
+        git.stdin.take().unwrap().write_all(asked.as_bytes()).await.unwrap();
+    }
+    let filled = git.wait_with_output().await.unwrap();
+    let filled = String::from_utf8_lossy(&filled.stdout).into_owned();
+    assert!(filled.contains(&format!("password={}", stored(&profile, "access_token"))), "{filled}");
     std::fs::remove_file(&config).unwrap();
 }
 

@@ -58,9 +58,27 @@ pub(crate) fn proptest_config() -> proptest::test_runner::Config {
     config
 }
 
+/// Whether there is a display to open the window on. On Linux that is an X11 (`DISPLAY`) or Wayland
+/// (`WAYLAND_DISPLAY`) session; elsewhere there always is one.
+pub fn has_display(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> bool {
+    if !cfg!(target_os = "linux") {
+        return true;
+    }
+    ["DISPLAY", "WAYLAND_DISPLAY"].iter().any(|name| var(name).is_some_and(|value| !value.is_empty()))
+}
+
 /// Starts Gatehouse.
 pub fn run() {
     init_tracing();
+    // Without a display GTK can't start, and would abort with an internal panic: say what to do instead.
+    if !has_display(|name| std::env::var_os(name)) {
+        eprintln!(
+            "gatehouse: error[no_display]: Gatehouse's window needs a graphical session (DISPLAY or WAYLAND_DISPLAY \
+             is not set). Over SSH or in a script, use the command line: gatehouse sign-in --device, gatehouse \
+             token, gatehouse --help."
+        );
+        std::process::exit(1);
+    }
     let mut context = tauri::generate_context!();
     let args: Vec<String> = std::env::args().collect();
     let config_dir = dirs::config_dir().map(|dir| dir.join(&context.config().identifier));

@@ -203,6 +203,22 @@ async fn twenty_concurrent_token_commands_renew_once() {
     std::fs::remove_file(&config).unwrap();
 }
 
+/// Run with no command and no display (over SSH, say), Gatehouse says why it can't open its window and what to
+/// use instead, rather than aborting inside GTK.
+#[tokio::test]
+async fn without_a_display_the_window_points_to_the_command_line() {
+    let output = tokio::process::Command::new(harness::desktop::app_binary())
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("error[no_display]") && stderr.contains("gatehouse sign-in --device"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 #[tokio::test]
 async fn usage_and_config_errors_have_their_exit_codes() {
     keyring::require_secret_service();

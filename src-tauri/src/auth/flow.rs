@@ -152,16 +152,10 @@ pub async fn push_authorization_request(
     http: &reqwest::Client,
     authorize: &Url,
 ) -> Result<Url> {
-    let form: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
-    let mut request = http.post(endpoint.clone()).header(reqwest::header::ACCEPT, "application/json");
-    // RFC 9126 §2.1: the client authenticates as it does at the token endpoint; a public client names itself
-    // with `client_id`, which the authorization URL already carries.
-    if let Some(secret) = &config.client_secret {
-        let (id, secret) = basic_credentials(config.client_id.as_str(), secret.secret());
-        request = request.basic_auth(id, Some(secret));
-    }
-    let response =
-        request.form(&form).send().await.map_err(|e| Error::Network(crate::http::describe_transport_error(&e)))?;
+    let parameters: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
+    let form = parameters.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    // RFC 9126 §2.1: the client authenticates as it does at the token endpoint.
+    let response = post_as_client(config, http, endpoint, form).await?;
     let status = response.status();
     let body = crate::http::read_body(response).await?;
     if !status.is_success() {
@@ -299,17 +293,8 @@ pub async fn revoke(
     if let Some(hint) = token.type_hint() {
         form.push(("token_type_hint", hint));
     }
-    let mut request = http.post(url.clone());
-    // RFC 7009 §2.1 with RFC 6749 §2.3: a client with a secret authenticates; a public client names itself.
-    match &config.client_secret {
-        Some(secret) => {
-            let (id, secret) = basic_credentials(config.client_id.as_str(), secret.secret());
-            request = request.basic_auth(id, Some(secret));
-        }
-        None => form.push(("client_id", config.client_id.as_str())),
-    }
-    let response =
-        request.form(&form).send().await.map_err(|e| Error::Network(crate::http::describe_transport_error(&e)))?;
+    // RFC 7009 §2.1: the client authenticates as at the token endpoint.
+    let response = post_as_client(config, http, url, form).await?;
     let status = response.status();
     if status.is_success() {
         return Ok(true);
@@ -330,6 +315,31 @@ pub async fn revoke(
         },
         None => Error::BadResponse(format!("the revocation endpoint answered HTTP {}", status.as_u16())),
     })
+}
+
+/// POSTs `form` to `url` as the client (RFC 6749 §2.3): a client with a secret authenticates with HTTP Basic;
+/// a public client names itself with `client_id`, unless the form already carries it.
+///
+/// # Errors
+/// [`Error::Network`] when the request can't be made.
+async fn post_as_client<'a>(
+    config: &'a Config,
+    http: &reqwest::Client,
+    url: &Url,
+    mut form: Vec<(&'a str, &'a str)>,
+) -> Result<reqwest::Response> {
+    let mut request = http.post(url.clone()).header(reqwest::header::ACCEPT, "application/json");
+    match &config.client_secret {
+        Some(secret) => {
+            let (id, secret) = basic_credentials(config.client_id.as_str(), secret.secret());
+            request = request.basic_auth(id, Some(secret));
+        }
+        None if !form.iter().any(|(name, _)| *name == "client_id") => {
+            form.push(("client_id", config.client_id.as_str()))
+        }
+        None => {}
+    }
+    request.form(&form).send().await.map_err(|e| Error::Network(crate::http::describe_transport_error(&e)))
 }
 
 /// The user name and password of HTTP Basic client authentication: RFC 6749 §2.3.1 has both encoded with

@@ -10,6 +10,8 @@ fn main() {
         "refresh",
         "sign_out",
         "dismiss_notice",
+        "dismiss_window_notice",
+        "forget",
         "watch_settings",
         "set_start_at_login",
         "quit",

@@ -29,64 +29,136 @@ const BUTTONS = {
   signingOut: [],
 };
 const BUSY = new Set(["restoring", "exchanging", "refreshing", "signingOut"]);
+const ACTIONS = { "sign-in": "sign_in", cancel: "cancel_sign_in", refresh: "refresh", "sign-out": "sign_out" };
 
-let view = null;
+let windowView = null;
+// Each account's card and the view it shows, by profile name.
+const cards = new Map();
 
 function render(next) {
   // A get_state answer can arrive after a newer change event: never step back to an older view.
-  if (view && next.revision < view.revision) return;
-  const phaseChanged = !view || view.phase !== next.phase;
-  view = next;
-  $("provider").textContent = next.provider ? `Provider: ${next.provider}` : "";
-  $("status").textContent = STATUS_TEXT[next.phase] || next.phase;
-  document.body.dataset.phase = next.phase;
+  if (windowView && next.revision < windowView.revision) return;
+  windowView = next;
+  const several = next.accounts.length > 1;
+  document.body.classList.toggle("several", several);
+  // With one account the header names its provider; with several, each card does.
+  $("provider").textContent = !several && next.accounts[0]?.provider ? `Provider: ${next.accounts[0].provider}` : "";
+  showNotice($("window-notice"), next.notice);
 
-  const notice = next.notice;
-  $("notice").hidden = !notice;
-  if (notice) {
-    $("notice-message").textContent = notice.message;
-    $("notice").className = notice.severity === "info" ? "info" : "error";
-    $("notice").dataset.kind = notice.kind;
-    // A broken config stays on screen until it is fixed.
-    $("dismiss").hidden = next.phase === "configError";
+  const seen = new Set();
+  for (const account of next.accounts) {
+    seen.add(account.profile);
+    let card = cards.get(account.profile);
+    if (!card) {
+      card = makeCard(account.profile);
+      cards.set(account.profile, card);
+    }
+    $("accounts").append(card.element); // keeps the config's order
+    renderAccount(card, account, several);
   }
+  for (const [profile, card] of cards) {
+    if (!seen.has(profile)) {
+      card.element.remove();
+      cards.delete(profile);
+    }
+  }
+  renderRemoved(next.removed);
+}
 
-  $("waiting").hidden = next.phase !== "waitingForBrowser";
-  $("waiting-expiry").textContent = next.signInExpiresAt
+function makeCard(profile) {
+  const element = $("account-template").content.firstElementChild.cloneNode(true);
+  element.dataset.profile = profile;
+  const card = { element, view: null, find: (testId) => element.querySelector(`[data-testid="${testId}"]`) };
+  for (const [testId, command] of Object.entries(ACTIONS)) {
+    card.find(testId).addEventListener("click", () => act(command, profile));
+  }
+  card.find("dismiss").addEventListener("click", () => act("dismiss_notice", profile));
+  return card;
+}
+
+function renderAccount(card, next, several) {
+  const phaseChanged = !card.view || card.view.phase !== next.phase;
+  card.view = next;
+  const { element, find } = card;
+  const part = (name) => element.querySelector(`.${name}`);
+  element.dataset.phase = next.phase;
+  const title = part("profile-name");
+  title.hidden = !several;
+  title.textContent = next.provider ? `${next.profile} · ${next.provider}` : next.profile;
+  element.setAttribute("aria-label", several ? `Account ${next.profile}` : "Account");
+  find("status").textContent = STATUS_TEXT[next.phase] || next.phase;
+
+  showNotice(find("error"), next.notice);
+  // A broken config stays on screen until it is fixed.
+  find("dismiss").hidden = next.phase === "configError";
+
+  part("waiting").hidden = next.phase !== "waitingForBrowser";
+  part("waiting-expiry").textContent = next.signInExpiresAt
     ? `This sign-in stays open until ${formatTime(next.signInExpiresAt)}.`
     : "";
   const waiting = next.phase === "waitingForBrowser";
-  $("sign-in").textContent = waiting ? "Open the browser again" : "Sign in";
-  $("sign-in").classList.toggle("primary", !waiting);
-  $("cancel").classList.toggle("primary", waiting);
+  find("sign-in").textContent = waiting ? "Open the browser again" : "Sign in";
+  find("sign-in").classList.toggle("primary", !waiting);
+  find("cancel").classList.toggle("primary", waiting);
 
   const signedIn = next.account && (next.phase === "signedIn" || next.phase === "refreshing");
-  $("session").hidden = !signedIn;
+  part("session").hidden = !signedIn;
   if (signedIn) {
-    $("account").textContent = next.account.name || next.account.subject || "(unnamed account)";
-    $("expires").textContent = next.expiresAt ? describeExpiry(next.expiresAt) : "not stated by the provider";
-    $("scopes").replaceChildren(...next.scopes.map((s) => chip(s)));
-    $("renewal").textContent = next.renewable
+    find("account").textContent = next.account.name || next.account.subject || "(unnamed account)";
+    part("expires").textContent = next.expiresAt ? describeExpiry(next.expiresAt) : "not stated by the provider";
+    part("scopes").replaceChildren(...next.scopes.map((s) => chip(s)));
+    find("renewal").textContent = next.renewable
       ? "automatic, with a refresh token"
       : "not possible: the provider gave no refresh token, so you sign in again when access expires";
-    $("resource").replaceChildren(next.resource === null || next.resource === undefined
+    find("resource").replaceChildren(next.resource === null || next.resource === undefined
       ? note("Not loaded. Press Refresh to try again.")
       : renderValue(next.resource));
   }
 
   // Without a refresh token, Refresh can only reload the data: the button says which it will do.
-  $("refresh").textContent = next.renewable === false ? "Reload" : "Refresh";
-  $("refresh").title = next.renewable === false
+  find("refresh").textContent = next.renewable === false ? "Reload" : "Refresh";
+  find("refresh").title = next.renewable === false
     ? "Reload your data with the current access (it can't be renewed)"
     : "Renew your access and reload your data";
   const shown = BUTTONS[next.phase] || [];
-  for (const id of ["sign-in", "cancel", "refresh", "sign-out"]) {
-    $(id).hidden = !shown.includes(id);
-    $(id).disabled = BUSY.has(next.phase);
+  for (const testId of Object.keys(ACTIONS)) {
+    find(testId).hidden = !shown.includes(testId);
+    find(testId).disabled = BUSY.has(next.phase);
+    // With several accounts, a screen reader hears whose button it is.
+    if (several) find(testId).setAttribute("aria-label", `${find(testId).textContent} (${next.profile})`);
+    else find(testId).removeAttribute("aria-label");
   }
-  if (phaseChanged && shown.length > 0 && !$("notice").contains(document.activeElement)) {
-    $(shown[0]).focus();
+  // Focus follows a change of phase, unless the person is busy elsewhere (another card, a message).
+  const focusFree = document.activeElement === document.body || element.contains(document.activeElement);
+  if (phaseChanged && shown.length > 0 && focusFree && !find("error").contains(document.activeElement)) {
+    find(shown[0]).focus();
   }
+}
+
+function showNotice(box, notice) {
+  box.hidden = !notice;
+  if (!notice) return;
+  box.querySelector(".notice-message").textContent = notice.message;
+  box.classList.toggle("info", notice.severity === "info");
+  box.classList.toggle("error", notice.severity !== "info");
+  box.dataset.kind = notice.kind;
+}
+
+function renderRemoved(removed) {
+  $("removed").hidden = removed.length === 0;
+  $("removed-list").replaceChildren(...removed.map((profile) => {
+    const li = document.createElement("li");
+    const name = document.createElement("span");
+    name.textContent = profile;
+    const forget = document.createElement("button");
+    forget.type = "button";
+    forget.textContent = "Forget";
+    forget.dataset.testid = `forget-${profile}`;
+    forget.setAttribute("aria-label", `Forget the session of ${profile}`);
+    forget.addEventListener("click", () => act("forget", profile));
+    li.append(name, forget);
+    return li;
+  }));
 }
 
 function chip(text) {
@@ -147,17 +219,24 @@ function describeExpiry(unixSeconds) {
 
 // Shows an error the backend could not put in the view itself.
 function showError(e) {
-  if (!view) return;
-  render({ ...view, notice: { kind: e.kind || "internal", message: e.message || String(e), severity: "error" } });
+  showNotice($("window-notice"), { kind: e.kind || "internal", message: e.message || String(e), severity: "error" });
 }
 
-async function act(command) {
+async function act(command, profile) {
   try {
-    await invoke(command);
+    await invoke(command, { profile });
   } catch (e) {
-    // The backend has already put the error in the view; this covers a failure to reach it at all.
-    if (!view || !view.notice) showError(e);
+    // The backend has already put the error in the account's view; this covers a failure to reach it at all.
+    const card = cards.get(profile);
+    if (!card || !card.view || !card.view.notice) showError(e);
   }
+}
+
+// The accounts a key acts on: the one whose card has the focus, else every one in `phase`.
+function accountsFor(phase) {
+  const focused = [...cards.values()].find((card) => card.element.contains(document.activeElement));
+  const candidates = focused ? [focused] : [...cards.values()];
+  return candidates.filter((card) => card.view && card.view.phase === phase).map((card) => card.view.profile);
 }
 
 function renderSettings(settings) {
@@ -174,20 +253,19 @@ $("start-at-login").addEventListener("change", async (event) => {
   }
 });
 
-$("sign-in").addEventListener("click", () => act("sign_in"));
-$("cancel").addEventListener("click", () => act("cancel_sign_in"));
-$("refresh").addEventListener("click", () => act("refresh"));
-$("sign-out").addEventListener("click", () => act("sign_out"));
-$("dismiss").addEventListener("click", () => act("dismiss_notice"));
+$("window-notice").querySelector("button").addEventListener("click", () => {
+  $("window-notice").hidden = true;
+  invoke("dismiss_window_notice").catch(showError);
+});
 
 document.addEventListener("keydown", (event) => {
   const ctrl = event.ctrlKey || event.metaKey;
-  if (event.key === "Escape" && view && view.phase === "waitingForBrowser") {
+  if (event.key === "Escape" && accountsFor("waitingForBrowser").length > 0) {
     event.preventDefault();
-    act("cancel_sign_in");
+    for (const profile of accountsFor("waitingForBrowser")) act("cancel_sign_in", profile);
   } else if (ctrl && event.key.toLowerCase() === "r") {
     event.preventDefault(); // never reload the page: it would only flash the window
-    if (view && view.phase === "signedIn") act("refresh");
+    for (const profile of accountsFor("signedIn")) act("refresh", profile);
   } else if (ctrl && event.key.toLowerCase() === "q") {
     event.preventDefault();
     act("quit");

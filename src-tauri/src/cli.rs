@@ -140,27 +140,29 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
 async fn execute(cli: Cli) -> Result<(), Error> {
     let explicit = cli.config.or_else(|| std::env::var_os(CONFIG_ENV).map(PathBuf::from));
     let config = Config::load(&[], explicit, dirs::config_dir().map(|dir| dir.join(IDENTIFIER)));
-    let (shell, views) = CliShell::new();
     match cli.command {
-        Command::Status { json } => status(config, shell, json).await,
+        Command::Status { json } => status(config, json).await,
         Command::Token { profile, min_ttl } => {
-            let service = open(config, profile.as_deref(), shell)?;
+            let (service, _) = open(&config, profile.as_deref())?;
             let token = service.access_token(Duration::from_secs(min_ttl)).await?;
             println!("{}", token.secret());
             Ok(())
         }
-        Command::SignIn { profile, device: false } => sign_in(open(config, profile.as_deref(), shell)?, views).await,
+        Command::SignIn { profile, device: false } => {
+            let (service, views) = open(&config, profile.as_deref())?;
+            sign_in(service, views).await
+        }
         Command::SignIn { profile, device: true } => {
-            let service = open(config, profile.as_deref(), shell)?;
+            let (service, _) = open(&config, profile.as_deref())?;
             service.sign_in_with_device(show_device_code).await?;
             signed_in_as(&service.view());
             Ok(())
         }
         Command::Credential { operation, profile } => {
-            credential(config, profile.as_deref(), shell, &operation, std::io::stdin().lock()).await
+            credential(&config, profile.as_deref(), &operation, std::io::stdin().lock()).await
         }
         Command::SignOut { profile } => {
-            let service = open(config, profile.as_deref(), shell)?;
+            let (service, _) = open(&config, profile.as_deref())?;
             if !service.load().await? {
                 eprintln!("Not signed in; nothing to do.");
                 return Ok(());
@@ -174,15 +176,22 @@ async fn execute(cli: Cli) -> Result<(), Error> {
     }
 }
 
-/// The service for the profile named `profile` (or the config's one).
-fn open(config: Result<Config, ConfigError>, profile: Option<&str>, shell: CliShell) -> Result<Arc<Gatehouse>, Error> {
-    let config = config.map_err(Error::Config)?;
-    if let Some(name) = profile {
-        if name != config.profile {
-            return Err(Error::UnknownProfile { name: name.to_owned(), known: vec![config.profile.clone()] });
-        }
-    }
-    Gatehouse::new(Ok(config), Keychain::new(IDENTIFIER), shell)
+/// The service for the profile named `profile` (or the config's first), and the views it publishes.
+fn open(
+    config: &Result<Vec<Config>, ConfigError>,
+    profile: Option<&str>,
+) -> Result<(Arc<Gatehouse>, watch::Receiver<AuthView>), Error> {
+    let profiles = config.as_ref().map_err(|e| Error::Config(e.clone()))?;
+    let found = match profile {
+        Some(name) => profiles.iter().find(|c| c.profile == name),
+        None => profiles.first(),
+    };
+    let config = found.ok_or_else(|| Error::UnknownProfile {
+        name: profile.unwrap_or_default().to_owned(),
+        known: profiles.iter().map(|c| c.profile.clone()).collect(),
+    })?;
+    let (shell, views) = CliShell::new();
+    Ok((Gatehouse::new(Ok(config.clone()), Keychain::new(IDENTIFIER), shell)?, views))
 }
 
 /// The git credential helper protocol (gitcredentials(7)): git writes `key=value` lines describing what it
@@ -190,9 +199,8 @@ fn open(config: Result<Config, ConfigError>, profile: Option<&str>, shell: CliSh
 /// host (and port) of the profile's resource_url, so that its token is never handed to another server; for any
 /// other request it says nothing, and git asks its next helper.
 async fn credential(
-    config: Result<Config, ConfigError>,
+    config: &Result<Vec<Config>, ConfigError>,
     profile: Option<&str>,
-    shell: CliShell,
     operation: &str,
     input: impl std::io::BufRead,
 ) -> Result<(), Error> {
@@ -200,7 +208,7 @@ async fn credential(
         // Gatehouse keeps its own session: nothing to store or erase for git.
         return Ok(());
     }
-    let service = open(config, profile, shell)?;
+    let (service, _) = open(config, profile)?;
     let Some(resource) = service.profile().map(|c| c.resource_url.clone()) else { return Ok(()) };
     let mut asked = std::collections::HashMap::new();
     for line in input.lines() {
@@ -248,11 +256,26 @@ struct ProfileStatus {
     error: Option<crate::state::Notice>,
 }
 
-async fn status(config: Result<Config, ConfigError>, shell: CliShell, json: bool) -> Result<(), Error> {
-    let service = open(config, None, shell)?;
-    let Some(profile) = service.profile().map(|c| (c.profile.clone(), c.display_name.clone())) else {
-        return Err(Error::Internal("no profile".into()));
-    };
+async fn status(config: Result<Vec<Config>, ConfigError>, json: bool) -> Result<(), Error> {
+    let profiles = config.map_err(Error::Config)?;
+    let mut statuses = Vec::with_capacity(profiles.len());
+    for profile in &profiles {
+        let (service, _) = open(&Ok(vec![profile.clone()]), None)?;
+        statuses.push(profile_status(&service, profile).await);
+    }
+    if json {
+        let text = serde_json::to_string_pretty(&serde_json::json!({ "profiles": statuses }))
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        println!("{text}");
+    } else {
+        for status in &statuses {
+            println!("{}", describe(status));
+        }
+    }
+    Ok(())
+}
+
+async fn profile_status(service: &Gatehouse, config: &Config) -> ProfileStatus {
     let loaded = service.load().await;
     let view = service.view();
     let state = match &loaded {
@@ -261,24 +284,16 @@ async fn status(config: Result<Config, ConfigError>, shell: CliShell, json: bool
         Ok(true) if !view.renewable && view.expires_at.is_some_and(|at| at <= unix_now()) => "expired",
         Ok(true) => "signed_in",
     };
-    let status = ProfileStatus {
-        profile: profile.0,
-        provider: profile.1,
+    ProfileStatus {
+        profile: config.profile.clone(),
+        provider: config.display_name.clone(),
         state,
         account: view.account.clone(),
         expires_at: view.expires_at,
         renewable: view.renewable,
         scopes: view.scopes.clone(),
         error: loaded.as_ref().err().map(crate::state::Notice::error),
-    };
-    if json {
-        let text = serde_json::to_string_pretty(&serde_json::json!({ "profiles": [status] }))
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        println!("{text}");
-    } else {
-        println!("{}", describe(&status));
     }
-    Ok(())
 }
 
 fn describe(status: &ProfileStatus) -> String {
@@ -394,7 +409,7 @@ struct CliShell {
 
 impl CliShell {
     fn new() -> (CliShell, watch::Receiver<AuthView>) {
-        let (views, receiver) = watch::channel(AuthView::initial(None));
+        let (views, receiver) = watch::channel(AuthView::initial("", None));
         (CliShell { views }, receiver)
     }
 }

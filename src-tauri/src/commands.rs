@@ -1,19 +1,20 @@
-//! The commands the window may call. Each is a line or two over [`Gatehouse`]; none returns a token.
+//! The commands the window may call. Each is a line or two over an account's [`crate::service::Gatehouse`];
+//! none returns a token.
 
 use std::sync::Arc;
 
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Runtime, State};
 
+use crate::accounts::Accounts;
 use crate::error::Result;
-use crate::service::Gatehouse;
 use crate::settings::{self, Settings, SettingsChannel};
-use crate::state::{AuthView, ViewChannel};
+use crate::state::{ViewChannel, WindowView};
 
-/// What the window should show now.
+/// What the window should show now: every account.
 #[tauri::command]
-pub fn get_state(service: State<'_, Arc<Gatehouse>>) -> AuthView {
-    service.view()
+pub fn get_state(accounts: State<'_, Arc<Accounts>>) -> WindowView {
+    accounts.view()
 }
 
 /// Sends every later view over `channel`, and returns the current one. This channel, not an event, is how
@@ -21,42 +22,57 @@ pub fn get_state(service: State<'_, Arc<Gatehouse>>) -> AuthView {
 /// plugin's `deep-link://new-url`, which carries the raw callback URL.
 #[tauri::command]
 pub fn watch_state(
-    service: State<'_, Arc<Gatehouse>>,
+    accounts: State<'_, Arc<Accounts>>,
     watcher: State<'_, ViewChannel>,
-    channel: Channel<AuthView>,
-) -> AuthView {
+    channel: Channel<WindowView>,
+) -> WindowView {
     watcher.set(channel);
-    service.view()
+    accounts.view()
 }
+
+// Each action below is for one account: `profile` names it (the first profile when left out).
 
 /// Opens the system browser to sign in.
 #[tauri::command]
-pub async fn sign_in(service: State<'_, Arc<Gatehouse>>) -> Result<()> {
-    service.sign_in().await
+pub async fn sign_in(accounts: State<'_, Arc<Accounts>>, profile: Option<String>) -> Result<()> {
+    accounts.get(profile.as_deref())?.sign_in().await
 }
 
 /// Cancels the sign-in in progress.
 #[tauri::command]
-pub async fn cancel_sign_in(service: State<'_, Arc<Gatehouse>>) -> Result<()> {
-    service.cancel_sign_in().await
+pub async fn cancel_sign_in(accounts: State<'_, Arc<Accounts>>, profile: Option<String>) -> Result<()> {
+    accounts.get(profile.as_deref())?.cancel_sign_in().await
 }
 
 /// Refreshes the access token and reloads the resource.
 #[tauri::command]
-pub async fn refresh(service: State<'_, Arc<Gatehouse>>) -> Result<()> {
-    service.refresh().await
+pub async fn refresh(accounts: State<'_, Arc<Accounts>>, profile: Option<String>) -> Result<()> {
+    accounts.get(profile.as_deref())?.refresh().await
 }
 
 /// Signs out.
 #[tauri::command]
-pub async fn sign_out(service: State<'_, Arc<Gatehouse>>) -> Result<()> {
-    service.sign_out().await
+pub async fn sign_out(accounts: State<'_, Arc<Accounts>>, profile: Option<String>) -> Result<()> {
+    accounts.get(profile.as_deref())?.sign_out().await
 }
 
-/// Clears the notice.
+/// Clears an account's notice.
 #[tauri::command]
-pub fn dismiss_notice(service: State<'_, Arc<Gatehouse>>) {
-    service.dismiss_notice();
+pub fn dismiss_notice(accounts: State<'_, Arc<Accounts>>, profile: Option<String>) -> Result<()> {
+    accounts.get(profile.as_deref())?.dismiss_notice();
+    Ok(())
+}
+
+/// Clears the window's own notice (about a link that matched no account).
+#[tauri::command]
+pub fn dismiss_window_notice(accounts: State<'_, Arc<Accounts>>) {
+    accounts.dismiss_notice();
+}
+
+/// Removes the keychain session of a profile that is no longer in the config.
+#[tauri::command]
+pub async fn forget(accounts: State<'_, Arc<Accounts>>, profile: String) -> Result<()> {
+    accounts.forget(&profile).await
 }
 
 /// Sends every later change of the settings over `channel` (the tray can change them too), and returns the

@@ -64,6 +64,13 @@ struct RawConfig {
     http_timeout_secs: Option<u64>,
 }
 
+/// A file of several profiles: `[[profile]]` tables, each a one-profile file's keys.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfiles {
+    profile: Vec<RawConfig>,
+}
+
 /// Where the provider's endpoints come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoints {
@@ -153,11 +160,51 @@ impl Config {
             field: field.to_owned(),
             problem,
         };
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let field = e.span().map(|span| line_and_key(text, span.start)).unwrap_or_else(|| "-".to_owned());
-            err(&field, e.message().to_owned())
-        })?;
-        let mut raw = raw;
+        let raw: RawConfig = toml::from_str(text).map_err(|e| toml_error(text, &e, &err))?;
+        Config::from_raw(raw, &err)
+    }
+
+    /// Parses and validates a config file: one profile at the top level, or several in `[[profile]]` tables,
+    /// each with the keys of a one-profile file and its own `profile` name.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first field at fault, and for several profiles which one.
+    pub fn parse_all(text: &str, source_name: &str) -> Result<Vec<Config>, ConfigError> {
+        let several = toml::from_str::<toml::Table>(text)
+            .is_ok_and(|table| table.get("profile").is_some_and(toml::Value::is_array));
+        if !several {
+            return Config::parse(text, source_name).map(|config| vec![config]);
+        }
+        let err = |field: &str, problem: String| ConfigError {
+            source_name: source_name.to_owned(),
+            field: field.to_owned(),
+            problem,
+        };
+        let file: RawProfiles = toml::from_str(text).map_err(|e| toml_error(text, &e, &err))?;
+        if file.profile.is_empty() {
+            return Err(err("profile", "list at least one [[profile]]".into()));
+        }
+        let mut configs: Vec<Config> = Vec::with_capacity(file.profile.len());
+        for (index, raw) in file.profile.into_iter().enumerate() {
+            let which = format!("[[profile]] number {}", index + 1);
+            let named = |field: &str, problem: String| err(&format!("{which}, {field}"), problem);
+            if raw.profile.is_none() {
+                return Err(named("profile", "missing: with several profiles, each needs its own name".into()));
+            }
+            let config = Config::from_raw(raw, &named)?;
+            // Each profile has its own keychain entry, lock and view, all named by it.
+            if configs.iter().any(|c| c.profile == config.profile) {
+                return Err(named(
+                    "profile",
+                    format!("{:?} is used by an earlier profile; names must differ", config.profile),
+                ));
+            }
+            configs.push(config);
+        }
+        Ok(configs)
+    }
+
+    fn from_raw(mut raw: RawConfig, err: &dyn Fn(&str, String) -> ConfigError) -> Result<Config, ConfigError> {
         let (preset, expansion) = match raw.preset.as_deref() {
             Some(name) => {
                 let known = Preset::ALL.map(Preset::name).join(", ");
@@ -310,7 +357,7 @@ impl Config {
         })
     }
 
-    /// Reads the profile the user chose: `--config PATH`, else `GATEHOUSE_CONFIG`, else `config.toml` in
+    /// Reads the profiles the user chose: `--config PATH`, else `GATEHOUSE_CONFIG`, else `config.toml` in
     /// `config_dir`, else the demo profile.
     ///
     /// # Errors
@@ -320,26 +367,26 @@ impl Config {
         args: &[String],
         env_path: Option<PathBuf>,
         config_dir: Option<PathBuf>,
-    ) -> Result<Config, ConfigError> {
+    ) -> Result<Vec<Config>, ConfigError> {
         let explicit = config_arg(args).or(env_path);
         let path = match explicit {
             Some(path) => path,
             None => match config_dir.map(|dir| dir.join("config.toml")) {
                 Some(path) if path.exists() => path,
-                _ => return Config::demo(),
+                _ => return Config::demo().map(|demo| vec![demo]),
             },
         };
         Config::read(&path)
     }
 
-    fn read(path: &Path) -> Result<Config, ConfigError> {
+    fn read(path: &Path) -> Result<Vec<Config>, ConfigError> {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             source_name: name.clone(),
             field: "-".into(),
             problem: format!("can't read it ({e})"),
         })?;
-        Config::parse(&text, &name)
+        Config::parse_all(&text, &name)
     }
 
     /// The redirect URI's private-use scheme, which the OS must route to Gatehouse; `None` for a loopback
@@ -395,6 +442,12 @@ fn apply_preset(preset: Preset, raw: &mut RawConfig) -> Result<presets::Expansio
     raw.redirect_uri.get_or_insert_with(|| expansion.redirect_uri.to_owned());
     raw.resource_url.get_or_insert_with(|| expansion.resource_url.clone());
     Ok(expansion)
+}
+
+/// A TOML error as a [`ConfigError`], naming the line and key it is on.
+fn toml_error(text: &str, e: &toml::de::Error, err: &dyn Fn(&str, String) -> ConfigError) -> ConfigError {
+    let field = e.span().map(|span| line_and_key(text, span.start)).unwrap_or_else(|| "-".to_owned());
+    err(&field, e.message().to_owned())
 }
 
 /// "line N", and the key written on that line when there is one: "line 5 (scopes)".
@@ -484,6 +537,54 @@ pub(crate) mod tests {
 
     fn field_of(text: &str) -> String {
         Config::parse(text, "test").unwrap_err().field
+    }
+
+    #[test]
+    fn several_profiles_sit_side_by_side_in_profile_tables() {
+        let text = r#"
+            [[profile]]
+            profile = "work"
+            issuer = "https://id.example.com"
+            client_id = "abc"
+            redirect_uri = "com.example.gatehouse:/callback"
+            resource_url = "https://api.example.com/me"
+
+            [[profile]]
+            profile = "home"
+            preset = "github"
+            client_id = "Iv1.home"
+            client_secret = "not-secret-in-a-desktop-app"
+        "#;
+        let profiles = Config::parse_all(text, "test").unwrap();
+        let names: Vec<&str> = profiles.iter().map(|c| c.profile.as_str()).collect();
+        assert_eq!(names, ["work", "home"]);
+        assert_eq!(profiles[1].preset, Some(Preset::named("github").unwrap()));
+        // The one-profile file is still what it was.
+        let single = Config::parse_all(GOOD, "test").unwrap();
+        assert_eq!((single.len(), single[0].profile.as_str()), (1, "work"));
+    }
+
+    #[test]
+    fn several_profiles_each_need_a_name_of_their_own() {
+        let table = |name: &str| {
+            format!(
+                "[[profile]]\n{name}issuer = \"https://id.example.com\"\nclient_id = \"abc\"\n\
+                 redirect_uri = \"com.example.gatehouse:/callback\"\nresource_url = \"https://api.example.com/me\"\n"
+            )
+        };
+        let unnamed = format!("{}{}", table("profile = \"a\"\n"), table(""));
+        let e = Config::parse_all(&unnamed, "test").unwrap_err();
+        assert_eq!(e.field, "[[profile]] number 2, profile", "{e}");
+        let twice = format!("{}{}", table("profile = \"a\"\n"), table("profile = \"a\"\n"));
+        let e = Config::parse_all(&twice, "test").unwrap_err();
+        assert_eq!(e.field, "[[profile]] number 2, profile", "{e}");
+        assert!(e.problem.contains("earlier profile"), "{e}");
+        let broken = format!("{}{}", table("profile = \"a\"\n"), table("profile = \"b\"\nscopes = [\"bad scope\"]\n"));
+        let e = Config::parse_all(&broken, "test").unwrap_err();
+        assert_eq!(e.field, "[[profile]] number 2, scopes", "{e}");
+        // Top-level keys beside the tables are a mistake, not silently ignored.
+        let e = Config::parse_all(&format!("client_id = \"x\"\n{}", table("profile = \"a\"\n")), "test").unwrap_err();
+        assert!(e.problem.contains("client_id"), "{e}");
     }
 
     #[test]
@@ -650,14 +751,14 @@ pub(crate) mod tests {
         std::fs::write(&file, GOOD).unwrap();
         let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
 
-        assert_eq!(Config::load(&args(&["gh"]), None, Some(dir.clone())).unwrap().profile, "work");
-        assert_eq!(Config::load(&args(&["gh"]), None, Some(dir.join("none"))).unwrap().profile, "demo");
+        assert_eq!(Config::load(&args(&["gh"]), None, Some(dir.clone())).unwrap()[0].profile, "work");
+        assert_eq!(Config::load(&args(&["gh"]), None, Some(dir.join("none"))).unwrap()[0].profile, "demo");
         let flag = format!("--config={}", file.display());
-        assert_eq!(Config::load(&args(&["gh", &flag]), None, None).unwrap().profile, "work");
+        assert_eq!(Config::load(&args(&["gh", &flag]), None, None).unwrap()[0].profile, "work");
         let missing =
             Config::load(&args(&["gh", "--config", "/nonexistent/x.toml"]), Some(file.clone()), None).unwrap_err();
         assert!(missing.problem.contains("can't read"), "{missing:?}");
-        assert_eq!(Config::load(&args(&["gh"]), Some(file), None).unwrap().profile, "work");
+        assert_eq!(Config::load(&args(&["gh"]), Some(file), None).unwrap()[0].profile, "work");
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -10,19 +10,19 @@ use std::sync::Arc;
 use tauri::{AppHandle, Runtime};
 use tauri_plugin_deep_link::DeepLinkExt;
 
-/// Registers the redirect scheme with the OS where that can happen at run time, and starts listening.
-/// Returns the links that launched the app.
-pub fn listen<R: Runtime>(app: &AppHandle<R>, scheme: Option<&str>) -> Vec<String> {
+/// Registers the profiles' redirect schemes with the OS where that can happen at run time, and starts
+/// listening. Returns the links that launched the app.
+pub fn listen<R: Runtime>(app: &AppHandle<R>, schemes: &[String]) -> Vec<String> {
     // Linux and Windows read scheme handlers at run time; a development build registers itself so that it
     // works unbundled. An installed app is registered by its installer.
     #[cfg(all(debug_assertions, target_os = "linux"))]
-    if let Some(scheme) = scheme {
+    for scheme in schemes {
         if let Err(e) = linux::ensure_handler(scheme) {
             tracing::warn!("couldn't register the {scheme}: handler: {e}");
         }
     }
     #[cfg(all(debug_assertions, windows))]
-    if let Some(scheme) = scheme {
+    for scheme in schemes {
         if !app.deep_link().is_registered(scheme).unwrap_or(false) {
             if let Err(e) = app.deep_link().register(scheme) {
                 tracing::warn!("couldn't register the {scheme}: handler: {e}");
@@ -30,18 +30,18 @@ pub fn listen<R: Runtime>(app: &AppHandle<R>, scheme: Option<&str>) -> Vec<Strin
         }
     }
     #[cfg(not(all(debug_assertions, any(target_os = "linux", windows))))]
-    let _ = scheme;
+    let _ = schemes;
 
     let handle = app.clone();
     app.deep_link().on_open_url(move |event| {
-        let Some(service) = crate::service_of(&handle) else { return };
+        let Some(accounts) = crate::accounts_of(&handle) else { return };
         crate::show_main_window(&handle);
         let urls = event.urls();
         // Never log the link: it may carry a live authorization code.
         tracing::info!(links = urls.len(), "deep link received");
         for url in urls {
-            let service = Arc::clone(&service);
-            tauri::async_runtime::spawn(async move { service.handle_callback(url.as_str()).await });
+            let accounts = Arc::clone(&accounts);
+            tauri::async_runtime::spawn(async move { accounts.handle_link(url.as_str()).await });
         }
     });
 

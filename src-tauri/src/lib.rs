@@ -3,6 +3,7 @@
 //!
 //! `run()` wires Tauri to the [`service::Gatehouse`] service; everything that matters happens there.
 
+pub mod accounts;
 pub mod api;
 pub mod auth;
 pub mod cli;
@@ -27,6 +28,7 @@ use tauri::{AppHandle, Manager, RunEvent, Runtime, WindowEvent};
 use tauri_plugin_opener::OpenerExt;
 use tauri_plugin_window_state::{AppHandleExt, StateFlags};
 
+use crate::accounts::Accounts;
 use crate::config::{Config, ConfigError, CONFIG_ENV};
 use crate::service::{Gatehouse, Shell};
 use crate::settings::SettingsChannel;
@@ -83,8 +85,8 @@ pub fn run() {
     let args: Vec<String> = std::env::args().collect();
     let config_dir = dirs::config_dir().map(|dir| dir.join(&context.config().identifier));
     let config = Config::load(&args, std::env::var_os(CONFIG_ENV).map(PathBuf::from), config_dir);
-    if let Some(scheme) = config.as_ref().ok().and_then(Config::redirect_scheme) {
-        accept_scheme(&mut context, scheme);
+    for scheme in redirect_schemes(&config) {
+        accept_scheme(&mut context, &scheme);
     }
     // A login start (the autostart entry's flag) keeps the window hidden; the tray shows it on request.
     if settings::starts_hidden(&args) {
@@ -108,7 +110,10 @@ pub fn run() {
 }
 
 /// Wires plugins, commands, window behaviour and the service onto `builder`.
-pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, config: Result<Config, ConfigError>) -> tauri::Builder<R> {
+pub fn build_app<R: Runtime>(
+    builder: tauri::Builder<R>,
+    config: Result<Vec<Config>, ConfigError>,
+) -> tauri::Builder<R> {
     builder
         // single-instance must come first, so a second launch (the OS delivering a deep link) is forwarded
         // to this instance before any other plugin runs in it.
@@ -132,16 +137,34 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, config: Result<Config, 
             commands::refresh,
             commands::sign_out,
             commands::dismiss_notice,
+            commands::dismiss_window_notice,
+            commands::forget,
             commands::watch_settings,
             commands::set_start_at_login,
             commands::quit,
         ])
         .setup(move |app| {
-            let scheme = config.as_ref().ok().and_then(Config::redirect_scheme).map(str::to_owned);
-            let keychain = Keychain::new(app.config().identifier.clone());
-            let service = Gatehouse::new(config, keychain, TauriShell { app: app.handle().clone() })?;
-            app.manage(service.clone());
-            let early_links = deep_link::listen(app.handle(), scheme.as_deref());
+            let schemes = redirect_schemes(&config);
+            let identifier = app.config().identifier.clone();
+            let profiles = match config {
+                Ok(profiles) => profiles.into_iter().map(Ok).collect(),
+                Err(e) => vec![Err(e)],
+            };
+            let mut services = Vec::new();
+            for profile in profiles {
+                let shell = TauriShell { app: app.handle().clone() };
+                services.push(Gatehouse::new(profile, Keychain::new(identifier.clone()), shell)?);
+            }
+            let handle = app.handle().clone();
+            let sink: accounts::Sink = Box::new(move |view| {
+                if let Some(channel) = handle.try_state::<ViewChannel>() {
+                    channel.send(view);
+                }
+                #[cfg(desktop)]
+                tray::update(&handle, view);
+            });
+            app.manage(Accounts::new(services, Keychain::new(identifier), sink));
+            let early_links = deep_link::listen(app.handle(), &schemes);
             Startup::ready(app.handle(), |s| s.links = Some(early_links));
             Ok(())
         })
@@ -189,20 +212,33 @@ impl Startup {
             }
             state.links.take()
         };
-        let (Some(links), Some(service)) = (links, service_of(app)) else { return };
+        let (Some(links), Some(accounts)) = (links, accounts_of(app)) else { return };
         // The tray too waits for the window: building its menu costs the first paint a frame or two. It is
-        // built before the service starts, so that it sees every change of state from then on.
+        // built before the services start, so that it sees every change of state from then on.
         #[cfg(desktop)]
-        if let Err(e) = tray::create(app, &service.view()) {
+        if let Err(e) = tray::create(app, &accounts.view()) {
             tracing::warn!("no tray icon: {e}");
         }
-        tauri::async_runtime::spawn(async move { service.start(links).await });
+        tauri::async_runtime::spawn(async move { accounts.start(links).await });
     }
 }
 
-/// The service, once setup has created it.
-pub(crate) fn service_of<R: Runtime>(app: &AppHandle<R>) -> Option<Arc<Gatehouse>> {
-    app.try_state::<Arc<Gatehouse>>().map(|service| service.inner().clone())
+/// Every profile's service, once setup has created them.
+pub(crate) fn accounts_of<R: Runtime>(app: &AppHandle<R>) -> Option<Arc<Accounts>> {
+    app.try_state::<Arc<Accounts>>().map(|accounts| accounts.inner().clone())
+}
+
+/// The private-use schemes the profiles redirect to, each once.
+fn redirect_schemes(config: &Result<Vec<Config>, ConfigError>) -> Vec<String> {
+    let mut schemes: Vec<String> = Vec::new();
+    for profile in config.iter().flatten() {
+        if let Some(scheme) = profile.redirect_scheme() {
+            if !schemes.iter().any(|s| s == scheme) {
+                schemes.push(scheme.to_owned());
+            }
+        }
+    }
+    schemes
 }
 
 /// Shows, unminimises and focuses the window.
@@ -214,8 +250,8 @@ pub fn show_main_window<R: Runtime>(app: &AppHandle<R>) {
     }
 }
 
-/// The deep-link plugin only accepts schemes listed in its config. The profile's redirect scheme is chosen at
-/// run time, so add it before the app is built.
+/// The deep-link plugin only accepts schemes listed in its config. The profiles' redirect schemes are chosen at
+/// run time, so add them before the app is built.
 fn accept_scheme(context: &mut tauri::Context<tauri::Wry>, scheme: &str) {
     let plugins = &mut context.config_mut().plugins.0;
     let entry =
@@ -240,12 +276,11 @@ impl<R: Runtime> Shell for TauriShell<R> {
         show_main_window(&self.app);
     }
 
-    fn publish(&self, view: &AuthView) {
-        if let Some(channel) = self.app.try_state::<ViewChannel>() {
-            channel.send(view);
+    fn publish(&self, _view: &AuthView) {
+        // The window and the tray show every account: the changed one goes out with the others.
+        if let Some(accounts) = accounts_of(&self.app) {
+            accounts.publish();
         }
-        #[cfg(desktop)]
-        tray::update(&self.app, view);
     }
 }
 
@@ -282,7 +317,8 @@ mod tests {
     /// profile keeps the test away from the keychain and the network.
     #[test]
     fn commands_are_wired_to_the_service() {
-        let config = Config::parse("client_id = \"x\"\nredirect_uri = \"x\"\nresource_url = \"x\"\n", "broken.toml");
+        let config =
+            Config::parse_all("client_id = \"x\"\nredirect_uri = \"x\"\nresource_url = \"x\"\n", "broken.toml");
         let mut context = mock_context(noop_assets());
         // single-instance turns the identifier into a D-Bus name, which the mock's default is not.
         context.config_mut().identifier = "com.example.gatehouse.wiring-test".into();
@@ -292,7 +328,8 @@ mod tests {
         app.run_iteration(|_, _| {});
         let webview = tauri::WebviewWindowBuilder::new(&app, MAIN_WINDOW, Default::default()).build().unwrap();
 
-        let view = invoke(&webview, "get_state").unwrap();
+        let window = invoke(&webview, "get_state").unwrap();
+        let view = &window["accounts"][0];
         assert_eq!(view["phase"], "configError");
         assert_eq!(view["notice"]["kind"], "config_invalid");
         assert!(view["notice"]["message"].as_str().unwrap().contains("issuer"), "{view}");
@@ -302,8 +339,8 @@ mod tests {
         assert!(error["message"].as_str().unwrap().contains("broken.toml"), "{error}");
         assert_eq!(invoke(&webview, "dismiss_notice").unwrap(), serde_json::Value::Null);
         let after = invoke(&webview, "get_state").unwrap();
-        assert!(after["notice"].is_null());
+        assert!(after["accounts"][0]["notice"].is_null());
         // Every change gets a newer revision, which is how the window orders what it receives.
-        assert!(after["revision"].as_u64().unwrap() > view["revision"].as_u64().unwrap(), "{after}");
+        assert!(after["revision"].as_u64().unwrap() > window["revision"].as_u64().unwrap(), "{after}");
     }
 }

@@ -87,7 +87,8 @@ impl Gatehouse {
         shell: impl Shell,
     ) -> Result<Arc<Gatehouse>> {
         let provider = config.as_ref().ok().map(|c| c.display_name.clone());
-        let mut view = AuthView::initial(provider);
+        let profile = config.as_ref().map_or("", |c| c.profile.as_str());
+        let mut view = AuthView::initial(profile, provider);
         if let Err(e) = &config {
             view.phase = Phase::ConfigError;
             view.notice = Some(Notice::error(&Error::Config(e.clone())));
@@ -344,6 +345,35 @@ impl Gatehouse {
         }
         self.settle(&*self.session.lock().await);
         Ok(())
+    }
+
+    /// Whether `link` answers this profile's pending sign-in: it is addressed to the profile's redirect URI and
+    /// its `state` is the attempt's (compared in constant time). Nothing changes.
+    pub fn claims(&self, link: &str) -> bool {
+        let Ok(config) = self.config() else { return false };
+        callback::parse(link, &config.redirect_uri).is_ok_and(|response| self.pending.state_matches(&response.state))
+    }
+
+    /// Why this profile would reject `link`, for a link no profile claims: a malformed link or one addressed
+    /// elsewhere says so; a well-formed one is [`CallbackError::StateMismatch`] while a sign-in is pending, and
+    /// [`CallbackError::NoSignInInProgress`] otherwise.
+    pub fn rejection(&self, link: &str) -> Error {
+        let Ok(config) = self.config() else { return CallbackError::WrongTarget.into() };
+        match callback::parse(link, &config.redirect_uri) {
+            Err(e) => e.into(),
+            Ok(_) if self.pending.is_pending().unwrap_or(false) => CallbackError::StateMismatch.into(),
+            Ok(_) => CallbackError::NoSignInInProgress.into(),
+        }
+    }
+
+    /// Whether the keychain couldn't be read when the session was last restored.
+    pub fn restore_failed(&self) -> bool {
+        self.restore_failed.load(Ordering::Relaxed)
+    }
+
+    /// Whether a sign-in is waiting for the browser.
+    pub fn is_pending(&self) -> bool {
+        self.pending.is_pending().unwrap_or(false)
     }
 
     /// Handles a deep link. Whatever happens is shown in the window; a rejected link changes nothing else.

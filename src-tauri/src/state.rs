@@ -74,6 +74,8 @@ pub struct AuthView {
     /// Grows with every change, so the window can drop a view older than one it already shows (a
     /// `get_state` answer can arrive after a newer change event).
     pub revision: u64,
+    /// The profile this account belongs to: its name in the config, and its keychain entry's.
+    pub profile: String,
     /// Where the app is.
     pub phase: Phase,
     /// The provider's name.
@@ -97,9 +99,10 @@ pub struct AuthView {
 
 impl AuthView {
     /// The view at launch, before the keychain is read.
-    pub fn initial(provider: Option<String>) -> AuthView {
+    pub fn initial(profile: &str, provider: Option<String>) -> AuthView {
         AuthView {
             revision: 0,
+            profile: profile.to_owned(),
             phase: Phase::Restoring,
             provider,
             account: None,
@@ -130,12 +133,27 @@ impl AuthView {
     }
 }
 
+/// Everything the window shows: every account, in the config's order, and what concerns none of them.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WindowView {
+    /// Grows with every change, so the window can drop a view older than one it already shows.
+    pub revision: u64,
+    /// One view per profile.
+    pub accounts: Vec<AuthView>,
+    /// Profiles that are no longer in the config but still have a session in the keychain. Left there until
+    /// the user says to forget them.
+    pub removed: Vec<String>,
+    /// A notice that belongs to no account: a sign-in link that matched none of them.
+    pub notice: Option<Notice>,
+}
+
 /// Where a value the window watches goes: the window's channel, once it has asked for one (`watch_state`,
 /// `watch_settings`). A reload of the page asks again and replaces it.
 pub struct Watcher<T: IpcResponse + Clone>(Mutex<Option<Channel<T>>>);
 
 /// Where views go.
-pub type ViewChannel = Watcher<AuthView>;
+pub type ViewChannel = Watcher<WindowView>;
 
 impl<T: IpcResponse + Clone> Default for Watcher<T> {
     fn default() -> Self {

@@ -12,12 +12,12 @@ use tauri::tray::TrayIconBuilder;
 use tauri::{AppHandle, Manager, Runtime};
 
 use crate::settings::{self, Settings};
-use crate::state::{AuthView, Phase};
+use crate::state::{AuthView, Phase, WindowView};
 
 /// The tray icon's ID.
 const TRAY: &str = "main";
 
-/// Menu item IDs, unique app-wide.
+/// Menu item IDs, unique app-wide. With several accounts, an account's items add `:` and its profile name.
 pub mod ids {
     /// The state line; disabled.
     pub const STATUS: &str = "tray-status";
@@ -41,21 +41,21 @@ pub mod ids {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
     /// An item: its ID, label, and whether it can be clicked.
-    Item(&'static str, String, bool),
+    Item(String, String, bool),
     /// A check item: its ID, label, and whether it is checked.
-    Check(&'static str, String, bool),
+    Check(String, String, bool),
     /// A separator.
     Separator,
 }
 
-/// The menu for `view` and `settings`, and the tooltip.
-pub fn entries(view: &AuthView, settings: Settings) -> (Vec<Entry>, String) {
+/// An account's state, in a few words.
+fn status(view: &AuthView) -> String {
     let who = view
         .account
         .as_ref()
         .and_then(|a| a.name.clone().or_else(|| a.subject.clone()))
         .unwrap_or_else(|| "an unnamed account".to_owned());
-    let status = match view.phase {
+    match view.phase {
         Phase::SignedIn | Phase::Refreshing => format!("Signed in as {who}"),
         Phase::WaitingForBrowser => "Signing in…".to_owned(),
         Phase::Exchanging => "Finishing sign-in…".to_owned(),
@@ -63,26 +63,51 @@ pub fn entries(view: &AuthView, settings: Settings) -> (Vec<Entry>, String) {
         Phase::Restoring => "Restoring session…".to_owned(),
         Phase::SignedOut => "Signed out".to_owned(),
         Phase::ConfigError => "The config file needs fixing".to_owned(),
-    };
-    let item = |id, label: &str, enabled| Entry::Item(id, label.to_owned(), enabled);
-    let mut menu = vec![item(ids::STATUS, &status, false), Entry::Separator];
-    match view.phase {
-        Phase::SignedOut => menu.push(item(ids::SIGN_IN, "Sign in", true)),
-        Phase::WaitingForBrowser => menu.push(item(ids::CANCEL, "Cancel sign-in", true)),
-        Phase::SignedIn | Phase::Refreshing => {
-            let renew = if view.renewable { "Refresh" } else { "Reload" };
-            menu.push(item(ids::REFRESH, renew, view.phase == Phase::SignedIn));
-            menu.push(item(ids::SIGN_OUT, "Sign out", view.phase == Phase::SignedIn));
+    }
+}
+
+/// The menu for `window` and `settings`, and the tooltip. One account gets a state line and its actions; with
+/// several, each gets a section headed by its profile name, whose actions name it too.
+pub fn entries(window: &WindowView, settings: Settings) -> (Vec<Entry>, String) {
+    let item = |id: String, label: String, enabled| Entry::Item(id, label, enabled);
+    let several = window.accounts.len() > 1;
+    let mut menu = Vec::new();
+    let mut tooltip = Vec::new();
+    for view in &window.accounts {
+        let status = status(view);
+        // With one account, plain labels; with several, each names its account.
+        let id = |id: &str| if several { format!("{id}:{}", view.profile) } else { id.to_owned() };
+        let label = |action: &str, joiner: &str| {
+            if several {
+                format!("{action}{joiner}{}", view.profile)
+            } else {
+                action.to_owned()
+            }
+        };
+        let line = if several { format!("{}: {status}", view.profile) } else { status.clone() };
+        tooltip.push(line.clone());
+        menu.push(item(id(ids::STATUS), line, false));
+        if !several {
+            menu.push(Entry::Separator);
         }
-        Phase::Restoring | Phase::Exchanging | Phase::SigningOut | Phase::ConfigError => {}
+        match view.phase {
+            Phase::SignedOut => menu.push(item(id(ids::SIGN_IN), label("Sign in", " to "), true)),
+            Phase::WaitingForBrowser => menu.push(item(id(ids::CANCEL), label("Cancel sign-in", " to "), true)),
+            Phase::SignedIn | Phase::Refreshing => {
+                let renew = if view.renewable { "Refresh" } else { "Reload" };
+                menu.push(item(id(ids::REFRESH), label(renew, " "), view.phase == Phase::SignedIn));
+                menu.push(item(id(ids::SIGN_OUT), label("Sign out", " of "), view.phase == Phase::SignedIn));
+            }
+            Phase::Restoring | Phase::Exchanging | Phase::SigningOut | Phase::ConfigError => {}
+        }
+        if menu.last() != Some(&Entry::Separator) {
+            menu.push(Entry::Separator);
+        }
     }
-    if menu.last() != Some(&Entry::Separator) {
-        menu.push(Entry::Separator);
-    }
-    menu.push(Entry::Check(ids::START_AT_LOGIN, "Start at login".to_owned(), settings.start_at_login));
-    menu.push(item(ids::SHOW, "Show Gatehouse", true));
-    menu.push(item(ids::QUIT, "Quit", true));
-    (menu, format!("Gatehouse: {status}"))
+    menu.push(Entry::Check(ids::START_AT_LOGIN.to_owned(), "Start at login".to_owned(), settings.start_at_login));
+    menu.push(item(ids::SHOW.to_owned(), "Show Gatehouse".to_owned(), true));
+    menu.push(item(ids::QUIT.to_owned(), "Quit".to_owned(), true));
+    (menu, format!("Gatehouse: {}", tooltip.join("; ")))
 }
 
 /// What the tray shows now: the latest view and settings, and the menu made from them, so an unchanged
@@ -90,7 +115,7 @@ pub fn entries(view: &AuthView, settings: Settings) -> (Vec<Entry>, String) {
 struct Shown(Mutex<ShownState>);
 
 struct ShownState {
-    view: AuthView,
+    view: WindowView,
     settings: Settings,
     entries: Vec<Entry>,
 }
@@ -100,7 +125,7 @@ struct ShownState {
 ///
 /// # Errors
 /// A Tauri error if the menu or icon cannot be built.
-pub fn create<R: Runtime>(app: &AppHandle<R>, view: &AuthView) -> tauri::Result<()> {
+pub fn create<R: Runtime>(app: &AppHandle<R>, view: &WindowView) -> tauri::Result<()> {
     let settings = settings::current(app);
     let (entries, tooltip) = entries(view, settings);
     let mut tray = TrayIconBuilder::with_id(TRAY)
@@ -116,7 +141,7 @@ pub fn create<R: Runtime>(app: &AppHandle<R>, view: &AuthView) -> tauri::Result<
 }
 
 /// Shows `view` in the tray, if there is one.
-pub fn update<R: Runtime>(app: &AppHandle<R>, view: &AuthView) {
+pub fn update<R: Runtime>(app: &AppHandle<R>, view: &WindowView) {
     show(app, |state| state.view = view.clone());
 }
 
@@ -146,9 +171,11 @@ fn menu<R: Runtime>(app: &AppHandle<R>, entries: &[Entry]) -> tauri::Result<Menu
     let mut items: Vec<Box<dyn IsMenuItem<R>>> = Vec::new();
     for entry in entries {
         items.push(match entry {
-            Entry::Item(id, label, enabled) => Box::new(MenuItem::with_id(app, *id, label, *enabled, None::<&str>)?),
+            Entry::Item(id, label, enabled) => {
+                Box::new(MenuItem::with_id(app, id.as_str(), label, *enabled, None::<&str>)?)
+            }
             Entry::Check(id, label, checked) => {
-                Box::new(CheckMenuItem::with_id(app, *id, label, true, *checked, None::<&str>)?)
+                Box::new(CheckMenuItem::with_id(app, id.as_str(), label, true, *checked, None::<&str>)?)
             }
             Entry::Separator => Box::new(PredefinedMenuItem::separator(app)?),
         });
@@ -158,16 +185,29 @@ fn menu<R: Runtime>(app: &AppHandle<R>, entries: &[Entry]) -> tauri::Result<Menu
 }
 
 fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
-    let Some(service) = crate::service_of(app) else { return };
-    match id {
+    let Some(accounts) = crate::accounts_of(app) else { return };
+    // An account's item is `action:profile`; with one account, just `action`.
+    let (action, profile) = match id.split_once(':') {
+        Some((action, profile)) => (action, Some(profile)),
+        None => (id, None),
+    };
+    let account = || accounts.get(profile);
+    match action {
         ids::SHOW => crate::show_main_window(app),
         ids::SIGN_IN => {
             crate::show_main_window(app);
-            run(async move { service.sign_in().await });
+            if let Ok(service) = account() {
+                run(async move { service.sign_in().await });
+            }
         }
-        ids::CANCEL => run(async move { service.cancel_sign_in().await }),
-        ids::REFRESH => run(async move { service.refresh().await }),
-        ids::SIGN_OUT => run(async move { service.sign_out().await }),
+        ids::CANCEL | ids::REFRESH | ids::SIGN_OUT => {
+            let Ok(service) = account() else { return };
+            match action {
+                ids::CANCEL => run(async move { service.cancel_sign_in().await }),
+                ids::REFRESH => run(async move { service.refresh().await }),
+                _ => run(async move { service.sign_out().await }),
+            }
+        }
         ids::START_AT_LOGIN => {
             // The clicked check item has toggled itself; the menu is made again from the setting as it turns out,
             // even when it could not change.
@@ -178,7 +218,9 @@ fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
             }
             let enabled = !settings::current(app).start_at_login;
             if let Err(e) = settings::set_start_at_login(app, enabled) {
-                service.report(&e);
+                if let Ok(service) = accounts.get(None) {
+                    service.report(&e);
+                }
             }
         }
         ids::QUIT => app.exit(0),
@@ -200,15 +242,19 @@ mod tests {
     use crate::tokens::Account;
 
     fn view(phase: Phase) -> AuthView {
-        let mut view = AuthView::initial(Some("Demo".into()));
+        let mut view = AuthView::initial("demo", Some("Demo".into()));
         view.phase = phase;
         view
+    }
+
+    fn window(accounts: Vec<AuthView>) -> WindowView {
+        WindowView { revision: 1, accounts, removed: Vec::new(), notice: None }
     }
 
     const OFF: Settings = Settings { start_at_login: false };
 
     fn shown_with(view: &AuthView, settings: Settings) -> Vec<(String, bool)> {
-        entries(view, settings)
+        entries(&window(vec![view.clone()]), settings)
             .0
             .into_iter()
             .filter_map(|e| match e {
@@ -242,7 +288,7 @@ mod tests {
                 ("Quit", true)
             ])
         );
-        assert_eq!(entries(&signed_out, OFF).1, "Gatehouse: Signed out");
+        assert_eq!(entries(&window(vec![signed_out.clone()]), OFF).1, "Gatehouse: Signed out");
         assert_eq!(
             shown(&view(Phase::WaitingForBrowser)),
             labels(&[
@@ -267,7 +313,7 @@ mod tests {
                 ("Quit", true)
             ])
         );
-        assert_eq!(entries(&signed_in, OFF).1, "Gatehouse: Signed in as Alice");
+        assert_eq!(entries(&window(vec![signed_in.clone()]), OFF).1, "Gatehouse: Signed in as Alice");
         signed_in.phase = Phase::Refreshing;
         signed_in.renewable = false;
         assert_eq!(shown(&signed_in)[1..3], labels(&[("Reload", false), ("Sign out", false)]));
@@ -294,8 +340,40 @@ mod tests {
     #[test]
     fn separators_never_double_up() {
         for phase in [Phase::SignedOut, Phase::Exchanging, Phase::ConfigError, Phase::SignedIn] {
-            let (menu, _) = entries(&view(phase), OFF);
+            let (menu, _) = entries(&window(vec![view(phase), view(Phase::SignedOut)]), OFF);
             assert!(menu.windows(2).all(|w| !(w[0] == Entry::Separator && w[1] == Entry::Separator)), "{phase:?}");
         }
+    }
+
+    #[test]
+    fn several_accounts_each_get_a_section_that_names_them() {
+        let mut work = view(Phase::SignedIn);
+        work.profile = "work".into();
+        work.account = Some(Account { subject: Some("alice".into()), name: Some("Alice".into()) });
+        work.renewable = true;
+        let mut home = view(Phase::SignedOut);
+        home.profile = "home".into();
+        let (menu, tooltip) = entries(&window(vec![work, home]), OFF);
+        let items: Vec<(&str, &str)> = menu
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Item(id, label, _) | Entry::Check(id, label, _) => Some((id.as_str(), label.as_str())),
+                Entry::Separator => None,
+            })
+            .collect();
+        assert_eq!(
+            items,
+            [
+                ("tray-status:work", "work: Signed in as Alice"),
+                ("tray-refresh:work", "Refresh work"),
+                ("tray-sign-out:work", "Sign out of work"),
+                ("tray-status:home", "home: Signed out"),
+                ("tray-sign-in:home", "Sign in to home"),
+                ("tray-start-at-login", "Start at login"),
+                ("tray-show", "Show Gatehouse"),
+                ("tray-quit", "Quit"),
+            ]
+        );
+        assert_eq!(tooltip, "Gatehouse: work: Signed in as Alice; home: Signed out");
     }
 }

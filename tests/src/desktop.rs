@@ -314,70 +314,65 @@ impl App {
         self.client().execute(script, vec![]).await.unwrap_or_else(|e| panic!("script failed: {e}"))
     }
 
-    /// The UI's phase (`signedOut`, `waitingForBrowser`, `signedIn`, …), from `body[data-phase]`.
-    pub async fn phase(&self) -> String {
-        let value = self.client().execute("return document.body.dataset.phase || ''", vec![]).await;
-        value.ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    /// The first (with one profile, the only) account's card; the shortcuts below look at it.
+    fn first(&self) -> Card<'_> {
+        Card { app: self, scope: String::new() }
     }
 
-    /// Waits until the UI is in `phase`.
+    /// The card of the account of `profile`.
+    pub fn card(&self, profile: &str) -> Card<'_> {
+        Card { app: self, scope: format!("[data-profile='{profile}'] ") }
+    }
+
+    /// The first account's phase (`signedOut`, `waitingForBrowser`, `signedIn`, …).
+    pub async fn phase(&self) -> String {
+        self.first().phase().await
+    }
+
+    /// Waits until the first account is in `phase`.
     pub async fn wait_for_phase(&self, phase: &str) {
-        let what = format!("the window to reach phase {phase}");
-        wait_for(&what, UI_TIMEOUT, || async { (self.phase().await == phase).then_some(()) }).await;
+        self.first().wait_for_phase(phase).await;
     }
 
     async fn wait_for_phase_not(&self, phase: &str) {
         wait_for("the window to render", UI_TIMEOUT, || async { (self.phase().await != phase).then_some(()) }).await;
     }
 
-    /// The visible text of the element with `data-testid`, or "" when hidden or missing.
+    /// The visible text of the first element with `data-testid`, or "" when hidden or missing.
     pub async fn text(&self, test_id: &str) -> String {
-        let Ok(element) = self.client().find(Locator::Css(&format!("[data-testid='{test_id}']"))).await else {
-            return String::new();
-        };
-        element.text().await.unwrap_or_default()
+        self.first().text(test_id).await
     }
 
     /// Waits until the element's text contains `needle`, and returns the text.
     pub async fn wait_for_text(&self, test_id: &str, needle: &str) -> String {
-        let what = format!("[data-testid={test_id}] to show {needle:?}");
-        wait_for(&what, UI_TIMEOUT, || async {
-            let text = self.text(test_id).await;
-            text.contains(needle).then_some(text)
-        })
-        .await
+        self.first().wait_for_text(test_id, needle).await
     }
 
-    /// The kind of the notice shown, if any.
+    /// The kind of the first account's notice, if one is shown.
     pub async fn notice_kind(&self) -> Option<String> {
-        let script =
-            "const n = document.querySelector('[data-testid=error]'); return n && !n.hidden ? n.dataset.kind : null";
-        self.client().execute(script, vec![]).await.ok().and_then(|v| v.as_str().map(str::to_owned))
+        self.first().notice_kind().await
     }
 
-    /// Waits until a notice of `kind` is shown, and returns its text.
+    /// Waits until the first account shows a notice of `kind`, and returns its text.
     pub async fn wait_for_notice(&self, kind: &str) -> String {
-        let what = format!("a {kind} notice");
-        wait_for(&what, UI_TIMEOUT, || async { (self.notice_kind().await.as_deref() == Some(kind)).then_some(()) })
-            .await;
-        self.text("error").await
+        self.first().wait_for_notice(kind).await
     }
 
-    /// Clicks the button with `data-testid`, as a person does.
+    /// Clicks the first button with `data-testid`, as a person does.
     pub async fn click(&self, test_id: &str) {
-        let element = self
-            .client()
-            .find(Locator::Css(&format!("[data-testid='{test_id}']")))
-            .await
-            .unwrap_or_else(|e| panic!("no {test_id} button: {e}"));
-        element.click().await.unwrap_or_else(|e| panic!("clicking {test_id}: {e}"));
+        self.first().click(test_id).await;
     }
 
-    /// Clicks the notice's Dismiss button.
+    /// Clicks the first account's notice's Dismiss button.
     pub async fn dismiss_notice(&self) {
-        let element = self.client().find(Locator::Id("dismiss")).await.unwrap_or_else(|e| panic!("no Dismiss: {e}"));
-        element.click().await.unwrap_or_else(|e| panic!("clicking Dismiss: {e}"));
-        wait_for("the notice to go", UI_TIMEOUT, || async { self.notice_kind().await.is_none().then_some(()) }).await;
+        self.first().dismiss_notice().await;
+    }
+
+    /// The kind of the window's own notice (a link that matched no account), if one is shown.
+    pub async fn window_notice_kind(&self) -> Option<String> {
+        let script = "const n = document.querySelector('[data-testid=window-notice]'); \
+                      return n && !n.hidden ? n.dataset.kind : null";
+        self.client().execute(script, vec![]).await.ok().and_then(|v| v.as_str().map(str::to_owned))
     }
 
     /// The page's HTML as the webview has it now.
@@ -442,6 +437,93 @@ impl Drop for App {
     fn drop(&mut self) {
         // The driver, dropped next, stops WebKitWebDriver; make sure the app goes too, also after a panic.
         terminate(app_processes());
+    }
+}
+
+/// One account's part of the window: elements are looked up inside its card (`[data-profile=…]`), or in the
+/// whole page for the first account.
+pub struct Card<'a> {
+    app: &'a App,
+    /// A CSS selector prefix: the card's, or "" for the whole page.
+    scope: String,
+}
+
+impl Card<'_> {
+    fn css(&self, test_id: &str) -> String {
+        format!("{}[data-testid='{test_id}']", self.scope)
+    }
+
+    /// The account's phase, from its card's `data-phase`.
+    pub async fn phase(&self) -> String {
+        let script = match self.scope.as_str() {
+            "" => {
+                "const c = document.querySelector('[data-testid=account-card]'); return c ? c.dataset.phase || '' : ''"
+                    .to_owned()
+            }
+            scope => {
+                format!("const c = document.querySelector(\"{}\"); return c ? c.dataset.phase || '' : ''", scope.trim())
+            }
+        };
+        let value = self.app.client().execute(&script, vec![]).await;
+        value.ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    }
+
+    /// Waits until the account is in `phase`.
+    pub async fn wait_for_phase(&self, phase: &str) {
+        let what = format!("{}to reach phase {phase}", self.scope);
+        wait_for(&what, UI_TIMEOUT, || async { (self.phase().await == phase).then_some(()) }).await;
+    }
+
+    /// The visible text of the element with `data-testid`, or "" when hidden or missing.
+    pub async fn text(&self, test_id: &str) -> String {
+        let Ok(element) = self.app.client().find(Locator::Css(&self.css(test_id))).await else {
+            return String::new();
+        };
+        element.text().await.unwrap_or_default()
+    }
+
+    /// Waits until the element's text contains `needle`, and returns the text.
+    pub async fn wait_for_text(&self, test_id: &str, needle: &str) -> String {
+        let what = format!("{} to show {needle:?}", self.css(test_id));
+        wait_for(&what, UI_TIMEOUT, || async {
+            let text = self.text(test_id).await;
+            text.contains(needle).then_some(text)
+        })
+        .await
+    }
+
+    /// The kind of the notice shown, if any.
+    pub async fn notice_kind(&self) -> Option<String> {
+        let script = format!(
+            "const n = document.querySelector(\"{}\"); return n && !n.hidden ? n.dataset.kind : null",
+            self.css("error")
+        );
+        self.app.client().execute(&script, vec![]).await.ok().and_then(|v| v.as_str().map(str::to_owned))
+    }
+
+    /// Waits until a notice of `kind` is shown, and returns its text.
+    pub async fn wait_for_notice(&self, kind: &str) -> String {
+        let what = format!("a {kind} notice");
+        wait_for(&what, UI_TIMEOUT, || async { (self.notice_kind().await.as_deref() == Some(kind)).then_some(()) })
+            .await;
+        self.text("error").await
+    }
+
+    /// Clicks the button with `data-testid`, as a person does.
+    pub async fn click(&self, test_id: &str) {
+        let element = self
+            .app
+            .client()
+            .find(Locator::Css(&self.css(test_id)))
+            .await
+            .unwrap_or_else(|e| panic!("no {} button: {e}", self.css(test_id)));
+        element.click().await.unwrap_or_else(|e| panic!("clicking {test_id}: {e}"));
+    }
+
+    /// Clicks the notice's Dismiss button.
+    pub async fn dismiss_notice(&self) {
+        self.click("dismiss").await;
+        wait_for("the notice to go", UI_TIMEOUT, || async { self.notice_kind().await.is_none().then_some(()) }).await;
     }
 }
 

@@ -10,6 +10,7 @@ mod common;
 use std::sync::Arc;
 
 use common::{sign_in, Browser};
+use gatehouse_lib::accounts::Accounts;
 use gatehouse_lib::service::Gatehouse;
 use gatehouse_lib::state::Phase;
 use gatehouse_lib::tokens::keychain::Keychain;
@@ -449,4 +450,83 @@ async fn without_a_revocation_endpoint_sign_out_says_the_session_lives_on() {
     assert!(message.contains("offers no way to end the session"), "{message}");
     assert!(keyring::lookup(profile).is_none());
     assert_eq!(idp.introspect(&refresh).await["active"], true, "nothing was sent to revoke it");
+}
+
+/// Profiles side by side: two accounts of one provider sign in at once, each link reaches the sign-in it
+/// answers whatever the order, a link that answers none changes no account, signing out of one leaves the
+/// other, and a profile removed from the config leaves its session until it is forgotten.
+#[tokio::test]
+async fn two_profiles_sign_in_side_by_side_and_crossed_links_reach_their_own_sign_in() {
+    keyring::require_secret_service();
+    let idp = Idp::start(&artifacts_dir("backend-profiles").join("idp.log"));
+    let (work, work_browser) = start_service(&idp, "backend-work");
+    let (home, home_browser) = start_service(&idp, "backend-home");
+    let published = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = Arc::clone(&published);
+    let sink: gatehouse_lib::accounts::Sink = Box::new(move |_| {
+        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    });
+    let accounts = Accounts::new(vec![work.clone(), home.clone()], Keychain::new(keyring::SERVICE), sink);
+    accounts.start(Vec::new()).await;
+
+    // Both wait for the browser at once; each person answers their own page.
+    work.sign_in().await.unwrap();
+    home.sign_in().await.unwrap();
+    let work_link = work_browser.answer("alice", Decision::Approve).await;
+    let home_link = home_browser.answer("bob", Decision::Approve).await;
+
+    // Crossed: the second sign-in's link comes back first.
+    accounts.handle_link(&home_link).await;
+    let view = accounts.view();
+    assert_eq!(view.accounts[1].phase, Phase::SignedIn, "{:?}", view.accounts[1].notice);
+    assert_eq!(view.accounts[1].account.as_ref().and_then(|a| a.name.as_deref()), Some("Bob"));
+    assert_eq!(view.accounts[0].phase, Phase::WaitingForBrowser, "the other sign-in must still wait");
+    assert!(view.accounts[0].notice.is_none(), "{:?}", view.accounts[0].notice);
+
+    // A link that answers no sign-in (home's, replayed) is reported by the window and changes no account.
+    let home_entry = keyring::lookup("backend-home").unwrap();
+    accounts.handle_link(&home_link).await;
+    let view = accounts.view();
+    assert_eq!(view.notice.as_ref().map(|n| n.kind.as_str()), Some("callback_rejected"), "{:?}", view.notice);
+    assert_eq!(view.accounts[0].phase, Phase::WaitingForBrowser);
+    assert!(view.accounts[0].notice.is_none() && view.accounts[1].notice.is_none());
+    assert_eq!(keyring::lookup("backend-home").unwrap(), home_entry);
+    assert!(keyring::lookup("backend-work").is_none());
+
+    accounts.handle_link(&work_link).await;
+    let view = accounts.view();
+    assert_eq!(view.accounts[0].phase, Phase::SignedIn, "{:?}", view.accounts[0].notice);
+    assert_eq!(view.accounts[0].account.as_ref().and_then(|a| a.name.as_deref()), Some("Alice"));
+    assert_eq!(view.accounts[0].resource.as_ref().unwrap()["greeting"], "Hello, Alice!");
+    assert_eq!(view.accounts[1].resource.as_ref().unwrap()["greeting"], "Hello, Bob!");
+    assert!(view.notice.is_none(), "a link that completes a sign-in clears the window's notice");
+    assert_eq!((keyring::count_entries("backend-work"), keyring::count_entries("backend-home")), (1, 1));
+    assert!(published.load(std::sync::atomic::Ordering::Relaxed) > 0, "the window was never sent a view");
+
+    // The home profile is taken out of the config: its session stays, and is listed as removed.
+    let (work_only, _) = start_service(&idp, "backend-work");
+    let remaining = Accounts::new(vec![work_only], Keychain::new(keyring::SERVICE), Box::new(|_| {}));
+    remaining.start(Vec::new()).await;
+    let view = remaining.view();
+    assert_eq!(view.accounts.len(), 1);
+    assert_eq!(view.accounts[0].phase, Phase::SignedIn);
+    assert!(view.removed.contains(&"backend-home".to_owned()), "{:?}", view.removed);
+    assert!(!view.removed.contains(&"backend-work".to_owned()), "{:?}", view.removed);
+    assert_eq!(keyring::lookup("backend-home").unwrap(), home_entry);
+    // A configured profile is signed out, never forgotten.
+    assert!(remaining.forget("backend-work").await.is_err());
+    remaining.forget("backend-home").await.unwrap();
+    assert!(keyring::lookup("backend-home").is_none());
+    assert!(!remaining.view().removed.contains(&"backend-home".to_owned()));
+    assert_eq!(remaining.view().notice.as_ref().map(|n| n.kind.as_str()), Some("forgotten"));
+
+    // Signing out of one leaves the other, and its keychain entry.
+    let work_entry = keyring::lookup("backend-work").unwrap();
+    accounts.get(Some("backend-home")).unwrap().sign_out().await.unwrap();
+    let view = accounts.view();
+    assert_eq!(view.accounts[1].phase, Phase::SignedOut);
+    assert_eq!(view.accounts[0].phase, Phase::SignedIn);
+    assert_eq!(keyring::lookup("backend-work").unwrap(), work_entry);
+    work.sign_out().await.unwrap();
+    assert!(keyring::lookup("backend-work").is_none());
 }

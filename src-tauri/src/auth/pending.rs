@@ -71,6 +71,14 @@ impl PendingSlot {
         Ok(self.lock()?.is_some())
     }
 
+    /// Whether `state` is the pending attempt's, compared in constant time. Nothing is taken: with several
+    /// profiles, this picks the one a callback goes to, which then takes its attempt with
+    /// [`PendingSlot::take_matching`].
+    pub fn state_matches(&self, state: &str) -> bool {
+        let Ok(slot) = self.lock() else { return false };
+        slot.as_ref().is_some_and(|attempt| attempt.state.secret().as_bytes().ct_eq(state.as_bytes()).into())
+    }
+
     /// Takes the attempt that `state` belongs to.
     ///
     /// # Errors

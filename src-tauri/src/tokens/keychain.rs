@@ -215,6 +215,45 @@ impl Keychain {
         Ok(())
     }
 
+    /// The profiles that have an entry under this service, found by the keychain's search (the Secret Service's
+    /// `service` attribute). Used to find sessions whose profile is no longer configured; stores that can't
+    /// search answer with none.
+    ///
+    /// # Errors
+    /// A [`KeychainError`].
+    pub async fn stored_profiles(&self) -> StoreResult<Vec<String>> {
+        let store_slot = self.store.lock().map_err(|_| KeychainError::Failed("lock poisoned".into()))?.clone();
+        let (service, connect) = (self.service.clone(), self.connect);
+        let task = tokio::task::spawn_blocking(move || -> StoreResult<Vec<String>> {
+            let store = match store_slot {
+                Some(store) => store,
+                None => connect()?,
+            };
+            let spec = HashMap::from([("service", service.as_str())]);
+            let found = match Entry::search_in_store(&store, &spec) {
+                Ok(found) => found,
+                // This store has no search, or not by service: nothing can be listed.
+                Err(keyring_core::Error::NotSupportedByStore(_) | keyring_core::Error::Invalid(..)) => Vec::new(),
+                Err(e) => return Err(e.into()),
+            };
+            let mut profiles: Vec<String> = found
+                .iter()
+                .filter_map(|entry| {
+                    let attributes = entry.get_attributes().ok()?;
+                    (attributes.get("service") == Some(&service)).then(|| attributes.get("username").cloned())?
+                })
+                .collect();
+            profiles.sort();
+            profiles.dedup();
+            Ok(profiles)
+        });
+        match tokio::time::timeout(self.timeout, task).await {
+            Err(_) => Err(KeychainError::TimedOut),
+            Ok(Err(e)) => Err(KeychainError::Failed(format!("keychain task: {e}"))),
+            Ok(Ok(result)) => result,
+        }
+    }
+
     /// Runs `op` on `profile`'s entry after every earlier call for that profile has finished, waiting at most
     /// [`KEYCHAIN_TIMEOUT`] in all.
     ///

@@ -7,6 +7,7 @@
 //   decision       approve (default), deny, ignore (the person never finishes), or capture (approve, but keep
 //                  the redirect in last-redirect without handing it to the OS; the test delivers it later)
 //   hold           while this file exists, the person has not started yet
+//   login          who signs in (default alice)
 //   opened         one line per page opened, appended as the page is opened
 //   log            one line per page opened, with how it ended, appended when done
 //   last-redirect  the last redirect handed to the OS (single-use, in the test's scratch space only)
@@ -32,6 +33,7 @@ appendFileSync(join(dir, 'opened'), `${new Date().toISOString()}\n`);
 writeFileSync(join(dir, 'last-authorize'), url);
 for (const until = Date.now() + 120_000; existsSync(join(dir, 'hold')) && Date.now() < until;) await sleep(50);
 const decision = read('decision') || 'approve';
+const login = read('login') || 'alice';
 
 const browser = await chromium.launch({
   executablePath: process.env.GATEHOUSE_TEST_CHROMIUM ?? '/usr/bin/chromium',
@@ -52,7 +54,7 @@ try {
   });
   await page.goto(url);
   if (decision !== 'ignore') {
-    await page.fill('input[name=login]', 'alice');
+    await page.fill('input[name=login]', login);
     await page.fill('input[name=password]', 'any password');
     await page.click('button[type=submit]');
     await page.waitForSelector('input[name=prompt][value=consent]', { state: 'attached' });

@@ -85,6 +85,11 @@ impl Desktop {
         std::fs::write(self.browser_dir.join("decision"), decision).unwrap_or_else(|e| panic!("decision: {e}"));
     }
 
+    /// Who signs in at the provider's login page from now on (`alice` until this is called).
+    pub fn browser_signs_in_as(&self, login: &str) {
+        std::fs::write(self.browser_dir.join("login"), login).unwrap_or_else(|e| panic!("login: {e}"));
+    }
+
     /// Makes the person in the browser wait before signing in, until [`Desktop::release_browser`].
     pub fn hold_browser(&self) {
         std::fs::write(self.browser_dir.join("hold"), "").unwrap_or_else(|e| panic!("hold: {e}"));

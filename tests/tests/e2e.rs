@@ -1132,3 +1132,113 @@ async fn flood_of_junk_at_the_loopback_listener() {
     assert_eq!(accepted, 0);
     assert!(!leaked);
 }
+
+/// Two profiles side by side, in one window and one tray: both sign in at once, each link reaches the sign-in
+/// it answers although they come back crossed, a link that answers neither changes neither, signing out of one
+/// leaves the other, and a profile taken out of the config leaves its session until the person forgets it.
+#[tokio::test]
+async fn s26_two_accounts_side_by_side_in_the_window_and_the_tray() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let host = harness::tray::TrayHost::start();
+    let before = host.registered();
+    let (idp, desktop) = start("s26-two-accounts");
+    let (work, home) = (format!("{}-work", desktop.profile), format!("{}-home", desktop.profile));
+    let both = format!("[[profile]]\n{}\n[[profile]]\n{}", idp.profile_toml(&work), idp.profile_toml(&home));
+    std::fs::write(&desktop.config, both).unwrap();
+    let app = desktop.launch().await;
+    app.card(&work).wait_for_phase("signedOut").await;
+    app.card(&home).wait_for_phase("signedOut").await;
+    let menu = wait_for("the app's tray item to register", desktop::UI_TIMEOUT, || async {
+        if host.registered() > before {
+            host.latest_menu()
+        } else {
+            None
+        }
+    })
+    .await;
+
+    // Both sign-ins wait at once: Alice at work, Bob at home. The browser keeps each redirect for the test.
+    desktop.browser_decides("capture");
+    let mut links = Vec::new();
+    for (profile, login) in [(&work, "alice"), (&home, "bob")] {
+        desktop.browser_signs_in_as(login);
+        let redirects = desktop.browser_log().lines().count();
+        app.card(profile).click("sign-in").await;
+        app.card(profile).wait_for_phase("waitingForBrowser").await;
+        wait_for("the browser to finish", desktop::UI_TIMEOUT, || async {
+            (desktop.browser_log().lines().count() > redirects).then_some(())
+        })
+        .await;
+        links.push(desktop.last_redirect());
+    }
+
+    // Crossed: Bob's redirect comes back first, through the OS.
+    desktop.xdg_open(&links[1]);
+    app.card(&home).wait_for_phase("signedIn").await;
+    app.card(&home).wait_for_text("account", "Bob").await;
+    app.card(&home).wait_for_text("resource", "Hello, Bob!").await;
+    assert_eq!(app.card(&work).phase().await, "waitingForBrowser", "the other sign-in must still wait");
+    assert_eq!(app.card(&work).notice_kind().await, None);
+
+    // Bob's redirect again answers no sign-in: the window says so, and neither account changes.
+    let home_entry = keyring::lookup(&home).unwrap();
+    desktop.xdg_open(&links[1]);
+    wait_for("the window's notice", desktop::UI_TIMEOUT, || async {
+        (app.window_notice_kind().await.as_deref() == Some("callback_rejected")).then_some(())
+    })
+    .await;
+    assert_eq!(app.card(&work).phase().await, "waitingForBrowser");
+    assert_eq!(app.card(&home).phase().await, "signedIn");
+    assert_eq!((app.card(&work).notice_kind().await, app.card(&home).notice_kind().await), (None, None));
+    assert_eq!(keyring::lookup(&home).unwrap(), home_entry);
+
+    desktop.xdg_open(&links[0]);
+    app.card(&work).wait_for_phase("signedIn").await;
+    app.card(&work).wait_for_text("account", "Alice").await;
+    app.card(&work).wait_for_text("resource", "Hello, Alice!").await;
+    assert_eq!(app.card(&home).text("account").await, "Bob");
+    assert_eq!((keyring::count_entries(&work), keyring::count_entries(&home)), (1, 1));
+    app.screenshot("two-accounts").await;
+
+    // The tray lists both, each with its own actions.
+    let (w, h) = (work.as_str(), home.as_str());
+    let signed_in = [
+        format!("{w}: Signed in as Alice (disabled)"),
+        format!("Refresh {w}"),
+        format!("Sign out of {w}"),
+        format!("{h}: Signed in as Bob (disabled)"),
+        format!("Refresh {h}"),
+        format!("Sign out of {h}"),
+    ];
+    let rest = ["Start at login [ ]", "Show Gatehouse", "Quit"].map(String::from);
+    let want: Vec<&str> = signed_in.iter().chain(rest.iter()).map(String::as_str).collect();
+    expect_tray(&menu, &want).await;
+
+    // Signing out of home, from the tray, leaves work and its keychain entry as they were.
+    let work_entry = keyring::lookup(&work).unwrap();
+    let home_refresh = keyring::session(&home).unwrap()["refresh_token"].as_str().unwrap().to_owned();
+    menu.click(&format!("Sign out of {h}"));
+    app.card(&home).wait_for_phase("signedOut").await;
+    assert!(keyring::lookup(&home).is_none());
+    assert_eq!(idp.introspect(&home_refresh).await["active"], false);
+    assert_eq!(keyring::lookup(&work).unwrap(), work_entry);
+    assert_eq!(app.card(&work).phase().await, "signedIn");
+    app.card(&work).wait_for_text("account", "Alice").await;
+    app.quit().await;
+
+    // Work is taken out of the config. Its session stays in the keychain, and the window says so and offers to
+    // forget it; forgetting removes exactly that entry.
+    std::fs::write(&desktop.config, format!("[[profile]]\n{}", idp.profile_toml(&home))).unwrap();
+    let app = desktop.launch().await;
+    app.card(&home).wait_for_phase("signedOut").await;
+    app.wait_for_text("removed", &work).await;
+    assert_eq!(keyring::lookup(&work).unwrap(), work_entry);
+    app.screenshot("removed-profile").await;
+    app.click(&format!("forget-{w}")).await;
+    wait_for("the session to be forgotten", desktop::UI_TIMEOUT, || async {
+        keyring::lookup(&work).is_none().then_some(())
+    })
+    .await;
+    assert_eq!(app.text("removed").await, "", "the removed section goes once nothing is left in it");
+    app.quit().await;
+}

@@ -12,6 +12,8 @@ fn main() {
         "dismiss_notice",
         "dismiss_window_notice",
         "forget",
+        "add_account",
+        "remove_account",
         "watch_settings",
         "set_start_at_login",
         "quit",

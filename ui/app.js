@@ -54,7 +54,7 @@ function render(next) {
       cards.set(account.profile, card);
     }
     $("accounts").append(card.element); // keeps the config's order
-    renderAccount(card, account, several);
+    renderAccount(card, account, several, next.added.includes(account.profile));
   }
   for (const [profile, card] of cards) {
     if (!seen.has(profile)) {
@@ -63,6 +63,21 @@ function render(next) {
     }
   }
   renderRemoved(next.removed);
+  renderAdd(next.providers);
+}
+
+function renderAdd(providers) {
+  $("add-account").hidden = providers.length === 0;
+  // With one provider there is nothing to choose.
+  $("add-from-label").hidden = providers.length < 2;
+  const chosen = $("add-from").value;
+  $("add-from").replaceChildren(...providers.map((p) => {
+    const option = document.createElement("option");
+    option.value = p.profile;
+    option.textContent = `${p.provider} (${p.profile})`;
+    return option;
+  }));
+  if (providers.some((p) => p.profile === chosen)) $("add-from").value = chosen;
 }
 
 function makeCard(profile) {
@@ -73,10 +88,11 @@ function makeCard(profile) {
     card.find(testId).addEventListener("click", () => act(command, profile));
   }
   card.find("dismiss").addEventListener("click", () => act("dismiss_notice", profile));
+  card.find("remove").addEventListener("click", () => act("remove_account", profile));
   return card;
 }
 
-function renderAccount(card, next, several) {
+function renderAccount(card, next, several, added) {
   const phaseChanged = !card.view || card.view.phase !== next.phase;
   card.view = next;
   const { element, find } = card;
@@ -128,6 +144,8 @@ function renderAccount(card, next, several) {
     if (several) find(testId).setAttribute("aria-label", `${find(testId).textContent} (${next.profile})`);
     else find(testId).removeAttribute("aria-label");
   }
+  // An account added here can be removed once it is signed out.
+  find("remove").hidden = !(added && next.phase === "signedOut");
   // Focus follows a change of phase, unless the person is busy elsewhere (another card, a message).
   const focusFree = document.activeElement === document.body || element.contains(document.activeElement);
   if (phaseChanged && shown.length > 0 && focusFree && !find("error").contains(document.activeElement)) {
@@ -250,6 +268,15 @@ $("start-at-login").addEventListener("change", async (event) => {
   } catch (e) {
     $("start-at-login").checked = !wanted;
     showError(e);
+  }
+});
+
+$("add").addEventListener("click", async () => {
+  try {
+    await invoke("add_account", { from: $("add-from").value || null });
+  } catch (e) {
+    // A failed sign-in is shown on the new account's card; anything else here.
+    if (e.kind === "config_invalid" || e.kind === "setting_failed" || e.kind === "unknown_profile") showError(e);
   }
 });
 

@@ -7,22 +7,80 @@
 //! - The window gets one [`WindowView`] with every account in it, in the config's order.
 //! - A session whose profile has been removed from the config is left in the keychain, and the window says so
 //!   and offers to forget it.
+//! - "Add account" adds a second account at a configured profile's provider: a copy of that profile under a
+//!   new name, with its own keychain entry, signed in with `prompt` so that the browser's current user isn't
+//!   silently signed in again. Added accounts are listed, by name only, in `added-accounts.json`.
 
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
 
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::service::Gatehouse;
-use crate::state::{Notice, WindowView};
+use crate::state::{Notice, Phase, ProviderChoice, WindowView};
 use crate::tokens::keychain::Keychain;
+use crate::tokens::Binding;
 
 /// Where the window's view goes: the window's channel and the tray.
 pub type Sink = Box<dyn Fn(&WindowView) + Send + Sync>;
 
+/// Makes the service for an added account's profile.
+pub type Factory = Box<dyn Fn(Config) -> Result<Arc<Gatehouse>> + Send + Sync>;
+
+/// The file, in the app's data directory, that lists the added accounts.
+pub const ADDED_FILE: &str = "added-accounts.json";
+
+/// An account added from the window: a copy of profile `from` named `profile`. Nothing secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddedAccount {
+    /// The new profile's name, which names its keychain entry.
+    pub profile: String,
+    /// The configured profile whose provider settings it uses.
+    pub from: String,
+}
+
+/// The added accounts listed in `file`; none when it is missing or unreadable (it is only names, and a
+/// session it named is then shown as a removed profile's, so nothing is lost).
+pub fn read_added(file: &Path) -> Vec<AddedAccount> {
+    match std::fs::read(file) {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            tracing::warn!("ignoring {}: {e}", file.display());
+            Vec::new()
+        }),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// `configs` followed by the profiles of the added accounts whose `from` is among them.
+pub fn with_added(configs: Vec<Config>, added: &[AddedAccount]) -> Vec<Config> {
+    let mut all = configs.clone();
+    for account in added {
+        let taken = all.iter().any(|c| c.profile == account.profile);
+        if let (Some(base), false) = (configs.iter().find(|c| c.profile == account.from), taken) {
+            let mut copy = base.clone();
+            copy.profile.clone_from(&account.profile);
+            all.push(copy);
+        }
+    }
+    all
+}
+
+/// Adding accounts from the window: where they are listed, and how their services are made.
+pub struct Additions {
+    /// The list's file.
+    pub file: PathBuf,
+    /// Makes an added account's service.
+    pub factory: Factory,
+}
+
 /// Every profile's service.
 pub struct Accounts {
-    services: Vec<Arc<Gatehouse>>,
+    services: RwLock<Vec<Arc<Gatehouse>>>,
     keychain: Keychain,
     sink: Sink,
+    additions: Option<Additions>,
     /// What concerns no single account; its lock also keeps views in order on their way out.
     shared: Mutex<Shared>,
 }
@@ -31,19 +89,33 @@ pub struct Accounts {
 struct Shared {
     revision: u64,
     removed: Vec<String>,
+    added: Vec<AddedAccount>,
     notice: Option<Notice>,
 }
 
 impl Accounts {
     /// The accounts of `services` (at least one; for a broken config, the one that shows the error), with
     /// `keychain` to find and forget sessions of removed profiles, and `sink` to show the window's view.
-    pub fn new(services: Vec<Arc<Gatehouse>>, keychain: Keychain, sink: Sink) -> Arc<Accounts> {
-        Arc::new(Accounts { services, keychain, sink, shared: Mutex::new(Shared::default()) })
+    /// `additions`, when given, lets the window add accounts; `added` are those already added (their services
+    /// are among `services`).
+    pub fn new(
+        services: Vec<Arc<Gatehouse>>,
+        keychain: Keychain,
+        sink: Sink,
+        additions: Option<Additions>,
+        added: Vec<AddedAccount>,
+    ) -> Arc<Accounts> {
+        let added = added
+            .into_iter()
+            .filter(|a| services.iter().any(|s| s.profile().is_some_and(|c| c.profile == a.profile)))
+            .collect();
+        let shared = Mutex::new(Shared { added, ..Shared::default() });
+        Arc::new(Accounts { services: RwLock::new(services), keychain, sink, additions, shared })
     }
 
-    /// Every profile's service, in the config's order.
-    pub fn services(&self) -> &[Arc<Gatehouse>] {
-        &self.services
+    /// Every profile's service, in the config's order, then the added accounts.
+    pub fn services(&self) -> Vec<Arc<Gatehouse>> {
+        self.services.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
     }
 
     /// The service of `profile`, or of the first profile when none is named.
@@ -51,13 +123,14 @@ impl Accounts {
     /// # Errors
     /// [`Error::UnknownProfile`] for a name the config doesn't have.
     pub fn get(&self, profile: Option<&str>) -> Result<Arc<Gatehouse>> {
+        let services = self.services();
         let found = match profile {
-            None => self.services.first(),
-            Some(name) => self.services.iter().find(|s| s.profile().is_some_and(|c| c.profile == name)),
+            None => services.first(),
+            Some(name) => services.iter().find(|s| s.profile().is_some_and(|c| c.profile == name)),
         };
         found.cloned().ok_or_else(|| Error::UnknownProfile {
             name: profile.unwrap_or_default().to_owned(),
-            known: self.services.iter().filter_map(|s| s.profile().map(|c| c.profile.clone())).collect(),
+            known: services.iter().filter_map(|s| s.profile().map(|c| c.profile.clone())).collect(),
         })
     }
 
@@ -68,10 +141,23 @@ impl Accounts {
     }
 
     fn assemble(&self, shared: &Shared) -> WindowView {
+        let services = self.services();
+        let is_added = |profile: &str| shared.added.iter().any(|a| a.profile == profile);
         WindowView {
             revision: shared.revision,
-            accounts: self.services.iter().map(|s| s.view()).collect(),
+            accounts: services.iter().map(|s| s.view()).collect(),
             removed: shared.removed.clone(),
+            added: shared.added.iter().map(|a| a.profile.clone()).collect(),
+            // Accounts are added at the configured profiles' providers.
+            providers: match self.additions {
+                Some(_) => services
+                    .iter()
+                    .filter_map(|s| s.profile())
+                    .filter(|c| !is_added(&c.profile))
+                    .map(|c| ProviderChoice { profile: c.profile.clone(), provider: c.display_name.clone() })
+                    .collect(),
+                None => Vec::new(),
+            },
             notice: shared.notice.clone(),
         }
     }
@@ -94,8 +180,7 @@ impl Accounts {
     /// handles the links that started the app.
     pub async fn start(self: &Arc<Self>, early_links: Vec<String>) {
         let mut restoring = tokio::task::JoinSet::new();
-        for service in &self.services {
-            let service = Arc::clone(service);
+        for service in self.services() {
             restoring.spawn(async move { service.restore().await });
         }
         while restoring.join_next().await.is_some() {}
@@ -108,9 +193,9 @@ impl Accounts {
     /// Notes the sessions in the keychain whose profile is no longer in the config. Skipped when the config is
     /// broken (no profile is known, so every session would look removed) or the keychain couldn't be read.
     async fn find_removed(&self) {
-        let configured: Vec<&str> =
-            self.services.iter().filter_map(|s| s.profile().map(|c| c.profile.as_str())).collect();
-        if configured.len() < self.services.len() || self.services.iter().any(|s| s.restore_failed()) {
+        let services = self.services();
+        let configured: Vec<&str> = services.iter().filter_map(|s| s.profile().map(|c| c.profile.as_str())).collect();
+        if configured.len() < services.len() || services.iter().any(|s| s.restore_failed()) {
             return;
         }
         match self.keychain.stored_profiles().await {
@@ -134,15 +219,16 @@ impl Accounts {
     pub async fn handle_link(&self, link: &str) {
         // RFC 6749 §10.12, RFC 9700 §4.7: every profile's state is compared, in constant time, and all of them
         // are, so which one matched can't be timed.
+        let services = self.services();
         let mut claimed = None;
-        for (index, service) in self.services.iter().enumerate() {
+        for (index, service) in services.iter().enumerate() {
             let claims = service.claims(link);
             if claims && claimed.is_none() {
                 claimed = Some(index);
             }
         }
-        let target = match (claimed, self.services.as_slice()) {
-            (Some(index), _) => &self.services[index],
+        let target = match (claimed, services.as_slice()) {
+            (Some(index), _) => &services[index],
             (None, [only]) => only,
             (None, _) => {
                 let e = self.rejection(link);
@@ -158,7 +244,7 @@ impl Accounts {
 
     /// Why a link that no profile claims is rejected: as the first profile it is addressed to would say.
     fn rejection(&self, link: &str) -> Error {
-        let reasons: Vec<Error> = self.services.iter().map(|s| s.rejection(link)).collect();
+        let reasons: Vec<Error> = self.services().iter().map(|s| s.rejection(link)).collect();
         let addressed = |e: &&Error| !matches!(e, Error::Callback(crate::auth::callback::CallbackError::WrongTarget));
         let pending =
             reasons.iter().any(|e| matches!(e, Error::Callback(crate::auth::callback::CallbackError::StateMismatch)));
@@ -206,4 +292,114 @@ impl Accounts {
         });
         Ok(())
     }
+
+    /// Signs `profile` in. When another account at the same provider and client is signed in or signing in,
+    /// or this one was added as a second account, the provider is asked to let the person choose the account
+    /// (`prompt`), since the browser is likely still signed in as the other one.
+    ///
+    /// # Errors
+    /// As [`Gatehouse::sign_in`]; [`Error::UnknownProfile`].
+    pub async fn sign_in(&self, profile: Option<&str>) -> Result<()> {
+        let service = self.get(profile)?;
+        let another = self.needs_another_account(&service);
+        service.sign_in_with(another).await
+    }
+
+    fn needs_another_account(&self, service: &Arc<Gatehouse>) -> bool {
+        let Some(config) = service.profile() else { return false };
+        let added = self.is_added(&config.profile);
+        let binding = Binding::of(config);
+        added
+            || self.services().iter().any(|other| {
+                !Arc::ptr_eq(other, service)
+                    && other.profile().is_some_and(|c| Binding::of(c) == binding)
+                    && (other.view().account.is_some() || other.is_pending())
+            })
+    }
+
+    fn is_added(&self, profile: &str) -> bool {
+        self.shared.lock().unwrap_or_else(|p| p.into_inner()).added.iter().any(|a| a.profile == profile)
+    }
+
+    /// Adds an account at the provider of the configured profile `from` (the first one when `None`), and
+    /// starts its sign-in. Returns the new profile's name: `from` with the first free number, `work-2`.
+    ///
+    /// # Errors
+    /// [`Error::Setting`] when accounts can't be added here or the list can't be saved; [`Error::UnknownProfile`]
+    /// for a `from` that is not a configured profile; the sign-in's error.
+    pub async fn add_account(&self, from: Option<&str>) -> Result<String> {
+        let additions = self.additions.as_ref().ok_or_else(|| Error::Setting("accounts can't be added here".into()))?;
+        let base = self.get(from)?;
+        let mut config = base.profile().ok_or_else(|| Error::Setting("fix the config file first".into()))?.clone();
+        if self.is_added(&config.profile) {
+            // An added account's copy is added from the profile it copies.
+            return Err(Error::UnknownProfile { name: config.profile, known: Vec::new() });
+        }
+        let service = {
+            let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+            let services = self.services();
+            let taken = |name: &str| {
+                services.iter().any(|s| s.profile().is_some_and(|c| c.profile == name))
+                    || shared.removed.iter().any(|r| r == name)
+            };
+            // Profile names are at most 64 characters (config.rs); the number keeps it so.
+            let stem: String = config.profile.chars().take(56).collect();
+            let name = (2..).map(|n| format!("{stem}-{n}")).find(|name| !taken(name)).unwrap_or_default();
+            let mut added = shared.added.clone();
+            added.push(AddedAccount { profile: name.clone(), from: config.profile.clone() });
+            write_added(&additions.file, &added)?;
+            config.profile = name;
+            let service = (additions.factory)(config)?;
+            self.services.write().unwrap_or_else(|p| p.into_inner()).push(Arc::clone(&service));
+            shared.added = added;
+            service
+        };
+        self.publish();
+        tracing::info!("added an account");
+        service.restore().await;
+        service.sign_in_with(true).await?;
+        Ok(service.profile().map(|c| c.profile.clone()).unwrap_or_default())
+    }
+
+    /// Removes an added account that is signed out. (A configured profile is removed from the config file.)
+    ///
+    /// # Errors
+    /// [`Error::UnknownProfile`] for a profile that was not added; [`Error::AlreadySignedIn`] while it has a
+    /// session or a sign-in (sign out first); [`Error::Setting`] when the list can't be saved.
+    pub async fn remove_account(&self, profile: &str) -> Result<()> {
+        let additions =
+            self.additions.as_ref().ok_or_else(|| Error::Setting("accounts can't be removed here".into()))?;
+        let service = self.get(Some(profile))?;
+        {
+            let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+            if !shared.added.iter().any(|a| a.profile == profile) {
+                let known = shared.added.iter().map(|a| a.profile.clone()).collect();
+                return Err(Error::UnknownProfile { name: profile.to_owned(), known });
+            }
+            if service.view().phase != Phase::SignedOut || service.is_pending() {
+                return Err(Error::AlreadySignedIn);
+            }
+            let added: Vec<AddedAccount> = shared.added.iter().filter(|a| a.profile != profile).cloned().collect();
+            write_added(&additions.file, &added)?;
+            shared.added = added;
+            self.services.write().unwrap_or_else(|p| p.into_inner()).retain(|s| !Arc::ptr_eq(s, &service));
+        }
+        tracing::info!("removed an added account");
+        self.publish();
+        Ok(())
+    }
+}
+
+/// Writes the list of added accounts: to a temporary file, then renamed over the old one, so a crash never
+/// leaves half a list.
+fn write_added(file: &Path, added: &[AddedAccount]) -> Result<()> {
+    let failed =
+        |e: std::io::Error| Error::Setting(format!("couldn't save the list of accounts in {}: {e}", file.display()));
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir).map_err(failed)?;
+    }
+    let text = serde_json::to_vec_pretty(added).map_err(|e| Error::Internal(e.to_string()))?;
+    let temporary = file.with_extension("json.new");
+    std::fs::write(&temporary, text).map_err(failed)?;
+    std::fs::rename(&temporary, file).map_err(failed)
 }

@@ -140,6 +140,11 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
 async fn execute(cli: Cli) -> Result<(), Error> {
     let explicit = cli.config.or_else(|| std::env::var_os(CONFIG_ENV).map(PathBuf::from));
     let config = Config::load(&[], explicit, dirs::config_dir().map(|dir| dir.join(IDENTIFIER)));
+    // The accounts added in the window are profiles too.
+    let added = dirs::data_dir()
+        .map(|dir| crate::accounts::read_added(&dir.join(IDENTIFIER).join(crate::accounts::ADDED_FILE)))
+        .unwrap_or_default();
+    let config = config.map(|profiles| crate::accounts::with_added(profiles, &added));
     match cli.command {
         Command::Status { json } => status(config, json).await,
         Command::Token { profile, min_ttl } => {

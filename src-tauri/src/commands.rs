@@ -35,7 +35,7 @@ pub fn watch_state(
 /// Opens the system browser to sign in.
 #[tauri::command]
 pub async fn sign_in(accounts: State<'_, Arc<Accounts>>, profile: Option<String>) -> Result<()> {
-    accounts.get(profile.as_deref())?.sign_in().await
+    accounts.sign_in(profile.as_deref()).await
 }
 
 /// Cancels the sign-in in progress.
@@ -67,6 +67,19 @@ pub fn dismiss_notice(accounts: State<'_, Arc<Accounts>>, profile: Option<String
 #[tauri::command]
 pub fn dismiss_window_notice(accounts: State<'_, Arc<Accounts>>) {
     accounts.dismiss_notice();
+}
+
+/// Adds an account at the provider of the configured profile `from` (the first when left out) and starts its
+/// sign-in; returns the new account's profile name.
+#[tauri::command]
+pub async fn add_account(accounts: State<'_, Arc<Accounts>>, from: Option<String>) -> Result<String> {
+    accounts.add_account(from.as_deref()).await
+}
+
+/// Removes an added account that is signed out.
+#[tauri::command]
+pub async fn remove_account(accounts: State<'_, Arc<Accounts>>, profile: String) -> Result<()> {
+    accounts.remove_account(&profile).await
 }
 
 /// Removes the keychain session of a profile that is no longer in the config.

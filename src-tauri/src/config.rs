@@ -104,6 +104,9 @@ pub struct ProviderEndpoints {
     pub pushed_authorization: Option<Url>,
     /// Whether the provider promises `iss` in every authorization response (RFC 9207 §3).
     pub iss_parameter_supported: bool,
+    /// Whether the provider lists `select_account` among its `prompt_values_supported`, so that a second
+    /// account can be picked at its sign-in page (else Gatehouse asks for `prompt=login`).
+    pub select_account_supported: bool,
     /// Microsoft's multi-tenant issuer, `https://login.microsoftonline.com/{tenantid}/v2.0`, when the tenant is
     /// only known from each ID token's `tid` (then `issuer` is `None`).
     pub issuer_template: Option<String>,
@@ -257,6 +260,7 @@ impl Config {
                 device_authorization,
                 pushed_authorization,
                 iss_parameter_supported: false,
+                select_account_supported: false,
                 issuer_template: None,
             })),
             (None, None) => match issuer {

@@ -139,6 +139,8 @@ pub fn build_app<R: Runtime>(
             commands::dismiss_notice,
             commands::dismiss_window_notice,
             commands::forget,
+            commands::add_account,
+            commands::remove_account,
             commands::watch_settings,
             commands::set_start_at_login,
             commands::quit,
@@ -146,15 +148,22 @@ pub fn build_app<R: Runtime>(
         .setup(move |app| {
             let schemes = redirect_schemes(&config);
             let identifier = app.config().identifier.clone();
+            let added_file = dirs::data_dir().map(|dir| dir.join(&identifier).join(accounts::ADDED_FILE));
+            let added = added_file.as_deref().map(accounts::read_added).unwrap_or_default();
             let profiles = match config {
-                Ok(profiles) => profiles.into_iter().map(Ok).collect(),
+                Ok(profiles) => accounts::with_added(profiles, &added).into_iter().map(Ok).collect(),
                 Err(e) => vec![Err(e)],
             };
-            let mut services = Vec::new();
-            for profile in profiles {
-                let shell = TauriShell { app: app.handle().clone() };
-                services.push(Gatehouse::new(profile, Keychain::new(identifier.clone()), shell)?);
-            }
+            let make = {
+                let (handle, identifier) = (app.handle().clone(), identifier.clone());
+                move |profile| {
+                    let shell = TauriShell { app: handle.clone() };
+                    Gatehouse::new(profile, Keychain::new(identifier.clone()), shell)
+                }
+            };
+            let services = profiles.into_iter().map(&make).collect::<Result<Vec<_>, _>>()?;
+            let additions =
+                added_file.map(|file| accounts::Additions { file, factory: Box::new(move |config| make(Ok(config))) });
             let handle = app.handle().clone();
             let sink: accounts::Sink = Box::new(move |view| {
                 if let Some(channel) = handle.try_state::<ViewChannel>() {
@@ -163,7 +172,7 @@ pub fn build_app<R: Runtime>(
                 #[cfg(desktop)]
                 tray::update(&handle, view);
             });
-            app.manage(Accounts::new(services, Keychain::new(identifier), sink));
+            app.manage(Accounts::new(services, Keychain::new(identifier), sink, additions, added));
             let early_links = deep_link::listen(app.handle(), &schemes);
             Startup::ready(app.handle(), |s| s.links = Some(early_links));
             Ok(())

@@ -249,7 +249,18 @@ impl Gatehouse {
     /// # Errors
     /// The error is also shown as the notice.
     pub async fn sign_in(self: &Arc<Self>) -> Result<()> {
-        let result = self.begin_sign_in().await;
+        self.sign_in_with(false).await
+    }
+
+    /// Starts a sign-in like [`Gatehouse::sign_in`]; with `another_account`, the provider is asked to let the
+    /// person choose or sign in as someone else than the browser's current user (OIDC Core §3.1.2.1
+    /// `prompt`): `select_account` where its metadata lists it, else `login`. For a second account at a
+    /// provider another profile is signed in to.
+    ///
+    /// # Errors
+    /// The error is also shown as the notice.
+    pub async fn sign_in_with(self: &Arc<Self>, another_account: bool) -> Result<()> {
+        let result = self.begin_sign_in(another_account).await;
         if let Err(e) = &result {
             tracing::warn!(kind = e.kind(), "sign-in not started: {e}");
             self.report(e);
@@ -257,7 +268,7 @@ impl Gatehouse {
         result
     }
 
-    async fn begin_sign_in(self: &Arc<Self>) -> Result<()> {
+    async fn begin_sign_in(self: &Arc<Self>, another_account: bool) -> Result<()> {
         let config = self.config()?;
         // If the keychain was locked or away at launch, the session may be there now: use it rather than
         // sign in again over it.
@@ -282,7 +293,9 @@ impl Gatehouse {
         let redirect_uri = listener.as_ref().map_or_else(|| config.redirect_uri.clone(), |l| l.redirect_uri.clone());
         let client = flow::client(config, &endpoints, &redirect_uri)?;
         let secrets = AttemptSecrets::generate(&config.scopes);
-        let mut url = flow::authorization_url(&client, config, &secrets);
+        let prompt =
+            another_account.then_some(if endpoints.select_account_supported { "select_account" } else { "login" });
+        let mut url = flow::authorization_url(&client, config, &secrets, prompt);
         // RFC 9126: where the provider takes pushed requests, the request goes to it directly, and the browser
         // gets only a reference to it.
         if let Some(endpoint) = &endpoints.pushed_authorization {

@@ -144,8 +144,22 @@ pub struct WindowView {
     /// Profiles that are no longer in the config but still have a session in the keychain. Left there until
     /// the user says to forget them.
     pub removed: Vec<String>,
+    /// The accounts added from the window (by profile name), which the window may also remove.
+    pub added: Vec<String>,
+    /// Where "Add account" can add one: the configured profiles' providers. Empty when it can't.
+    pub providers: Vec<ProviderChoice>,
     /// A notice that belongs to no account: a sign-in link that matched none of them.
     pub notice: Option<Notice>,
+}
+
+/// A provider an account can be added at: a configured profile's.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderChoice {
+    /// The configured profile whose settings the new account copies.
+    pub profile: String,
+    /// Its provider's name.
+    pub provider: String,
 }
 
 /// Where a value the window watches goes: the window's channel, once it has asked for one (`watch_state`,

@@ -196,9 +196,8 @@ fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
         ids::SHOW => crate::show_main_window(app),
         ids::SIGN_IN => {
             crate::show_main_window(app);
-            if let Ok(service) = account() {
-                run(async move { service.sign_in().await });
-            }
+            let profile = profile.map(str::to_owned);
+            run(async move { accounts.sign_in(profile.as_deref()).await });
         }
         ids::CANCEL | ids::REFRESH | ids::SIGN_OUT => {
             let Ok(service) = account() else { return };
@@ -248,7 +247,14 @@ mod tests {
     }
 
     fn window(accounts: Vec<AuthView>) -> WindowView {
-        WindowView { revision: 1, accounts, removed: Vec::new(), notice: None }
+        WindowView {
+            revision: 1,
+            accounts,
+            removed: Vec::new(),
+            added: Vec::new(),
+            providers: Vec::new(),
+            notice: None,
+        }
     }
 
     const OFF: Settings = Settings { start_at_login: false };

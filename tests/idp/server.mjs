@@ -153,6 +153,7 @@ provider.on('pushed_authorization_request.success', (ctx) => {
     codeChallengeMethod: params.code_challenge_method,
     redirectUri: params.redirect_uri,
     scope: params.scope,
+    prompt: params.prompt,
     stateLength: params.state?.length ?? 0,
     nonceLength: params.nonce?.length ?? 0,
   });

@@ -466,7 +466,8 @@ async fn two_profiles_sign_in_side_by_side_and_crossed_links_reach_their_own_sig
     let sink: gatehouse_lib::accounts::Sink = Box::new(move |_| {
         count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     });
-    let accounts = Accounts::new(vec![work.clone(), home.clone()], Keychain::new(keyring::SERVICE), sink);
+    let accounts =
+        Accounts::new(vec![work.clone(), home.clone()], Keychain::new(keyring::SERVICE), sink, None, Vec::new());
     accounts.start(Vec::new()).await;
 
     // Both wait for the browser at once; each person answers their own page.
@@ -505,7 +506,7 @@ async fn two_profiles_sign_in_side_by_side_and_crossed_links_reach_their_own_sig
 
     // The home profile is taken out of the config: its session stays, and is listed as removed.
     let (work_only, _) = start_service(&idp, "backend-work");
-    let remaining = Accounts::new(vec![work_only], Keychain::new(keyring::SERVICE), Box::new(|_| {}));
+    let remaining = Accounts::new(vec![work_only], Keychain::new(keyring::SERVICE), Box::new(|_| {}), None, Vec::new());
     remaining.start(Vec::new()).await;
     let view = remaining.view();
     assert_eq!(view.accounts.len(), 1);

@@ -1239,6 +1239,74 @@ async fn s26_two_accounts_side_by_side_in_the_window_and_the_tray() {
         keyring::lookup(&work).is_none().then_some(())
     })
     .await;
-    assert_eq!(app.text("removed").await, "", "the removed section goes once nothing is left in it");
+    // Other scenarios' sessions may be listed too (they are removed profiles here as well); this one is gone.
+    assert!(!app.text("removed").await.contains(w), "{}", app.text("removed").await);
+    app.quit().await;
+}
+
+/// "Add account": a second account at the provider of the first, in the same window. The provider is asked to
+/// let the person sign in as someone else (it lists no `select_account`, so `prompt=login`), both accounts
+/// survive a restart and are seen by the command line, and the added one can be signed out and removed.
+#[tokio::test]
+async fn s27_add_account_signs_in_a_second_account_at_the_same_provider() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (idp, desktop) = start("s27-add-account");
+    let app = launch_and_sign_in(&desktop).await;
+    let (first, second) = (desktop.profile.clone(), format!("{}-2", desktop.profile));
+
+    desktop.browser_signs_in_as("bob");
+    app.click("add-account").await;
+    app.card(&second).wait_for_phase("signedIn").await;
+    app.card(&second).wait_for_text("account", "Bob").await;
+    app.card(&second).wait_for_text("resource", "Hello, Bob!").await;
+    assert_eq!(app.card(&first).text("account").await, "Alice");
+    let pushed = idp.events_named("par.success", None).await;
+    assert_eq!(pushed.len(), 2);
+    assert_eq!(pushed[0]["prompt"], serde_json::Value::Null, "the first sign-in needs no prompt");
+    assert_eq!(pushed[1]["prompt"], "login");
+    assert_eq!((keyring::count_entries(&first), keyring::count_entries(&second)), (1, 1));
+    app.screenshot("added-account").await;
+
+    // The command line knows the added account too, and shows no token.
+    let run = harness::cli::gatehouse_with(&desktop.config, &["status", "--json"], &desktop.app_env()).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let status: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let listed: Vec<(&str, &str)> = status["profiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["profile"].as_str().unwrap(), p["account"]["name"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(listed, [(first.as_str(), "Alice"), (second.as_str(), "Bob")]);
+    for profile in [&first, &second] {
+        let session = keyring::session(profile).unwrap();
+        for field in ["access_token", "refresh_token"] {
+            assert!(!run.stdout.contains(session[field].as_str().unwrap()), "status shows {profile}'s {field}");
+        }
+    }
+
+    // Both come back after a restart, without the browser.
+    app.quit().await;
+    let app = desktop.launch().await;
+    app.card(&second).wait_for_phase("signedIn").await;
+    app.card(&second).wait_for_text("account", "Bob").await;
+    app.card(&first).wait_for_text("account", "Alice").await;
+    assert_eq!(desktop.browser_launches(), 2);
+
+    // Signed out, the added account can be removed; the first one stays as it was.
+    let first_entry = keyring::lookup(&first).unwrap();
+    app.card(&second).click("sign-out").await;
+    app.card(&second).wait_for_phase("signedOut").await;
+    assert!(keyring::lookup(&second).is_none());
+    app.card(&second).click("remove").await;
+    wait_for("the added account's card to go", desktop::UI_TIMEOUT, || async {
+        app.card(&second).phase().await.is_empty().then_some(())
+    })
+    .await;
+    assert_eq!(app.card(&first).phase().await, "signedIn");
+    assert_eq!(keyring::lookup(&first).unwrap(), first_entry);
+    let data = std::env::var_os("XDG_DATA_HOME").map(std::path::PathBuf::from).unwrap();
+    let list = std::fs::read_to_string(data.join(keyring::SERVICE).join("added-accounts.json")).unwrap();
+    assert!(!list.contains(&second), "{list}");
     app.quit().await;
 }

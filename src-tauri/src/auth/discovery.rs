@@ -27,6 +27,9 @@ struct Metadata {
     code_challenge_methods_supported: Option<Vec<String>>,
     #[serde(default)]
     authorization_response_iss_parameter_supported: bool,
+    /// OpenID Connect Prompt Create §4.1; read leniently, since it only picks a prompt.
+    #[serde(default)]
+    prompt_values_supported: Option<serde_json::Value>,
 }
 
 /// The well-known locations for `issuer`: OpenID Connect's, then RFC 8414's.
@@ -224,6 +227,11 @@ fn check(metadata: Metadata, issuer: &Url, tenant_issuer: bool) -> Result<Provid
             &metadata.pushed_authorization_request_endpoint,
         )?,
         iss_parameter_supported: metadata.authorization_response_iss_parameter_supported,
+        select_account_supported: metadata
+            .prompt_values_supported
+            .as_ref()
+            .and_then(serde_json::Value::as_array)
+            .is_some_and(|values| values.iter().any(|v| v == "select_account")),
     })
 }
 
@@ -243,7 +251,25 @@ mod tests {
             pushed_authorization_request_endpoint: None,
             code_challenge_methods_supported: Some(vec!["S256".into()]),
             authorization_response_iss_parameter_supported: true,
+            prompt_values_supported: None,
         }
+    }
+
+    #[test]
+    fn select_account_is_used_only_where_the_metadata_lists_it() {
+        let issuer = Url::parse("https://id.example.com").unwrap();
+        let with = |value: serde_json::Value| {
+            let mut doc = metadata("https://id.example.com");
+            doc.prompt_values_supported = Some(value);
+            check(doc, &issuer, false).unwrap().select_account_supported
+        };
+        assert!(with(serde_json::json!(["none", "login", "select_account"])));
+        assert!(!with(serde_json::json!(["none", "login", "consent"])));
+        // A malformed list only means "not listed": it never stops a sign-in.
+        assert!(!with(serde_json::json!("select_account")));
+        assert!(!check(metadata("https://id.example.com"), &issuer, false).unwrap().select_account_supported);
+        let parsed = parse(br#"{"issuer":"https://id.example.com","authorization_endpoint":"https://id.example.com/a","token_endpoint":"https://id.example.com/t","prompt_values_supported":7}"#);
+        assert!(!check(parsed.unwrap(), &issuer, false).unwrap().select_account_supported);
     }
 
     #[test]

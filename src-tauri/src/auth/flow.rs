@@ -125,7 +125,7 @@ pub fn client(config: &Config, endpoints: &ProviderEndpoints, redirect_uri: &Url
 }
 
 /// The authorization request URL for one attempt: code flow, PKCE S256, `state`, and `nonce` with `openid`.
-pub fn authorization_url(client: &OAuthClient, config: &Config, secrets: &AttemptSecrets) -> Url {
+pub fn authorization_url(client: &OAuthClient, config: &Config, secrets: &AttemptSecrets, prompt: Option<&str>) -> Url {
     let state = secrets.state.clone();
     let mut request = client
         .authorize_url(move || state)
@@ -134,6 +134,11 @@ pub fn authorization_url(client: &OAuthClient, config: &Config, secrets: &Attemp
         .set_pkce_challenge(secrets.challenge.clone());
     if let Some(nonce) = &secrets.nonce {
         request = request.add_extra_param("nonce", nonce.secret().clone());
+    }
+    // OIDC Core §3.1.2.1: `select_account` or `login`, so that adding a second account at a provider where the
+    // browser is already signed in doesn't silently sign in the first one again.
+    if let Some(prompt) = prompt {
+        request = request.add_extra_param("prompt", prompt.to_owned());
     }
     request.url().0
 }

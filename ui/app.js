@@ -126,6 +126,9 @@ function renderAccount(card, next, several, added) {
     find("renewal").textContent = next.renewable
       ? "automatic, with a refresh token"
       : "not possible: the provider gave no refresh token, so you sign in again when access expires";
+    find("protection").textContent = next.keyBound
+      ? "bound to a key kept in this computer's keychain (DPoP): a copied token is useless elsewhere"
+      : "bearer token: whoever holds it can use it until it expires";
     find("resource").replaceChildren(next.resource === null || next.resource === undefined
       ? note("Not loaded. Press Refresh to try again.")
       : renderValue(next.resource));

@@ -35,7 +35,8 @@ Exit codes:
   4  the config file is broken
   5  the keychain is missing, locked or didn't answer
   6  the provider couldn't be reached or sent something unusable
-  7  the sign-in didn't complete (declined, cancelled, timed out, refused)";
+  7  the sign-in didn't complete (declined, cancelled, timed out, refused)
+  8  the session's tokens are bound to its key (DPoP) and can't be handed out";
 
 /// Sign in to OAuth 2.0 and OpenID Connect providers from the desktop, and hand other tools a fresh token.
 ///
@@ -404,6 +405,7 @@ pub fn exit_code(error: &Error) -> u8 {
         | Error::NoDeviceFlow
         | Error::SignInStopped(_) => 7,
         Error::Setting(_) | Error::Internal(_) => 1,
+        Error::DpopBound => 8,
     }
 }
 
@@ -468,6 +470,7 @@ mod tests {
             exit_code(&Error::NotSignedIn),
             exit_code(&Error::NeedsLoopback),
             exit_code(&Error::RenewalBusy),
+            exit_code(&Error::DpopBound),
             exit_code(&Error::Internal(String::new())),
         ] {
             assert!(EXIT_CODES.contains(&format!("  {code}  ")), "{code}");

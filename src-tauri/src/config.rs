@@ -62,6 +62,7 @@ struct RawConfig {
     resource_url: Option<String>,
     sign_in_timeout_secs: Option<u64>,
     http_timeout_secs: Option<u64>,
+    dpop: Option<bool>,
 }
 
 /// A file of several profiles: `[[profile]]` tables, each a one-profile file's keys.
@@ -107,6 +108,9 @@ pub struct ProviderEndpoints {
     /// Whether the provider lists `select_account` among its `prompt_values_supported`, so that a second
     /// account can be picked at its sign-in page (else Gatehouse asks for `prompt=login`).
     pub select_account_supported: bool,
+    /// Whether the provider takes DPoP proofs signed with ES256 (RFC 9449 §5.1
+    /// `dpop_signing_alg_values_supported`).
+    pub dpop_supported: bool,
     /// Microsoft's multi-tenant issuer, `https://login.microsoftonline.com/{tenantid}/v2.0`, when the tenant is
     /// only known from each ID token's `tid` (then `issuer` is `None`).
     pub issuer_template: Option<String>,
@@ -139,6 +143,9 @@ pub struct Config {
     pub http_timeout: Duration,
     /// The preset the profile uses, if any.
     pub preset: Option<Preset>,
+    /// DPoP (RFC 9449): `None` to use it where the provider advertises ES256; `Some(false)` never (for tokens
+    /// that other tools must use as Bearer tokens); `Some(true)` always (for a provider without metadata).
+    pub dpop: Option<bool>,
     /// Microsoft's quirk: the metadata names the tenant differently from the profile (a `{tenantid}` template,
     /// or the tenant's GUID); see [`presets::tenant_issuer`].
     pub tenant_issuer: bool,
@@ -261,6 +268,7 @@ impl Config {
                 pushed_authorization,
                 iss_parameter_supported: false,
                 select_account_supported: false,
+                dpop_supported: false,
                 issuer_template: None,
             })),
             (None, None) => match issuer {
@@ -357,6 +365,7 @@ impl Config {
             sign_in_timeout,
             http_timeout,
             tenant_issuer: expansion.is_some_and(|e| e.tenant_issuer),
+            dpop: raw.dpop,
             preset,
         })
     }

@@ -104,6 +104,9 @@ pub enum Error {
     /// The provider offers no device authorization grant (RFC 8628).
     #[error("The provider doesn't offer sign-in with a code on another device (it advertises no device_authorization_endpoint). Sign in with the browser instead.")]
     NoDeviceFlow,
+    /// The session's tokens are bound to its DPoP key (RFC 9449), so a token alone is of no use to another tool.
+    #[error("This session's tokens are bound to a key that never leaves the keychain (DPoP, RFC 9449), so another tool couldn't use them. For tokens other tools can use, add dpop = false to the profile and sign in again.")]
+    DpopBound,
     /// A sign-in the command line waited for ended without a session; the message says why.
     #[error("{0}")]
     SignInStopped(String),
@@ -146,6 +149,7 @@ impl Error {
             Error::NeedsLoopback => "needs_loopback",
             Error::NoDeviceFlow => "no_device_flow",
             Error::SignInStopped(_) => "sign_in_stopped",
+            Error::DpopBound => "dpop_bound",
             Error::Setting(_) => "setting_failed",
             Error::Internal(_) => "internal",
         }

@@ -135,9 +135,11 @@ const TOO_LARGE: &str = "the answer is too large";
 pub struct OAuthHttpError(pub Error);
 
 /// The HTTP client handed to `oauth2` for the token endpoint: the shared client, its deadline, and a body read
-/// no further than [`MAX_BODY`]. (`oauth2`'s own reqwest adapter reads the whole body, however large.)
+/// no further than [`MAX_BODY`]. (`oauth2`'s own reqwest adapter reads the whole body, however large.) With a
+/// DPoP key, each request carries a fresh proof (RFC 9449 §5), and one refused with `use_dpop_nonce` is sent
+/// again once with the nonce the server gave (§8).
 #[derive(Debug, Clone)]
-pub struct OAuthHttp(pub reqwest::Client);
+pub struct OAuthHttp(pub reqwest::Client, pub Option<crate::auth::dpop::DpopKey>);
 
 type OAuthResult = std::result::Result<oauth2::HttpResponse, OAuthHttpError>;
 
@@ -146,24 +148,45 @@ impl<'c> oauth2::AsyncHttpClient<'c> for OAuthHttp {
     type Future = Pin<Box<dyn Future<Output = OAuthResult> + Send + 'c>>;
 
     fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
-        Box::pin(send_for_oauth(&self.0, request))
+        Box::pin(send_for_oauth(&self.0, self.1.as_ref(), request))
     }
 }
 
-async fn send_for_oauth(http: &reqwest::Client, request: oauth2::HttpRequest) -> OAuthResult {
+async fn send_for_oauth(
+    http: &reqwest::Client,
+    dpop: Option<&crate::auth::dpop::DpopKey>,
+    request: oauth2::HttpRequest,
+) -> OAuthResult {
     let (parts, body) = request.into_parts();
     let url = Url::parse(&parts.uri.to_string())
         .map_err(|e| OAuthHttpError(Error::Internal(format!("token request URL: {e}"))))?;
-    let response = http
-        .request(parts.method, url)
-        .headers(parts.headers)
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| OAuthHttpError(Error::Network(describe_transport_error(&e))))?;
-    let headers = response.headers().clone();
-    let mut status = response.status();
-    let body = read_body(response).await.map_err(OAuthHttpError)?;
+    let mut retried = false;
+    let (headers, mut status, body) = loop {
+        let mut request = http.request(parts.method.clone(), url.clone()).headers(parts.headers.clone());
+        if let Some(key) = dpop {
+            let proof = key.proof(parts.method.as_str(), &url, None).map_err(OAuthHttpError)?;
+            request = request.header(crate::auth::dpop::DPOP_HEADER, proof);
+        }
+        let response = request
+            .body(body.clone())
+            .send()
+            .await
+            .map_err(|e| OAuthHttpError(Error::Network(describe_transport_error(&e))))?;
+        let headers = response.headers().clone();
+        let status = response.status();
+        let answer = read_body(response).await.map_err(OAuthHttpError)?;
+        let new_nonce = dpop.is_some() && crate::auth::dpop::remember_nonce(&url, &headers);
+        // RFC 9449 §8: "use_dpop_nonce" with a DPoP-Nonce header: the same request, once, with that nonce.
+        if new_nonce
+            && !retried
+            && status == reqwest::StatusCode::BAD_REQUEST
+            && error_code(&answer) == Some("use_dpop_nonce".into())
+        {
+            retried = true;
+            continue;
+        }
+        break (headers, status, answer);
+    };
     if status == reqwest::StatusCode::OK && is_error_body(&body) {
         // RFC 6749 §5.2 says 400, but GitHub answers token errors with 200 and an `error` field. Read it as
         // the error it is, so that it becomes a typed error (and `invalid_grant` ends the session) instead of
@@ -174,6 +197,12 @@ async fn send_for_oauth(http: &reqwest::Client, request: oauth2::HttpRequest) ->
     *answer.status_mut() = status;
     *answer.headers_mut() = headers;
     Ok(answer)
+}
+
+/// The `error` of an error response body (RFC 6749 §5.2), if it is one.
+fn error_code(body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    value["error"].as_str().map(str::to_owned)
 }
 
 /// Whether a token endpoint's body is an error response (RFC 6749 §5.2) rather than tokens.

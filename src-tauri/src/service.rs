@@ -26,6 +26,7 @@ use url::Url;
 
 use crate::api::{self, Fetched};
 use crate::auth::callback::{self, CallbackError, Outcome};
+use crate::auth::dpop::DpopKey;
 use crate::auth::flow::{self, TokenResponse};
 use crate::auth::id_token;
 use crate::auth::loopback;
@@ -196,6 +197,10 @@ impl Gatehouse {
             return Err(Error::NotSignedIn);
         }
         let mut session = self.session.lock().await;
+        // RFC 9449: a bound token is useless without the key, which stays here.
+        if session.as_ref().is_some_and(|s| s.dpop_key.is_some()) {
+            return Err(Error::DpopBound);
+        }
         // Twice at most: a renewal another process made may be fresh for the window's needs but not for
         // `min_ttl`, and is then renewed here.
         for _ in 0..2 {
@@ -296,6 +301,12 @@ impl Gatehouse {
         let prompt =
             another_account.then_some(if endpoints.select_account_supported { "select_account" } else { "login" });
         let mut url = flow::authorization_url(&client, config, &secrets, prompt);
+        // RFC 9449 §10: the session's key is made now, and the code bound to it (`dpop_jkt`), so that only this
+        // key can exchange it.
+        let dpop = uses_dpop(config, &endpoints).then(DpopKey::generate);
+        if let Some(key) = &dpop {
+            url.query_pairs_mut().append_pair("dpop_jkt", &key.thumbprint()?);
+        }
         // RFC 9126: where the provider takes pushed requests, the request goes to it directly, and the browser
         // gets only a reference to it.
         if let Some(endpoint) = &endpoints.pushed_authorization {
@@ -320,6 +331,7 @@ impl Gatehouse {
             expires_at: expiry(Instant::now(), config.sign_in_timeout),
             redirect_uri,
             listener,
+            dpop,
         })?;
         self.update(|view| {
             view.phase = Phase::WaitingForBrowser;
@@ -445,28 +457,35 @@ impl Gatehouse {
         };
         self.update(|view| view.phase = Phase::Exchanging);
         let client = flow::client(config, &endpoints, &attempt.redirect_uri)?;
-        let tokens = flow::exchange_code(&client, &self.http, code, attempt.verifier).await?;
+        let tokens = flow::exchange_code(&client, &self.http, code, attempt.verifier, attempt.dpop.as_ref()).await?;
         let nonce = attempt.nonce.as_ref().map(|n| n.secret().as_str());
-        self.keep_new_grant(config, &endpoints, &tokens, nonce, &mut session).await?;
+        self.keep_new_grant(config, &endpoints, &tokens, nonce, attempt.dpop.as_ref(), &mut session).await?;
         self.settle(&session);
         Ok(())
     }
 
     /// Keeps a grant just issued: checks its ID token (with `nonce`, when one was sent), saves it in the
-    /// keychain before use, and shows the account and resource. A grant that can't be kept is revoked.
+    /// keychain before use, and shows the account and resource. A grant that can't be kept is revoked. `dpop`
+    /// is the key the token request was proven with; it is kept with the session when the provider bound the
+    /// tokens to it.
     async fn keep_new_grant(
         &self,
         config: &Config,
         endpoints: &ProviderEndpoints,
         tokens: &TokenResponse,
         nonce: Option<&str>,
+        dpop: Option<&DpopKey>,
         session: &mut SessionGuard<'_>,
     ) -> Result<()> {
-        let account = match self.account_from(config, endpoints, tokens, nonce).await {
+        // RFC 9449 §5: `token_type` DPoP says the tokens are bound; a provider that ignored the proof issued
+        // Bearer tokens, which need no key.
+        let dpop = dpop.filter(|_| tokens.is_dpop_bound());
+        let account = match self.account_from(config, endpoints, tokens, nonce, dpop).await {
             Ok(account) => account,
             Err(e) => {
                 // The grant is refused, not kept: end it at the provider too.
-                let revoked = self.revoke_grant(config, tokens.refresh_token(), Some(tokens.access_token())).await;
+                let revoked =
+                    self.revoke_grant(config, tokens.refresh_token(), Some(tokens.access_token()), dpop).await;
                 if let Err(revoke_error) = revoked {
                     tracing::warn!(kind = revoke_error.kind(), "couldn't revoke the refused grant");
                 }
@@ -481,6 +500,7 @@ impl Gatehouse {
             expires_at: expiry_from(unix_now(), tokens.expires_in()),
             scopes: granted_scopes(tokens.scopes().map(|s| s.iter().map(|s| s.to_string()).collect()), &config.scopes),
             account,
+            dpop_key: dpop.map(DpopKey::to_stored),
         };
         let unconfirmed = match self.keychain.save(&config.profile, &stored).await {
             Ok(()) => false,
@@ -540,12 +560,13 @@ impl Gatehouse {
         let mut session = self.session.lock().await;
         if session.is_some() {
             // Signed in some other way meanwhile: keep that session, and don't leave this grant alive.
-            let _ = self.revoke_grant(config, tokens.refresh_token(), Some(tokens.access_token())).await;
+            let _ = self.revoke_grant(config, tokens.refresh_token(), Some(tokens.access_token()), None).await;
             return Err(Error::AlreadySignedIn);
         }
         self.update(|view| view.phase = Phase::Exchanging);
-        // No nonce: the device grant has no authorization request to carry one.
-        let kept = self.keep_new_grant(config, &endpoints, &tokens, None, &mut session).await;
+        // No nonce: the device grant has no authorization request to carry one. No DPoP key either: the device
+        // flow's tokens are Bearer tokens, for the machines without a browser that it serves.
+        let kept = self.keep_new_grant(config, &endpoints, &tokens, None, None, &mut session).await;
         if let Err(e) = &kept {
             self.update(|view| view.notice = Some(Notice::error(e)));
         }
@@ -634,7 +655,8 @@ impl Gatehouse {
     }
 
     async fn revoke(&self, config: &Config, stored: &StoredSession) -> Result<bool> {
-        self.revoke_grant(config, stored.refresh_token.as_ref(), stored.access_token.as_ref()).await
+        let dpop = stored.dpop_key()?;
+        self.revoke_grant(config, stored.refresh_token.as_ref(), stored.access_token.as_ref(), dpop.as_ref()).await
     }
 
     /// Ends the grant these tokens belong to: revoking the refresh token ends the whole grant (RFC 7009 §2.1);
@@ -644,6 +666,7 @@ impl Gatehouse {
         config: &Config,
         refresh_token: Option<&RefreshToken>,
         access_token: Option<&AccessToken>,
+        dpop: Option<&DpopKey>,
     ) -> Result<bool> {
         let token = match (refresh_token, access_token) {
             (Some(rt), _) => StandardRevocableToken::RefreshToken(rt.clone()),
@@ -651,7 +674,7 @@ impl Gatehouse {
             (None, None) => return Ok(false),
         };
         let endpoints = self.endpoints(config).await?;
-        flow::revoke(config, &endpoints, &self.http, token).await
+        flow::revoke(config, &endpoints, &self.http, token, dpop).await
     }
 
     /// Refreshes the tokens in `session` and saves them before they are used. Returns why the keychain could
@@ -682,7 +705,8 @@ impl Gatehouse {
         let refresh_token = current.refresh_token.clone().ok_or(Error::SignInNeeded)?;
         let endpoints = self.endpoints(config).await?;
         let client = flow::client(config, &endpoints, &config.redirect_uri)?;
-        let tokens = flow::refresh(&client, &self.http, &refresh_token).await?;
+        let dpop = current.dpop_key()?;
+        let tokens = flow::refresh(&client, &self.http, &refresh_token, dpop.as_ref()).await?;
         let mut next = current.clone();
         next.access_token = Some(tokens.access_token().clone());
         next.expires_at = expiry_from(unix_now(), tokens.expires_in());
@@ -781,8 +805,10 @@ impl Gatehouse {
         }
         let mut refreshed = false;
         loop {
-            let token = session.as_ref().and_then(|s| s.access_token.clone()).ok_or(Error::NotSignedIn)?;
-            match api::get_json(&self.http, &config.resource_url, &token).await? {
+            let current = session.as_ref().ok_or(Error::NotSignedIn)?;
+            let token = current.access_token.clone().ok_or(Error::NotSignedIn)?;
+            let dpop = current.dpop_key()?;
+            match api::get_json(&self.http, &config.resource_url, &token, dpop.as_ref()).await? {
                 Fetched::Json(data) => {
                     self.update(|view| view.resource = Some(data));
                     return Ok(unsaved);
@@ -806,6 +832,7 @@ impl Gatehouse {
         endpoints: &ProviderEndpoints,
         tokens: &TokenResponse,
         nonce: Option<&str>,
+        dpop: Option<&DpopKey>,
     ) -> Result<Account> {
         if let Some(id_token) = tokens.id_token() {
             let expected = id_token::Expected {
@@ -823,7 +850,7 @@ impl Gatehouse {
             return Err(Error::BadResponse("it sent no ID token for an OpenID Connect sign-in".into()));
         }
         let Some(userinfo) = &endpoints.userinfo else { return Ok(Account::default()) };
-        match api::get_json(&self.http, userinfo, tokens.access_token()).await {
+        match api::get_json(&self.http, userinfo, tokens.access_token(), dpop).await {
             Ok(Fetched::Json(claims)) => Ok(Account {
                 subject: claims["sub"].as_str().map(str::to_owned),
                 name: ["name", "preferred_username", "email"]
@@ -958,4 +985,10 @@ fn other_provider(stored: &Binding, configured: &Binding) -> Error {
         crate::error::clean_for_display(&text, 120)
     };
     Error::OtherProvider { stored: describe(stored), configured: describe(configured) }
+}
+
+/// Whether `config`'s sessions are bound to a DPoP key (RFC 9449): where the provider takes ES256 proofs, unless
+/// the profile says `dpop = false`; or wherever the profile says `dpop = true`.
+fn uses_dpop(config: &Config, endpoints: &ProviderEndpoints) -> bool {
+    config.dpop.unwrap_or(endpoints.dpop_supported)
 }

@@ -89,6 +89,8 @@ pub struct AuthView {
     /// Whether the session can be renewed without the browser (it has a refresh token). Without one, Refresh
     /// only reloads the data, and an expired session needs a new sign-in.
     pub renewable: bool,
+    /// Whether the tokens are bound to this computer's key (DPoP, RFC 9449) rather than Bearer tokens.
+    pub key_bound: bool,
     /// The protected resource's data.
     pub resource: Option<serde_json::Value>,
     /// When the pending sign-in gives up (Unix seconds).
@@ -109,6 +111,7 @@ impl AuthView {
             expires_at: None,
             scopes: Vec::new(),
             renewable: false,
+            key_bound: false,
             resource: None,
             sign_in_expires_at: None,
             notice: None,
@@ -121,6 +124,7 @@ impl AuthView {
         self.expires_at = session.expires_at;
         self.scopes = session.scopes.clone();
         self.renewable = session.renewable();
+        self.key_bound = session.dpop_key.is_some();
     }
 
     /// Forgets everything about a session.
@@ -129,6 +133,7 @@ impl AuthView {
         self.expires_at = None;
         self.scopes.clear();
         self.renewable = false;
+        self.key_bound = false;
         self.resource = None;
     }
 }

@@ -9,10 +9,12 @@
 //   IDP_TEST_HOOKS=1       serve GET /__test/events, the provider's event log, for the test suite
 //   IDP_STORE=PATH         keep grants and tokens in this JSON file, so they survive a restart
 //   IDP_PAR=off            turn off pushed authorization requests (RFC 9126), which are on by default
+//   IDP_DPOP=off           turn off DPoP (RFC 9449), which is on by default: tokens are then Bearer tokens
 //   IDP_SPLIT_METADATA=1   list revocation_endpoint only in RFC 8414 metadata (/.well-known/oauth-authorization-server),
 //                          not in the OpenID discovery document, as some servers do
 import { createHash, randomBytes } from 'node:crypto';
 
+import { calculateJwkThumbprint, decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
 import Provider from 'oidc-provider';
 
 import { fileAdapter } from './file-adapter.mjs';
@@ -25,6 +27,7 @@ const testHooks = process.env.IDP_TEST_HOOKS === '1';
 const store = process.env.IDP_STORE;
 const splitMetadata = process.env.IDP_SPLIT_METADATA === '1';
 const par = process.env.IDP_PAR !== 'off';
+const dpop = process.env.IDP_DPOP !== 'off';
 
 // Client IDs. Gatehouse is `gatehouse-desktop`. The test suite also signs in as two variants of it: one that is
 // never issued a refresh token, and one that must authenticate with a secret made of the characters RFC 6749
@@ -96,6 +99,9 @@ const configuration = {
     deviceFlow: { enabled: true },
     // RFC 9126: Gatehouse pushes its authorization requests when the metadata lists this endpoint.
     pushedAuthorizationRequests: { enabled: par },
+    // RFC 9449: a client that proves a key gets tokens bound to it. A nonce is required (§8), so that clients
+    // are tried on the retry the RFC asks of them.
+    dPoP: { enabled: dpop, nonceSecret: randomBytes(32), requireNonce: () => true },
   },
   // Issue a refresh token to every client allowed the refresh_token grant. By default oidc-provider drops
   // offline_access (and so the refresh token) unless the request also says prompt=consent (OIDC Core §11);
@@ -179,18 +185,89 @@ function resourceFor(accountId, token) {
   };
 }
 
+// The resource's side of DPoP (RFC 9449 §7.1), checked with `jose`: a bound token comes with the DPoP scheme and
+// a proof signed by the key it is bound to (`cnf.jkt`), for this request (`htm`, `htu`), fresh (`iat`), used once
+// (`jti`), for this token (`ath`), carrying a nonce this resource gave out (§9).
+const resourceNonces = new Map();
+const seenProofs = new Map();
+class ProofError extends Error {}
+class NonceError extends Error {}
+
+function newResourceNonce() {
+  const nonce = randomBytes(16).toString('base64url');
+  resourceNonces.set(nonce, Date.now() + 300_000);
+  return nonce;
+}
+
+async function checkProof(ctx, tokenValue, jkt) {
+  const proof = ctx.get('dpop');
+  if (!proof) throw new ProofError('no DPoP proof');
+  let header;
+  try {
+    header = decodeProtectedHeader(proof);
+  } catch {
+    throw new ProofError('the proof is not a JWT');
+  }
+  if (header.typ !== 'dpop+jwt' || typeof header.jwk !== 'object' || header.jwk.d !== undefined) {
+    throw new ProofError('the proof header is not a DPoP header with a public key');
+  }
+  let payload;
+  try {
+    const key = await importJWK(header.jwk, header.alg);
+    ({ payload } = await jwtVerify(proof, key, {
+      typ: 'dpop+jwt', algorithms: ['ES256'], maxTokenAge: 60, clockTolerance: 5,
+    }));
+  } catch (e) {
+    throw new ProofError(`the proof does not verify (${e.code ?? e.name})`);
+  }
+  if (payload.htm !== ctx.method) throw new ProofError('htm is not this request\'s method');
+  if (payload.htu !== `${issuer}${ctx.path}`) throw new ProofError('htu is not this resource');
+  if (payload.ath !== createHash('sha256').update(tokenValue).digest('base64url')) {
+    throw new ProofError('ath is not this access token\'s hash');
+  }
+  if (await calculateJwkThumbprint(header.jwk, 'sha256') !== jkt) {
+    throw new ProofError('the proof is signed by another key than the token is bound to');
+  }
+  if (typeof payload.jti !== 'string' || seenProofs.has(payload.jti)) throw new ProofError('the proof was used before');
+  if (!(resourceNonces.get(payload.nonce) > Date.now())) throw new NonceError('no nonce, or not ours');
+  seenProofs.set(payload.jti, Date.now());
+}
+
 provider.use(async (ctx, next) => {
   if (ctx.path === '/api/resource') {
-    const match = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/.exec(ctx.get('authorization'));
-    const token = match ? await provider.AccessToken.find(match[1]) : undefined;
-    if (!token) {
-      record('resource.rejected');
+    const match = /^(Bearer|DPoP) ([A-Za-z0-9\-._~+/]+=*)$/.exec(ctx.get('authorization'));
+    const token = match ? await provider.AccessToken.find(match[2]) : undefined;
+    const refuse = (reason, challenge) => {
+      record('resource.rejected', { reason });
       ctx.status = 401;
-      ctx.set('WWW-Authenticate', 'Bearer error="invalid_token"');
+      ctx.set('WWW-Authenticate', challenge);
       ctx.body = { error: 'invalid_token' };
+    };
+    if (!token) {
+      refuse('unknown token', 'Bearer error="invalid_token"');
       return;
     }
-    record('resource.served', { accountId: token.accountId, tokenSha256: sha256(match[1]) });
+    if (token.jkt) {
+      if (match[1] !== 'DPoP') {
+        refuse('a DPoP-bound token without its proof', 'DPoP error="invalid_token", algs="ES256"');
+        return;
+      }
+      try {
+        await checkProof(ctx, match[2], token.jkt);
+      } catch (e) {
+        if (e instanceof NonceError) {
+          record('resource.nonce_required');
+          ctx.status = 401;
+          ctx.set('DPoP-Nonce', newResourceNonce());
+          ctx.set('WWW-Authenticate', 'DPoP error="use_dpop_nonce", algs="ES256"');
+          ctx.body = { error: 'use_dpop_nonce' };
+          return;
+        }
+        refuse(e.message, 'DPoP error="invalid_dpop_proof", algs="ES256"');
+        return;
+      }
+    }
+    record('resource.served', { accountId: token.accountId, tokenSha256: sha256(match[2]), dpop: Boolean(token.jkt) });
     ctx.set('Cache-Control', 'no-store');
     ctx.body = resourceFor(token.accountId, token);
     return;

@@ -63,6 +63,12 @@ impl Idp {
         self.profile_toml_for(profile, CLIENT_ID)
     }
 
+    /// A profile whose tokens other tools can use: `dpop = false`, so they are Bearer tokens (the demo provider
+    /// binds tokens to a DPoP key otherwise).
+    pub fn bearer_profile_toml(&self, profile: &str) -> String {
+        format!("{}dpop = false\n", self.profile_toml(profile))
+    }
+
     /// A Gatehouse profile for this provider, signing in as `client_id`.
     pub fn profile_toml_for(&self, profile: &str, client_id: &str) -> String {
         format!(
@@ -76,6 +82,14 @@ resource_url = "{issuer}/api/resource"
 "#,
             issuer = self.issuer()
         )
+    }
+
+    /// The token requests the provider refused, leaving out its DPoP nonce challenges (`use_dpop_nonce`, RFC
+    /// 9449 §8), which are a handshake every DPoP client goes through, not a refusal.
+    pub async fn refused_grants(&self) -> Vec<Value> {
+        let mut refused = self.events_named("grant.error", None).await;
+        refused.retain(|event| event["error"] != "use_dpop_nonce");
+        refused
     }
 
     /// The provider's event log (its test hook).

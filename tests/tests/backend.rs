@@ -144,7 +144,8 @@ async fn provider_down_keeps_the_session_and_refresh_recovers() {
 #[tokio::test]
 async fn a_session_ended_at_the_provider_signs_out_with_a_message() {
     keyring::require_secret_service();
-    let idp = Idp::start(&artifacts_dir("backend").join("idp-ended.log"));
+    // Bearer tokens: a DPoP-bound refresh token can't be used by "someone else" at all.
+    let idp = Idp::start_with(&artifacts_dir("backend").join("idp-ended.log"), &[("IDP_DPOP", "off")]);
     let profile = "backend-ended";
     let (service, shell) = start_service(&idp, profile);
     service.start(Vec::new()).await;
@@ -240,7 +241,7 @@ async fn a_pending_sign_in_survives_forged_mixed_up_and_replayed_links() {
         assert!(keyring::lookup(profile).is_none(), "{what}");
     }
     assert_eq!(idp.events_named("grant.success", Some("authorization_code")).await.len(), exchanges);
-    assert!(idp.events_named("grant.error", None).await.is_empty(), "no code may reach the provider");
+    assert!(idp.refused_grants().await.is_empty(), "no code may reach the provider");
 
     service.handle_callback(&real).await;
     let view = service.view();
@@ -265,7 +266,7 @@ async fn a_session_is_never_sent_to_another_provider() {
     assert_eq!(service.view().phase, Phase::SignedIn);
     let entry = keyring::lookup(profile).unwrap();
     let session = keyring::session(profile).unwrap();
-    assert_eq!(session["v"], 2);
+    assert_eq!(session["v"], 3);
     assert_eq!(session["binding"]["provider"], format!("{}/", first.issuer()));
     assert_eq!(session["binding"]["client_id"], harness::idp::CLIENT_ID);
     drop(service);
@@ -303,7 +304,8 @@ async fn a_session_is_never_sent_to_another_provider() {
 #[tokio::test]
 async fn a_format_1_entry_is_adopted_and_saved_again() {
     keyring::require_secret_service();
-    let idp = Idp::start(&artifacts_dir("backend").join("idp-format-1.log"));
+    // Format 1 had no DPoP key: its sessions were Bearer sessions.
+    let idp = Idp::start_with(&artifacts_dir("backend").join("idp-format-1.log"), &[("IDP_DPOP", "off")]);
     let profile = "backend-format-1";
     let (service, shell) = start_service(&idp, profile);
     service.start(Vec::new()).await;
@@ -322,7 +324,8 @@ async fn a_format_1_entry_is_adopted_and_saved_again() {
     assert_eq!(view.phase, Phase::SignedIn, "{:?}", view.notice);
     assert_eq!(view.resource.unwrap()["greeting"], "Hello, Ivan!");
     let session = keyring::session(profile).unwrap();
-    assert_eq!(session["v"], 2);
+    assert_eq!(session["v"], 3);
+    assert!(session.get("dpop_key").is_none());
     assert_eq!(session["binding"]["provider"], format!("{}/", idp.issuer()));
     restarted.sign_out().await.unwrap();
 }

@@ -24,14 +24,15 @@ fn config_path(name: &str) -> PathBuf {
     dir.join(format!("gatehouse-{name}-{}.toml", std::process::id()))
 }
 
-/// A provider, a config file for `profile`, and Alice signed in under that profile.
+/// A provider, a config file for `profile`, and Alice signed in under that profile, with Bearer tokens that other
+/// tools can use.
 async fn signed_in(name: &str) -> (Idp, PathBuf) {
     keyring::require_secret_service();
     let idp = Idp::start(&artifacts_dir(name).join("idp.log"));
     let profile = format!("cli-{name}");
     let config = config_path(name);
-    std::fs::write(&config, idp.profile_toml(&profile)).unwrap();
-    let (service, browser) = common::service(&idp.profile_toml(&profile));
+    std::fs::write(&config, idp.bearer_profile_toml(&profile)).unwrap();
+    let (service, browser) = common::service(&idp.bearer_profile_toml(&profile));
     service.start(Vec::new()).await;
     common::sign_in(&service, &browser, "alice").await;
     assert!(keyring::lookup(&profile).is_some());
@@ -339,5 +340,32 @@ async fn device_sign_in_with_a_code_entered_on_another_device() {
     assert_eq!(again.code, 7, "{again:?}");
     assert!(again.stderr.contains("error[already_signed_in]"), "{again:?}");
     assert_eq!(gatehouse(&config, &["sign-out"]).await.code, 0);
+    std::fs::remove_file(&config).unwrap();
+}
+
+/// A DPoP session's tokens are bound to a key that stays in the keychain (RFC 9449): `token` and the credential
+/// helper say so, with their own exit code, and print nothing, rather than hand out a token no tool could use.
+#[tokio::test]
+async fn a_dpop_bound_session_keeps_its_tokens_to_itself() {
+    keyring::require_secret_service();
+    let idp = Idp::start(&artifacts_dir("cli-dpop").join("idp.log"));
+    let profile = "cli-dpop";
+    let config = config_path("cli-dpop");
+    std::fs::write(&config, idp.profile_toml(profile)).unwrap();
+    let (service, browser) = common::service(&idp.profile_toml(profile));
+    service.start(Vec::new()).await;
+    common::sign_in(&service, &browser, "alice").await;
+    assert!(keyring::session(profile).unwrap()["dpop_key"].is_string(), "a DPoP session was expected");
+
+    let run = gatehouse(&config, &["token"]).await;
+    assert_eq!(run.code, 8, "{run:?}");
+    assert!(
+        run.stdout.is_empty() && run.stderr.contains("error[dpop_bound]") && run.stderr.contains("dpop = false"),
+        "{run:?}"
+    );
+    let status = gatehouse(&config, &["status", "--json"]).await;
+    assert_eq!(status.code, 0, "{status:?}");
+    assert!(!status.stdout.contains("\"d\""), "the key's private part must not show: {}", status.stdout);
+    service.sign_out().await.unwrap();
     std::fs::remove_file(&config).unwrap();
 }

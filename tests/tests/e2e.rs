@@ -912,6 +912,8 @@ async fn s23_start_at_login_starts_hidden_in_the_tray_and_restores_quietly() {
 async fn s24_the_window_and_twenty_token_commands_renew_an_expired_session_once() {
     let _serial = ONE_AT_A_TIME.lock().await;
     let (idp, desktop) = start("s24-one-renewal");
+    // Tokens for other tools: Bearer tokens, not bound to the window's DPoP key.
+    std::fs::write(&desktop.config, idp.bearer_profile_toml(&desktop.profile)).unwrap();
     let app = launch_and_sign_in(&desktop).await;
     common::expire_access_token(&desktop.profile).await;
 
@@ -1308,5 +1310,70 @@ async fn s27_add_account_signs_in_a_second_account_at_the_same_provider() {
     let data = std::env::var_os("XDG_DATA_HOME").map(std::path::PathBuf::from).unwrap();
     let list = std::fs::read_to_string(data.join(keyring::SERVICE).join("added-accounts.json")).unwrap();
     assert!(!list.contains(&second), "{list}");
+    app.quit().await;
+}
+
+/// DPoP (RFC 9449) against the demo provider, which requires it with nonces: the window signs in and shows the
+/// binding, the resource is served only with proofs of the session's key, an access token copied out of the
+/// keychain is refused without that key, and the app's own Refresh and Sign out still work with it.
+#[tokio::test]
+async fn s28_a_dpop_bound_session_and_a_copied_token_that_is_useless_without_the_key() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (idp, desktop) = start("s28-dpop");
+    let app = launch_and_sign_in(&desktop).await;
+    app.wait_for_text("protection", "bound to a key").await;
+    let session = keyring::session(&desktop.profile).unwrap();
+    assert_eq!(session["v"], 3);
+    let key = session["dpop_key"].as_str().expect("the session's key is kept in its keychain entry");
+    let private = serde_json::from_str::<serde_json::Value>(key).unwrap()["d"].as_str().unwrap().to_owned();
+    assert!(!app.page_source().await.contains(&private), "the key's private part is in the page");
+
+    // Both servers asked for a nonce first (§8, §9), and Gatehouse answered each with one retry.
+    assert!(!idp.events_named("resource.nonce_required", None).await.is_empty());
+    let challenged = idp.events_named("grant.error", None).await;
+    assert!(challenged.iter().any(|e| e["error"] == "use_dpop_nonce"), "{challenged:?}");
+    assert!(idp.refused_grants().await.is_empty());
+    let served = idp.events_named("resource.served", None).await;
+    let access = stored(&desktop, "access_token");
+    assert_eq!(served.last().unwrap()["tokenSha256"], sha256_hex(&access));
+    assert_eq!(served.last().unwrap()["dpop"], true);
+
+    // The token, copied out of the keychain, is refused without the key: as a Bearer token, and as a DPoP
+    // token without a proof.
+    let http = reqwest::Client::new();
+    let resource = format!("{}/api/resource", idp.issuer());
+    let bearer = http.get(&resource).bearer_auth(&access).send().await.unwrap();
+    assert_eq!(bearer.status(), 401);
+    let unproven = http.get(&resource).header("Authorization", format!("DPoP {access}")).send().await.unwrap();
+    assert_eq!(unproven.status(), 401);
+    let rejected = idp.events_named("resource.rejected", None).await;
+    assert_eq!(rejected.len(), 2, "{rejected:?}");
+    assert_eq!(rejected[0]["reason"], "a DPoP-bound token without its proof");
+    assert_eq!(rejected[1]["reason"], "no DPoP proof");
+
+    // The app's own requests go on working: Refresh renews with the key, and the resource takes the new token.
+    let refresh_before = stored(&desktop, "refresh_token");
+    app.click("refresh").await;
+    wait_for("the refresh grant", desktop::UI_TIMEOUT, || async {
+        (idp.events_named("grant.success", Some("refresh_token")).await.len() == 1).then_some(())
+    })
+    .await;
+    app.wait_for_phase("signedIn").await;
+    let renewed = stored(&desktop, "access_token");
+    assert_ne!(renewed, access);
+    wait_for("the resource to be served with the renewed token", desktop::UI_TIMEOUT, || async {
+        let served = idp.events_named("resource.served", None).await;
+        (served.last().unwrap()["tokenSha256"] == sha256_hex(&renewed)).then_some(())
+    })
+    .await;
+    assert_eq!(keyring::session(&desktop.profile).unwrap()["dpop_key"].as_str(), Some(key), "one key per session");
+
+    // Sign out revokes with the key, and the keychain entry (key included) goes.
+    let refresh = stored(&desktop, "refresh_token");
+    assert_ne!(refresh, refresh_before);
+    app.click("sign-out").await;
+    app.wait_for_phase("signedOut").await;
+    assert!(keyring::lookup(&desktop.profile).is_none());
+    assert_eq!(idp.introspect(&refresh).await["active"], false);
     app.quit().await;
 }

@@ -97,7 +97,8 @@ async fn floor_once(idp: &Idp, http: &reqwest::Client) -> Duration {
 #[ignore = "figures: run with tests/bin/bench --figures"]
 async fn latency_from_link_to_resource_beside_the_floor() {
     keyring::require_secret_service();
-    let idp = Idp::start(&artifacts_dir("figures").join("idp-latency.log"));
+    // Bearer tokens on both sides, so that the floor makes the very requests Gatehouse makes.
+    let idp = Idp::start_with(&artifacts_dir("figures").join("idp-latency.log"), &[("IDP_DPOP", "off")]);
     let profile = "figures-latency";
     let (service, browser) = common::service(&idp.profile_toml(profile));
     service.start(Vec::new()).await;

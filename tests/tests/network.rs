@@ -120,14 +120,14 @@ async fn loopback_endpoints_are_never_proxied_but_others_are() {
     tokio::spawn(serve(listener, None));
 
     let before = proxied().len();
-    let fetched = api::get_json(&client, &local, &token()).await.unwrap();
+    let fetched = api::get_json(&client, &local, &token(), None).await.unwrap();
     assert!(matches!(fetched, Fetched::Json(ref v) if v["ok"] == true), "{fetched:?}");
     let through_proxy: Vec<String> = proxied().into_iter().skip(before).filter(|l| l.contains("127.0.0.1")).collect();
     assert!(through_proxy.is_empty(), "a loopback request went through the proxy: {through_proxy:?}");
 
     // The proxy variables still count for everything else (and this request, too, stays on this machine).
     let remote = Url::parse("http://gatehouse-proxy-test.invalid/api/resource").unwrap();
-    let error = api::get_json(&client, &remote, &token()).await.unwrap_err();
+    let error = api::get_json(&client, &remote, &token(), None).await.unwrap_err();
     assert_eq!(error.kind(), "bad_response", "{error}");
     assert!(
         proxied().iter().any(|l| l.starts_with("GET http://gatehouse-proxy-test.invalid/api/resource")),
@@ -157,6 +157,6 @@ async fn a_root_the_os_trusts_is_trusted() {
     tokio::spawn(serve(listener, Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))));
 
     let client = gatehouse_lib::http::client(Duration::from_secs(5)).unwrap();
-    let fetched = api::get_json(&client, &url, &token()).await;
+    let fetched = api::get_json(&client, &url, &token(), None).await;
     assert!(matches!(fetched, Ok(Fetched::Json(ref v)) if v["ok"] == true), "{fetched:?}");
 }

@@ -30,6 +30,9 @@ struct Metadata {
     /// OpenID Connect Prompt Create §4.1; read leniently, since it only picks a prompt.
     #[serde(default)]
     prompt_values_supported: Option<serde_json::Value>,
+    /// RFC 9449 §5.1; read leniently, since it only turns DPoP on.
+    #[serde(default)]
+    dpop_signing_alg_values_supported: Option<serde_json::Value>,
 }
 
 /// The well-known locations for `issuer`: OpenID Connect's, then RFC 8414's.
@@ -232,6 +235,7 @@ fn check(metadata: Metadata, issuer: &Url, tenant_issuer: bool) -> Result<Provid
             .as_ref()
             .and_then(serde_json::Value::as_array)
             .is_some_and(|values| values.iter().any(|v| v == "select_account")),
+        dpop_supported: crate::auth::dpop::advertised(metadata.dpop_signing_alg_values_supported.as_ref()),
     })
 }
 
@@ -252,6 +256,7 @@ mod tests {
             code_challenge_methods_supported: Some(vec!["S256".into()]),
             authorization_response_iss_parameter_supported: true,
             prompt_values_supported: None,
+            dpop_signing_alg_values_supported: None,
         }
     }
 

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use url::form_urlencoded;
 use url::Url;
 
+use super::dpop::DpopKey;
 use super::pkce::AttemptSecrets;
 use crate::config::{Config, ProviderEndpoints};
 use crate::error::{clean_for_display, Error, Result};
@@ -52,6 +53,12 @@ impl TokenResponse {
     /// The ID token, when the provider sent one.
     pub fn id_token(&self) -> Option<&str> {
         self.id_token.as_deref()
+    }
+
+    /// Whether the access token is bound to the DPoP key the request was made with (RFC 9449 §5: `token_type`
+    /// `DPoP`, case-insensitively).
+    pub fn is_dpop_bound(&self) -> bool {
+        matches!(&self.token_type, BasicTokenType::Extension(kind) if kind.eq_ignore_ascii_case("DPoP"))
     }
 }
 
@@ -160,7 +167,7 @@ pub async fn push_authorization_request(
     let parameters: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
     let form = parameters.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     // RFC 9126 §2.1: the client authenticates as it does at the token endpoint.
-    let response = post_as_client(config, http, endpoint, form).await?;
+    let response = post_as_client(config, http, endpoint, form, None).await?;
     let status = response.status();
     let body = crate::http::read_body(response).await?;
     if !status.is_success() {
@@ -200,11 +207,12 @@ pub async fn exchange_code(
     http: &reqwest::Client,
     code: AuthorizationCode,
     verifier: PkceCodeVerifier,
+    dpop: Option<&DpopKey>,
 ) -> Result<TokenResponse> {
     client
         .exchange_code(code)
         .set_pkce_verifier(verifier)
-        .request_async(&OAuthHttp(http.clone()))
+        .request_async(&OAuthHttp(http.clone(), dpop.cloned()))
         .await
         .map_err(token_error)
 }
@@ -217,9 +225,11 @@ pub async fn refresh(
     client: &OAuthClient,
     http: &reqwest::Client,
     refresh_token: &RefreshToken,
+    dpop: Option<&DpopKey>,
 ) -> Result<TokenResponse> {
+    // RFC 9449 §5.0: a bound refresh token is used with a proof of the same key.
     let request = client.exchange_refresh_token(refresh_token);
-    request.request_async(&OAuthHttp(http.clone())).await.map_err(|e| match token_error(e) {
+    request.request_async(&OAuthHttp(http.clone(), dpop.cloned())).await.map_err(|e| match token_error(e) {
         Error::TokenEndpoint { code, .. } if code == BasicErrorResponseType::InvalidGrant.as_ref() => {
             Error::SessionEnded
         }
@@ -246,7 +256,7 @@ pub async fn device_authorization(
         .set_device_authorization_url(DeviceAuthorizationUrl::from_url(url.clone()))
         .exchange_device_code()
         .add_scopes(config.scopes.iter().cloned().map(Scope::new))
-        .request_async(&OAuthHttp(http.clone()))
+        .request_async(&OAuthHttp(http.clone(), None))
         .await
         .map_err(token_error)
 }
@@ -265,7 +275,7 @@ pub async fn device_token(
 ) -> Result<TokenResponse> {
     let result = client
         .exchange_device_access_token(details)
-        .request_async(&OAuthHttp(http.clone()), tokio::time::sleep, None)
+        .request_async(&OAuthHttp(http.clone(), None), tokio::time::sleep, None)
         .await;
     result.map_err(|e| match &e {
         RequestTokenError::ServerResponse(response) => match response.error() {
@@ -289,6 +299,7 @@ pub async fn revoke(
     endpoints: &ProviderEndpoints,
     http: &reqwest::Client,
     token: StandardRevocableToken,
+    dpop: Option<&DpopKey>,
 ) -> Result<bool> {
     let Some(url) = &endpoints.revocation else {
         return Ok(false);
@@ -299,7 +310,7 @@ pub async fn revoke(
         form.push(("token_type_hint", hint));
     }
     // RFC 7009 §2.1: the client authenticates as at the token endpoint.
-    let response = post_as_client(config, http, url, form).await?;
+    let response = post_as_client(config, http, url, form, dpop).await?;
     let status = response.status();
     if status.is_success() {
         return Ok(true);
@@ -323,7 +334,8 @@ pub async fn revoke(
 }
 
 /// POSTs `form` to `url` as the client (RFC 6749 §2.3): a client with a secret authenticates with HTTP Basic;
-/// a public client names itself with `client_id`, unless the form already carries it.
+/// a public client names itself with `client_id`, unless the form already carries it. With a DPoP key, it
+/// carries a proof, and is sent again once with the server's nonce when refused for want of one (RFC 9449 §8).
 ///
 /// # Errors
 /// [`Error::Network`] when the request can't be made.
@@ -332,19 +344,30 @@ async fn post_as_client<'a>(
     http: &reqwest::Client,
     url: &Url,
     mut form: Vec<(&'a str, &'a str)>,
+    dpop: Option<&DpopKey>,
 ) -> Result<reqwest::Response> {
-    let mut request = http.post(url.clone()).header(reqwest::header::ACCEPT, "application/json");
-    match &config.client_secret {
-        Some(secret) => {
+    if config.client_secret.is_none() && !form.iter().any(|(name, _)| *name == "client_id") {
+        form.push(("client_id", config.client_id.as_str()));
+    }
+    let mut retried = false;
+    loop {
+        let mut request = http.post(url.clone()).header(reqwest::header::ACCEPT, "application/json");
+        if let Some(secret) = &config.client_secret {
             let (id, secret) = basic_credentials(config.client_id.as_str(), secret.secret());
             request = request.basic_auth(id, Some(secret));
         }
-        None if !form.iter().any(|(name, _)| *name == "client_id") => {
-            form.push(("client_id", config.client_id.as_str()))
+        if let Some(key) = dpop {
+            request = request.header(super::dpop::DPOP_HEADER, key.proof("POST", url, None)?);
         }
-        None => {}
+        let response =
+            request.form(&form).send().await.map_err(|e| Error::Network(crate::http::describe_transport_error(&e)))?;
+        let new_nonce = dpop.is_some() && super::dpop::remember_nonce(url, response.headers());
+        if new_nonce && !retried && response.status() == reqwest::StatusCode::BAD_REQUEST {
+            retried = true;
+            continue;
+        }
+        return Ok(response);
     }
-    request.form(&form).send().await.map_err(|e| Error::Network(crate::http::describe_transport_error(&e)))
 }
 
 /// The user name and password of HTTP Basic client authentication: RFC 6749 §2.3.1 has both encoded with

@@ -10,6 +10,7 @@
 
 pub mod callback;
 pub mod discovery;
+pub mod dpop;
 pub mod flow;
 pub mod id_token;
 pub mod loopback;

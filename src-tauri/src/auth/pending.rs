@@ -32,6 +32,8 @@ pub struct PendingAttempt {
     pub redirect_uri: Url,
     /// For a loopback redirect, the listener's life: dropping the attempt closes its port.
     pub listener: Option<loopback::Guard>,
+    /// The key the session will be bound to (RFC 9449), when the provider takes DPoP.
+    pub dpop: Option<super::dpop::DpopKey>,
 }
 
 /// Holds the pending attempt.
@@ -126,6 +128,7 @@ mod tests {
             expires_at,
             redirect_uri: Url::parse("com.example.gatehouse:/callback").unwrap(),
             listener: None,
+            dpop: None,
         }
     }
 

@@ -376,6 +376,7 @@ mod tests {
             expires_at: Some(1),
             scopes: vec!["openid".into()],
             account: Account { subject: Some("alice".into()), name: None },
+            dpop_key: None,
         }
     }
 
@@ -514,9 +515,12 @@ mod tests {
                 proptest::option::of(text()),
                 proptest::option::of(any::<u64>()),
                 proptest::collection::vec(text(), 0..4),
-                (proptest::option::of(text()), proptest::option::of(text())),
+                (proptest::option::of(text()), proptest::option::of(text()), any::<bool>()),
             )
-                .prop_map(|(binding, access, refresh, expires_at, scopes, (subject, name))| {
+                .prop_map(|(binding, access, refresh, expires_at, scopes, (subject, name, bound))| {
+                    // A DPoP key only in a bound (current-format) entry, as Gatehouse writes them.
+                    let dpop_key =
+                        (bound && binding.is_some()).then(|| crate::auth::dpop::DpopKey::generate().to_stored());
                     StoredSession {
                         v: if binding.is_some() { FORMAT_VERSION } else { OLDEST_FORMAT_VERSION },
                         binding,
@@ -525,6 +529,7 @@ mod tests {
                         expires_at,
                         scopes,
                         account: Account { subject, name },
+                        dpop_key,
                     }
                 })
         }

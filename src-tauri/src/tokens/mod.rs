@@ -17,8 +17,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Config, Endpoints};
 
 /// The layout version of the keychain entry. Version 1 had no [`Binding`]; it is read and bound to the profile
-/// that finds it (see [`StoredSession::binding`]).
-pub const FORMAT_VERSION: u32 = 2;
+/// that finds it (see [`StoredSession::binding`]). Version 3 adds the DPoP key ([`StoredSession::dpop_key`]);
+/// a version 2 entry, which has none, is a Bearer session and is read as it is.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The oldest layout this version reads.
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
@@ -88,9 +89,20 @@ pub struct StoredSession {
     /// Who is signed in.
     #[serde(default)]
     pub account: Account,
+    /// The private key the tokens are bound to (RFC 9449), for a DPoP session; `None` for Bearer tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_key: Option<crate::auth::dpop::StoredKey>,
 }
 
 impl StoredSession {
+    /// The key the session's tokens are bound to, if they are.
+    ///
+    /// # Errors
+    /// [`crate::error::Error::Internal`] when the stored key can't be read.
+    pub fn dpop_key(&self) -> crate::error::Result<Option<crate::auth::dpop::DpopKey>> {
+        self.dpop_key.as_ref().map(crate::auth::dpop::DpopKey::from_stored).transpose()
+    }
+
     /// Whether the session can be renewed without the browser.
     pub fn renewable(&self) -> bool {
         self.refresh_token.is_some()
@@ -166,6 +178,7 @@ mod tests {
             expires_at,
             scopes: vec![],
             account: Account::default(),
+            dpop_key: None,
         }
     }
 

@@ -369,3 +369,47 @@ async fn a_dpop_bound_session_keeps_its_tokens_to_itself() {
     service.sign_out().await.unwrap();
     std::fs::remove_file(&config).unwrap();
 }
+
+/// With several profiles in one file, `--profile` picks one, `status` lists them all, and a name the file
+/// doesn't have is a usage error that lists the ones it has.
+#[tokio::test]
+async fn profile_picks_one_of_several_and_status_lists_them_all() {
+    keyring::require_secret_service();
+    let idp = Idp::start(&artifacts_dir("cli-profiles").join("idp.log"));
+    let (first, second) = ("cli-profiles-work", "cli-profiles-home");
+    let config = config_path("cli-profiles");
+    let tables =
+        format!("[[profile]]\n{}\n[[profile]]\n{}", idp.bearer_profile_toml(first), idp.bearer_profile_toml(second));
+    std::fs::write(&config, &tables).unwrap();
+    for (profile, login) in [(first, "alice"), (second, "bob")] {
+        let (service, browser) = common::service(&idp.bearer_profile_toml(profile));
+        service.start(Vec::new()).await;
+        common::sign_in(&service, &browser, login).await;
+    }
+
+    let status = gatehouse(&config, &["status", "--json"]).await;
+    assert_eq!(status.code, 0, "{status:?}");
+    let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    let listed: Vec<(&str, &str)> = status["profiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["profile"].as_str().unwrap(), p["account"]["name"].as_str().unwrap()))
+        .collect();
+    assert_eq!(listed, [(first, "Alice"), (second, "Bob")]);
+
+    let home = gatehouse(&config, &["token", "--profile", second]).await;
+    assert_eq!((home.code, home.stdout.trim_end()), (0, stored(second, "access_token").as_str()), "{home:?}");
+    let default = gatehouse(&config, &["token"]).await;
+    assert_eq!(default.stdout.trim_end(), stored(first, "access_token"), "without --profile, the first one");
+    let unknown = gatehouse(&config, &["token", "--profile", "nope"]).await;
+    assert_eq!(unknown.code, 2, "{unknown:?}");
+    assert!(unknown.stderr.contains("error[unknown_profile]") && unknown.stderr.contains(second), "{unknown:?}");
+
+    let signed_out = gatehouse(&config, &["sign-out", "--profile", second]).await;
+    assert_eq!(signed_out.code, 0, "{signed_out:?}");
+    assert!(keyring::lookup(second).is_none());
+    assert!(keyring::lookup(first).is_some(), "signing out of one leaves the other");
+    gatehouse(&config, &["sign-out", "--profile", first]).await;
+    std::fs::remove_file(&config).unwrap();
+}

@@ -27,12 +27,17 @@ fn config_path(name: &str) -> PathBuf {
 /// A provider, a config file for `profile`, and Alice signed in under that profile, with Bearer tokens that other
 /// tools can use.
 async fn signed_in(name: &str) -> (Idp, PathBuf) {
+    signed_in_with(name, Idp::bearer_profile_toml).await
+}
+
+/// As [`signed_in`], with the profile `profile_toml` writes.
+async fn signed_in_with(name: &str, profile_toml: fn(&Idp, &str) -> String) -> (Idp, PathBuf) {
     keyring::require_secret_service();
     let idp = Idp::start(&artifacts_dir(name).join("idp.log"));
-    let profile = format!("cli-{name}");
+    let profile = profile_of(name);
     let config = config_path(name);
-    std::fs::write(&config, idp.bearer_profile_toml(&profile)).unwrap();
-    let (service, browser) = common::service(&idp.bearer_profile_toml(&profile));
+    std::fs::write(&config, profile_toml(&idp, &profile)).unwrap();
+    let (service, browser) = common::service(&profile_toml(&idp, &profile));
     service.start(Vec::new()).await;
     common::sign_in(&service, &browser, "alice").await;
     assert!(keyring::lookup(&profile).is_some());
@@ -347,15 +352,9 @@ async fn device_sign_in_with_a_code_entered_on_another_device() {
 /// helper say so, with their own exit code, and print nothing, rather than hand out a token no tool could use.
 #[tokio::test]
 async fn a_dpop_bound_session_keeps_its_tokens_to_itself() {
-    keyring::require_secret_service();
-    let idp = Idp::start(&artifacts_dir("cli-dpop").join("idp.log"));
-    let profile = "cli-dpop";
-    let config = config_path("cli-dpop");
-    std::fs::write(&config, idp.profile_toml(profile)).unwrap();
-    let (service, browser) = common::service(&idp.profile_toml(profile));
-    service.start(Vec::new()).await;
-    common::sign_in(&service, &browser, "alice").await;
-    assert!(keyring::session(profile).unwrap()["dpop_key"].is_string(), "a DPoP session was expected");
+    let (idp, config) = signed_in_with("dpop", Idp::profile_toml).await;
+    let profile = profile_of("dpop");
+    assert!(keyring::session(&profile).unwrap()["dpop_key"].is_string(), "a DPoP session was expected");
 
     let run = gatehouse(&config, &["token"]).await;
     assert_eq!(run.code, 8, "{run:?}");
@@ -363,10 +362,16 @@ async fn a_dpop_bound_session_keeps_its_tokens_to_itself() {
         run.stdout.is_empty() && run.stderr.contains("error[dpop_bound]") && run.stderr.contains("dpop = false"),
         "{run:?}"
     );
+    let host = url::Url::parse(&idp.issuer()).unwrap();
+    let asked = format!("protocol=http\nhost={}:{}\n\n", host.host_str().unwrap(), host.port().unwrap());
+    let helper = gatehouse_with_input(&config, &["credential", "get"], &asked).await;
+    assert_eq!(helper.code, 8, "{helper:?}");
+    assert!(helper.stdout.is_empty(), "{helper:?}");
     let status = gatehouse(&config, &["status", "--json"]).await;
     assert_eq!(status.code, 0, "{status:?}");
     assert!(!status.stdout.contains("\"d\""), "the key's private part must not show: {}", status.stdout);
-    service.sign_out().await.unwrap();
+    assert_eq!(gatehouse(&config, &["sign-out"]).await.code, 0);
+    assert!(keyring::lookup(&profile).is_none());
     std::fs::remove_file(&config).unwrap();
 }
 

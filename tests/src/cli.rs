@@ -153,3 +153,17 @@ pub fn processes_with_open(path: &Path) -> usize {
         })
         .count()
 }
+
+/// The profiles `gatehouse status --json` printed, each with the name of who is signed in ("" for nobody).
+pub fn listed_accounts(stdout: &str) -> Vec<(String, String)> {
+    let status: serde_json::Value =
+        serde_json::from_str(stdout).unwrap_or_else(|e| panic!("status --json printed no JSON ({e}): {stdout}"));
+    let profiles = status["profiles"].as_array().unwrap_or_else(|| panic!("no profiles in {stdout}"));
+    profiles
+        .iter()
+        .map(|p| {
+            let name = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+            (name(&p["profile"]), name(&p["account"]["name"]))
+        })
+        .collect()
+}

@@ -394,14 +394,8 @@ async fn profile_picks_one_of_several_and_status_lists_them_all() {
 
     let status = gatehouse(&config, &["status", "--json"]).await;
     assert_eq!(status.code, 0, "{status:?}");
-    let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
-    let listed: Vec<(&str, &str)> = status["profiles"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| (p["profile"].as_str().unwrap(), p["account"]["name"].as_str().unwrap()))
-        .collect();
-    assert_eq!(listed, [(first, "Alice"), (second, "Bob")]);
+    let want = [(first, "Alice"), (second, "Bob")].map(|(p, n)| (p.to_owned(), n.to_owned()));
+    assert_eq!(harness::cli::listed_accounts(&status.stdout), want);
 
     let home = gatehouse(&config, &["token", "--profile", second]).await;
     assert_eq!((home.code, home.stdout.trim_end()), (0, stored(second, "access_token").as_str()), "{home:?}");

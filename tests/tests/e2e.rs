@@ -1272,14 +1272,8 @@ async fn s27_add_account_signs_in_a_second_account_at_the_same_provider() {
     // The command line knows the added account too, and shows no token.
     let run = harness::cli::gatehouse_with(&desktop.config, &["status", "--json"], &desktop.app_env()).await;
     assert_eq!(run.code, 0, "{run:?}");
-    let status: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    let listed: Vec<(&str, &str)> = status["profiles"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| (p["profile"].as_str().unwrap(), p["account"]["name"].as_str().unwrap_or("")))
-        .collect();
-    assert_eq!(listed, [(first.as_str(), "Alice"), (second.as_str(), "Bob")]);
+    let want = [(first.clone(), "Alice".to_owned()), (second.clone(), "Bob".to_owned())];
+    assert_eq!(harness::cli::listed_accounts(&run.stdout), want);
     for profile in [&first, &second] {
         let session = keyring::session(profile).unwrap();
         for field in ["access_token", "refresh_token"] {

@@ -142,16 +142,27 @@ pub fn create<R: Runtime>(app: &AppHandle<R>, view: &WindowView) -> tauri::Resul
 
 /// Shows `view` in the tray, if there is one.
 pub fn update<R: Runtime>(app: &AppHandle<R>, view: &WindowView) {
-    show(app, |state| state.view = view.clone());
+    let view = view.clone();
+    show(app, move |state| state.view = view);
 }
 
 /// Shows `settings` in the tray, if there is one.
 pub fn show_settings<R: Runtime>(app: &AppHandle<R>, settings: Settings) {
-    show(app, |state| state.settings = settings);
+    show(app, move |state| state.settings = settings);
 }
 
-/// Applies `change` and rebuilds the menu if what it shows has changed.
-fn show<R: Runtime>(app: &AppHandle<R>, change: impl FnOnce(&mut ShownState)) {
+/// Applies `change` on the main thread, where the menu lives, in the order the changes were made. From another
+/// thread, Tauri would block the caller until the main thread is free to build the menu, and the main thread
+/// may itself be waiting for the caller: a window command reading the accounts while they publish a view.
+fn show<R: Runtime>(app: &AppHandle<R>, change: impl FnOnce(&mut ShownState) + Send + 'static) {
+    let handle = app.clone();
+    if let Err(e) = app.run_on_main_thread(move || rebuild(&handle, change)) {
+        tracing::warn!("couldn't update the tray: {e}");
+    }
+}
+
+/// Applies `change` and rebuilds the menu if what it shows has changed. On the main thread only.
+fn rebuild<R: Runtime>(app: &AppHandle<R>, change: impl FnOnce(&mut ShownState)) {
     let (Some(tray), Some(shown)) = (app.tray_by_id(TRAY), app.try_state::<Shown>()) else { return };
     let Ok(mut state) = shown.0.lock() else { return };
     change(&mut state);

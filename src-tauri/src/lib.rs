@@ -82,6 +82,10 @@ pub fn run() {
         std::process::exit(1);
     }
     let mut context = tauri::generate_context!();
+    #[cfg(target_os = "linux")]
+    if hand_to_running_instance(&context.config().identifier) {
+        return;
+    }
     let args: Vec<String> = std::env::args().collect();
     let config_dir = dirs::config_dir().map(|dir| dir.join(&context.config().identifier));
     let config = Config::load(&args, std::env::var_os(CONFIG_ENV).map(PathBuf::from), config_dir);
@@ -197,6 +201,48 @@ pub fn build_app<R: Runtime>(
                 }
             }
         })
+}
+
+/// Hands this launch (its arguments and working directory) to the Gatehouse already running, if there is one,
+/// and returns whether it took them. It is what tauri-plugin-single-instance does for a second launch, over the
+/// same D-Bus name and method, but before GTK and WebKit start: the plugin can only do it from inside a started
+/// app, which must then exit with GTK's threads running, and that exit crashed about once in a thousand
+/// launches. When nothing answers, the launch goes on, and the plugin decides as before.
+#[cfg(target_os = "linux")]
+fn hand_to_running_instance(identifier: &str) -> bool {
+    let name = format!("{identifier}.SingleInstance");
+    let path = format!("/{}", name.replace('.', "/").replace('-', "_"));
+    let Ok(bus) = zbus::blocking::Connection::session() else { return false };
+    let running = bus
+        .call_method(
+            Some("org.freedesktop.DBus"),
+            "/org/freedesktop/DBus",
+            Some("org.freedesktop.DBus"),
+            "NameHasOwner",
+            &(name.as_str(),),
+        )
+        .ok()
+        .and_then(|reply| reply.body().deserialize::<bool>().ok())
+        .unwrap_or(false);
+    if !running {
+        return false;
+    }
+    let argv: Vec<String> = std::env::args_os().map(|arg| arg.to_string_lossy().into_owned()).collect();
+    let cwd = std::env::current_dir().unwrap_or_default().to_string_lossy().into_owned();
+    let handed = bus.call_method(
+        Some(name.as_str()),
+        path.as_str(),
+        Some("org.SingleInstance.DBus"),
+        "ExecuteCallback",
+        &(argv, cwd),
+    );
+    match handed {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::warn!("couldn't hand this launch to the running Gatehouse ({e}); starting normally");
+            false
+        }
+    }
 }
 
 /// Starts the service and the tray once both the setup hook (which has the launch links) and the window's

@@ -160,43 +160,100 @@ async fn send_for_oauth(
     let (parts, body) = request.into_parts();
     let url = Url::parse(&parts.uri.to_string())
         .map_err(|e| OAuthHttpError(Error::Internal(format!("token request URL: {e}"))))?;
-    let mut retried = false;
-    let (headers, mut status, body) = loop {
-        let mut request = http.request(parts.method.clone(), url.clone()).headers(parts.headers.clone());
-        if let Some(key) = dpop {
-            let proof = key.proof(parts.method.as_str(), &url, None).map_err(OAuthHttpError)?;
-            request = request.header(crate::auth::dpop::DPOP_HEADER, proof);
-        }
-        let response = request
-            .body(body.clone())
-            .send()
-            .await
-            .map_err(|e| OAuthHttpError(Error::Network(describe_transport_error(&e))))?;
-        let headers = response.headers().clone();
-        let status = response.status();
-        let answer = read_body(response).await.map_err(OAuthHttpError)?;
-        let new_nonce = dpop.is_some() && crate::auth::dpop::remember_nonce(&url, &headers);
-        // RFC 9449 §8: "use_dpop_nonce" with a DPoP-Nonce header: the same request, once, with that nonce.
-        if new_nonce
-            && !retried
-            && status == reqwest::StatusCode::BAD_REQUEST
-            && error_code(&answer) == Some("use_dpop_nonce".into())
-        {
-            retried = true;
-            continue;
-        }
-        break (headers, status, answer);
-    };
+    let build = || http.request(parts.method.clone(), url.clone()).headers(parts.headers.clone()).body(body.clone());
+    let proven = dpop.map(|key| Proven { key, token: None, refusal: NonceRefusal::TokenEndpoint });
+    let answer = send(build, parts.method.as_str(), &url, proven).await.map_err(OAuthHttpError)?;
+    let body = answer.body.map_err(OAuthHttpError)?;
+    let mut status = answer.status;
     if status == reqwest::StatusCode::OK && is_error_body(&body) {
         // RFC 6749 §5.2 says 400, but GitHub answers token errors with 200 and an `error` field. Read it as
         // the error it is, so that it becomes a typed error (and `invalid_grant` ends the session) instead of
         // "not a token response".
         status = reqwest::StatusCode::BAD_REQUEST;
     }
-    let mut answer = oauth2::HttpResponse::new(body);
-    *answer.status_mut() = status;
-    *answer.headers_mut() = headers;
-    Ok(answer)
+    let mut response = oauth2::HttpResponse::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = answer.headers;
+    Ok(response)
+}
+
+/// An answer, with its body read (no further than [`MAX_BODY`]). Reading the body can fail on its own; a caller
+/// that needs only the status leaves that alone.
+#[derive(Debug)]
+pub struct Answer {
+    /// The status.
+    pub status: reqwest::StatusCode,
+    /// The headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// The body, or why it couldn't be read.
+    pub body: Result<Vec<u8>>,
+}
+
+/// How a request is proven with a DPoP key (RFC 9449).
+pub struct Proven<'a> {
+    /// The key.
+    pub key: &'a crate::auth::dpop::DpopKey,
+    /// The access token sent with the request, whose hash the proof carries (`ath`).
+    pub token: Option<&'a oauth2::AccessToken>,
+    /// How the server says it wants a nonce first.
+    pub refusal: NonceRefusal,
+}
+
+/// How a server refuses a DPoP request for want of a nonce.
+#[derive(Debug, Clone, Copy)]
+pub enum NonceRefusal {
+    /// An authorization server: HTTP 400 with the error `use_dpop_nonce` (RFC 9449 §8).
+    TokenEndpoint,
+    /// A resource: HTTP 401 with a DPoP challenge naming `use_dpop_nonce` (RFC 9449 §9).
+    Resource,
+}
+
+impl NonceRefusal {
+    fn matches(self, answer: &Answer) -> bool {
+        match self {
+            NonceRefusal::TokenEndpoint => {
+                answer.status == reqwest::StatusCode::BAD_REQUEST
+                    && answer.body.as_deref().ok().and_then(error_code).as_deref() == Some("use_dpop_nonce")
+            }
+            NonceRefusal::Resource => {
+                answer.status == reqwest::StatusCode::UNAUTHORIZED
+                    && answer.headers.get_all(reqwest::header::WWW_AUTHENTICATE).iter().any(|value| {
+                        value.to_str().is_ok_and(|v| v.trim_start().starts_with("DPoP") && v.contains("use_dpop_nonce"))
+                    })
+            }
+        }
+    }
+}
+
+/// Sends the request `build` makes (a `method` request to `url`) and reads the answer. With `proven`, each attempt
+/// carries a fresh proof of its key (RFC 9449 §4), the server's latest nonce is kept for later proofs, and a
+/// request refused for want of a nonce is sent once more, with the nonce the server gave (§8, §9).
+///
+/// # Errors
+/// [`Error::Network`] when the request can't be made; [`Error::Internal`] when a proof can't be signed.
+pub async fn send(
+    build: impl Fn() -> reqwest::RequestBuilder,
+    method: &str,
+    url: &Url,
+    proven: Option<Proven<'_>>,
+) -> Result<Answer> {
+    let mut retried = false;
+    loop {
+        let mut request = build();
+        if let Some(proven) = &proven {
+            request = request.header(crate::auth::dpop::DPOP_HEADER, proven.key.proof(method, url, proven.token)?);
+        }
+        let response = request.send().await.map_err(|e| Error::Network(describe_transport_error(&e)))?;
+        let (status, headers) = (response.status(), response.headers().clone());
+        let answer = Answer { status, headers, body: read_body(response).await };
+        let Some(proven) = &proven else { return Ok(answer) };
+        let new_nonce = crate::auth::dpop::remember_nonce(url, &answer.headers);
+        if new_nonce && !retried && proven.refusal.matches(&answer) {
+            retried = true;
+            continue;
+        }
+        return Ok(answer);
+    }
 }
 
 /// The `error` of an error response body (RFC 6749 §5.2), if it is one.

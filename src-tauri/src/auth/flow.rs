@@ -24,7 +24,7 @@ use super::dpop::DpopKey;
 use super::pkce::AttemptSecrets;
 use crate::config::{Config, ProviderEndpoints};
 use crate::error::{clean_for_display, Error, Result};
-use crate::http::{OAuthHttp, OAuthHttpError};
+use crate::http::{Answer, NonceRefusal, OAuthHttp, OAuthHttpError, Proven};
 use crate::tokens::deserialize_seconds;
 
 /// A successful token response (RFC 6749 §5.1), with the `id_token` OpenID Connect adds (OIDC Core §3.1.3.3).
@@ -167,9 +167,9 @@ pub async fn push_authorization_request(
     let parameters: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
     let form = parameters.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     // RFC 9126 §2.1: the client authenticates as it does at the token endpoint.
-    let response = post_as_client(config, http, endpoint, form, None).await?;
-    let status = response.status();
-    let body = crate::http::read_body(response).await?;
+    let answer = post_as_client(config, http, endpoint, form, None).await?;
+    let status = answer.status;
+    let body = answer.body?;
     if !status.is_success() {
         // RFC 9126 §2.3: the error response of RFC 6749 §5.2.
         let error: Option<BasicErrorResponse> = serde_json::from_slice(&body).ok();
@@ -310,13 +310,13 @@ pub async fn revoke(
         form.push(("token_type_hint", hint));
     }
     // RFC 7009 §2.1: the client authenticates as at the token endpoint.
-    let response = post_as_client(config, http, url, form, dpop).await?;
-    let status = response.status();
+    let answer = post_as_client(config, http, url, form, dpop).await?;
+    let status = answer.status;
     if status.is_success() {
         return Ok(true);
     }
     // RFC 7009 §2.2.1: an error response uses the token endpoint's format.
-    let body = crate::http::read_body(response).await.unwrap_or_default();
+    let body = answer.body.unwrap_or_default();
     let error: Option<BasicRevocationErrorResponse> = serde_json::from_slice(&body).ok();
     let code = error.as_ref().map(|e| e.error().as_ref().to_owned());
     if status == reqwest::StatusCode::UNAUTHORIZED || code.as_deref() == Some("invalid_client") {
@@ -335,7 +335,7 @@ pub async fn revoke(
 
 /// POSTs `form` to `url` as the client (RFC 6749 §2.3): a client with a secret authenticates with HTTP Basic;
 /// a public client names itself with `client_id`, unless the form already carries it. With a DPoP key, it
-/// carries a proof, and is sent again once with the server's nonce when refused for want of one (RFC 9449 §8).
+/// carries a proof (see [`crate::http::send`]).
 ///
 /// # Errors
 /// [`Error::Network`] when the request can't be made.
@@ -345,29 +345,23 @@ async fn post_as_client<'a>(
     url: &Url,
     mut form: Vec<(&'a str, &'a str)>,
     dpop: Option<&DpopKey>,
-) -> Result<reqwest::Response> {
+) -> Result<Answer> {
     if config.client_secret.is_none() && !form.iter().any(|(name, _)| *name == "client_id") {
         form.push(("client_id", config.client_id.as_str()));
     }
-    let mut retried = false;
-    loop {
-        let mut request = http.post(url.clone()).header(reqwest::header::ACCEPT, "application/json");
-        if let Some(secret) = &config.client_secret {
-            let (id, secret) = basic_credentials(config.client_id.as_str(), secret.secret());
-            request = request.basic_auth(id, Some(secret));
+    let build = || {
+        let request = http.post(url.clone()).header(reqwest::header::ACCEPT, "application/json").form(&form);
+        match &config.client_secret {
+            Some(secret) => {
+                let (id, secret) = basic_credentials(config.client_id.as_str(), secret.secret());
+                request.basic_auth(id, Some(secret))
+            }
+            None => request,
         }
-        if let Some(key) = dpop {
-            request = request.header(super::dpop::DPOP_HEADER, key.proof("POST", url, None)?);
-        }
-        let response =
-            request.form(&form).send().await.map_err(|e| Error::Network(crate::http::describe_transport_error(&e)))?;
-        let new_nonce = dpop.is_some() && super::dpop::remember_nonce(url, response.headers());
-        if new_nonce && !retried && response.status() == reqwest::StatusCode::BAD_REQUEST {
-            retried = true;
-            continue;
-        }
-        return Ok(response);
-    }
+    };
+    // The revocation endpoint is the authorization server's, and asks for a nonce as its token endpoint does.
+    let proven = dpop.map(|key| Proven { key, token: None, refusal: NonceRefusal::TokenEndpoint });
+    crate::http::send(build, "POST", url, proven).await
 }
 
 /// The user name and password of HTTP Basic client authentication: RFC 6749 §2.3.1 has both encoded with

@@ -303,7 +303,7 @@ impl Gatehouse {
         let mut url = flow::authorization_url(&client, config, &secrets, prompt);
         // RFC 9449 §10: the session's key is made now, and the code bound to it (`dpop_jkt`), so that only this
         // key can exchange it.
-        let dpop = uses_dpop(config, &endpoints).then(DpopKey::generate);
+        let dpop = uses_dpop(config, &endpoints).then(DpopKey::generate).transpose()?;
         if let Some(key) = &dpop {
             url.query_pairs_mut().append_pair("dpop_jkt", &key.thumbprint()?);
         }

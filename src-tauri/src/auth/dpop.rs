@@ -41,6 +41,10 @@ pub const NONCE_HEADER: &str = "DPoP-Nonce";
 #[derive(Clone)]
 pub struct DpopKey {
     secret: p256::SecretKey,
+    /// The public key as a JWK, for every proof's header: made once, with the key.
+    public: Jwk,
+    /// The private key as the signer takes it (PKCS #8): made once, with the key.
+    signing: EncodingKey,
 }
 
 impl std::fmt::Debug for DpopKey {
@@ -62,8 +66,17 @@ impl std::fmt::Debug for StoredKey {
 
 impl DpopKey {
     /// A new key from the OS's CSPRNG.
-    pub fn generate() -> DpopKey {
-        DpopKey { secret: p256::SecretKey::random(&mut rand_core::OsRng) }
+    ///
+    /// # Errors
+    /// [`Error::Internal`] if it can't be encoded, which should not happen.
+    pub fn generate() -> Result<DpopKey> {
+        DpopKey::with_secret(p256::SecretKey::random(&mut rand_core::OsRng))
+    }
+
+    fn with_secret(secret: p256::SecretKey) -> Result<DpopKey> {
+        let public = public_jwk(&secret)?;
+        let der = secret.to_pkcs8_der().map_err(|_| Error::Internal("DPoP key encoding".into()))?;
+        Ok(DpopKey { signing: EncodingKey::from_ec_der(der.as_bytes()), public, secret })
     }
 
     /// The key kept in a keychain entry.
@@ -71,9 +84,9 @@ impl DpopKey {
     /// # Errors
     /// [`Error::Internal`] when it is not a P-256 private JWK.
     pub fn from_stored(stored: &StoredKey) -> Result<DpopKey> {
-        p256::SecretKey::from_jwk_str(&stored.0)
-            .map(|secret| DpopKey { secret })
-            .map_err(|_| Error::Internal("the session's DPoP key can't be read".into()))
+        let secret = p256::SecretKey::from_jwk_str(&stored.0)
+            .map_err(|_| Error::Internal("the session's DPoP key can't be read".into()))?;
+        DpopKey::with_secret(secret)
     }
 
     /// The key as the keychain entry keeps it.
@@ -81,32 +94,12 @@ impl DpopKey {
         StoredKey(self.secret.to_jwk_string().to_string())
     }
 
-    /// The public key as a JWK, for the proof's header.
-    fn public_jwk(&self) -> Result<Jwk> {
-        let jwk = self.secret.public_key().to_jwk();
-        let coordinate = |name: &str| -> Result<String> {
-            serde_json::to_value(&jwk)
-                .ok()
-                .and_then(|value| value[name].as_str().map(str::to_owned))
-                .ok_or_else(|| Error::Internal(format!("DPoP key without {name}")))
-        };
-        Ok(Jwk {
-            common: Default::default(),
-            algorithm: AlgorithmParameters::EllipticCurve(EllipticCurveKeyParameters {
-                key_type: EllipticCurveKeyType::EC,
-                curve: EllipticCurve::P256,
-                x: coordinate("x")?,
-                y: coordinate("y")?,
-            }),
-        })
-    }
-
     /// The key's JWK SHA-256 thumbprint (RFC 7638), base64url-encoded: `dpop_jkt` (RFC 9449 §10).
     ///
     /// # Errors
     /// [`Error::Internal`] if the public key can't be read.
     pub fn thumbprint(&self) -> Result<String> {
-        let AlgorithmParameters::EllipticCurve(key) = self.public_jwk()?.algorithm else {
+        let AlgorithmParameters::EllipticCurve(key) = &self.public.algorithm else {
             return Err(Error::Internal("DPoP key is not an EC key".into()));
         };
         // RFC 7638 §3.2: the required members only, in lexicographic order, with no whitespace.
@@ -122,7 +115,7 @@ impl DpopKey {
     pub fn proof(&self, method: &str, url: &Url, access_token: Option<&AccessToken>) -> Result<String> {
         let mut header = Header::new(Algorithm::ES256);
         header.typ = Some(PROOF_TYPE.to_owned());
-        header.jwk = Some(self.public_jwk()?);
+        header.jwk = Some(self.public.clone());
         let claims = Claims {
             // §4.2: a unique identifier, so that the server can refuse a replayed proof.
             jti: URL_SAFE_NO_PAD.encode(rand_bytes()),
@@ -133,10 +126,25 @@ impl DpopKey {
             // §4.2: the access token's SHA-256, base64url-encoded, ties the proof to the token it comes with.
             ath: access_token.map(|token| URL_SAFE_NO_PAD.encode(Sha256::digest(token.secret().as_bytes()))),
         };
-        let der = self.secret.to_pkcs8_der().map_err(|_| Error::Internal("DPoP key encoding".into()))?;
-        jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ec_der(der.as_bytes()))
-            .map_err(|e| Error::Internal(format!("DPoP proof: {e}")))
+        jsonwebtoken::encode(&header, &claims, &self.signing).map_err(|e| Error::Internal(format!("DPoP proof: {e}")))
     }
+}
+
+/// `secret`'s public key as a JWK.
+fn public_jwk(secret: &p256::SecretKey) -> Result<Jwk> {
+    let jwk = serde_json::to_value(secret.public_key().to_jwk()).unwrap_or_default();
+    let coordinate = |name: &str| -> Result<String> {
+        jwk[name].as_str().map(str::to_owned).ok_or_else(|| Error::Internal(format!("DPoP key without {name}")))
+    };
+    Ok(Jwk {
+        common: Default::default(),
+        algorithm: AlgorithmParameters::EllipticCurve(EllipticCurveKeyParameters {
+            key_type: EllipticCurveKeyType::EC,
+            curve: EllipticCurve::P256,
+            x: coordinate("x")?,
+            y: coordinate("y")?,
+        }),
+    })
 }
 
 #[derive(Serialize)]
@@ -200,7 +208,7 @@ mod tests {
 
     #[test]
     fn a_proof_is_an_es256_jwt_with_its_public_key_and_the_request() {
-        let key = DpopKey::generate();
+        let key = DpopKey::generate().unwrap();
         let url = Url::parse("https://api.example.com/me?page=2#top").unwrap();
         let token = AccessToken::new("the-token".into());
         let proof = key.proof("GET", &url, Some(&token)).unwrap();
@@ -230,10 +238,10 @@ mod tests {
 
     #[test]
     fn the_stored_key_is_the_same_key_and_never_shows_in_debug() {
-        let key = DpopKey::generate();
+        let key = DpopKey::generate().unwrap();
         let stored = key.to_stored();
         let back = DpopKey::from_stored(&stored).unwrap();
-        assert_eq!(back.public_jwk().unwrap(), key.public_jwk().unwrap());
+        assert_eq!(back.public, key.public);
         assert_eq!(format!("{stored:?} {key:?}"), "StoredKey([redacted]) DpopKey([redacted])");
         assert!(DpopKey::from_stored(&StoredKey("{}".into())).is_err());
     }
@@ -246,7 +254,7 @@ mod tests {
         headers.insert(NONCE_HEADER, "eyJ7S_zG.eyJH0-Z.HX4w-7v".parse().unwrap());
         assert!(remember_nonce(&url, &headers));
         let claims = |p: &str| jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(p).unwrap().claims;
-        let key = DpopKey::generate();
+        let key = DpopKey::generate().unwrap();
         assert_eq!(claims(&key.proof("POST", &url, None).unwrap())["nonce"], "eyJ7S_zG.eyJH0-Z.HX4w-7v");
         assert!(claims(&key.proof("POST", &other, None).unwrap()).get("nonce").is_none());
         headers.insert(NONCE_HEADER, "has space".parse().unwrap());

@@ -519,8 +519,8 @@ mod tests {
             )
                 .prop_map(|(binding, access, refresh, expires_at, scopes, (subject, name, bound))| {
                     // A DPoP key only in a bound (current-format) entry, as Gatehouse writes them.
-                    let dpop_key =
-                        (bound && binding.is_some()).then(|| crate::auth::dpop::DpopKey::generate().to_stored());
+                    let dpop_key = (bound && binding.is_some())
+                        .then(|| crate::auth::dpop::DpopKey::generate().unwrap().to_stored());
                     StoredSession {
                         v: if binding.is_some() { FORMAT_VERSION } else { OLDEST_FORMAT_VERSION },
                         binding,

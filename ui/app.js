@@ -46,14 +46,17 @@ function render(next) {
   showNotice($("window-notice"), next.notice);
 
   const seen = new Set();
-  for (const account of next.accounts) {
+  const list = $("accounts");
+  for (const [index, account] of next.accounts.entries()) {
     seen.add(account.profile);
     let card = cards.get(account.profile);
     if (!card) {
       card = makeCard(account.profile);
       cards.set(account.profile, card);
     }
-    $("accounts").append(card.element); // keeps the config's order
+    // The config's order. A card already in place is left there: moving it would take the focus from its
+    // buttons, and lose a click that lands while it moves.
+    if (list.children[index] !== card.element) list.insertBefore(card.element, list.children[index] || null);
     renderAccount(card, account, several, next.added.includes(account.profile));
   }
   for (const [profile, card] of cards) {

@@ -214,10 +214,15 @@ async fn s06_forged_and_replayed_links_are_rejected_while_signed_in() {
     let entry_before = keyring::lookup(&desktop.profile).unwrap();
     let exchanges = idp.events_named("grant.success", Some("authorization_code")).await.len();
 
+    // A keyboard user is on Sign out when the link comes: the window updates, and they keep their place.
+    let focus =
+        "document.querySelector('[data-testid=sign-out]').focus(); return document.activeElement.dataset.testid";
+    assert_eq!(app.execute(focus).await, "sign-out");
     let forged = format!("com.example.gatehouse:/callback?code=forged-code&state=forged-state&iss={}", idp.issuer());
     desktop.xdg_open(&forged);
     let message = app.wait_for_notice("callback_rejected").await;
     assert!(message.contains("ignored"), "{message}");
+    assert_eq!(app.execute("return document.activeElement.dataset.testid || ''").await, "sign-out", "the focus moved");
     app.screenshot("error-forged-link").await;
     assert_eq!(app.phase().await, "signedIn");
     assert_eq!(app.text("account").await, "Alice");

@@ -125,7 +125,11 @@ function renderAccount(card, next, several, added) {
   if (signedIn) {
     find("account").textContent = next.account.name || next.account.subject || "(unnamed account)";
     part("expires").textContent = next.expiresAt ? describeExpiry(next.expiresAt) : "not stated by the provider";
-    part("scopes").replaceChildren(...next.scopes.map((s) => chip(s)));
+    part("scopes").replaceChildren(...(next.scopes.length ? next.scopes.map((s) => chip(s)) : [note("none")]));
+    // Asked for but not granted: said in words, not only by absence.
+    const notGranted = next.notGranted || [];
+    part("not-granted").replaceChildren(...notGranted.map((s) => chip(s)));
+    part("not-granted").hidden = part("not-granted-label").hidden = notGranted.length === 0;
     find("renewal").textContent = next.renewable
       ? "automatic, with a refresh token"
       : "not possible: the provider gave no refresh token, so you sign in again when access expires";

@@ -20,7 +20,7 @@ use crate::config::{Config, ConfigError, CONFIG_ENV};
 use crate::error::Error;
 use crate::service::{Gatehouse, Shell};
 use crate::state::{AuthView, Phase};
-use crate::tokens::keychain::Keychain;
+use crate::tokens::keychain::{Keychain, KeychainError};
 use crate::tokens::{unix_now, Account};
 
 /// The app identifier: the keychain service and config directory the window uses too.
@@ -169,9 +169,25 @@ async fn execute(cli: Cli) -> Result<(), Error> {
         }
         Command::SignOut { profile } => {
             let (service, _) = open(&config, profile.as_deref())?;
-            if !service.load().await? {
-                eprintln!("Not signed in; nothing to do.");
-                return Ok(());
+            match service.load().await {
+                Ok(true) => {}
+                Ok(false) => {
+                    eprintln!("Not signed in; nothing to do.");
+                    return Ok(());
+                }
+                // A session this profile can't use: it can still be removed from this computer.
+                Err(Error::OtherProvider { stored, .. }) => {
+                    service.forget_stored().await?;
+                    eprintln!("Removed the session saved for {stored} from this computer. Gatehouse no longer uses that provider, so it couldn't tell it; to end the session there, sign out on its website.");
+                    return Ok(());
+                }
+                Err(Error::Keychain(e @ (KeychainError::Corrupt(_) | KeychainError::Duplicates))) => {
+                    tracing::info!(kind = e.kind(), "removing an unreadable entry");
+                    service.forget_stored().await?;
+                    eprintln!("Removed the saved session, which couldn't be read, from this computer. The provider wasn't told; to end the session there, sign out on its website.");
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
             }
             service.sign_out().await?;
             if let Some(notice) = service.view().notice {
@@ -188,21 +204,34 @@ fn open(
     profile: Option<&str>,
 ) -> Result<(Arc<Gatehouse>, watch::Receiver<AuthView>), Error> {
     let profiles = config.as_ref().map_err(|e| Error::Config(e.clone()))?;
-    let found = match profile {
-        Some(name) => profiles.iter().find(|c| c.profile == name),
-        None => profiles.first(),
-    };
-    let config = found.ok_or_else(|| Error::UnknownProfile {
-        name: profile.unwrap_or_default().to_owned(),
-        known: profiles.iter().map(|c| c.profile.clone()).collect(),
-    })?;
+    let config = find_profile(profiles, profile)?;
     let (shell, views) = CliShell::new();
     Ok((Gatehouse::new(Ok(config.clone()), Keychain::new(IDENTIFIER), shell)?, views))
 }
 
+/// The user name Gatehouse answers git with when git names none: any name works with a bearer token at most
+/// hosts, and this one says what the password is.
+const CREDENTIAL_USER: &str = "oauth2";
+
+/// The profile named `profile`, or the config's first.
+fn find_profile<'a>(profiles: &'a [Config], profile: Option<&str>) -> Result<&'a Config, Error> {
+    let found = match profile {
+        Some(name) => profiles.iter().find(|c| c.profile == name),
+        None => profiles.first(),
+    };
+    found.ok_or_else(|| Error::UnknownProfile {
+        name: profile.unwrap_or_default().to_owned(),
+        known: profiles.iter().map(|c| c.profile.clone()).collect(),
+    })
+}
+
 /// The git credential helper protocol (gitcredentials(7)): git writes `key=value` lines describing what it
-/// needs, and a helper answers `get` with `username` and `password`. Gatehouse answers only for the scheme and
-/// host (and port) of the profile's resource_url, so that its token is never handed to another server; for any
+/// needs, and a helper answers `get` with `username` and `password`.
+///
+/// Gatehouse answers only for the scheme and host (and port) of a profile's resource_url, so that its token is
+/// never handed to another server, and only for the user git asks about: no `username` at all, the fixed
+/// [`CREDENTIAL_USER`], or the signed-in account's name or subject. With several profiles at one host, git's
+/// `username` picks the profile; with no username, the host must have exactly one signed-in profile. For any
 /// other request it says nothing, and git asks its next helper.
 async fn credential(
     config: &Result<Vec<Config>, ConfigError>,
@@ -214,8 +243,6 @@ async fn credential(
         // Gatehouse keeps its own session: nothing to store or erase for git.
         return Ok(());
     }
-    let (service, _) = open(config, profile)?;
-    let Some(resource) = service.profile().map(|c| c.resource_url.clone()) else { return Ok(()) };
     let mut asked = std::collections::HashMap::new();
     for line in input.lines() {
         let line = line.map_err(|e| Error::Internal(format!("reading git's request: {e}")))?;
@@ -226,21 +253,58 @@ async fn credential(
             asked.insert(key.to_owned(), value.to_owned());
         }
     }
-    let host = match resource.port() {
-        Some(port) => format!("{}:{port}", resource.host_str().unwrap_or_default()),
-        None => resource.host_str().unwrap_or_default().to_owned(),
+    let profiles = config.as_ref().map_err(|e| Error::Config(e.clone()))?;
+    let candidates: Vec<&Config> = match profile {
+        Some(name) => vec![find_profile(profiles, Some(name))?],
+        None => profiles.iter().collect(),
     };
-    if asked.get("protocol").map(String::as_str) != Some(resource.scheme()) || asked.get("host") != Some(&host) {
+    let user = asked.get("username").map(String::as_str).filter(|u| !u.is_empty());
+    let mut matching = Vec::new();
+    for config in candidates.into_iter().filter(|c| serves(c, &asked)) {
+        let (service, _) = open(&Ok(vec![config.clone()]), None)?;
+        // A profile that can't be read here is not an answer; another helper may have one.
+        if !service.load().await.unwrap_or(false) {
+            continue;
+        }
+        let account = service.view().account.unwrap_or_default();
+        let named = |u: &str| account.name.as_deref() == Some(u) || account.subject.as_deref() == Some(u);
+        match user {
+            Some(u) if named(u) => matching.push((service, u.to_owned(), true)),
+            None | Some(CREDENTIAL_USER) => matching.push((service, CREDENTIAL_USER.to_owned(), false)),
+            Some(_) => {}
+        }
+    }
+    // An account named by git's username wins over one that merely isn't ruled out.
+    if matching.iter().any(|(_, _, named)| *named) {
+        matching.retain(|(_, _, named)| *named);
+    }
+    // Several accounts that fit, and nothing to choose between them: not Gatehouse's to guess.
+    if matching.len() != 1 {
         return Ok(());
     }
+    let Some((service, username, _)) = matching.pop() else { return Ok(()) };
     let token = service.access_token(Duration::from_secs(60)).await?;
-    println!("username=oauth2");
+    // gitcredentials(7): a value must not contain a newline or NUL, or git would read another attribute.
+    if [&username, token.secret()].iter().any(|v| v.contains(['\n', '\r', '\0'])) {
+        return Err(Error::BadResponse("its access token can't be handed to git (it contains a line break)".into()));
+    }
+    println!("username={username}");
     println!("password={}", token.secret());
     if let Some(expires_at) = service.view().expires_at {
         // git 2.41 and later: when to stop using the password.
         println!("password_expiry_utc={expires_at}");
     }
     Ok(())
+}
+
+/// Whether `config`'s resource is at the scheme and host (and port) git asks about.
+fn serves(config: &Config, asked: &std::collections::HashMap<String, String>) -> bool {
+    let resource = &config.resource_url;
+    let host = match resource.port() {
+        Some(port) => format!("{}:{port}", resource.host_str().unwrap_or_default()),
+        None => resource.host_str().unwrap_or_default().to_owned(),
+    };
+    asked.get("protocol").map(String::as_str) == Some(resource.scheme()) && asked.get("host") == Some(&host)
 }
 
 /// One profile as `status` shows it: no token, no secret.
@@ -403,7 +467,9 @@ pub fn exit_code(error: &Error) -> u8 {
         | Error::SignInTimedOut
         | Error::NeedsLoopback
         | Error::NoDeviceFlow
-        | Error::SignInStopped(_) => 7,
+        | Error::SignInStopped(_)
+        | Error::PortInUse(_) => 7,
+        Error::LifetimeTooShort { .. } => 6,
         Error::Setting(_) | Error::Internal(_) => 1,
         Error::DpopBound => 8,
     }

@@ -63,6 +63,10 @@ struct RawConfig {
     sign_in_timeout_secs: Option<u64>,
     http_timeout_secs: Option<u64>,
     dpop: Option<bool>,
+    token_endpoint_auth_method: Option<String>,
+    prompt: Option<String>,
+    #[serde(default)]
+    session_ended_errors: Vec<String>,
 }
 
 /// A file of several profiles: `[[profile]]` tables, each a one-profile file's keys.
@@ -114,6 +118,9 @@ pub struct ProviderEndpoints {
     /// Microsoft's multi-tenant issuer, `https://login.microsoftonline.com/{tenantid}/v2.0`, when the tenant is
     /// only known from each ID token's `tid` (then `issuer` is `None`).
     pub issuer_template: Option<String>,
+    /// The client authentication methods its token endpoint takes (RFC 8414 §2
+    /// `token_endpoint_auth_methods_supported`), when its metadata lists them.
+    pub auth_methods: Option<Vec<String>>,
 }
 
 /// A validated provider profile.
@@ -149,6 +156,62 @@ pub struct Config {
     /// Microsoft's quirk: the metadata names the tenant differently from the profile (a `{tenantid}` template,
     /// or the tenant's GUID); see [`presets::tenant_issuer`].
     pub tenant_issuer: bool,
+    /// Other spellings of the issuer the preset's provider is documented to put in an ID token's `iss`.
+    pub issuer_aliases: Vec<String>,
+    /// How the client authenticates at the token, revocation and PAR endpoints; `None` to choose from what the
+    /// provider lists ([`ClientAuth::choose`]).
+    pub token_endpoint_auth_method: Option<ClientAuth>,
+    /// The `prompt` sent with the authorization request (OIDC Core §3.1.2.1), if any: `consent` when the
+    /// profile asks for `offline_access` (§11) unless it says otherwise with `prompt`.
+    pub prompt: Option<String>,
+    /// Error codes with which the provider's token endpoint says a refresh token is dead, beside
+    /// `invalid_grant` (RFC 6749 §5.2): the session then ends, as with `invalid_grant`.
+    pub session_ended_errors: Vec<String>,
+}
+
+/// How a client authenticates to the authorization server (RFC 6749 §2.3; the names are RFC 7591 §2's
+/// `token_endpoint_auth_method` values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// `client_secret_basic`: the secret in an HTTP Basic header (RFC 6749 §2.3.1).
+    Basic,
+    /// `client_secret_post`: the secret in the form body (RFC 6749 §2.3.1).
+    Post,
+    /// `none`: a public client, named by `client_id` alone (RFC 8252 §8.5).
+    None,
+}
+
+impl ClientAuth {
+    /// The method's registered name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ClientAuth::Basic => "client_secret_basic",
+            ClientAuth::Post => "client_secret_post",
+            ClientAuth::None => "none",
+        }
+    }
+
+    fn named(name: &str) -> Option<ClientAuth> {
+        [ClientAuth::Basic, ClientAuth::Post, ClientAuth::None].into_iter().find(|m| m.name() == name)
+    }
+
+    /// The method to use: the profile's if it names one; else, for a client with a secret, one the provider
+    /// lists in `token_endpoint_auth_methods_supported` (RFC 8414 §2), preferring Basic, which is also the
+    /// default when it lists none (RFC 8414 §2: "If omitted, the default is client_secret_basic"); and for a
+    /// client without a secret, `none`.
+    pub fn choose(configured: Option<ClientAuth>, has_secret: bool, supported: Option<&[String]>) -> ClientAuth {
+        if let Some(method) = configured {
+            return method;
+        }
+        if !has_secret {
+            return ClientAuth::None;
+        }
+        let listed = |m: ClientAuth| supported.is_some_and(|list| list.iter().any(|s| s == m.name()));
+        match supported {
+            Some(_) if !listed(ClientAuth::Basic) && listed(ClientAuth::Post) => ClientAuth::Post,
+            _ => ClientAuth::Basic,
+        }
+    }
 }
 
 impl Config {
@@ -270,6 +333,7 @@ impl Config {
                 select_account_supported: false,
                 dpop_supported: false,
                 issuer_template: None,
+                auth_methods: None,
             })),
             (None, None) => match issuer {
                 Some(issuer)
@@ -317,6 +381,20 @@ impl Config {
         let redirect_text = raw.redirect_uri.as_deref().ok_or_else(|| err("redirect_uri", "missing".into()))?;
         let redirect_uri = Url::parse(redirect_text).map_err(|e| err("redirect_uri", format!("not a URI ({e})")))?;
         check_redirect(&redirect_uri).map_err(|problem| err("redirect_uri", problem))?;
+        // RFC 6749 §3.1.2.3 and RFC 8252 §8.4: the provider compares the redirect URI with the registered one as
+        // a string. Gatehouse sends the URI in its normal form (RFC 3986 §6.2.2: scheme and host in lower case,
+        // a root path, no default port), so what was written must already be that form, or the provider refuses
+        // the sign-in with no hint why.
+        if redirect_uri.as_str() != redirect_text {
+            return Err(err(
+                "redirect_uri",
+                format!(
+                    "Gatehouse would send it as {:?}, and a provider compares it exactly with the one you registered: write redirect_uri = {:?} here and register that form at the provider",
+                    redirect_uri.as_str(),
+                    redirect_uri.as_str()
+                ),
+            ));
+        }
         if expansion.as_ref().is_some_and(|e| e.loopback_only) && redirect_uri.scheme() != "http" {
             let preset = raw.preset.as_deref().unwrap_or_default();
             return Err(err(
@@ -348,7 +426,58 @@ impl Config {
             Some(_) => return Err(err("http_timeout_secs", "must be between 1 and 300".into())),
         };
 
+        let token_endpoint_auth_method = match raw.token_endpoint_auth_method.as_deref() {
+            None => None,
+            Some(name) => match ClientAuth::named(name) {
+                Some(ClientAuth::None) if raw.client_secret.is_some() => {
+                    return Err(err(
+                        "token_endpoint_auth_method",
+                        "is none, but the profile gives a client_secret: remove one of them".into(),
+                    ))
+                }
+                Some(ClientAuth::Basic | ClientAuth::Post) if raw.client_secret.is_none() => {
+                    return Err(err("token_endpoint_auth_method", format!("{name} needs a client_secret")))
+                }
+                Some(method) => Some(method),
+                None => {
+                    return Err(err(
+                        "token_endpoint_auth_method",
+                        format!("{name:?} is not supported; use client_secret_basic, client_secret_post or none"),
+                    ))
+                }
+            },
+        };
+        // OIDC Core §11: "When offline_access is requested, a prompt parameter value of consent MUST be used
+        // unless other conditions for processing the request permitting offline access to the requested resources
+        // are in place." A profile whose provider has such conditions says `prompt = ""` (or another value).
+        let prompt = match raw.prompt {
+            Some(prompt) => {
+                let values: Vec<&str> = prompt.split_whitespace().collect();
+                if let Some(bad) =
+                    values.iter().find(|v| !matches!(**v, "none" | "login" | "consent" | "select_account" | "create"))
+                {
+                    return Err(err("prompt", format!("{bad:?} is not a prompt value; use login, consent, select_account or none, or \"\" for no prompt (OIDC Core §3.1.2.1)")));
+                }
+                (!values.is_empty()).then(|| values.join(" "))
+            }
+            None => {
+                let needs_consent = expansion.as_ref().is_none_or(|e| e.offline_access_needs_consent);
+                (needs_consent && raw.scopes.iter().any(|s| s == "offline_access")).then(|| "consent".to_owned())
+            }
+        };
+        let mut session_ended_errors = raw.session_ended_errors;
+        if let Some(e) = &expansion {
+            session_ended_errors.extend(e.session_ended_errors.iter().map(|c| c.to_string()));
+        }
+
         Ok(Config {
+            token_endpoint_auth_method,
+            prompt,
+            session_ended_errors,
+            issuer_aliases: expansion
+                .as_ref()
+                .map(|e| e.issuer_aliases.iter().map(|a| a.to_string()).collect())
+                .unwrap_or_default(),
             display_name: raw.name.or(expansion.as_ref().map(|e| e.name.to_owned())).unwrap_or_else(
                 || match &endpoints {
                     Endpoints::Discover { issuer } => issuer.host_str().unwrap_or("provider").to_owned(),
@@ -364,7 +493,7 @@ impl Config {
             resource_url,
             sign_in_timeout,
             http_timeout,
-            tenant_issuer: expansion.is_some_and(|e| e.tenant_issuer),
+            tenant_issuer: expansion.as_ref().is_some_and(|e| e.tenant_issuer),
             dpop: raw.dpop,
             preset,
         })
@@ -503,8 +632,9 @@ fn require_tls_or_loopback(url: &Url) -> Result<(), String> {
 }
 
 /// The two redirects a native app may use here:
-/// - RFC 8252 §7.3: `http://127.0.0.1/path` or `http://[::1]/path`, an IP literal and no port (each sign-in
-///   listens on a fresh one); never `localhost` (§8.3), which a resolver or firewall could send elsewhere;
+/// - RFC 8252 §7.3: `http://127.0.0.1/path` or `http://[::1]/path`, an IP literal, with no port (each sign-in
+///   listens on a fresh one) or, for providers that match it exactly, a fixed one; never `localhost` (§8.3),
+///   which a resolver or firewall could send elsewhere;
 /// - RFC 8252 §7.1: a private-use URI scheme in reverse-DNS form, which contains a period, so that it is tied to
 ///   a domain the app's publisher controls.
 fn check_redirect(uri: &Url) -> Result<(), String> {
@@ -521,8 +651,11 @@ fn check_redirect(uri: &Url) -> Result<(), String> {
                     .into(),
             );
         }
-        if uri.port().is_some() {
-            return Err("leave out the port: Gatehouse listens on a fresh one for each sign-in (RFC 8252 §7.3)".into());
+        // RFC 8252 §7.3 wants any port accepted, and by default Gatehouse listens on a fresh one for each
+        // sign-in. Some providers match the port exactly, and a browser on the far end of an SSH tunnel needs a
+        // known one: a port written here is used as it is.
+        if uri.port() == Some(0) {
+            return Err("port 0 is not a port: leave the port out, and Gatehouse listens on a fresh one for each sign-in (RFC 8252 §7.3)".into());
         }
     } else if !uri.scheme().contains('.') {
         return Err(
@@ -733,7 +866,7 @@ pub(crate) mod tests {
         assert_eq!(with("http://[::1]/cb").unwrap().loopback(), Some("::1".parse().unwrap()));
         for bad in [
             "http://localhost/callback",
-            "http://127.0.0.1:8080/callback",
+            "http://127.0.0.1:0/callback",
             "http://127.0.0.2/callback",
             "http://0.0.0.0/callback",
             "http://example.com/callback",
@@ -746,6 +879,91 @@ pub(crate) mod tests {
         }
         let scheme = Config::parse(GOOD, "test").unwrap();
         assert_eq!((scheme.loopback(), scheme.redirect_scheme()), (None, Some("com.example.gatehouse")));
+    }
+
+    /// Some providers match a loopback redirect's port exactly, and an SSH tunnel needs a known one: a port
+    /// written in the profile is kept (the port-less form stays the default).
+    #[test]
+    fn a_loopback_redirect_may_name_a_fixed_port() {
+        let with = |redirect: &str| Config::parse(&GOOD.replace("com.example.gatehouse:/callback", redirect), "test");
+        let fixed = with("http://127.0.0.1:8765/callback").unwrap();
+        assert_eq!(fixed.loopback(), Some("127.0.0.1".parse().unwrap()));
+        assert_eq!(fixed.redirect_uri.port(), Some(8765));
+        assert_eq!(with("http://[::1]:8765/callback").unwrap().redirect_uri.port(), Some(8765));
+        assert_eq!(with("http://127.0.0.1/callback").unwrap().redirect_uri.port(), None);
+    }
+
+    /// What is written is what the provider receives: a redirect URI that `Url` would send in another form is
+    /// refused, with the form to write (and register) instead.
+    #[test]
+    fn a_redirect_uri_is_sent_exactly_as_written_or_refused_with_the_fix() {
+        let with = |redirect: &str| Config::parse(&GOOD.replace("com.example.gatehouse:/callback", redirect), "test");
+        for (written, sent) in [
+            ("com.Example.Gatehouse:/callback", "com.example.gatehouse:/callback"),
+            ("COM.EXAMPLE.GATEHOUSE:/callback", "com.example.gatehouse:/callback"),
+            ("http://127.0.0.1:80/callback", "http://127.0.0.1/callback"),
+            ("http://127.0.0.1", "http://127.0.0.1/"),
+            ("http://127.0.0.1/a/../callback", "http://127.0.0.1/callback"),
+            ("com.example.gatehouse:/call back", "com.example.gatehouse:/call%20back"),
+        ] {
+            let error = with(written).unwrap_err();
+            assert_eq!(error.field, "redirect_uri", "{written}");
+            assert!(error.problem.contains(&format!("redirect_uri = {sent:?}")), "{written}: {}", error.problem);
+        }
+        for exact in ["com.example.gatehouse:/callback", "com.example.gatehouse://callback/x", "http://127.0.0.1/cb"] {
+            assert_eq!(with(exact).unwrap().redirect_uri.as_str(), exact);
+        }
+    }
+
+    #[test]
+    fn client_authentication_is_one_the_provider_lists() {
+        let listed = |methods: &[&str]| methods.iter().map(|m| m.to_string()).collect::<Vec<_>>();
+        let choose = |configured, secret, supported: Option<Vec<String>>| {
+            ClientAuth::choose(configured, secret, supported.as_deref())
+        };
+        // RFC 8414 §2: Basic when the metadata lists nothing; Post when it lists only Post.
+        assert_eq!(choose(None, true, None), ClientAuth::Basic);
+        assert_eq!(choose(None, true, Some(listed(&["client_secret_post"]))), ClientAuth::Post);
+        assert_eq!(choose(None, true, Some(listed(&["client_secret_post", "client_secret_basic"]))), ClientAuth::Basic);
+        assert_eq!(choose(None, true, Some(listed(&["private_key_jwt"]))), ClientAuth::Basic);
+        assert_eq!(choose(None, false, Some(listed(&["client_secret_post"]))), ClientAuth::None);
+        // The profile decides when it says.
+        assert_eq!(choose(Some(ClientAuth::Post), true, None), ClientAuth::Post);
+        let text = format!("{GOOD}\nclient_secret = \"s\"\ntoken_endpoint_auth_method = \"client_secret_post\"\n");
+        assert_eq!(Config::parse(&text, "test").unwrap().token_endpoint_auth_method, Some(ClientAuth::Post));
+        for (extra, field) in [
+            ("token_endpoint_auth_method = \"client_secret_jwt\"", "token_endpoint_auth_method"),
+            ("token_endpoint_auth_method = \"client_secret_basic\"", "token_endpoint_auth_method"),
+        ] {
+            assert_eq!(field_of(&format!("{GOOD}\n{extra}\n")), field, "{extra}");
+        }
+    }
+
+    /// OIDC Core §11: offline_access goes with prompt=consent unless the profile says otherwise.
+    #[test]
+    fn offline_access_asks_for_consent_unless_the_profile_says_otherwise() {
+        assert_eq!(Config::parse(GOOD, "test").unwrap().prompt.as_deref(), Some("consent"));
+        let without = GOOD.replace(", \"offline_access\"", "");
+        assert_eq!(Config::parse(&without, "test").unwrap().prompt, None);
+        assert_eq!(Config::parse(&format!("{GOOD}\nprompt = \"\"\n"), "test").unwrap().prompt, None);
+        assert_eq!(
+            Config::parse(&format!("{GOOD}\nprompt = \"login  consent\"\n"), "test").unwrap().prompt.as_deref(),
+            Some("login consent")
+        );
+        assert_eq!(field_of(&format!("{GOOD}\nprompt = \"always\"\n")), "prompt");
+    }
+
+    /// GitHub says a refresh token is dead with `bad_refresh_token`; its preset records that, and any profile can
+    /// list its provider's own codes.
+    #[test]
+    fn a_preset_or_profile_names_its_providers_dead_refresh_token_errors() {
+        let github = "preset = \"github\"\nclient_id = \"x\"\nclient_secret = \"y\"\n";
+        assert_eq!(Config::parse(github, "test").unwrap().session_ended_errors, ["bad_refresh_token"]);
+        let own = format!("{GOOD}\nsession_ended_errors = [\"token_revoked\"]\n");
+        assert_eq!(Config::parse(&own, "test").unwrap().session_ended_errors, ["token_revoked"]);
+        assert!(Config::parse(GOOD, "test").unwrap().session_ended_errors.is_empty());
+        let google = "preset = \"google\"\nclient_id = \"x\"\nclient_secret = \"y\"\n";
+        assert_eq!(Config::parse(google, "test").unwrap().issuer_aliases, ["accounts.google.com"]);
     }
 
     #[test]
@@ -923,11 +1141,15 @@ pub(crate) mod tests {
                         match config.loopback() {
                             Some(ip) => {
                                 prop_assert!(ip.is_loopback());
-                                prop_assert_eq!(config.redirect_uri.port(), None);
+                                // No port (a fresh one each time), or a fixed one; never port 0.
+                                prop_assert_ne!(config.redirect_uri.port(), Some(0));
                             }
                             None => prop_assert!(config.redirect_uri.scheme().contains('.'), "{}", config.redirect_uri),
                         }
                         prop_assert!(config.redirect_uri.query().is_none() && config.redirect_uri.fragment().is_none());
+                        // RFC 6749 §3.1.2.3: what is sent is exactly what was written.
+                        let written = format!("redirect_uri = {:?}", config.redirect_uri.as_str());
+                        prop_assert!(text.contains(&written), "{} is not in {}", written, text);
                         // RFC 9700 §2.6: TLS, or the loopback interface.
                         let endpoints: Vec<&Url> = match &config.endpoints {
                             Endpoints::Discover { issuer } => vec![issuer],

@@ -49,7 +49,7 @@ pub enum Error {
     #[error("Your access has expired, and the provider gave Gatehouse no way to renew it (no refresh token). Sign in again to continue.")]
     SignInNeeded,
     /// The stored session was made with another provider, client or resource than the profile now names.
-    #[error("The saved session is for {stored}, but this profile now uses {configured}, so Gatehouse sent its tokens nowhere. Press Sign in to sign in with {configured}; the saved session is replaced only once that succeeds.")]
+    #[error("The saved session is for {stored}, but this profile now uses {configured}, so Gatehouse sent its tokens nowhere. Sign in to use {configured} (the saved session is replaced only once that succeeds), or remove the saved session with gatehouse sign-out.")]
     OtherProvider {
         /// What the stored session belongs to.
         stored: String,
@@ -107,6 +107,17 @@ pub enum Error {
     /// The session's tokens are bound to its DPoP key (RFC 9449), so a token alone is of no use to another tool.
     #[error("This session's tokens are bound to a key that never leaves the keychain (DPoP, RFC 9449), so another tool couldn't use them. For tokens other tools can use, add dpop = false to the profile and sign in again.")]
     DpopBound,
+    /// The fixed loopback port the profile's `redirect_uri` names is taken by another program.
+    #[error("Port {0} on this computer is in use by another program, so Gatehouse can't receive the sign-in there. Close that program (or the SSH tunnel using it), or choose another port in redirect_uri and register it at the provider; leave the port out to let Gatehouse pick a free one each time.")]
+    PortInUse(u16),
+    /// The provider's access tokens live less than `gatehouse token --min-ttl` asks for: renewing can't help.
+    #[error("The provider's access tokens last {lifetime} seconds, less than the {wanted} seconds --min-ttl asks for, so no renewal can satisfy it. Ask for a --min-ttl below {lifetime}.")]
+    LifetimeTooShort {
+        /// How long the provider's access tokens last, in seconds.
+        lifetime: u64,
+        /// How long the caller wanted, in seconds.
+        wanted: u64,
+    },
     /// A sign-in the command line waited for ended without a session; the message says why.
     #[error("{0}")]
     SignInStopped(String),
@@ -149,6 +160,8 @@ impl Error {
             Error::NeedsLoopback => "needs_loopback",
             Error::NoDeviceFlow => "no_device_flow",
             Error::SignInStopped(_) => "sign_in_stopped",
+            Error::PortInUse(_) => "loopback_port_in_use",
+            Error::LifetimeTooShort { .. } => "token_lifetime_too_short",
             Error::DpopBound => "dpop_bound",
             Error::Setting(_) => "setting_failed",
             Error::Internal(_) => "internal",

@@ -164,17 +164,55 @@ async fn send_for_oauth(
     let proven = dpop.map(|key| Proven { key, token: None, refusal: NonceRefusal::TokenEndpoint });
     let answer = send(build, parts.method.as_str(), &url, proven).await.map_err(OAuthHttpError)?;
     let body = answer.body.map_err(OAuthHttpError)?;
-    let mut status = answer.status;
-    if status == reqwest::StatusCode::OK && is_error_body(&body) {
-        // RFC 6749 §5.2 says 400, but GitHub answers token errors with 200 and an `error` field. Read it as
-        // the error it is, so that it becomes a typed error (and `invalid_grant` ends the session) instead of
-        // "not a token response".
-        status = reqwest::StatusCode::BAD_REQUEST;
-    }
+    let (status, body, json) = token_answer(answer.status, body);
     let mut response = oauth2::HttpResponse::new(body);
     *response.status_mut() = status;
     *response.headers_mut() = answer.headers;
+    if json {
+        // `oauth2` refuses any other media type, but the body is what it is, whatever its label.
+        response
+            .headers_mut()
+            .insert(reqwest::header::CONTENT_TYPE, reqwest::header::HeaderValue::from_static("application/json"));
+    }
     Ok(response)
+}
+
+/// A token endpoint's answer read by what it is rather than by its labels: a body with an `access_token` is a
+/// token response (RFC 6749 §5.1) whatever the status, and one with an `error` (and no token) is an error
+/// response (§5.2) whatever the status: §5.2 says 400, but GitHub answers errors with 200. A form-encoded body
+/// (GitHub's default, and older providers') is read as the JSON it stands for. Returns the status `oauth2`
+/// should see, the body as JSON where it is one, and whether it is.
+fn token_answer(status: reqwest::StatusCode, body: Vec<u8>) -> (reqwest::StatusCode, Vec<u8>, bool) {
+    let fields = match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(serde_json::Value::Object(fields)) => fields,
+        Ok(_) => return (status, body, true),
+        Err(_) => match form_fields(&body) {
+            Some(fields) => fields,
+            None => return (status, body, false),
+        },
+    };
+    let status = if fields.contains_key("access_token") {
+        reqwest::StatusCode::OK
+    } else if status.is_success() && fields.get("error").is_some_and(serde_json::Value::is_string) {
+        reqwest::StatusCode::BAD_REQUEST
+    } else {
+        status
+    };
+    let body = serde_json::to_vec(&fields).unwrap_or(body);
+    (status, body, true)
+}
+
+/// An `application/x-www-form-urlencoded` token or error response, as the JSON object of strings it stands
+/// for; `None` unless it names an `access_token` or an `error`.
+fn form_fields(body: &[u8]) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let text = std::str::from_utf8(body).ok()?.trim();
+    if text.is_empty() || text.contains(['{', '<', ' ', '\n']) {
+        return None;
+    }
+    let fields: serde_json::Map<String, serde_json::Value> = url::form_urlencoded::parse(text.as_bytes())
+        .map(|(k, v)| (k.into_owned(), serde_json::Value::String(v.into_owned())))
+        .collect();
+    (fields.contains_key("access_token") || fields.contains_key("error")).then_some(fields)
 }
 
 /// An answer, with its body read (no further than [`MAX_BODY`]). Reading the body can fail on its own; a caller
@@ -262,14 +300,6 @@ fn error_code(body: &[u8]) -> Option<String> {
     value["error"].as_str().map(str::to_owned)
 }
 
-/// Whether a token endpoint's body is an error response (RFC 6749 §5.2) rather than tokens.
-fn is_error_body(body: &[u8]) -> bool {
-    let Ok(serde_json::Value::Object(fields)) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return false;
-    };
-    fields.get("error").is_some_and(serde_json::Value::is_string) && !fields.contains_key("access_token")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,12 +342,28 @@ mod tests {
     }
 
     #[test]
-    fn tells_error_bodies_from_tokens() {
-        assert!(is_error_body(br#"{"error":"bad_verification_code","error_description":"expired"}"#));
-        assert!(!is_error_body(br#"{"access_token":"a","token_type":"bearer"}"#));
-        assert!(!is_error_body(br#"{"access_token":"a","token_type":"bearer","error":"odd"}"#));
-        assert!(!is_error_body(br#"{"error":42}"#));
-        assert!(!is_error_body(b"not json"));
+    fn token_answers_are_read_by_what_they_are() {
+        let read = |status: u16, body: &str| {
+            let (status, body, json) = token_answer(reqwest::StatusCode::from_u16(status).unwrap(), body.into());
+            (status.as_u16(), String::from_utf8(body).unwrap(), json)
+        };
+        // GitHub: errors with 200.
+        assert_eq!(read(200, r#"{"error":"bad_refresh_token"}"#).0, 400);
+        // Tokens are tokens whatever the status; an odd extra `error` doesn't change that.
+        assert_eq!(read(201, r#"{"access_token":"a","token_type":"bearer"}"#).0, 200);
+        assert_eq!(read(200, r#"{"access_token":"a","error":"odd"}"#).0, 200);
+        // Real error statuses stay; a non-string error is no error response.
+        assert_eq!(read(401, r#"{"error":"invalid_client"}"#).0, 401);
+        assert_eq!(read(200, r#"{"error":42}"#).0, 200);
+        // Form-encoded answers become JSON.
+        let (status, body, json) = read(200, "access_token=a%2Bb&token_type=bearer&scope=repo%2Cgist");
+        assert_eq!((status, json), (200, true));
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["access_token"], "a+b");
+        assert_eq!(read(200, "error=bad_verification_code").0, 400);
+        // Anything else is left for the caller to refuse.
+        assert_eq!(read(200, "not json"), (200, "not json".into(), false));
+        assert_eq!(read(502, "<html>bad gateway</html>"), (502, "<html>bad gateway</html>".into(), false));
     }
 
     #[test]

@@ -108,6 +108,16 @@ pub struct Expansion {
     /// Microsoft: the metadata's issuer names the tenant in a template (`{tenantid}`) or by its GUID, not as the
     /// profile wrote it; the ID token's `iss` is checked against it with the token's own `tid`.
     pub tenant_issuer: bool,
+    /// Other spellings of the issuer its ID tokens are documented to carry in `iss` (Google: both
+    /// `https://accounts.google.com` and `accounts.google.com`). Only these; nothing else is relaxed.
+    pub issuer_aliases: &'static [&'static str],
+    /// Error codes with which its token endpoint says a refresh token is dead, beside RFC 6749's
+    /// `invalid_grant` (GitHub: `bad_refresh_token`, answered with HTTP 200).
+    pub session_ended_errors: &'static [&'static str],
+    /// Whether a request for `offline_access` must say `prompt=consent` to get a refresh token (OIDC Core §11).
+    /// Providers that grant it by their own policy instead (Microsoft, Okta, Auth0) would otherwise ask the
+    /// person for consent at every sign-in.
+    pub offline_access_needs_consent: bool,
 }
 
 /// The loopback redirect presets use (RFC 8252 §7.3; the port is chosen for each sign-in).
@@ -149,6 +159,9 @@ pub fn expand(preset: Preset, input: Input<'_>) -> Result<Expansion, (&'static s
                 scopes: &["openid", "email", "profile"],
                 resource_url: "https://openidconnect.googleapis.com/v1/userinfo".into(),
                 tenant_issuer: false,
+                issuer_aliases: &["accounts.google.com"],
+                session_ended_errors: &[],
+                offline_access_needs_consent: true,
             }
         }
         Preset::Microsoft => {
@@ -161,6 +174,9 @@ pub fn expand(preset: Preset, input: Input<'_>) -> Result<Expansion, (&'static s
                 scopes: &["openid", "profile", "email", "offline_access"],
                 resource_url: "https://graph.microsoft.com/oidc/userinfo".into(),
                 tenant_issuer: true,
+                issuer_aliases: &[],
+                session_ended_errors: &[],
+                offline_access_needs_consent: false,
             }
         }
         Preset::Github => {
@@ -177,6 +193,9 @@ pub fn expand(preset: Preset, input: Input<'_>) -> Result<Expansion, (&'static s
                 scopes: &["read:user"],
                 resource_url: "https://api.github.com/user".into(),
                 tenant_issuer: false,
+                issuer_aliases: &[],
+                session_ended_errors: &["bad_refresh_token"],
+                offline_access_needs_consent: true,
             }
         }
         Preset::Gitlab => {
@@ -189,6 +208,9 @@ pub fn expand(preset: Preset, input: Input<'_>) -> Result<Expansion, (&'static s
                 scopes: &["openid", "profile", "email"],
                 resource_url: format!("https://{domain}/oauth/userinfo"),
                 tenant_issuer: false,
+                issuer_aliases: &[],
+                session_ended_errors: &[],
+                offline_access_needs_consent: true,
             }
         }
         Preset::Keycloak => {
@@ -203,6 +225,9 @@ pub fn expand(preset: Preset, input: Input<'_>) -> Result<Expansion, (&'static s
                 loopback_only: false,
                 scopes: &["openid", "profile", "email"],
                 tenant_issuer: false,
+                issuer_aliases: &[],
+                session_ended_errors: &[],
+                offline_access_needs_consent: true,
             }
         }
         Preset::Okta => {
@@ -216,6 +241,9 @@ pub fn expand(preset: Preset, input: Input<'_>) -> Result<Expansion, (&'static s
                 loopback_only: false,
                 scopes: &["openid", "profile", "email", "offline_access"],
                 tenant_issuer: false,
+                issuer_aliases: &[],
+                session_ended_errors: &[],
+                offline_access_needs_consent: false,
             }
         }
         Preset::Auth0 => {
@@ -229,6 +257,9 @@ pub fn expand(preset: Preset, input: Input<'_>) -> Result<Expansion, (&'static s
                 scopes: &["openid", "profile", "email", "offline_access"],
                 resource_url: format!("https://{domain}/userinfo"),
                 tenant_issuer: false,
+                issuer_aliases: &[],
+                session_ended_errors: &[],
+                offline_access_needs_consent: false,
             }
         }
     })

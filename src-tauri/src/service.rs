@@ -145,7 +145,7 @@ impl Gatehouse {
                 Ok(stored) => {
                     tracing::info!("restoring the stored session");
                     self.other_session.store(false, Ordering::Relaxed);
-                    self.update(|view| view.show_session(&stored));
+                    self.update(|view| view.show_session(&stored, &config.scopes));
                     *session = Some(stored);
                     self.load_resource(config, &mut session).await;
                 }
@@ -178,7 +178,7 @@ impl Gatehouse {
             let stored = self.adopt(config, stored).await.inspect_err(|_| {
                 self.other_session.store(true, Ordering::Relaxed);
             })?;
-            self.update(|view| view.show_session(&stored));
+            self.update(|view| view.show_session(&stored, &config.scopes));
             *session = Some(stored);
         }
         self.settle(&session);
@@ -201,27 +201,35 @@ impl Gatehouse {
         if session.as_ref().is_some_and(|s| s.dpop_key.is_some()) {
             return Err(Error::DpopBound);
         }
-        // Twice at most: a renewal another process made may be fresh for the window's needs but not for
-        // `min_ttl`, and is then renewed here.
-        for _ in 0..2 {
-            let current = session.as_ref().ok_or(Error::NotSignedIn)?;
-            if !current.due_within(unix_now(), min_ttl) {
-                return current.access_token.clone().ok_or(Error::NotSignedIn);
-            }
-            if !current.renewable() {
+        let current = session.as_ref().ok_or(Error::NotSignedIn)?;
+        if !current.due_within(unix_now(), min_ttl) {
+            return current.access_token.clone().ok_or(Error::NotSignedIn);
+        }
+        // The provider's tokens don't live that long: no renewal can help, so none is spent.
+        if current.outlives_tokens(min_ttl) {
+            return Err(too_short(current, min_ttl));
+        }
+        if !current.renewable() {
+            // Nothing can be renewed, but the token may still be good for a shorter need: the session stays
+            // (it ends only once the token itself has expired, below in `fail`).
+            let now = unix_now();
+            if current.due_within(now, Duration::ZERO) {
                 let e = Error::SignInNeeded;
                 self.fail(config, &mut session, e.clone()).await;
                 return Err(e);
             }
-            if let Err(e) = self.refresh_locked(config, &mut session, min_ttl).await {
-                self.fail(config, &mut session, e.clone()).await;
-                return Err(e);
-            }
+            let left = current.expires_at.map_or(0, |at| at.saturating_sub(now));
+            return Err(Error::LifetimeTooShort { lifetime: left, wanted: min_ttl.as_secs() });
+        }
+        // One renewal at most per call: a renewal another process made meanwhile counts as this call's.
+        if let Err(e) = self.refresh_locked(config, &mut session, min_ttl).await {
+            self.fail(config, &mut session, e.clone()).await;
+            return Err(e);
         }
         let current = session.as_ref().ok_or(Error::NotSignedIn)?;
         match current.access_token.clone() {
             Some(token) if !current.due_within(unix_now(), min_ttl) => Ok(token),
-            _ => Err(Error::BadResponse(format!("the renewed access token lasts less than {}s", min_ttl.as_secs()))),
+            _ => Err(too_short(current, min_ttl)),
         }
     }
 
@@ -234,7 +242,7 @@ impl Gatehouse {
     async fn adopt(&self, config: &Config, mut stored: StoredSession) -> Result<StoredSession> {
         let expected = Binding::of(config);
         match &stored.binding {
-            Some(binding) if *binding == expected => Ok(stored),
+            Some(binding) if binding.same_as(&expected) => Ok(stored),
             Some(binding) => Err(other_provider(binding, &expected)),
             None => {
                 stored.binding = Some(expected);
@@ -310,7 +318,7 @@ impl Gatehouse {
         // RFC 9126: where the provider takes pushed requests, the request goes to it directly, and the browser
         // gets only a reference to it.
         if let Some(endpoint) = &endpoints.pushed_authorization {
-            url = flow::push_authorization_request(config, endpoint, &self.http, &url).await?;
+            url = flow::push_authorization_request(config, &endpoints, endpoint, &self.http, &url).await?;
         }
         let id = self.next_attempt.fetch_add(1, Ordering::Relaxed);
         let listener = listener.map(|bound| {
@@ -457,7 +465,8 @@ impl Gatehouse {
         };
         self.update(|view| view.phase = Phase::Exchanging);
         let client = flow::client(config, &endpoints, &attempt.redirect_uri)?;
-        let tokens = flow::exchange_code(&client, &self.http, code, attempt.verifier, attempt.dpop.as_ref()).await?;
+        let provider = flow::Provider { config, endpoints: &endpoints, http: &self.http };
+        let tokens = flow::exchange_code(&client, provider, code, attempt.verifier, attempt.dpop.as_ref()).await?;
         let nonce = attempt.nonce.as_ref().map(|n| n.secret().as_str());
         self.keep_new_grant(config, &endpoints, &tokens, nonce, attempt.dpop.as_ref(), &mut session).await?;
         self.settle(&session);
@@ -477,9 +486,9 @@ impl Gatehouse {
         dpop: Option<&DpopKey>,
         session: &mut SessionGuard<'_>,
     ) -> Result<()> {
-        // RFC 9449 §5: `token_type` DPoP says the tokens are bound; a provider that ignored the proof issued
-        // Bearer tokens, which need no key.
-        let dpop = dpop.filter(|_| tokens.is_dpop_bound());
+        // RFC 9449 §5: `token_type` DPoP (or none at all, after a proof) says the tokens are bound; a provider
+        // that ignored the proof issued Bearer tokens, which need no key.
+        let dpop = dpop.filter(|_| tokens.is_dpop_bound(true));
         let account = match self.account_from(config, endpoints, tokens, nonce, dpop).await {
             Ok(account) => account,
             Err(e) => {
@@ -498,9 +507,14 @@ impl Gatehouse {
             access_token: Some(tokens.access_token().clone()),
             refresh_token: tokens.refresh_token().cloned(),
             expires_at: expiry_from(unix_now(), tokens.expires_in()),
-            scopes: granted_scopes(tokens.scopes().map(|s| s.iter().map(|s| s.to_string()).collect()), &config.scopes),
+            scopes: granted_scopes(
+                tokens.scopes().map(|s| s.iter().map(|s| s.to_string()).collect()),
+                &config.scopes,
+                tokens.refresh_token().is_some(),
+            ),
             account,
             dpop_key: dpop.map(DpopKey::to_stored),
+            lifetime: tokens.expires_in().map(|d| d.as_secs()),
         };
         let unconfirmed = match self.keychain.save(&config.profile, &stored).await {
             Ok(()) => false,
@@ -522,12 +536,16 @@ impl Gatehouse {
         tracing::info!(unconfirmed, "signed in; session stored in the keychain");
         self.other_session.store(false, Ordering::Relaxed);
         self.update(|view| {
-            view.show_session(&stored);
+            view.show_session(&stored, &config.scopes);
             view.notice = None;
         });
         **session = Some(stored);
-        if self.load_resource(config, session).await && unconfirmed {
-            self.update(|view| view.notice = Some(Notice::error(&Error::SaveUnconfirmed)));
+        if self.load_resource(config, session).await {
+            if unconfirmed {
+                self.update(|view| view.notice = Some(Notice::error(&Error::SaveUnconfirmed)));
+            } else if self.keychain.kept_until_logout(&config.profile) {
+                self.update(|view| view.notice = Some(Notice::info("keychain_session_only", UNTIL_LOGOUT)));
+            }
         }
         Ok(())
     }
@@ -550,7 +568,8 @@ impl Gatehouse {
         let details = flow::device_authorization(&client, &url, config, &self.http).await?;
         show(&details);
         self.update(|view| view.phase = Phase::WaitingForBrowser);
-        let tokens = match flow::device_token(&client, &self.http, &details).await {
+        let provider = flow::Provider { config, endpoints: &endpoints, http: &self.http };
+        let tokens = match flow::device_token(&client, provider, &details).await {
             Ok(tokens) => tokens,
             Err(e) => {
                 self.report(&e);
@@ -654,6 +673,22 @@ impl Gatehouse {
         deleted.map_err(Error::Keychain)
     }
 
+    /// Removes the profile's keychain entry without telling any provider: for an entry this profile can't use,
+    /// saved for another provider or client, or unreadable. (Its tokens are never sent to this profile's
+    /// provider, RFC 9700 §4.9, and can't be sent to their own, which the profile no longer names.)
+    ///
+    /// # Errors
+    /// A keychain failure.
+    pub async fn forget_stored(&self) -> Result<()> {
+        let config = self.config()?;
+        let session = self.session.lock().await;
+        self.keychain.delete(&config.profile).await?;
+        self.other_session.store(false, Ordering::Relaxed);
+        self.restore_failed.store(false, Ordering::Relaxed);
+        self.settle(&session);
+        Ok(())
+    }
+
     async fn revoke(&self, config: &Config, stored: &StoredSession) -> Result<bool> {
         let dpop = stored.dpop_key()?;
         self.revoke_grant(config, stored.refresh_token.as_ref(), stored.access_token.as_ref(), dpop.as_ref()).await
@@ -697,7 +732,7 @@ impl Gatehouse {
         // token again.
         if let Some(renewed) = self.renewed_elsewhere(config, session, fresh_for).await {
             tracing::info!("using the tokens another Gatehouse process renewed");
-            self.update(|view| view.show_session(&renewed));
+            self.update(|view| view.show_session(&renewed, &config.scopes));
             **session = Some(renewed);
             return Ok(None);
         }
@@ -706,10 +741,12 @@ impl Gatehouse {
         let endpoints = self.endpoints(config).await?;
         let client = flow::client(config, &endpoints, &config.redirect_uri)?;
         let dpop = current.dpop_key()?;
-        let tokens = flow::refresh(&client, &self.http, &refresh_token, dpop.as_ref()).await?;
+        let provider = flow::Provider { config, endpoints: &endpoints, http: &self.http };
+        let tokens = flow::refresh(&client, provider, &refresh_token, dpop.as_ref()).await?;
         let mut next = current.clone();
         next.access_token = Some(tokens.access_token().clone());
         next.expires_at = expiry_from(unix_now(), tokens.expires_in());
+        next.lifetime = tokens.expires_in().map(|d| d.as_secs());
         // RFC 6749 §6: a new refresh token replaces the old; none means the old one stays valid.
         if let Some(rotated) = tokens.refresh_token() {
             next.refresh_token = Some(rotated.clone());
@@ -720,7 +757,7 @@ impl Gatehouse {
         // RFC 9700 §4.14.2: the old refresh token is now dead at the provider, so the new one must be saved
         // before anything else. If the keychain fails, keep the new tokens in memory so this run still works.
         let saved = self.keychain.save(&config.profile, &next).await;
-        self.update(|view| view.show_session(&next));
+        self.update(|view| view.show_session(&next, &config.scopes));
         **session = Some(next);
         tracing::info!(saved = saved.is_ok(), "access token refreshed");
         Ok(saved.err())
@@ -759,11 +796,19 @@ impl Gatehouse {
                 return None;
             }
         };
-        if stored.binding != current.binding {
+        let same = match (&stored.binding, &current.binding) {
+            (Some(stored), Some(current)) => stored.same_as(current),
+            (stored, current) => stored == current,
+        };
+        if !same {
             return None;
         }
-        if stored.due_within(unix_now(), fresh_for) {
-            // Due as well: renew it, with its refresh token, which is the live one.
+        let now = unix_now();
+        // Due as well: renew it, with its refresh token, which is the live one. Unless it is still valid and no
+        // renewal could do better (the provider's tokens don't live `fresh_for`): then another process's
+        // renewal is as good as this one's would be, and no grant is spent on it.
+        let still_valid = !stored.due_within(now, Duration::ZERO);
+        if stored.due_within(now, fresh_for) && !(still_valid && stored.outlives_tokens(fresh_for)) {
             **session = Some(stored);
             return None;
         }
@@ -838,6 +883,7 @@ impl Gatehouse {
             let expected = id_token::Expected {
                 issuer: endpoints.issuer.as_ref(),
                 issuer_template: endpoints.issuer_template.as_deref(),
+                issuer_aliases: &config.issuer_aliases,
                 client_id: config.client_id.as_str(),
                 nonce,
                 now: unix_now(),
@@ -972,6 +1018,9 @@ impl Gatehouse {
     }
 }
 
+/// Said when the keyring had no default collection and the session went to its session collection.
+const UNTIL_LOGOUT: &str = "You're signed in. Your keyring has no default collection, so Gatehouse kept the session in its session collection, which your keyring forgets when you log out. To stay signed in after logging out, create a keyring and make it the default (GNOME: Passwords and Keys), then sign in again.";
+
 /// The notice for a stored session bound to something else than the profile: it names what differs.
 fn other_provider(stored: &Binding, configured: &Binding) -> Error {
     let describe = |b: &Binding| {
@@ -985,6 +1034,13 @@ fn other_provider(stored: &Binding, configured: &Binding) -> Error {
         crate::error::clean_for_display(&text, 120)
     };
     Error::OtherProvider { stored: describe(stored), configured: describe(configured) }
+}
+
+/// Why `session` can't give a token that lasts `min_ttl`: the provider's tokens don't live that long.
+fn too_short(session: &StoredSession, min_ttl: Duration) -> Error {
+    let lifetime =
+        session.lifetime.or_else(|| session.expires_at.map(|at| at.saturating_sub(unix_now()))).unwrap_or_default();
+    Error::LifetimeTooShort { lifetime, wanted: min_ttl.as_secs() }
 }
 
 /// Whether `config`'s sessions are bound to a DPoP key (RFC 9449): where the provider takes ES256 proofs, unless

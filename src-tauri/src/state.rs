@@ -86,6 +86,8 @@ pub struct AuthView {
     pub expires_at: Option<u64>,
     /// The scopes granted.
     pub scopes: Vec<String>,
+    /// The scopes asked for that the provider did not grant.
+    pub not_granted: Vec<String>,
     /// Whether the session can be renewed without the browser (it has a refresh token). Without one, Refresh
     /// only reloads the data, and an expired session needs a new sign-in.
     pub renewable: bool,
@@ -110,6 +112,7 @@ impl AuthView {
             account: None,
             expires_at: None,
             scopes: Vec::new(),
+            not_granted: Vec::new(),
             renewable: false,
             key_bound: false,
             resource: None,
@@ -118,11 +121,12 @@ impl AuthView {
         }
     }
 
-    /// Shows `session`'s non-secret facts.
-    pub fn show_session(&mut self, session: &StoredSession) {
+    /// Shows `session`'s non-secret facts, and which of the `requested` scopes it lacks.
+    pub fn show_session(&mut self, session: &StoredSession, requested: &[String]) {
         self.account = Some(session.account.clone());
         self.expires_at = session.expires_at;
         self.scopes = session.scopes.clone();
+        self.not_granted = requested.iter().filter(|s| !session.scopes.contains(s)).cloned().collect();
         self.renewable = session.renewable();
         self.key_bound = session.dpop_key.is_some();
     }
@@ -132,6 +136,7 @@ impl AuthView {
         self.account = None;
         self.expires_at = None;
         self.scopes.clear();
+        self.not_granted.clear();
         self.renewable = false;
         self.key_bound = false;
         self.resource = None;

@@ -36,6 +36,8 @@ const dpop = process.env.IDP_DPOP !== 'off';
 export const CLIENT_ID = 'gatehouse-desktop';
 const NO_REFRESH_CLIENT_ID = 'gatehouse-no-refresh';
 const SECRET_CLIENT = { client_id: 'gatehouse-with-secret', client_secret: 'p+q/r=s%t:u v' };
+// A client that must send its secret in the form body (client_secret_post), as some providers insist.
+const POST_SECRET_CLIENT = { client_id: 'gatehouse-secret-post', client_secret: 'posted+secret/=' };
 const INTROSPECTION_CLIENT = { client_id: 'gatehouse-tests', client_secret: 'introspection-only-test-secret' };
 
 const events = [];
@@ -77,6 +79,14 @@ const configuration = {
       ...SECRET_CLIENT,
       application_type: 'native',
       token_endpoint_auth_method: 'client_secret_basic',
+      redirect_uris: [redirectUri],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+    },
+    {
+      ...POST_SECRET_CLIENT,
+      application_type: 'native',
+      token_endpoint_auth_method: 'client_secret_post',
       redirect_uris: [redirectUri],
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],

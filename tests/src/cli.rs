@@ -81,10 +81,22 @@ pub async fn gatehouse_with_input(config: &Path, args: &[&str], input: &str) -> 
 /// # Panics
 /// When a run can't be started.
 pub async fn concurrent_tokens(config: &Path, count: usize) -> Vec<Run> {
+    concurrent_runs(config, &["token"], count).await
+}
+
+/// Runs `gatehouse args…` `count` times at once, and returns the runs.
+///
+/// # Panics
+/// When a run can't be started.
+pub async fn concurrent_runs(config: &Path, args: &[&str], count: usize) -> Vec<Run> {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     let tasks: Vec<_> = (0..count)
         .map(|_| {
-            let config = config.to_owned();
-            tokio::spawn(async move { gatehouse(&config, &["token"]).await })
+            let (config, args) = (config.to_owned(), args.clone());
+            tokio::spawn(async move {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                gatehouse(&config, &args).await
+            })
         })
         .collect();
     let mut runs = Vec::new();
@@ -126,13 +138,20 @@ pub fn renewal_lock_path(profile: &str) -> PathBuf {
 pub fn hold_renewal_lock(profile: &str) -> std::fs::File {
     let path = renewal_lock_path(profile);
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     }
+    use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
+        .mode(0o600)
         .open(&path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     file.lock().unwrap_or_else(|e| panic!("lock {}: {e}", path.display()));

@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// What the proxy does to the requests it receives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub enum Fault {
     /// Forward to the provider and back.
     PassThrough,
@@ -30,6 +30,8 @@ pub enum Fault {
     Oversized,
     /// Answer 200 with an OAuth error body, as GitHub's token endpoint does (RFC 6749 §5.2 says 400).
     ErrorAs200(&'static str),
+    /// Answer this status, labelled `text/html`, with an OAuth error body.
+    ErrorWithStatus(u16, &'static str),
     /// Forward, and set a claim of the ID token in the provider's answer to another string, keeping the
     /// provider's signature, which then no longer matches.
     ForgeIdTokenClaim(&'static str, &'static str),
@@ -38,6 +40,12 @@ pub enum Fault {
     ResignIdTokenClaim(&'static str, &'static str),
     /// Forward, and name a key the provider never published in the ID token's header.
     UnknownKid,
+    /// Forward, then change the provider's JSON answer with this function, as providers that bend the
+    /// specifications answer (a `scope` array, no `token_type`, `expires_in: 0`, …).
+    Rewrite(fn(&mut serde_json::Value)),
+    /// Forward, then answer with this status and media type instead of the provider's own labels, with its
+    /// body unchanged.
+    Relabel(u16, &'static str),
 }
 
 /// The key the proxy signs with, and publishes beside the provider's.
@@ -199,6 +207,10 @@ async fn serve(
             let body = serde_json::json!({"error": error, "error_description": "as GitHub answers it"});
             (200, "application/json".to_string(), body.to_string().into_bytes())
         }
+        Fault::ErrorWithStatus(status, error) => {
+            let body = serde_json::json!({"error": error, "error_description": "mislabelled"});
+            (status, "text/html".to_string(), body.to_string().into_bytes())
+        }
         Fault::ForwardThenFail => {
             forward(http, upstream, &method, &path, &headers, body).await?;
             (500, "text/html".to_string(), b"<html><body><h1>500 Internal Server Error</h1></body></html>".to_vec())
@@ -228,6 +240,20 @@ async fn serve(
                 jsonwebtoken::encode(&header, &claims, &key.key).ok()
             });
             (status, content_type, resigned)
+        }
+        Fault::Rewrite(change) => {
+            let (status, content_type, body) = forward(http, upstream, &method, &path, &headers, body).await?;
+            match serde_json::from_slice::<serde_json::Value>(&body) {
+                Ok(mut value) => {
+                    change(&mut value);
+                    (status, content_type, value.to_string().into_bytes())
+                }
+                Err(_) => (status, content_type, body),
+            }
+        }
+        Fault::Relabel(status, content_type) => {
+            let (_, _, body) = forward(http, upstream, &method, &path, &headers, body).await?;
+            (status, content_type.to_owned(), body)
         }
         Fault::UnknownKid => {
             let (status, content_type, body) = forward(http, upstream, &method, &path, &headers, body).await?;

@@ -14,6 +14,8 @@ pub const CLIENT_ID: &str = "gatehouse-desktop";
 pub const NO_REFRESH_CLIENT_ID: &str = "gatehouse-no-refresh";
 /// The same, but with a client secret that needs RFC 6749 §2.3.1's form-encoding.
 pub const SECRET_CLIENT: (&str, &str) = ("gatehouse-with-secret", "p+q/r=s%t:u v");
+/// A client the demo provider takes only with its secret in the form body (`client_secret_post`).
+pub const POST_SECRET_CLIENT: (&str, &str) = ("gatehouse-secret-post", "posted+secret/=");
 const INTROSPECTION_CLIENT: (&str, &str) = ("gatehouse-tests", "introspection-only-test-secret");
 
 /// A running demo provider. Dropping it stops it.

@@ -76,3 +76,64 @@ pub fn unlock() {
     let status = child.wait().unwrap_or_else(|e| panic!("gnome-keyring-daemon: {e}"));
     assert!(status.success(), "unlocking the keyring failed");
 }
+
+/// The D-Bus object paths of the keychain items for Gatehouse's `profile`, which name their collection
+/// (`/org/freedesktop/secrets/collection/<name>/<n>`), from the Secret Service's own `SearchItems`.
+pub fn item_paths(profile: &str) -> Vec<String> {
+    let attributes = format!("{{'service': '{SERVICE}', 'username': '{profile}'}}");
+    let output = Command::new("gdbus")
+        .args(["call", "--session", "--dest", "org.freedesktop.secrets", "--object-path", "/org/freedesktop/secrets"])
+        .args(["--method", "org.freedesktop.Secret.Service.SearchItems", &attributes])
+        .output()
+        .unwrap_or_else(|e| panic!("gdbus: {e}"));
+    assert!(output.status.success(), "SearchItems: {}", String::from_utf8_lossy(&output.stderr));
+    // `([objectpath '/org/…/1', …], @ao [])`: the unlocked items, then the locked ones.
+    String::from_utf8_lossy(&output.stdout)
+        .split('\'')
+        .filter(|part| part.starts_with("/org/freedesktop/secrets/"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Stores a second item for `profile` beside Gatehouse's, as another program might: with one more attribute,
+/// `secret-tool` adds an item instead of replacing Gatehouse's.
+pub fn store_duplicate(profile: &str, secret: &str) {
+    store_with(&["service", SERVICE, "username", profile, "written-by", "another-tool"], secret);
+}
+
+/// Replaces the text of Gatehouse's item for `profile` with `secret`, as another program might.
+pub fn store_raw(profile: &str, secret: &str) {
+    store_with(&["service", SERVICE, "username", profile], secret);
+}
+
+fn store_with(attributes: &[&str], secret: &str) {
+    use std::io::Write;
+    let mut child = Command::new("secret-tool")
+        .args(["store", "--label=written by another tool"])
+        .args(attributes)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("secret-tool: {e}"));
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(secret.as_bytes());
+    }
+    assert!(child.wait().is_ok_and(|s| s.success()), "secret-tool store failed");
+}
+
+/// Deletes the login collection, and with it the `default` alias, as WSL and some KeePassXC set-ups have no
+/// default collection. [`unlock`] brings a fresh login collection back.
+pub fn delete_login_collection() {
+    let status = Command::new("dbus-send")
+        .args([
+            "--session",
+            "--dest=org.freedesktop.secrets",
+            "--type=method_call",
+            "--print-reply",
+            "/org/freedesktop/secrets/collection/login",
+            "org.freedesktop.Secret.Collection.Delete",
+        ])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap_or_else(|e| panic!("dbus-send: {e}"));
+    assert!(status.success(), "deleting the login collection failed");
+}

@@ -351,6 +351,32 @@ async fn a_client_secret_that_needs_encoding_works_for_revocation_too() {
     assert_eq!(idp.introspect(&refresh).await["active"], false, "the provider must have revoked the grant");
 }
 
+/// A provider that takes the client secret only in the form body (`client_secret_post`): the profile says so,
+/// and the secret goes there at the pushed authorization request, the token endpoint (code and refresh) and
+/// revocation alike; HTTP Basic would be answered `invalid_client`.
+#[tokio::test]
+async fn a_client_secret_goes_in_the_form_where_the_provider_wants_it() {
+    keyring::require_secret_service();
+    let idp = Idp::start(&artifacts_dir("backend").join("idp-secret-post.log"));
+    let profile = "backend-secret-post";
+    let (client_id, secret) = harness::idp::POST_SECRET_CLIENT;
+    let toml = format!(
+        "{}client_secret = {secret:?}\ntoken_endpoint_auth_method = \"client_secret_post\"\n",
+        idp.profile_toml_for(profile, client_id)
+    );
+    let (service, shell) = common::service(&toml);
+    service.start(Vec::new()).await;
+    sign_in(&service, &shell, "judy").await;
+    assert_eq!(service.view().phase, Phase::SignedIn, "{:?}", service.view().notice);
+    assert_eq!(idp.events_named("par.success", None).await.len(), 1, "the pushed request authenticated");
+    service.refresh().await.unwrap();
+    let refresh = stored_token(profile, "refresh_token");
+    service.sign_out().await.unwrap();
+    assert_eq!(notice(&service).0, "signed_out", "{:?}", service.view().notice);
+    assert_eq!(idp.introspect(&refresh).await["active"], false, "the provider must have revoked the grant");
+    assert!(idp.refused_grants().await.is_empty(), "{:?}", idp.refused_grants().await);
+}
+
 /// Without pushed authorization requests, the browser gets the whole request: the code flow with PKCE S256, a
 /// one-time `state` and a `nonce` (RFC 6749 §4.1.1, RFC 7636 §4.3, OIDC Core §3.1.2.1).
 #[tokio::test]

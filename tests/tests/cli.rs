@@ -99,10 +99,11 @@ async fn token_renews_an_expired_access_token_and_prints_only_the_token() {
     assert_eq!(stored(&profile, "access_token"), token, "saved before it was printed");
     assert_eq!(resource_status(&idp.issuer(), token).await, 200);
 
-    // --min-ttl longer than the token's life asks for another renewal.
+    // --min-ttl longer than the token's life: said plainly, and no renewal is spent on it.
     let longer = gatehouse(&config, &["token", "--min-ttl", "3600"]).await;
     assert_eq!(longer.code, 6, "a 600 s token can never last an hour: {longer:?}");
-    assert!(longer.stdout.is_empty() && longer.stderr.contains("error[bad_response]"), "{longer:?}");
+    assert!(longer.stdout.is_empty() && longer.stderr.contains("error[token_lifetime_too_short]"), "{longer:?}");
+    assert_eq!(idp.events_named("grant.success", Some("refresh_token")).await.len(), 1);
     std::fs::remove_file(&config).unwrap();
 }
 
@@ -410,5 +411,221 @@ async fn profile_picks_one_of_several_and_status_lists_them_all() {
     assert!(keyring::lookup(second).is_none());
     assert!(keyring::lookup(first).is_some(), "signing out of one leaves the other");
     gatehouse(&config, &["sign-out", "--profile", first]).await;
+    std::fs::remove_file(&config).unwrap();
+}
+
+/// A `--min-ttl` longer than the provider's tokens live can't be met by any renewal. The first call on a
+/// session that doesn't yet know its tokens' lifetime spends one refresh grant to learn it; no later call, and
+/// none of twenty at once, spends another. Each says plainly what it can't do and what would work; a need the
+/// tokens can meet still gets a token.
+#[tokio::test]
+async fn a_min_ttl_the_provider_cannot_meet_is_said_plainly_and_costs_at_most_one_grant() {
+    let (idp, config) = signed_in("min-ttl").await;
+    let profile = profile_of("min-ttl");
+    let refreshes = || async { idp.events_named("grant.success", Some("refresh_token")).await.len() };
+    // A session saved before Gatehouse kept its tokens' lifetime, due for renewal.
+    let keychain = gatehouse_lib::tokens::keychain::Keychain::new(keyring::SERVICE);
+    let mut session = keychain.load(&profile).await.unwrap().unwrap();
+    assert_eq!(session.lifetime, Some(600), "the demo provider's tokens live 600 s");
+    session.lifetime = None;
+    session.expires_at = Some(unix_now() - 5);
+    keychain.save(&profile, &session).await.unwrap();
+
+    let first = gatehouse(&config, &["token", "--min-ttl", "900"]).await;
+    assert_eq!((first.code, first.stdout.as_str()), (6, ""), "{first:?}");
+    assert!(first.stderr.contains("error[token_lifetime_too_short]"), "{first:?}");
+    assert!(first.stderr.contains("last 600 seconds") && first.stderr.contains("--min-ttl below 600"), "{first:?}");
+    assert_eq!(refreshes().await, 1, "one renewal, to learn what the provider's tokens last");
+    assert!(keyring::session(&profile).unwrap()["access_token"].is_string(), "the renewed session is kept");
+
+    for _ in 0..3 {
+        let again = gatehouse(&config, &["token", "--min-ttl", "900"]).await;
+        assert_eq!(again.code, 6, "{again:?}");
+    }
+    let runs = harness::cli::concurrent_runs(&config, &["token", "--min-ttl", "900"], 20).await;
+    assert!(runs.iter().all(|run| run.code == 6 && run.stdout.is_empty()), "{runs:?}");
+    assert_eq!(refreshes().await, 1, "no further grant for a need no renewal can meet");
+
+    let met = gatehouse(&config, &["token", "--min-ttl", "300"]).await;
+    assert_eq!((met.code, met.stdout.trim_end()), (0, stored(&profile, "access_token").as_str()), "{met:?}");
+    assert_eq!(refreshes().await, 1);
+    assert!(idp.refused_grants().await.is_empty());
+    gatehouse(&config, &["sign-out"]).await;
+    std::fs::remove_file(&config).unwrap();
+}
+
+/// Twenty calls at once with the same need the provider can't meet, on a session that doesn't know its
+/// tokens' lifetime: they share one renewal.
+#[tokio::test]
+async fn concurrent_calls_with_an_unmet_need_share_one_renewal() {
+    let (idp, config) = signed_in("min-ttl-twenty").await;
+    let profile = profile_of("min-ttl-twenty");
+    let keychain = gatehouse_lib::tokens::keychain::Keychain::new(keyring::SERVICE);
+    let mut session = keychain.load(&profile).await.unwrap().unwrap();
+    session.lifetime = None;
+    session.expires_at = Some(unix_now() - 5);
+    keychain.save(&profile, &session).await.unwrap();
+    let lock_path = renewal_lock_path(&profile);
+    let held = hold_renewal_lock(&profile);
+    let commands = tokio::spawn({
+        let config = config.clone();
+        async move { harness::cli::concurrent_runs(&config, &["token", "--min-ttl", "900"], 20).await }
+    });
+    wait_for("twenty processes at the renewal lock", Duration::from_secs(30), || async {
+        (processes_with_open(&lock_path) == 20).then_some(())
+    })
+    .await;
+    drop(held);
+    let runs = commands.await.unwrap();
+    assert!(runs.iter().all(|run| run.code == 6), "{runs:?}");
+    assert_eq!(idp.events_named("grant.success", Some("refresh_token")).await.len(), 1, "one renewal for twenty");
+    assert_eq!(idp.introspect(&stored(&profile, "refresh_token")).await["active"], true, "the grant is alive");
+    gatehouse(&config, &["sign-out"]).await;
+    std::fs::remove_file(&config).unwrap();
+}
+
+/// A session saved for another provider can be cleared from the command line, and an issuer that differs only
+/// by a trailing slash is the same provider.
+#[tokio::test]
+async fn sign_out_clears_a_session_saved_for_another_provider() {
+    let (idp, config) = signed_in("other-provider").await;
+    let profile = profile_of("other-provider");
+    let keychain = gatehouse_lib::tokens::keychain::Keychain::new(keyring::SERVICE);
+
+    // Saved when the issuer was written with (or without) a trailing slash: the same provider.
+    let mut session = keychain.load(&profile).await.unwrap().unwrap();
+    let binding = session.binding.as_mut().unwrap();
+    assert!(binding.provider.ends_with('/'), "{binding:?}");
+    binding.provider = binding.provider.trim_end_matches('/').to_owned();
+    keychain.save(&profile, &session).await.unwrap();
+    let status = gatehouse(&config, &["status"]).await;
+    assert!(status.stdout.contains("signed in as Alice"), "{status:?}");
+
+    // Saved for another provider: status says so, token refuses, and sign-out removes it.
+    let elsewhere =
+        std::fs::read_to_string(&config).unwrap().replace(&idp.issuer(), &format!("{}/other", idp.issuer()));
+    let moved = config.with_extension("moved.toml");
+    std::fs::write(&moved, elsewhere).unwrap();
+    let token = gatehouse(&moved, &["token"]).await;
+    assert_eq!(token.code, 3, "{token:?}");
+    assert!(
+        token.stderr.contains("error[session_for_other_provider]") && token.stderr.contains("sign-out"),
+        "{token:?}"
+    );
+    assert!(!token.stderr.contains("Press"), "the command line has no buttons: {token:?}");
+    let signed_out = gatehouse(&moved, &["sign-out"]).await;
+    assert_eq!(signed_out.code, 0, "{signed_out:?}");
+    assert!(signed_out.stderr.contains("Removed the session saved for"), "{signed_out:?}");
+    assert!(keyring::lookup(&profile).is_none(), "the entry is gone");
+    let again = gatehouse(&moved, &["sign-out"]).await;
+    assert!(again.stderr.contains("Not signed in"), "{again:?}");
+    std::fs::remove_file(&moved).unwrap();
+    std::fs::remove_file(&config).unwrap();
+}
+
+/// git's `username` picks the account: with two profiles signed in at one host, each user gets their own token,
+/// another user gets nothing (git asks its next helper), and no username is ambiguous there; a single profile
+/// answers for no username, the fixed `oauth2`, or its own account, and nobody else.
+#[tokio::test]
+async fn the_credential_helper_answers_only_for_the_user_git_asks_about() {
+    keyring::require_secret_service();
+    let idp = Idp::start(&artifacts_dir("cli-credential-users").join("idp.log"));
+    let (work, home) = ("cli-credential-users-work", "cli-credential-users-home");
+    let config = config_path("cli-credential-users");
+    let tables =
+        format!("[[profile]]\n{}\n[[profile]]\n{}", idp.bearer_profile_toml(work), idp.bearer_profile_toml(home));
+    std::fs::write(&config, &tables).unwrap();
+    for (profile, login) in [(work, "alice"), (home, "bob")] {
+        let (service, browser) = common::service(&idp.bearer_profile_toml(profile));
+        service.start(Vec::new()).await;
+        common::sign_in(&service, &browser, login).await;
+    }
+    let host = idp.issuer().trim_start_matches("http://").to_owned();
+    let ask = |args: Vec<&'static str>, user: Option<&'static str>| {
+        let (config, host) = (config.clone(), host.clone());
+        async move {
+            let user = user.map(|u| format!("username={u}\n")).unwrap_or_default();
+            let input = format!("protocol=http\nhost={host}\n{user}\n");
+            let mut all = vec!["credential", "get"];
+            all.extend(args);
+            let run = gatehouse_with_input(&config, &all, &input).await;
+            assert_eq!(run.code, 0, "{run:?}");
+            run.stdout
+        }
+    };
+    let answer = |user: &str, profile: &str| format!("username={user}\npassword={}\n", stored(profile, "access_token"));
+    assert!(ask(vec![], Some("bob")).await.starts_with(&answer("bob", home)));
+    assert!(ask(vec![], Some("alice")).await.starts_with(&answer("alice", work)));
+    assert_eq!(ask(vec![], Some("carol")).await, "", "another user gets nothing");
+    assert_eq!(ask(vec![], None).await, "", "two accounts and no username: not Gatehouse's to guess");
+    assert_eq!(ask(vec![], Some("oauth2")).await, "");
+    // One profile: its own account, the fixed name, or none; never another user's name.
+    assert_eq!(ask(vec!["--profile", work], Some("bob")).await, "", "USER_B never gets USER_A's token");
+    assert!(ask(vec!["--profile", work], None).await.starts_with(&answer("oauth2", work)));
+    assert!(ask(vec!["--profile", work], Some("oauth2")).await.starts_with(&answer("oauth2", work)));
+    assert!(ask(vec!["--profile", work], Some("alice")).await.starts_with(&answer("alice", work)));
+    for profile in [work, home] {
+        gatehouse(&config, &["sign-out", "--profile", profile]).await;
+    }
+    std::fs::remove_file(&config).unwrap();
+}
+
+/// Another program's item beside Gatehouse's for one profile, or an entry Gatehouse can't read: every command
+/// says what is wrong and what to do, in words (never D-Bus object paths or Rust `Debug` text), and
+/// `gatehouse sign-out` clears it.
+#[tokio::test]
+async fn duplicate_or_unreadable_entries_are_explained_and_cleared_by_sign_out() {
+    let (_idp, config) = signed_in("duplicates").await;
+    let profile = profile_of("duplicates");
+    keyring::store_duplicate(&profile, "{}");
+    assert_eq!(keyring::count_entries(&profile), 2);
+    for (args, code) in [(vec!["token"], 5), (vec!["status"], 0)] {
+        let run = gatehouse(&config, &args).await;
+        assert_eq!(run.code, code, "{run:?}");
+        let said = format!("{}{}", run.stdout, run.stderr);
+        assert!(said.contains("more than one saved session") && said.contains("sign-out"), "{run:?}");
+        for debug in ["/org/freedesktop", "Entry {", "Ambiguous", "Wrapper", "credentials: ["] {
+            assert!(!said.contains(debug), "{debug}: {run:?}");
+        }
+    }
+    let cleared = gatehouse(&config, &["sign-out"]).await;
+    assert_eq!(cleared.code, 0, "{cleared:?}");
+    assert_eq!(keyring::count_entries(&profile), 0, "both items are gone");
+
+    keyring::store_raw(&profile, "{\"v\": 99, \"truncated");
+    let token = gatehouse(&config, &["token"]).await;
+    assert_eq!(token.code, 5, "{token:?}");
+    assert!(token.stderr.contains("error[keychain_corrupt]"), "{token:?}");
+    let cleared = gatehouse(&config, &["sign-out"]).await;
+    assert_eq!(cleared.code, 0, "{cleared:?}");
+    assert!(cleared.stderr.contains("couldn't be read"), "{cleared:?}");
+    assert!(keyring::lookup(&profile).is_none());
+    std::fs::remove_file(&config).unwrap();
+}
+
+/// Large group claims make large tokens. The Secret Service has no limit of its own that a session comes near,
+/// so a 20 KB access token stays in the entry (twenty `gatehouse token` at once spend no refresh grant on it),
+/// and a 17 KB refresh token is kept whole.
+#[tokio::test]
+async fn large_tokens_are_kept_whole_and_cost_no_renewal() {
+    let (idp, config) = signed_in("large-tokens").await;
+    let profile = profile_of("large-tokens");
+    let keychain = gatehouse_lib::tokens::keychain::Keychain::new(keyring::SERVICE);
+    let mut session = keychain.load(&profile).await.unwrap().unwrap();
+    let real_refresh_token = session.refresh_token.clone();
+    let large_access = "a".repeat(20 * 1024);
+    session.access_token = Some(oauth2::AccessToken::new(large_access.clone()));
+    session.refresh_token = Some(oauth2::RefreshToken::new("r".repeat(17 * 1024)));
+    keychain.save(&profile, &session).await.unwrap();
+    let back = gatehouse_lib::tokens::keychain::Keychain::new(keyring::SERVICE).load(&profile).await.unwrap().unwrap();
+    assert_eq!(back.access_token.unwrap().secret().len(), 20 * 1024, "the access token is kept");
+    assert_eq!(back.refresh_token.unwrap().secret().len(), 17 * 1024, "the refresh token is kept whole");
+
+    session.refresh_token = real_refresh_token;
+    keychain.save(&profile, &session).await.unwrap();
+    let runs = concurrent_tokens(&config, 20).await;
+    assert!(runs.iter().all(|run| run.code == 0 && run.stdout.trim_end() == large_access), "every call gets it");
+    assert!(idp.events_named("grant.success", Some("refresh_token")).await.is_empty(), "no renewal for it");
+    gatehouse(&config, &["sign-out"]).await;
     std::fs::remove_file(&config).unwrap();
 }

@@ -1252,7 +1252,8 @@ async fn s26_two_accounts_side_by_side_in_the_window_and_the_tray() {
 }
 
 /// "Add account": a second account at the provider of the first, in the same window. The provider is asked to
-/// let the person sign in as someone else (it lists no `select_account`, so `prompt=login`), both accounts
+/// let the person sign in as someone else (it lists no `select_account`, so `prompt=login`, beside the `consent`
+/// that `offline_access` asks for), both accounts
 /// survive a restart and are seen by the command line, and the added one can be signed out and removed.
 #[tokio::test]
 async fn s27_add_account_signs_in_a_second_account_at_the_same_provider() {
@@ -1269,8 +1270,10 @@ async fn s27_add_account_signs_in_a_second_account_at_the_same_provider() {
     assert_eq!(app.card(&first).text("account").await, "Alice");
     let pushed = idp.events_named("par.success", None).await;
     assert_eq!(pushed.len(), 2);
-    assert_eq!(pushed[0]["prompt"], serde_json::Value::Null, "the first sign-in needs no prompt");
-    assert_eq!(pushed[1]["prompt"], "login");
+    // OIDC Core §11: the profile asks for offline_access, so each request says consent; the added account's
+    // also asks to sign in as someone else.
+    assert_eq!(pushed[0]["prompt"], "consent", "the first sign-in asks only for consent");
+    assert_eq!(pushed[1]["prompt"], "consent login");
     assert_eq!((keyring::count_entries(&first), keyring::count_entries(&second)), (1, 1));
     app.screenshot("added-account").await;
 

@@ -401,3 +401,116 @@ async fn a_failed_pushed_authorization_request_opens_no_browser_and_leaves_nothi
     assert_eq!(service.view().phase, Phase::SignedIn, "{:?}", service.view().notice);
     service.sign_out().await.unwrap();
 }
+
+/// Twitch's `scope` array, Rancher's missing `token_type` and GoToSocial's `expires_in: 0`, all at once, on the
+/// code exchange and on every refresh: the sign-in completes, nothing is revoked, the token is used until the
+/// resource refuses it, and each rotated refresh token is the one stored (the next refresh works with it).
+#[tokio::test]
+async fn quirky_token_responses_sign_in_and_keep_each_rotated_refresh_token() {
+    fn quirky(body: &mut serde_json::Value) {
+        if let Some(scope) = body["scope"].as_str() {
+            body["scope"] = scope.split(' ').collect::<Vec<_>>().into();
+        }
+        if let Some(fields) = body.as_object_mut() {
+            fields.remove("token_type");
+        }
+        body["expires_in"] = 0.into();
+    }
+    let (idp, proxy, service, opened) = setup("faults-quirky").await;
+    proxy.inject(Fault::Rewrite(quirky), &["/token"]);
+    service.sign_in().await.unwrap();
+    browse(&service, &opened).await;
+    let view = service.view();
+    assert_eq!(view.phase, Phase::SignedIn, "{:?}", view.notice);
+    assert!(view.notice.is_none(), "{:?}", view.notice);
+    assert_eq!(view.scopes, ["openid", "profile", "offline_access"]);
+    assert!(view.not_granted.is_empty());
+    assert_eq!(view.expires_at, None, "expires_in 0 is no stated lifetime");
+    assert!(view.resource.is_some(), "the resource takes the token");
+    let stored = keyring::session("faults-quirky").unwrap();
+    assert!(stored.get("expires_at").is_none(), "{stored}");
+    assert!(idp.events_named("grant.revoked", None).await.is_empty(), "nothing may be revoked");
+
+    for round in 1..=2 {
+        service.refresh().await.unwrap_or_else(|e| panic!("refresh {round}: {e}"));
+        assert_eq!(stored_refresh_token_hash("faults-quirky"), last_issued_refresh_token_hash(&idp).await);
+    }
+    assert_eq!(idp.events_named("grant.success", Some("refresh_token")).await.len(), 2);
+    assert!(idp.refused_grants().await.is_empty(), "{:?}", idp.refused_grants().await);
+    service.sign_out().await.unwrap();
+}
+
+/// A token response is read by what it is, not by its labels: tokens answered with 201 and `text/plain` are
+/// tokens, and an error answered with 200 or 500 is that error. An answer that issued tokens Gatehouse can't use
+/// (a `mac` token, RFC 6749 §7.1) is refused naming the field, and what it issued is revoked.
+#[tokio::test]
+async fn token_responses_are_read_by_what_they_are_and_unusable_grants_revoked() {
+    let (idp, proxy, service, opened) = setup("faults-labels").await;
+    proxy.inject(Fault::Relabel(201, "text/plain; charset=utf-8"), &["/token"]);
+    service.sign_in().await.unwrap();
+    browse(&service, &opened).await;
+    assert_eq!(service.view().phase, Phase::SignedIn, "{:?}", service.view().notice);
+    service.refresh().await.unwrap();
+    assert_eq!(stored_refresh_token_hash("faults-labels"), last_issued_refresh_token_hash(&idp).await);
+
+    for status in [200, 201, 500] {
+        proxy.inject(Fault::ErrorWithStatus(status, "temporarily_unavailable"), &["/token"]);
+        let error = service.refresh().await.unwrap_err();
+        assert_eq!(error.kind(), "token_request_failed", "{status}: {error}");
+        assert!(error.to_string().contains("temporarily_unavailable"), "{error}");
+        assert_eq!(service.view().phase, Phase::SignedIn);
+    }
+    proxy.inject(Fault::PassThrough, &[]);
+    service.sign_out().await.unwrap();
+
+    fn mac(body: &mut serde_json::Value) {
+        body["token_type"] = "mac".into();
+    }
+    proxy.inject(Fault::Rewrite(mac), &["/token"]);
+    let revoked = idp.events_named("grant.revoked", None).await.len();
+    service.sign_in().await.unwrap();
+    browse(&service, &opened).await;
+    let view = service.view();
+    assert_eq!(view.phase, Phase::SignedOut);
+    let notice = view.notice.unwrap();
+    assert_eq!(notice.kind, "bad_response");
+    assert!(notice.message.contains("token_type") && notice.message.contains("mac"), "{}", notice.message);
+    assert!(keyring::lookup("faults-labels").is_none());
+    assert_eq!(idp.events_named("grant.revoked", None).await.len(), revoked + 1, "the unusable grant is revoked");
+}
+
+/// GitHub Apps answer a dead refresh token with `200 {"error":"bad_refresh_token"}`. With the code listed
+/// (the github preset lists it), the session ends and its entry goes, as with `invalid_grant`; without it, the
+/// error is a provider error and the session stays.
+#[tokio::test]
+async fn a_providers_own_word_for_a_dead_refresh_token_ends_the_session() {
+    keyring::require_secret_service();
+    let idp = Idp::start(&artifacts_dir("faults").join("faults-dead-refresh.log"));
+    let proxy = FaultProxy::start(idp.issuer()).await;
+    let listed = format!(
+        "{}session_ended_errors = [\"bad_refresh_token\"]\n",
+        profile_for(&idp, &proxy, "faults-dead-refresh", harness::idp::CLIENT_ID)
+    );
+    let (service, opened) = common::service(&listed);
+    service.start(Vec::new()).await;
+    service.sign_in().await.unwrap();
+    browse(&service, &opened).await;
+    assert_eq!(service.view().phase, Phase::SignedIn, "{:?}", service.view().notice);
+    proxy.inject(Fault::ErrorAs200("bad_refresh_token"), &["/token"]);
+    let error = service.refresh().await.unwrap_err();
+    assert_eq!(error.kind(), "session_ended", "{error}");
+    assert_eq!(gatehouse_lib::cli::exit_code(&error), 3);
+    assert_eq!(service.view().phase, Phase::SignedOut);
+    assert!(keyring::lookup("faults-dead-refresh").is_none(), "the dead session is removed");
+
+    // Not listed: a provider error like any other, and the session is kept.
+    proxy.inject(Fault::PassThrough, &[]);
+    let (service, opened) = launch(&idp, &proxy, "faults-dead-refresh-unlisted").await;
+    service.sign_in().await.unwrap();
+    browse(&service, &opened).await;
+    proxy.inject(Fault::ErrorAs200("bad_refresh_token"), &["/token"]);
+    assert_eq!(service.refresh().await.unwrap_err().kind(), "token_request_failed");
+    assert!(keyring::lookup("faults-dead-refresh-unlisted").is_some());
+    proxy.inject(Fault::PassThrough, &[]);
+    service.sign_out().await.unwrap();
+}

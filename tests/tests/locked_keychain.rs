@@ -147,3 +147,56 @@ async fn signing_out_after_a_locked_launch_revokes_the_stored_session() {
     assert!(keyring::lookup(profile).is_none());
     assert_eq!(idp.introspect(&refresh).await["active"], false, "the stored grant must be revoked");
 }
+
+/// Deletes the keyring's login (default) collection; dropped, brings a fresh one back, so that a failed
+/// assertion doesn't leave the next test without it.
+struct NoDefaultCollection;
+
+impl NoDefaultCollection {
+    fn now() -> NoDefaultCollection {
+        keyring::delete_login_collection();
+        NoDefaultCollection
+    }
+}
+
+impl Drop for NoDefaultCollection {
+    fn drop(&mut self) {
+        keyring::unlock();
+    }
+}
+
+/// A Secret Service with no `default` collection (WSL, KeePassXC with no default database, a deleted login
+/// keyring) is not a locked one. Nothing is locked here, so Gatehouse keeps the session in the collection that
+/// is unlocked (gnome-keyring's session collection) and says it lasts until log-out; the fresh grant is not
+/// revoked, a refresh saves its rotated token there too, and sign-out removes it.
+#[tokio::test]
+async fn a_keyring_without_a_default_collection_keeps_the_session_where_it_can() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    keyring::require_secret_service();
+    let idp = Idp::start(&artifacts_dir("locked").join("idp-no-default.log"));
+    let profile = "no-default-collection";
+    let _restore = NoDefaultCollection::now();
+    let (service, opened) = start(&idp, profile);
+    service.start(Vec::new()).await;
+    service.sign_in().await.unwrap();
+    service.handle_callback(&opened.answer("kim", Decision::Approve).await).await;
+    let view = service.view();
+    assert_eq!(view.phase, Phase::SignedIn, "{:?}", view.notice);
+    let notice = view.notice.unwrap();
+    assert_eq!(notice.kind, "keychain_session_only");
+    assert!(!notice.message.contains("locked") && notice.message.contains("default collection"), "{notice:?}");
+    let paths = keyring::item_paths(profile);
+    assert_eq!(paths.len(), 1, "{paths:?}");
+    assert!(paths[0].starts_with("/org/freedesktop/secrets/collection/session/"), "{paths:?}");
+    let refresh_token = keyring::session(profile).unwrap()["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(idp.introspect(&refresh_token).await["active"], true, "the fresh grant must not be revoked");
+    assert!(idp.events_named("grant.revoked", None).await.is_empty());
+
+    service.refresh().await.unwrap();
+    let rotated = keyring::session(profile).unwrap()["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(rotated, refresh_token);
+    assert_eq!(keyring::item_paths(profile).len(), 1, "the refresh updates the one entry");
+    service.sign_out().await.unwrap();
+    assert!(keyring::lookup(profile).is_none());
+    assert_eq!(idp.introspect(&rotated).await["active"], false, "sign-out revokes");
+}

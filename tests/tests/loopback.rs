@@ -164,3 +164,37 @@ async fn a_timed_out_attempt_and_a_silent_connection_are_both_cut_off() {
     assert_eq!(service.view().notice.map(|n| n.kind).as_deref(), Some("sign_in_timed_out"));
     wait_until_closed(port).await;
 }
+
+/// Some providers match a loopback redirect's port exactly, and a browser at the far end of an SSH tunnel needs
+/// a known one: `redirect_uri = "http://127.0.0.1:PORT/callback"` listens on exactly that port and sends exactly
+/// that URI. When another program holds the port, Sign in says so, naming the port and what to do.
+#[tokio::test]
+async fn a_fixed_loopback_port_is_used_as_written_and_a_taken_one_is_named() {
+    keyring::require_secret_service();
+    let idp = Idp::start_with(&artifacts_dir("loopback").join("idp-fixed-port.log"), NO_PAR);
+    let port = harness::free_port();
+    let toml = idp
+        .profile_toml("loopback-fixed-port")
+        .replace("com.example.gatehouse:/callback", &format!("http://127.0.0.1:{port}/callback"));
+    let (service, browser) = common::service(&toml);
+    service.start(Vec::new()).await;
+    service.sign_in().await.unwrap();
+    assert_eq!(redirect_uri(&browser).as_str(), format!("http://127.0.0.1:{port}/callback"));
+    assert!(accepts_connections(port));
+    let redirect = browser.answer("lee", Decision::Approve).await;
+    assert!(redirect.starts_with(&format!("http://127.0.0.1:{port}/callback?")), "{redirect}");
+    let page = browser_client().get(&redirect).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("You're signed in"));
+    assert_eq!(service.view().phase, Phase::SignedIn, "{:?}", service.view().notice);
+    wait_until_closed(port).await;
+    service.sign_out().await.unwrap();
+
+    let _taken = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let error = service.sign_in().await.unwrap_err();
+    assert_eq!(error.kind(), "loopback_port_in_use", "{error}");
+    assert!(error.to_string().contains(&format!("Port {port}")), "{error}");
+    let view = service.view();
+    assert_eq!(view.phase, Phase::SignedOut);
+    assert_eq!(view.notice.map(|n| n.kind).as_deref(), Some("loopback_port_in_use"));
+}

@@ -78,6 +78,87 @@ pub struct Callback {
     pub outcome: Outcome,
 }
 
+/// Where a URI points, in the normal form of RFC 3986 §6.2.2, so that spellings of one redirect URI compare
+/// equal and nothing else does:
+/// - §6.2.2.1: scheme and host in lower case (`url` lowers the scheme, and the host of `http` URIs; a
+///   private-use scheme's host is kept as written, so it is lowered here), percent-encodings in upper case;
+/// - §6.2.2.2: a percent-encoded unreserved character is the character itself;
+/// - §6.2.2.3: `.` and `..` segments removed;
+/// - an empty authority (`com.example.app:///callback`) is no authority (`com.example.app:/callback`): some
+///   launchers add one, and both name the same path of the same app.
+///
+/// The query is not part of the target; the fragment is refused by the caller.
+#[derive(Debug, PartialEq, Eq)]
+struct Target {
+    scheme: String,
+    host: Option<String>,
+    port: Option<u16>,
+    path: String,
+}
+
+impl Target {
+    fn of(url: &Url) -> Target {
+        Target {
+            scheme: url.scheme().to_ascii_lowercase(),
+            host: url.host_str().filter(|h| !h.is_empty()).map(|h| normal_encoding(&h.to_ascii_lowercase())),
+            port: url.port_or_known_default(),
+            path: without_dot_segments(&normal_encoding(url.path())),
+        }
+    }
+}
+
+/// RFC 3986 §6.2.2.1 and §6.2.2.2: percent-encoded unreserved characters decoded, other percent-encodings in
+/// upper case.
+fn normal_encoding(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(high), Some(low)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                let byte = (high * 16 + low) as u8;
+                if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+                    out.push(byte);
+                } else {
+                    out.extend_from_slice(format!("%{byte:02X}").as_bytes());
+                }
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// RFC 3986 §5.2.4 (used by §6.2.2.3): the path with its `.` and `..` segments resolved.
+fn without_dot_segments(path: &str) -> String {
+    let absolute = path.starts_with('/');
+    let mut segments: Vec<&str> = Vec::new();
+    let parts: Vec<&str> = path.split('/').skip(usize::from(absolute)).collect();
+    for (i, segment) in parts.iter().enumerate() {
+        match *segment {
+            "." => {}
+            ".." => {
+                segments.pop();
+            }
+            other => segments.push(other),
+        }
+        // A trailing `.` or `..` leaves the path ending in a slash.
+        if i + 1 == parts.len() && matches!(*segment, "." | "..") {
+            segments.push("");
+        }
+    }
+    let joined = segments.join("/");
+    if absolute {
+        format!("/{joined}")
+    } else {
+        joined
+    }
+}
+
 /// Parses a deep link as an authorization response for `redirect_uri`.
 ///
 /// # Errors
@@ -87,13 +168,10 @@ pub fn parse(link: &str, redirect_uri: &Url) -> Result<Callback, CallbackError> 
         return Err(CallbackError::TooLong);
     }
     let url = Url::parse(link).map_err(|_| CallbackError::Malformed)?;
-    // RFC 8252 §7.1 and RFC 6749 §3.1.2: the response goes to the registered redirect URI and nowhere else.
-    let same_target = url.scheme() == redirect_uri.scheme()
-        && url.host() == redirect_uri.host()
-        && url.port() == redirect_uri.port()
-        && url.path() == redirect_uri.path()
-        && url.username().is_empty()
-        && url.password().is_none();
+    // RFC 8252 §7.1 and RFC 6749 §3.1.2: the response goes to the registered redirect URI and nowhere else,
+    // compared as URIs (RFC 3986 §6.2.2), since the OS and browser may hand the link over in another spelling.
+    let same_target =
+        Target::of(&url) == Target::of(redirect_uri) && url.username().is_empty() && url.password().is_none();
     if !same_target {
         return Err(CallbackError::WrongTarget);
     }
@@ -206,6 +284,51 @@ mod tests {
         ] {
             assert_eq!(parse_err(link), CallbackError::WrongTarget, "{link}");
         }
+    }
+
+    /// RFC 3986 §6.2.2: spellings of the redirect URI the OS or a browser may hand over are the same URI.
+    #[test]
+    fn matches_the_redirect_as_a_uri_not_as_a_string() {
+        for link in [
+            "COM.EXAMPLE.GATEHOUSE:/callback?code=a&state=s",
+            "com.example.gatehouse:///callback?code=a&state=s",
+            "com.example.gatehouse:/%63allback?code=a&state=s",
+            "com.example.gatehouse:/%63%61llback?code=a&state=s",
+            "com.example.gatehouse:/./callback?code=a&state=s",
+            "com.example.gatehouse:/x/../callback?code=a&state=s",
+        ] {
+            assert!(parse(link, &redirect()).is_ok(), "{link}");
+        }
+        for link in [
+            "com.example.gatehouse:/Callback?code=a&state=s",
+            "com.example.gatehouse:/callback/?code=a&state=s",
+            "com.example.gatehouse:/%2Fcallback?code=a&state=s",
+            "com.example.gatehouse://user@/callback?code=a&state=s",
+        ] {
+            assert!(parse(link, &redirect()).is_err(), "{link}");
+        }
+        // A private-use scheme's host is compared without case; a loopback redirect's port and path exactly.
+        let hosted = Url::parse("com.example.gatehouse://oauth/callback").unwrap();
+        assert!(parse("com.example.gatehouse://OAuth/callback?code=a&state=s", &hosted).is_ok());
+        let loopback = Url::parse("http://127.0.0.1:4567/callback").unwrap();
+        assert!(parse("HTTP://127.0.0.1:4567/%63allback?code=a&state=s", &loopback).is_ok());
+        assert!(parse("http://127.0.0.1:4568/callback?code=a&state=s", &loopback).is_err());
+    }
+
+    #[test]
+    fn dot_segments_are_removed_as_rfc_3986_says() {
+        // RFC 3986 §5.4's examples, as paths.
+        for (path, removed) in [
+            ("/a/b/c/./../../g", "/a/g"),
+            ("/./g", "/g"),
+            ("/g/.", "/g/"),
+            ("/g/..", "/"),
+            ("/../g", "/g"),
+            ("/callback", "/callback"),
+        ] {
+            assert_eq!(without_dot_segments(path), removed, "{path}");
+        }
+        assert_eq!(normal_encoding("/%7e%41%2f%zz"), "/~A%2F%zz");
     }
 
     #[test]

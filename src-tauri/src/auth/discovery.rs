@@ -33,20 +33,45 @@ struct Metadata {
     /// RFC 9449 §5.1; read leniently, since it only turns DPoP on.
     #[serde(default)]
     dpop_signing_alg_values_supported: Option<serde_json::Value>,
+    /// RFC 8414 §2; read leniently, since it only picks how the client authenticates.
+    #[serde(default)]
+    token_endpoint_auth_methods_supported: Option<serde_json::Value>,
 }
 
-/// The well-known locations for `issuer`: OpenID Connect's, then RFC 8414's.
-fn metadata_urls(issuer: &Url) -> Result<[Url; 2]> {
+/// Where providers publish their metadata for `issuer`, in the order Gatehouse asks: the OpenID Connect
+/// document, then the RFC 8414 one, each first where its own specification puts it and then where real servers
+/// also put it. For an issuer without a path, each pair is one URL.
+///
+/// 1. OIDC Discovery §4.1: the issuer, then `/.well-known/openid-configuration` (Keycloak, Auth0, Google,
+///    Microsoft, Okta, GitLab).
+/// 2. RFC 8414 §5's form of the same document: `/.well-known/openid-configuration` inserted before the
+///    issuer's path (servers built on RFC 8414 that publish the OpenID document there).
+/// 3. RFC 8414 §3.1: `/.well-known/oauth-authorization-server` inserted before the issuer's path.
+/// 4. The issuer, then `/.well-known/oauth-authorization-server` (Okta's custom authorization servers, and
+///    other servers that append it as OIDC Discovery appends its own).
+fn metadata_urls(issuer: &Url) -> Result<MetadataUrls> {
     let path = issuer.path().trim_end_matches('/');
     let at = |well_known: &str| -> Result<Url> {
         issuer.join(well_known).map_err(|e| Error::Internal(format!("metadata URL: {e}")))
     };
-    Ok([
-        // OIDC Discovery §4: the issuer, then /.well-known/openid-configuration.
-        at(&format!("{path}/.well-known/openid-configuration"))?,
-        // RFC 8414 §3.1: /.well-known/oauth-authorization-server inserted before the issuer's path.
-        at(&format!("/.well-known/oauth-authorization-server{path}"))?,
-    ])
+    let pair = |name: &str| -> Result<Vec<Url>> {
+        let appended = at(&format!("{path}/.well-known/{name}"))?;
+        let inserted = at(&format!("/.well-known/{name}{path}"))?;
+        Ok(if appended == inserted { vec![appended] } else { vec![appended, inserted] })
+    };
+    let mut oauth = pair("oauth-authorization-server")?;
+    // RFC 8414's own place first.
+    oauth.reverse();
+    Ok(MetadataUrls { openid: pair("openid-configuration")?, oauth })
+}
+
+/// The places [`metadata_urls`] lists.
+#[derive(Debug)]
+struct MetadataUrls {
+    /// The OpenID Connect document's.
+    openid: Vec<Url>,
+    /// The RFC 8414 document's.
+    oauth: Vec<Url>,
 }
 
 /// Fetches and checks the provider's metadata.
@@ -55,67 +80,91 @@ fn metadata_urls(issuer: &Url) -> Result<[Url; 2]> {
 /// [`Error::Network`] when the provider is unreachable, [`Error::BadResponse`] when its metadata is missing,
 /// malformed, or describes another issuer.
 pub async fn discover(client: &reqwest::Client, issuer: &Url, tenant_issuer: bool) -> Result<ProviderEndpoints> {
-    let [openid, oauth] = metadata_urls(issuer)?;
-    let mut endpoints = match fetch(client, &openid).await? {
-        Fetched::Document(metadata) => check(*metadata, issuer, tenant_issuer)?,
-        Fetched::Missing(status) => {
-            return match fetch(client, &oauth).await? {
-                Fetched::Document(metadata) => {
+    let urls = metadata_urls(issuer)?;
+    let mut endpoints = match first_document(client, &urls.openid, issuer, tenant_issuer).await? {
+        Ok(endpoints) => {
+            tracing::debug!("endpoints from the OpenID Connect discovery document");
+            endpoints
+        }
+        Err(openid_error) => {
+            return match first_document(client, &urls.oauth, issuer, tenant_issuer).await? {
+                Ok(endpoints) => {
                     tracing::debug!("endpoints from the RFC 8414 document");
-                    check(*metadata, issuer, tenant_issuer)
+                    Ok(endpoints)
                 }
-                Fetched::Missing(_) => Err(no_document(status)),
+                // What a document that was there said beats "not found".
+                Err(oauth_error) => Err(if openid_error.found { openid_error } else { oauth_error }.error),
             };
         }
     };
-    tracing::debug!("endpoints from the OpenID Connect discovery document");
     if endpoints.revocation.is_none() || endpoints.userinfo.is_none() || endpoints.jwks.is_none() {
-        fill_gaps(&mut endpoints, client, &oauth, issuer, tenant_issuer).await;
+        match first_document(client, &urls.oauth, issuer, tenant_issuer).await {
+            Ok(Ok(extra)) => fill_gaps(&mut endpoints, extra),
+            Ok(Err(_)) => {}
+            Err(e) => tracing::warn!(kind = e.kind(), "ignoring the RFC 8414 document: {e}"),
+        }
     }
     Ok(endpoints)
 }
 
-/// Takes the endpoints `endpoints` lacks from the RFC 8414 document at `url`, if there is one for the same
-/// issuer. Any failure here leaves `endpoints` as they were: they are complete enough to sign in.
-async fn fill_gaps(
-    endpoints: &mut ProviderEndpoints,
+/// Why no usable document was found at a list of places.
+struct NotFound {
+    error: Error,
+    /// Whether some place had a document (that was unusable), rather than none.
+    found: bool,
+}
+
+/// The first usable metadata document among `urls`. A place with no document, or with something that is not
+/// metadata (an HTML page, as single-page apps serve for any path), is skipped; the outer error is a network
+/// failure, which no other place on the same host would escape.
+async fn first_document(
     client: &reqwest::Client,
-    url: &Url,
+    urls: &[Url],
     issuer: &Url,
     tenant_issuer: bool,
-) {
-    let extra = match fetch(client, url).await {
-        Ok(Fetched::Document(metadata)) => check(*metadata, issuer, tenant_issuer),
-        Ok(Fetched::Missing(_)) => return,
-        Err(e) => Err(e),
-    };
-    match extra {
-        Ok(extra) => {
-            if endpoints.revocation.is_none() && extra.revocation.is_some() {
-                tracing::debug!("revocation endpoint from the RFC 8414 document");
-                endpoints.revocation = extra.revocation;
-            }
-            if endpoints.jwks.is_none() && extra.jwks.is_some() {
-                tracing::debug!("JWK Set from the RFC 8414 document");
-                endpoints.jwks = extra.jwks;
-            }
-            if endpoints.device_authorization.is_none() && extra.device_authorization.is_some() {
-                tracing::debug!("device authorization endpoint from the RFC 8414 document");
-                endpoints.device_authorization = extra.device_authorization;
-            }
-            if endpoints.pushed_authorization.is_none() && extra.pushed_authorization.is_some() {
-                tracing::debug!("pushed authorization request endpoint from the RFC 8414 document");
-                endpoints.pushed_authorization = extra.pushed_authorization;
-            }
-            if endpoints.userinfo.is_none() && extra.userinfo.is_some() {
-                tracing::debug!("userinfo endpoint from the RFC 8414 document");
-                endpoints.userinfo = extra.userinfo;
-            }
-            // RFC 9207 §3: if either document promises `iss`, a response without it is refused.
-            endpoints.iss_parameter_supported |= extra.iss_parameter_supported;
+) -> Result<std::result::Result<ProviderEndpoints, NotFound>> {
+    let mut why: Option<NotFound> = None;
+    for url in urls {
+        let failure = match fetch(client, url).await? {
+            Fetched::Document(metadata) => match check(*metadata, issuer, tenant_issuer) {
+                Ok(endpoints) => return Ok(Ok(endpoints)),
+                Err(e) => NotFound { error: e, found: true },
+            },
+            Fetched::Unreadable(e) => NotFound { error: e, found: true },
+            Fetched::Missing(status) => NotFound { error: no_document(status), found: false },
+        };
+        if why.as_ref().is_none_or(|w| !w.found) {
+            why = Some(failure);
         }
-        Err(e) => tracing::warn!(kind = e.kind(), "ignoring the RFC 8414 document: {e}"),
     }
+    Ok(Err(why.unwrap_or(NotFound { error: no_document(reqwest::StatusCode::NOT_FOUND), found: false })))
+}
+
+/// Takes the endpoints `endpoints` lacks from `extra`, the RFC 8414 document for the same issuer: some servers
+/// list revocation or userinfo only there.
+fn fill_gaps(endpoints: &mut ProviderEndpoints, extra: ProviderEndpoints) {
+    if endpoints.revocation.is_none() && extra.revocation.is_some() {
+        tracing::debug!("revocation endpoint from the RFC 8414 document");
+        endpoints.revocation = extra.revocation;
+    }
+    if endpoints.jwks.is_none() && extra.jwks.is_some() {
+        tracing::debug!("JWK Set from the RFC 8414 document");
+        endpoints.jwks = extra.jwks;
+    }
+    if endpoints.device_authorization.is_none() && extra.device_authorization.is_some() {
+        tracing::debug!("device authorization endpoint from the RFC 8414 document");
+        endpoints.device_authorization = extra.device_authorization;
+    }
+    if endpoints.pushed_authorization.is_none() && extra.pushed_authorization.is_some() {
+        tracing::debug!("pushed authorization request endpoint from the RFC 8414 document");
+        endpoints.pushed_authorization = extra.pushed_authorization;
+    }
+    if endpoints.userinfo.is_none() && extra.userinfo.is_some() {
+        tracing::debug!("userinfo endpoint from the RFC 8414 document");
+        endpoints.userinfo = extra.userinfo;
+    }
+    // RFC 9207 §3: if either document promises `iss`, a response without it is refused.
+    endpoints.iss_parameter_supported |= extra.iss_parameter_supported;
 }
 
 /// Fetches the provider's JWK Set (RFC 7517 §5), the keys its ID tokens are signed with.
@@ -153,6 +202,8 @@ async fn get(client: &reqwest::Client, url: &Url) -> Result<reqwest::Response> {
 /// A metadata document, or the status that said there is none.
 enum Fetched {
     Document(Box<Metadata>),
+    /// Something that is not a metadata document.
+    Unreadable(Error),
     Missing(reqwest::StatusCode),
 }
 
@@ -161,22 +212,39 @@ async fn fetch(client: &reqwest::Client, url: &Url) -> Result<Fetched> {
     if !response.status().is_success() {
         return Ok(Fetched::Missing(response.status()));
     }
-    Ok(Fetched::Document(Box::new(parse(&http::read_body(response).await?)?)))
+    Ok(match parse(&http::read_body(response).await?) {
+        Ok(metadata) => Fetched::Document(Box::new(metadata)),
+        Err(e) => Fetched::Unreadable(e),
+    })
 }
 
 fn no_document(status: reqwest::StatusCode) -> Error {
     Error::BadResponse(format!("it has no discovery document (HTTP {})", status.as_u16()))
 }
 
-/// Parses a metadata document. The error names the place, never the provider's text: serde's messages quote
-/// the offending value, which could be anything, of any length.
+/// Parses a metadata document. The error names the field at fault and the place, never the provider's text:
+/// serde's messages quote the offending value, which could be anything, of any length.
 fn parse(body: &[u8]) -> Result<Metadata> {
-    serde_json::from_slice(body).map_err(|e| {
-        let what = match e.classify() {
-            serde_json::error::Category::Data => "lacks a required field or has one of the wrong type",
-            _ => "is not valid JSON",
+    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(body)).map_err(|e| {
+        let inner = e.inner();
+        let what = match inner.classify() {
+            serde_json::error::Category::Data => {
+                // The path names one of our fields (or an index), never the provider's text; a missing field is
+                // named by serde's message, which quotes only our own field name.
+                let path = e.path().to_string();
+                let field = if path == "." {
+                    inner.to_string().split('`').nth(1).unwrap_or("a field").to_owned()
+                } else {
+                    path
+                };
+                format!(
+                    "lacks a required field or has one of the wrong type: {}",
+                    crate::error::clean_for_display(&field, 60)
+                )
+            }
+            _ => "is not valid JSON".to_owned(),
         };
-        Error::BadResponse(format!("its metadata {what} (line {}, column {})", e.line(), e.column()))
+        Error::BadResponse(format!("its metadata {what} (line {}, column {})", inner.line(), inner.column()))
     })
 }
 
@@ -236,6 +304,10 @@ fn check(metadata: Metadata, issuer: &Url, tenant_issuer: bool) -> Result<Provid
             .and_then(serde_json::Value::as_array)
             .is_some_and(|values| values.iter().any(|v| v == "select_account")),
         dpop_supported: crate::auth::dpop::advertised(metadata.dpop_signing_alg_values_supported.as_ref()),
+        auth_methods: metadata.token_endpoint_auth_methods_supported.as_ref().and_then(|value| {
+            let list = value.as_array()?;
+            Some(list.iter().filter_map(serde_json::Value::as_str).map(str::to_owned).collect())
+        }),
     })
 }
 
@@ -257,6 +329,7 @@ mod tests {
             authorization_response_iss_parameter_supported: true,
             prompt_values_supported: None,
             dpop_signing_alg_values_supported: None,
+            token_endpoint_auth_methods_supported: None,
         }
     }
 
@@ -288,12 +361,29 @@ mod tests {
     }
 
     #[test]
-    fn well_known_urls_follow_both_specs() {
+    fn well_known_urls_are_where_servers_publish_them() {
+        let strings = |urls: &[Url]| urls.iter().map(Url::to_string).collect::<Vec<_>>();
         let urls = metadata_urls(&Url::parse("https://id.example.com/tenant").unwrap()).unwrap();
-        assert_eq!(urls[0].as_str(), "https://id.example.com/tenant/.well-known/openid-configuration");
-        assert_eq!(urls[1].as_str(), "https://id.example.com/.well-known/oauth-authorization-server/tenant");
+        assert_eq!(
+            strings(&urls.openid),
+            [
+                "https://id.example.com/tenant/.well-known/openid-configuration",
+                "https://id.example.com/.well-known/openid-configuration/tenant",
+            ]
+        );
+        assert_eq!(
+            strings(&urls.oauth),
+            [
+                "https://id.example.com/.well-known/oauth-authorization-server/tenant",
+                "https://id.example.com/tenant/.well-known/oauth-authorization-server",
+            ]
+        );
+        // A trailing slash on the issuer changes nothing; without a path, each document has one place.
+        let slash = metadata_urls(&Url::parse("https://id.example.com/tenant/").unwrap()).unwrap();
+        assert_eq!(strings(&slash.openid), strings(&urls.openid));
         let root = metadata_urls(&Url::parse("http://127.0.0.1:4470").unwrap()).unwrap();
-        assert_eq!(root[0].as_str(), "http://127.0.0.1:4470/.well-known/openid-configuration");
+        assert_eq!(strings(&root.openid), ["http://127.0.0.1:4470/.well-known/openid-configuration"]);
+        assert_eq!(strings(&root.oauth), ["http://127.0.0.1:4470/.well-known/oauth-authorization-server"]);
     }
 
     #[test]
@@ -311,8 +401,15 @@ mod tests {
             "x".repeat(10_000)
         );
         let Err(Error::BadResponse(message)) = parse(hostile.as_bytes()) else { panic!("expected an error") };
-        assert!(!message.contains("xxx") && message.len() < 120, "{message}");
+        assert!(!message.contains("xxx") && message.len() < 200, "{message}");
         assert!(message.contains("wrong type") && message.contains("line 1"), "{message}");
+        assert!(message.contains("authorization_response_iss_parameter_supported"), "{message}");
+        let Err(Error::BadResponse(message)) =
+            parse(br#"{"issuer":"https://id.example.com","authorization_endpoint":"https://a"}"#)
+        else {
+            panic!("expected an error")
+        };
+        assert!(message.contains("token_endpoint"), "the missing field is named: {message}");
         let Err(Error::BadResponse(message)) = parse(b"<html>not json</html>") else { panic!("expected an error") };
         assert!(message.contains("not valid JSON") && !message.contains("html"), "{message}");
     }

@@ -22,43 +22,144 @@ use url::Url;
 
 use super::dpop::DpopKey;
 use super::pkce::AttemptSecrets;
-use crate::config::{Config, ProviderEndpoints};
+use crate::config::{ClientAuth, Config, ProviderEndpoints};
 use crate::error::{clean_for_display, Error, Result};
 use crate::http::{Answer, NonceRefusal, OAuthHttp, OAuthHttpError, Proven};
-use crate::tokens::deserialize_seconds;
 
 /// A successful token response (RFC 6749 §5.1), with the `id_token` OpenID Connect adds (OIDC Core §3.1.3.3).
 ///
-/// Gatehouse's own type rather than `oauth2`'s `StandardTokenResponse`, so that `expires_in` is read as the
-/// JSON number it is: a provider may send `3599.5`, or a numeric string, and neither must fail a sign-in.
-#[derive(Clone, Deserialize, Serialize)]
+/// Gatehouse's own type rather than `oauth2`'s `StandardTokenResponse`, read by [`TokenResponse::from_json`]:
+/// strict where a field carries what protects the user (the tokens themselves), lenient where a field is only
+/// shown or only tunes behaviour, as providers in the wild send them:
+/// - `scope`: a space-delimited string (RFC 6749 §3.3), or an array of strings (Twitch); anything else is "not
+///   stated", which §5.1 reads as "as requested". `""` is no scope at all.
+/// - `token_type`: case-insensitive (§5.1); absent (Rancher, LinkedIn) means Bearer, or DPoP when the request
+///   carried a proof ([`TokenResponse::is_dpop_bound`]). A type Gatehouse can't use makes the answer unusable
+///   (§7.1), which [`TokenResponse::check_usable`] says.
+/// - `expires_in`: any JSON number or numeric string; `0`, a negative number (GoToSocial and VK send 0 for
+///   "does not expire") or a value that is no number at all is read as absent: the token is used until the
+///   resource refuses it.
+#[derive(Clone, Serialize)]
 pub struct TokenResponse {
     access_token: AccessToken,
-    #[serde(deserialize_with = "oauth2::helpers::deserialize_untagged_enum_case_insensitive")]
     token_type: BasicTokenType,
-    #[serde(default, deserialize_with = "deserialize_seconds", skip_serializing_if = "Option::is_none")]
+    /// Whether the provider named a `token_type` at all.
+    #[serde(skip)]
+    token_type_stated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
     expires_in: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     refresh_token: Option<RefreshToken>,
-    #[serde(rename = "scope", default, skip_serializing_if = "Option::is_none")]
-    #[serde(deserialize_with = "oauth2::helpers::deserialize_space_delimited_vec")]
+    #[serde(rename = "scope", skip_serializing_if = "Option::is_none")]
     #[serde(serialize_with = "oauth2::helpers::serialize_space_delimited_vec")]
     scopes: Option<Vec<Scope>>,
     /// The compact-serialised ID token.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     id_token: Option<String>,
 }
 
+impl<'de> Deserialize<'de> for TokenResponse {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        TokenResponse::from_json(value).map_err(serde::de::Error::custom)
+    }
+}
+
 impl TokenResponse {
+    /// Reads a token response leniently (see the type's docs).
+    ///
+    /// # Errors
+    /// What makes it unusable, naming the field at fault and never quoting the provider's text: not a JSON
+    /// object, or no usable `access_token`, `refresh_token` or `id_token`.
+    pub fn from_json(value: serde_json::Value) -> std::result::Result<TokenResponse, String> {
+        use serde_json::Value;
+        let serde_json::Value::Object(mut fields) = value else {
+            return Err("it is not a JSON object".into());
+        };
+        // A field a provider sent as `null` is a field it didn't send.
+        fields.retain(|_, value| !value.is_null());
+        let text =
+            |fields: &serde_json::Map<String, Value>, name: &str| -> std::result::Result<Option<String>, String> {
+                match fields.get(name) {
+                    None => Ok(None),
+                    Some(Value::String(text)) if text.is_empty() => Err(format!("{name} is empty")),
+                    Some(Value::String(text)) => Ok(Some(text.clone())),
+                    Some(_) => Err(format!("{name} is not a string")),
+                }
+            };
+        let access_token = text(&fields, "access_token")?.ok_or("access_token is missing")?;
+        let refresh_token = text(&fields, "refresh_token")?;
+        let id_token = text(&fields, "id_token")?;
+        // RFC 6749 §5.1: "The access token type … is case insensitive." Anything but a string is not stated.
+        let (token_type, token_type_stated) = match fields.get("token_type") {
+            Some(Value::String(kind)) if kind.eq_ignore_ascii_case("bearer") => (BasicTokenType::Bearer, true),
+            Some(Value::String(kind)) if kind.eq_ignore_ascii_case("dpop") => {
+                (BasicTokenType::Extension("DPoP".into()), true)
+            }
+            Some(Value::String(kind)) => (BasicTokenType::Extension(kind.clone()), true),
+            _ => (BasicTokenType::Bearer, false),
+        };
+        let expires_in = fields
+            .get("expires_in")
+            .and_then(|value| crate::tokens::deserialize_seconds(value).ok().flatten())
+            .filter(|seconds| *seconds > 0);
+        let scopes = match fields.get("scope") {
+            Some(Value::String(text)) => Some(text.split_whitespace().map(|s| Scope::new(s.to_owned())).collect()),
+            Some(Value::Array(items)) => Some(
+                items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .flat_map(str::split_whitespace)
+                    .map(|s| Scope::new(s.to_owned()))
+                    .collect(),
+            ),
+            _ => None,
+        };
+        Ok(TokenResponse {
+            access_token: AccessToken::new(access_token),
+            token_type,
+            token_type_stated,
+            expires_in,
+            refresh_token: refresh_token.map(RefreshToken::new),
+            scopes,
+            id_token,
+        })
+    }
+
     /// The ID token, when the provider sent one.
     pub fn id_token(&self) -> Option<&str> {
         self.id_token.as_deref()
     }
 
-    /// Whether the access token is bound to the DPoP key the request was made with (RFC 9449 §5: `token_type`
-    /// `DPoP`, case-insensitively).
-    pub fn is_dpop_bound(&self) -> bool {
-        matches!(&self.token_type, BasicTokenType::Extension(kind) if kind.eq_ignore_ascii_case("DPoP"))
+    /// Whether the tokens are bound to the DPoP key the request was proven with, if `proven` (RFC 9449 §5:
+    /// `token_type` `DPoP`). A provider that names no type after a proven request is taken to have bound them:
+    /// the key is then kept, and the token sent with a proof.
+    pub fn is_dpop_bound(&self, proven: bool) -> bool {
+        match &self.token_type {
+            BasicTokenType::Extension(kind) => kind == "DPoP",
+            _ => proven && !self.token_type_stated,
+        }
+    }
+
+    /// Whether Gatehouse can use these tokens, given whether the request was `proven` with a DPoP key.
+    ///
+    /// # Errors
+    /// [`Error::BadResponse`] for a `token_type` Gatehouse can't send (RFC 6749 §7.1: "The client MUST NOT use
+    /// an access token if it does not understand the token type"), or DPoP-bound tokens for a request that
+    /// proved no key.
+    pub fn check_usable(&self, proven: bool) -> Result<()> {
+        match &self.token_type {
+            BasicTokenType::Bearer => Ok(()),
+            BasicTokenType::Extension(kind) if kind == "DPoP" && proven => Ok(()),
+            BasicTokenType::Extension(kind) if kind == "DPoP" => {
+                Err(Error::BadResponse("its token response binds the tokens to a DPoP key that was never sent".into()))
+            }
+            BasicTokenType::Extension(kind) => Err(Error::BadResponse(format!(
+                "its token_type {:?} is not one Gatehouse can use (it sends Bearer and DPoP tokens)",
+                clean_for_display(kind, 32)
+            ))),
+            _ => Err(Error::BadResponse("its token_type is not one Gatehouse can use".into())),
+        }
     }
 }
 
@@ -124,11 +225,25 @@ pub fn client(config: &Config, endpoints: &ProviderEndpoints, redirect_uri: &Url
         .set_auth_uri(AuthUrl::from_url(endpoints.authorization.clone()))
         .set_token_uri(TokenUrl::from_url(endpoints.token.clone()))
         .set_redirect_uri(RedirectUrl::new(redirect_uri.to_string()).map_err(bad)?);
-    // RFC 8252 §8.5: a native app's secret is not a secret. Send it only when the provider insists.
+    // RFC 8252 §8.5: a native app's secret is not a secret. Send it only when the provider insists, the way the
+    // provider takes it.
     if let Some(secret) = &config.client_secret {
         client = client.set_client_secret(secret.clone());
+        if client_auth(config, endpoints) == ClientAuth::Post {
+            client = client.set_auth_type(oauth2::AuthType::RequestBody);
+        }
     }
     Ok(client)
+}
+
+/// How this client authenticates at `endpoints` (see [`ClientAuth::choose`]): the token, revocation and PAR
+/// endpoints alike (RFC 7009 §2.1, RFC 9126 §2.1).
+pub fn client_auth(config: &Config, endpoints: &ProviderEndpoints) -> ClientAuth {
+    ClientAuth::choose(
+        config.token_endpoint_auth_method,
+        config.client_secret.is_some(),
+        endpoints.auth_methods.as_deref(),
+    )
 }
 
 /// The authorization request URL for one attempt: code flow, PKCE S256, `state`, and `nonce` with `openid`.
@@ -143,9 +258,11 @@ pub fn authorization_url(client: &OAuthClient, config: &Config, secrets: &Attemp
         request = request.add_extra_param("nonce", nonce.secret().clone());
     }
     // OIDC Core §3.1.2.1: `select_account` or `login`, so that adding a second account at a provider where the
-    // browser is already signed in doesn't silently sign in the first one again.
-    if let Some(prompt) = prompt {
-        request = request.add_extra_param("prompt", prompt.to_owned());
+    // browser is already signed in doesn't silently sign in the first one again; beside the profile's own (§11:
+    // `consent` with `offline_access`).
+    let prompts: Vec<&str> = config.prompt.iter().map(String::as_str).chain(prompt).collect();
+    if !prompts.is_empty() {
+        request = request.add_extra_param("prompt", prompts.join(" "));
     }
     request.url().0
 }
@@ -160,6 +277,7 @@ pub fn authorization_url(client: &OAuthClient, config: &Config, secrets: &Attemp
 /// [`Error::BadResponse`] for an answer without a usable `request_uri`.
 pub async fn push_authorization_request(
     config: &Config,
+    endpoints: &ProviderEndpoints,
     endpoint: &Url,
     http: &reqwest::Client,
     authorize: &Url,
@@ -167,7 +285,7 @@ pub async fn push_authorization_request(
     let parameters: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
     let form = parameters.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     // RFC 9126 §2.1: the client authenticates as it does at the token endpoint.
-    let answer = post_as_client(config, http, endpoint, form, None).await?;
+    let answer = post_as_client(config, client_auth(config, endpoints), http, endpoint, form, None).await?;
     let status = answer.status;
     let body = answer.body?;
     if !status.is_success() {
@@ -198,43 +316,119 @@ struct PushedRequest {
     request_uri: String,
 }
 
+/// The provider a token request goes to: where tokens it issued but Gatehouse can't use are revoked.
+#[derive(Clone, Copy)]
+pub struct Provider<'a> {
+    /// The profile.
+    pub config: &'a Config,
+    /// Its endpoints.
+    pub endpoints: &'a ProviderEndpoints,
+    /// The shared HTTP client.
+    pub http: &'a reqwest::Client,
+}
+
 /// Exchanges an authorization code (RFC 6749 §4.1.3) with its PKCE verifier (RFC 7636 §4.5).
 ///
 /// # Errors
-/// See [`token_error`].
+/// See [`token_error`]; an answer that issued tokens Gatehouse can't use is [`Error::BadResponse`], and what
+/// it issued is revoked first.
 pub async fn exchange_code(
     client: &OAuthClient,
-    http: &reqwest::Client,
+    provider: Provider<'_>,
     code: AuthorizationCode,
     verifier: PkceCodeVerifier,
     dpop: Option<&DpopKey>,
 ) -> Result<TokenResponse> {
-    client
+    let result = client
         .exchange_code(code)
         .set_pkce_verifier(verifier)
-        .request_async(&OAuthHttp(http.clone(), dpop.cloned()))
-        .await
-        .map_err(token_error)
+        .request_async(&OAuthHttp(provider.http.clone(), dpop.cloned()))
+        .await;
+    usable(provider, result, dpop, token_error).await
 }
 
 /// Uses a refresh token (RFC 6749 §6).
 ///
 /// # Errors
-/// [`Error::SessionEnded`] on `invalid_grant`; otherwise see [`token_error`].
+/// [`Error::SessionEnded`] on `invalid_grant` (§5.2: the refresh token is invalid, expired or revoked), or on
+/// an error code the profile lists as its provider's word for the same ([`Config::session_ended_errors`]);
+/// otherwise as [`exchange_code`].
 pub async fn refresh(
     client: &OAuthClient,
-    http: &reqwest::Client,
+    provider: Provider<'_>,
     refresh_token: &RefreshToken,
     dpop: Option<&DpopKey>,
 ) -> Result<TokenResponse> {
     // RFC 9449 §5.0: a bound refresh token is used with a proof of the same key.
     let request = client.exchange_refresh_token(refresh_token);
-    request.request_async(&OAuthHttp(http.clone(), dpop.cloned())).await.map_err(|e| match token_error(e) {
-        Error::TokenEndpoint { code, .. } if code == BasicErrorResponseType::InvalidGrant.as_ref() => {
+    let result = request.request_async(&OAuthHttp(provider.http.clone(), dpop.cloned())).await;
+    let ended = &provider.config.session_ended_errors;
+    usable(provider, result, dpop, |e| match token_error(e) {
+        Error::TokenEndpoint { code, .. }
+            if code == BasicErrorResponseType::InvalidGrant.as_ref() || ended.contains(&code) =>
+        {
             Error::SessionEnded
         }
         other => other,
     })
+    .await
+}
+
+/// The tokens of a token endpoint's answer, if Gatehouse can use them. Errors go through `map`; an answer
+/// that issued tokens Gatehouse can't use, or can't even read, has what it issued revoked (RFC 7009), so that no
+/// grant stays alive that nobody holds.
+async fn usable<E>(
+    provider: Provider<'_>,
+    result: std::result::Result<TokenResponse, RequestTokenError<OAuthHttpError, E>>,
+    dpop: Option<&DpopKey>,
+    map: impl FnOnce(RequestTokenError<OAuthHttpError, E>) -> Error,
+) -> Result<TokenResponse>
+where
+    E: ErrorResponse + 'static,
+{
+    let (error, issued) = match result {
+        Ok(tokens) => match tokens.check_usable(dpop.is_some()) {
+            Ok(()) => return Ok(tokens),
+            Err(e) => (e, revocable(tokens.refresh_token.clone(), Some(tokens.access_token.clone()))),
+        },
+        Err(RequestTokenError::Parse(e, body)) => (parse_error(&e), issued_in(&body)),
+        Err(other) => return Err(map(other)),
+    };
+    if let Some(token) = issued {
+        tracing::warn!("the provider issued tokens Gatehouse can't use; revoking them");
+        if let Err(revoke_error) = revoke(provider.config, provider.endpoints, provider.http, token, dpop).await {
+            tracing::warn!(kind = revoke_error.kind(), "couldn't revoke the unusable tokens");
+        }
+    }
+    Err(error)
+}
+
+/// The token that ends a grant: its refresh token if it has one (RFC 7009 §2.1), else its access token.
+fn revocable(refresh_token: Option<RefreshToken>, access_token: Option<AccessToken>) -> Option<StandardRevocableToken> {
+    refresh_token.map(StandardRevocableToken::RefreshToken).or(access_token.map(StandardRevocableToken::AccessToken))
+}
+
+/// What a token response Gatehouse couldn't read still issued, if it is an object with tokens in it.
+fn issued_in(body: &[u8]) -> Option<StandardRevocableToken> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let token =
+        |name: &str| value.get(name).and_then(serde_json::Value::as_str).filter(|t| !t.is_empty()).map(str::to_owned);
+    revocable(token("refresh_token").map(RefreshToken::new), token("access_token").map(AccessToken::new))
+}
+
+/// A token response that can't be read, described by the field at fault (never the provider's text).
+fn parse_error(e: &serde_path_to_error::Error<serde_json::Error>) -> Error {
+    let inner = e.inner();
+    let why = match inner.classify() {
+        serde_json::error::Category::Data => {
+            let text = inner.to_string();
+            // serde_json adds where in the body it was; the field's name says more.
+            let text = text.split(" at line ").next().unwrap_or_default().to_owned();
+            format!("its token response is not valid: {text}")
+        }
+        _ => "its token response is not JSON".to_owned(),
+    };
+    Error::BadResponse(why)
 }
 
 /// What the provider answered to a device authorization request (RFC 8628 §3.2).
@@ -270,14 +464,14 @@ pub async fn device_authorization(
 /// see [`token_error`].
 pub async fn device_token(
     client: &OAuthClient,
-    http: &reqwest::Client,
+    provider: Provider<'_>,
     details: &DeviceAuthorization,
 ) -> Result<TokenResponse> {
     let result = client
         .exchange_device_access_token(details)
-        .request_async(&OAuthHttp(http.clone(), None), tokio::time::sleep, None)
+        .request_async(&OAuthHttp(provider.http.clone(), None), tokio::time::sleep, None)
         .await;
-    result.map_err(|e| match &e {
+    usable(provider, result, None, |e| match &e {
         RequestTokenError::ServerResponse(response) => match response.error() {
             DeviceCodeErrorResponseType::AccessDenied => Error::AccessDenied,
             DeviceCodeErrorResponseType::ExpiredToken => Error::SignInTimedOut,
@@ -285,6 +479,7 @@ pub async fn device_token(
         },
         _ => token_error(e),
     })
+    .await
 }
 
 /// Revokes a token (RFC 7009 §2.1). Returns `Ok(false)` when the provider has no revocation endpoint.
@@ -310,7 +505,7 @@ pub async fn revoke(
         form.push(("token_type_hint", hint));
     }
     // RFC 7009 §2.1: the client authenticates as at the token endpoint.
-    let answer = post_as_client(config, http, url, form, dpop).await?;
+    let answer = post_as_client(config, client_auth(config, endpoints), http, url, form, dpop).await?;
     let status = answer.status;
     if status.is_success() {
         return Ok(true);
@@ -333,30 +528,35 @@ pub async fn revoke(
     })
 }
 
-/// POSTs `form` to `url` as the client (RFC 6749 §2.3): a client with a secret authenticates with HTTP Basic;
-/// a public client names itself with `client_id`, unless the form already carries it. With a DPoP key, it
+/// POSTs `form` to `url` as the client (RFC 6749 §2.3), authenticating with `auth`: HTTP Basic, the secret in
+/// the form, or for a public client `client_id` alone, unless the form already carries it. With a DPoP key, it
 /// carries a proof (see [`crate::http::send`]).
 ///
 /// # Errors
 /// [`Error::Network`] when the request can't be made.
 async fn post_as_client<'a>(
     config: &'a Config,
+    auth: ClientAuth,
     http: &reqwest::Client,
     url: &Url,
     mut form: Vec<(&'a str, &'a str)>,
     dpop: Option<&DpopKey>,
 ) -> Result<Answer> {
-    if config.client_secret.is_none() && !form.iter().any(|(name, _)| *name == "client_id") {
+    let secret = config.client_secret.as_ref().map(|s| s.secret().as_str());
+    if auth != ClientAuth::Basic && !form.iter().any(|(name, _)| *name == "client_id") {
         form.push(("client_id", config.client_id.as_str()));
+    }
+    if let (ClientAuth::Post, Some(secret)) = (auth, secret) {
+        form.push(("client_secret", secret));
     }
     let build = || {
         let request = http.post(url.clone()).header(reqwest::header::ACCEPT, "application/json").form(&form);
-        match &config.client_secret {
-            Some(secret) => {
-                let (id, secret) = basic_credentials(config.client_id.as_str(), secret.secret());
+        match (auth, secret) {
+            (ClientAuth::Basic, Some(secret)) => {
+                let (id, secret) = basic_credentials(config.client_id.as_str(), secret);
                 request.basic_auth(id, Some(secret))
             }
-            None => request,
+            _ => request,
         }
     };
     // The revocation endpoint is the authorization server's, and asks for a nonce as its token endpoint does.
@@ -383,9 +583,7 @@ where
             description: response.error_description().map(|d| clean_for_display(d, 200)),
         },
         RequestTokenError::Request(OAuthHttpError(e)) => e,
-        RequestTokenError::Parse(e, _body) => {
-            Error::BadResponse(format!("its token response is not valid: {}", e.path()))
-        }
+        RequestTokenError::Parse(e, _body) => parse_error(&e),
         RequestTokenError::Other(message) => Error::BadResponse(clean_for_display(&message, 200)),
     }
 }
@@ -433,12 +631,131 @@ mod tests {
         assert_eq!(with("\"3600\""), Some(Duration::from_secs(3600)));
         assert_eq!(with("1e300"), Some(Duration::from_secs(u64::MAX)));
         assert_eq!(with("18446744073709551616"), Some(Duration::from_secs(u64::MAX)));
-        assert_eq!(with("-5"), Some(Duration::ZERO));
         assert_eq!(with("null"), None);
-        assert!(serde_json::from_str::<TokenResponse>(
-            r#"{"access_token":"at","token_type":"bearer","expires_in":"soon"}"#
+    }
+
+    /// GoToSocial and VK send 0 for "does not expire": 0, a negative number, or no number at all is read as no
+    /// stated lifetime, so that the token is used until the resource refuses it, never ended on arrival.
+    #[test]
+    fn a_lifetime_of_zero_or_nonsense_is_no_stated_lifetime() {
+        for value in ["0", "-5", "0.4", "\"0\"", "\"soon\"", "true", "{}", "[]"] {
+            let body = format!(r#"{{"access_token":"at","token_type":"bearer","expires_in":{value}}}"#);
+            assert_eq!(parse(&body).expires_in(), None, "{value}");
+        }
+    }
+
+    /// Twitch sends `scope` as a JSON array. `scope` is only shown: a string or an array is read, anything else
+    /// is "not stated" (RFC 6749 §5.1: as requested), and `""` is no scope at all.
+    #[test]
+    fn scope_is_read_from_a_string_an_array_or_not_at_all() {
+        let scopes = |value: &str| {
+            let body = format!(r#"{{"access_token":"at","token_type":"bearer","scope":{value}}}"#);
+            parse(&body).scopes().map(|s| s.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        };
+        assert_eq!(scopes(r#""openid  profile""#), Some(vec!["openid".into(), "profile".into()]));
+        assert_eq!(
+            scopes(r#"["user:read:email","chat:read"]"#),
+            Some(vec!["user:read:email".into(), "chat:read".into()])
+        );
+        assert_eq!(scopes(r#"["a b", 7, null]"#), Some(vec!["a".into(), "b".into()]));
+        assert_eq!(scopes(r#""""#), Some(vec![]));
+        assert_eq!(scopes("42"), None);
+        assert_eq!(scopes(r#"{"read":true}"#), None);
+        assert_eq!(scopes("null"), None);
+    }
+
+    /// Rancher and LinkedIn send no `token_type`: a Bearer token, unless the request proved a DPoP key (RFC 9449
+    /// §5), when it is taken as bound. Case never matters (RFC 6749 §5.1).
+    #[test]
+    fn a_missing_token_type_is_bearer_unless_the_request_was_proven() {
+        let missing = parse(r#"{"access_token":"at"}"#);
+        assert_eq!(missing.token_type(), &BasicTokenType::Bearer);
+        assert!(missing.check_usable(false).is_ok() && missing.check_usable(true).is_ok());
+        assert!(!missing.is_dpop_bound(false));
+        assert!(missing.is_dpop_bound(true));
+        let bearer = parse(r#"{"access_token":"at","token_type":"BEARER"}"#);
+        assert!(!bearer.is_dpop_bound(true));
+        let dpop = parse(r#"{"access_token":"at","token_type":"dpop"}"#);
+        assert!(dpop.is_dpop_bound(true) && dpop.check_usable(true).is_ok());
+        assert!(dpop.check_usable(false).is_err(), "a DPoP token for a request that proved no key is unusable");
+        // RFC 6749 §7.1: a type Gatehouse doesn't understand is not used.
+        let Err(Error::BadResponse(message)) = parse(r#"{"access_token":"at","token_type":"mac"}"#).check_usable(false)
+        else {
+            panic!("a MAC token must be refused")
+        };
+        assert!(message.contains("token_type") && message.contains("mac"), "{message}");
+    }
+
+    /// Every parse error names the field at fault, and quotes nothing the provider sent.
+    #[test]
+    fn parse_errors_name_the_field() {
+        for (body, field) in [
+            (r#"{"token_type":"bearer"}"#, "access_token is missing"),
+            (r#"{"access_token":42,"token_type":"bearer"}"#, "access_token is not a string"),
+            (r#"{"access_token":"","token_type":"bearer"}"#, "access_token is empty"),
+            (r#"{"access_token":"at","refresh_token":["x"]}"#, "refresh_token is not a string"),
+            (r#"{"access_token":"at","id_token":{"secret":"x"}}"#, "id_token is not a string"),
+            (r#"["at"]"#, "not a JSON object"),
+        ] {
+            let error = serde_json::from_str::<TokenResponse>(body).map(|_| ()).unwrap_err().to_string();
+            assert!(error.contains(field), "{body}: {error}");
+            assert!(!error.contains("secret"), "{body}: {error}");
+        }
+    }
+
+    /// What an unreadable token response still issued is found, so that it can be revoked.
+    #[test]
+    fn the_tokens_of_an_unusable_answer_are_found_for_revocation() {
+        let issued =
+            |body: &str| issued_in(body.as_bytes()).map(|t| (t.type_hint().map(str::to_owned), t.secret().to_owned()));
+        assert_eq!(
+            issued(r#"{"access_token":"at","refresh_token":"rt","expires_in":"soon","token_type":7}"#),
+            Some((Some("refresh_token".into()), "rt".into()))
+        );
+        assert_eq!(
+            issued(r#"{"access_token":"at","refresh_token":42}"#),
+            Some((Some("access_token".into()), "at".into()))
+        );
+        assert_eq!(issued(r#"{"error":"invalid_grant"}"#), None);
+        assert_eq!(issued("not json"), None);
+    }
+
+    /// OIDC Core §11: `offline_access` goes with `prompt=consent` (the profile's default), and Add account's
+    /// prompt joins it.
+    #[test]
+    fn the_profiles_prompt_goes_with_the_authorization_request() {
+        let config = Config::parse(
+            r#"issuer = "https://id.example.com"
+               client_id = "abc"
+               scopes = ["openid", "offline_access"]
+               redirect_uri = "com.example.gatehouse:/callback"
+               resource_url = "https://api.example.com/me""#,
+            "test",
         )
-        .is_err());
+        .unwrap();
+        let endpoints = ProviderEndpoints {
+            issuer: None,
+            authorization: Url::parse("https://id.example.com/authorize?tenant=x").unwrap(),
+            token: Url::parse("https://id.example.com/token").unwrap(),
+            revocation: None,
+            userinfo: None,
+            jwks: None,
+            device_authorization: None,
+            pushed_authorization: None,
+            iss_parameter_supported: false,
+            select_account_supported: false,
+            dpop_supported: false,
+            issuer_template: None,
+            auth_methods: None,
+        };
+        let oauth = client(&config, &endpoints, &config.redirect_uri).unwrap();
+        let secrets = AttemptSecrets::generate(&config.scopes);
+        let prompt = |extra| {
+            let url = authorization_url(&oauth, &config, &secrets, extra);
+            url.query_pairs().find(|(k, _)| k == "prompt").map(|(_, v)| v.into_owned())
+        };
+        assert_eq!(prompt(None).as_deref(), Some("consent"));
+        assert_eq!(prompt(Some("select_account")).as_deref(), Some("consent select_account"));
     }
 
     /// Generated token responses (`proptest`; 10,000 cases each in CI, more with `tests/bin/fuzz`).
@@ -449,17 +766,18 @@ mod tests {
 
         /// An `expires_in` as providers send it, and what it must be read as: `Some(Some(n))` seconds, `Some(None)`
         /// for absent, `None` for a value to refuse.
-        fn expires_in() -> impl Strategy<Value = (serde_json::Value, Option<Option<u64>>)> {
-            let read = |x: f64| if x.is_finite() { Some(Some(x.max(0.0) as u64)) } else { None };
+        fn expires_in() -> impl Strategy<Value = (serde_json::Value, Option<u64>)> {
+            // Whole seconds; nothing positive means no stated lifetime.
+            let read = |x: f64| Some(x.max(0.0) as u64).filter(|n| *n > 0);
             prop_oneof![
-                any::<u64>().prop_map(|n| (serde_json::json!(n), Some(Some(n)))),
-                any::<i64>().prop_map(move |n| (serde_json::json!(n), Some(Some(n.max(0) as u64)))),
+                any::<u64>().prop_map(|n| (serde_json::json!(n), Some(n).filter(|n| *n > 0))),
+                any::<i64>().prop_map(move |n| (serde_json::json!(n), Some(n.max(0) as u64).filter(|n| *n > 0))),
                 any::<f64>()
                     .prop_filter("JSON has no NaN or infinity", |x| x.is_finite())
                     .prop_map(move |x| (serde_json::json!(x), read(x))),
                 (-1e6f64..1e12).prop_map(move |x| (serde_json::json!(x.to_string()), read(x))),
                 "[a-z ]{1,10}".prop_map(|text| (serde_json::json!(text), None)),
-                Just((serde_json::Value::Null, Some(None))),
+                Just((serde_json::Value::Null, None)),
             ]
         }
 
@@ -474,14 +792,9 @@ mod tests {
             #[test]
             fn reads_any_expires_in_a_provider_sends((value, expected) in expires_in()) {
                 let body = serde_json::json!({ "access_token": "at", "token_type": "Bearer", "expires_in": value });
-                let parsed = serde_json::from_value::<TokenResponse>(body);
-                match expected {
-                    Some(seconds) => {
-                        let tokens = parsed.map_err(|e| TestCaseError::fail(e.to_string()))?;
-                        prop_assert_eq!(tokens.expires_in().map(|d| d.as_secs()), seconds);
-                    }
-                    None => prop_assert!(parsed.is_err()),
-                }
+                // `expires_in` only tunes when to renew: no value of it ever refuses a sign-in.
+                let tokens = serde_json::from_value::<TokenResponse>(body).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!(tokens.expires_in().map(|d| d.as_secs()), expected);
             }
         }
     }

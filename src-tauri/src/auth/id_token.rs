@@ -70,6 +70,9 @@ pub struct Expected<'a> {
     pub issuer: Option<&'a Url>,
     /// Microsoft's multi-tenant issuer, with `{tenantid}` for the token's `tid`, when `issuer` is not known.
     pub issuer_template: Option<&'a str>,
+    /// Other spellings of the issuer the provider is documented to use in `iss` (a preset's; Google's
+    /// `accounts.google.com`). Only these are accepted beside `issuer`.
+    pub issuer_aliases: &'a [String],
     /// This client's identifier.
     pub client_id: &'a str,
     /// The nonce sent in the authorization request.
@@ -170,7 +173,8 @@ fn check_claims(claims: Claims, expected: &Expected<'_>) -> Result<Account> {
     // §3.1.3.7 step 2: iss must be the issuer. For Microsoft's multi-tenant issuer, Microsoft's guidance: the
     // template with the token's own `tid`.
     if let Some(issuer) = expected.issuer {
-        if claims.iss != issuer.as_str() && claims.iss != issuer.as_str().trim_end_matches('/') {
+        let alias = expected.issuer_aliases.contains(&claims.iss);
+        if claims.iss != issuer.as_str() && claims.iss != issuer.as_str().trim_end_matches('/') && !alias {
             return Err(bad("names another issuer"));
         }
     } else if let Some(template) = expected.issuer_template {
@@ -179,7 +183,9 @@ fn check_claims(claims: Claims, expected: &Expected<'_>) -> Result<Account> {
             return Err(bad("names another issuer than its tenant's"));
         }
     }
-    // Step 3: aud must contain this client. Steps 4 and 5: with several audiences, azp names this client.
+    // Step 3: aud must contain this client, alone or beside other audiences. Steps 4 and 5 as amended by OIDC
+    // Core 1.0 errata set 2: azp is no longer required when there are several audiences, but when it is present
+    // it must name this client.
     let audiences = match &claims.aud {
         Audience::One(aud) => std::slice::from_ref(aud),
         Audience::Many(auds) => auds.as_slice(),
@@ -187,11 +193,8 @@ fn check_claims(claims: Claims, expected: &Expected<'_>) -> Result<Account> {
     if !audiences.iter().any(|a| a == expected.client_id) {
         return Err(bad("is for another client"));
     }
-    let azp_needed = audiences.len() > 1;
-    match claims.azp.as_deref() {
-        Some(azp) if azp != expected.client_id => return Err(bad("was issued to another party (azp)")),
-        None if azp_needed => return Err(bad("has several audiences but no azp")),
-        _ => {}
+    if claims.azp.as_deref().is_some_and(|azp| azp != expected.client_id) {
+        return Err(bad("was issued to another party (azp)"));
     }
     // Step 9: not expired. The provider's `exp` can be anything up to u64::MAX, so the sum saturates.
     let exp = claims.exp.ok_or_else(|| bad("has no expiry"))?;

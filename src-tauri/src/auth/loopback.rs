@@ -65,9 +65,13 @@ pub struct Bound {
 /// # Errors
 /// [`Error::Internal`] when no port can be bound.
 pub async fn bind(template: &Url, ip: IpAddr) -> Result<Bound> {
-    let listener = TcpListener::bind(SocketAddr::new(ip, 0))
-        .await
-        .map_err(|e| Error::Internal(format!("couldn't listen on {ip} for the sign-in redirect: {e}")))?;
+    // A port in the profile's redirect URI is used as it is (for providers that match it exactly); otherwise the
+    // OS picks a free one for this sign-in (RFC 8252 §7.3).
+    let fixed = template.port().unwrap_or(0);
+    let listener = TcpListener::bind(SocketAddr::new(ip, fixed)).await.map_err(|e| match e.kind() {
+        std::io::ErrorKind::AddrInUse if fixed != 0 => Error::PortInUse(fixed),
+        _ => Error::Internal(format!("couldn't listen on {ip} for the sign-in redirect: {e}")),
+    })?;
     let port = listener.local_addr().map_err(|e| Error::Internal(format!("loopback listener: {e}")))?.port();
     let mut redirect_uri = template.clone();
     redirect_uri.set_port(Some(port)).map_err(|()| Error::Internal("loopback redirect URI".into()))?;

@@ -17,12 +17,27 @@ use keyring_core::{CredentialStore, Entry};
 
 use super::{StoredSession, FORMAT_VERSION, OLDEST_FORMAT_VERSION};
 
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(target_os = "linux")]
+use linux::Placement;
+
+/// Where a new entry went (see the Linux implementation); elsewhere always into the store's own place.
+#[cfg(not(target_os = "linux"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Placement {
+    Kept,
+    #[allow(dead_code)]
+    UntilLogout,
+}
+
 /// How long one keychain call may take.
 pub const KEYCHAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Windows' Credential Manager holds at most 2560 bytes of secret (CRED_MAX_CREDENTIAL_BLOB_SIZE). Elsewhere
-/// the limit is generous; keep entries small anyway.
-const MAX_SECRET_LEN: usize = if cfg!(windows) { 2560 } else { 16 * 1024 };
+/// Windows' Credential Manager holds at most 2560 bytes of secret (CRED_MAX_CREDENTIAL_BLOB_SIZE). The Secret
+/// Service and the macOS keychain set no limit of their own that a session comes near (17 KB and more checked
+/// over D-Bus), so there Gatehouse sets none either: large group claims make large tokens.
+const MAX_SECRET_LEN: Option<usize> = if cfg!(windows) { Some(2560) } else { None };
 
 /// Why the keychain could not be used.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -31,8 +46,15 @@ pub enum KeychainError {
     #[error("The system keychain isn't available ({0}), so Gatehouse can't keep you signed in. Start or install your keyring (on Linux, GNOME Keyring or KeePassXC's Secret Service), then try again.")]
     Unavailable(String),
     /// The keychain is locked, or access was refused.
-    #[error("The system keychain is locked or refused access. Unlock it, then try again.")]
+    #[error("The system keychain is locked or refused access. Unlock it (log in to your desktop again, or in GNOME open Passwords and Keys and unlock the Login keyring), then try again.")]
     Locked,
+    /// The keychain has no collection to create the entry in: no `default` alias (WSL, KeePassXC with no
+    /// database exposed, a deleted login keyring) and no unlocked collection either.
+    #[error("Your keyring has no collection to keep sessions in: it has no default collection, and none is unlocked. Create a keyring and make it the default (GNOME: Passwords and Keys, then + and Password keyring, then right-click it and Set as default; KeePassXC: Settings, Secret Service Integration, expose a database), then try again.")]
+    NoCollection,
+    /// The keychain holds several entries for one profile (another program wrote one beside Gatehouse's).
+    #[error("The system keychain holds more than one saved session for this profile (another program may have written one). Sign out (in the window, or with gatehouse sign-out) to remove them all, then sign in again.")]
+    Duplicates,
     /// The keychain did not answer in time. The call may still complete later.
     #[error("The system keychain didn't answer in time. If it is asking for a password, answer it, then try again.")]
     TimedOut,
@@ -56,6 +78,8 @@ impl KeychainError {
         match self {
             KeychainError::Unavailable(_) => "keychain_unavailable",
             KeychainError::Locked => "keychain_locked",
+            KeychainError::NoCollection => "keychain_no_collection",
+            KeychainError::Duplicates => "keychain_duplicates",
             KeychainError::TimedOut | KeychainError::Busy => "keychain_timeout",
             KeychainError::Corrupt(_) => "keychain_corrupt",
             KeychainError::TooLarge => "keychain_too_large",
@@ -68,12 +92,18 @@ impl KeychainError {
     pub fn nothing_written(&self) -> bool {
         matches!(
             self,
-            KeychainError::Unavailable(_) | KeychainError::Locked | KeychainError::Busy | KeychainError::TooLarge
+            KeychainError::Unavailable(_)
+                | KeychainError::Locked
+                | KeychainError::NoCollection
+                | KeychainError::Busy
+                | KeychainError::TooLarge
         )
     }
 }
 
 impl From<keyring_core::Error> for KeychainError {
+    /// What really happened, in words that say what to do; never a library's `Debug` text (an `Ambiguous`
+    /// error's lists D-Bus object paths). The library's own text goes to the log only.
     fn from(e: keyring_core::Error) -> Self {
         use keyring_core::Error as K;
         match e {
@@ -87,16 +117,36 @@ impl From<keyring_core::Error> for KeychainError {
                     || text.contains("org.freedesktop.secrets")
                     || text.contains("Connection")
                     || text.contains("DBUS_SESSION_BUS_ADDRESS")
+                    || text.contains("no secret service provider")
                 {
                     KeychainError::Unavailable("no Secret Service on the session bus".into())
                 } else {
-                    KeychainError::Failed(text)
+                    tracing::warn!("keychain failure: {}", crate::error::clean_for_display(&text, 300));
+                    KeychainError::Failed(describe_failure(&text))
                 }
             }
+            K::Ambiguous(_) => KeychainError::Duplicates,
             K::TooLong(..) => KeychainError::TooLarge,
             K::BadEncoding(_) | K::BadDataFormat(..) => KeychainError::Corrupt("not text".into()),
-            other => KeychainError::Failed(other.to_string()),
+            K::Invalid(..) | K::NotSupportedByStore(_) => KeychainError::Failed("it refused the request".into()),
+            K::NoEntry => KeychainError::Failed("the entry vanished while in use".into()),
+            _ => KeychainError::Failed("an unknown error".into()),
         }
+    }
+}
+
+/// A keychain library's failure text, fit for the user: its words without D-Bus object paths, bus names, or
+/// Rust type syntax, and short.
+fn describe_failure(text: &str) -> String {
+    let words: Vec<&str> = text
+        .split_whitespace()
+        .filter(|word| !word.contains('/') && !word.contains("::") && !word.contains(['{', '}', '[', ']', '"']))
+        .collect();
+    let described = crate::error::clean_for_display(&words.join(" "), 100);
+    if described.is_empty() {
+        "an unknown error".into()
+    } else {
+        described
     }
 }
 
@@ -115,6 +165,8 @@ pub struct Keychain {
     /// copy of the secret.
     seen: Mutex<HashMap<String, Option<u64>>>,
     hasher: std::collections::hash_map::RandomState,
+    /// The profiles whose entry was last saved in the keyring's session collection.
+    until_logout: Mutex<std::collections::HashSet<String>>,
 }
 
 impl std::fmt::Debug for Keychain {
@@ -135,6 +187,7 @@ impl Keychain {
             connect: platform_store,
             seen: Mutex::new(HashMap::new()),
             hasher: std::collections::hash_map::RandomState::new(),
+            until_logout: Mutex::new(std::collections::HashSet::new()),
         }
     }
 
@@ -196,9 +249,23 @@ impl Keychain {
     pub async fn save(&self, profile: &str, session: &StoredSession) -> StoreResult<()> {
         let text = encode(session)?;
         let fingerprint = self.fingerprint(Some(&text));
-        self.run(profile, move |entry| entry.set_password(&text).map_err(Into::into)).await?;
+        let (service, owner) = (self.service.clone(), profile.to_owned());
+        let placement = self.run(profile, move |entry| write(entry, &service, &owner, &text)).await?;
         self.record(profile, fingerprint);
+        if let Ok(mut until_logout) = self.until_logout.lock() {
+            if placement == Placement::UntilLogout {
+                until_logout.insert(profile.to_owned());
+            } else {
+                until_logout.remove(profile);
+            }
+        }
         Ok(())
+    }
+
+    /// Whether `profile`'s entry was last saved where the keyring forgets it at log-out (its session
+    /// collection, for want of a default one).
+    pub fn kept_until_logout(&self, profile: &str) -> bool {
+        self.until_logout.lock().is_ok_and(|until_logout| until_logout.contains(profile))
     }
 
     /// Removes the entry for `profile`. Removing a missing entry succeeds.
@@ -208,6 +275,17 @@ impl Keychain {
     pub async fn delete(&self, profile: &str) -> StoreResult<()> {
         self.run(profile, |entry| match entry.delete_credential() {
             Ok(()) | Err(keyring_core::Error::NoEntry) => Ok(()),
+            // Several entries for one profile (another program wrote one): signing out removes them all, so
+            // that the user has a way out.
+            Err(keyring_core::Error::Ambiguous(entries)) => {
+                for duplicate in entries {
+                    match duplicate.delete_credential() {
+                        Ok(()) | Err(keyring_core::Error::NoEntry) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                Ok(())
+            }
             Err(e) => Err(e.into()),
         })
         .await?;
@@ -308,7 +386,21 @@ impl Keychain {
     }
 }
 
-/// Serialises `session`, dropping the access token if that is what it takes to fit the keychain.
+/// Writes `text` into `entry` (the entry for `profile` under `service`). On Linux, a keyring with no default
+/// collection gets the entry in another unlocked one ([`linux::create_without_default`]).
+#[cfg_attr(not(target_os = "linux"), allow(unused_variables))]
+fn write(entry: &Entry, service: &str, profile: &str, text: &str) -> StoreResult<Placement> {
+    match entry.set_password(text) {
+        Ok(()) => Ok(Placement::Kept),
+        #[cfg(target_os = "linux")]
+        Err(e) if linux::no_default_collection(&e) => {
+            tracing::info!("the keyring has no default collection; looking for another");
+            linux::create_without_default(service, profile, text)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Reads an entry's text. An entry of a layout this version does not know is [`KeychainError::Corrupt`].
 fn decode(text: &str) -> StoreResult<StoredSession> {
     let session: StoredSession = serde_json::from_str(text)
@@ -324,16 +416,20 @@ fn decode(text: &str) -> StoreResult<StoredSession> {
     Ok(session)
 }
 
+/// Serialises `session`, dropping the access token if that is what it takes to fit this platform's keychain.
 fn encode(session: &StoredSession) -> StoreResult<String> {
+    encode_within(session, MAX_SECRET_LEN)
+}
+
+/// Serialises `session` for a store that holds at most `limit` bytes (`None`: no limit), dropping the access
+/// token if that is what it takes to fit: it can be had again with the refresh token; the refresh token can't.
+fn encode_within(session: &StoredSession, limit: Option<usize>) -> StoreResult<String> {
     let text = serde_json::to_string(session).map_err(|e| KeychainError::Failed(e.to_string()))?;
-    if text.len() <= MAX_SECRET_LEN {
-        return Ok(text);
-    }
-    // The access token is replaceable by a refresh; the refresh token is not.
+    let Some(limit) = limit.filter(|limit| text.len() > *limit) else { return Ok(text) };
     let mut smaller = session.clone();
     smaller.access_token = None;
     let text = serde_json::to_string(&smaller).map_err(|e| KeychainError::Failed(e.to_string()))?;
-    if text.len() <= MAX_SECRET_LEN && smaller.refresh_token.is_some() {
+    if text.len() <= limit && smaller.refresh_token.is_some() {
         Ok(text)
     } else {
         Err(KeychainError::TooLarge)
@@ -377,6 +473,7 @@ mod tests {
             scopes: vec!["openid".into()],
             account: Account { subject: Some("alice".into()), name: None },
             dpop_key: None,
+            lifetime: None,
         }
     }
 
@@ -450,19 +547,33 @@ mod tests {
         assert_eq!(back.account.subject.as_deref(), Some("alice"));
     }
 
+    /// Windows' 2560 bytes: the access token goes, the refresh token stays.
     #[test]
-    fn drops_the_access_token_to_fit() {
-        let text = encode(&session(MAX_SECRET_LEN)).unwrap();
+    fn drops_the_access_token_to_fit_a_small_store() {
+        let text = encode_within(&session(2560), Some(2560)).unwrap();
         let back: StoredSession = serde_json::from_str(&text).unwrap();
         assert!(back.access_token.is_none());
         assert!(back.refresh_token.is_some());
     }
 
     #[test]
-    fn refuses_what_cannot_fit() {
-        let mut s = session(MAX_SECRET_LEN);
+    fn refuses_what_cannot_fit_a_small_store() {
+        let mut s = session(2560);
         s.refresh_token = None;
-        assert!(matches!(encode(&s), Err(KeychainError::TooLarge)));
+        assert!(matches!(encode_within(&s, Some(2560)), Err(KeychainError::TooLarge)));
+    }
+
+    /// Large group claims make large tokens: where the store sets no limit (the Secret Service, macOS), Gatehouse
+    /// sets none either, so a 20 KB access token is kept, not dropped and refreshed on every use, and a 17 KB
+    /// refresh token is kept, not refused (and its grant revoked).
+    #[cfg(not(windows))]
+    #[test]
+    fn keeps_large_tokens_whole_where_the_store_has_no_limit() {
+        let mut s = session(20 * 1024);
+        s.refresh_token = Some(RefreshToken::new("r".repeat(17 * 1024)));
+        let back: StoredSession = serde_json::from_str(&encode(&s).unwrap()).unwrap();
+        assert_eq!(back.access_token.unwrap().secret().len(), 20 * 1024);
+        assert_eq!(back.refresh_token.unwrap().secret().len(), 17 * 1024);
     }
 
     #[test]
@@ -530,6 +641,7 @@ mod tests {
                         scopes,
                         account: Account { subject, name },
                         dpop_key,
+                        lifetime: expires_at.map(|at| at % 100_000),
                     }
                 })
         }
@@ -559,9 +671,11 @@ mod tests {
 
             #[test]
             fn reads_back_what_it_writes(session in stored_session()) {
-                match encode(&session) {
+                // A small limit, so that both branches run on every platform.
+                let limit = 600;
+                match encode_within(&session, Some(limit)) {
                     Ok(text) => {
-                        prop_assert!(text.len() <= MAX_SECRET_LEN);
+                        prop_assert!(text.len() <= limit);
                         let back = decode(&text).map_err(|e| TestCaseError::fail(e.to_string()))?;
                         let mut expected = session.clone();
                         if text.len() < serde_json::to_string(&session).unwrap().len() {
@@ -572,7 +686,7 @@ mod tests {
                     }
                     Err(e) => {
                         prop_assert!(matches!(e, KeychainError::TooLarge), "{e}");
-                        prop_assert!(serde_json::to_string(&session).unwrap().len() > MAX_SECRET_LEN);
+                        prop_assert!(serde_json::to_string(&session).unwrap().len() > limit);
                     }
                 }
             }

@@ -37,6 +37,15 @@ pub struct Binding {
 }
 
 impl Binding {
+    /// Whether `other` names the same provider, client and resource. Issuers that differ only by a trailing
+    /// slash name the same provider: `Url` adds one to a bare host, and people write both. (Discovery still
+    /// checks the metadata's `issuer` exactly, RFC 8414 §3.3.)
+    pub fn same_as(&self, other: &Binding) -> bool {
+        self.provider.trim_end_matches('/') == other.provider.trim_end_matches('/')
+            && self.client_id == other.client_id
+            && self.resource_origin == other.resource_origin
+    }
+
     /// The binding a session made with `config` gets.
     pub fn of(config: &Config) -> Binding {
         let provider = match &config.endpoints {
@@ -92,6 +101,10 @@ pub struct StoredSession {
     /// The private key the tokens are bound to (RFC 9449), for a DPoP session; `None` for Bearer tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dpop_key: Option<crate::auth::dpop::StoredKey>,
+    /// How long the provider's last access token was issued for (`expires_in`, seconds), when it said: no
+    /// renewal gives a token that lasts longer, so a caller that needs more is told without spending a grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifetime: Option<u64>,
 }
 
 impl StoredSession {
@@ -117,6 +130,12 @@ impl StoredSession {
     /// lifetime the provider didn't state is taken to be valid.
     pub fn due_within(&self, now: u64, ttl: Duration) -> bool {
         self.access_token.is_none() || self.expires_at.is_some_and(|at| now.saturating_add(ttl.as_secs()) >= at)
+    }
+
+    /// Whether no renewal can give a token that stays valid for `ttl`: the provider's tokens, as last issued,
+    /// don't live that long.
+    pub fn outlives_tokens(&self, ttl: Duration) -> bool {
+        self.lifetime.is_some_and(|lifetime| lifetime <= ttl.as_secs())
     }
 }
 
@@ -160,9 +179,15 @@ pub fn expiry_from(now: u64, expires_in: Option<Duration>) -> Option<u64> {
     expires_in.map(|d| now.saturating_add(d.as_secs()))
 }
 
-/// Scopes granted, per RFC 6749 §5.1: the response's `scope` when present, else the ones requested.
-pub fn granted_scopes(returned: Option<Vec<String>>, requested: &[String]) -> Vec<String> {
-    returned.unwrap_or_else(|| requested.to_vec())
+/// Scopes granted, per RFC 6749 §5.1: the response's `scope` when present, else the ones requested. Either
+/// way `offline_access` counts as granted only when a refresh token came with it (OIDC Core §11: it asks for
+/// one), so that the window never claims renewal the session doesn't have.
+pub fn granted_scopes(returned: Option<Vec<String>>, requested: &[String], refresh_token: bool) -> Vec<String> {
+    let mut granted = returned.unwrap_or_else(|| requested.to_vec());
+    if !refresh_token {
+        granted.retain(|scope| scope != "offline_access");
+    }
+    granted
 }
 
 #[cfg(test)]
@@ -179,6 +204,7 @@ mod tests {
             scopes: vec![],
             account: Account::default(),
             dpop_key: None,
+            lifetime: None,
         }
     }
 
@@ -214,8 +240,18 @@ mod tests {
     #[test]
     fn omitted_scope_means_requested() {
         let requested = vec!["openid".to_string()];
-        assert_eq!(granted_scopes(None, &requested), requested);
-        assert_eq!(granted_scopes(Some(vec![]), &requested), Vec::<String>::new());
+        assert_eq!(granted_scopes(None, &requested, false), requested);
+        assert_eq!(granted_scopes(Some(vec![]), &requested, false), Vec::<String>::new());
+    }
+
+    /// OIDC Core §11: offline_access is for a refresh token; without one it wasn't granted, whatever the
+    /// response's `scope` says or doesn't.
+    #[test]
+    fn offline_access_is_granted_only_with_a_refresh_token() {
+        let requested = vec!["openid".to_string(), "offline_access".to_string()];
+        assert_eq!(granted_scopes(None, &requested, true), requested);
+        assert_eq!(granted_scopes(None, &requested, false), ["openid"]);
+        assert_eq!(granted_scopes(Some(requested.clone()), &requested, false), ["openid"]);
     }
 
     #[test]

@@ -45,7 +45,14 @@ fn issuer() -> Url {
 }
 
 fn expected(issuer: &Url) -> Expected<'_> {
-    Expected { issuer: Some(issuer), issuer_template: None, client_id: CLIENT, nonce: Some("n-1"), now: 1_000 }
+    Expected {
+        issuer: Some(issuer),
+        issuer_template: None,
+        issuer_aliases: &[],
+        client_id: CLIENT,
+        nonce: Some("n-1"),
+        now: 1_000,
+    }
 }
 
 fn error_of(result: Result<Account>) -> String {
@@ -180,8 +187,14 @@ fn exp_is_any_numeric_date() {
 #[test]
 fn a_tenant_template_issuer_is_checked_with_the_tokens_tid() {
     let template = "https://login.microsoftonline.com/{tenantid}/v2.0";
-    let expected =
-        Expected { issuer: None, issuer_template: Some(template), client_id: CLIENT, nonce: None, now: 1_000 };
+    let expected = Expected {
+        issuer: None,
+        issuer_template: Some(template),
+        issuer_aliases: &[],
+        client_id: CLIENT,
+        nonce: None,
+        now: 1_000,
+    };
     let tid = "72f988bf-86f1-41af-91ab-2d7cd011db47";
     let mut c = claims();
     c["tid"] = tid.into();
@@ -199,14 +212,40 @@ fn a_tenant_template_issuer_is_checked_with_the_tokens_tid() {
     assert!(verify(&unsigned(&bent), None, &expected).is_err());
 }
 
+/// OIDC Core 1.0 with errata set 2, §3.1.3.7 steps 3 to 5: several audiences are fine as long as this client is
+/// one of them, with or without `azp`; an `azp` that is present must name this client.
 #[test]
-fn several_audiences_need_azp_naming_this_client() {
+fn several_audiences_are_fine_and_azp_when_present_names_this_client() {
     let issuer = issuer();
     let mut c = claims();
-    c["aud"] = serde_json::json!(["api", CLIENT]);
-    assert!(error_of(verify(&unsigned(&c), None, &expected(&issuer))).contains("azp"));
+    c["aud"] = serde_json::json!([CLIENT, "https://api.example"]);
+    assert!(verify(&unsigned(&c), None, &expected(&issuer)).is_ok());
     c["azp"] = CLIENT.into();
     assert!(verify(&unsigned(&c), None, &expected(&issuer)).is_ok());
-    c["azp"] = "api".into();
+    c["azp"] = "https://api.example".into();
     assert!(error_of(verify(&unsigned(&c), None, &expected(&issuer))).contains("azp"));
+    let mut others = claims();
+    others["aud"] = serde_json::json!(["https://api.example", "another-client"]);
+    assert!(error_of(verify(&unsigned(&others), None, &expected(&issuer))).contains("another client"));
+}
+
+/// Google documents `iss` as either `https://accounts.google.com` or `accounts.google.com`: the preset lists the
+/// second as an alias, and only a listed alias is accepted beside the issuer.
+#[test]
+fn a_presets_issuer_alias_is_accepted_and_nothing_else() {
+    let issuer = Url::parse("https://accounts.google.com").unwrap();
+    let aliases = ["accounts.google.com".to_owned()];
+    let expected = Expected { issuer_aliases: &aliases, ..expected(&issuer) };
+    let mut c = claims();
+    for iss in ["https://accounts.google.com", "accounts.google.com"] {
+        c["iss"] = iss.into();
+        assert!(verify(&unsigned(&c), None, &expected).is_ok(), "{iss}");
+    }
+    for iss in ["http://accounts.google.com", "accounts.google.com.evil.example", "ACCOUNTS.GOOGLE.COM", ""] {
+        c["iss"] = iss.into();
+        assert!(error_of(verify(&unsigned(&c), None, &expected)).contains("issuer"), "{iss}");
+    }
+    // Without the preset's alias, the bare host is another issuer.
+    c["iss"] = "accounts.google.com".into();
+    assert!(error_of(verify(&unsigned(&c), None, &Expected { issuer_aliases: &[], ..expected })).contains("issuer"));
 }

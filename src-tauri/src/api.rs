@@ -37,6 +37,12 @@ pub async fn get_json(
     };
     let proven = dpop.map(|key| Proven { key, token: Some(token), refusal: NonceRefusal::Resource });
     let answer = http::send(build, "GET", url, proven).await?;
+    // RFC 9449 §9: a 401 that asks for a nonce is no refused token, even when the retry with the nonce it gave
+    // is answered the same way (a resource that changes its nonce on every request): renewing the token would
+    // spend a refresh grant and change nothing.
+    if dpop.is_some() && NonceRefusal::Resource.matches(&answer) {
+        return Err(Error::BadResponse("the resource keeps asking for a new DPoP nonce".into()));
+    }
     if answer.status == reqwest::StatusCode::UNAUTHORIZED {
         return Ok(Fetched::Unauthorized);
     }

@@ -151,8 +151,7 @@ async fn execute(cli: Cli) -> Result<(), Error> {
         Command::Token { profile, min_ttl } => {
             let (service, _) = open(&config, profile.as_deref())?;
             let token = service.access_token(Duration::from_secs(min_ttl)).await?;
-            println!("{}", token.secret());
-            Ok(())
+            out(&[token.secret()])
         }
         Command::SignIn { profile, device: false } => {
             let (service, views) = open(&config, profile.as_deref())?;
@@ -191,7 +190,7 @@ async fn execute(cli: Cli) -> Result<(), Error> {
             }
             service.sign_out().await?;
             if let Some(notice) = service.view().notice {
-                eprintln!("{}", notice.message);
+                eprintln!("{}", terminal_safe(&notice.message));
             }
             Ok(())
         }
@@ -288,13 +287,12 @@ async fn credential(
     if [&username, token.secret()].iter().any(|v| v.contains(['\n', '\r', '\0'])) {
         return Err(Error::BadResponse("its access token can't be handed to git (it contains a line break)".into()));
     }
-    println!("username={username}");
-    println!("password={}", token.secret());
+    let mut lines = vec![format!("username={username}"), format!("password={}", token.secret())];
     if let Some(expires_at) = service.view().expires_at {
         // git 2.41 and later: when to stop using the password.
-        println!("password_expiry_utc={expires_at}");
+        lines.push(format!("password_expiry_utc={expires_at}"));
     }
-    Ok(())
+    out(&lines)
 }
 
 /// Whether `config`'s resource is at the scheme and host (and port) git asks about.
@@ -336,10 +334,10 @@ async fn status(config: Result<Vec<Config>, ConfigError>, json: bool) -> Result<
     if json {
         let text = serde_json::to_string_pretty(&serde_json::json!({ "profiles": statuses }))
             .map_err(|e| Error::Internal(e.to_string()))?;
-        println!("{text}");
+        out(&[text])?;
     } else {
         for status in &statuses {
-            println!("{}", describe(status));
+            out(&[describe(status)])?;
         }
     }
     Ok(())
@@ -376,6 +374,7 @@ fn describe(status: &ProfileStatus) -> String {
             (Some(name), _) => Some(name.clone()),
             (None, subject) => subject.clone(),
         })
+        .map(|who| terminal_safe(&who))
         .unwrap_or_else(|| "an unnamed account".to_owned());
     let expiry = match status.expires_at {
         Some(at) if at > unix_now() => format!("access expires in {} min", (at - unix_now()).div_ceil(60)),
@@ -410,7 +409,7 @@ async fn sign_in(service: Arc<Gatehouse>, mut views: watch::Receiver<AuthView>) 
             Phase::SignedIn => {
                 let who =
                     view.account.and_then(|a| a.name.or(a.subject)).unwrap_or_else(|| "an unnamed account".into());
-                eprintln!("Signed in as {who}.");
+                eprintln!("Signed in as {}.", terminal_safe(&who));
                 return Ok(());
             }
             Phase::SignedOut | Phase::ConfigError => {
@@ -427,26 +426,62 @@ async fn sign_in(service: Arc<Gatehouse>, mut views: watch::Receiver<AuthView>) 
 
 fn signed_in_as(view: &AuthView) {
     let who = view.account.as_ref().and_then(|a| a.name.clone().or_else(|| a.subject.clone()));
-    eprintln!("Signed in as {}.", who.as_deref().unwrap_or("an unnamed account"));
+    eprintln!("Signed in as {}.", terminal_safe(who.as_deref().unwrap_or("an unnamed account")));
 }
 
 /// Tells the person where to enter the code (RFC 8628 §3.3), on stderr: stdout stays for what was asked.
 fn show_device_code(details: &crate::auth::flow::DeviceAuthorization) {
     let minutes = details.expires_in().as_secs().div_ceil(60);
-    eprintln!("To sign in, open {} on any device and enter the code", details.verification_uri().as_str());
+    // RFC 8628 §5.4: what the provider sent is shown, never interpreted by the terminal.
+    eprintln!(
+        "To sign in, open {} on any device and enter the code",
+        terminal_safe(details.verification_uri().as_str())
+    );
     eprintln!();
-    eprintln!("    {}", details.user_code().secret());
+    eprintln!("    {}", terminal_safe(details.user_code().secret()));
     eprintln!();
     if let Some(complete) = details.verification_uri_complete() {
         // RFC 8628 §3.3.1: the same, with the code filled in, for a device that can follow a link.
-        eprintln!("or open {}", complete.secret());
+        eprintln!("or open {}", terminal_safe(complete.secret()));
     }
     eprintln!("The code works for {minutes} min. Waiting… (Ctrl+C to give up)");
 }
 
+/// Writes `lines` to stdout. A closed stdout (`gatehouse token | head -c0`) is an error like any other, never a
+/// panic: `println!` would panic, and with `panic = "abort"` abort a process that holds tokens.
+///
+/// # Errors
+/// [`Error::Internal`] when stdout can't be written.
+fn out(lines: &[impl AsRef<str>]) -> Result<(), Error> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    lines
+        .iter()
+        .try_for_each(|line| writeln!(stdout, "{}", line.as_ref()))
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Error::Internal(format!("couldn't write to standard output: {}", e.kind())))
+}
+
+/// Text from a provider or the keychain made safe to print to a terminal: every control character (the C0 and
+/// C1 sets, escape included, and DEL) and every bidirectional override becomes U+FFFD, so that a device code,
+/// a verification URI or an account name can't move the cursor, rewrite the screen or reorder what is shown
+/// (RFC 8628 §5.4 warns of this).
+pub fn terminal_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}');
+            if c.is_control() || bidi {
+                '\u{fffd}'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 /// Prints `error` to stderr and returns its exit code.
 fn fail(error: &Error) -> ExitCode {
-    eprintln!("gatehouse: error[{}]: {error}", error.kind());
+    eprintln!("gatehouse: error[{}]: {}", error.kind(), terminal_safe(&error.to_string()));
     ExitCode::from(exit_code(error))
 }
 
@@ -454,7 +489,11 @@ fn fail(error: &Error) -> ExitCode {
 pub fn exit_code(error: &Error) -> u8 {
     match error {
         Error::UnknownProfile { .. } => 2,
-        Error::NotSignedIn | Error::SessionEnded | Error::SignInNeeded | Error::OtherProvider { .. } => 3,
+        Error::NotSignedIn
+        | Error::SessionEnded
+        | Error::SignInNeeded
+        | Error::OtherProvider { .. }
+        | Error::SignedOutElsewhere => 3,
         Error::Config(_) => 4,
         Error::Keychain(_) | Error::NotSaved(_) | Error::SaveUnconfirmed => 5,
         Error::Network(_) | Error::BadResponse(_) | Error::TokenEndpoint { .. } | Error::RenewalBusy => 6,
@@ -468,7 +507,8 @@ pub fn exit_code(error: &Error) -> u8 {
         | Error::NeedsLoopback
         | Error::NoDeviceFlow
         | Error::SignInStopped(_)
-        | Error::PortInUse(_) => 7,
+        | Error::PortInUse(_)
+        | Error::SignedInElsewhere { .. } => 7,
         Error::LifetimeTooShort { .. } => 6,
         Error::Setting(_) | Error::Internal(_) => 1,
         Error::DpopBound => 8,
@@ -530,16 +570,64 @@ mod tests {
         }
     }
 
+    /// RFC 8628 §5.4: a device code, a verification URI or an account name from a provider never reaches the
+    /// terminal as an escape sequence or a reordering mark.
     #[test]
-    fn every_error_has_a_documented_exit_code() {
-        for code in [
-            exit_code(&Error::NotSignedIn),
-            exit_code(&Error::NeedsLoopback),
-            exit_code(&Error::RenewalBusy),
-            exit_code(&Error::DpopBound),
-            exit_code(&Error::Internal(String::new())),
-        ] {
-            assert!(EXIT_CODES.contains(&format!("  {code}  ")), "{code}");
+    fn provider_text_is_made_safe_for_the_terminal() {
+        assert_eq!(terminal_safe("WDJB-MJHT"), "WDJB-MJHT");
+        assert_eq!(terminal_safe("https://id.example.com/device"), "https://id.example.com/device");
+        let hostile = "ABCD\u{1b}[2J\u{1b}]0;owned\u{7}\rEFGH\u{9b}31m\u{202e}gnp.exe\u{7f}";
+        let safe = terminal_safe(hostile);
+        assert!(!safe.chars().any(|c| c.is_control() || c == '\u{202e}'), "{safe:?}");
+        assert!(safe.starts_with("ABCD\u{fffd}[2J") && safe.contains("EFGH"), "{safe:?}");
+        assert_eq!(terminal_safe("Zoë Ñandú"), "Zoë Ñandú");
+    }
+
+    /// Every kind of error, each with the exit code its documentation promises: a new variant must be added
+    /// here, and so decided, before it can be shipped.
+    #[test]
+    fn every_error_has_its_documented_exit_code() {
+        use crate::tokens::keychain::KeychainError;
+        let text = String::new;
+        let config = crate::config::ConfigError { source_name: text(), field: text(), problem: text() };
+        let all = [
+            (Error::Config(config), 4),
+            (Error::Callback(crate::auth::callback::CallbackError::TooLong), 7),
+            (Error::AccessDenied, 7),
+            (Error::Authorization { code: text(), description: None }, 7),
+            (Error::TokenEndpoint { code: text(), description: None }, 6),
+            (Error::SessionEnded, 3),
+            (Error::SignInNeeded, 3),
+            (Error::OtherProvider { stored: text(), configured: text() }, 3),
+            (Error::RevocationRefused(text()), 7),
+            (Error::NotSaved(KeychainError::Locked), 5),
+            (Error::SaveUnconfirmed, 5),
+            (Error::Network(text()), 6),
+            (Error::BadResponse(text()), 6),
+            (Error::Keychain(KeychainError::Duplicates), 5),
+            (Error::BrowserOpen(text()), 7),
+            (Error::NotSignedIn, 3),
+            (Error::AlreadySignedIn, 7),
+            (Error::SignInTimedOut, 7),
+            (Error::RenewalBusy, 6),
+            (Error::UnknownProfile { name: text(), known: vec![] }, 2),
+            (Error::NeedsLoopback, 7),
+            (Error::NoDeviceFlow, 7),
+            (Error::DpopBound, 8),
+            (Error::SignedOutElsewhere, 3),
+            (Error::SignedInElsewhere { account: text() }, 7),
+            (Error::PortInUse(8765), 7),
+            (Error::LifetimeTooShort { lifetime: 600, wanted: 900 }, 6),
+            (Error::SignInStopped(text()), 7),
+            (Error::Setting(text()), 1),
+            (Error::Internal(text()), 1),
+        ];
+        let mut kinds = std::collections::HashSet::new();
+        for (error, code) in &all {
+            assert_eq!(exit_code(error), *code, "{error:?}");
+            assert!(EXIT_CODES.contains(&format!("  {code}  ")), "{code} is not documented");
+            kinds.insert(std::mem::discriminant(error));
         }
+        assert_eq!(kinds.len(), all.len(), "each variant once");
     }
 }

@@ -622,10 +622,25 @@ fn config_arg(args: &[String]) -> Option<PathBuf> {
 
 /// Endpoints must use TLS (RFC 6749 §3.1, §3.2; RFC 9700 §2.6), except on the loopback interface, where the
 /// traffic never leaves the machine (the bundled demo provider runs there).
+///
+/// Only an IP literal counts as loopback here (RFC 8252 §8.3): `localhost`, and `*.localhost`, are names a
+/// resolver, a hosts file or a proxy setting may send elsewhere. A URL with user information is refused: a
+/// password in it would travel with every request, and `https://good.example@evil.example/` names `evil.example`.
 fn require_tls_or_loopback(url: &Url) -> Result<(), String> {
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not carry a user name or password (user@host): give credentials in their own fields".into());
+    }
+    let ip_loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        _ => false,
+    };
     match url.scheme() {
         "https" => Ok(()),
-        "http" if crate::http::is_loopback(url) => Ok(()),
+        "http" if ip_loopback => Ok(()),
+        "http" if crate::http::is_loopback(url) => Err(
+            "must use https: only the loopback addresses 127.0.0.1 and [::1] may use http, not the name localhost, which a resolver may send elsewhere (RFC 8252 §8.3)".into(),
+        ),
         "http" => Err("must use https (only loopback addresses may use http)".into()),
         other => Err(format!("must be an https URL, not {other}:")),
     }
@@ -966,10 +981,36 @@ pub(crate) mod tests {
         assert_eq!(Config::parse(google, "test").unwrap().issuer_aliases, ["accounts.google.com"]);
     }
 
+    /// RFC 8252 §8.3: plain http only for loopback IP literals, never for names that a resolver could send
+    /// elsewhere; and no user information in any URL.
+    #[test]
+    fn only_loopback_ip_literals_may_use_plain_http_and_no_url_carries_a_user() {
+        for (url, allowed) in [
+            ("http://127.0.0.1:4470", true),
+            ("http://[::1]:4470", true),
+            ("http://127.5.6.7", true),
+            ("http://localhost:4470", false),
+            ("http://LOCALHOST.", false),
+            ("http://id.localhost", false),
+            ("https://localhost", true),
+            ("https://user@id.example.com", false),
+            ("https://id.example.com:pw@evil.example", false),
+            ("http://user:pw@127.0.0.1", false),
+        ] {
+            let text = GOOD.replace("https://id.example.com", url);
+            assert_eq!(Config::parse(&text, "test").is_ok(), allowed, "{url}");
+            if !allowed {
+                assert_eq!(field_of(&text), "issuer", "{url}");
+            }
+        }
+        let resource = GOOD.replace("https://api.example.com/me", "http://localhost:8080/me");
+        assert!(field_of(&resource).contains("resource_url"));
+    }
+
     #[test]
     fn loopback_http_is_allowed() {
         let text = GOOD
-            .replace("https://id.example.com", "http://localhost:4470")
+            .replace("https://id.example.com", "http://127.0.0.1:4470")
             .replace("https://api.example.com", "http://[::1]:9");
         assert!(Config::parse(&text, "test").is_ok());
     }

@@ -107,6 +107,17 @@ pub enum Error {
     /// The session's tokens are bound to its DPoP key (RFC 9449), so a token alone is of no use to another tool.
     #[error("This session's tokens are bound to a key that never leaves the keychain (DPoP, RFC 9449), so another tool couldn't use them. For tokens other tools can use, add dpop = false to the profile and sign in again.")]
     DpopBound,
+    /// Another Gatehouse process (the window, or a `gatehouse` command) signed out, or signed in another
+    /// account or provider, since this one last looked at the keychain entry.
+    #[error("Another Gatehouse (the window or a gatehouse command) signed this account out, or signed in someone else, meanwhile. Sign in to continue.")]
+    SignedOutElsewhere,
+    /// Another Gatehouse process signed in while this sign-in was under way; its session was kept and this
+    /// one's grant revoked.
+    #[error("Another Gatehouse (the window or a gatehouse command) signed in as {account} while this sign-in was under way, so Gatehouse kept that session and undid this one (revoking it at the provider). To use another account, sign out first.")]
+    SignedInElsewhere {
+        /// Who the kept session belongs to, for display.
+        account: String,
+    },
     /// The fixed loopback port the profile's `redirect_uri` names is taken by another program.
     #[error("Port {0} on this computer is in use by another program, so Gatehouse can't receive the sign-in there. Close that program (or the SSH tunnel using it), or choose another port in redirect_uri and register it at the provider; leave the port out to let Gatehouse pick a free one each time.")]
     PortInUse(u16),
@@ -161,6 +172,8 @@ impl Error {
             Error::NoDeviceFlow => "no_device_flow",
             Error::SignInStopped(_) => "sign_in_stopped",
             Error::PortInUse(_) => "loopback_port_in_use",
+            Error::SignedOutElsewhere => "signed_out_elsewhere",
+            Error::SignedInElsewhere { .. } => "signed_in_elsewhere",
             Error::LifetimeTooShort { .. } => "token_lifetime_too_short",
             Error::DpopBound => "dpop_bound",
             Error::Setting(_) => "setting_failed",

@@ -247,7 +247,16 @@ pub enum NonceRefusal {
 }
 
 impl NonceRefusal {
-    fn matches(self, answer: &Answer) -> bool {
+    /// The server whose nonces these are.
+    fn server(self) -> crate::auth::dpop::Server {
+        match self {
+            NonceRefusal::TokenEndpoint => crate::auth::dpop::Server::Authorization,
+            NonceRefusal::Resource => crate::auth::dpop::Server::Resource,
+        }
+    }
+
+    /// Whether `answer` is a request refused for want of a (new) nonce, rather than a refused token.
+    pub fn matches(self, answer: &Answer) -> bool {
         match self {
             NonceRefusal::TokenEndpoint => {
                 answer.status == reqwest::StatusCode::BAD_REQUEST
@@ -279,13 +288,14 @@ pub async fn send(
     loop {
         let mut request = build();
         if let Some(proven) = &proven {
-            request = request.header(crate::auth::dpop::DPOP_HEADER, proven.key.proof(method, url, proven.token)?);
+            let proof = proven.key.proof(method, url, proven.token, proven.refusal.server())?;
+            request = request.header(crate::auth::dpop::DPOP_HEADER, proof);
         }
         let response = request.send().await.map_err(|e| Error::Network(describe_transport_error(&e)))?;
         let (status, headers) = (response.status(), response.headers().clone());
         let answer = Answer { status, headers, body: read_body(response).await };
         let Some(proven) = &proven else { return Ok(answer) };
-        let new_nonce = crate::auth::dpop::remember_nonce(url, &answer.headers);
+        let new_nonce = crate::auth::dpop::remember_nonce(url, proven.refusal.server(), &answer.headers);
         if new_nonce && !retried && proven.refusal.matches(&answer) {
             retried = true;
             continue;

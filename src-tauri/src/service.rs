@@ -39,6 +39,7 @@ use crate::tokens::keychain::{Keychain, KeychainError, KEYCHAIN_TIMEOUT};
 use crate::tokens::lock;
 use crate::tokens::{
     expiry_from, granted_scopes, unix_now, Account, Binding, StoredSession, EXPIRY_SKEW, FORMAT_VERSION,
+    OLDEST_FORMAT_VERSION,
 };
 
 /// What the service needs from the desktop.
@@ -141,9 +142,13 @@ impl Gatehouse {
         self.restore_failed.store(loaded.is_err(), Ordering::Relaxed);
         match loaded {
             Ok(None) => tracing::info!("no stored session"),
-            Ok(Some(stored)) => match self.adopt(config, stored).await {
-                Ok(stored) => {
+            Ok(Some(stored)) => match self.adopt(config, stored.clone()) {
+                Ok(adopted) => {
                     tracing::info!("restoring the stored session");
+                    if stored.v == OLDEST_FORMAT_VERSION {
+                        self.migrate(config, &adopted).await;
+                    }
+                    let stored = adopted;
                     self.other_session.store(false, Ordering::Relaxed);
                     self.update(|view| view.show_session(&stored, &config.scopes));
                     *session = Some(stored);
@@ -175,7 +180,7 @@ impl Gatehouse {
         let mut session = self.session.lock().await;
         if session.is_none() {
             let Some(stored) = self.keychain.load(&config.profile).await? else { return Ok(false) };
-            let stored = self.adopt(config, stored).await.inspect_err(|_| {
+            let stored = self.adopt(config, stored).inspect_err(|_| {
                 self.other_session.store(true, Ordering::Relaxed);
             })?;
             self.update(|view| view.show_session(&stored, &config.scopes));
@@ -234,12 +239,13 @@ impl Gatehouse {
     }
 
     /// Takes a stored session for this profile if it is bound to what the profile names now. A version 1 entry
-    /// has no binding: the profile that finds it adopts it, as the only owner it can have had, and it is saved
-    /// again in the current format.
+    /// has no binding: the profile that finds it adopts it, as the only owner it can have had. Nothing is
+    /// written here (a read-only command writes nothing): the entry takes the current format at its next write,
+    /// or under the lock in [`Gatehouse::restore`].
     ///
     /// # Errors
     /// [`Error::OtherProvider`] when the session belongs to another provider, client or resource.
-    async fn adopt(&self, config: &Config, mut stored: StoredSession) -> Result<StoredSession> {
+    fn adopt(&self, config: &Config, mut stored: StoredSession) -> Result<StoredSession> {
         let expected = Binding::of(config);
         match &stored.binding {
             Some(binding) if binding.same_as(&expected) => Ok(stored),
@@ -247,12 +253,26 @@ impl Gatehouse {
             None => {
                 stored.binding = Some(expected);
                 stored.v = FORMAT_VERSION;
-                if let Err(e) = self.keychain.save(&config.profile, &stored).await {
-                    // It is read again (and adopted again) next time; nothing is lost.
-                    tracing::warn!(kind = e.kind(), "couldn't save the session in the current format");
-                }
                 Ok(stored)
             }
+        }
+    }
+
+    /// Saves a version 1 entry again in the current format, under the profile's lock, if it is still the one
+    /// `read` was made from.
+    async fn migrate(&self, config: &Config, read: &StoredSession) {
+        let Ok(_lock) = self.renewal_lock(config).await else { return };
+        match self.keychain.load(&config.profile).await {
+            Ok(Some(stored)) if stored.v == OLDEST_FORMAT_VERSION && same_tokens(&stored, read) => {
+                if let Err(e) = self.keychain.save(&config.profile, read).await {
+                    // It is read again (and adopted again) next time; nothing is lost.
+                    tracing::warn!(kind = e.kind(), "couldn't save the session in the current format");
+                    if !e.nothing_written() {
+                        self.keychain.settled(&config.profile).await;
+                    }
+                }
+            }
+            _ => {}
         }
     }
 
@@ -516,12 +536,46 @@ impl Gatehouse {
             dpop_key: dpop.map(DpopKey::to_stored),
             lifetime: tokens.expires_in().map(|d| d.as_secs()),
         };
+        // The entry is the truth: under the profile's lock, look at it again before writing. Another process
+        // (the window, or `gatehouse sign-in`) may have signed in meanwhile; its session is kept, and this new
+        // grant undone, so that neither grant is left alive with nobody holding it, and no process ever takes on
+        // another account without saying so.
+        let lock = match self.renewal_lock(config).await {
+            Ok(lock) => lock,
+            Err(e) => {
+                if let Err(revoke_error) = self.revoke(config, &stored).await {
+                    tracing::warn!(kind = revoke_error.kind(), "couldn't revoke the unkept grant");
+                }
+                return Err(e);
+            }
+        };
+        if let Ok(Some(existing)) = self.keychain.load(&config.profile).await {
+            if belongs_to(&existing, config) {
+                tracing::info!("another Gatehouse process signed in meanwhile; keeping its session");
+                if let Err(revoke_error) = self.revoke(config, &stored).await {
+                    tracing::warn!(kind = revoke_error.kind(), "couldn't revoke the undone grant");
+                }
+                drop(lock);
+                let existing = self.adopt(config, existing)?;
+                let account = existing.account.name.clone().or(existing.account.subject.clone());
+                let e = Error::SignedInElsewhere {
+                    account: crate::error::clean_for_display(account.as_deref().unwrap_or("another account"), 80),
+                };
+                self.update(|view| view.show_session(&existing, &config.scopes));
+                **session = Some(existing);
+                self.load_resource(config, session).await;
+                self.update(|view| view.notice = Some(Notice::error(&e)));
+                return Err(e);
+            }
+        }
         let unconfirmed = match self.keychain.save(&config.profile, &stored).await {
             Ok(()) => false,
             // The write may have landed, or may still land (the keychain keeps its calls in order): claiming
             // failure and revoking now could leave a dead session in the keychain. Go on, and say so.
             Err(e) if !e.nothing_written() => {
                 tracing::warn!(kind = e.kind(), "the keychain didn't confirm the new session");
+                // Held until the write has landed or failed, so that no other process reads the entry before.
+                self.keychain.settled(&config.profile).await;
                 true
             }
             Err(e) => {
@@ -533,6 +587,7 @@ impl Gatehouse {
                 return Err(e.into());
             }
         };
+        drop(lock);
         tracing::info!(unconfirmed, "signed in; session stored in the keychain");
         self.other_session.store(false, Ordering::Relaxed);
         self.update(|view| {
@@ -629,26 +684,52 @@ impl Gatehouse {
     pub async fn sign_out(&self) -> Result<()> {
         let config = self.config()?;
         self.pending.cancel(None)?;
-        // A session the keychain couldn't give back at launch may be readable now: end it properly (revoked at
-        // the provider) rather than delete it unrevoked.
-        if self.restore_failed.load(Ordering::Relaxed) {
-            self.restore().await;
-        }
         let mut session = self.session.lock().await;
         self.update(|view| view.phase = Phase::SigningOut);
-        let had_session = session.is_some();
-        let revoked = match session.as_ref() {
-            Some(stored) => self.revoke(config, stored).await,
-            None => Ok(false),
+        // The entry is the truth: another process may have renewed, signed out or signed in since this one last
+        // looked. Under the profile's lock, so that no renewal elsewhere can save after the delete, read it,
+        // revoke what it holds (and what this process holds, where that differs), delete it, then let go.
+        let lock = match self.renewal_lock(config).await {
+            Ok(lock) => lock,
+            Err(e) => {
+                drop(session);
+                self.report(&e);
+                return Err(e);
+            }
+        };
+        let found = self.keychain.load(&config.profile).await;
+        let theirs = match &found {
+            Ok(Some(stored)) if belongs_to(stored, config) => Some(stored.clone()),
+            _ => None,
         };
         // A session that belongs to another provider was never in use here: it is neither revoked (its provider
         // is not this profile's) nor deleted, so that it is replaced only by a sign-in that succeeds.
-        let deleted = if !had_session && self.other_session.load(Ordering::Relaxed) {
-            Ok(())
-        } else {
-            self.keychain.delete(&config.profile).await
-        };
+        let other_provider = matches!(&found, Ok(Some(stored)) if !belongs_to(stored, config));
+        if let Err(e) = &found {
+            tracing::warn!(kind = e.kind(), "couldn't read the keychain before signing out; removing the entry");
+        }
+        let mut grants: Vec<StoredSession> = theirs.into_iter().collect();
+        if let Some(held) = session.as_ref() {
+            if !grants.iter().any(|stored| same_tokens(stored, held)) {
+                grants.push(held.clone());
+            }
+        }
+        let had_session = !grants.is_empty();
+        let mut revoked = Ok(false);
+        for grant in &grants {
+            revoked = match (revoked, self.revoke(config, grant).await) {
+                (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+                (Ok(before), Ok(now)) => Ok(before || now),
+            };
+        }
+        let deleted = if other_provider { Ok(()) } else { self.keychain.delete(&config.profile).await };
+        if deleted.as_ref().is_err_and(|e| !e.nothing_written()) {
+            // The delete may still land: keep the lock until the keychain has finished with it.
+            self.keychain.settled(&config.profile).await;
+        }
+        drop(lock);
         *session = None;
+        self.restore_failed.store(false, Ordering::Relaxed);
         self.update(|view| {
             view.clear_session();
             view.notice = match (&deleted, &revoked) {
@@ -730,7 +811,7 @@ impl Gatehouse {
         let _renewal = self.renewal_lock(config).await?;
         // Another process may have renewed while this one waited: use its tokens rather than spend the refresh
         // token again.
-        if let Some(renewed) = self.renewed_elsewhere(config, session, fresh_for).await {
+        if let Some(renewed) = self.renewed_elsewhere(config, session, fresh_for).await? {
             tracing::info!("using the tokens another Gatehouse process renewed");
             self.update(|view| view.show_session(&renewed, &config.scopes));
             **session = Some(renewed);
@@ -757,6 +838,11 @@ impl Gatehouse {
         // RFC 9700 §4.14.2: the old refresh token is now dead at the provider, so the new one must be saved
         // before anything else. If the keychain fails, keep the new tokens in memory so this run still works.
         let saved = self.keychain.save(&config.profile, &next).await;
+        if saved.as_ref().is_err_and(|e| !e.nothing_written()) {
+            // The write may still land. Until it has, another process could read the old entry and replay the
+            // refresh token just spent (RFC 9700 §4.14.2): the lock is kept until the keychain has finished.
+            self.keychain.settled(&config.profile).await;
+        }
         self.update(|view| view.show_session(&next, &config.scopes));
         **session = Some(next);
         tracing::info!(saved = saved.is_ok(), "access token refreshed");
@@ -779,29 +865,34 @@ impl Gatehouse {
     /// still fresh. Read under the renewal lock, so no renewal is under way elsewhere. A newer session that is
     /// already due is renewed here, with its own (newer) refresh token. A keychain as this process left it
     /// means nobody else renewed, even when this process holds newer tokens it couldn't save.
+    ///
+    /// # Errors
+    /// [`Error::SignedOutElsewhere`] when the entry was deleted since this process last looked (signed out
+    /// elsewhere: never renewed back into being), or now holds another account's or provider's session (never
+    /// adopted silently).
     async fn renewed_elsewhere(
         &self,
         config: &Config,
         session: &mut SessionGuard<'_>,
         fresh_for: Duration,
-    ) -> Option<StoredSession> {
-        let current = session.as_ref()?;
+    ) -> Result<Option<StoredSession>> {
+        let Some(current) = session.as_ref() else { return Ok(None) };
         let stored = match self.keychain.load_if_changed(&config.profile).await {
             Ok(Some(Some(stored))) => stored,
-            // Unchanged; or signed out elsewhere (the refresh below then fails and ends the session); or the
-            // keychain is unreadable: carry on with what this process holds.
-            Ok(Some(None) | None) => return None,
+            Ok(Some(None)) => return Err(Error::SignedOutElsewhere),
+            // Unchanged, or the keychain is unreadable: carry on with what this process holds.
+            Ok(None) => return Ok(None),
             Err(e) => {
                 tracing::warn!(kind = e.kind(), "couldn't re-read the keychain before renewing");
-                return None;
+                return Ok(None);
             }
         };
-        let same = match (&stored.binding, &current.binding) {
+        let same_binding = match (&stored.binding, &current.binding) {
             (Some(stored), Some(current)) => stored.same_as(current),
             (stored, current) => stored == current,
         };
-        if !same {
-            return None;
+        if !same_binding || stored.account.subject != current.account.subject {
+            return Err(Error::SignedOutElsewhere);
         }
         let now = unix_now();
         // Due as well: renew it, with its refresh token, which is the live one. Unless it is still valid and no
@@ -810,9 +901,9 @@ impl Gatehouse {
         let still_valid = !stored.due_within(now, Duration::ZERO);
         if stored.due_within(now, fresh_for) && !(still_valid && stored.outlives_tokens(fresh_for)) {
             **session = Some(stored);
-            return None;
+            return Ok(None);
         }
-        Some(stored)
+        Ok(Some(stored))
     }
 
     /// Shows the resource for `session`, then the notice its outcome calls for. Returns whether it succeeded.
@@ -941,27 +1032,58 @@ impl Gatehouse {
         Ok(endpoints)
     }
 
-    /// Records a failure during a session operation: the provider ending the session signs out; anything
-    /// else keeps the session.
+    /// Records a failure during a session operation. The provider ending the session signs out, and so does
+    /// another process having signed out; anything else keeps the session.
     async fn fail(&self, config: &Config, session: &mut SessionGuard<'_>, e: Error) {
-        if matches!(e, Error::SessionEnded | Error::SignInNeeded) {
-            tracing::info!(kind = e.kind(), "the session can't go on; removing it");
-            if let (Error::SignInNeeded, Some(stored)) = (&e, session.as_ref()) {
-                // RFC 7009 §2.1: what can still be revoked is, before the session is forgotten.
-                if let Err(revoke_error) = self.revoke(config, stored).await {
-                    tracing::warn!(kind = revoke_error.kind(), "couldn't revoke the ended session's access token");
-                }
+        match e {
+            Error::SessionEnded | Error::SignInNeeded => {
+                tracing::info!(kind = e.kind(), "the session can't go on; removing it");
+                self.end_session(config, session, matches!(e, Error::SignInNeeded)).await;
             }
-            **session = None;
-            let deleted = self.keychain.delete(&config.profile).await;
-            self.update(|view| view.clear_session());
-            if let Err(k) = deleted {
-                tracing::warn!(kind = k.kind(), "couldn't remove the ended session from the keychain");
+            Error::SignedOutElsewhere => {
+                // The entry is gone or replaced: forget this process's copy, and leave the entry alone.
+                tracing::info!("signed out by another Gatehouse process");
+                **session = None;
+                self.update(|view| view.clear_session());
             }
-        } else {
-            tracing::warn!(kind = e.kind(), "session operation failed; session kept: {e}");
+            _ => tracing::warn!(kind = e.kind(), "session operation failed; session kept: {e}"),
         }
         self.update(|view| view.notice = Some(Notice::error(&e)));
+    }
+
+    /// Ends the session in `session`, which can't go on, revoking what can still be revoked first when `revoke`
+    /// (RFC 7009 §2.1). Under the profile's lock, the entry is deleted only if it still holds these tokens: a
+    /// session another process renewed or signed in meanwhile is left for it.
+    async fn end_session(&self, config: &Config, session: &mut SessionGuard<'_>, revoke: bool) {
+        let Some(ended) = session.take() else { return };
+        self.update(|view| view.clear_session());
+        if revoke {
+            if let Err(revoke_error) = self.revoke(config, &ended).await {
+                tracing::warn!(kind = revoke_error.kind(), "couldn't revoke the ended session's access token");
+            }
+        }
+        let lock = match self.renewal_lock(config).await {
+            Ok(lock) => lock,
+            Err(e) => {
+                tracing::warn!(kind = e.kind(), "couldn't take the renewal lock; leaving the entry");
+                return;
+            }
+        };
+        match self.keychain.load(&config.profile).await {
+            Ok(Some(stored)) if same_tokens(&stored, &ended) => {
+                let deleted = self.keychain.delete(&config.profile).await;
+                if let Err(k) = &deleted {
+                    tracing::warn!(kind = k.kind(), "couldn't remove the ended session from the keychain");
+                    if !k.nothing_written() {
+                        self.keychain.settled(&config.profile).await;
+                    }
+                }
+            }
+            Ok(Some(_)) => tracing::info!("another Gatehouse process has a newer session; leaving it"),
+            Ok(None) => {}
+            Err(k) => tracing::warn!(kind = k.kind(), "couldn't read the keychain; leaving the entry"),
+        }
+        drop(lock);
     }
 
     /// Shows `e` and puts the phase back where the facts say it is. The tray uses it for a setting that
@@ -1034,6 +1156,19 @@ fn other_provider(stored: &Binding, configured: &Binding) -> Error {
         crate::error::clean_for_display(&text, 120)
     };
     Error::OtherProvider { stored: describe(stored), configured: describe(configured) }
+}
+
+/// Whether `stored` is a session of `config`'s provider, client and resource (or a version 1 entry, which the
+/// profile adopts).
+fn belongs_to(stored: &StoredSession, config: &Config) -> bool {
+    stored.binding.as_ref().is_none_or(|binding| binding.same_as(&Binding::of(config)))
+}
+
+/// Whether two sessions hold the same tokens: the same session, as one process wrote it.
+fn same_tokens(a: &StoredSession, b: &StoredSession) -> bool {
+    let secret = |token: Option<&oauth2::AccessToken>| token.map(|t| t.secret().clone());
+    a.refresh_token.as_ref().map(|t| t.secret()) == b.refresh_token.as_ref().map(|t| t.secret())
+        && secret(a.access_token.as_ref()) == secret(b.access_token.as_ref())
 }
 
 /// Why `session` can't give a token that lasts `min_ttl`: the provider's tokens don't live that long.

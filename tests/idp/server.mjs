@@ -102,7 +102,19 @@ const configuration = {
   pkce: { required: () => true },
   features: {
     devInteractions: { enabled: true },
-    revocation: { enabled: true },
+    revocation: {
+      enabled: true,
+      // Which token each revocation presented (its hash, never the token): a spent, rotated-away refresh token
+      // and the live one revoke the same grant here, but not at every provider.
+      allowedPolicy: async (ctx, client, token) => {
+        record('revocation.requested', {
+          kind: token.kind,
+          consumed: Boolean(token.consumed),
+          tokenSha256: sha256(String(ctx.oidc.params.token)),
+        });
+        return true;
+      },
+    },
     userinfo: { enabled: true },
     introspection: { enabled: true },
     // RFC 8628 device authorization grant: the user enters the code at /device (the default pages).

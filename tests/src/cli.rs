@@ -120,14 +120,22 @@ pub async fn resource_status(issuer: &str, token: &str) -> u16 {
     response.status().as_u16()
 }
 
-/// Gatehouse's renewal lock file for `profile`, as `src-tauri/src/tokens/lock.rs` names it (in the runtime
-/// directory the test command sets up).
+/// Gatehouse's renewal lock file for `profile`, where `src-tauri/src/tokens/lock.rs` puts it on Linux: a place
+/// that depends on the user alone, never on the environment (`/run/user/UID` where the user has one, else the
+/// temporary directory).
 ///
 /// # Panics
-/// Without `XDG_RUNTIME_DIR`.
+/// When this process's user can't be found.
 pub fn renewal_lock_path(profile: &str) -> PathBuf {
-    let runtime = std::env::var_os("XDG_RUNTIME_DIR").unwrap_or_else(|| panic!("XDG_RUNTIME_DIR is not set"));
-    PathBuf::from(runtime).join(crate::keyring::SERVICE).join("locks").join(format!("{profile}.lock"))
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").unwrap_or_else(|e| panic!("/proc/self: {e}")).uid();
+    let service = crate::keyring::SERVICE;
+    let runtime = PathBuf::from(format!("/run/user/{uid}"));
+    let base = match std::fs::symlink_metadata(&runtime) {
+        Ok(meta) if meta.is_dir() && meta.uid() == uid => runtime.join(service),
+        _ => std::env::temp_dir().join(format!("{service}-{uid}")),
+    };
+    base.join("locks").join(format!("{profile}.lock"))
 }
 
 /// Takes `profile`'s renewal lock as another Gatehouse process would, until the file is dropped: the
@@ -185,4 +193,54 @@ pub fn listed_accounts(stdout: &str) -> Vec<(String, String)> {
             (name(&p["profile"]), name(&p["account"]["name"]))
         })
         .collect()
+}
+
+/// Runs `gatehouse sign-in --device` with `config`, approves the code it shows as `login` in the test's user
+/// agent, and waits for it. Returns the run, its stderr whole.
+///
+/// # Panics
+/// When no code is shown within 30 s, or the command doesn't end.
+pub async fn device_sign_in(config: &Path, login: &str) -> Run {
+    use tokio::io::AsyncBufReadExt;
+    let started = Instant::now();
+    let mut child = tokio::process::Command::new(crate::desktop::app_binary())
+        .args(["sign-in", "--device"])
+        .env("GATEHOUSE_CONFIG", config)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("gatehouse sign-in --device: {e}"));
+    let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap_or_else(|| panic!("no stderr"))).lines();
+    let mut shown = Vec::new();
+    let next = |line: std::io::Result<Option<String>>| line.ok().flatten();
+    let (uri, code) = loop {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(30), stderr.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("no code shown in 30 s: {shown:?}"));
+        let line = next(line).unwrap_or_else(|| panic!("no code shown: {shown:?}"));
+        shown.push(line.clone());
+        let Some(uri) = line.strip_prefix("To sign in, open ").and_then(|l| l.split(' ').next()) else { continue };
+        let uri = uri.to_owned();
+        let code = loop {
+            let line = next(stderr.next_line().await).unwrap_or_else(|| panic!("no code shown: {shown:?}"));
+            if !line.trim().is_empty() {
+                break line.trim().to_owned();
+            }
+        };
+        break (uri, code);
+    };
+    crate::user_agent::approve_device(&uri, &code, login)
+        .await
+        .unwrap_or_else(|e| panic!("approving the device code: {e}"));
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait())
+        .await
+        .unwrap_or_else(|_| panic!("gatehouse sign-in --device didn't end"))
+        .unwrap_or_else(|e| panic!("gatehouse sign-in --device: {e}"));
+    let mut rest = shown.join("\n");
+    while let Some(line) = next(stderr.next_line().await) {
+        rest.push('\n');
+        rest.push_str(&line);
+    }
+    Run { code: status.code().unwrap_or(-1), stdout: String::new(), stderr: rest, elapsed: started.elapsed() }
 }

@@ -516,12 +516,15 @@ impl Card<'_> {
 
     /// Clicks the button with `data-testid`, as a person does.
     pub async fn click(&self, test_id: &str) {
-        let element = self
-            .app
-            .client()
-            .find(Locator::Css(&self.css(test_id)))
-            .await
-            .unwrap_or_else(|e| panic!("no {} button: {e}", self.css(test_id)));
+        // As a person would: once the button is there, shown and enabled. (A click on a button the page has just
+        // disabled for a moment, while a view arrives, does nothing, and the scenario would wait for nothing.)
+        let css = self.css(test_id);
+        let element = crate::wait_for(&format!("{css} to be shown and enabled"), UI_TIMEOUT, || async {
+            let element = self.app.client().find(Locator::Css(&css)).await.ok()?;
+            let ready = element.is_displayed().await.unwrap_or(false) && element.is_enabled().await.unwrap_or(false);
+            ready.then_some(element)
+        })
+        .await;
         element.click().await.unwrap_or_else(|e| panic!("clicking {test_id}: {e}"));
     }
 

@@ -46,6 +46,11 @@ pub enum Fault {
     /// Forward, then answer with this status and media type instead of the provider's own labels, with its
     /// body unchanged.
     Relabel(u16, &'static str),
+    /// Wait this many milliseconds, then forward: a slow provider.
+    Delay(u64),
+    /// Answer 401 asking for a DPoP nonce (RFC 9449 §9), with a new one each time: a resource that changes its
+    /// nonce on every request.
+    RotatingNonce,
 }
 
 /// The key the proxy signs with, and publishes beside the provider's.
@@ -250,6 +255,16 @@ async fn serve(
                 }
                 Err(_) => (status, content_type, body),
             }
+        }
+        Fault::RotatingNonce => {
+            let nonce = crate::sha256_hex(&format!("{:?}", std::time::Instant::now()));
+            extra_header =
+                format!("www-authenticate: DPoP error=\"use_dpop_nonce\", algs=\"ES256\"\r\ndpop-nonce: {nonce}\r\n");
+            (401, "application/json".to_string(), br#"{"error":"use_dpop_nonce"}"#.to_vec())
+        }
+        Fault::Delay(millis) => {
+            tokio::time::sleep(Duration::from_millis(millis)).await;
+            forward(http, upstream, &method, &path, &headers, body).await?
         }
         Fault::Relabel(status, content_type) => {
             let (_, _, body) = forward(http, upstream, &method, &path, &headers, body).await?;

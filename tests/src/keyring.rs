@@ -41,20 +41,25 @@ pub fn require_secret_service() {
 
 /// Locks the login collection, as the desktop does on screen lock or idle timeout.
 pub fn lock() {
+    call_secret_service(
+        "/org/freedesktop/secrets",
+        "org.freedesktop.Secret.Service.Lock",
+        &["array:objpath:/org/freedesktop/secrets/collection/login"],
+    );
+}
+
+/// Calls `method` on the Secret Service's object at `path` with `dbus-send`, as a desktop would.
+///
+/// # Panics
+/// When the call fails.
+fn call_secret_service(path: &str, method: &str, arguments: &[&str]) {
     let status = Command::new("dbus-send")
-        .args([
-            "--session",
-            "--dest=org.freedesktop.secrets",
-            "--type=method_call",
-            "--print-reply",
-            "/org/freedesktop/secrets",
-            "org.freedesktop.Secret.Service.Lock",
-            "array:objpath:/org/freedesktop/secrets/collection/login",
-        ])
+        .args(["--session", "--dest=org.freedesktop.secrets", "--type=method_call", "--print-reply", path, method])
+        .args(arguments)
         .stdout(std::process::Stdio::null())
         .status()
         .unwrap_or_else(|e| panic!("dbus-send: {e}"));
-    assert!(status.success(), "locking the keyring failed");
+    assert!(status.success(), "{method} on {path} failed");
 }
 
 /// Unlocks the login collection with its password, as a person does at the unlock prompt. gnome-keyring has no
@@ -123,17 +128,43 @@ fn store_with(attributes: &[&str], secret: &str) {
 /// Deletes the login collection, and with it the `default` alias, as WSL and some KeePassXC set-ups have no
 /// default collection. [`unlock`] brings a fresh login collection back.
 pub fn delete_login_collection() {
-    let status = Command::new("dbus-send")
-        .args([
-            "--session",
-            "--dest=org.freedesktop.secrets",
-            "--type=method_call",
-            "--print-reply",
-            "/org/freedesktop/secrets/collection/login",
-            "org.freedesktop.Secret.Collection.Delete",
-        ])
-        .stdout(std::process::Stdio::null())
-        .status()
-        .unwrap_or_else(|e| panic!("dbus-send: {e}"));
-    assert!(status.success(), "deleting the login collection failed");
+    call_secret_service("/org/freedesktop/secrets/collection/login", "org.freedesktop.Secret.Collection.Delete", &[]);
+}
+
+/// The Secret Service stopped in its tracks (`SIGSTOP`), as a keyring stuck behind a prompt or a swapped-out
+/// daemon is: calls to it hang until [`Paused`] is dropped, which lets it go on (`SIGCONT`). Only the daemon that
+/// owns `org.freedesktop.secrets` on the test's own session bus is paused.
+pub struct Paused {
+    pid: String,
+}
+
+impl Paused {
+    /// Pauses the daemon now.
+    ///
+    /// # Panics
+    /// When the daemon can't be found or signalled.
+    pub fn now() -> Paused {
+        let output = Command::new("gdbus")
+            .args(["call", "--session", "--dest", "org.freedesktop.DBus", "--object-path", "/org/freedesktop/DBus"])
+            .args(["--method", "org.freedesktop.DBus.GetConnectionUnixProcessID", "org.freedesktop.secrets"])
+            .output()
+            .unwrap_or_else(|e| panic!("gdbus: {e}"));
+        // `(uint32 1234,)`
+        let text = String::from_utf8_lossy(&output.stdout);
+        let pid = text.split_whitespace().nth(1).unwrap_or_default().trim_end_matches([',', ')']).to_owned();
+        assert!(!pid.is_empty(), "no Secret Service process: {text}");
+        signal(&pid, "-STOP");
+        Paused { pid }
+    }
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        signal(&self.pid, "-CONT");
+    }
+}
+
+fn signal(pid: &str, signal: &str) {
+    let status = Command::new("kill").args([signal, pid]).status().unwrap_or_else(|e| panic!("kill: {e}"));
+    assert!(status.success(), "kill {signal} {pid} failed");
 }

@@ -560,3 +560,30 @@ async fn two_profiles_sign_in_side_by_side_and_crossed_links_reach_their_own_sig
     work.sign_out().await.unwrap();
     assert!(keyring::lookup("backend-work").is_none());
 }
+
+/// RFC 6749 §3.1: an authorization endpoint's own query (Azure AD B2C names its policy there) is kept, also when
+/// the request itself is pushed (RFC 9126 §4: then only `client_id` and `request_uri` join it).
+#[tokio::test]
+async fn the_authorization_endpoints_own_query_is_kept_with_pushed_requests() {
+    keyring::require_secret_service();
+    let idp = Idp::start(&artifacts_dir("backend").join("idp-par-query.log"));
+    let issuer = idp.issuer();
+    let metadata: serde_json::Value =
+        reqwest::get(format!("{issuer}/.well-known/openid-configuration")).await.unwrap().json().await.unwrap();
+    let par = metadata["pushed_authorization_request_endpoint"].as_str().unwrap();
+    let toml = format!(
+        "{}authorization_endpoint = \"{issuer}/auth?p=B2C_1_signin\"\ntoken_endpoint = \"{issuer}/token\"\n\
+         pushed_authorization_request_endpoint = \"{par}\"\njwks_uri = \"{issuer}/jwks\"\n",
+        idp.profile_toml("backend-par-query")
+    );
+    let (service, shell) = common::service(&toml);
+    service.start(Vec::new()).await;
+    service.sign_in().await.unwrap();
+    let opened = shell.last_opened();
+    let mut names: Vec<String> = opened.query_pairs().map(|(k, _)| k.into_owned()).collect();
+    names.sort();
+    assert_eq!(names, ["client_id", "p", "request_uri"], "{opened}");
+    assert!(opened.query_pairs().any(|(k, v)| k == "p" && v == "B2C_1_signin"), "{opened}");
+    assert_eq!(idp.events_named("par.success", None).await.len(), 1);
+    service.cancel_sign_in().await.unwrap();
+}

@@ -295,47 +295,15 @@ async fn print_token_command_figures() {
 /// lands in the keychain for `token` to use.
 #[tokio::test]
 async fn device_sign_in_with_a_code_entered_on_another_device() {
-    use tokio::io::AsyncBufReadExt;
     keyring::require_secret_service();
     let idp = Idp::start(&artifacts_dir("cli-device").join("idp.log"));
     let profile = "cli-device";
     let config = config_path("cli-device");
     std::fs::write(&config, idp.profile_toml(profile)).unwrap();
-    let mut child = tokio::process::Command::new(harness::desktop::app_binary())
-        .args(["sign-in", "--device"])
-        .env("GATEHOUSE_CONFIG", &config)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut shown = Vec::new();
-    let (uri, code) = loop {
-        let line = tokio::time::timeout(Duration::from_secs(30), stderr.next_line()).await.unwrap().unwrap();
-        let line = line.unwrap_or_else(|| panic!("no code shown: {shown:?}"));
-        shown.push(line.clone());
-        let Some(uri) = line.strip_prefix("To sign in, open ").and_then(|l| l.split(' ').next()) else { continue };
-        let uri = uri.to_owned();
-        let code = loop {
-            let next = stderr.next_line().await.unwrap().unwrap();
-            if !next.trim().is_empty() {
-                break next.trim().to_owned();
-            }
-        };
-        break (uri, code);
-    };
-    assert!(uri.starts_with(&idp.issuer()) && code.len() >= 8, "{shown:?}");
-    harness::user_agent::approve_device(&uri, &code, "alice").await.unwrap();
-
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.unwrap().unwrap();
-    let mut rest = String::new();
-    while let Some(line) = stderr.next_line().await.unwrap() {
-        rest.push_str(&line);
-        rest.push('\n');
-    }
-    assert!(status.success(), "{rest}");
-    assert!(rest.contains("Signed in as Alice."), "{rest}");
+    let run = harness::cli::device_sign_in(&config, "alice").await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains(&format!("To sign in, open {}", idp.issuer())), "{run:?}");
+    assert!(run.stderr.contains("Signed in as Alice."), "{run:?}");
     let grants = idp.events_named("grant.success", Some("urn:ietf:params:oauth:grant-type:device_code")).await;
     assert_eq!(grants.len(), 1);
     assert_eq!(keyring::count_entries(profile), 1);
@@ -626,6 +594,35 @@ async fn large_tokens_are_kept_whole_and_cost_no_renewal() {
     let runs = concurrent_tokens(&config, 20).await;
     assert!(runs.iter().all(|run| run.code == 0 && run.stdout.trim_end() == large_access), "every call gets it");
     assert!(idp.events_named("grant.success", Some("refresh_token")).await.is_empty(), "no renewal for it");
+    gatehouse(&config, &["sign-out"]).await;
+    std::fs::remove_file(&config).unwrap();
+}
+
+/// A reader that went away (`gatehouse token | head -c0`, a closed pipe): Gatehouse says it couldn't write and
+/// exits with an error code. `println!` would panic there, and with the release build's `panic = "abort"` abort a
+/// process holding tokens.
+#[tokio::test]
+async fn a_closed_stdout_is_an_error_not_a_panic() {
+    let (_idp, config) = signed_in("closed-stdout").await;
+    for args in [vec!["status"], vec!["token"]] {
+        let config = config.clone();
+        let output = tokio::task::spawn_blocking(move || {
+            let (reader, writer) = std::io::pipe().unwrap();
+            drop(reader);
+            std::process::Command::new(harness::desktop::app_binary())
+                .args(&args)
+                .env("GATEHOUSE_CONFIG", &config)
+                .stdout(writer)
+                .stderr(std::process::Stdio::piped())
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("couldn't write to standard output") && !stderr.contains("panicked"), "{stderr}");
+    }
     gatehouse(&config, &["sign-out"]).await;
     std::fs::remove_file(&config).unwrap();
 }

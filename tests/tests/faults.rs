@@ -514,3 +514,31 @@ async fn a_providers_own_word_for_a_dead_refresh_token_ends_the_session() {
     proxy.inject(Fault::PassThrough, &[]);
     service.sign_out().await.unwrap();
 }
+
+/// RFC 9449 §9: a resource that asks for a new DPoP nonce on every request never gets its 401 read as a refused
+/// token: no refresh grant is spent on it, and the window says what is wrong.
+#[tokio::test]
+async fn a_resource_that_keeps_asking_for_a_nonce_costs_no_refresh_grant() {
+    keyring::require_secret_service();
+    let idp = Idp::start(&artifacts_dir("faults").join("faults-rotating-nonce.log"));
+    let proxy = FaultProxy::start(idp.issuer()).await;
+    // The provider found by discovery (DPoP on), with only the resource behind the proxy, which answers it.
+    let issuer = idp.issuer();
+    let toml = idp
+        .profile_toml("faults-rotating-nonce")
+        .replace(&format!("{issuer}/api/resource"), &format!("{}/api/resource", proxy.url()));
+    proxy.inject(Fault::RotatingNonce, &["/api/resource"]);
+    let (service, opened) = common::service(&toml);
+    service.start(Vec::new()).await;
+    service.sign_in().await.unwrap();
+    browse(&service, &opened).await;
+    let view = service.view();
+    assert_eq!(view.phase, Phase::SignedIn);
+    assert!(view.key_bound);
+    let notice = view.notice.unwrap();
+    assert_eq!(notice.kind, "bad_response");
+    assert!(notice.message.contains("nonce"), "{}", notice.message);
+    assert_eq!(proxy.requests("/api/resource"), 2, "the load, then one retry with the nonce it gave");
+    assert!(idp.events_named("grant.success", Some("refresh_token")).await.is_empty(), "no grant spent on it");
+    service.sign_out().await.unwrap();
+}

@@ -24,17 +24,18 @@ fn notice_kind(service: &Gatehouse) -> Option<String> {
     service.view().notice.map(|n| n.kind)
 }
 
-/// Unlocks the keyring when dropped, so a failed assertion does not leave it locked for the next test.
-struct Locked;
+/// A change to the test keyring (locked, or its login collection gone) that a fresh, unlocked login keyring
+/// undoes when dropped, so that a failed assertion does not leave it changed for the next test.
+struct Changed;
 
-impl Locked {
-    fn now() -> Locked {
-        keyring::lock();
-        Locked
+impl Changed {
+    fn by(change: fn()) -> Changed {
+        change();
+        Changed
     }
 }
 
-impl Drop for Locked {
+impl Drop for Changed {
     fn drop(&mut self) {
         keyring::unlock();
     }
@@ -55,7 +56,7 @@ async fn a_refresh_the_keychain_cannot_save_is_used_and_reported() {
     service.handle_callback(&opened.answer("kim", Decision::Approve).await).await;
     assert_eq!(service.view().phase, Phase::SignedIn, "{:?}", service.view().notice);
 
-    let locked = Locked::now();
+    let locked = Changed::by(keyring::lock);
     let result = service.refresh().await;
     drop(locked);
     assert!(result.is_ok(), "{result:?}");
@@ -94,7 +95,7 @@ async fn a_session_found_after_unlocking_cancels_the_waiting_sign_in() {
     drop(first);
     let entry = keyring::lookup(profile).unwrap();
 
-    let locked = Locked::now();
+    let locked = Changed::by(keyring::lock);
     let (service, opened) = start(&idp, profile);
     service.start(Vec::new()).await;
     assert!(notice_kind(&service).is_some_and(|k| k.starts_with("keychain_")), "{:?}", service.view().notice);
@@ -136,7 +137,7 @@ async fn signing_out_after_a_locked_launch_revokes_the_stored_session() {
     drop(first);
     let refresh = keyring::session(profile).unwrap()["refresh_token"].as_str().unwrap().to_owned();
 
-    let locked = Locked::now();
+    let locked = Changed::by(keyring::lock);
     let (service, _) = start(&idp, profile);
     service.start(Vec::new()).await;
     assert_eq!(service.view().phase, Phase::SignedOut);
@@ -146,23 +147,6 @@ async fn signing_out_after_a_locked_launch_revokes_the_stored_session() {
     assert_eq!(notice_kind(&service).as_deref(), Some("signed_out"), "{:?}", service.view().notice);
     assert!(keyring::lookup(profile).is_none());
     assert_eq!(idp.introspect(&refresh).await["active"], false, "the stored grant must be revoked");
-}
-
-/// Deletes the keyring's login (default) collection; dropped, brings a fresh one back, so that a failed
-/// assertion doesn't leave the next test without it.
-struct NoDefaultCollection;
-
-impl NoDefaultCollection {
-    fn now() -> NoDefaultCollection {
-        keyring::delete_login_collection();
-        NoDefaultCollection
-    }
-}
-
-impl Drop for NoDefaultCollection {
-    fn drop(&mut self) {
-        keyring::unlock();
-    }
 }
 
 /// A Secret Service with no `default` collection (WSL, KeePassXC with no default database, a deleted login
@@ -175,7 +159,7 @@ async fn a_keyring_without_a_default_collection_keeps_the_session_where_it_can()
     keyring::require_secret_service();
     let idp = Idp::start(&artifacts_dir("locked").join("idp-no-default.log"));
     let profile = "no-default-collection";
-    let _restore = NoDefaultCollection::now();
+    let _restore = Changed::by(keyring::delete_login_collection);
     let (service, opened) = start(&idp, profile);
     service.start(Vec::new()).await;
     service.sign_in().await.unwrap();
@@ -199,4 +183,56 @@ async fn a_keyring_without_a_default_collection_keeps_the_session_where_it_can()
     service.sign_out().await.unwrap();
     assert!(keyring::lookup(profile).is_none());
     assert_eq!(idp.introspect(&rotated).await["active"], false, "sign-out revokes");
+}
+
+/// A keychain write whose outcome is unknown (the keychain stopped answering mid-save, and Gatehouse stopped
+/// waiting for it) keeps the renewal lock until the write has landed: until then, another process could read
+/// the old entry and replay the refresh token just spent (RFC 9700 §4.14.2).
+#[tokio::test]
+async fn a_save_of_unknown_outcome_keeps_the_renewal_lock_until_it_lands() {
+    use harness::faults::{Fault, FaultProxy};
+    let _serial = ONE_AT_A_TIME.lock().await;
+    keyring::require_secret_service();
+    let idp = Idp::start(&artifacts_dir("locked").join("idp-unknown-save.log"));
+    let proxy = FaultProxy::start(idp.issuer()).await;
+    let profile = "locked-unknown-save";
+    let toml = format!(
+        "{}token_endpoint = \"{}/token\"\nauthorization_endpoint = \"{}/auth\"\njwks_uri = \"{}/jwks\"\n",
+        idp.bearer_profile_toml(profile),
+        proxy.url(),
+        idp.issuer(),
+        idp.issuer()
+    );
+    let (service, opened) = common::service(&toml);
+    service.start(Vec::new()).await;
+    service.sign_in().await.unwrap();
+    service.handle_callback(&opened.answer("kim", Decision::Approve).await).await;
+    assert_eq!(service.view().phase, Phase::SignedIn, "{:?}", service.view().notice);
+    common::expire_access_token(profile).await;
+
+    // The refresh reads the keychain under the lock, then waits for the provider; meanwhile the keychain stops.
+    proxy.inject(Fault::Delay(1500), &["/token"]);
+    let refresh = tokio::spawn({
+        let service = Arc::clone(&service);
+        async move { service.refresh().await }
+    });
+    harness::wait_for("the refresh request", std::time::Duration::from_secs(10), || async {
+        (proxy.requests("/token") == 1).then_some(())
+    })
+    .await;
+    let paused = keyring::Paused::now();
+    // Past the keychain's 10 s deadline: Gatehouse no longer waits for the save, but it may still land.
+    tokio::time::sleep(gatehouse_lib::tokens::keychain::KEYCHAIN_TIMEOUT + std::time::Duration::from_secs(3)).await;
+    let lock_file = || std::fs::File::open(harness::cli::renewal_lock_path(profile)).unwrap();
+    assert!(lock_file().try_lock().is_err(), "the renewal lock is held while the write may still land");
+    assert!(!refresh.is_finished());
+
+    drop(paused);
+    let result = refresh.await.unwrap();
+    assert!(lock_file().try_lock().is_ok(), "released once the write has landed");
+    let issued = idp.events_named("grant.success", Some("refresh_token")).await;
+    assert_eq!(issued.len(), 1);
+    let stored = keyring::session(profile).unwrap()["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(issued[0]["refresh_token_sha256"], sha256_hex(&stored), "the rotated token landed: {result:?}");
+    service.sign_out().await.unwrap();
 }

@@ -5,9 +5,10 @@
 //! - Every request that carries or obtains a token (token, refresh, revocation, resource, userinfo) carries a
 //!   fresh proof: a JWT signed with the key, naming the request's method and URL, with a unique `jti`, and with
 //!   `ath`, the access token's hash, where the access token is sent (§4.2).
-//! - A server may require a nonce it chose (§8, §9). Its latest `DPoP-Nonce` is remembered per origin and put
-//!   in the next proof; when a request is refused with `use_dpop_nonce`, it is sent again once with the new
-//!   nonce.
+//! - A server may require a nonce it chose (§8, §9). Its latest `DPoP-Nonce` is remembered per server (the
+//!   authorization server or the resource server, at their origin: the two may share one origin and still keep
+//!   nonces of their own) and put in the next proof to it; when a request is refused with `use_dpop_nonce`, it is
+//!   sent again once with the new nonce.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -112,7 +113,7 @@ impl DpopKey {
     ///
     /// # Errors
     /// [`Error::Internal`] if it can't be signed.
-    pub fn proof(&self, method: &str, url: &Url, access_token: Option<&AccessToken>) -> Result<String> {
+    pub fn proof(&self, method: &str, url: &Url, access_token: Option<&AccessToken>, server: Server) -> Result<String> {
         let mut header = Header::new(Algorithm::ES256);
         header.typ = Some(PROOF_TYPE.to_owned());
         header.jwk = Some(self.public.clone());
@@ -122,7 +123,7 @@ impl DpopKey {
             htm: method.to_owned(),
             htu: target_uri(url),
             iat: unix_now(),
-            nonce: nonce_for(url),
+            nonce: nonce_for(url, server),
             // §4.2: the access token's SHA-256, base64url-encoded, ties the proof to the token it comes with.
             ath: access_token.map(|token| URL_SAFE_NO_PAD.encode(Sha256::digest(token.secret().as_bytes()))),
         };
@@ -174,23 +175,33 @@ pub fn target_uri(url: &Url) -> String {
     target.to_string()
 }
 
-/// The latest nonce each server (by origin) asked for. Nonces are not secret; they only prove freshness.
-static NONCES: Mutex<BTreeMap<String, String>> = Mutex::new(BTreeMap::new());
-
-fn nonce_for(url: &Url) -> Option<String> {
-    NONCES.lock().ok()?.get(&url.origin().ascii_serialization()).cloned()
+/// Which server a request goes to: each keeps nonces of its own (§8 for the authorization server, §9 for the
+/// resource server), even on one origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Server {
+    /// The authorization server: token, revocation and pushed authorization endpoints, userinfo.
+    Authorization,
+    /// The protected resource.
+    Resource,
 }
 
-/// Keeps the nonce in a response from `url`, if it has one (§8.2: a server may send a new one at any time).
-/// Returns whether it had one.
-pub fn remember_nonce(url: &Url, headers: &reqwest::header::HeaderMap) -> bool {
+/// The latest nonce each server asked for. Nonces are not secret; they only prove freshness.
+static NONCES: Mutex<BTreeMap<(Server, String), String>> = Mutex::new(BTreeMap::new());
+
+fn nonce_for(url: &Url, server: Server) -> Option<String> {
+    NONCES.lock().ok()?.get(&(server, url.origin().ascii_serialization())).cloned()
+}
+
+/// Keeps the nonce in a response from `server` at `url`, if it has one (§8.2: a server may send a new one at any
+/// time). Returns whether it had one.
+pub fn remember_nonce(url: &Url, server: Server, headers: &reqwest::header::HeaderMap) -> bool {
     let Some(nonce) = headers.get(NONCE_HEADER).and_then(|v| v.to_str().ok()) else { return false };
     // §8.1: NQCHAR, at least one; anything else is not a nonce to echo.
     if nonce.is_empty() || nonce.len() > 512 || !nonce.bytes().all(|b| b == b'!' || (0x23..=0x7e).contains(&b)) {
         return false;
     }
     if let Ok(mut nonces) = NONCES.lock() {
-        nonces.insert(url.origin().ascii_serialization(), nonce.to_owned());
+        nonces.insert((server, url.origin().ascii_serialization()), nonce.to_owned());
     }
     true
 }
@@ -211,7 +222,7 @@ mod tests {
         let key = DpopKey::generate().unwrap();
         let url = Url::parse("https://api.example.com/me?page=2#top").unwrap();
         let token = AccessToken::new("the-token".into());
-        let proof = key.proof("GET", &url, Some(&token)).unwrap();
+        let proof = key.proof("GET", &url, Some(&token), Server::Resource).unwrap();
         let header = jsonwebtoken::decode_header(&proof).unwrap();
         assert_eq!(header.typ.as_deref(), Some("dpop+jwt"));
         assert_eq!(header.alg, Algorithm::ES256);
@@ -229,11 +240,11 @@ mod tests {
         assert_eq!(claims["htu"], "https://api.example.com/me");
         assert_eq!(claims["ath"], URL_SAFE_NO_PAD.encode(Sha256::digest(b"the-token")));
         assert!(claims["iat"].as_u64().unwrap().abs_diff(unix_now()) < 5);
-        let again = key.proof("GET", &url, Some(&token)).unwrap();
+        let again = key.proof("GET", &url, Some(&token), Server::Resource).unwrap();
         let jti =
             |p: &str| jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(p).unwrap().claims["jti"].clone();
         assert_ne!(jti(&proof), jti(&again), "every proof has its own jti");
-        assert!(key.proof("POST", &url, None).unwrap() != proof);
+        assert!(key.proof("POST", &url, None, Server::Authorization).unwrap() != proof);
     }
 
     #[test]
@@ -252,13 +263,26 @@ mod tests {
         let other = Url::parse("https://other.example.com/token").unwrap();
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert(NONCE_HEADER, "eyJ7S_zG.eyJH0-Z.HX4w-7v".parse().unwrap());
-        assert!(remember_nonce(&url, &headers));
+        assert!(remember_nonce(&url, Server::Authorization, &headers));
         let claims = |p: &str| jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(p).unwrap().claims;
         let key = DpopKey::generate().unwrap();
-        assert_eq!(claims(&key.proof("POST", &url, None).unwrap())["nonce"], "eyJ7S_zG.eyJH0-Z.HX4w-7v");
-        assert!(claims(&key.proof("POST", &other, None).unwrap()).get("nonce").is_none());
+        assert_eq!(
+            claims(&key.proof("POST", &url, None, Server::Authorization).unwrap())["nonce"],
+            "eyJ7S_zG.eyJH0-Z.HX4w-7v"
+        );
+        assert!(claims(&key.proof("POST", &other, None, Server::Authorization).unwrap()).get("nonce").is_none());
+        // The resource on the same origin keeps its own nonce, and neither overwrites the other.
+        let resource = Url::parse("https://nonce.example.com/api/resource").unwrap();
+        assert!(claims(&key.proof("GET", &resource, None, Server::Resource).unwrap()).get("nonce").is_none());
+        headers.insert(NONCE_HEADER, "resource-nonce".parse().unwrap());
+        assert!(remember_nonce(&resource, Server::Resource, &headers));
+        assert_eq!(claims(&key.proof("GET", &resource, None, Server::Resource).unwrap())["nonce"], "resource-nonce");
+        assert_eq!(
+            claims(&key.proof("POST", &url, None, Server::Authorization).unwrap())["nonce"],
+            "eyJ7S_zG.eyJH0-Z.HX4w-7v"
+        );
         headers.insert(NONCE_HEADER, "has space".parse().unwrap());
-        assert!(!remember_nonce(&url, &headers), "not an NQCHAR nonce");
+        assert!(!remember_nonce(&url, Server::Authorization, &headers), "not an NQCHAR nonce");
     }
 
     #[test]

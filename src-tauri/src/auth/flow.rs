@@ -301,9 +301,10 @@ pub async fn push_authorization_request(
     }
     let pushed: PushedRequest = serde_json::from_slice(&body)
         .map_err(|_| Error::BadResponse("its pushed authorization response has no request_uri".into()))?;
-    // RFC 9126 §4: only client_id and request_uri go to the authorization endpoint.
-    let mut url = authorize.clone();
-    url.set_query(None);
+    // RFC 9126 §4: only client_id and request_uri go to the authorization endpoint, beside the endpoint's own
+    // query, which RFC 6749 §3.1 says to keep (Azure AD B2C names its policy there, `?p=…`). The reference is
+    // opened at once, well within its `expires_in` (§2.2); "Open the browser again" pushes a new request.
+    let mut url = endpoints.authorization.clone();
     url.query_pairs_mut()
         .append_pair("client_id", config.client_id.as_str())
         .append_pair("request_uri", &pushed.request_uri);

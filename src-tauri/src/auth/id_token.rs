@@ -124,6 +124,14 @@ fn verify_signature(id_token: &str, keys: &JwkSet) -> Result<Claims> {
         None => only_key_for(keys, header.alg),
     }
     .ok_or_else(|| bad("is signed with a key the provider doesn't publish"))?;
+    // RFC 7517 §4.2 and §4.4: a key published for encryption only, or for another algorithm, doesn't verify
+    // signatures with this one.
+    if jwk.common.public_key_use.as_ref().is_some_and(|u| *u != jsonwebtoken::jwk::PublicKeyUse::Signature) {
+        return Err(bad("is signed with a key the provider publishes for encryption, not signatures"));
+    }
+    if jwk.common.key_algorithm.is_some_and(|a| a.to_string().parse::<Algorithm>().ok() != Some(header.alg)) {
+        return Err(bad("is signed with an algorithm its key is not published for"));
+    }
     let key = DecodingKey::from_jwk(jwk).map_err(|_| bad("names a key Gatehouse can't use"))?;
     // The signature, and the algorithm the header names, only: the claims are checked below, where `exp` may
     // be any NumericDate.
@@ -201,8 +209,9 @@ fn check_claims(claims: Claims, expected: &Expected<'_>) -> Result<Account> {
     if exp.saturating_add(CLOCK_SKEW_SECS) < expected.now {
         return Err(bad("has expired"));
     }
-    // Step 10: issued at a time that has come.
-    if claims.iat.is_some_and(|iat| iat > expected.now.saturating_add(CLOCK_SKEW_SECS)) {
+    // Step 10: issued at a time that has come. OIDC Core §2: `iat` is REQUIRED.
+    let iat = claims.iat.ok_or_else(|| bad("has no issue time (iat)"))?;
+    if iat > expected.now.saturating_add(CLOCK_SKEW_SECS) {
         return Err(bad("was issued in the future (check this computer's clock)"));
     }
     // Step 11: the nonce sent must come back, unchanged (compared in constant time).

@@ -262,6 +262,20 @@ impl Keychain {
         Ok(())
     }
 
+    /// Waits until every call for `profile` has finished, including one whose caller stopped waiting for it
+    /// ([`KeychainError::TimedOut`]): after this, a write of unknown outcome has landed or failed. Holders of
+    /// the renewal lock call it before letting go, so that no other process reads the entry while a write to it
+    /// may still land.
+    pub async fn settled(&self, profile: &str) {
+        let queue = match self.queues.lock() {
+            Ok(queues) => queues.get(profile).cloned(),
+            Err(poisoned) => poisoned.into_inner().get(profile).cloned(),
+        };
+        if let Some(queue) = queue {
+            drop(queue.lock().await);
+        }
+    }
+
     /// Whether `profile`'s entry was last saved where the keyring forgets it at log-out (its session
     /// collection, for want of a default one).
     pub fn kept_until_logout(&self, profile: &str) -> bool {

@@ -3,9 +3,16 @@
 //! whole grant when a spent refresh token comes back (RFC 9700 §4.14.2), so two processes must never refresh
 //! the same session at once.
 //!
-//! The lock is an OS file lock (`flock` on Linux, `LockFileEx` on Windows) on a file in the user's runtime
-//! directory (`$XDG_RUNTIME_DIR`, which only the user can reach), or the cache directory where there is none.
-//! The OS releases it when the holder closes the file or dies, so a crashed process never leaves it held.
+//! The lock is an OS file lock (`flock` on Linux, `LockFileEx` on Windows) on a file in a directory only the
+//! user can reach. The OS releases it when the holder closes the file or dies, so a crashed process never leaves
+//! it held.
+//!
+//! Every process of a user must lock the same file, whatever its environment: a `gatehouse token` run from
+//! cron, `sudo -u`, `su` or an IDE that cleans its environment has no `XDG_RUNTIME_DIR`, and a lock placed by it
+//! would let two renewals run at once. So on Linux the place comes from the user ID alone: the user's runtime
+//! directory `/run/user/UID` where it exists (systemd-logind makes it, owned by the user, mode 0700), else
+//! `/tmp/com.example.gatehouse-UID`. A directory or lock file that already exists is used only if it is the
+//! user's own, not a symbolic link, and reachable by nobody else; anything else is refused, never followed.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
@@ -31,9 +38,25 @@ pub enum LockError {
     Unavailable(String),
 }
 
-/// The directory for `service`'s lock files.
+/// The directory for `service`'s lock files: the same for every process of this user, whatever its
+/// environment (see the module's docs).
 pub fn lock_dir(service: &str) -> Option<PathBuf> {
-    dirs::runtime_dir().or_else(dirs::cache_dir).map(|dir| dir.join(service).join("locks"))
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // The owner of /proc/self is this process's user: no environment variable, and no unsafe call.
+        let uid = std::fs::metadata("/proc/self").ok()?.uid();
+        let runtime = PathBuf::from(format!("/run/user/{uid}"));
+        let base = match std::fs::symlink_metadata(&runtime) {
+            Ok(meta) if meta.is_dir() && meta.uid() == uid => runtime.join(service),
+            _ => std::env::temp_dir().join(format!("{service}-{uid}")),
+        };
+        Some(base.join("locks"))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        dirs::runtime_dir().or_else(dirs::cache_dir).map(|dir| dir.join(service).join("locks"))
+    }
 }
 
 /// Takes `profile`'s renewal lock in `dir`, waiting at most `patience` for another process to release it.
@@ -67,10 +90,52 @@ fn open(dir: &Path, path: &Path) -> std::io::Result<File> {
     {
         use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
         builder.mode(0o700);
-        options.mode(0o600);
+        // O_NOFOLLOW: a symbolic link planted where the lock file goes is refused, never followed.
+        options.mode(0o600).custom_flags(NOFOLLOW);
     }
     builder.create(dir)?;
-    options.open(path)
+    #[cfg(unix)]
+    {
+        // The lock directory, made now or found, must be this user's alone; and so must the one it is in, unless
+        // that is a shared sticky directory such as /tmp, where nobody else can rename or remove it.
+        own_and_private(dir)?;
+        if let Some(parent) = dir.parent() {
+            use std::os::unix::fs::PermissionsExt;
+            let sticky =
+                std::fs::symlink_metadata(parent).is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o1000 != 0);
+            if !sticky {
+                own_and_private(parent)?;
+            }
+        }
+    }
+    let file = options.open(path)?;
+    #[cfg(unix)]
+    own_and_private(path)?;
+    Ok(file)
+}
+
+/// `O_NOFOLLOW` (Linux's value; macOS and the BSDs use 0x100).
+#[cfg(unix)]
+const NOFOLLOW: i32 = if cfg!(target_os = "linux") { 0o400000 } else { 0x100 };
+
+/// Refuses `path` unless it is this user's, not a symbolic link, and reachable by nobody else (no group or
+/// other permission bits).
+#[cfg(unix)]
+fn own_and_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(path)?;
+    let me = std::fs::metadata("/proc/self").map(|m| m.uid()).or_else(|_| std::fs::metadata(".").map(|m| m.uid()));
+    let refuse = |why: &str| Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, why.to_owned()));
+    if meta.file_type().is_symlink() {
+        return refuse("it is a symbolic link");
+    }
+    if me.is_ok_and(|uid| uid != meta.uid()) {
+        return refuse("it belongs to another user");
+    }
+    if meta.mode() & 0o077 != 0 {
+        return refuse("other users can reach it");
+    }
+    Ok(())
 }
 
 /// A file name for `profile` that no profile name can turn into a path: letters, digits, `-` and `_` are
@@ -121,6 +186,48 @@ mod tests {
         assert_eq!(file_name("../etc/passwd"), ".2e.2e.2fetc.2fpasswd");
         assert_ne!(file_name("a.2e"), file_name("a.."));
         assert_ne!(file_name("a b"), file_name("a_b"));
+    }
+
+    /// The place doesn't depend on the environment: whatever `XDG_RUNTIME_DIR` a process has (or lacks), every
+    /// process of the user gets the same directory, the user's runtime directory or one named by the user ID.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_lock_directory_depends_on_the_user_alone() {
+        use std::os::unix::fs::MetadataExt;
+        let uid = std::fs::metadata("/proc/self").unwrap().uid();
+        let dir = lock_dir("com.example.test").unwrap();
+        let runtime = PathBuf::from(format!("/run/user/{uid}/com.example.test/locks"));
+        let fallback = std::env::temp_dir().join(format!("com.example.test-{uid}/locks"));
+        assert!(dir == runtime || dir == fallback, "{}", dir.display());
+        if let Some(env) = std::env::var_os("XDG_RUNTIME_DIR").filter(|e| !e.is_empty()) {
+            if Path::new(&env) != Path::new(&format!("/run/user/{uid}")) {
+                assert!(!dir.starts_with(&env), "the environment must not move the lock: {}", dir.display());
+            }
+        }
+    }
+
+    /// A lock file planted as a symbolic link, or a directory other users can reach, is refused, never used.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_planted_link_or_an_open_directory_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = scratch("planted");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let target = dir.with_extension("target");
+        std::fs::write(&target, b"").unwrap();
+        std::os::unix::fs::symlink(&target, dir.join("work.lock")).unwrap();
+        let planted = acquire(&dir, "work", Duration::from_millis(100)).await.unwrap_err();
+        assert!(matches!(planted, LockError::Unavailable(_)), "{planted:?}");
+        std::fs::remove_file(dir.join("work.lock")).unwrap();
+
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let open = acquire(&dir, "work", Duration::from_millis(100)).await.unwrap_err();
+        assert!(matches!(&open, LockError::Unavailable(why) if why.contains("other users")), "{open:?}");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert!(acquire(&dir, "work", Duration::from_millis(100)).await.is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_file(&target);
     }
 
     #[cfg(unix)]

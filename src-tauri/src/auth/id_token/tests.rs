@@ -249,3 +249,31 @@ fn a_presets_issuer_alias_is_accepted_and_nothing_else() {
     c["iss"] = "accounts.google.com".into();
     assert!(error_of(verify(&unsigned(&c), None, &Expected { issuer_aliases: &[], ..expected })).contains("issuer"));
 }
+
+/// OIDC Core §2: `iat` is required.
+#[test]
+fn an_id_token_without_iat_is_refused() {
+    let issuer = issuer();
+    let mut c = claims();
+    c.as_object_mut().unwrap().remove("iat");
+    assert!(error_of(verify(&unsigned(&c), None, &expected(&issuer))).contains("iat"));
+}
+
+/// RFC 7517 §4.2 and §4.4: the key that verifies must be published for signatures, and for the algorithm the
+/// token names.
+#[test]
+fn a_key_published_for_encryption_or_another_algorithm_is_refused() {
+    let signer = Signer::new("k1");
+    let issuer = issuer();
+    let token = signer.sign(&claims());
+    let mut keys = signer.jwks();
+    keys.keys[0].common.public_key_use = Some(jsonwebtoken::jwk::PublicKeyUse::Encryption);
+    assert!(error_of(verify(&token, Some(&keys), &expected(&issuer))).contains("encryption"));
+    let mut keys = signer.jwks();
+    keys.keys[0].common.key_algorithm = Some(jsonwebtoken::jwk::KeyAlgorithm::ES384);
+    assert!(error_of(verify(&token, Some(&keys), &expected(&issuer))).contains("algorithm"));
+    let mut keys = signer.jwks();
+    keys.keys[0].common.public_key_use = Some(jsonwebtoken::jwk::PublicKeyUse::Signature);
+    keys.keys[0].common.key_algorithm = Some(jsonwebtoken::jwk::KeyAlgorithm::ES256);
+    assert!(verify(&token, Some(&keys), &expected(&issuer)).is_ok());
+}

@@ -41,16 +41,42 @@ pub struct AddedAccount {
     pub from: String,
 }
 
-/// The added accounts listed in `file`; none when it is missing or unreadable (it is only names, and a
-/// session it named is then shown as a removed profile's, so nothing is lost).
-pub fn read_added(file: &Path) -> Vec<AddedAccount> {
-    match std::fs::read(file) {
-        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-            tracing::warn!("ignoring {}: {e}", file.display());
-            Vec::new()
-        }),
-        Err(_) => Vec::new(),
-    }
+/// The added accounts listed in `file`: none when there is no list, and `None` when there is one that can't be
+/// read, neither the file nor the last good copy [`write_added`] keeps beside it. Entries whose names the config
+/// would refuse are left out. With `None`, nobody can tell which stored sessions belong to added accounts, so
+/// none may be taken for a removed profile's (whose Forget would delete it unrevoked).
+pub fn read_added(file: &Path) -> Option<Vec<AddedAccount>> {
+    let read = |path: &Path| -> std::result::Result<Option<Vec<AddedAccount>>, String> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| e.to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    let listed = match read(file) {
+        Ok(listed) => listed,
+        Err(e) => {
+            tracing::warn!("can't read {}: {e}; using the last good list", file.display());
+            match read(&last_good(file)) {
+                Ok(Some(listed)) => Some(listed),
+                _ => return None,
+            }
+        }
+    };
+    let mut accounts = listed.unwrap_or_default();
+    accounts.retain(|a| {
+        let valid = crate::config::valid_profile_name(&a.profile) && crate::config::valid_profile_name(&a.from);
+        if !valid {
+            tracing::warn!("ignoring an added account with a name a profile can't have");
+        }
+        valid
+    });
+    Some(accounts)
+}
+
+/// Where [`write_added`] keeps the last list it wrote whole.
+fn last_good(file: &Path) -> PathBuf {
+    file.with_extension("json.last-good")
 }
 
 /// `configs` followed by the profiles of the added accounts whose `from` is among them.
@@ -89,6 +115,8 @@ pub struct Accounts {
 struct Shared {
     revision: u64,
     removed: Vec<String>,
+    /// The list of added accounts couldn't be read.
+    added_unknown: bool,
     added: Vec<AddedAccount>,
     notice: Option<Notice>,
 }
@@ -190,9 +218,20 @@ impl Accounts {
         }
     }
 
+    /// Says that the list of added accounts couldn't be read: which stored sessions are theirs is unknown, so none
+    /// is listed as a removed profile's.
+    pub fn added_list_unreadable(&self) {
+        self.change(|shared| shared.added_unknown = true);
+    }
+
     /// Notes the sessions in the keychain whose profile is no longer in the config. Skipped when the config is
-    /// broken (no profile is known, so every session would look removed) or the keychain couldn't be read.
+    /// broken (no profile is known, so every session would look removed), the list of added accounts can't be
+    /// read (an added account's session would look removed), or the keychain couldn't be read.
     async fn find_removed(&self) {
+        if self.shared.lock().unwrap_or_else(|p| p.into_inner()).added_unknown {
+            tracing::warn!("the list of added accounts can't be read; not listing sessions of removed profiles");
+            return;
+        }
         let services = self.services();
         let configured: Vec<&str> = services.iter().filter_map(|s| s.profile().map(|c| c.profile.as_str())).collect();
         if configured.len() < services.len() || services.iter().any(|s| s.restore_failed()) {
@@ -399,7 +438,61 @@ fn write_added(file: &Path, added: &[AddedAccount]) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(failed)?;
     }
     let text = serde_json::to_vec_pretty(added).map_err(|e| Error::Internal(e.to_string()))?;
-    let temporary = file.with_extension("json.new");
-    std::fs::write(&temporary, text).map_err(failed)?;
-    std::fs::rename(&temporary, file).map_err(failed)
+    // Each copy is written whole and on disk (fsync) before it replaces the old one, and the directory is
+    // synced after the renames, so a power cut leaves the old list or the new one, never neither.
+    for target in [file.to_owned(), last_good(file)] {
+        let temporary = target.with_extension("new");
+        let mut out = std::fs::File::create(&temporary).map_err(failed)?;
+        std::io::Write::write_all(&mut out, &text).map_err(failed)?;
+        out.sync_all().map_err(failed)?;
+        std::fs::rename(&temporary, &target).map_err(failed)?;
+    }
+    if let Some(dir) = file.parent() {
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(failed)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("gatehouse-added-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join(ADDED_FILE)
+    }
+
+    fn account(profile: &str, from: &str) -> AddedAccount {
+        AddedAccount { profile: profile.into(), from: from.into() }
+    }
+
+    /// A list that can't be read falls back to the last one written whole; with neither, the list is unknown
+    /// (`None`), never "no added accounts", whose sessions would then look like removed profiles'.
+    #[test]
+    fn an_unreadable_list_falls_back_to_the_last_good_one_or_is_unknown() {
+        let file = scratch("fallback");
+        assert_eq!(read_added(&file), Some(vec![]), "no list: no added accounts");
+        let list = vec![account("demo-2", "demo")];
+        write_added(&file, &list).unwrap();
+        assert_eq!(read_added(&file), Some(list.clone()));
+        std::fs::write(&file, b"{ truncated").unwrap();
+        assert_eq!(read_added(&file), Some(list), "the last good list");
+        std::fs::write(last_good(&file), b"").unwrap();
+        assert_eq!(read_added(&file), None, "unknown");
+        let _ = std::fs::remove_dir_all(file.parent().unwrap());
+    }
+
+    /// The list is read with the config's rule for names, so it can't name a keychain entry or lock file a
+    /// profile couldn't.
+    #[test]
+    fn names_a_profile_could_not_have_are_left_out() {
+        let file = scratch("names");
+        let text = r#"[{"profile":"demo-2","from":"demo"},{"profile":"../../etc","from":"demo"},
+                       {"profile":"","from":"demo"},{"profile":"ok","from":"a b"}]"#;
+        std::fs::write(&file, text).unwrap();
+        assert_eq!(read_added(&file), Some(vec![account("demo-2", "demo")]));
+        let _ = std::fs::remove_dir_all(file.parent().unwrap());
+    }
 }

@@ -143,7 +143,7 @@ async fn execute(cli: Cli) -> Result<(), Error> {
     let config = Config::load(&[], explicit, dirs::config_dir().map(|dir| dir.join(IDENTIFIER)));
     // The accounts added in the window are profiles too.
     let added = dirs::data_dir()
-        .map(|dir| crate::accounts::read_added(&dir.join(IDENTIFIER).join(crate::accounts::ADDED_FILE)))
+        .and_then(|dir| crate::accounts::read_added(&dir.join(IDENTIFIER).join(crate::accounts::ADDED_FILE)))
         .unwrap_or_default();
     let config = config.map(|profiles| crate::accounts::with_added(profiles, &added));
     match cli.command {

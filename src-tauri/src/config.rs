@@ -118,6 +118,9 @@ pub struct ProviderEndpoints {
     /// Microsoft's multi-tenant issuer, `https://login.microsoftonline.com/{tenantid}/v2.0`, when the tenant is
     /// only known from each ID token's `tid` (then `issuer` is `None`).
     pub issuer_template: Option<String>,
+    /// The issuer identifier exactly as the metadata (or, without metadata, the profile) spells it: what `iss`
+    /// is compared with, as a string (RFC 9207 §2.4, OIDC Core §3.1.3.7 step 2).
+    pub issuer_id: Option<String>,
     /// The client authentication methods its token endpoint takes (RFC 8414 §2
     /// `token_endpoint_auth_methods_supported`), when its metadata lists them.
     pub auth_methods: Option<Vec<String>>,
@@ -333,6 +336,7 @@ impl Config {
                 select_account_supported: false,
                 dpop_supported: false,
                 issuer_template: None,
+                issuer_id: raw.issuer.clone(),
                 auth_methods: None,
             })),
             (None, None) => match issuer {
@@ -409,10 +413,7 @@ impl Config {
         let resource_url = url("resource_url", resource_text)?;
 
         let profile = raw.profile.unwrap_or_else(|| "default".to_owned());
-        if profile.is_empty()
-            || profile.len() > 64
-            || !profile.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
+        if !valid_profile_name(&profile) {
             return Err(err("profile", "use 1 to 64 letters, digits, '-' or '_'".into()));
         }
         let sign_in_timeout = match raw.sign_in_timeout_secs {
@@ -618,6 +619,12 @@ fn config_arg(args: &[String]) -> Option<PathBuf> {
         }
     }
     None
+}
+
+/// Whether `name` may name a profile, and so a keychain entry and a lock file: 1 to 64 ASCII letters, digits,
+/// `-` and `_`.
+pub fn valid_profile_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// Endpoints must use TLS (RFC 6749 §3.1, §3.2; RFC 9700 §2.6), except on the loopback interface, where the
@@ -1191,18 +1198,24 @@ pub(crate) mod tests {
                         // RFC 6749 §3.1.2.3: what is sent is exactly what was written.
                         let written = format!("redirect_uri = {:?}", config.redirect_uri.as_str());
                         prop_assert!(text.contains(&written), "{} is not in {}", written, text);
-                        // RFC 9700 §2.6: TLS, or the loopback interface.
-                        let endpoints: Vec<&Url> = match &config.endpoints {
+                        // RFC 9700 §2.6: TLS, or the loopback interface by its address (RFC 8252 §8.3), checked
+                        // here by a rule of the test's own, not the code's, for every URL, the resource's too.
+                        let mut urls: Vec<&Url> = match &config.endpoints {
                             Endpoints::Discover { issuer } => vec![issuer],
                             Endpoints::Explicit(e) => [Some(&e.authorization), Some(&e.token), e.revocation.as_ref(),
                                 e.userinfo.as_ref(), e.jwks.as_ref(), e.device_authorization.as_ref(),
-                                e.pushed_authorization.as_ref()]
+                                e.pushed_authorization.as_ref(), e.issuer.as_ref()]
                                 .into_iter().flatten().collect(),
                         };
-                        for url in endpoints {
-                            prop_assert!(url.scheme() == "https" || (url.scheme() == "http" && crate::http::is_loopback(url)), "{url}");
+                        urls.push(&config.resource_url);
+                        for url in urls {
+                            let host = url.host_str().unwrap_or_default();
+                            let literal_loopback = host.starts_with("127.") || host == "[::1]";
+                            prop_assert!(url.scheme() == "https" || (url.scheme() == "http" && literal_loopback), "{url}");
+                            prop_assert!(url.username().is_empty() && url.password().is_none(), "{url}");
                         }
-                        prop_assert!(!config.profile.is_empty());
+                        // The profile names a keychain entry and a lock file: nothing that could be a path.
+                        prop_assert!(config.profile.len() <= 64 && config.profile.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
                     }
                     Err(e) => prop_assert!(e.to_string().contains("fuzz.toml"), "{e}"),
                 }

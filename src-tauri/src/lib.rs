@@ -153,7 +153,9 @@ pub fn build_app<R: Runtime>(
             let schemes = redirect_schemes(&config);
             let identifier = app.config().identifier.clone();
             let added_file = dirs::data_dir().map(|dir| dir.join(&identifier).join(accounts::ADDED_FILE));
-            let added = added_file.as_deref().map(accounts::read_added).unwrap_or_default();
+            let listed = added_file.as_deref().map(accounts::read_added).unwrap_or(Some(Vec::new()));
+            let added_unreadable = listed.is_none();
+            let added = listed.unwrap_or_default();
             let profiles = match config {
                 Ok(profiles) => accounts::with_added(profiles, &added).into_iter().map(Ok).collect(),
                 Err(e) => vec![Err(e)],
@@ -176,7 +178,11 @@ pub fn build_app<R: Runtime>(
                 #[cfg(desktop)]
                 tray::update(&handle, view);
             });
-            app.manage(Accounts::new(services, Keychain::new(identifier), sink, additions, added));
+            let accounts = Accounts::new(services, Keychain::new(identifier), sink, additions, added);
+            if added_unreadable {
+                accounts.added_list_unreadable();
+            }
+            app.manage(accounts);
             let early_links = deep_link::listen(app.handle(), &schemes);
             Startup::ready(app.handle(), |s| s.links = Some(early_links));
             Ok(())

@@ -203,7 +203,7 @@ impl Gatehouse {
         }
         let mut session = self.session.lock().await;
         // RFC 9449: a bound token is useless without the key, which stays here.
-        if session.as_ref().is_some_and(|s| s.dpop_key.is_some()) {
+        if session.as_ref().is_some_and(|s| s.dpop_key.is_some() && !s.bearer_access) {
             return Err(Error::DpopBound);
         }
         let current = session.as_ref().ok_or(Error::NotSignedIn)?;
@@ -441,8 +441,13 @@ impl Gatehouse {
     /// # Errors
     /// Why the sign-in did not complete; it is also shown in the window.
     pub async fn handle_loopback_callback(&self, link: &str, expected: &Url) -> Result<()> {
-        self.shell.focus();
-        self.handle_callback_for(link, expected).await
+        let result = self.handle_callback_for(link, expected).await;
+        // Only an answer to this sign-in brings the window forward: a stray or forged request must not take the
+        // focus from the browser, where the person's next keypress could land on Cancel.
+        if !matches!(result, Err(Error::Callback(_))) {
+            self.shell.focus();
+        }
+        result
     }
 
     async fn handle_callback_for(&self, link: &str, expected: &Url) -> Result<()> {
@@ -463,7 +468,7 @@ impl Gatehouse {
         // attempt is consumed, so such a response changes nothing and the real one can still complete.
         callback::check_issuer(
             response.issuer.as_deref(),
-            endpoints.issuer.as_ref(),
+            endpoints.issuer_id.as_deref(),
             endpoints.iss_parameter_supported,
         )?;
 
@@ -506,10 +511,11 @@ impl Gatehouse {
         dpop: Option<&DpopKey>,
         session: &mut SessionGuard<'_>,
     ) -> Result<()> {
-        // RFC 9449 §5: `token_type` DPoP (or none at all, after a proof) says the tokens are bound; a provider
-        // that ignored the proof issued Bearer tokens, which need no key.
-        let dpop = dpop.filter(|_| tokens.is_dpop_bound(true));
-        let account = match self.account_from(config, endpoints, tokens, nonce, dpop).await {
+        // RFC 9449 §5: what the session keeps of the key it proved (see `TokenResponse::key_binding`).
+        let (keep_key, bearer_access) = tokens.key_binding(dpop.is_some());
+        let dpop = dpop.filter(|_| keep_key);
+        let access_key = dpop.filter(|_| !bearer_access);
+        let account = match self.account_from(config, endpoints, tokens, nonce, access_key).await {
             Ok(account) => account,
             Err(e) => {
                 // The grant is refused, not kept: end it at the provider too.
@@ -534,6 +540,7 @@ impl Gatehouse {
             ),
             account,
             dpop_key: dpop.map(DpopKey::to_stored),
+            bearer_access,
             lifetime: tokens.expires_in().map(|d| d.as_secs()),
         };
         // The entry is the truth: under the profile's lock, look at it again before writing. Another process
@@ -828,6 +835,9 @@ impl Gatehouse {
         next.access_token = Some(tokens.access_token().clone());
         next.expires_at = expiry_from(unix_now(), tokens.expires_in());
         next.lifetime = tokens.expires_in().map(|d| d.as_secs());
+        // RFC 9449 §5: the access token goes with the scheme its `token_type` names.
+        // The key stays with the refresh token it proved (a refresh answer may not rotate it).
+        next.bearer_access = dpop.is_some() && !tokens.is_dpop_bound(true);
         // RFC 6749 §6: a new refresh token replaces the old; none means the old one stays valid.
         if let Some(rotated) = tokens.refresh_token() {
             next.refresh_token = Some(rotated.clone());
@@ -943,7 +953,7 @@ impl Gatehouse {
         loop {
             let current = session.as_ref().ok_or(Error::NotSignedIn)?;
             let token = current.access_token.clone().ok_or(Error::NotSignedIn)?;
-            let dpop = current.dpop_key()?;
+            let dpop = current.access_key()?;
             match api::get_json(&self.http, &config.resource_url, &token, dpop.as_ref()).await? {
                 Fetched::Json(data) => {
                     self.update(|view| view.resource = Some(data));
@@ -972,7 +982,7 @@ impl Gatehouse {
     ) -> Result<Account> {
         if let Some(id_token) = tokens.id_token() {
             let expected = id_token::Expected {
-                issuer: endpoints.issuer.as_ref(),
+                issuer: endpoints.issuer_id.as_deref(),
                 issuer_template: endpoints.issuer_template.as_deref(),
                 issuer_aliases: &config.issuer_aliases,
                 client_id: config.client_id.as_str(),
@@ -1146,12 +1156,14 @@ const UNTIL_LOGOUT: &str = "You're signed in. Your keyring has no default collec
 /// The notice for a stored session bound to something else than the profile: it names what differs.
 fn other_provider(stored: &Binding, configured: &Binding) -> Error {
     let describe = |b: &Binding| {
-        let text = if stored.provider != configured.provider {
+        let text = if stored.provider.trim_end_matches('/') != configured.provider.trim_end_matches('/') {
             b.provider.clone()
         } else if stored.client_id != configured.client_id {
             format!("client {} at {}", b.client_id, b.provider)
-        } else {
+        } else if stored.resource_origin != configured.resource_origin {
             format!("the resource at {}", b.resource_origin)
+        } else {
+            format!("the token endpoint {}", b.token_endpoint.as_deref().unwrap_or(&b.provider))
         };
         crate::error::clean_for_display(&text, 120)
     };

@@ -128,7 +128,7 @@ impl AuthView {
         self.scopes = session.scopes.clone();
         self.not_granted = requested.iter().filter(|s| !session.scopes.contains(s)).cloned().collect();
         self.renewable = session.renewable();
-        self.key_bound = session.dpop_key.is_some();
+        self.key_bound = session.dpop_key.is_some() && !session.bearer_access;
     }
 
     /// Forgets everything about a session.

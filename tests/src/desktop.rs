@@ -525,7 +525,31 @@ impl Card<'_> {
             ready.then_some(element)
         })
         .await;
+        // The buttons wired to the app's actions count the clicks that reach them (`data-actions` on the body).
+        // WebKit can lose a click that lands while the page moves under it; one that never reached the page is
+        // clicked once more, as a person would. One that reached it and did nothing is the app's, and stands.
+        let counted = ["sign-in", "cancel", "refresh", "sign-out", "dismiss", "remove", "forget"].contains(&test_id);
+        let actions = || async {
+            let count = self.app.client().execute("return document.body.dataset.actions || '0'", vec![]).await;
+            count.ok().and_then(|v| v.as_str().and_then(|n| n.parse::<u64>().ok())).unwrap_or(0)
+        };
+        let before = actions().await;
         element.click().await.unwrap_or_else(|e| panic!("clicking {test_id}: {e}"));
+        if !counted {
+            return;
+        }
+        let reached = || async { (actions().await > before).then_some(()) };
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        while std::time::Instant::now() < deadline {
+            if reached().await.is_some() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        eprintln!("the click on {test_id} never reached the page; clicking again");
+        let element = self.app.client().find(Locator::Css(&css)).await.unwrap_or_else(|e| panic!("no {css}: {e}"));
+        element.click().await.unwrap_or_else(|e| panic!("clicking {test_id} again: {e}"));
+        crate::wait_for(&format!("the click on {test_id} to reach the page"), UI_TIMEOUT, reached).await;
     }
 
     /// Clicks the notice's Dismiss button.

@@ -523,6 +523,7 @@ async fn two_profiles_sign_in_side_by_side_and_crossed_links_reach_their_own_sig
     assert_eq!(keyring::lookup("backend-home").unwrap(), home_entry);
     assert!(keyring::lookup("backend-work").is_none());
 
+    let published_before = published.load(std::sync::atomic::Ordering::Relaxed);
     accounts.handle_link(&work_link).await;
     let view = accounts.view();
     assert_eq!(view.accounts[0].phase, Phase::SignedIn, "{:?}", view.accounts[0].notice);
@@ -531,7 +532,10 @@ async fn two_profiles_sign_in_side_by_side_and_crossed_links_reach_their_own_sig
     assert_eq!(view.accounts[1].resource.as_ref().unwrap()["greeting"], "Hello, Bob!");
     assert!(view.notice.is_none(), "a link that completes a sign-in clears the window's notice");
     assert_eq!((keyring::count_entries("backend-work"), keyring::count_entries("backend-home")), (1, 1));
-    assert!(published.load(std::sync::atomic::Ordering::Relaxed) > 0, "the window was never sent a view");
+    assert!(
+        published.load(std::sync::atomic::Ordering::Relaxed) > published_before,
+        "the window was not sent the view of the completed sign-in"
+    );
 
     // The home profile is taken out of the config: its session stays, and is listed as removed.
     let (work_only, _) = start_service(&idp, "backend-work");

@@ -336,9 +336,16 @@ async fn a_dpop_bound_session_keeps_its_tokens_to_itself() {
     let helper = gatehouse_with_input(&config, &["credential", "get"], &asked).await;
     assert_eq!(helper.code, 8, "{helper:?}");
     assert!(helper.stdout.is_empty(), "{helper:?}");
+    // The key's private part is in the keychain entry, and nowhere in what the commands print.
+    let stored_key: serde_json::Value =
+        serde_json::from_str(keyring::session(&profile).unwrap()["dpop_key"].as_str().unwrap()).unwrap();
+    let private = stored_key["d"].as_str().unwrap().to_owned();
+    assert!(private.len() >= 40, "{stored_key}");
     let status = gatehouse(&config, &["status", "--json"]).await;
     assert_eq!(status.code, 0, "{status:?}");
-    assert!(!status.stdout.contains("\"d\""), "the key's private part must not show: {}", status.stdout);
+    for output in [&status.stdout, &status.stderr, &run.stdout, &run.stderr, &helper.stdout, &helper.stderr] {
+        assert!(!output.contains(&private), "the key's private part must not show");
+    }
     assert_eq!(gatehouse(&config, &["sign-out"]).await.code, 0);
     assert!(keyring::lookup(&profile).is_none());
     std::fs::remove_file(&config).unwrap();

@@ -68,10 +68,17 @@ async fn a_loopback_sign_in_takes_one_good_request_and_closes_its_port() {
     let forged =
         http.get(format!("{base}/callback?code=forged&state=forged&iss={}", idp.issuer())).send().await.unwrap();
     assert_eq!(forged.status(), 400);
+    // A stray or forged request doesn't take the focus from the browser; the real answer, below, does.
+    assert_eq!(browser.focused.load(std::sync::atomic::Ordering::Relaxed), 0, "a forged request raised the window");
     let forged_page = forged.text().await.unwrap();
     assert!(forged_page.contains("Not signed in") && forged_page.contains("belong to this sign-in"), "{forged_page}");
     let huge = http.get(format!("{base}/callback?state=s&code={}", "a".repeat(20_000))).send().await;
     assert!(huge.is_err() || huge.unwrap().status().is_client_error(), "an oversized request must be refused");
+    // The head limit itself, apart from the callback check: a 20 KB header on any other path would be a plain
+    // 404 without it.
+    let padded = http.get(format!("{base}/favicon.ico")).header("x-padding", "p".repeat(20_000)).send().await;
+    let status = padded.as_ref().map(|r| r.status().as_u16());
+    assert!(matches!(status, Err(_) | Ok(431)), "a head past 16 KiB must be cut off, not served: {status:?}");
     assert_eq!(service.view().phase, Phase::WaitingForBrowser);
     assert!(idp.events_named("grant.success", None).await.is_empty());
 
@@ -87,6 +94,7 @@ async fn a_loopback_sign_in_takes_one_good_request_and_closes_its_port() {
     assert!(page.headers()["content-security-policy"].to_str().unwrap().starts_with("default-src 'none'"));
     let body = page.text().await.unwrap();
     assert!(body.contains("You're signed in") && !body.contains("<script") && !body.contains("src="), "{body}");
+    assert_eq!(browser.focused.load(std::sync::atomic::Ordering::Relaxed), 1, "the answer raises the window");
     let view = service.view();
     assert_eq!(view.phase, Phase::SignedIn, "{:?}", view.notice);
     assert_eq!(view.account.and_then(|a| a.name).as_deref(), Some("Quinn"));
@@ -197,4 +205,87 @@ async fn a_fixed_loopback_port_is_used_as_written_and_a_taken_one_is_named() {
     let view = service.view();
     assert_eq!(view.phase, Phase::SignedOut);
     assert_eq!(view.notice.map(|n| n.kind).as_deref(), Some("loopback_port_in_use"));
+}
+
+/// A flood of idle connections can't run the listener out of file descriptors: past
+/// [`gatehouse_lib::auth::loopback::MAX_CONNECTIONS`] open at once, a new one is closed as soon as it is
+/// accepted; once they go, the browser's redirect is served as usual.
+#[tokio::test]
+async fn a_flood_of_idle_connections_is_capped_and_the_sign_in_still_completes() {
+    use std::io::Read;
+    keyring::require_secret_service();
+    let idp = Idp::start_with(&artifacts_dir("loopback").join("idp-flood.log"), NO_PAR);
+    let (service, browser) = common::service(&loopback_profile(&idp, "loopback-flood", ""));
+    service.start(Vec::new()).await;
+    service.sign_in().await.unwrap();
+    let port = redirect_uri(&browser).port().unwrap();
+    let cap = gatehouse_lib::auth::loopback::MAX_CONNECTIONS;
+    let idle: Vec<TcpStream> = (0..cap)
+        .map(|_| TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_secs(1)).unwrap())
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let closed_at_once = tokio::task::spawn_blocking(move || {
+        let mut extra = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port))).unwrap();
+        extra.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        // Closed by the listener: end of stream (or a reset), well before the 10 s head timeout.
+        let mut byte = [0u8; 1];
+        match extra.read(&mut byte) {
+            Ok(0) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+            Ok(_) => false,
+        }
+    })
+    .await
+    .unwrap();
+    assert!(closed_at_once, "a connection past the cap must be closed");
+    let mut first = idle.into_iter().next().unwrap();
+    first.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let mut byte = [0u8; 1];
+    assert!(
+        matches!(first.read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut),
+        "a connection within the cap stays open for its request"
+    );
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let redirect = browser.answer("quinn", Decision::Approve).await;
+    let page = browser_client().get(&redirect).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(service.view().phase, Phase::SignedIn, "{:?}", service.view().notice);
+    service.sign_out().await.unwrap();
+}
+
+/// Another local user can read the authorization request in the browser's command line and try to deliver a
+/// code of their own account to this listener (login CSRF, RFC 6749 §10.12). A connection from a socket that
+/// another user owns is closed unread; this user's own requests are answered as always. (Acting as another user
+/// needs root, which CI has; elsewhere the test says so and checks only this user's side.)
+#[tokio::test]
+async fn another_users_connection_is_closed_unread() {
+    keyring::require_secret_service();
+    let idp = Idp::start_with(&artifacts_dir("loopback").join("idp-other-user.log"), NO_PAR);
+    let (service, browser) = common::service(&loopback_profile(&idp, "loopback-other-user", ""));
+    service.start(Vec::new()).await;
+    service.sign_in().await.unwrap();
+    let port = redirect_uri(&browser).port().unwrap();
+    let forged = format!("http://127.0.0.1:{port}/callback?code=theirs&state=theirs");
+    // Run without blocking the runtime the listener is served on.
+    let curl = |as_other: bool| {
+        let mut command = tokio::process::Command::new(if as_other { "setpriv" } else { "curl" });
+        if as_other {
+            command.args(["--reuid=65534", "--regid=65534", "--clear-groups", "curl"]);
+        }
+        command.args(["-s", "-m", "10", "-o", "/dev/null", "-w", "%{http_code}", &forged]);
+        async move { String::from_utf8_lossy(&command.output().await.unwrap().stdout).into_owned() }
+    };
+    assert_eq!(curl(false).await, "400", "this user's forged request is answered, and refused");
+    let root = std::fs::read_to_string("/proc/self/status").unwrap().lines().any(|l| l.starts_with("Uid:\t0\t"));
+    if root {
+        assert_eq!(curl(true).await, "000", "another user's connection must be closed without an answer");
+    } else {
+        eprintln!("not root: another user's connection can't be tried here");
+    }
+    assert_eq!(service.view().phase, Phase::WaitingForBrowser);
+    let redirect = browser.answer("quinn", Decision::Approve).await;
+    assert_eq!(browser_client().get(&redirect).send().await.unwrap().status(), 200);
+    assert_eq!(service.view().phase, Phase::SignedIn, "{:?}", service.view().notice);
+    service.sign_out().await.unwrap();
 }

@@ -221,12 +221,11 @@ pub fn parse(link: &str, redirect_uri: &Url) -> Result<Callback, CallbackError> 
 ///
 /// # Errors
 /// [`CallbackError::IssuerMismatch`] or [`CallbackError::IssuerMissing`].
-pub fn check_issuer(received: Option<&str>, expected: Option<&Url>, required: bool) -> Result<(), CallbackError> {
+pub fn check_issuer(received: Option<&str>, expected: Option<&str>, required: bool) -> Result<(), CallbackError> {
     match (received, expected) {
-        // RFC 9207 §2.4: compare with simple string comparison (RFC 3986 §6.2.1).
-        (Some(iss), Some(expected)) if iss == expected.as_str() || iss == expected.as_str().trim_end_matches('/') => {
-            Ok(())
-        }
+        // RFC 9207 §2.4: simple string comparison (RFC 3986 §6.2.1) with the issuer identifier exactly as the
+        // metadata (or the profile) spells it; no allowance for a trailing slash.
+        (Some(iss), Some(expected)) if iss == expected => Ok(()),
         (Some(_), Some(_)) => Err(CallbackError::IssuerMismatch),
         (None, Some(_)) if required => Err(CallbackError::IssuerMissing),
         _ => Ok(()),
@@ -378,27 +377,35 @@ mod tests {
     /// Google and GitHub send `iss` without advertising it: when it comes, it must still be right.
     #[test]
     fn an_unadvertised_iss_is_checked_when_sent() {
-        let github = Url::parse("https://github.com/login/oauth").unwrap();
-        assert_eq!(check_issuer(Some("https://github.com/login/oauth"), Some(&github), false), Ok(()));
-        assert_eq!(check_issuer(None, Some(&github), false), Ok(()));
+        let github = "https://github.com/login/oauth";
+        assert_eq!(check_issuer(Some("https://github.com/login/oauth"), Some(github), false), Ok(()));
+        assert_eq!(check_issuer(None, Some(github), false), Ok(()));
         assert_eq!(
-            check_issuer(Some("https://github.example/login/oauth"), Some(&github), false),
+            check_issuer(Some("https://github.example/login/oauth"), Some(github), false),
             Err(CallbackError::IssuerMismatch)
         );
     }
 
     #[test]
     fn checks_the_issuer() {
-        let issuer = Url::parse("http://127.0.0.1:4470").unwrap();
-        assert_eq!(check_issuer(Some("http://127.0.0.1:4470"), Some(&issuer), true), Ok(()));
-        assert_eq!(check_issuer(Some("http://127.0.0.1:4470/"), Some(&issuer), false), Ok(()));
+        let issuer = "http://127.0.0.1:4470";
+        assert_eq!(check_issuer(Some("http://127.0.0.1:4470"), Some(issuer), true), Ok(()));
+        // RFC 9207 §2.4: exactly the identifier, not another spelling of it.
         assert_eq!(
-            check_issuer(Some("http://127.0.0.1:4471"), Some(&issuer), false),
+            check_issuer(Some("http://127.0.0.1:4470/"), Some(issuer), false),
             Err(CallbackError::IssuerMismatch)
         );
-        assert_eq!(check_issuer(Some("https://evil.example"), Some(&issuer), true), Err(CallbackError::IssuerMismatch));
-        assert_eq!(check_issuer(None, Some(&issuer), true), Err(CallbackError::IssuerMissing));
-        assert_eq!(check_issuer(None, Some(&issuer), false), Ok(()));
+        assert_eq!(
+            check_issuer(Some("HTTP://127.0.0.1:4470"), Some(issuer), false),
+            Err(CallbackError::IssuerMismatch)
+        );
+        assert_eq!(
+            check_issuer(Some("http://127.0.0.1:4471"), Some(issuer), false),
+            Err(CallbackError::IssuerMismatch)
+        );
+        assert_eq!(check_issuer(Some("https://evil.example"), Some(issuer), true), Err(CallbackError::IssuerMismatch));
+        assert_eq!(check_issuer(None, Some(issuer), true), Err(CallbackError::IssuerMissing));
+        assert_eq!(check_issuer(None, Some(issuer), false), Ok(()));
         assert_eq!(check_issuer(Some("anything"), None, false), Ok(()));
     }
 

@@ -285,6 +285,7 @@ fn check(metadata: Metadata, issuer: &Url, tenant_issuer: bool) -> Result<Provid
     };
     let optional = |name: &str, value: &Option<String>| value.as_deref().map(|v| endpoint(name, v)).transpose();
     Ok(ProviderEndpoints {
+        issuer_id: checked_issuer.as_ref().map(|_| metadata.issuer.clone()),
         issuer: checked_issuer,
         issuer_template,
         authorization: endpoint("authorization endpoint", &metadata.authorization_endpoint)?,
@@ -509,8 +510,13 @@ mod tests {
                 let issuer = Url::parse("https://id.example.com").unwrap();
                 let Ok(metadata) = parse(doc.to_string().as_bytes()) else { return Ok(()) };
                 let Ok(endpoints) = check(metadata, &issuer, false) else { return Ok(()) };
-                prop_assert_eq!(endpoints.issuer.as_ref(), Some(&issuer));
+                // Only the issuer asked for, as the document spells it, with or without the root path's slash.
                 prop_assert!(doc["issuer"] == "https://id.example.com" || doc["issuer"] == "https://id.example.com/");
+                // The endpoints are the document's own, unchanged.
+                for (field, url) in [("authorization_endpoint", &endpoints.authorization), ("token_endpoint", &endpoints.token)] {
+                    let listed = doc[field].as_str().map(|u| Url::parse(u).unwrap().to_string());
+                    prop_assert_eq!(Some(url.as_str()), listed.as_deref());
+                }
                 if let Some(methods) = doc["code_challenge_methods_supported"].as_array() {
                     prop_assert!(methods.iter().any(|m| m == "S256"));
                 }

@@ -141,6 +141,21 @@ impl TokenResponse {
         }
     }
 
+    /// What a session keeps of the DPoP key a request was `proven` with, given this answer: `(keep the key, the
+    /// access token is Bearer)`. RFC 9449 §5: `token_type` DPoP (or none, after a proof) binds the tokens; a
+    /// Bearer answer with a refresh token still binds that refresh token to the key for a public client, so the
+    /// key is kept for refreshes and revocation while the access token goes as Bearer; a Bearer answer without
+    /// one needs no key.
+    pub fn key_binding(&self, proven: bool) -> (bool, bool) {
+        if !proven {
+            return (false, false);
+        }
+        if self.is_dpop_bound(true) {
+            return (true, false);
+        }
+        (self.refresh_token.is_some(), self.refresh_token.is_some())
+    }
+
     /// Whether Gatehouse can use these tokens, given whether the request was `proven` with a DPoP key.
     ///
     /// # Errors
@@ -453,12 +468,51 @@ pub async fn device_authorization(
         .add_scopes(config.scopes.iter().cloned().map(Scope::new))
         .request_async(&OAuthHttp(http.clone(), None))
         .await
+        .map(within_reason)
         .map_err(token_error)
 }
 
+/// The longest poll interval, and the longest life of a device code, Gatehouse takes from a provider. Beyond
+/// them a value is absurd (a code nobody would wait for), and `oauth2`'s arithmetic on it would overflow.
+const MAX_POLL_INTERVAL: u64 = 600;
+const MAX_DEVICE_CODE_LIFE: u64 = 24 * 3600;
+
+/// `details` with its `interval` and `expires_in` clamped to what a person could wait for: 1 s to
+/// [`MAX_POLL_INTERVAL`], and at most [`MAX_DEVICE_CODE_LIFE`].
+fn within_reason(details: DeviceAuthorization) -> DeviceAuthorization {
+    let Ok(mut value) = serde_json::to_value(&details) else { return details };
+    let clamp = |value: &mut serde_json::Value, field: &str, low: u64, high: u64| {
+        if let Some(n) = value.get(field).and_then(serde_json::Value::as_u64) {
+            value[field] = n.clamp(low, high).into();
+        }
+    };
+    clamp(&mut value, "interval", 1, MAX_POLL_INTERVAL);
+    clamp(&mut value, "expires_in", 1, MAX_DEVICE_CODE_LIFE);
+    serde_json::from_value(value).unwrap_or(details)
+}
+
+/// How long to wait before each poll: what `oauth2` asks for, but never less than the provider's interval as it
+/// last stood (RFC 8628 §3.5: five seconds more after each `slow_down`). `oauth2` shortens the wait to at most
+/// 10 s after a network error, which would poll faster than a provider's longer interval.
+#[derive(Debug, Default)]
+struct Pace {
+    floor: std::sync::Mutex<Duration>,
+}
+
+impl Pace {
+    fn next(&self, wanted: Duration) -> Duration {
+        let mut floor = match self.floor.lock() {
+            Ok(floor) => floor,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *floor = (*floor).max(wanted).min(Duration::from_secs(MAX_POLL_INTERVAL + 60));
+        *floor
+    }
+}
+
 /// Polls the token endpoint until the user approves the device code elsewhere (RFC 8628 §3.4, §3.5): at the
-/// interval the provider asked for, five seconds slower after each `slow_down`, and no longer than the code
-/// lives (oauth2 then reports `expired_token` itself).
+/// interval the provider asked for, five seconds slower after each `slow_down`, never faster after a network
+/// error ([`Pace`]), and no longer than the code lives (oauth2 then reports `expired_token` itself).
 ///
 /// # Errors
 /// [`Error::AccessDenied`] when the user declines; [`Error::SignInTimedOut`] when the code expires; otherwise
@@ -468,9 +522,10 @@ pub async fn device_token(
     provider: Provider<'_>,
     details: &DeviceAuthorization,
 ) -> Result<TokenResponse> {
+    let pace = Pace::default();
     let result = client
         .exchange_device_access_token(details)
-        .request_async(&OAuthHttp(provider.http.clone(), None), tokio::time::sleep, None)
+        .request_async(&OAuthHttp(provider.http.clone(), None), |wanted| tokio::time::sleep(pace.next(wanted)), None)
         .await;
     usable(provider, result, None, |e| match &e {
         RequestTokenError::ServerResponse(response) => match response.error() {
@@ -665,6 +720,18 @@ mod tests {
         assert_eq!(scopes("null"), None);
     }
 
+    /// RFC 9449 §5: a Bearer answer to a proven request keeps the key when a refresh token came with it (bound to
+    /// the key for a public client), and sends the access token as Bearer.
+    #[test]
+    fn a_bearer_answer_to_a_proven_request_keeps_the_key_for_its_refresh_token() {
+        let with = |body: &str, proven| parse(body).key_binding(proven);
+        assert_eq!(with(r#"{"access_token":"a","token_type":"DPoP","refresh_token":"r"}"#, true), (true, false));
+        assert_eq!(with(r#"{"access_token":"a","token_type":"Bearer","refresh_token":"r"}"#, true), (true, true));
+        assert_eq!(with(r#"{"access_token":"a","token_type":"Bearer"}"#, true), (false, false));
+        assert_eq!(with(r#"{"access_token":"a","refresh_token":"r"}"#, true), (true, false));
+        assert_eq!(with(r#"{"access_token":"a","token_type":"Bearer","refresh_token":"r"}"#, false), (false, false));
+    }
+
     /// Rancher and LinkedIn send no `token_type`: a Bearer token, unless the request proved a DPoP key (RFC 9449
     /// §5), when it is taken as bound. Case never matters (RFC 6749 §5.1).
     #[test]
@@ -721,6 +788,33 @@ mod tests {
         assert_eq!(issued("not json"), None);
     }
 
+    /// RFC 8628 §3.5: never poll faster than the provider allows, not even after a network error, when
+    /// `oauth2` asks for a shorter wait; and an absurd interval or lifetime is clamped, not overflowed.
+    #[test]
+    fn device_polling_never_goes_faster_than_allowed() {
+        let pace = Pace::default();
+        assert_eq!(pace.next(Duration::from_secs(30)), Duration::from_secs(30));
+        // oauth2's wait after a network error: at most 10 s.
+        assert_eq!(pace.next(Duration::from_secs(10)), Duration::from_secs(30));
+        assert_eq!(pace.next(Duration::from_secs(35)), Duration::from_secs(35), "slow_down");
+        assert_eq!(pace.next(Duration::from_secs(u64::MAX / 2)), Duration::from_secs(MAX_POLL_INTERVAL + 60));
+
+        let read = |interval: &str, expires_in: &str| {
+            let body = format!(
+                r#"{{"device_code":"d","user_code":"U","verification_uri":"https://id.example.com/device","expires_in":{expires_in},"interval":{interval}}}"#
+            );
+            let details = within_reason(serde_json::from_str::<DeviceAuthorization>(&body).unwrap());
+            (details.interval().as_secs(), details.expires_in().as_secs())
+        };
+        assert_eq!(read("5", "600"), (5, 600));
+        assert_eq!(read("18446744073709551615", "18446744073709551615"), (MAX_POLL_INTERVAL, MAX_DEVICE_CODE_LIFE));
+        assert_eq!(read("0", "0"), (1, 1));
+        // oauth2 adds five seconds on slow_down: with the clamped interval, that can't overflow.
+        assert!(Duration::from_secs(read("18446744073709551615", "600").0)
+            .checked_add(Duration::from_secs(5))
+            .is_some());
+    }
+
     /// OIDC Core §11: `offline_access` goes with `prompt=consent` (the profile's default), and Add account's
     /// prompt joins it.
     #[test]
@@ -747,6 +841,7 @@ mod tests {
             select_account_supported: false,
             dpop_supported: false,
             issuer_template: None,
+            issuer_id: None,
             auth_methods: None,
         };
         let oauth = client(&config, &endpoints, &config.redirect_uri).unwrap();

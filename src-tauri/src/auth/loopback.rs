@@ -9,8 +9,12 @@
 //!   refuses connections;
 //! - only a `GET` on the exact path reaches the callback validation, which is the same pure check a deep link
 //!   gets; anything else is answered with an error status and consumes nothing;
+//! - a connection from a socket another local user owns is closed unread (Linux; see [`peer`]);
 //! - each connection serves one request, its head must arrive within [`READ_TIMEOUT`] and fit in
-//!   [`MAX_REQUEST`]; HTTP parsing is hyper's.
+//!   [`MAX_REQUEST`]; HTTP parsing is hyper's;
+//! - at most [`MAX_CONNECTIONS`] connections are served at once: one more is closed as soon as it is accepted,
+//!   so a flood of idle connections can't run the process out of file descriptors; an accept that fails (out
+//!   of descriptors, say) is retried after a pause that doubles up to [`MAX_BACKOFF`], never in a busy loop.
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -30,12 +34,20 @@ use url::Url;
 
 use crate::error::{Error, Result};
 
+mod peer;
+
 /// How long a connection may take to send its request head.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The largest request head accepted (hyper's smallest buffer). Real callbacks are a few hundred bytes; the
 /// callback check itself stops at 8 KiB.
 pub const MAX_REQUEST: usize = 16 * 1024;
+
+/// The most connections served at once. A browser makes one or two.
+pub const MAX_CONNECTIONS: usize = 32;
+
+/// The longest pause before accepting again after a failed accept.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// What the listener does with a request on the right path: validates and completes the sign-in with the full
 /// callback URL, and says how it went.
@@ -90,20 +102,45 @@ impl Bound {
 
 async fn accept(listener: TcpListener, redirect_uri: Url, on_callback: OnCallback, mut stopped: oneshot::Receiver<()>) {
     let redirect_uri = Arc::new(redirect_uri);
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let mut backoff = Duration::from_millis(10);
     loop {
         let stream = tokio::select! {
             // The guard was dropped (its sender closes the channel): stop, and drop the listener with the loop.
             _ = &mut stopped => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok((stream, from)) => {
+                    // Only this user's own processes (its browser) may answer: another local user could
+                    // otherwise deliver a code of their own account (login CSRF, RFC 6749 §10.12).
+                    let local = stream.local_addr().ok();
+                    if local.and_then(|local| peer::same_user(from, local)) == Some(false) {
+                        tracing::warn!("loopback listener: refused a connection from another user's process");
+                        drop(stream);
+                        continue;
+                    }
+                    stream
+                }
                 Err(e) => {
-                    tracing::warn!("loopback listener: {e}");
+                    // EMFILE and the like: accepting again at once would fail again, in a busy loop.
+                    tracing::warn!("loopback listener: {e}; accepting again in {backoff:?}");
+                    tokio::select! {
+                        _ = &mut stopped => break,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
                     continue;
                 }
             },
         };
+        backoff = Duration::from_millis(10);
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            tracing::debug!("loopback listener: {MAX_CONNECTIONS} connections already open; closing another");
+            drop(stream);
+            continue;
+        };
         let (redirect_uri, on_callback) = (Arc::clone(&redirect_uri), Arc::clone(&on_callback));
         tokio::spawn(async move {
+            let _slot = slot;
             let service = hyper::service::service_fn(move |request| {
                 let (redirect_uri, on_callback) = (Arc::clone(&redirect_uri), Arc::clone(&on_callback));
                 async move { Ok::<_, std::convert::Infallible>(answer(request, &redirect_uri, &on_callback).await) }
@@ -180,13 +217,24 @@ fn escape(text: &str) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn pages_are_escaped_and_self_contained() {
-        let response = page(StatusCode::BAD_REQUEST, "Not signed in", "<script>alert(1)</script> & more");
+    #[tokio::test]
+    async fn pages_are_escaped_and_self_contained() {
+        use http_body_util::BodyExt;
+        let response =
+            page(StatusCode::BAD_REQUEST, "<i>Not</i> signed in", "<script>alert(1)</script> & \"more\" <img src=x>");
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         assert_eq!(response.headers()[CACHE_CONTROL], "no-store");
         assert_eq!(response.headers()["referrer-policy"], "no-referrer");
         assert!(response.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap().starts_with("default-src 'none'"));
+        // What the browser gets: the message and title as text, never as markup.
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        assert!(!body.contains("<script") && !body.contains("<img") && !body.contains("<i>"), "{body}");
+        assert!(
+            body.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;more&quot; &lt;img src=x&gt;"),
+            "{body}"
+        );
+        assert!(body.contains("<h1>&lt;i&gt;Not&lt;/i&gt; signed in</h1>"), "{body}");
     }
 
     #[test]

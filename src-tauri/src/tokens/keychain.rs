@@ -487,6 +487,7 @@ mod tests {
             scopes: vec!["openid".into()],
             account: Account { subject: Some("alice".into()), name: None },
             dpop_key: None,
+            bearer_access: false,
             lifetime: None,
         }
     }
@@ -606,6 +607,28 @@ mod tests {
         assert_eq!(mapped(K::BadEncoding(vec![0xff])), "keychain_corrupt");
     }
 
+    /// Every format this version reads, as earlier versions wrote them: 1 (no binding, adopted), 2 (bound, no
+    /// key: a Bearer session), 3 (with the DPoP key); and one from a later version, refused.
+    #[test]
+    fn reads_every_format_it_knows_and_refuses_a_newer_one() {
+        let binding = r#""binding":{"provider":"https://id.example.com","client_id":"c","resource_origin":"https://api.example.com"}"#;
+        let v1 = decode(r#"{"v":1,"access_token":"at","refresh_token":"rt","scopes":[],"account":{}}"#).unwrap();
+        assert!(v1.binding.is_none() && v1.refresh_token.is_some());
+        let v2 = decode(&format!(r#"{{"v":2,{binding},"access_token":"at","refresh_token":"rt","scopes":["openid"],"account":{{"subject":"alice"}}}}"#)).unwrap();
+        assert_eq!(v2.binding.unwrap().client_id, "c");
+        assert!(v2.dpop_key.is_none() && v2.access_token.is_some(), "a format 2 entry is a Bearer session");
+        let key = crate::auth::dpop::DpopKey::generate().unwrap().to_stored();
+        let v3 = StoredSession { v: 3, dpop_key: Some(key), ..session(10) };
+        let mut v3 = serde_json::to_value(&v3).unwrap();
+        let bound: serde_json::Value = serde_json::from_str(&format!("{{{binding}}}")).unwrap();
+        v3["binding"] = bound["binding"].clone();
+        assert!(decode(&v3.to_string()).unwrap().dpop_key().unwrap().is_some());
+        let v4 = format!(r#"{{"v":4,{binding},"scopes":[],"account":{{}}}}"#);
+        assert!(matches!(decode(&v4), Err(KeychainError::Corrupt(why)) if why.contains("format 4")));
+        let unbound_v2 = r#"{"v":2,"access_token":"at","scopes":[],"account":{}}"#;
+        assert!(decode(unbound_v2).is_err(), "from format 2 on, an entry must say what it belongs to");
+    }
+
     #[test]
     fn only_a_refusal_is_known_to_have_written_nothing() {
         assert!(KeychainError::Locked.nothing_written());
@@ -628,12 +651,9 @@ mod tests {
         }
 
         fn stored_session() -> impl Strategy<Value = StoredSession> {
-            let binding =
-                proptest::option::of((text(), text(), text()).prop_map(|(provider, client_id, origin)| Binding {
-                    provider,
-                    client_id,
-                    resource_origin: origin,
-                }));
+            let binding = proptest::option::of((text(), text(), text()).prop_map(|(provider, client_id, origin)| {
+                Binding { provider, client_id, resource_origin: origin, token_endpoint: None }
+            }));
             (
                 binding,
                 proptest::option::of(text()),
@@ -654,6 +674,7 @@ mod tests {
                         expires_at,
                         scopes,
                         account: Account { subject, name },
+                        bearer_access: dpop_key.is_some() && expires_at.is_some_and(|at| at % 2 == 0),
                         dpop_key,
                         lifetime: expires_at.map(|at| at % 100_000),
                     }
@@ -673,7 +694,11 @@ mod tests {
             }
 
             #[test]
-            fn takes_only_the_versions_it_knows(v in any::<u32>(), bound in any::<bool>(), extra in "x_[a-z]{1,8}") {
+            fn takes_only_the_versions_it_knows(
+                v in prop_oneof![3 => 0u32..=FORMAT_VERSION + 1, 1 => any::<u32>()],
+                bound in any::<bool>(),
+                extra in "x_[a-z]{1,8}",
+            ) {
                 let mut record = serde_json::json!({ "v": v, "scopes": [], "account": {}, extra: 1 });
                 if bound {
                     record["binding"] = serde_json::json!({ "provider": "p", "client_id": "c", "resource_origin": "o" });

@@ -34,6 +34,11 @@ pub struct Binding {
     pub client_id: String,
     /// The resource's origin (RFC 6454): scheme, host and port.
     pub resource_origin: String,
+    /// The token endpoint, for a profile that names its endpoints as well as an issuer: the refresh token goes
+    /// there, so another file with the same issuer but another token endpoint is another binding. (`None` in
+    /// entries saved before Gatehouse recorded it, and for discovered endpoints, which the issuer decides.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint: Option<String>,
 }
 
 impl Binding {
@@ -41,21 +46,31 @@ impl Binding {
     /// slash name the same provider: `Url` adds one to a bare host, and people write both. (Discovery still
     /// checks the metadata's `issuer` exactly, RFC 8414 §3.3.)
     pub fn same_as(&self, other: &Binding) -> bool {
+        let endpoints_agree = match (&self.token_endpoint, &other.token_endpoint) {
+            (Some(mine), Some(theirs)) => mine == theirs,
+            // An entry saved before the token endpoint was recorded: the issuer decides, as it did then.
+            _ => true,
+        };
         self.provider.trim_end_matches('/') == other.provider.trim_end_matches('/')
             && self.client_id == other.client_id
             && self.resource_origin == other.resource_origin
+            && endpoints_agree
     }
 
     /// The binding a session made with `config` gets.
     pub fn of(config: &Config) -> Binding {
-        let provider = match &config.endpoints {
-            Endpoints::Discover { issuer } => issuer.as_str(),
-            Endpoints::Explicit(e) => e.issuer.as_ref().unwrap_or(&e.token).as_str(),
+        let (provider, token_endpoint) = match &config.endpoints {
+            Endpoints::Discover { issuer } => (issuer.as_str(), None),
+            Endpoints::Explicit(e) => match &e.issuer {
+                Some(issuer) => (issuer.as_str(), Some(e.token.as_str().to_owned())),
+                None => (e.token.as_str(), None),
+            },
         };
         Binding {
             provider: provider.to_owned(),
             client_id: config.client_id.as_str().to_owned(),
             resource_origin: config.resource_url.origin().ascii_serialization(),
+            token_endpoint,
         }
     }
 }
@@ -101,6 +116,11 @@ pub struct StoredSession {
     /// The private key the tokens are bound to (RFC 9449), for a DPoP session; `None` for Bearer tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dpop_key: Option<crate::auth::dpop::StoredKey>,
+    /// The access token is a Bearer token although the session has a DPoP key: the provider answered a proven
+    /// request with `token_type` Bearer and a refresh token, which RFC 9449 §5 still binds to the key for a public
+    /// client. The key then proves refreshes and revocation; the access token is sent as Bearer.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bearer_access: bool,
     /// How long the provider's last access token was issued for (`expires_in`, seconds), when it said: no
     /// renewal gives a token that lasts longer, so a caller that needs more is told without spending a grant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -114,6 +134,18 @@ impl StoredSession {
     /// [`crate::error::Error::Internal`] when the stored key can't be read.
     pub fn dpop_key(&self) -> crate::error::Result<Option<crate::auth::dpop::DpopKey>> {
         self.dpop_key.as_ref().map(crate::auth::dpop::DpopKey::from_stored).transpose()
+    }
+
+    /// The key the access token must be presented with (RFC 9449 §7.1), if it is bound; `None` for a Bearer
+    /// access token, even in a session whose refresh token is bound.
+    ///
+    /// # Errors
+    /// As [`StoredSession::dpop_key`].
+    pub fn access_key(&self) -> crate::error::Result<Option<crate::auth::dpop::DpopKey>> {
+        if self.bearer_access {
+            return Ok(None);
+        }
+        self.dpop_key()
     }
 
     /// Whether the session can be renewed without the browser.
@@ -204,6 +236,7 @@ mod tests {
             scopes: vec![],
             account: Account::default(),
             dpop_key: None,
+            bearer_access: false,
             lifetime: None,
         }
     }
@@ -278,6 +311,29 @@ mod tests {
         )
         .unwrap();
         assert_eq!(Binding::of(&explicit).provider, "https://login.example.org/token");
+    }
+
+    /// Two files with the same issuer, client and resource but another token endpoint are two bindings: the
+    /// refresh token goes only to the token endpoint it was issued by.
+    #[test]
+    fn explicit_endpoints_with_an_issuer_bind_the_token_endpoint_too() {
+        let with = |token: &str| {
+            let text = format!(
+                r#"issuer = "https://id.example.com"
+                   authorization_endpoint = "https://id.example.com/authorize"
+                   token_endpoint = "{token}"
+                   client_id = "abc"
+                   redirect_uri = "com.example.gatehouse:/callback"
+                   resource_url = "https://api.example.com/me""#
+            );
+            Binding::of(&Config::parse(&text, "test").unwrap())
+        };
+        let ours = with("https://id.example.com/token");
+        assert!(ours.same_as(&with("https://id.example.com/token")));
+        assert!(!ours.same_as(&with("https://attacker.example/token")));
+        // An entry saved before the token endpoint was recorded is still this profile's.
+        let older = Binding { token_endpoint: None, ..ours.clone() };
+        assert!(older.same_as(&ours) && ours.same_as(&older));
     }
 
     #[test]

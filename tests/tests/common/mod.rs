@@ -3,7 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses the part it needs
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use gatehouse_lib::config::Config;
@@ -20,6 +20,8 @@ pub struct Browser {
     opened: Mutex<Vec<Url>>,
     /// When set, opening fails the way an opener does: with a message that quotes the URL.
     pub missing: AtomicBool,
+    /// How many times Gatehouse brought its window to the front.
+    pub focused: AtomicUsize,
 }
 
 impl Browser {
@@ -52,6 +54,10 @@ impl Shell for DesktopShell {
     }
 
     fn publish(&self, _view: &AuthView) {}
+
+    fn focus(&self) {
+        self.0.focused.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// A service for `profile_toml` with the real keychain (not started yet), and the browser it opens.

@@ -142,19 +142,18 @@ impl Gatehouse {
         self.restore_failed.store(loaded.is_err(), Ordering::Relaxed);
         match loaded {
             Ok(None) => tracing::info!("no stored session"),
-            Ok(Some(stored)) => match self.adopt(config, stored.clone()) {
-                Ok(adopted) => {
+            Ok(Some(stored)) => match (stored.v == OLDEST_FORMAT_VERSION, self.adopt(config, stored)) {
+                (old_format, Ok(stored)) => {
                     tracing::info!("restoring the stored session");
-                    if stored.v == OLDEST_FORMAT_VERSION {
-                        self.migrate(config, &adopted).await;
+                    if old_format {
+                        self.migrate(config, &stored).await;
                     }
-                    let stored = adopted;
                     self.other_session.store(false, Ordering::Relaxed);
                     self.update(|view| view.show_session(&stored, &config.scopes));
                     *session = Some(stored);
                     self.load_resource(config, &mut session).await;
                 }
-                Err(e) => {
+                (_, Err(e)) => {
                     // RFC 9700 §4.9 and §4.10: a token goes only where it was meant to be used, so a session made
                     // with another provider, client or resource is not sent anywhere.
                     tracing::warn!("the stored session belongs to another provider or client; not using it");
@@ -264,13 +263,12 @@ impl Gatehouse {
         let Ok(_lock) = self.renewal_lock(config).await else { return };
         match self.keychain.load(&config.profile).await {
             Ok(Some(stored)) if stored.v == OLDEST_FORMAT_VERSION && same_tokens(&stored, read) => {
-                if let Err(e) = self.keychain.save(&config.profile, read).await {
+                let saved = self.keychain.save(&config.profile, read).await;
+                if let Err(e) = &saved {
                     // It is read again (and adopted again) next time; nothing is lost.
                     tracing::warn!(kind = e.kind(), "couldn't save the session in the current format");
-                    if !e.nothing_written() {
-                        self.keychain.settled(&config.profile).await;
-                    }
                 }
+                self.keychain.settle(&config.profile, &saved).await;
             }
             _ => {}
         }
@@ -575,14 +573,16 @@ impl Gatehouse {
                 return Err(e);
             }
         }
-        let unconfirmed = match self.keychain.save(&config.profile, &stored).await {
+        let saved = self.keychain.save(&config.profile, &stored).await;
+        // Held until a write of unknown outcome has landed or failed, so that no other process reads the entry
+        // before.
+        self.keychain.settle(&config.profile, &saved).await;
+        let unconfirmed = match saved {
             Ok(()) => false,
             // The write may have landed, or may still land (the keychain keeps its calls in order): claiming
             // failure and revoking now could leave a dead session in the keychain. Go on, and say so.
             Err(e) if !e.nothing_written() => {
                 tracing::warn!(kind = e.kind(), "the keychain didn't confirm the new session");
-                // Held until the write has landed or failed, so that no other process reads the entry before.
-                self.keychain.settled(&config.profile).await;
                 true
             }
             Err(e) => {
@@ -705,13 +705,13 @@ impl Gatehouse {
             }
         };
         let found = self.keychain.load(&config.profile).await;
-        let theirs = match &found {
-            Ok(Some(stored)) if belongs_to(stored, config) => Some(stored.clone()),
-            _ => None,
-        };
         // A session that belongs to another provider was never in use here: it is neither revoked (its provider
         // is not this profile's) nor deleted, so that it is replaced only by a sign-in that succeeds.
-        let other_provider = matches!(&found, Ok(Some(stored)) if !belongs_to(stored, config));
+        let (theirs, other_provider) = match &found {
+            Ok(Some(stored)) if belongs_to(stored, config) => (Some(stored.clone()), false),
+            Ok(Some(_)) => (None, true),
+            _ => (None, false),
+        };
         if let Err(e) = &found {
             tracing::warn!(kind = e.kind(), "couldn't read the keychain before signing out; removing the entry");
         }
@@ -730,10 +730,8 @@ impl Gatehouse {
             };
         }
         let deleted = if other_provider { Ok(()) } else { self.keychain.delete(&config.profile).await };
-        if deleted.as_ref().is_err_and(|e| !e.nothing_written()) {
-            // The delete may still land: keep the lock until the keychain has finished with it.
-            self.keychain.settled(&config.profile).await;
-        }
+        // The delete may still land: the lock is kept until the keychain has finished with it.
+        self.keychain.settle(&config.profile, &deleted).await;
         drop(lock);
         *session = None;
         self.restore_failed.store(false, Ordering::Relaxed);
@@ -848,11 +846,9 @@ impl Gatehouse {
         // RFC 9700 §4.14.2: the old refresh token is now dead at the provider, so the new one must be saved
         // before anything else. If the keychain fails, keep the new tokens in memory so this run still works.
         let saved = self.keychain.save(&config.profile, &next).await;
-        if saved.as_ref().is_err_and(|e| !e.nothing_written()) {
-            // The write may still land. Until it has, another process could read the old entry and replay the
-            // refresh token just spent (RFC 9700 §4.14.2): the lock is kept until the keychain has finished.
-            self.keychain.settled(&config.profile).await;
-        }
+        // A write that may still land: until it has, another process could read the old entry and replay the
+        // refresh token just spent (RFC 9700 §4.14.2), so the lock is kept until the keychain has finished.
+        self.keychain.settle(&config.profile, &saved).await;
         self.update(|view| view.show_session(&next, &config.scopes));
         **session = Some(next);
         tracing::info!(saved = saved.is_ok(), "access token refreshed");
@@ -1084,10 +1080,8 @@ impl Gatehouse {
                 let deleted = self.keychain.delete(&config.profile).await;
                 if let Err(k) = &deleted {
                     tracing::warn!(kind = k.kind(), "couldn't remove the ended session from the keychain");
-                    if !k.nothing_written() {
-                        self.keychain.settled(&config.profile).await;
-                    }
                 }
+                self.keychain.settle(&config.profile, &deleted).await;
             }
             Ok(Some(_)) => tracing::info!("another Gatehouse process has a newer session; leaving it"),
             Ok(None) => {}

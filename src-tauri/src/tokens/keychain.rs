@@ -266,13 +266,21 @@ impl Keychain {
     /// ([`KeychainError::TimedOut`]): after this, a write of unknown outcome has landed or failed. Holders of
     /// the renewal lock call it before letting go, so that no other process reads the entry while a write to it
     /// may still land.
-    pub async fn settled(&self, profile: &str) {
+    async fn settled(&self, profile: &str) {
         let queue = match self.queues.lock() {
             Ok(queues) => queues.get(profile).cloned(),
             Err(poisoned) => poisoned.into_inner().get(profile).cloned(),
         };
         if let Some(queue) = queue {
             drop(queue.lock().await);
+        }
+    }
+
+    /// After a write to `profile`'s entry that ended in `outcome`: when that is a failure that may still land
+    /// (not [`KeychainError::nothing_written`]), waits until it has landed or failed ([`Keychain::settled`]).
+    pub async fn settle(&self, profile: &str, outcome: &StoreResult<()>) {
+        if outcome.as_ref().is_err_and(|e| !e.nothing_written()) {
+            self.settled(profile).await;
         }
     }
 

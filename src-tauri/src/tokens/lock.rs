@@ -38,14 +38,20 @@ pub enum LockError {
     Unavailable(String),
 }
 
+/// This process's user ID: the owner of `/proc/self` (no environment variable, and no unsafe call).
+#[cfg(target_os = "linux")]
+pub(crate) fn current_uid() -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").ok().map(|meta| meta.uid())
+}
+
 /// The directory for `service`'s lock files: the same for every process of this user, whatever its
 /// environment (see the module's docs).
 pub fn lock_dir(service: &str) -> Option<PathBuf> {
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::fs::MetadataExt;
-        // The owner of /proc/self is this process's user: no environment variable, and no unsafe call.
-        let uid = std::fs::metadata("/proc/self").ok()?.uid();
+        let uid = current_uid()?;
         let runtime = PathBuf::from(format!("/run/user/{uid}"));
         let base = match std::fs::symlink_metadata(&runtime) {
             Ok(meta) if meta.is_dir() && meta.uid() == uid => runtime.join(service),
@@ -124,12 +130,16 @@ const NOFOLLOW: i32 = if cfg!(target_os = "linux") { 0o400000 } else { 0x100 };
 fn own_and_private(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::symlink_metadata(path)?;
-    let me = std::fs::metadata("/proc/self").map(|m| m.uid()).or_else(|_| std::fs::metadata(".").map(|m| m.uid()));
+    #[cfg(target_os = "linux")]
+    let me = current_uid();
+    // Elsewhere, the owner of the files this process creates.
+    #[cfg(not(target_os = "linux"))]
+    let me = std::fs::metadata(".").ok().map(|m| m.uid());
     let refuse = |why: &str| Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, why.to_owned()));
     if meta.file_type().is_symlink() {
         return refuse("it is a symbolic link");
     }
-    if me.is_ok_and(|uid| uid != meta.uid()) {
+    if me.is_some_and(|uid| uid != meta.uid()) {
         return refuse("it belongs to another user");
     }
     if meta.mode() & 0o077 != 0 {

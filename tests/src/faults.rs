@@ -51,6 +51,8 @@ pub enum Fault {
     /// Answer 401 asking for a DPoP nonce (RFC 9449 §9), with a new one each time: a resource that changes its
     /// nonce on every request.
     RotatingNonce,
+    /// Answer this status with this JSON body, without asking the provider: a resource that takes any token.
+    Answer(u16, &'static str),
 }
 
 /// The key the proxy signs with, and publishes beside the provider's.
@@ -90,11 +92,23 @@ struct State {
     /// The path whose requests make the proxy read the keychain entry of a profile first.
     snapshot: Option<(String, String)>,
     snapshots: Vec<Option<String>>,
+    /// Whether requests go on with the proxy's own address as their `Host`.
+    keep_host: bool,
 }
 
 impl FaultProxy {
     /// Starts a proxy for `upstream` (`http://127.0.0.1:PORT`) on a free port.
     pub async fn start(upstream: String) -> FaultProxy {
+        FaultProxy::start_with(upstream, false).await
+    }
+
+    /// Starts a proxy that sends requests on with its own address as their `Host`, so that the provider takes
+    /// it for its own: it names its endpoints by it, and checks a DPoP proof's `htu` against it (RFC 9449 §4.3).
+    pub async fn start_in_front(upstream: String) -> FaultProxy {
+        FaultProxy::start_with(upstream, true).await
+    }
+
+    async fn start_with(upstream: String, keep_host: bool) -> FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("proxy: {e}"));
         let port = listener.local_addr().map(|a| a.port()).unwrap_or_else(|e| panic!("proxy: {e}"));
         let state = Arc::new(Mutex::new(State {
@@ -104,6 +118,7 @@ impl FaultProxy {
             seen: HashMap::new(),
             snapshot: None,
             snapshots: Vec::new(),
+            keep_host,
         }));
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -171,8 +186,11 @@ async fn serve(
     upstream: &str,
     key: &ProxyKey,
 ) -> std::io::Result<()> {
-    let Some((method, path, headers, body)) = read_request(&mut stream).await? else { return Ok(()) };
+    let Some((method, path, mut headers, body)) = read_request(&mut stream).await? else { return Ok(()) };
     let route = path.split('?').next().unwrap_or_default().to_owned();
+    if !state.lock().unwrap_or_else(|p| p.into_inner()).keep_host {
+        headers.retain(|(name, _)| name != "host");
+    }
     let (fault, snapshot) = {
         let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
         *state.seen.entry(route.clone()).or_default() += 1;
@@ -204,10 +222,11 @@ async fn serve(
             return Ok(());
         }
         Fault::PassThrough if route == "/jwks" => {
-            let (status, content_type, body) = forward(http, upstream, &method, &path, &headers, body).await?;
+            let (status, content_type, body) =
+                forward(http, upstream, &method, &path, &headers, body, &mut extra_header).await?;
             (status, content_type, with_proxy_key(&body, key))
         }
-        Fault::PassThrough => forward(http, upstream, &method, &path, &headers, body).await?,
+        Fault::PassThrough => forward(http, upstream, &method, &path, &headers, body, &mut extra_header).await?,
         Fault::ErrorAs200(error) => {
             let body = serde_json::json!({"error": error, "error_description": "as GitHub answers it"});
             (200, "application/json".to_string(), body.to_string().into_bytes())
@@ -217,16 +236,18 @@ async fn serve(
             (status, "text/html".to_string(), body.to_string().into_bytes())
         }
         Fault::ForwardThenFail => {
-            forward(http, upstream, &method, &path, &headers, body).await?;
+            forward(http, upstream, &method, &path, &headers, body, &mut extra_header).await?;
             (500, "text/html".to_string(), b"<html><body><h1>500 Internal Server Error</h1></body></html>".to_vec())
         }
         Fault::Oversized => {
-            let (status, content_type, mut body) = forward(http, upstream, &method, &path, &headers, body).await?;
+            let (status, content_type, mut body) =
+                forward(http, upstream, &method, &path, &headers, body, &mut extra_header).await?;
             body.resize(body.len() + 1024 * 1024 + 1, b' ');
             (status, content_type, body)
         }
         Fault::ForgeIdTokenClaim(claim, value) => {
-            let (status, content_type, body) = forward(http, upstream, &method, &path, &headers, body).await?;
+            let (status, content_type, body) =
+                forward(http, upstream, &method, &path, &headers, body, &mut extra_header).await?;
             let forged = replace_id_token(&body, |token| {
                 let parts: Vec<&str> = token.split('.').collect();
                 let mut claims = decode_part(parts.get(1))?;
@@ -236,7 +257,8 @@ async fn serve(
             (status, content_type, forged)
         }
         Fault::ResignIdTokenClaim(claim, value) => {
-            let (status, content_type, body) = forward(http, upstream, &method, &path, &headers, body).await?;
+            let (status, content_type, body) =
+                forward(http, upstream, &method, &path, &headers, body, &mut extra_header).await?;
             let resigned = replace_id_token(&body, |token| {
                 let mut claims = decode_part(token.split('.').nth(1).as_ref())?;
                 claims[claim] = serde_json::Value::from(value);
@@ -247,7 +269,8 @@ async fn serve(
             (status, content_type, resigned)
         }
         Fault::Rewrite(change) => {
-            let (status, content_type, body) = forward(http, upstream, &method, &path, &headers, body).await?;
+            let (status, content_type, body) =
+                forward(http, upstream, &method, &path, &headers, body, &mut extra_header).await?;
             match serde_json::from_slice::<serde_json::Value>(&body) {
                 Ok(mut value) => {
                     change(&mut value);
@@ -256,6 +279,7 @@ async fn serve(
                 Err(_) => (status, content_type, body),
             }
         }
+        Fault::Answer(status, body) => (status, "application/json".to_string(), body.as_bytes().to_vec()),
         Fault::RotatingNonce => {
             let nonce = crate::sha256_hex(&format!("{:?}", std::time::Instant::now()));
             extra_header =
@@ -264,14 +288,15 @@ async fn serve(
         }
         Fault::Delay(millis) => {
             tokio::time::sleep(Duration::from_millis(millis)).await;
-            forward(http, upstream, &method, &path, &headers, body).await?
+            forward(http, upstream, &method, &path, &headers, body, &mut extra_header).await?
         }
         Fault::Relabel(status, content_type) => {
-            let (_, _, body) = forward(http, upstream, &method, &path, &headers, body).await?;
+            let (_, _, body) = forward(http, upstream, &method, &path, &headers, body, &mut extra_header).await?;
             (status, content_type.to_owned(), body)
         }
         Fault::UnknownKid => {
-            let (status, content_type, body) = forward(http, upstream, &method, &path, &headers, body).await?;
+            let (status, content_type, body) =
+                forward(http, upstream, &method, &path, &headers, body, &mut extra_header).await?;
             let renamed = replace_id_token(&body, |token| {
                 let parts: Vec<&str> = token.split('.').collect();
                 let mut header = decode_part(parts.first())?;
@@ -292,7 +317,8 @@ async fn serve(
 
 type Answer = (u16, String, Vec<u8>);
 
-/// Sends the request on to the provider and returns its status, content type and body.
+/// Sends the request on to the provider and returns its status, content type and body; a DPoP nonce it gives
+/// (RFC 9449 §8) is added to `passed_on`, the headers of the proxy's answer.
 async fn forward(
     http: &reqwest::Client,
     upstream: &str,
@@ -300,15 +326,19 @@ async fn forward(
     path: &str,
     headers: &[(String, String)],
     body: Vec<u8>,
+    passed_on: &mut String,
 ) -> std::io::Result<Answer> {
     let mut request = http.request(method.parse().unwrap_or(reqwest::Method::GET), format!("{upstream}{path}"));
     for (name, value) in headers {
-        if !["host", "content-length", "connection"].contains(&name.as_str()) {
+        if !["content-length", "connection"].contains(&name.as_str()) {
             request = request.header(name, value);
         }
     }
     let response = request.body(body).send().await.map_err(std::io::Error::other)?;
     let status = response.status().as_u16();
+    if let Some(nonce) = response.headers().get("dpop-nonce").and_then(|v| v.to_str().ok()) {
+        passed_on.push_str(&format!("dpop-nonce: {nonce}\r\n"));
+    }
     let content_type = response
         .headers()
         .get(reqwest::header::CONTENT_TYPE)

@@ -211,35 +211,73 @@ async fn s06_forged_and_replayed_links_are_rejected_while_signed_in() {
     let _serial = ONE_AT_A_TIME.lock().await;
     let (idp, desktop) = start("s06-forged");
     let app = launch_and_sign_in(&desktop).await;
-    let entry_before = keyring::lookup(&desktop.profile).unwrap();
+    let (first, second) = (desktop.profile.clone(), format!("{}-2", desktop.profile));
+    let alice_entry = keyring::lookup(&first).unwrap();
+    let alices_answer = desktop.last_redirect();
+
+    // Alice is signed in and a second sign-in waits beside her (Add account), so a link whose state were not
+    // checked would have a sign-in to complete: the checks below are what stop it. The browser gets the
+    // provider's answer for the second account but hasn't handed it over yet.
+    desktop.browser_signs_in_as("bob");
+    desktop.browser_decides("capture");
+    app.click("add-account").await;
+    app.card(&second).wait_for_phase("waitingForBrowser").await;
+    let real = wait_for("the browser to get the provider's answer", desktop::UI_TIMEOUT, || async {
+        desktop.try_last_redirect().filter(|r| *r != alices_answer)
+    })
+    .await;
     let exchanges = idp.events_named("grant.success", Some("authorization_code")).await.len();
 
-    // A keyboard user is on Sign out when the link comes: the window updates, and they keep their place.
-    let focus =
-        "document.querySelector('[data-testid=sign-out]').focus(); return document.activeElement.dataset.testid";
-    assert_eq!(app.execute(focus).await, "sign-out");
-    let forged = format!("com.example.gatehouse:/callback?code=forged-code&state=forged-state&iss={}", idp.issuer());
-    desktop.xdg_open(&forged);
-    let message = app.wait_for_notice("callback_rejected").await;
-    assert!(message.contains("ignored"), "{message}");
-    assert_eq!(app.execute("return document.activeElement.dataset.testid || ''").await, "sign-out", "the focus moved");
-    app.screenshot("error-forged-link").await;
-    assert_eq!(app.phase().await, "signedIn");
-    assert_eq!(app.text("account").await, "Alice");
-    app.dismiss_notice().await;
-
-    // The real redirect from the sign-in, replayed: its state was used once and is gone.
-    desktop.xdg_open(&desktop.last_redirect());
-    app.wait_for_notice("callback_rejected").await;
-    assert_eq!(app.phase().await, "signedIn");
-    assert_eq!(app.text("account").await, "Alice");
-
-    assert_eq!(keyring::lookup(&desktop.profile).unwrap(), entry_before, "the keychain must be unchanged");
+    // A keyboard user is on Alice's Sign out when the links come: the window updates, and they keep their place.
+    let focus = format!(
+        "document.querySelector(\"[data-profile='{first}'] [data-testid=sign-out]\").focus(); \
+         return document.activeElement.dataset.testid"
+    );
+    assert_eq!(app.execute(&focus).await, "sign-out");
+    for (what, link) in [
+        (
+            "a forged code and state",
+            format!("com.example.gatehouse:/callback?code=forged-code&state=forged-state&iss={}", idp.issuer()),
+        ),
+        ("the waiting sign-in's code with a forged state", with_param(&real, "state", "forged-state")),
+        ("Alice's own answer, replayed", alices_answer.clone()),
+    ] {
+        desktop.xdg_open(&link);
+        wait_for("the window's notice", desktop::UI_TIMEOUT, || async {
+            (app.window_notice_kind().await.as_deref() == Some("callback_rejected")).then_some(())
+        })
+        .await;
+        let message = app.text("window-notice").await;
+        assert!(message.contains("doesn't belong to this sign-in"), "{what}: {message}");
+        assert_eq!(
+            app.execute("return document.activeElement.dataset.testid || ''").await,
+            "sign-out",
+            "{what}: the focus moved"
+        );
+        assert_eq!(app.card(&first).phase().await, "signedIn", "{what}");
+        assert_eq!(app.card(&first).text("account").await, "Alice", "{what}");
+        assert_eq!(app.card(&second).phase().await, "waitingForBrowser", "{what}: the real sign-in must still wait");
+        app.screenshot("error-forged-link").await;
+        app.execute("document.querySelector('[data-testid=window-notice] button').click(); return 0").await;
+        wait_for("the window's notice to go", desktop::UI_TIMEOUT, || async {
+            app.window_notice_kind().await.is_none().then_some(())
+        })
+        .await;
+    }
+    assert_eq!(keyring::lookup(&first).unwrap(), alice_entry, "Alice's keychain entry must be unchanged");
+    assert!(keyring::lookup(&second).is_none(), "nothing is stored for the waiting sign-in");
     assert_eq!(
         idp.events_named("grant.success", Some("authorization_code")).await.len(),
         exchanges,
         "no code was exchanged"
     );
+
+    // The real answer still completes the waiting sign-in, and Alice stays as she was.
+    desktop.xdg_open(&real);
+    app.card(&second).wait_for_phase("signedIn").await;
+    app.card(&second).wait_for_text("account", "Bob").await;
+    assert_eq!(app.card(&first).text("account").await, "Alice");
+    assert_eq!(keyring::lookup(&first).unwrap(), alice_entry);
     app.quit().await;
 }
 

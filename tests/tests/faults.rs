@@ -542,3 +542,48 @@ async fn a_resource_that_keeps_asking_for_a_nonce_costs_no_refresh_grant() {
     assert!(idp.events_named("grant.success", Some("refresh_token")).await.is_empty(), "no grant spent on it");
     service.sign_out().await.unwrap();
 }
+
+/// RFC 9449 §5: a token response that says Bearer to a request that carried a DPoP proof leaves a public
+/// client's refresh token bound to the key all the same. The session keeps the key for its refreshes and sends
+/// the access token with the scheme its `token_type` names. (The demo provider binds every proven token, so the
+/// proxy in front of its token endpoint relabels its answers Bearer, and the resource takes any token.)
+#[tokio::test]
+async fn a_bearer_answer_to_a_proven_request_keeps_the_key_for_the_refresh_token() {
+    fn bearer(body: &mut serde_json::Value) {
+        if body.get("access_token").is_some() {
+            body["token_type"] = "Bearer".into();
+        }
+    }
+    keyring::require_secret_service();
+    let profile = "faults-bearer-answer";
+    let idp = Idp::start(&artifacts_dir("faults").join(format!("{profile}.log")));
+    let (token, resource) = (FaultProxy::start_in_front(idp.issuer()).await, FaultProxy::start(idp.issuer()).await);
+    let issuer = idp.issuer();
+    let toml = format!(
+        "{}authorization_endpoint = \"{issuer}/auth\"\ntoken_endpoint = \"{}/token\"\njwks_uri = \"{issuer}/jwks\"\n\
+         dpop = true\n",
+        idp.profile_toml(profile)
+            .replace(&format!("{issuer}/api/resource"), &format!("{}/api/resource", resource.url())),
+        token.url(),
+    );
+    token.inject(Fault::Rewrite(bearer), &["/token"]);
+    resource.inject(Fault::Answer(200, r#"{"message":"Hello"}"#), &["/api/resource"]);
+    let (service, opened) = common::service(&toml);
+    service.start(Vec::new()).await;
+    service.sign_in().await.unwrap();
+    browse(&service, &opened).await;
+    let view = service.view();
+    assert_eq!(view.phase, Phase::SignedIn, "{:?}", view.notice);
+    assert!(!view.key_bound, "the access token is a Bearer token");
+    assert!(keyring::session(profile).unwrap().get("dpop_key").is_some(), "the key is kept for the refresh token");
+
+    for round in 1..=2 {
+        service.refresh().await.unwrap_or_else(|e| panic!("refresh {round}: {e}"));
+        assert_eq!(service.view().phase, Phase::SignedIn);
+    }
+    assert_eq!(idp.events_named("grant.success", Some("refresh_token")).await.len(), 2);
+    assert!(idp.refused_grants().await.is_empty(), "{:?}", idp.refused_grants().await);
+    assert!(resource.requests("/api/resource") >= 1, "the resource was loaded");
+    service.sign_out().await.unwrap();
+    assert!(keyring::lookup(profile).is_none());
+}

@@ -227,12 +227,25 @@ async fn a_save_of_unknown_outcome_keeps_the_renewal_lock_until_it_lands() {
     assert!(lock_file().try_lock().is_err(), "the renewal lock is held while the write may still land");
     assert!(!refresh.is_finished());
 
+    // A `gatehouse token` started now, as git's credential helper would be, waits for the lock, and then finds
+    // the renewed session: it neither reads the old entry nor spends its refresh token again.
+    let config = harness::artifacts_dir("locked").join("unknown-save.toml");
+    std::fs::write(&config, &toml).unwrap();
+    let command = tokio::spawn(async move { harness::cli::gatehouse(&config, &["token"]).await });
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert!(!command.is_finished(), "the command must wait while the window's save may still land");
+
     drop(paused);
     let result = refresh.await.unwrap();
     assert!(lock_file().try_lock().is_ok(), "released once the write has landed");
     let issued = idp.events_named("grant.success", Some("refresh_token")).await;
-    assert_eq!(issued.len(), 1);
-    let stored = keyring::session(profile).unwrap()["refresh_token"].as_str().unwrap().to_owned();
-    assert_eq!(issued[0]["refresh_token_sha256"], sha256_hex(&stored), "the rotated token landed: {result:?}");
+    let stored = keyring::session(profile).unwrap();
+    let refresh_token = stored["refresh_token"].as_str().unwrap();
+    assert_eq!(issued[0]["refresh_token_sha256"], sha256_hex(refresh_token), "the rotated token landed: {result:?}");
+    let command = command.await.unwrap();
+    assert_eq!(command.code, 0, "{command:?}");
+    assert_eq!(command.stdout.trim(), stored["access_token"].as_str().unwrap(), "the command uses the renewed token");
+    assert_eq!(issued.len(), 1, "one renewal in all");
+    assert!(idp.refused_grants().await.is_empty(), "{:?}", idp.refused_grants().await);
     service.sign_out().await.unwrap();
 }

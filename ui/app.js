@@ -66,11 +66,14 @@ function render(next) {
     }
   }
   renderRemoved(next.removed);
-  renderAdd(next.providers);
+  renderAdd(next.providers, next.setup);
+  renderSetupView(next);
 }
 
-function renderAdd(providers) {
-  $("add-account").hidden = providers.length === 0;
+function renderAdd(providers, setup) {
+  $("add-account").hidden = providers.length === 0 && !setup;
+  $("add").hidden = providers.length === 0;
+  $("add-provider").hidden = !setup;
   // With one provider there is nothing to choose.
   $("add-from-label").hidden = providers.length < 2;
   const chosen = $("add-from").value;
@@ -92,6 +95,23 @@ function makeCard(profile) {
   }
   card.find("dismiss").addEventListener("click", () => act("dismiss_notice", profile));
   card.find("remove").addEventListener("click", () => act("remove_account", profile));
+  card.find("edit-provider").addEventListener("click", () => openSetup(profile));
+  const confirmBox = element.querySelector(".confirm-remove");
+  card.find("remove-provider").addEventListener("click", () => {
+    confirmBox.querySelector(".confirm-text").textContent =
+      `Remove ${profile}? Gatehouse signs it out first (ending the session at the provider), then deletes it ` +
+      "from the config file.";
+    confirmBox.hidden = false;
+    card.find("remove-provider-keep").focus();
+  });
+  card.find("remove-provider-keep").addEventListener("click", () => {
+    confirmBox.hidden = true;
+    card.find("remove-provider").focus();
+  });
+  card.find("remove-provider-confirm").addEventListener("click", async () => {
+    confirmBox.hidden = true;
+    await act("remove_provider", profile);
+  });
   return card;
 }
 
@@ -156,6 +176,12 @@ function renderAccount(card, next, several, added) {
   }
   // An account added here can be removed once it is signed out.
   find("remove").hidden = !(added && next.phase === "signedOut");
+  // A provider in the config file can be edited and removed from here.
+  const editable = Boolean(windowView.setup && windowView.setup.editable.includes(next.profile));
+  part("provider-actions").hidden = !editable || BUSY.has(next.phase) || next.phase === "waitingForBrowser";
+  for (const testId of ["edit-provider", "remove-provider"]) {
+    find(testId).setAttribute("aria-label", `${find(testId).textContent} ${next.profile}`);
+  }
   // Focus follows a change of phase, unless the person is busy elsewhere (another card, a message).
   const focusFree = document.activeElement === document.body || element.contains(document.activeElement);
   if (phaseChanged && shown.length > 0 && focusFree && !find("error").contains(document.activeElement)) {
@@ -311,6 +337,245 @@ document.addEventListener("keydown", (event) => {
     act("quit");
   }
 });
+
+// --- Setting a provider up -------------------------------------------------------------------------------------
+
+const LOOPBACK_ONLY = new Set(["google", "microsoft", "github"]);
+// What each choice asks for, and where to find it in the provider's console. `required` fields are marked so.
+const PRESETS = {
+  google: {
+    fields: { clientId: "Google Cloud console → APIs & Services → Credentials → Create credentials → OAuth client ID, type “Desktop app”.",
+      clientSecret: "Shown beside the client ID. Google requires it for desktop apps, though in a desktop app it is not secret." },
+    required: ["clientId", "clientSecret"],
+  },
+  microsoft: {
+    fields: { tenant: "Microsoft Entra admin center → App registrations → your app → Overview: “Directory (tenant) ID”. Leave empty to let any Microsoft account sign in.",
+      clientId: "Same page: “Application (client) ID”. Under Authentication, add the “Mobile and desktop applications” platform with the redirect URI below." },
+    required: ["clientId"],
+  },
+  github: {
+    fields: { clientId: "GitHub → Settings → Developer settings → OAuth Apps → your app: “Client ID”.",
+      clientSecret: "Same page: “Generate a new client secret”. GitHub requires it, though in a desktop app it is not secret." },
+    required: ["clientId", "clientSecret"],
+  },
+  gitlab: {
+    fields: { domain: "Your GitLab's host name; leave empty for gitlab.com.",
+      clientId: "User settings → Applications → your application (with “Confidential” unticked): “Application ID”." },
+    required: ["clientId"],
+  },
+  keycloak: {
+    fields: { domain: "Your Keycloak's host name, such as id.example.com.",
+      realm: "The realm's name, as the admin console's realm menu shows it.",
+      clientId: "Admin console → your realm → Clients → your client (with “Client authentication” off): “Client ID”." },
+    required: ["domain", "realm", "clientId"],
+  },
+  okta: {
+    fields: { domain: "Your Okta domain, such as example.okta.com.",
+      clientId: "Admin console → Applications → your native app → General: “Client ID”." },
+    required: ["domain", "clientId"],
+  },
+  auth0: {
+    fields: { domain: "Auth0 dashboard → Applications → your Native application → Settings: “Domain”.",
+      clientId: "Same page: “Client ID”." },
+    required: ["domain", "clientId"],
+  },
+  other: {
+    fields: { issuer: "The provider's issuer URL, as its documentation names it (its metadata is at that URL plus /.well-known/openid-configuration).",
+      clientId: "From the provider's console, for a native or desktop app. Leave empty to let Gatehouse register itself, where the provider allows that.",
+      clientSecret: "Only if the provider insists on one for desktop apps; leave empty otherwise." },
+    required: ["issuer"],
+  },
+};
+const FIELD_INPUTS = {
+  issuer: "setup-issuer", tenant: "setup-tenant", domain: "setup-domain", realm: "setup-realm",
+  clientId: "setup-client-id", clientSecret: "setup-client-secret",
+};
+
+// The setup view is open when nothing is set up, or when the person asked for it (`editing`: the profile being
+// edited, or null for a new provider).
+let setup = { open: false, editing: null, hasSecret: false };
+
+function renderSetupView(view) {
+  const nothingSetUp = view.accounts.length === 0 && Boolean(view.setup);
+  const shown = Boolean(view.setup) && (setup.open || nothingSetUp);
+  const wasHidden = $("setup").hidden;
+  $("setup").hidden = !shown;
+  $("accounts").hidden = shown;
+  if (shown) $("add-account").hidden = $("removed").hidden = true;
+  if (!shown) return;
+  $("setup-file").textContent = view.setup.configFile;
+  $("setup-cancel").hidden = nothingSetUp && !setup.editing;
+  if (wasHidden) {
+    if (!setup.open) resetSetup(null);
+    $("setup-preset").focus();
+  }
+}
+
+function resetSetup(editing) {
+  setup = { open: true, editing: editing ? editing.profile : null, hasSecret: Boolean(editing && editing.hasSecret) };
+  $("setup-title").textContent = editing ? `Edit ${editing.profile}` : "Set up your provider";
+  $("setup-preset").value = editing ? editing.preset : (setup.preset || "google");
+  $("setup-preset").disabled = Boolean(editing);
+  for (const [field, id] of Object.entries(FIELD_INPUTS)) {
+    $(id).value = editing && field !== "clientSecret" ? editing[field] || "" : "";
+  }
+  clearFindings();
+  applyPreset();
+}
+
+function applyPreset() {
+  const preset = $("setup-preset").value;
+  const info = PRESETS[preset];
+  for (const element of document.querySelectorAll("#setup [data-field]")) {
+    const field = element.dataset.field;
+    const shown = field in info.fields;
+    element.hidden = !shown;
+    if (!shown) continue;
+    const input = $(FIELD_INPUTS[field]);
+    const required = info.required.includes(field);
+    input.required = required;
+    input.setAttribute("aria-required", String(required));
+    let hint = info.fields[field];
+    if (field === "clientSecret" && setup.hasSecret) hint += " Leave empty to keep the saved one.";
+    $(`${FIELD_INPUTS[field]}-hint`).textContent = hint;
+    element.querySelector("label").textContent = labelFor(field) + (required ? " (required)" : " (optional)");
+  }
+  const loopback = LOOPBACK_ONLY.has(preset);
+  $("setup-redirect").textContent = loopback ? "http://127.0.0.1/callback" : "com.example.gatehouse:/callback";
+  $("setup-redirect-hint").textContent = loopback
+    ? "A loopback redirect (RFC 8252 §7.3): Gatehouse picks a free port for each sign-in, which providers allow for desktop apps."
+    : "Gatehouse receives the sign-in through this address, which the system hands to it.";
+}
+
+function labelFor(field) {
+  return { issuer: "Issuer URL", tenant: "Tenant", domain: "Domain", realm: "Realm", clientId: "Client ID",
+    clientSecret: "Client secret" }[field];
+}
+
+function draft() {
+  const value = (id) => $(id).value.trim();
+  return {
+    preset: $("setup-preset").value,
+    issuer: value("setup-issuer"),
+    clientId: value("setup-client-id"),
+    clientSecret: $("setup-client-secret").value,
+    tenant: value("setup-tenant"),
+    domain: value("setup-domain"),
+    realm: value("setup-realm"),
+  };
+}
+
+function clearFindings() {
+  $("setup-findings").hidden = true;
+  $("setup-error").hidden = true;
+  $("setup-progress").textContent = "";
+}
+
+const LEVEL_WORDS = { ok: "Works:", note: "Note:", problem: "Won't work:" };
+
+function showFindings(findings) {
+  const box = $("setup-findings");
+  box.hidden = false;
+  box.dataset.usable = String(findings.usable);
+  box.querySelector(".findings-summary").textContent = findings.usable
+    ? `${findings.provider || "The provider"} can be used. Press Save to add it.`
+    : "Something here won't work; each problem below says what to do.";
+  box.querySelector("ul").replaceChildren(...findings.items.map((item) => {
+    const li = document.createElement("li");
+    li.className = `finding ${item.level}`;
+    li.dataset.level = item.level;
+    const word = document.createElement("strong");
+    word.textContent = LEVEL_WORDS[item.level] || "";
+    li.append(word, " ", item.text);
+    return li;
+  }));
+  if (findings.redirectUri) $("setup-redirect").textContent = findings.redirectUri;
+  box.scrollIntoView({ block: "nearest" });
+}
+
+function setupBusy(busy, text) {
+  for (const id of ["setup-check", "setup-save", "setup-preset"]) $(id).disabled = busy || (id === "setup-preset" && Boolean(setup.editing));
+  $("setup-progress").textContent = text;
+}
+
+async function checkProvider() {
+  clearFindings();
+  setupBusy(true, "Checking the provider…");
+  try {
+    const findings = await invoke("check_provider", { draft: draft(), editing: setup.editing });
+    setupBusy(false, findings.usable ? "Check finished." : "Check found problems.");
+    showFindings(findings);
+  } catch (e) {
+    setupBusy(false, "");
+    showSetupError(e);
+  }
+}
+
+async function saveProvider(event) {
+  event.preventDefault();
+  clearFindings();
+  setupBusy(true, setup.editing ? "Saving…" : "Saving the provider…");
+  try {
+    const profile = await invoke("save_provider", { draft: draft(), editing: setup.editing });
+    setupBusy(false, "");
+    closeSetup();
+    const card = cards.get(profile);
+    if (card) card.find("sign-in").focus();
+  } catch (e) {
+    setupBusy(false, "");
+    showSetupError(e);
+  }
+}
+
+function showSetupError(e) {
+  $("setup-error").hidden = false;
+  $("setup-error").scrollIntoView({ block: "nearest" });
+  $("setup-error").dataset.kind = e.kind || "internal";
+  $("setup-error").querySelector(".notice-message").textContent = e.message || String(e);
+}
+
+async function openSetup(profile) {
+  let editing = null;
+  if (profile) {
+    try {
+      editing = await invoke("provider_details", { profile });
+    } catch (e) {
+      showError(e);
+      return;
+    }
+  }
+  resetSetup(editing);
+  render({ ...windowView, revision: windowView.revision });
+  $("setup-preset").disabled ? $("setup-client-id").focus() : $("setup-preset").focus();
+}
+
+function closeSetup() {
+  setup = { open: false, editing: null, hasSecret: false };
+  $("setup-preset").disabled = false;
+  $("setup").hidden = true;
+  render({ ...windowView, revision: windowView.revision });
+}
+
+$("setup-preset").addEventListener("change", () => {
+  clearFindings();
+  applyPreset();
+});
+$("setup-check").addEventListener("click", checkProvider);
+$("setup-form").addEventListener("submit", saveProvider);
+$("setup-cancel").addEventListener("click", closeSetup);
+$("add-provider").addEventListener("click", () => openSetup(null));
+$("setup-copy").addEventListener("click", async () => {
+  const text = $("setup-redirect").textContent;
+  try {
+    await navigator.clipboard.writeText(text);
+    $("setup-progress").textContent = "Copied the redirect URI.";
+  } catch {
+    // No clipboard here: select the text, so that Ctrl+C copies it.
+    window.getSelection().selectAllChildren($("setup-redirect"));
+    $("setup-progress").textContent = "Press Ctrl+C to copy the selected redirect URI.";
+  }
+});
+applyPreset();
 
 // The backend sends every change over this channel, and answers with the current view. The window listens to no
 // event: it is not allowed to, so no script here can hear a deep link's raw URL.

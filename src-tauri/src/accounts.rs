@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::service::Gatehouse;
-use crate::state::{Notice, Phase, ProviderChoice, WindowView};
+use crate::setup::{self, Draft, Editing, Findings};
+use crate::state::{Notice, Phase, ProviderChoice, SetupView, WindowView};
 use crate::tokens::keychain::Keychain;
 use crate::tokens::Binding;
 
@@ -99,6 +100,8 @@ pub struct Additions {
     pub file: PathBuf,
     /// Makes an added account's service.
     pub factory: Factory,
+    /// The config file the window sets providers up in (it need not exist yet); `None` when it can't.
+    pub config_file: Option<PathBuf>,
 }
 
 /// Every profile's service.
@@ -187,7 +190,26 @@ impl Accounts {
                 None => Vec::new(),
             },
             notice: shared.notice.clone(),
+            setup: self.setup_view(&services, shared),
         }
+    }
+
+    /// What the window may set up: the config file, and the profiles in it (not the added accounts) that it may
+    /// edit and remove. `None` when there is no config file to write, or it is broken (the window shows its error).
+    fn setup_view(&self, services: &[Arc<Gatehouse>], shared: &Shared) -> Option<SetupView> {
+        let file = self.additions.as_ref()?.config_file.as_ref()?;
+        if services.iter().any(|s| s.profile().is_none()) {
+            return None;
+        }
+        let is_added = |profile: &str| shared.added.iter().any(|a| a.profile == profile);
+        Some(SetupView {
+            config_file: file.display().to_string(),
+            editable: services
+                .iter()
+                .filter_map(|s| s.profile().map(|c| c.profile.clone()))
+                .filter(|p| !is_added(p))
+                .collect(),
+        })
     }
 
     /// Sends the window's view out, after any change to an account or to what they share. Views leave one at
@@ -424,6 +446,186 @@ impl Accounts {
             self.services.write().unwrap_or_else(|p| p.into_inner()).retain(|s| !Arc::ptr_eq(s, &service));
         }
         tracing::info!("removed an added account");
+        self.publish();
+        Ok(())
+    }
+}
+
+/// How long setting a provider up waits for its metadata or its registration endpoint.
+const SETUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Setting providers up, editing and removing them, from the window.
+impl Accounts {
+    fn config_file(&self) -> Result<&Path> {
+        let file = self.additions.as_ref().and_then(|a| a.config_file.as_deref());
+        let file = file.ok_or_else(|| Error::Setup("there is no config file to write here".into()))?;
+        if self.services().iter().any(|s| s.profile().is_none()) {
+            return Err(Error::Setup("the config file has an error; fix it first (the window says where)".into()));
+        }
+        Ok(file)
+    }
+
+    /// The names a new profile can't have: every account's, and every stored session's.
+    fn taken_names(&self) -> Vec<String> {
+        let mut taken: Vec<String> =
+            self.services().iter().filter_map(|s| s.profile().map(|c| c.profile.clone())).collect();
+        taken.extend(self.shared.lock().unwrap_or_else(|p| p.into_inner()).removed.iter().cloned());
+        taken
+    }
+
+    /// The name a draft's profile gets: the one it edits, or a new one.
+    fn draft_name(&self, editing: Option<&str>, draft: &Draft) -> String {
+        editing.map_or_else(|| setup::profile_name(draft, &self.taken_names()), str::to_owned)
+    }
+
+    fn registrations(&self) -> Keychain {
+        Keychain::new(format!("{}.registration", self.keychain.service()))
+    }
+
+    /// What the setup view shows to edit the configured profile `profile` (never its secret).
+    ///
+    /// # Errors
+    /// [`Error::Setup`] when the file can't be read or has no such profile.
+    pub fn provider_details(&self, profile: &str) -> Result<Editing> {
+        let doc = crate::config_file::read(self.config_file()?)?;
+        let table = crate::config_file::profile(&doc, profile)
+            .ok_or_else(|| Error::Setup(format!("the config file has no profile called {profile:?}")))?;
+        Ok(Editing::of(profile, table))
+    }
+
+    /// Check: what the provider `draft` names offers, and what will not work.
+    ///
+    /// # Errors
+    /// Only when no HTTP client can be made; what the provider answers is in the findings.
+    pub async fn check_provider(&self, draft: &Draft, editing: Option<&str>) -> Result<Findings> {
+        let http = crate::http::client(SETUP_TIMEOUT)?;
+        Ok(setup::check(&self.with_saved_secret(draft, editing), &self.draft_name(editing, draft), &http).await)
+    }
+
+    /// When editing, an empty secret keeps the saved one.
+    fn with_saved_secret(&self, draft: &Draft, editing: Option<&str>) -> Draft {
+        let mut draft = draft.clone();
+        if let (Some(profile), true) = (editing, draft.client_secret.is_empty()) {
+            let saved = self.config_file().ok().and_then(|file| crate::config_file::read(file).ok()).and_then(|doc| {
+                let table = crate::config_file::profile(&doc, profile)?;
+                table.get("client_secret").and_then(toml_edit::Item::as_str).map(str::to_owned)
+            });
+            draft.client_secret = saved.unwrap_or_default();
+        }
+        draft
+    }
+
+    /// Save: writes the provider `draft` names into the config file (as a new profile, or over `editing`'s setup
+    /// keys), registering Gatehouse first when no client ID is given, and shows its card. Returns the profile's
+    /// name.
+    ///
+    /// # Errors
+    /// What Check would find wrong ([`Error::Config`], [`Error::Network`], [`Error::BadResponse`]),
+    /// [`Error::Setup`] when the registration is refused or the file can't be written.
+    pub async fn save_provider(&self, draft: &Draft, editing: Option<&str>) -> Result<String> {
+        let additions = self.additions.as_ref().ok_or_else(|| Error::Setup("providers can't be set up here".into()))?;
+        let file = self.config_file()?.to_owned();
+        if let Some(profile) = editing {
+            self.get(Some(profile))?;
+        }
+        let draft = self.with_saved_secret(draft, editing);
+        let name = self.draft_name(editing, &draft);
+        let http = crate::http::client(SETUP_TIMEOUT)?;
+        let surveyed = setup::survey(&draft, &name, &http).await?;
+        let mut fields = surveyed.fields;
+        if draft.client_id.trim().is_empty() {
+            let endpoint = surveyed.endpoints.advertised.registration.as_ref().ok_or_else(|| {
+                Error::Setup("this provider doesn't let apps register themselves; enter a client ID".into())
+            })?;
+            let registered = setup::register(&http, endpoint, &surveyed.config, &surveyed.endpoints).await?;
+            tracing::info!("registered Gatehouse at the provider (RFC 7591)");
+            for (key, value) in &mut fields {
+                if *key == "client_id" {
+                    *value = Some(registered.client_id.as_str().into());
+                }
+            }
+            // Kept before the profile is written: without it the registration could never be deleted.
+            if let Some(management) = &registered.management {
+                let text = serde_json::to_string(management).map_err(|e| Error::Internal(e.to_string()))?;
+                if let Err(e) = self.registrations().save_text(&name, text).await {
+                    let _ = setup::unregister(&http, management).await;
+                    return Err(e.into());
+                }
+            }
+        }
+        match editing {
+            Some(profile) => {
+                // A redirect the person wrote by hand stays.
+                let doc = crate::config_file::read(&file)?;
+                if crate::config_file::profile(&doc, profile).is_some_and(|t| t.contains_key("redirect_uri")) {
+                    fields.retain(|(key, _)| *key != "redirect_uri");
+                }
+                crate::config_file::update(&file, profile, &fields)?;
+            }
+            None => crate::config_file::add(&file, &name, &fields)?,
+        }
+        // The profile as the next start will read it.
+        let text = std::fs::read_to_string(&file).map_err(|e| Error::Setup(format!("couldn't read it back ({e})")))?;
+        let config = Config::parse_all(&text, &file.display().to_string())?
+            .into_iter()
+            .find(|c| c.profile == name)
+            .ok_or_else(|| Error::Internal("the saved profile is missing".into()))?;
+        let service = (additions.factory)(config)?;
+        {
+            let mut services = self.services.write().unwrap_or_else(|p| p.into_inner());
+            match services.iter().position(|s| s.profile().is_some_and(|c| c.profile == name)) {
+                Some(index) => services[index] = Arc::clone(&service),
+                None => {
+                    // After the configured profiles, before the added accounts.
+                    let shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+                    let is_added = |s: &Arc<Gatehouse>| {
+                        s.profile().is_some_and(|c| shared.added.iter().any(|a| a.profile == c.profile))
+                    };
+                    let at = services.iter().position(is_added).unwrap_or(services.len());
+                    services.insert(at, Arc::clone(&service));
+                }
+            }
+        }
+        tracing::info!(edited = editing.is_some(), "saved a provider in the config file");
+        self.publish();
+        service.restore().await;
+        Ok(name)
+    }
+
+    /// Removes the configured profile `profile`: signs it out first (revoking at the provider), then deletes it
+    /// from the config file, and deletes Gatehouse's registration at the provider where it registered itself
+    /// (RFC 7592 §2.3). A sign-out that fails removes nothing.
+    ///
+    /// # Errors
+    /// The sign-out's error; [`Error::Setup`] when the file can't be written; [`Error::UnknownProfile`].
+    pub async fn remove_provider(&self, profile: &str) -> Result<()> {
+        let file = self.config_file()?.to_owned();
+        let service = self.get(Some(profile))?;
+        if self.is_added(profile) {
+            return Err(Error::Setup("this is an added account: sign it out, then use Remove account".into()));
+        }
+        service.sign_out().await?;
+        crate::config_file::remove(&file, profile)?;
+        let registrations = self.registrations();
+        match registrations.load_text(profile).await {
+            Ok(Some(text)) => match serde_json::from_str::<setup::Registration>(&text) {
+                Ok(registration) => {
+                    let http = crate::http::client(SETUP_TIMEOUT)?;
+                    match setup::unregister(&http, &registration).await {
+                        Ok(()) => {
+                            tracing::info!("deleted Gatehouse's registration at the provider (RFC 7592)");
+                            let _ = registrations.delete(profile).await;
+                        }
+                        Err(e) => tracing::warn!(kind = e.kind(), "couldn't delete the client registration"),
+                    }
+                }
+                Err(_) => tracing::warn!("a client registration in the keychain is unreadable"),
+            },
+            Ok(None) => {}
+            Err(e) => tracing::warn!(kind = e.kind(), "couldn't read the client registration"),
+        }
+        self.services.write().unwrap_or_else(|p| p.into_inner()).retain(|s| !Arc::ptr_eq(s, &service));
+        tracing::info!("removed a provider from the config file");
         self.publish();
         Ok(())
     }

@@ -32,7 +32,7 @@ Exit codes:
   1  an unexpected failure
   2  the command line is wrong
   3  not signed in, or the session has ended: run `gatehouse sign-in`
-  4  the config file is broken
+  4  the config file is broken, or no provider is set up in it
   5  the keychain is missing, locked or didn't answer
   6  the provider couldn't be reached or sent something unusable
   7  the sign-in didn't complete (declined, cancelled, timed out, refused)
@@ -44,8 +44,8 @@ Exit codes:
 #[derive(Debug, Parser)]
 #[command(name = "gatehouse", version, after_help = EXIT_CODES)]
 pub struct Cli {
-    /// The config file [default: $GATEHOUSE_CONFIG, then ~/.config/com.example.gatehouse/config.toml, then
-    /// the bundled demo provider]
+    /// The config file [default: $GATEHOUSE_CONFIG, then ~/.config/com.example.gatehouse/config.toml; the
+    /// window's setup view writes it]
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
 
@@ -140,7 +140,13 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
 
 async fn execute(cli: Cli) -> Result<(), Error> {
     let explicit = cli.config.or_else(|| std::env::var_os(CONFIG_ENV).map(PathBuf::from));
-    let config = Config::load(&[], explicit, dirs::config_dir().map(|dir| dir.join(IDENTIFIER)));
+    let config_dir = dirs::config_dir().map(|dir| dir.join(IDENTIFIER));
+    let file = Config::file_path(&[], explicit.clone(), config_dir.clone());
+    let config = Config::load(&[], explicit, config_dir);
+    if config.as_ref().is_ok_and(Vec::is_empty) {
+        let file = file.map_or_else(|| "config.toml".to_owned(), |f| f.display().to_string());
+        return Err(Error::NoProvider(file));
+    }
     // The accounts added in the window are profiles too.
     let added = dirs::data_dir()
         .and_then(|dir| crate::accounts::read_added(&dir.join(IDENTIFIER).join(crate::accounts::ADDED_FILE)))
@@ -494,7 +500,7 @@ pub fn exit_code(error: &Error) -> u8 {
         | Error::SignInNeeded
         | Error::OtherProvider { .. }
         | Error::SignedOutElsewhere => 3,
-        Error::Config(_) => 4,
+        Error::Config(_) | Error::Setup(_) | Error::NoProvider(_) => 4,
         Error::Keychain(_) | Error::NotSaved(_) | Error::SaveUnconfirmed => 5,
         Error::Network(_) | Error::BadResponse(_) | Error::TokenEndpoint { .. } | Error::RenewalBusy => 6,
         Error::Callback(_)
@@ -620,6 +626,8 @@ mod tests {
             (Error::LifetimeTooShort { lifetime: 600, wanted: 900 }, 6),
             (Error::SignInStopped(text()), 7),
             (Error::Setting(text()), 1),
+            (Error::Setup(text()), 4),
+            (Error::NoProvider(text()), 4),
             (Error::Internal(text()), 1),
         ];
         let mut kinds = std::collections::HashSet::new();

@@ -9,6 +9,7 @@ use tauri::{AppHandle, Runtime, State};
 use crate::accounts::Accounts;
 use crate::error::Result;
 use crate::settings::{self, Settings, SettingsChannel};
+use crate::setup::{Draft, Editing, Findings};
 use crate::state::{ViewChannel, WindowView};
 
 /// What the window should show now: every account.
@@ -80,6 +81,38 @@ pub async fn add_account(accounts: State<'_, Arc<Accounts>>, from: Option<String
 #[tauri::command]
 pub async fn remove_account(accounts: State<'_, Arc<Accounts>>, profile: String) -> Result<()> {
     accounts.remove_account(&profile).await
+}
+
+/// What Check finds about the provider `draft` names (`editing`: the profile being edited, if any).
+#[tauri::command]
+pub async fn check_provider(
+    accounts: State<'_, Arc<Accounts>>,
+    draft: Draft,
+    editing: Option<String>,
+) -> Result<Findings> {
+    accounts.check_provider(&draft, editing.as_deref()).await
+}
+
+/// Saves the provider `draft` names in the config file, as a new profile or over `editing`; returns its name.
+#[tauri::command]
+pub async fn save_provider(
+    accounts: State<'_, Arc<Accounts>>,
+    draft: Draft,
+    editing: Option<String>,
+) -> Result<String> {
+    accounts.save_provider(&draft, editing.as_deref()).await
+}
+
+/// What the setup view shows to edit `profile` (never its secret).
+#[tauri::command]
+pub fn provider_details(accounts: State<'_, Arc<Accounts>>, profile: String) -> Result<Editing> {
+    accounts.provider_details(&profile)
+}
+
+/// Signs `profile` out (revoking), then removes it from the config file.
+#[tauri::command]
+pub async fn remove_provider(accounts: State<'_, Arc<Accounts>>, profile: String) -> Result<()> {
+    accounts.remove_provider(&profile).await
 }
 
 /// Removes the keychain session of a profile that is no longer in the config.

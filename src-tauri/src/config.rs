@@ -1,7 +1,7 @@
 //! The provider profile: where it comes from, what it may say, and the checks that keep it safe.
 //!
 //! A profile is read from TOML (`--config PATH`, else `GATEHOUSE_CONFIG`, else `config.toml` in the platform
-//! config directory, else the built-in demo profile). It is validated once, up front: every error names the
+//! config directory; with none, nothing is set up yet and the window opens on its setup view). It is validated once, up front: every error names the
 //! field, and a broken file never panics the app.
 
 use std::path::{Path, PathBuf};
@@ -12,9 +12,6 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::presets::{self, Location, Preset};
-
-/// The built-in profile for the bundled demo provider.
-pub const DEMO_PROFILE: &str = include_str!("../demo.toml");
 
 /// The environment variable that names a config file.
 pub const CONFIG_ENV: &str = "GATEHOUSE_CONFIG";
@@ -124,6 +121,22 @@ pub struct ProviderEndpoints {
     /// The client authentication methods its token endpoint takes (RFC 8414 §2
     /// `token_endpoint_auth_methods_supported`), when its metadata lists them.
     pub auth_methods: Option<Vec<String>>,
+    /// What else the metadata says, which only setting a provider up reads.
+    pub advertised: Advertised,
+}
+
+/// What a provider's metadata says beyond the endpoints a sign-in calls: what setting it up in the window
+/// reports, and where it registers a client. Each is `None` (or empty) when the metadata doesn't say.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Advertised {
+    /// The client registration endpoint (RFC 7591 §3, RFC 8414 §2 `registration_endpoint`).
+    pub registration: Option<Url>,
+    /// `grant_types_supported` (RFC 8414 §2).
+    pub grant_types: Option<Vec<String>>,
+    /// `scopes_supported` (RFC 8414 §2, OIDC Discovery §3).
+    pub scopes: Option<Vec<String>>,
+    /// `code_challenge_methods_supported` (RFC 8414 §2).
+    pub pkce_methods: Option<Vec<String>>,
 }
 
 /// A validated provider profile.
@@ -218,14 +231,6 @@ impl ClientAuth {
 }
 
 impl Config {
-    /// The built-in demo profile.
-    ///
-    /// # Errors
-    /// Only if the built-in profile itself is broken, which a unit test rules out.
-    pub fn demo() -> Result<Config, ConfigError> {
-        Config::parse(DEMO_PROFILE, "built-in demo profile")
-    }
-
     /// Parses and validates a profile.
     ///
     /// # Errors
@@ -246,6 +251,10 @@ impl Config {
     /// # Errors
     /// A [`ConfigError`] naming the first field at fault, and for several profiles which one.
     pub fn parse_all(text: &str, source_name: &str) -> Result<Vec<Config>, ConfigError> {
+        // Comments alone (a file whose last provider was removed in the window) are no profile.
+        if toml::from_str::<toml::Table>(text).is_ok_and(|table| table.is_empty()) {
+            return Ok(Vec::new());
+        }
         let several = toml::from_str::<toml::Table>(text)
             .is_ok_and(|table| table.get("profile").is_some_and(toml::Value::is_array));
         if !several {
@@ -338,6 +347,7 @@ impl Config {
                 issuer_template: None,
                 issuer_id: raw.issuer.clone(),
                 auth_methods: None,
+                advertised: Advertised::default(),
             })),
             (None, None) => match issuer {
                 Some(issuer)
@@ -500,26 +510,27 @@ impl Config {
         })
     }
 
-    /// Reads the profiles the user chose: `--config PATH`, else `GATEHOUSE_CONFIG`, else `config.toml` in
-    /// `config_dir`, else the demo profile.
+    /// The config file the user chose: `--config PATH`, else `GATEHOUSE_CONFIG` (when not empty), else
+    /// `config.toml` in `config_dir`. It need not exist yet: setting a provider up in the window creates it.
+    pub fn file_path(args: &[String], env_path: Option<PathBuf>, config_dir: Option<PathBuf>) -> Option<PathBuf> {
+        let env_path = env_path.filter(|p| !p.as_os_str().is_empty());
+        config_arg(args).or(env_path).or_else(|| config_dir.map(|dir| dir.join("config.toml")))
+    }
+
+    /// Reads the profiles of the config file the user chose ([`Config::file_path`]). No file, or a file with no
+    /// profile in it, is no profile: nothing is set up yet.
     ///
     /// # Errors
-    /// A [`ConfigError`] when the chosen file is unreadable or invalid. A missing file in the config directory
-    /// is not an error: it selects the demo profile.
+    /// A [`ConfigError`] when the file is unreadable or invalid.
     pub fn load(
         args: &[String],
         env_path: Option<PathBuf>,
         config_dir: Option<PathBuf>,
     ) -> Result<Vec<Config>, ConfigError> {
-        let explicit = config_arg(args).or(env_path);
-        let path = match explicit {
-            Some(path) => path,
-            None => match config_dir.map(|dir| dir.join("config.toml")) {
-                Some(path) if path.exists() => path,
-                _ => return Config::demo().map(|demo| vec![demo]),
-            },
-        };
-        Config::read(&path)
+        match Config::file_path(args, env_path, config_dir) {
+            Some(path) if path.exists() => Config::read(&path),
+            _ => Ok(Vec::new()),
+        }
     }
 
     fn read(path: &Path) -> Result<Vec<Config>, ConfigError> {
@@ -757,7 +768,7 @@ pub(crate) mod tests {
 
     #[test]
     fn demo_profile_is_valid() {
-        let demo = Config::demo().unwrap();
+        let demo = Config::parse(include_str!("../../tests/idp/demo.toml"), "demo").unwrap();
         assert_eq!(demo.profile, "demo");
         assert_eq!(demo.redirect_scheme(), Some("com.example.gatehouse"));
         assert!(matches!(demo.endpoints, Endpoints::Discover { .. }));
@@ -1031,13 +1042,20 @@ pub(crate) mod tests {
         let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
 
         assert_eq!(Config::load(&args(&["gh"]), None, Some(dir.clone())).unwrap()[0].profile, "work");
-        assert_eq!(Config::load(&args(&["gh"]), None, Some(dir.join("none"))).unwrap()[0].profile, "demo");
+        // No file is nothing set up yet (the window's setup view), never a built-in profile.
+        assert!(Config::load(&args(&["gh"]), None, Some(dir.join("none"))).unwrap().is_empty());
         let flag = format!("--config={}", file.display());
         assert_eq!(Config::load(&args(&["gh", &flag]), None, None).unwrap()[0].profile, "work");
-        let missing =
-            Config::load(&args(&["gh", "--config", "/nonexistent/x.toml"]), Some(file.clone()), None).unwrap_err();
-        assert!(missing.problem.contains("can't read"), "{missing:?}");
-        assert_eq!(Config::load(&args(&["gh"]), Some(file), None).unwrap()[0].profile, "work");
+        let missing = Config::load(&args(&["gh", "--config", "/nonexistent/x.toml"]), Some(file.clone()), None);
+        assert!(missing.unwrap().is_empty());
+        assert_eq!(
+            Config::file_path(&args(&["gh"]), Some(PathBuf::new()), Some(dir.clone())),
+            Some(dir.join("config.toml")),
+            "an empty GATEHOUSE_CONFIG is no choice"
+        );
+        assert_eq!(Config::load(&args(&["gh"]), Some(file.clone()), None).unwrap()[0].profile, "work");
+        std::fs::write(&file, "# every provider was removed\n").unwrap();
+        assert!(Config::load(&args(&["gh"]), Some(file), None).unwrap().is_empty());
         std::fs::remove_dir_all(dir).unwrap();
     }
 

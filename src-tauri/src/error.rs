@@ -133,6 +133,12 @@ pub enum Error {
     #[error("{0}")]
     SignInStopped(String),
     /// A setting of Gatehouse's own (start at login) could not be changed.
+    /// Setting a provider up, editing or removing it, couldn't be done; the message says why and what to do.
+    #[error("Couldn't save the provider: {0}.")]
+    Setup(String),
+    /// No provider is set up: no config file, or one with no profile.
+    #[error("No provider is set up yet. Open Gatehouse and choose your provider, or write the config file {0} (see the README).")]
+    NoProvider(String),
     #[error("Couldn't change the setting ({0}). Check that your home folder is writable, then try again.")]
     Setting(String),
     /// A bug or an OS failure that the user cannot fix.
@@ -177,6 +183,8 @@ impl Error {
             Error::LifetimeTooShort { .. } => "token_lifetime_too_short",
             Error::DpopBound => "dpop_bound",
             Error::Setting(_) => "setting_failed",
+            Error::Setup(_) => "setup_failed",
+            Error::NoProvider(_) => "no_provider",
             Error::Internal(_) => "internal",
         }
     }

@@ -9,12 +9,14 @@ pub mod auth;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod config_file;
 pub mod deep_link;
 pub mod error;
 pub mod http;
 pub mod presets;
 pub mod service;
 pub mod settings;
+pub mod setup;
 pub mod state;
 pub mod tokens;
 #[cfg(desktop)]
@@ -88,7 +90,9 @@ pub fn run() {
     }
     let args: Vec<String> = std::env::args().collect();
     let config_dir = dirs::config_dir().map(|dir| dir.join(&context.config().identifier));
-    let config = Config::load(&args, std::env::var_os(CONFIG_ENV).map(PathBuf::from), config_dir);
+    let env_path = std::env::var_os(CONFIG_ENV).map(PathBuf::from);
+    let config_file = Config::file_path(&args, env_path.clone(), config_dir.clone());
+    let config = Config::load(&args, env_path, config_dir);
     for scheme in redirect_schemes(&config) {
         accept_scheme(&mut context, &scheme);
     }
@@ -98,7 +102,7 @@ pub fn run() {
             window.visible = false;
         }
     }
-    let app = build_app(tauri::Builder::default(), config).build(context);
+    let app = build_app(tauri::Builder::default(), config, config_file).build(context);
     match app {
         Ok(app) => app.run(|_app, event| {
             // Closing the window leaves Gatehouse in the tray; only Quit (an explicit exit code) ends it.
@@ -117,6 +121,7 @@ pub fn run() {
 pub fn build_app<R: Runtime>(
     builder: tauri::Builder<R>,
     config: Result<Vec<Config>, ConfigError>,
+    config_file: Option<PathBuf>,
 ) -> tauri::Builder<R> {
     builder
         // single-instance must come first, so a second launch (the OS delivering a deep link) is forwarded
@@ -145,6 +150,10 @@ pub fn build_app<R: Runtime>(
             commands::forget,
             commands::add_account,
             commands::remove_account,
+            commands::check_provider,
+            commands::save_provider,
+            commands::provider_details,
+            commands::remove_provider,
             commands::watch_settings,
             commands::set_start_at_login,
             commands::quit,
@@ -168,8 +177,11 @@ pub fn build_app<R: Runtime>(
                 }
             };
             let services = profiles.into_iter().map(&make).collect::<Result<Vec<_>, _>>()?;
-            let additions =
-                added_file.map(|file| accounts::Additions { file, factory: Box::new(move |config| make(Ok(config))) });
+            let additions = added_file.map(|file| accounts::Additions {
+                file,
+                factory: Box::new(move |config| make(Ok(config))),
+                config_file,
+            });
             let handle = app.handle().clone();
             let sink: accounts::Sink = Box::new(move |view| {
                 if let Some(channel) = handle.try_state::<ViewChannel>() {
@@ -383,7 +395,7 @@ mod tests {
         let mut context = mock_context(noop_assets());
         // single-instance turns the identifier into a D-Bus name, which the mock's default is not.
         context.config_mut().identifier = "com.example.gatehouse.wiring-test".into();
-        let mut app = build_app(mock_builder(), config).build(context).unwrap();
+        let mut app = build_app(mock_builder(), config, None).build(context).unwrap();
         // One turn of the event loop runs the setup hook, which creates the service.
         #[allow(deprecated)]
         app.run_iteration(|_, _| {});

@@ -160,6 +160,18 @@ pub struct WindowView {
     pub providers: Vec<ProviderChoice>,
     /// A notice that belongs to no account: a sign-in link that matched none of them.
     pub notice: Option<Notice>,
+    /// What the window may set up; `None` when it can't (no config file to write, or a broken one).
+    pub setup: Option<SetupView>,
+}
+
+/// Setting providers up in the window.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetupView {
+    /// The config file providers are saved in.
+    pub config_file: String,
+    /// The configured profiles the window may edit and remove (not the added accounts).
+    pub editable: Vec<String>,
 }
 
 /// A provider an account can be added at: a configured profile's.

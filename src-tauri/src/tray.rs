@@ -265,6 +265,7 @@ mod tests {
             added: Vec::new(),
             providers: Vec::new(),
             notice: None,
+            setup: None,
         }
     }
 

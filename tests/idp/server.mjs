@@ -124,6 +124,11 @@ const configuration = {
     // RFC 9449: a client that proves a key gets tokens bound to it. A nonce is required (§8), so that clients
     // are tried on the retry the RFC asks of them.
     dPoP: { enabled: dpop, nonceSecret: randomBytes(32), requireNonce: () => true },
+    // RFC 7591 dynamic client registration, open to anyone (no initial access token), and RFC 7592 management,
+    // so that Gatehouse's setup view can register itself when given no client ID, and delete the registration
+    // when the provider is removed.
+    registration: { enabled: true, initialAccessToken: false },
+    registrationManagement: { enabled: true, rotateRegistrationAccessToken: false },
   },
   // Issue a refresh token to every client allowed the refresh_token grant. By default oidc-provider drops
   // offline_access (and so the refresh token) unless the request also says prompt=consent (OIDC Core §11);
@@ -152,7 +157,7 @@ const configuration = {
 
 const provider = new Provider(issuer, configuration);
 
-for (const name of ['grant.success', 'grant.error', 'grant.revoked', 'authorization.success', 'authorization.error', 'revocation.error', 'server_error']) {
+for (const name of ['grant.success', 'grant.error', 'grant.revoked', 'authorization.success', 'authorization.error', 'revocation.error', 'server_error', 'registration_create.success', 'registration_create.error', 'registration_delete.success']) {
   provider.on(name, (ctx, err) => {
     const details = { grantType: ctx?.oidc?.params?.grant_type };
     // Hashes, never tokens: the test suite checks where tokens went without the log holding one.
@@ -161,7 +166,12 @@ for (const name of ['grant.success', 'grant.error', 'grant.revoked', 'authorizat
         if (typeof ctx.body[field] === 'string') details[`${field}_sha256`] = sha256(ctx.body[field]);
       }
     }
-    if (err && typeof err === 'object') {
+    if (name.startsWith('registration_') && err?.clientId) {
+      // A registration event's second argument is the client.
+      details.clientId = err.clientId;
+      details.applicationType = err.applicationType;
+      details.authMethod = err.tokenEndpointAuthMethod;
+    } else if (err && typeof err === 'object') {
       details.error = err.error ?? err.name;
       details.reason = err.error_detail ?? err.message;
     } else if (typeof err === 'string') {

@@ -195,7 +195,7 @@ impl Desktop {
             }
         };
         let app = App { client: Some(client), _driver: driver, artifacts: self.artifacts.clone(), log };
-        app.wait_for_phase_not("").await;
+        app.wait_for_rendered().await;
         app
     }
 }
@@ -339,8 +339,41 @@ impl App {
         self.first().wait_for_phase(phase).await;
     }
 
-    async fn wait_for_phase_not(&self, phase: &str) {
-        wait_for("the window to render", UI_TIMEOUT, || async { (self.phase().await != phase).then_some(()) }).await;
+    /// Waits until the window shows an account, or its setup view when nothing is set up.
+    async fn wait_for_rendered(&self) {
+        wait_for("the window to render", UI_TIMEOUT, || async {
+            let setup = self.client().execute("return !document.getElementById('setup').hidden", vec![]).await;
+            (!self.phase().await.is_empty() || setup.ok() == Some(Value::Bool(true))).then_some(())
+        })
+        .await;
+    }
+
+    /// Types `text` into the input with `data-testid`, as a person does (its old text cleared first).
+    pub async fn type_into(&self, test_id: &str, text: &str) {
+        let element = self.shown(test_id).await;
+        element.clear().await.unwrap_or_else(|e| panic!("clearing {test_id}: {e}"));
+        element.send_keys(text).await.unwrap_or_else(|e| panic!("typing into {test_id}: {e}"));
+    }
+
+    /// Chooses the option with `value` in the select with `data-testid`, as a person does.
+    pub async fn choose(&self, test_id: &str, value: &str) {
+        let element = self.shown(test_id).await;
+        element.click().await.unwrap_or_else(|e| panic!("opening {test_id}: {e}"));
+        let option = element
+            .find(Locator::Css(&format!("option[value='{value}']")))
+            .await
+            .unwrap_or_else(|e| panic!("no option {value} in {test_id}: {e}"));
+        option.click().await.unwrap_or_else(|e| panic!("choosing {value} in {test_id}: {e}"));
+    }
+
+    async fn shown(&self, test_id: &str) -> fantoccini::elements::Element {
+        let css = format!("[data-testid='{test_id}']");
+        wait_for(&format!("{css} to be shown and enabled"), UI_TIMEOUT, || async {
+            let element = self.client().find(Locator::Css(&css)).await.ok()?;
+            let ready = element.is_displayed().await.unwrap_or(false) && element.is_enabled().await.unwrap_or(false);
+            ready.then_some(element)
+        })
+        .await
     }
 
     /// The visible text of the first element with `data-testid`, or "" when hidden or missing.

@@ -7,8 +7,16 @@ pub const SERVICE: &str = "com.example.gatehouse";
 
 /// The secret stored for `profile`, or `None` when there is no entry.
 pub fn lookup(profile: &str) -> Option<String> {
+    lookup_in(SERVICE, profile)
+}
+
+/// Where Gatehouse keeps what a client registration gave it (RFC 7591), by profile.
+pub const REGISTRATION_SERVICE: &str = "com.example.gatehouse.registration";
+
+/// The secret stored under `service` for `name`, or `None` when there is no entry.
+pub fn lookup_in(service: &str, name: &str) -> Option<String> {
     let output = Command::new("secret-tool")
-        .args(["lookup", "service", SERVICE, "username", profile])
+        .args(["lookup", "service", service, "username", name])
         .output()
         .unwrap_or_else(|e| panic!("secret-tool: {e} (is libsecret-tools installed?)"));
     output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned()).filter(|s| !s.is_empty())

@@ -1417,3 +1417,160 @@ async fn s28_a_dpop_bound_session_and_a_copied_token_that_is_useless_without_the
     assert_eq!(idp.introspect(&refresh).await["active"], false);
     app.quit().await;
 }
+
+/// A launch from a clean home: no config file (and no `GATEHOUSE_CONFIG`), so the window opens on its setup view,
+/// in a config directory of the scenario's own. Returns the launch and where the config file will be.
+fn clean_home(desktop: &Desktop) -> (Launch, std::path::PathBuf) {
+    let home_config = desktop.scratch.join("home-config");
+    let env = vec![
+        ("GATEHOUSE_CONFIG".to_owned(), String::new()),
+        ("XDG_CONFIG_HOME".to_owned(), home_config.display().to_string()),
+    ];
+    (Launch { env, ..Launch::default() }, home_config.join(keyring::SERVICE).join("config.toml"))
+}
+
+/// The profile of the window's only account card.
+async fn only_profile(app: &App) -> String {
+    let script = "const c = document.querySelectorAll('[data-testid=account-card]'); \
+                  return c.length === 1 ? c[0].dataset.profile : ''";
+    wait_for("one account card", desktop::UI_TIMEOUT, || async {
+        app.execute(script).await.as_str().filter(|p| !p.is_empty()).map(str::to_owned)
+    })
+    .await
+}
+
+/// From a clean home: the setup view, the demo provider set up by its issuer URL with no client ID (Gatehouse
+/// registers itself, RFC 7591), a sign-in, a restart that restores it, then Remove provider, which signs out
+/// (revoking), deletes the registration (RFC 7592) and the profile, and leaves the user's comment in the file.
+#[tokio::test]
+async fn s29_a_clean_home_sets_up_a_provider_by_issuer_with_registration() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (idp, desktop) = start("s29-setup-by-issuer");
+    let (launch, config_file) = clean_home(&desktop);
+    let app = desktop.launch_with(launch).await;
+    assert!(app.execute("return !document.getElementById('setup').hidden").await.as_bool().unwrap());
+    assert_eq!(app.execute("return document.querySelectorAll('[data-testid=account-card]').length").await, 0);
+    assert_eq!(app.execute("return document.activeElement.dataset.testid").await, "setup-preset");
+    app.screenshot("setup").await;
+
+    app.choose("setup-preset", "other").await;
+    app.type_into("setup-issuer", &idp.issuer()).await;
+    app.click("setup-check").await;
+    let findings = app.wait_for_text("setup-findings", "register itself").await;
+    for found in ["PKCE with S256", "Pushed authorization requests", "DPoP", "revokes", "code", "Refresh tokens"] {
+        assert!(findings.contains(found), "{found}: {findings}");
+    }
+    assert!(!findings.contains("Won't work"), "{findings}");
+    assert!(idp.events_named("registration_create.success", None).await.is_empty(), "Check registers nothing");
+    app.screenshot("setup-findings").await;
+
+    app.click("setup-save").await;
+    let profile = only_profile(&app).await;
+    app.card(&profile).wait_for_phase("signedOut").await;
+    let registered = idp.events_named("registration_create.success", None).await;
+    assert_eq!(registered.len(), 1, "{registered:?}");
+    assert_eq!(
+        (registered[0]["applicationType"].as_str(), registered[0]["authMethod"].as_str()),
+        (Some("native"), Some("none"))
+    );
+    let client_id = registered[0]["clientId"].as_str().unwrap().to_owned();
+    let text = std::fs::read_to_string(&config_file).unwrap();
+    assert!(text.contains(&format!("client_id = \"{client_id}\"")), "{text}");
+    assert!(text.contains(&format!("issuer = \"{}\"", idp.issuer())), "{text}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&config_file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(keyring::lookup_in(keyring::REGISTRATION_SERVICE, &profile).is_some(), "the registration's token is kept");
+    assert!(!text.contains("registration_access_token"), "{text}");
+
+    app.card(&profile).click("sign-in").await;
+    app.card(&profile).wait_for_phase("signedIn").await;
+    app.card(&profile).wait_for_text("account", "Alice").await;
+    assert_eq!(keyring::count_entries(&profile), 1);
+    app.quit().await;
+
+    // A restart reads the file the window wrote, and restores the session without the browser. A comment the
+    // person wrote into the file meanwhile is kept by what the window does next.
+    std::fs::write(&config_file, format!("# My providers, set up in Gatehouse\n{text}")).unwrap();
+    let launches = desktop.browser_launches();
+    let app = desktop.launch_with(clean_home(&desktop).0).await;
+    app.card(&profile).wait_for_phase("signedIn").await;
+    app.card(&profile).wait_for_text("account", "Alice").await;
+    assert_eq!(desktop.browser_launches(), launches);
+    let refresh_token = keyring::session(&profile).unwrap()["refresh_token"].as_str().unwrap().to_owned();
+
+    app.card(&profile).click("remove-provider").await;
+    app.card(&profile).click("remove-provider-confirm").await;
+    wait_for("the provider's card to go", desktop::UI_TIMEOUT, || async {
+        app.card(&profile).phase().await.is_empty().then_some(())
+    })
+    .await;
+    assert!(app.execute("return !document.getElementById('setup').hidden").await.as_bool().unwrap());
+    assert!(keyring::lookup(&profile).is_none(), "the session is gone from the keychain");
+    assert_eq!(idp.introspect(&refresh_token).await["active"], false, "the session was revoked at the provider");
+    assert_eq!(idp.events_named("registration_delete.success", None).await.len(), 1, "the registration is deleted");
+    assert!(keyring::lookup_in(keyring::REGISTRATION_SERVICE, &profile).is_none());
+    let text = std::fs::read_to_string(&config_file).unwrap();
+    assert!(text.starts_with("# My providers, set up in Gatehouse"), "{text}");
+    assert!(!text.contains("client_id"), "{text}");
+    app.quit().await;
+}
+
+/// A preset set up in the window: the fields it needs, a problem said plainly (Google without its secret), then
+/// GitHub's findings (documented endpoints, no metadata) and its card; then Edit keeps the saved secret and
+/// changes the client ID in place, and Remove provider takes it out of the file again.
+#[tokio::test]
+async fn s30_a_preset_is_set_up_checked_edited_and_removed_in_the_window() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (_idp, desktop) = start("s30-setup-preset");
+    let (launch, config_file) = clean_home(&desktop);
+    let app = desktop.launch_with(launch).await;
+
+    app.choose("setup-preset", "google").await;
+    app.type_into("setup-client-id", "1234.apps.googleusercontent.com").await;
+    app.click("setup-check").await;
+    let findings = app.wait_for_text("setup-findings", "Won't work").await;
+    assert!(findings.contains("Client secret"), "{findings}");
+    assert_eq!(app.text("setup-redirect").await, "http://127.0.0.1/callback");
+
+    app.choose("setup-preset", "github").await;
+    assert_eq!(app.text("setup-findings").await, "", "a new choice clears the old findings");
+    for hidden in ["setup-issuer", "setup-tenant", "setup-domain", "setup-realm"] {
+        let shown = format!("return document.querySelector('[data-testid={hidden}]').offsetParent !== null");
+        assert_eq!(app.execute(&shown).await, false, "{hidden} is not a GitHub field");
+    }
+    app.type_into("setup-client-id", "Iv1.0123456789abcdef").await;
+    app.type_into("setup-client-secret", "not-really-secret").await;
+    app.click("setup-check").await;
+    let findings = app.wait_for_text("setup-findings", "can be used").await;
+    assert!(findings.contains("https://github.com/login/oauth/authorize"), "{findings}");
+    assert!(findings.contains("publishes no metadata"), "{findings}");
+    app.screenshot("setup-preset-findings").await;
+    app.click("setup-save").await;
+    let profile = only_profile(&app).await;
+    assert_eq!(profile, "github");
+    app.card(&profile).wait_for_phase("signedOut").await;
+    let text = std::fs::read_to_string(&config_file).unwrap();
+    assert!(text.contains("preset = \"github\"") && text.contains("client_secret = \"not-really-secret\""), "{text}");
+
+    // Edit: the secret is never shown, and an empty one keeps the saved one.
+    app.card(&profile).click("edit-provider").await;
+    assert_eq!(app.execute("return document.querySelector('[data-testid=setup-client-secret]').value").await, "");
+    app.type_into("setup-client-id", "Iv1.fedcba9876543210").await;
+    app.click("setup-save").await;
+    let text = wait_for("the edit to be saved", desktop::UI_TIMEOUT, || async {
+        std::fs::read_to_string(&config_file).ok().filter(|t| t.contains("Iv1.fedcba9876543210"))
+    })
+    .await;
+    app.card(&profile).wait_for_phase("signedOut").await;
+    assert!(text.contains("client_id = \"Iv1.fedcba9876543210\""), "{text}");
+    assert!(text.contains("client_secret = \"not-really-secret\""), "{text}");
+
+    app.card(&profile).click("remove-provider").await;
+    app.card(&profile).click("remove-provider-confirm").await;
+    wait_for("the setup view", desktop::UI_TIMEOUT, || async {
+        app.execute("return !document.getElementById('setup').hidden").await.as_bool().filter(|s| *s)
+    })
+    .await;
+    assert!(!std::fs::read_to_string(&config_file).unwrap().contains("github"));
+    app.quit().await;
+}

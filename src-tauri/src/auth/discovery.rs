@@ -10,7 +10,7 @@
 use serde::Deserialize;
 use url::Url;
 
-use crate::config::ProviderEndpoints;
+use crate::config::{Advertised, ProviderEndpoints};
 use crate::error::{Error, Result};
 use crate::http;
 
@@ -36,6 +36,19 @@ struct Metadata {
     /// RFC 8414 §2; read leniently, since it only picks how the client authenticates.
     #[serde(default)]
     token_endpoint_auth_methods_supported: Option<serde_json::Value>,
+    /// RFC 8414 §2; read leniently, as the rest below, since they only inform setting a provider up.
+    #[serde(default)]
+    registration_endpoint: Option<serde_json::Value>,
+    #[serde(default)]
+    grant_types_supported: Option<serde_json::Value>,
+    #[serde(default)]
+    scopes_supported: Option<serde_json::Value>,
+}
+
+/// The strings of a JSON array, when `value` is one.
+fn strings(value: Option<&serde_json::Value>) -> Option<Vec<String>> {
+    let list = value?.as_array()?;
+    Some(list.iter().filter_map(serde_json::Value::as_str).map(str::to_owned).collect())
 }
 
 /// Where providers publish their metadata for `issuer`, in the order Gatehouse asks: the OpenID Connect
@@ -162,6 +175,9 @@ fn fill_gaps(endpoints: &mut ProviderEndpoints, extra: ProviderEndpoints) {
     if endpoints.userinfo.is_none() && extra.userinfo.is_some() {
         tracing::debug!("userinfo endpoint from the RFC 8414 document");
         endpoints.userinfo = extra.userinfo;
+    }
+    if endpoints.advertised.registration.is_none() {
+        endpoints.advertised.registration = extra.advertised.registration;
     }
     // RFC 9207 §3: if either document promises `iss`, a response without it is refused.
     endpoints.iss_parameter_supported |= extra.iss_parameter_supported;
@@ -305,10 +321,17 @@ fn check(metadata: Metadata, issuer: &Url, tenant_issuer: bool) -> Result<Provid
             .and_then(serde_json::Value::as_array)
             .is_some_and(|values| values.iter().any(|v| v == "select_account")),
         dpop_supported: crate::auth::dpop::advertised(metadata.dpop_signing_alg_values_supported.as_ref()),
-        auth_methods: metadata.token_endpoint_auth_methods_supported.as_ref().and_then(|value| {
-            let list = value.as_array()?;
-            Some(list.iter().filter_map(serde_json::Value::as_str).map(str::to_owned).collect())
-        }),
+        auth_methods: strings(metadata.token_endpoint_auth_methods_supported.as_ref()),
+        advertised: Advertised {
+            // RFC 7591 §3: registration sends the client's metadata, and gets its identifier, over TLS.
+            registration: match metadata.registration_endpoint.as_ref().and_then(serde_json::Value::as_str) {
+                Some(url) => Some(endpoint("registration endpoint", url)?),
+                None => None,
+            },
+            grant_types: strings(metadata.grant_types_supported.as_ref()),
+            scopes: strings(metadata.scopes_supported.as_ref()),
+            pkce_methods: metadata.code_challenge_methods_supported.clone(),
+        },
     })
 }
 
@@ -331,6 +354,9 @@ mod tests {
             prompt_values_supported: None,
             dpop_signing_alg_values_supported: None,
             token_endpoint_auth_methods_supported: None,
+            registration_endpoint: None,
+            grant_types_supported: None,
+            scopes_supported: None,
         }
     }
 

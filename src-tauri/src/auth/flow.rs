@@ -843,6 +843,7 @@ mod tests {
             issuer_template: None,
             issuer_id: None,
             auth_methods: None,
+            advertised: crate::config::Advertised::default(),
         };
         let oauth = client(&config, &endpoints, &config.redirect_uri).unwrap();
         let secrets = AttemptSecrets::generate(&config.scopes);

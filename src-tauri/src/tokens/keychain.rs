@@ -315,6 +315,29 @@ impl Keychain {
         Ok(())
     }
 
+    /// The text kept for `name` with [`Keychain::save_text`], or `None`. For secrets that are not sessions
+    /// (a client registration's access token), under a service of their own.
+    ///
+    /// # Errors
+    /// A [`KeychainError`].
+    pub async fn load_text(&self, name: &str) -> StoreResult<Option<String>> {
+        self.run(name, |entry| match entry.get_password() {
+            Ok(text) => Ok(Some(text)),
+            Err(keyring_core::Error::NoEntry) => Ok(None),
+            Err(e) => Err(e.into()),
+        })
+        .await
+    }
+
+    /// Keeps `text` for `name`, replacing what was there.
+    ///
+    /// # Errors
+    /// A [`KeychainError`].
+    pub async fn save_text(&self, name: &str, text: String) -> StoreResult<()> {
+        let (service, owner) = (self.service.clone(), name.to_owned());
+        self.run(name, move |entry| write(entry, &service, &owner, &text)).await.map(|_| ())
+    }
+
     /// The profiles that have an entry under this service, found by the keychain's search (the Secret Service's
     /// `service` attribute). Used to find sessions whose profile is no longer configured; stores that can't
     /// search answer with none.

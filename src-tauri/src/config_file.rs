@@ -1,0 +1,331 @@
+//! The config file, changed in place when a provider is set up, edited or removed in the window.
+//!
+//! The file stays the user's: it is edited with `toml_edit`, which keeps every comment, blank line and
+//! hand-written key it doesn't touch, and is replaced atomically (a new file, synced, renamed over the old one),
+//! readable by its owner only. A file with one profile written at the top level is turned into a list of
+//! `[[profile]]` tables when a second is added; its keys and their comments move into the first table.
+
+use std::io::Write;
+use std::path::Path;
+
+use toml_edit::{ArrayOfTables, DocumentMut, Item, Table};
+
+use crate::error::{Error, Result};
+
+/// One profile's keys, as setting a provider up writes them, in order. `None` removes the key.
+pub type Fields = Vec<(&'static str, Option<toml_edit::Value>)>;
+
+/// The keys setting a provider up writes. Editing a profile changes only these; the profile's other keys (a
+/// hand-written `redirect_uri`, `dpop`, …) stay as they are.
+pub const SETUP_KEYS: [&str; 10] =
+    ["preset", "name", "issuer", "client_id", "client_secret", "tenant", "domain", "realm", "scopes", "resource_url"];
+
+/// Reads the file; a missing one is an empty document.
+///
+/// # Errors
+/// [`Error::Setup`] when it can't be read or is not TOML: the window then says to fix it by hand first.
+pub fn read(path: &Path) -> Result<DocumentMut> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(Error::Setup(format!("couldn't read {} ({e})", path.display()))),
+    };
+    text.parse::<DocumentMut>().map_err(|e| {
+        Error::Setup(format!("{} is not valid TOML; fix it by hand first ({})", path.display(), one_line(&e)))
+    })
+}
+
+fn one_line(e: &impl std::fmt::Display) -> String {
+    e.to_string().lines().find(|l| !l.trim().is_empty()).unwrap_or_default().trim().to_owned()
+}
+
+/// The names of the profiles in `doc`, in order.
+pub fn profile_names(doc: &DocumentMut) -> Vec<String> {
+    match doc.get("profile") {
+        Some(Item::ArrayOfTables(list)) => list.iter().map(table_name).collect(),
+        _ if is_empty(doc) => Vec::new(),
+        _ => vec![table_name(doc.as_table())],
+    }
+}
+
+/// A profile's name: its `profile` key, or `default` (as [`crate::config::Config::parse`] names it).
+fn table_name(table: &Table) -> String {
+    table.get("profile").and_then(Item::as_str).unwrap_or("default").to_owned()
+}
+
+/// Whether `doc` has no keys at all (comments alone are no profile).
+fn is_empty(doc: &DocumentMut) -> bool {
+    doc.as_table().is_empty()
+}
+
+/// The table of the profile called `name`.
+pub fn profile<'a>(doc: &'a DocumentMut, name: &str) -> Option<&'a Table> {
+    match doc.get("profile") {
+        Some(Item::ArrayOfTables(list)) => list.iter().find(|t| table_name(t) == name),
+        _ if !is_empty(doc) && table_name(doc.as_table()) == name => Some(doc.as_table()),
+        _ => None,
+    }
+}
+
+fn profile_mut<'a>(doc: &'a mut DocumentMut, name: &str) -> Option<&'a mut Table> {
+    if let Some(Item::ArrayOfTables(_)) = doc.get("profile") {
+        let list = doc.get_mut("profile").and_then(Item::as_array_of_tables_mut)?;
+        return list.iter_mut().find(|t| table_name(t) == name);
+    }
+    (!is_empty(doc) && table_name(doc.as_table()) == name).then(|| doc.as_table_mut())
+}
+
+/// Adds the profile `name` with `fields` at the end of the file at `path`, creating the file if there is none.
+///
+/// # Errors
+/// [`Error::Setup`] when the file can't be read, parsed or written, or already has a profile called `name`.
+pub fn add(path: &Path, name: &str, fields: &Fields) -> Result<()> {
+    let mut doc = read(path)?;
+    if profile_names(&doc).iter().any(|n| n == name) {
+        return Err(Error::Setup(format!("the config file already has a profile called {name:?}")));
+    }
+    let mut table = Table::new();
+    table.insert("profile", Item::Value(name.into()));
+    set(&mut table, fields);
+    match doc.get("profile") {
+        Some(Item::ArrayOfTables(_)) => {}
+        _ if is_empty(&doc) => {
+            doc.remove("profile");
+            doc.insert("profile", Item::ArrayOfTables(ArrayOfTables::new()));
+        }
+        // One profile at the top level: it becomes the first of a list, with its keys and comments.
+        _ => {
+            let mut first = std::mem::take(doc.as_table_mut());
+            if first.get("profile").is_none() {
+                first.insert("profile", Item::Value("default".into()));
+            }
+            first.set_implicit(false);
+            let mut list = ArrayOfTables::new();
+            list.push(first);
+            doc.insert("profile", Item::ArrayOfTables(list));
+        }
+    }
+    let list = doc
+        .get_mut("profile")
+        .and_then(Item::as_array_of_tables_mut)
+        .ok_or_else(|| Error::Internal("the profile list vanished".into()))?;
+    if !list.is_empty() {
+        table.decor_mut().set_prefix("\n");
+    }
+    list.push(table);
+    write(path, &doc)
+}
+
+/// Changes the setup keys of the profile `name` to `fields` (see [`SETUP_KEYS`]): each is replaced in place,
+/// keeping its comments; a setup key that `fields` leaves out is removed; every other key stays.
+///
+/// # Errors
+/// [`Error::Setup`] when the file can't be read, parsed or written, or has no profile called `name`.
+pub fn update(path: &Path, name: &str, fields: &Fields) -> Result<()> {
+    let mut doc = read(path)?;
+    let table = profile_mut(&mut doc, name)
+        .ok_or_else(|| Error::Setup(format!("the config file has no profile called {name:?} any more")))?;
+    for key in SETUP_KEYS {
+        if !fields.iter().any(|(k, _)| *k == key) {
+            table.remove(key);
+        }
+    }
+    set(table, fields);
+    write(path, &doc)
+}
+
+/// Removes the profile `name`, with its comments; the file's other profiles and comments stay.
+///
+/// # Errors
+/// [`Error::Setup`] when the file can't be read, parsed or written.
+pub fn remove(path: &Path, name: &str) -> Result<()> {
+    let mut doc = read(path)?;
+    let names = profile_names(&doc);
+    if !names.iter().any(|n| n == name) {
+        return Ok(());
+    }
+    if let Some(list) = doc.get_mut("profile").and_then(Item::as_array_of_tables_mut) {
+        let at = list.iter().position(|t| table_name(t) == name).unwrap_or_default();
+        // The comments above the first table are the file's own (a heading): they stay at the top.
+        let heading = list.get(at).filter(|_| at == 0).and_then(|t| t.decor().prefix()).and_then(|p| p.as_str());
+        let heading = heading.map(str::to_owned);
+        list.remove(at);
+        let orphan = match (heading, list.get_mut(0)) {
+            (Some(heading), Some(next)) => {
+                next.decor_mut().set_prefix(heading);
+                None
+            }
+            (heading, _) => heading,
+        };
+        if list.is_empty() {
+            doc.remove("profile");
+            if let Some(heading) = orphan {
+                doc.set_trailing(heading);
+            }
+        }
+    } else {
+        // The one profile at the top level: its keys go, the file's comments stay.
+        let keys: Vec<String> = doc.as_table().iter().map(|(k, _)| k.to_owned()).collect();
+        for key in keys {
+            doc.remove(&key);
+        }
+    }
+    write(path, &doc)
+}
+
+/// Sets `fields` in `table`, keeping the comments of a key that is already there.
+fn set(table: &mut Table, fields: &Fields) {
+    for (key, value) in fields {
+        match value {
+            None => {
+                table.remove(key);
+            }
+            Some(value) => {
+                let mut value = value.clone();
+                if let Some(old) = table.get(key).and_then(Item::as_value) {
+                    *value.decor_mut() = old.decor().clone();
+                }
+                table.insert(key, Item::Value(value));
+            }
+        }
+    }
+}
+
+/// Replaces the file at `path` with `doc`, atomically and readable by its owner only.
+fn write(path: &Path, doc: &DocumentMut) -> Result<()> {
+    let failed = |e: std::io::Error| Error::Setup(format!("couldn't write {} ({e})", path.display()));
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    create_private_dir(dir).map_err(failed)?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("config.toml");
+    let temporary = dir.join(format!(".{name}.{}.new", std::process::id()));
+    let result = (|| {
+        let mut file = private_file(&temporary)?;
+        file.write_all(doc.to_string().as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)?;
+        // The rename itself must outlive a crash.
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    result.map_err(failed)
+}
+
+#[cfg(unix)]
+fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)
+}
+
+#[cfg(not(unix))]
+fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new().write(true).create_new(true).open(path)
+}
+
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(client_id: &str) -> Fields {
+        vec![("preset", Some("google".into())), ("client_id", Some(client_id.into())), ("client_secret", None)]
+    }
+
+    fn scratch(name: &str, text: Option<&str>) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("gatehouse-config-file-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("config.toml");
+        if let Some(text) = text {
+            std::fs::write(&path, text).unwrap();
+        }
+        path
+    }
+
+    fn configs(path: &Path) -> Vec<crate::config::Config> {
+        crate::config::Config::parse_all(&std::fs::read_to_string(path).unwrap(), "test").unwrap()
+    }
+
+    #[test]
+    fn a_new_file_gets_a_profile_list_readable_by_its_owner_only() {
+        let path = scratch("new", None);
+        add(&path, "google", &fields("one.apps.googleusercontent.com")).unwrap();
+        add(&path, "google", &fields("two.apps.googleusercontent.com")).unwrap_err();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("[[profile]]\nprofile = \"google\"\npreset = \"google\""), "{text}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        // Google needs a secret: the file says what the setup wrote, and the config names what is missing.
+        let error = crate::config::Config::parse_all(&text, "t").unwrap_err();
+        assert_eq!(error.field, "[[profile]] number 1, client_secret");
+    }
+
+    #[test]
+    fn adding_editing_and_removing_keep_the_users_comments_and_keys() {
+        let original = "# My providers\n\n[[profile]]\n# work account\nprofile = \"work\" # the name\npreset = \"gitlab\"\nclient_id = \"abc\" # from the console\ndomain = \"git.example.com\"\nsign_in_timeout_secs = 60\n";
+        let path = scratch("edit", Some(original));
+        let added = vec![
+            ("name", Some("Example".into())),
+            ("issuer", Some("https://id.example.com".into())),
+            ("client_id", Some("xyz".into())),
+            ("scopes", Some(toml_edit::Value::Array(["openid"].into_iter().collect()))),
+            ("resource_url", Some("https://id.example.com/userinfo".into())),
+        ];
+        add(&path, "example", &added).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with(original), "{text}");
+        assert_eq!(profile_names(&read(&path).unwrap()), ["work", "example"]);
+
+        update(&path, "work", &vec![("preset", Some("gitlab".into())), ("client_id", Some("def".into()))]).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("client_id = \"def\" # from the console"), "{text}");
+        assert!(text.contains("# work account\nprofile = \"work\" # the name"), "{text}");
+        assert!(text.contains("sign_in_timeout_secs = 60"), "a key the setup doesn't write stays: {text}");
+        assert!(!text.contains("domain"), "a setup key left out is removed: {text}");
+
+        remove(&path, "work").unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("# My providers\n"), "{text}");
+        assert!(!text.contains("work"), "{text}");
+        assert_eq!(profile_names(&read(&path).unwrap()), ["example"]);
+        remove(&path, "example").unwrap();
+        assert!(profile_names(&read(&path).unwrap()).is_empty());
+        assert_eq!(std::fs::read_to_string(&path).unwrap().trim(), "# My providers");
+    }
+
+    #[test]
+    fn a_single_profile_file_becomes_a_list_with_its_comments() {
+        let original = "# hand-written\npreset = \"gitlab\" # gitlab.com\nclient_id = \"abc\"\n";
+        let path = scratch("single", Some(original));
+        assert_eq!(profile_names(&read(&path).unwrap()), ["default"]);
+        add(&path, "other", &vec![("preset", Some("gitlab".into())), ("client_id", Some("def".into()))]).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("# hand-written"), "{text}");
+        assert!(text.contains("preset = \"gitlab\" # gitlab.com"), "{text}");
+        let names: Vec<String> = configs(&path).into_iter().map(|c| c.profile).collect();
+        assert_eq!(names, ["default", "other"]);
+    }
+
+    #[test]
+    fn a_broken_file_is_left_alone() {
+        let path = scratch("broken", Some("client_id = \n"));
+        let error = add(&path, "x", &fields("y")).unwrap_err();
+        assert_eq!(error.kind(), "setup_failed");
+        assert!(error.to_string().contains("fix it by hand"), "{error}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "client_id = \n");
+    }
+}

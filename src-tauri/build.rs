@@ -7,6 +7,8 @@ fn main() {
         "watch_state",
         "sign_in",
         "cancel_sign_in",
+        "sign_in_with_code",
+        "paste_redirect",
         "refresh",
         "sign_out",
         "dismiss_notice",

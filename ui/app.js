@@ -95,6 +95,37 @@ function makeCard(profile) {
   }
   card.find("dismiss").addEventListener("click", () => act("dismiss_notice", profile));
   card.find("remove").addEventListener("click", () => act("remove_account", profile));
+  card.find("use-code").addEventListener("click", () => act("sign_in_with_code", profile));
+  card.find("copy-link").addEventListener("click", async () => {
+    const link = card.find("sign-in-link");
+    const result = element.querySelector(".copy-result");
+    try {
+      await navigator.clipboard.writeText(link.value);
+      result.textContent = "Copied. Open it in any browser to sign in.";
+    } catch {
+      // No clipboard here: select the link, so that Ctrl+C copies it.
+      link.focus();
+      link.select();
+      result.textContent = "The link is selected: press Ctrl+C to copy it.";
+    }
+  });
+  element.querySelector(".paste-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const input = card.find("paste-redirect");
+    const link = input.value.trim();
+    if (!link) {
+      input.focus();
+      return;
+    }
+    document.body.dataset.actions = String(Number(document.body.dataset.actions || 0) + 1);
+    try {
+      await invoke("paste_redirect", { profile, link });
+      input.value = "";
+    } catch (e) {
+      // The card shows why; the pasted address stays, to be corrected.
+      if (!card.view || !card.view.notice) showError(e);
+    }
+  });
   card.find("edit-provider").addEventListener("click", () => openSetup(profile));
   const confirmBox = element.querySelector(".confirm-remove");
   card.find("remove-provider").addEventListener("click", () => {
@@ -125,7 +156,9 @@ function renderAccount(card, next, several, added) {
   title.hidden = !several;
   title.textContent = next.provider ? `${next.profile} · ${next.provider}` : next.profile;
   element.setAttribute("aria-label", several ? `Account ${next.profile}` : "Account");
-  find("status").textContent = STATUS_TEXT[next.phase] || next.phase;
+  find("status").textContent = next.deviceCode && next.phase === "waitingForBrowser"
+    ? "Waiting for the code to be entered…"
+    : STATUS_TEXT[next.phase] || next.phase;
 
   showNotice(find("error"), next.notice);
   // A broken config stays on screen until it is fixed.
@@ -136,7 +169,21 @@ function renderAccount(card, next, several, added) {
     ? `This sign-in stays open until ${formatTime(next.signInExpiresAt)}.`
     : "";
   const waiting = next.phase === "waitingForBrowser";
-  find("sign-in").textContent = waiting ? "Open the browser again" : "Sign in";
+  const device = next.deviceCode;
+  part("browser-wait").hidden = Boolean(device);
+  part("device-wait").hidden = !device;
+  find("sign-in-link").value = next.signInLink || "";
+  part("link-field").hidden = find("copy-link").hidden = !next.signInLink;
+  find("use-code").hidden = !next.deviceFlow || Boolean(device);
+  if (!waiting) part("copy-result").textContent = "";
+  if (device) {
+    find("device-code").textContent = device.userCode;
+    find("device-link").textContent = device.verificationUri;
+    find("device-qr").hidden = !device.qr;
+    if (device.qr && find("device-qr").getAttribute("src") !== device.qr) find("device-qr").src = device.qr;
+    part("device-expiry").textContent = `The code works until ${formatTime(device.expiresAt)}.`;
+  }
+  find("sign-in").textContent = device ? "Use the browser instead" : waiting ? "Open the browser again" : "Sign in";
   find("sign-in").classList.toggle("primary", !waiting);
   find("cancel").classList.toggle("primary", waiting);
 
@@ -310,12 +357,32 @@ $("start-at-login").addEventListener("change", async (event) => {
   }
 });
 
-$("add").addEventListener("click", async () => {
+// Add account asks first: nothing is created until the person says so, and the new account is kept only if its
+// first sign-in succeeds.
+$("add").addEventListener("click", () => {
+  const from = windowView.providers.find((p) => p.profile === $("add-from").value) || windowView.providers[0];
+  $("add-confirm-text").textContent = `Add another account at ${from ? from.provider : "this provider"}? Gatehouse ` +
+    "opens your browser to sign in, and keeps the account only if that sign-in succeeds.";
+  $("add-confirm").hidden = false;
+  $("add-yes").focus();
+});
+$("add-no").addEventListener("click", () => {
+  $("add-confirm").hidden = true;
+  $("add").focus();
+});
+$("add-yes").addEventListener("click", async () => {
+  $("add-confirm").hidden = true;
   try {
     await invoke("add_account", { from: $("add-from").value || null });
   } catch (e) {
     // A failed sign-in is shown on the new account's card; anything else here.
     if (e.kind === "config_invalid" || e.kind === "setting_failed" || e.kind === "unknown_profile") showError(e);
+  }
+});
+$("add-confirm").addEventListener("keydown", (event) => {
+  if (event.key === "Escape") {
+    event.stopPropagation();
+    $("add-no").click();
   }
 });
 

@@ -121,6 +121,8 @@ struct Shared {
     /// The list of added accounts couldn't be read.
     added_unknown: bool,
     added: Vec<AddedAccount>,
+    /// Added accounts whose first sign-in hasn't finished: one that ends without signing in is not kept.
+    unconfirmed: Vec<String>,
     notice: Option<Notice>,
 }
 
@@ -221,9 +223,44 @@ impl Accounts {
     fn change(&self, change: impl FnOnce(&mut Shared)) {
         let mut shared = self.shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         change(&mut shared);
+        self.drop_unfinished(&mut shared);
         shared.revision += 1;
         let view = self.assemble(&shared);
         (self.sink)(&view);
+    }
+
+    /// Keeps an added account once its first sign-in succeeds, and drops it when that sign-in ends any other way
+    /// (cancelled, declined, timed out, failed): an account nobody signed in to is not kept. The window's notice
+    /// says why.
+    fn drop_unfinished(&self, shared: &mut Shared) {
+        if shared.unconfirmed.is_empty() {
+            return;
+        }
+        let services = self.services();
+        for name in shared.unconfirmed.clone() {
+            let Some(service) = services.iter().find(|s| s.profile().is_some_and(|c| c.profile == name)) else {
+                shared.unconfirmed.retain(|n| *n != name);
+                continue;
+            };
+            let view = service.view();
+            let ended = matches!(view.phase, Phase::SignedOut | Phase::ConfigError) && !service.is_pending();
+            if view.phase == Phase::SignedIn {
+                shared.unconfirmed.retain(|n| *n != name);
+            } else if ended {
+                shared.unconfirmed.retain(|n| *n != name);
+                let added: Vec<AddedAccount> = shared.added.iter().filter(|a| a.profile != name).cloned().collect();
+                if let Some(additions) = &self.additions {
+                    if let Err(e) = write_added(&additions.file, &added) {
+                        tracing::warn!(kind = e.kind(), "couldn't update the list of added accounts");
+                    }
+                }
+                shared.added = added;
+                self.services.write().unwrap_or_else(|p| p.into_inner()).retain(|s| !Arc::ptr_eq(s, service));
+                let why = view.notice.map(|n| n.message).unwrap_or_else(|| "the sign-in ended.".into());
+                shared.notice = Some(Notice::info("account_not_added", format!("The new account wasn't added: {why}")));
+                tracing::info!("an added account's first sign-in didn't finish; not keeping it");
+            }
+        }
     }
 
     /// Launch: restores every profile's session (side by side), looks for sessions of removed profiles, then
@@ -418,8 +455,11 @@ impl Accounts {
         self.publish();
         tracing::info!("added an account");
         service.restore().await;
-        service.sign_in_with(true).await?;
-        Ok(service.profile().map(|c| c.profile.clone()).unwrap_or_default())
+        let name = service.profile().map(|c| c.profile.clone()).unwrap_or_default();
+        let started = service.sign_in_with(true).await;
+        // Kept only once its first sign-in succeeds (see `drop_unfinished`); one that couldn't start goes now.
+        self.change(|shared| shared.unconfirmed.push(name.clone()));
+        started.map(|()| name)
     }
 
     /// Removes an added account that is signed out. (A configured profile is removed from the config file.)

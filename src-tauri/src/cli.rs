@@ -408,7 +408,8 @@ async fn sign_in(service: Arc<Gatehouse>, mut views: watch::Receiver<AuthView>) 
         return Err(Error::AlreadySignedIn);
     }
     service.sign_in().await?;
-    eprintln!("Opened your browser to sign in. Waiting for it… (Ctrl+C to give up)");
+    // An address pasted on stdin completes the sign-in as the browser's redirect would.
+    let mut pasted = pasted_lines();
     loop {
         let view = views.borrow_and_update().clone();
         match view.phase {
@@ -424,15 +425,62 @@ async fn sign_in(service: Arc<Gatehouse>, mut views: watch::Receiver<AuthView>) 
             }
             _ => {}
         }
-        if views.changed().await.is_err() {
-            return Err(Error::Internal("the sign-in ended unexpectedly".into()));
+        tokio::select! {
+            changed = views.changed() => {
+                if changed.is_err() {
+                    return Err(Error::Internal("the sign-in ended unexpectedly".into()));
+                }
+            }
+            Some(line) = pasted.recv() => {
+                if let Err(e) = service.handle_pasted(&line).await {
+                    if service.view().phase == Phase::WaitingForBrowser {
+                        eprintln!(
+                            "That address wasn't taken: {} Paste the address the browser ended on, or keep waiting.",
+                            terminal_safe(&e.to_string())
+                        );
+                    }
+                }
+            }
         }
     }
+}
+
+/// The non-empty lines typed or pasted on stdin, read on a thread of their own (a read can't be cancelled).
+fn pasted_lines() -> tokio::sync::mpsc::Receiver<String> {
+    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines() {
+            let Ok(line) = line else { break };
+            if !line.trim().is_empty() && sender.blocking_send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receiver
 }
 
 fn signed_in_as(view: &AuthView) {
     let who = view.account.as_ref().and_then(|a| a.name.clone().or_else(|| a.subject.clone()));
     eprintln!("Signed in as {}.", terminal_safe(who.as_deref().unwrap_or("an unnamed account")));
+}
+
+/// Starts the system's browser launcher with `url`. Its own output (xdg-open's, a browser's warnings) goes
+/// nowhere: stdout is for what was asked, and stderr for Gatehouse's own words.
+fn launch_browser(url: &url::Url) -> Result<(), String> {
+    let mut why = "no browser launcher was found".to_owned();
+    for mut command in open::commands(url.as_str()) {
+        command.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
+        command.stderr(std::process::Stdio::null());
+        match command.spawn() {
+            Ok(mut child) => {
+                // Reaped in the background; the sign-in goes on meanwhile.
+                std::thread::spawn(move || child.wait());
+                return Ok(());
+            }
+            Err(e) => why = e.to_string(),
+        }
+    }
+    Err(why)
 }
 
 /// Tells the person where to enter the code (RFC 8628 §3.3), on stderr: stdout stays for what was asked.
@@ -535,7 +583,21 @@ impl CliShell {
 
 impl Shell for CliShell {
     fn open_browser(&self, url: &url::Url) -> Result<(), String> {
-        open::that_detached(url.as_str()).map_err(|e| e.to_string())
+        // The link comes first, whatever the browser does: over SSH, in a VM or with no browser at all, it is the
+        // way in. (With pushed requests, RFC 9126, it holds only a reference to the request.)
+        eprintln!("To sign in, open this link in a browser:\n\n    {}\n", terminal_safe(url.as_str()));
+        match launch_browser(url) {
+            Ok(()) => eprintln!("Gatehouse opened your browser with it."),
+            Err(e) => eprintln!(
+                "No browser could be opened here ({}). Open the link above in a browser on any computer.",
+                terminal_safe(&e)
+            ),
+        }
+        eprintln!(
+            "If the browser ends on a page that doesn't load (it runs on another computer), paste that page's \
+             address here and press Enter. Waiting… (Ctrl+C to give up)"
+        );
+        Ok(())
     }
 
     fn publish(&self, view: &AuthView) {

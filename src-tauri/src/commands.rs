@@ -45,6 +45,18 @@ pub async fn cancel_sign_in(accounts: State<'_, Arc<Accounts>>, profile: Option<
     accounts.get(profile.as_deref())?.cancel_sign_in().await
 }
 
+/// Signs in with a code on another device instead of the browser (RFC 8628).
+#[tauri::command]
+pub async fn sign_in_with_code(accounts: State<'_, Arc<Accounts>>, profile: Option<String>) -> Result<()> {
+    accounts.get(profile.as_deref())?.sign_in_with_code().await
+}
+
+/// Completes the waiting sign-in with the address the browser ended on, pasted by the person.
+#[tauri::command]
+pub async fn paste_redirect(accounts: State<'_, Arc<Accounts>>, profile: Option<String>, link: String) -> Result<()> {
+    accounts.get(profile.as_deref())?.handle_pasted(&link).await
+}
+
 /// Refreshes the access token and reloads the resource.
 #[tauri::command]
 pub async fn refresh(accounts: State<'_, Arc<Accounts>>, profile: Option<String>) -> Result<()> {

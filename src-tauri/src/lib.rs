@@ -143,6 +143,8 @@ pub fn build_app<R: Runtime>(
             commands::watch_state,
             commands::sign_in,
             commands::cancel_sign_in,
+            commands::sign_in_with_code,
+            commands::paste_redirect,
             commands::refresh,
             commands::sign_out,
             commands::dismiss_notice,

@@ -74,6 +74,10 @@ pub struct Gatehouse {
     /// sign-in replaces it.
     other_session: AtomicBool,
     view: Mutex<AuthView>,
+    /// A sign-in with a code is polling the provider (RFC 8628 §3.4).
+    device_polling: AtomicBool,
+    /// Wakes a sign-in with a code that is polling, to stop it (Cancel, or a sign-in in the browser).
+    device_cancel: tokio::sync::Notify,
 }
 
 type SessionGuard<'a> = MutexGuard<'a, Option<StoredSession>>;
@@ -109,6 +113,8 @@ impl Gatehouse {
             session: tokio::sync::Mutex::new(None),
             other_session: AtomicBool::new(false),
             view: Mutex::new(view),
+            device_polling: AtomicBool::new(false),
+            device_cancel: tokio::sync::Notify::new(),
         }))
     }
 
@@ -359,9 +365,13 @@ impl Gatehouse {
             listener,
             dpop,
         })?;
+        self.stop_device_sign_in();
         self.update(|view| {
             view.phase = Phase::WaitingForBrowser;
             view.sign_in_expires_at = Some(unix_now() + config.sign_in_timeout.as_secs());
+            view.sign_in_link = Some(url.to_string());
+            view.device_flow = endpoints.device_authorization.is_some();
+            view.device_code = None;
             view.notice = None;
         });
         tracing::info!(attempt = id, "opening the system browser for sign-in");
@@ -390,7 +400,8 @@ impl Gatehouse {
     /// # Errors
     /// Only on an internal failure.
     pub async fn cancel_sign_in(&self) -> Result<()> {
-        if self.pending.cancel(None)? {
+        let stopped_device = self.stop_device_sign_in();
+        if self.pending.cancel(None)? || stopped_device {
             tracing::info!("sign-in cancelled");
             self.update(|view| view.notice = Some(Notice::info("sign_in_cancelled", "Sign-in cancelled.")));
         }
@@ -431,6 +442,18 @@ impl Gatehouse {
     pub async fn handle_callback(&self, link: &str) {
         let Ok(config) = self.config() else { return };
         let _ = self.handle_callback_for(link, &config.redirect_uri).await;
+    }
+
+    /// Handles the address the browser ended on, pasted by the person (a browser on another machine, over SSH or
+    /// in a VM, can't hand it over). It is checked exactly as a link from the OS or the loopback listener is:
+    /// against the pending attempt's redirect URI (a loopback one with its port), its `state` and `iss`.
+    ///
+    /// # Errors
+    /// Why the sign-in did not complete; it is also shown in the window.
+    pub async fn handle_pasted(&self, link: &str) -> Result<()> {
+        let config = self.config()?;
+        let expected = self.pending.redirect_uri().unwrap_or_else(|| config.redirect_uri.clone());
+        self.handle_callback_for(link.trim(), &expected).await
     }
 
     /// Handles a request that reached the loopback listener of the attempt that redirects to `expected`, and
@@ -475,7 +498,10 @@ impl Gatehouse {
         // attempt pending; a match consumes it, so a replay finds nothing. Taken under the session lock: a Cancel
         // or Sign out that comes first wins, and none can come between this and the exchange.
         let attempt = self.pending.take_matching(&response.state, Instant::now())?;
-        self.update(|view| view.sign_in_expires_at = None);
+        self.update(|view| {
+            view.sign_in_expires_at = None;
+            view.sign_in_link = None;
+        });
         if session.is_some() {
             // Never replace an active session with another grant: the old one would stay alive at the provider,
             // unrevoked and forgotten. The code is not exchanged.
@@ -631,11 +657,24 @@ impl Gatehouse {
         show(&details);
         self.update(|view| view.phase = Phase::WaitingForBrowser);
         let provider = flow::Provider { config, endpoints: &endpoints, http: &self.http };
-        let tokens = match flow::device_token(&client, provider, &details).await {
-            Ok(tokens) => tokens,
-            Err(e) => {
+        // Polling stops when the person cancels, or signs in in the browser instead.
+        let cancelled = self.device_cancel.notified();
+        self.device_polling.store(true, Ordering::SeqCst);
+        let polled = tokio::select! {
+            polled = flow::device_token(&client, provider, &details) => Some(polled),
+            () = cancelled => None,
+        };
+        self.device_polling.store(false, Ordering::SeqCst);
+        self.update(|view| view.device_code = None);
+        let tokens = match polled {
+            Some(Ok(tokens)) => tokens,
+            Some(Err(e)) => {
                 self.report(&e);
                 return Err(e);
+            }
+            None => {
+                self.settle(&*self.session.lock().await);
+                return Ok(());
             }
         };
         let mut session = self.session.lock().await;
@@ -653,6 +692,39 @@ impl Gatehouse {
         }
         self.settle(&session);
         kept
+    }
+
+    /// Signs in with a code from the window (RFC 8628): the browser attempt, if one waits, gives way, and the
+    /// window shows the code, the link and a QR code of it until the person has approved it on any device.
+    ///
+    /// # Errors
+    /// As [`Gatehouse::sign_in_with_device`]; the error is also shown as the notice.
+    pub async fn sign_in_with_code(&self) -> Result<()> {
+        self.pending.cancel(None)?;
+        let result = self
+            .sign_in_with_device(|details| {
+                let code = device_code_view(details);
+                self.update(|view| {
+                    view.device_code = Some(code);
+                    view.sign_in_link = None;
+                    view.sign_in_expires_at = None;
+                    view.notice = None;
+                });
+            })
+            .await;
+        if let Err(e) = &result {
+            self.report(e);
+        }
+        result
+    }
+
+    /// Stops a sign-in with a code that is polling; says whether one was.
+    fn stop_device_sign_in(&self) -> bool {
+        let polling = self.device_polling.load(Ordering::SeqCst);
+        if polling {
+            self.device_cancel.notify_waiters();
+        }
+        polling
     }
 
     /// Refreshes the access token and reloads the resource.
@@ -1107,13 +1179,17 @@ impl Gatehouse {
                 Phase::ConfigError
             } else if session.is_some() {
                 Phase::SignedIn
-            } else if pending {
+            } else if pending || self.device_polling.load(Ordering::SeqCst) {
                 Phase::WaitingForBrowser
             } else {
                 Phase::SignedOut
             };
             if !pending {
                 view.sign_in_expires_at = None;
+                view.sign_in_link = None;
+            }
+            if !self.device_polling.load(Ordering::SeqCst) {
+                view.device_code = None;
             }
             if session.is_none() {
                 view.clear_session();
@@ -1186,6 +1262,27 @@ fn too_short(session: &StoredSession, min_ttl: Duration) -> Error {
 
 /// Whether `config`'s sessions are bound to a DPoP key (RFC 9449): where the provider takes ES256 proofs, unless
 /// the profile says `dpop = false`; or wherever the profile says `dpop = true`.
+/// What the window shows of a sign-in with a code: the code, the links, and a QR code of the most complete link.
+fn device_code_view(details: &flow::DeviceAuthorization) -> crate::state::DeviceCode {
+    let complete = details.verification_uri_complete().map(|c| c.secret().to_owned());
+    let link = complete.clone().unwrap_or_else(|| details.verification_uri().to_string());
+    crate::state::DeviceCode {
+        user_code: details.user_code().secret().to_owned(),
+        verification_uri: details.verification_uri().to_string(),
+        verification_uri_complete: complete,
+        qr: qr_svg(&link),
+        expires_at: unix_now() + details.expires_in().as_secs(),
+    }
+}
+
+/// `text` as a QR code, an SVG data URI; `None` for text too long for one.
+fn qr_svg(text: &str) -> Option<String> {
+    use base64::Engine as _;
+    let code = qrcode::QrCode::new(text.as_bytes()).ok()?;
+    let svg = code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(180, 180).quiet_zone(true).build();
+    Some(format!("data:image/svg+xml;base64,{}", base64::engine::general_purpose::STANDARD.encode(svg)))
+}
+
 fn uses_dpop(config: &Config, endpoints: &ProviderEndpoints) -> bool {
     config.dpop.unwrap_or(endpoints.dpop_supported)
 }

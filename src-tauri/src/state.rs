@@ -97,8 +97,32 @@ pub struct AuthView {
     pub resource: Option<serde_json::Value>,
     /// When the pending sign-in gives up (Unix seconds).
     pub sign_in_expires_at: Option<u64>,
+    /// The link the pending sign-in opened in the browser, for Copy link: to open it in another browser, or on
+    /// another machine. (With pushed requests, RFC 9126, it holds only a reference to the request.)
+    pub sign_in_link: Option<String>,
+    /// Whether the provider offers sign-in with a code on another device (RFC 8628), so the waiting view can
+    /// offer "Use a code instead".
+    pub device_flow: bool,
+    /// The code to enter at the provider, while a sign-in with a code waits.
+    pub device_code: Option<DeviceCode>,
     /// The latest notice.
     pub notice: Option<Notice>,
+}
+
+/// A sign-in with a code (RFC 8628 §3.3): what the person enters, and where.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceCode {
+    /// The code to enter.
+    pub user_code: String,
+    /// Where to enter it.
+    pub verification_uri: String,
+    /// The same with the code filled in (RFC 8628 §3.3.1), when the provider gives one.
+    pub verification_uri_complete: Option<String>,
+    /// A QR code of the most complete link, as an SVG data URI, for a phone's camera.
+    pub qr: Option<String>,
+    /// When the code expires (Unix seconds).
+    pub expires_at: u64,
 }
 
 impl AuthView {
@@ -117,6 +141,9 @@ impl AuthView {
             key_bound: false,
             resource: None,
             sign_in_expires_at: None,
+            sign_in_link: None,
+            device_flow: false,
+            device_code: None,
             notice: None,
         }
     }

@@ -633,3 +633,83 @@ async fn a_closed_stdout_is_an_error_not_a_panic() {
     gatehouse(&config, &["sign-out"]).await;
     std::fs::remove_file(&config).unwrap();
 }
+
+/// `gatehouse sign-in` with no browser to open (none on `PATH`), as over SSH: it prints the link on stderr
+/// first, says that no browser could be opened and what to do, and takes the address the browser ended on
+/// pasted on stdin, checked as the loopback listener checks it: a forged one is refused and the sign-in waits on;
+/// the real one signs in. Nothing but the sign-in's own words reaches the terminal, and stdout stays empty.
+#[tokio::test]
+async fn sign_in_prints_the_link_and_takes_the_redirect_pasted_back() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    keyring::require_secret_service();
+    let idp = Idp::start(&artifacts_dir("cli-paste").join("idp.log"));
+    let config = config_path("cli-paste");
+    let profile = profile_of("cli-paste");
+    std::fs::write(
+        &config,
+        idp.profile_toml(&profile).replace("com.example.gatehouse:/callback", "http://127.0.0.1/callback"),
+    )
+    .unwrap();
+    let no_browsers = config.with_extension("empty-path");
+    std::fs::create_dir_all(&no_browsers).unwrap();
+    let mut child = tokio::process::Command::new(harness::desktop::app_binary())
+        .arg("sign-in")
+        .env("GATEHOUSE_CONFIG", &config)
+        .env("PATH", &no_browsers)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut said = Vec::new();
+    let link = loop {
+        let line = tokio::time::timeout(Duration::from_secs(30), stderr.next_line()).await.unwrap().unwrap().unwrap();
+        said.push(line.clone());
+        if let Some(link) = line.trim().strip_prefix("http://127.0.0.1:") {
+            break format!("http://127.0.0.1:{link}");
+        }
+    };
+    assert_eq!(said.first().map(String::as_str), Some("To sign in, open this link in a browser:"), "{said:?}");
+    loop {
+        let line = tokio::time::timeout(Duration::from_secs(30), stderr.next_line()).await.unwrap().unwrap().unwrap();
+        said.push(line.clone());
+        if line.contains("paste that page's address here") {
+            break;
+        }
+    }
+    let said_text = said.join("\n");
+    assert!(said_text.contains("No browser could be opened here"), "{said_text}");
+
+    // The person signs in on another computer; its browser ends on the loopback address, which doesn't load there.
+    let answer = harness::user_agent::authorize(&link, "carol", harness::user_agent::Decision::Approve).await.unwrap();
+    assert!(answer.starts_with("http://127.0.0.1:"), "{answer}");
+    let forged = harness::with_param(&answer, "state", "forged-state");
+    stdin.write_all(format!("{forged}\n").as_bytes()).await.unwrap();
+    let refused = loop {
+        let line = tokio::time::timeout(Duration::from_secs(30), stderr.next_line()).await.unwrap().unwrap().unwrap();
+        if line.starts_with("That address wasn't taken") {
+            break line;
+        }
+    };
+    assert!(refused.contains("doesn't belong to this sign-in"), "{refused}");
+    assert!(idp.events_named("grant.success", Some("authorization_code")).await.is_empty(), "nothing exchanged");
+
+    stdin.write_all(format!("  {answer}  \n").as_bytes()).await.unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.unwrap().unwrap();
+    let mut rest = String::new();
+    while let Ok(Some(line)) = stderr.next_line().await {
+        rest.push_str(&line);
+        rest.push('\n');
+    }
+    assert!(status.success(), "{status}: {rest}");
+    assert!(rest.contains("Signed in as Carol"), "{rest}");
+    let mut stdout = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).await.unwrap();
+    assert_eq!(stdout, "", "stdout is for what was asked");
+    assert_eq!(idp.events_named("grant.success", Some("authorization_code")).await.len(), 1);
+    assert!(keyring::session(&profile).is_some());
+    assert_eq!(gatehouse(&config, &["sign-out"]).await.code, 0);
+}

@@ -221,6 +221,7 @@ async fn s06_forged_and_replayed_links_are_rejected_while_signed_in() {
     desktop.browser_signs_in_as("bob");
     desktop.browser_decides("capture");
     app.click("add-account").await;
+    app.click("add-account-confirm").await;
     app.card(&second).wait_for_phase("waitingForBrowser").await;
     let real = wait_for("the browser to get the provider's answer", desktop::UI_TIMEOUT, || async {
         desktop.try_last_redirect().filter(|r| *r != alices_answer)
@@ -1299,19 +1300,48 @@ async fn s27_add_account_signs_in_a_second_account_at_the_same_provider() {
     let (idp, desktop) = start("s27-add-account");
     let app = launch_and_sign_in(&desktop).await;
     let (first, second) = (desktop.profile.clone(), format!("{}-2", desktop.profile));
+    let data = std::env::var_os("XDG_DATA_HOME").map(std::path::PathBuf::from).unwrap();
+    let added_list = data.join(keyring::SERVICE).join("added-accounts.json");
+    let listed = || std::fs::read_to_string(&added_list).unwrap_or_default();
+
+    // Add account asks first, and Cancel creates nothing.
+    app.click("add-account").await;
+    app.click("add-account-cancel").await;
+    assert_eq!(app.card(&second).phase().await, "", "nothing was created");
+    assert!(!listed().contains(&second));
+    // A first sign-in that ends without signing in (declined at the provider) keeps no account.
+    desktop.browser_decides("deny");
+    app.click("add-account").await;
+    app.click("add-account-confirm").await;
+    wait_for("the window to say the account wasn't added", desktop::UI_TIMEOUT, || async {
+        (app.window_notice_kind().await.as_deref() == Some("account_not_added")).then_some(())
+    })
+    .await;
+    assert!(app.text("window-notice").await.contains("declined"), "{}", app.text("window-notice").await);
+    wait_for("the unfinished account's card to go", desktop::UI_TIMEOUT, || async {
+        app.card(&second).phase().await.is_empty().then_some(())
+    })
+    .await;
+    assert!(!listed().contains(&second), "{}", listed());
+    app.execute("document.querySelector('[data-testid=window-notice] button').click(); return 0").await;
+    desktop.browser_decides("approve");
 
     desktop.browser_signs_in_as("bob");
     app.click("add-account").await;
+    app.click("add-account-confirm").await;
     app.card(&second).wait_for_phase("signedIn").await;
     app.card(&second).wait_for_text("account", "Bob").await;
     app.card(&second).wait_for_text("resource", "Hello, Bob!").await;
     assert_eq!(app.card(&first).text("account").await, "Alice");
     let pushed = idp.events_named("par.success", None).await;
-    assert_eq!(pushed.len(), 2);
-    // OIDC Core §11: the profile asks for offline_access, so each request says consent; the added account's
+    assert_eq!(pushed.len(), 3, "Alice's, the declined one's and Bob's");
+    // OIDC Core §11: the profile asks for offline_access, so each request says consent; an added account's
     // also asks to sign in as someone else.
     assert_eq!(pushed[0]["prompt"], "consent", "the first sign-in asks only for consent");
-    assert_eq!(pushed[1]["prompt"], "consent login");
+    assert_eq!(
+        (pushed[1]["prompt"].as_str(), pushed[2]["prompt"].as_str()),
+        (Some("consent login"), Some("consent login"))
+    );
     assert_eq!((keyring::count_entries(&first), keyring::count_entries(&second)), (1, 1));
     app.screenshot("added-account").await;
 
@@ -1333,7 +1363,7 @@ async fn s27_add_account_signs_in_a_second_account_at_the_same_provider() {
     app.card(&second).wait_for_phase("signedIn").await;
     app.card(&second).wait_for_text("account", "Bob").await;
     app.card(&first).wait_for_text("account", "Alice").await;
-    assert_eq!(desktop.browser_launches(), 2);
+    assert_eq!(desktop.browser_launches(), 3);
 
     // Signed out, the added account can be removed; the first one stays as it was.
     let first_entry = keyring::lookup(&first).unwrap();
@@ -1347,9 +1377,7 @@ async fn s27_add_account_signs_in_a_second_account_at_the_same_provider() {
     .await;
     assert_eq!(app.card(&first).phase().await, "signedIn");
     assert_eq!(keyring::lookup(&first).unwrap(), first_entry);
-    let data = std::env::var_os("XDG_DATA_HOME").map(std::path::PathBuf::from).unwrap();
-    let list = std::fs::read_to_string(data.join(keyring::SERVICE).join("added-accounts.json")).unwrap();
-    assert!(!list.contains(&second), "{list}");
+    assert!(!listed().contains(&second), "{}", listed());
     app.quit().await;
 }
 
@@ -1572,5 +1600,79 @@ async fn s30_a_preset_is_set_up_checked_edited_and_removed_in_the_window() {
     })
     .await;
     assert!(!std::fs::read_to_string(&config_file).unwrap().contains("github"));
+    app.quit().await;
+}
+
+/// Never stuck waiting for a browser: the waiting view shows the link it opened (Copy link) and takes the address
+/// the browser ended on, pasted back (a forged one is refused and the sign-in waits on); and "Use a code instead"
+/// signs in with the device grant (RFC 8628) from the window, showing the code, the link and a QR code, with Cancel.
+#[tokio::test]
+async fn s31_the_waiting_view_offers_the_link_a_pasted_redirect_and_a_code() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (idp, desktop) = start("s31-never-stuck");
+    let app = desktop.launch().await;
+    app.wait_for_phase("signedOut").await;
+
+    // The browser is on another computer: it gets the provider's answer, but can't hand it to this one.
+    desktop.browser_decides("capture");
+    app.click("sign-in").await;
+    app.wait_for_phase("waitingForBrowser").await;
+    let opened =
+        wait_for("the browser to be opened", desktop::UI_TIMEOUT, || async { desktop.try_last_authorize() }).await;
+    let shown = app.execute("return document.querySelector('[data-testid=sign-in-link]').value").await;
+    assert_eq!(shown.as_str(), Some(opened.trim()), "the window shows the link it opened");
+    app.click("copy-link").await;
+    wait_for("Copy link to answer", desktop::UI_TIMEOUT, || async {
+        let said = app.execute("return document.querySelector('.copy-result').textContent").await;
+        said.as_str().filter(|s| !s.is_empty()).map(str::to_owned)
+    })
+    .await;
+    let answer = wait_for("the browser to get the provider's answer", desktop::UI_TIMEOUT, || async {
+        desktop.try_last_redirect()
+    })
+    .await;
+    app.type_into("paste-redirect", &with_param(&answer, "state", "forged-state")).await;
+    app.click("paste-submit").await;
+    app.wait_for_notice("callback_rejected").await;
+    assert_eq!(app.phase().await, "waitingForBrowser");
+    assert!(idp.events_named("grant.success", Some("authorization_code")).await.is_empty());
+    app.screenshot("waiting").await;
+    app.type_into("paste-redirect", &answer).await;
+    app.click("paste-submit").await;
+    app.wait_for_phase("signedIn").await;
+    app.wait_for_text("account", "Alice").await;
+    app.click("sign-out").await;
+    app.wait_for_phase("signedOut").await;
+
+    // A code instead: shown with its link and QR code; Cancel stops it.
+    app.click("sign-in").await;
+    app.wait_for_phase("waitingForBrowser").await;
+    app.click("use-code").await;
+    wait_for("the code", desktop::UI_TIMEOUT, || async {
+        Some(app.text("device-code").await).filter(|c| !c.is_empty())
+    })
+    .await;
+    app.click("cancel").await;
+    app.wait_for_phase("signedOut").await;
+    app.wait_for_notice("sign_in_cancelled").await;
+    assert_eq!(app.text("device-code").await, "", "the code is gone");
+
+    app.click("sign-in").await;
+    app.wait_for_phase("waitingForBrowser").await;
+    app.click("use-code").await;
+    let code = wait_for("the code", desktop::UI_TIMEOUT, || async {
+        Some(app.text("device-code").await).filter(|c| !c.is_empty())
+    })
+    .await;
+    let link = app.text("device-link").await;
+    assert!(link.starts_with(&idp.issuer()), "{link}");
+    let qr = app.execute("return document.querySelector('[data-testid=device-qr]').getAttribute('src')").await;
+    assert!(qr.as_str().is_some_and(|q| q.starts_with("data:image/svg+xml;base64,")), "{qr}");
+    app.screenshot("waiting-with-code").await;
+    harness::user_agent::approve_device(&link, &code, "bob").await.unwrap();
+    app.wait_for_phase("signedIn").await;
+    app.wait_for_text("account", "Bob").await;
+    assert_eq!(idp.events_named("grant.success", Some("urn:ietf:params:oauth:grant-type:device_code")).await.len(), 1);
+    assert_eq!(idp.events_named("grant.success", Some("authorization_code")).await.len(), 1, "the pasted one only");
     app.quit().await;
 }

@@ -73,6 +73,11 @@ impl PendingSlot {
         Ok(self.lock()?.is_some())
     }
 
+    /// The redirect URI the pending attempt sent (a loopback one with its port), if one is pending.
+    pub fn redirect_uri(&self) -> Option<Url> {
+        self.lock().ok()?.as_ref().map(|attempt| attempt.redirect_uri.clone())
+    }
+
     /// Whether `state` is the pending attempt's, compared in constant time. Nothing is taken: with several
     /// profiles, this picks the one a callback goes to, which then takes its attempt with
     /// [`PendingSlot::take_matching`].

@@ -154,6 +154,8 @@ function renderAccount(card, next, several, added) {
   element.dataset.phase = next.phase;
   const title = part("profile-name");
   title.hidden = !several;
+  // Headings go down one level at a time: under the window's h1 directly, or under the account's h2.
+  part("data-heading").setAttribute("aria-level", several ? "3" : "2");
   title.textContent = next.provider ? `${next.profile} · ${next.provider}` : next.profile;
   element.setAttribute("aria-label", several ? `Account ${next.profile}` : "Account");
   find("status").textContent = next.deviceCode && next.phase === "waitingForBrowser"
@@ -560,9 +562,20 @@ function showFindings(findings) {
   box.scrollIntoView({ block: "nearest" });
 }
 
+// The control that had the focus when the setup went busy: disabling a button takes the focus from it, and the
+// person is given it back.
+let focusBeforeBusy = null;
+
 function setupBusy(busy, text) {
-  for (const id of ["setup-check", "setup-save", "setup-preset"]) $(id).disabled = busy || (id === "setup-preset" && Boolean(setup.editing));
+  if (busy) focusBeforeBusy = document.activeElement;
+  for (const id of ["setup-check", "setup-save", "setup-preset"]) {
+    $(id).disabled = busy || (id === "setup-preset" && Boolean(setup.editing));
+  }
   $("setup-progress").textContent = text;
+  if (!busy && focusBeforeBusy && (document.activeElement === document.body || !document.activeElement)) {
+    if (!$("setup").hidden && $("setup").contains(focusBeforeBusy)) focusBeforeBusy.focus();
+    focusBeforeBusy = null;
+  }
 }
 
 async function checkProvider() {

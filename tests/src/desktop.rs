@@ -355,6 +355,34 @@ impl App {
         element.send_keys(text).await.unwrap_or_else(|e| panic!("typing into {test_id}: {e}"));
     }
 
+    /// Presses `keys` where the keyboard focus is, as a person at the keyboard does: each
+    /// [`fantoccini::key::Key`] or text in turn.
+    pub async fn press(&self, keys: &[&str]) {
+        for key in keys {
+            let element = self.client().active_element().await.unwrap_or_else(|e| panic!("no focused element: {e}"));
+            element.send_keys(key).await.unwrap_or_else(|e| panic!("pressing {key:?}: {e}"));
+        }
+    }
+
+    /// The `data-testid` of the element that has the keyboard focus ("" for one without).
+    pub async fn focused(&self) -> String {
+        let id = self.execute("return document.activeElement ? document.activeElement.dataset.testid || '' : ''").await;
+        id.as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Presses Tab until the element with `data-testid` has the focus, at most `limit` times, and says how many it
+    /// took; `None` when it was never reached.
+    pub async fn tab_to(&self, test_id: &str, limit: usize) -> Option<usize> {
+        let tab = fantoccini::key::Key::Tab.to_string();
+        for presses in 0..=limit {
+            if self.focused().await == test_id {
+                return Some(presses);
+            }
+            self.press(&[&tab]).await;
+        }
+        None
+    }
+
     /// Chooses the option with `value` in the select with `data-testid`, as a person does.
     pub async fn choose(&self, test_id: &str, value: &str) {
         let element = self.shown(test_id).await;
@@ -411,6 +439,32 @@ impl App {
         let script = "const n = document.querySelector('[data-testid=window-notice]'); \
                       return n && !n.hidden ? n.dataset.kind : null";
         self.client().execute(script, vec![]).await.ok().and_then(|v| v.as_str().map(str::to_owned))
+    }
+
+    /// Audits the window as it is now with axe-core (from npm, run inside the real WebKitGTK page over
+    /// WebDriver), against WCAG 2.x A and AA, and fails on any serious or critical violation. The report goes to
+    /// the scenario's artifacts as `a11y-<name>.json`.
+    ///
+    /// # Panics
+    /// On a serious or critical violation, or when axe-core can't run.
+    pub async fn audit_accessibility(&self, name: &str) {
+        let loaded = self.execute("return typeof window.axe === 'object'").await;
+        if loaded != Value::Bool(true) {
+            let source = std::fs::read_to_string(crate::tests_dir().join("browser/node_modules/axe-core/axe.min.js"))
+                .unwrap_or_else(|e| panic!("axe-core is not installed ({e}): run tests/bin/setup --tests"));
+            self.execute(&format!("{source}\n;return typeof window.axe")).await;
+        }
+        let script = "return axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', \
+                      'wcag21a', 'wcag21aa', 'best-practice'] }, resultTypes: ['violations'] }).then((r) => \
+                      r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, \
+                      nodes: v.nodes.map((n) => n.target.join(' ')) })))";
+        let violations = self.execute(script).await;
+        let report = serde_json::to_string_pretty(&violations).unwrap_or_default();
+        let _ = std::fs::write(self.artifacts.join(format!("a11y-{name}.json")), &report);
+        let list = violations.as_array().unwrap_or_else(|| panic!("axe-core didn't run: {violations}"));
+        let grave: Vec<&Value> =
+            list.iter().filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical"))).collect();
+        assert!(grave.is_empty(), "{name}: serious or critical accessibility violations: {grave:#?}");
     }
 
     /// The page's HTML as the webview has it now.

@@ -52,6 +52,7 @@ async fn s01_sign_in_shows_the_account_and_keeps_tokens_out_of_the_page() {
     app.wait_for_phase("signedOut").await;
     assert_eq!(app.text("status").await, "Signed out");
     app.screenshot("signed-out").await;
+    app.audit_accessibility("signed-out").await;
 
     // A script in the page tries to hear the deep-link plugin's event, which carries the raw callback URL
     // with its code. The window may listen to no event at all, so it is refused, and nothing is ever heard.
@@ -70,6 +71,7 @@ async fn s01_sign_in_shows_the_account_and_keeps_tokens_out_of_the_page() {
     app.wait_for_text("status", "Waiting for the browser").await;
     assert_eq!(app.text("cancel").await, "Cancel");
     app.screenshot("waiting").await;
+    app.audit_accessibility("waiting").await;
     // The request was pushed to the provider (RFC 9126): the browser's address bar and history hold only a
     // reference to it, not the PKCE challenge, the scopes or the redirect URI.
     let authorize =
@@ -87,6 +89,7 @@ async fn s01_sign_in_shows_the_account_and_keeps_tokens_out_of_the_page() {
     let status = app.text("status").await;
     assert_eq!(status, "Signed in");
     app.screenshot("signed-in").await;
+    app.audit_accessibility("signed-in").await;
 
     // Exactly one keychain entry, and the resource was fetched with the stored token.
     assert_eq!(keyring::count_entries(&desktop.profile), 1);
@@ -199,6 +202,7 @@ async fn s05_denied_consent_says_so_and_sign_in_works_afterwards() {
     assert!(message.contains("declined access"), "{message}");
     app.wait_for_phase("signedOut").await;
     app.screenshot("error-access-denied").await;
+    app.audit_accessibility("error-access-denied").await;
     assert!(keyring::lookup(&desktop.profile).is_none());
 
     desktop.browser_decides("approve");
@@ -259,6 +263,7 @@ async fn s06_forged_and_replayed_links_are_rejected_while_signed_in() {
         assert_eq!(app.card(&first).text("account").await, "Alice", "{what}");
         assert_eq!(app.card(&second).phase().await, "waitingForBrowser", "{what}: the real sign-in must still wait");
         app.screenshot("error-forged-link").await;
+        app.audit_accessibility("error-forged-link").await;
         app.execute("document.querySelector('[data-testid=window-notice] button').click(); return 0").await;
         wait_for("the window's notice to go", desktop::UI_TIMEOUT, || async {
             app.window_notice_kind().await.is_none().then_some(())
@@ -345,6 +350,7 @@ async fn s09_without_a_keychain_sign_in_fails_clearly_and_nothing_is_written() {
     assert!(message.contains("keychain isn't available"), "{message}");
     app.wait_for_phase("signedOut").await;
     app.screenshot("error-no-keychain").await;
+    app.audit_accessibility("error-no-keychain").await;
 
     // Tokens were issued, and must be nowhere on disk: not under HOME, nor in the XDG data, config, cache or
     // runtime directories (tests/bin/test puts all of them in one scratch directory).
@@ -372,6 +378,7 @@ async fn s10_provider_down_keeps_the_session_and_refresh_recovers() {
     app.wait_for_phase("signedIn").await;
     assert_eq!(app.text("account").await, "Alice");
     app.screenshot("error-provider-down").await;
+    app.audit_accessibility("error-provider-down").await;
     assert_eq!(keyring::lookup(&desktop.profile).unwrap(), entry_before, "the session must be kept");
 
     idp.restart();
@@ -399,6 +406,7 @@ async fn s11_a_broken_config_is_shown_with_the_field_at_fault() {
     assert!(message.contains("redirect_uri") && message.contains("RFC 8252"), "{message}");
     assert_eq!(app.text("sign-in").await, "", "no sign-in with a broken config");
     app.screenshot("error-broken-config").await;
+    app.audit_accessibility("error-broken-config").await;
     app.quit().await;
 }
 
@@ -444,6 +452,7 @@ async fn s13_a_locked_keychain_is_reported_and_the_session_survives_it() {
     assert!(text.contains("keychain"), "{text}");
     app.wait_for_phase("signedOut").await;
     app.screenshot("error-keychain-locked").await;
+    app.audit_accessibility("error-keychain-locked").await;
 
     // The person unlocks the keyring and presses Sign in: the stored session is picked up, no browser.
     keyring::unlock();
@@ -489,6 +498,7 @@ async fn s14_while_a_sign_in_waits_forged_mixed_up_and_replayed_links_change_not
         app.dismiss_notice().await;
     }
     app.screenshot("still-waiting-after-forged-links").await;
+    app.audit_accessibility("still-waiting-after-forged-links").await;
     assert_eq!(idp.events_named("grant.success", Some("authorization_code")).await.len(), 1, "nothing exchanged");
     assert!(keyring::lookup(&desktop.profile).is_none());
 
@@ -517,6 +527,7 @@ async fn s15_a_session_is_not_sent_to_the_provider_the_config_now_names() {
     assert!(message.contains(&first.issuer()) && message.contains(&second.issuer()), "{message}");
     app.wait_for_phase("signedOut").await;
     app.screenshot("error-other-provider").await;
+    app.audit_accessibility("error-other-provider").await;
     assert!(second.events().await.is_empty(), "nothing may reach the provider the config now names");
     assert_eq!(keyring::lookup(&desktop.profile).unwrap(), entry);
 
@@ -539,6 +550,7 @@ async fn s16_without_a_refresh_token_the_button_reloads_and_the_session_stays() 
     let renewal = app.text("renewal").await;
     assert!(renewal.contains("no refresh token"), "{renewal}");
     app.screenshot("signed-in-without-refresh-token").await;
+    app.audit_accessibility("signed-in-without-refresh-token").await;
     let entry = keyring::lookup(&desktop.profile).unwrap();
     let served = idp.events_named("resource.served", None).await.len();
 
@@ -1245,6 +1257,7 @@ async fn s26_two_accounts_side_by_side_in_the_window_and_the_tray() {
     assert_eq!(app.card(&home).text("account").await, "Bob");
     assert_eq!((keyring::count_entries(&work), keyring::count_entries(&home)), (1, 1));
     app.screenshot("two-accounts").await;
+    app.audit_accessibility("two-accounts").await;
 
     // The tray lists both, each with its own actions.
     let (w, h) = (work.as_str(), home.as_str());
@@ -1280,6 +1293,7 @@ async fn s26_two_accounts_side_by_side_in_the_window_and_the_tray() {
     app.wait_for_text("removed", &work).await;
     assert_eq!(keyring::lookup(&work).unwrap(), work_entry);
     app.screenshot("removed-profile").await;
+    app.audit_accessibility("removed-profile").await;
     app.click(&format!("forget-{w}")).await;
     wait_for("the session to be forgotten", desktop::UI_TIMEOUT, || async {
         keyring::lookup(&work).is_none().then_some(())
@@ -1344,6 +1358,7 @@ async fn s27_add_account_signs_in_a_second_account_at_the_same_provider() {
     );
     assert_eq!((keyring::count_entries(&first), keyring::count_entries(&second)), (1, 1));
     app.screenshot("added-account").await;
+    app.audit_accessibility("added-account").await;
 
     // The command line knows the added account too, and shows no token.
     let run = harness::cli::gatehouse_with(&desktop.config, &["status", "--json"], &desktop.app_env()).await;
@@ -1480,6 +1495,7 @@ async fn s29_a_clean_home_sets_up_a_provider_by_issuer_with_registration() {
     assert_eq!(app.execute("return document.querySelectorAll('[data-testid=account-card]').length").await, 0);
     assert_eq!(app.execute("return document.activeElement.dataset.testid").await, "setup-preset");
     app.screenshot("setup").await;
+    app.audit_accessibility("setup").await;
 
     app.choose("setup-preset", "other").await;
     app.type_into("setup-issuer", &idp.issuer()).await;
@@ -1491,6 +1507,7 @@ async fn s29_a_clean_home_sets_up_a_provider_by_issuer_with_registration() {
     assert!(!findings.contains("Won't work"), "{findings}");
     assert!(idp.events_named("registration_create.success", None).await.is_empty(), "Check registers nothing");
     app.screenshot("setup-findings").await;
+    app.audit_accessibility("setup-findings").await;
 
     app.click("setup-save").await;
     let profile = only_profile(&app).await;
@@ -1573,6 +1590,7 @@ async fn s30_a_preset_is_set_up_checked_edited_and_removed_in_the_window() {
     assert!(findings.contains("https://github.com/login/oauth/authorize"), "{findings}");
     assert!(findings.contains("publishes no metadata"), "{findings}");
     app.screenshot("setup-preset-findings").await;
+    app.audit_accessibility("setup-preset-findings").await;
     app.click("setup-save").await;
     let profile = only_profile(&app).await;
     assert_eq!(profile, "github");
@@ -1637,6 +1655,7 @@ async fn s31_the_waiting_view_offers_the_link_a_pasted_redirect_and_a_code() {
     assert_eq!(app.phase().await, "waitingForBrowser");
     assert!(idp.events_named("grant.success", Some("authorization_code")).await.is_empty());
     app.screenshot("waiting").await;
+    app.audit_accessibility("waiting").await;
     app.type_into("paste-redirect", &answer).await;
     app.click("paste-submit").await;
     app.wait_for_phase("signedIn").await;
@@ -1669,10 +1688,64 @@ async fn s31_the_waiting_view_offers_the_link_a_pasted_redirect_and_a_code() {
     let qr = app.execute("return document.querySelector('[data-testid=device-qr]').getAttribute('src')").await;
     assert!(qr.as_str().is_some_and(|q| q.starts_with("data:image/svg+xml;base64,")), "{qr}");
     app.screenshot("waiting-with-code").await;
+    app.audit_accessibility("waiting-with-code").await;
     harness::user_agent::approve_device(&link, &code, "bob").await.unwrap();
     app.wait_for_phase("signedIn").await;
     app.wait_for_text("account", "Bob").await;
     assert_eq!(idp.events_named("grant.success", Some("urn:ietf:params:oauth:grant-type:device_code")).await.len(), 1);
     assert_eq!(idp.events_named("grant.success", Some("authorization_code")).await.len(), 1, "the pasted one only");
+    app.quit().await;
+}
+
+/// The keyboard alone, from a clean home: the setup view opens with the focus on its first control; the demo
+/// provider is chosen, its issuer typed and saved (Gatehouse registers itself) without a mouse; the focus lands
+/// on the new account's Sign in, Enter signs in, and the focus then rests on the signed-in view's first action.
+/// Each view is audited with axe-core on the way.
+#[tokio::test]
+async fn s32_setting_up_and_signing_in_by_keyboard_alone() {
+    use fantoccini::key::Key;
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (idp, desktop) = start("s32-keyboard");
+    let (launch, _config_file) = clean_home(&desktop);
+    let app = desktop.launch_with(launch).await;
+    assert_eq!(app.focused().await, "setup-preset", "the setup view's first control has the focus");
+    app.audit_accessibility("setup").await;
+
+    // The last choice, "Another provider": End in a closed select picks it, as in any GTK list.
+    app.press(&[&Key::End.to_string()]).await;
+    let chosen = app.execute("return document.querySelector('[data-testid=setup-preset]').value").await;
+    assert_eq!(chosen, "other");
+    assert_eq!(app.tab_to("setup-issuer", 2).await, Some(1), "the issuer comes next");
+    app.press(&[&idp.issuer()]).await;
+    assert!(app.tab_to("setup-check", 8).await.is_some(), "Check is reachable by Tab");
+    app.press(&[&Key::Enter.to_string()]).await;
+    app.wait_for_text("setup-findings", "register itself").await;
+    app.audit_accessibility("setup-findings-keyboard").await;
+    let focused = app.focused().await;
+    assert_eq!(focused, "setup-check", "the focus stays where the person was");
+    assert_eq!(app.tab_to("setup-save", 2).await, Some(1), "Save comes after Check");
+    app.press(&[&Key::Enter.to_string()]).await;
+
+    let profile = only_profile(&app).await;
+    app.card(&profile).wait_for_phase("signedOut").await;
+    wait_for("the focus on the new account's Sign in", desktop::UI_TIMEOUT, || async {
+        (app.focused().await == "sign-in").then_some(())
+    })
+    .await;
+    app.audit_accessibility("signed-out-keyboard").await;
+    app.press(&[&Key::Enter.to_string()]).await;
+    app.card(&profile).wait_for_phase("signedIn").await;
+    app.card(&profile).wait_for_text("account", "Alice").await;
+    wait_for("the focus on the signed-in view's first action", desktop::UI_TIMEOUT, || async {
+        (app.focused().await == "refresh").then_some(())
+    })
+    .await;
+    // Every action of the signed-in view is reachable by Tab, and shows where the focus is.
+    for action in ["sign-out", "edit-provider", "remove-provider"] {
+        assert!(app.tab_to(action, 12).await.is_some(), "{action} is reachable by Tab");
+        let outline = app.execute("return getComputedStyle(document.activeElement).outlineStyle").await;
+        assert_ne!(outline, "none", "{action} shows the focus");
+    }
+    app.audit_accessibility("signed-in-keyboard").await;
     app.quit().await;
 }

@@ -340,7 +340,7 @@ pub async fn register(
     if endpoints.device_authorization.is_some() {
         grant_types.push("urn:ietf:params:oauth:grant-type:device_code");
     }
-    let body = serde_json::json!({
+    let full = serde_json::json!({
         "client_name": "Gatehouse",
         "application_type": "native",
         "redirect_uris": [config.redirect_uri.as_str()],
@@ -349,6 +349,47 @@ pub async fn register(
         "response_types": ["code"],
         "scope": config.scopes.join(" "),
     });
+    match register_with(http, endpoint, &full).await {
+        // RFC 7591 §3.2.2: a server may refuse metadata it won't take (a grant type, a scope) with
+        // `invalid_client_metadata`; the least a native sign-in needs is asked for once more.
+        Err(Refused { code, .. }) if code == "invalid_client_metadata" => {
+            let least = serde_json::json!({
+                "client_name": "Gatehouse",
+                "application_type": "native",
+                "redirect_uris": [config.redirect_uri.as_str()],
+                "token_endpoint_auth_method": "none",
+                "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"],
+            });
+            register_with(http, endpoint, &least).await.map_err(Error::from)
+        }
+        result => result.map_err(Error::from),
+    }
+}
+
+/// Why a registration failed: the provider's `error` (or HTTP status) and what it said, or another error.
+struct Refused {
+    code: String,
+    error: Error,
+}
+
+impl From<Refused> for Error {
+    fn from(refused: Refused) -> Error {
+        refused.error
+    }
+}
+
+impl From<Error> for Refused {
+    fn from(error: Error) -> Refused {
+        Refused { code: String::new(), error }
+    }
+}
+
+async fn register_with(
+    http: &reqwest::Client,
+    endpoint: &Url,
+    body: &serde_json::Value,
+) -> std::result::Result<Registered, Refused> {
     let response = http
         .post(endpoint.clone())
         .header(reqwest::header::ACCEPT, "application/json")
@@ -364,10 +405,11 @@ pub async fn register(
     if !status.is_success() || answer.get("error").is_some() {
         let code = text("error").unwrap_or_else(|| status.to_string());
         let description = text("error_description").map(|d| format!(": {d}")).unwrap_or_default();
-        return Err(Error::Setup(format!(
+        let error = Error::Setup(format!(
             "the provider refused to register Gatehouse ({code}{description}); create a client in its console and \
              enter its client ID instead"
-        )));
+        ));
+        return Err(Refused { code, error });
     }
     let client_id = answer["client_id"]
         .as_str()

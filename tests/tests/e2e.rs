@@ -315,6 +315,7 @@ async fn s08_cancel_returns_to_signed_out_and_a_late_callback_is_rejected() {
     app.click("cancel").await;
     app.wait_for_phase("signedOut").await;
     app.wait_for_notice("sign_in_cancelled").await;
+    app.audit_accessibility("cancelled").await;
 
     // The person finishes in the browser anyway; the redirect arrives after the cancel.
     desktop.release_browser();
@@ -425,6 +426,7 @@ async fn s12_a_sign_in_the_browser_never_finishes_times_out_with_a_message() {
     app.click("sign-in").await;
     app.wait_for_phase("waitingForBrowser").await;
     let message = app.wait_for_notice("sign_in_timed_out").await;
+    app.audit_accessibility("error-timed-out").await;
     assert!(message.contains("took too long"), "{message}");
     app.wait_for_phase("signedOut").await;
     assert_eq!(app.text("sign-in").await, "Sign in");
@@ -1465,6 +1467,12 @@ async fn s28_a_dpop_bound_session_and_a_copied_token_that_is_useless_without_the
 /// in a config directory of the scenario's own. Returns the launch and where the config file will be.
 fn clean_home(desktop: &Desktop) -> (Launch, std::path::PathBuf) {
     let home_config = desktop.scratch.join("home-config");
+    // The desktop's own settings stay: the default browser and scheme handlers chosen with xdg-mime live in the
+    // config directory too, and the browser the app opens inherits its environment.
+    std::fs::create_dir_all(&home_config).unwrap();
+    if let Some(desktop_config) = std::env::var_os("XDG_CONFIG_HOME").map(std::path::PathBuf::from) {
+        let _ = std::fs::copy(desktop_config.join("mimeapps.list"), home_config.join("mimeapps.list"));
+    }
     let env = vec![
         ("GATEHOUSE_CONFIG".to_owned(), String::new()),
         ("XDG_CONFIG_HOME".to_owned(), home_config.display().to_string()),

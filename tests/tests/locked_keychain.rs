@@ -237,12 +237,13 @@ async fn a_save_of_unknown_outcome_keeps_the_renewal_lock_until_it_lands() {
 
     drop(paused);
     let result = refresh.await.unwrap();
+    // The waiting command takes the lock as soon as the window lets go of it, then lets go in turn.
+    let command = command.await.unwrap();
     assert!(lock_file().try_lock().is_ok(), "released once the write has landed");
     let issued = idp.events_named("grant.success", Some("refresh_token")).await;
     let stored = keyring::session(profile).unwrap();
     let refresh_token = stored["refresh_token"].as_str().unwrap();
     assert_eq!(issued[0]["refresh_token_sha256"], sha256_hex(refresh_token), "the rotated token landed: {result:?}");
-    let command = command.await.unwrap();
     assert_eq!(command.code, 0, "{command:?}");
     assert_eq!(command.stdout.trim(), stored["access_token"].as_str().unwrap(), "the command uses the renewed token");
     assert_eq!(issued.len(), 1, "one renewal in all");

@@ -580,8 +580,12 @@ impl Accounts {
             let registered = setup::register(&http, endpoint, &surveyed.config, &surveyed.endpoints).await?;
             tracing::info!("registered Gatehouse at the provider (RFC 7591)");
             for (key, value) in &mut fields {
-                if *key == "client_id" {
-                    *value = Some(registered.client_id.as_str().into());
+                match *key {
+                    "client_id" => *value = Some(registered.client_id.as_str().into()),
+                    "client_secret" if registered.client_secret.is_some() => {
+                        *value = registered.client_secret.as_deref().map(Into::into);
+                    }
+                    _ => {}
                 }
             }
             // Kept before the profile is written: without it the registration could never be deleted.

@@ -93,6 +93,9 @@ pub struct Registration {
 pub struct Registered {
     /// The client ID the provider issued.
     pub client_id: String,
+    /// A secret the provider issued all the same (RFC 7591 §3.2.1), which it will then expect. In a desktop app
+    /// it is not confidential (RFC 8252 §8.5); it goes into the profile like a secret from a console.
+    pub client_secret: Option<String>,
     /// Where it can be deleted again, if the provider said.
     pub management: Option<Registration>,
 }
@@ -423,7 +426,8 @@ async fn register_with(
             .map(|client_uri| Registration { client_uri, access_token: token.to_owned() }),
         _ => None,
     };
-    Ok(Registered { client_id, management })
+    let client_secret = answer["client_secret"].as_str().filter(|s| !s.is_empty()).map(str::to_owned);
+    Ok(Registered { client_id, client_secret, management })
 }
 
 /// Deletes a registration (RFC 7592 §2.3). A provider that has already forgotten it is fine.

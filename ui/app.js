@@ -141,7 +141,13 @@ function makeCard(profile) {
   });
   card.find("remove-provider-confirm").addEventListener("click", async () => {
     confirmBox.hidden = true;
-    await act("remove_provider", profile);
+    document.body.dataset.actions = String(Number(document.body.dataset.actions || 0) + 1);
+    try {
+      await invoke("remove_provider", { profile });
+    } catch (e) {
+      // The sign-out may have put its own notice on the card; why the removal failed goes in the window's.
+      showError(e);
+    }
   });
   return card;
 }
@@ -463,6 +469,8 @@ const FIELD_INPUTS = {
 // The setup view is open when nothing is set up, or when the person asked for it (`editing`: the profile being
 // edited, or null for a new provider).
 let setup = { open: false, editing: null, hasSecret: false };
+// The choice whose fields are shown.
+let shownPreset = null;
 
 function renderSetupView(view) {
   const nothingSetUp = view.accounts.length === 0 && Boolean(view.setup);
@@ -494,6 +502,7 @@ function resetSetup(editing) {
 
 function applyPreset() {
   const preset = $("setup-preset").value;
+  shownPreset = preset;
   const info = PRESETS[preset];
   for (const element of document.querySelectorAll("#setup [data-field]")) {
     const field = element.dataset.field;
@@ -521,16 +530,19 @@ function labelFor(field) {
     clientSecret: "Client secret" }[field];
 }
 
+// What the person chose: only the fields the choice shows (one typed for another choice, then hidden, is not sent).
 function draft() {
-  const value = (id) => $(id).value.trim();
+  const preset = $("setup-preset").value;
+  const shown = PRESETS[preset].fields;
+  const value = (field) => (field in shown ? $(FIELD_INPUTS[field]).value : "");
   return {
-    preset: $("setup-preset").value,
-    issuer: value("setup-issuer"),
-    clientId: value("setup-client-id"),
-    clientSecret: $("setup-client-secret").value,
-    tenant: value("setup-tenant"),
-    domain: value("setup-domain"),
-    realm: value("setup-realm"),
+    preset,
+    issuer: value("issuer").trim(),
+    clientId: value("clientId").trim(),
+    clientSecret: value("clientSecret"),
+    tenant: value("tenant").trim(),
+    domain: value("domain").trim(),
+    realm: value("realm").trim(),
   };
 }
 
@@ -636,10 +648,14 @@ function closeSetup() {
   render({ ...windowView, revision: windowView.revision });
 }
 
-$("setup-preset").addEventListener("change", () => {
-  clearFindings();
-  applyPreset();
-});
+// `input` as well as `change`: a choice made by keyboard, or by a script, is taken at once.
+for (const type of ["input", "change"]) {
+  $("setup-preset").addEventListener(type, () => {
+    if ($("setup-preset").value === shownPreset) return;
+    clearFindings();
+    applyPreset();
+  });
+}
 $("setup-check").addEventListener("click", checkProvider);
 $("setup-form").addEventListener("submit", saveProvider);
 $("setup-cancel").addEventListener("click", closeSetup);

@@ -573,59 +573,80 @@ impl Accounts {
         let http = crate::http::client(SETUP_TIMEOUT)?;
         let surveyed = setup::survey(&draft, &name, &http).await?;
         let mut fields = surveyed.fields;
+        if let Some(profile) = editing {
+            // What the person wrote by hand stays: a redirect, scopes, a resource, a name (Save changes only what
+            // the setup view shows).
+            let doc = crate::config_file::read(&file)?;
+            if let Some(table) = crate::config_file::profile(&doc, profile) {
+                fields.retain(|(key, _)| {
+                    !(matches!(*key, "redirect_uri" | "scopes" | "resource_url" | "name") && table.contains_key(key))
+                });
+            }
+        }
+        let registrations = self.registrations();
+        let mut registered = None;
         if draft.client_id.trim().is_empty() {
             let endpoint = surveyed.endpoints.advertised.registration.as_ref().ok_or_else(|| {
                 Error::Setup("this provider doesn't let apps register themselves; enter a client ID".into())
             })?;
-            let registered = setup::register(&http, endpoint, &surveyed.config, &surveyed.endpoints).await?;
+            let registration = setup::register(&http, endpoint, &surveyed.config, &surveyed.endpoints).await?;
             tracing::info!("registered Gatehouse at the provider (RFC 7591)");
             for (key, value) in &mut fields {
                 match *key {
-                    "client_id" => *value = Some(registered.client_id.as_str().into()),
-                    "client_secret" if registered.client_secret.is_some() => {
-                        *value = registered.client_secret.as_deref().map(Into::into);
-                    }
+                    "client_id" => *value = Some(registration.client_id.as_str().into()),
+                    "client_secret" => *value = registration.client_secret.as_deref().map(Into::into),
                     _ => {}
                 }
             }
-            // Kept before the profile is written: without it the registration could never be deleted.
-            if let Some(management) = &registered.management {
-                let text = serde_json::to_string(management).map_err(|e| Error::Internal(e.to_string()))?;
-                if let Err(e) = self.registrations().save_text(&name, text).await {
+            if !fields.iter().any(|(key, _)| *key == "client_secret") {
+                fields.push(("client_secret", registration.client_secret.as_deref().map(Into::into)));
+            }
+            if let Some(method) = &registration.auth_method {
+                fields.push(("token_endpoint_auth_method", Some(method.as_str().into())));
+            }
+            registered = Some(registration);
+        }
+        let earlier = match (&registered, editing) {
+            (Some(_), Some(profile)) => registrations.load_text(profile).await.ok().flatten(),
+            _ => None,
+        };
+        let saved = self.write_provider(&file, &name, editing, &fields, registered.as_ref()).await;
+        let config = match saved {
+            Ok(config) => config,
+            Err(e) => {
+                // Nothing was saved: a registration made for it is undone, and an earlier one kept.
+                if let Some(management) = registered.as_ref().and_then(|r| r.management.as_ref()) {
                     let _ = setup::unregister(&http, management).await;
-                    return Err(e.into());
+                    let _ = match &earlier {
+                        Some(text) => registrations.save_text(&name, text.clone()).await,
+                        None => registrations.delete(&name).await,
+                    };
                 }
+                return Err(e);
+            }
+        };
+        // Saved with a new registration: the one it replaces is deleted at the provider.
+        if let Some(earlier) = earlier.and_then(|text| serde_json::from_str::<setup::Registration>(&text).ok()) {
+            if let Err(e) = setup::unregister(&http, &earlier).await {
+                tracing::warn!(kind = e.kind(), "couldn't delete the replaced client registration");
             }
         }
-        match editing {
-            Some(profile) => {
-                // A redirect the person wrote by hand stays.
-                let doc = crate::config_file::read(&file)?;
-                if crate::config_file::profile(&doc, profile).is_some_and(|t| t.contains_key("redirect_uri")) {
-                    fields.retain(|(key, _)| *key != "redirect_uri");
-                }
-                crate::config_file::update(&file, profile, &fields)?;
-            }
-            None => crate::config_file::add(&file, &name, &fields)?,
-        }
-        // The profile as the next start will read it.
-        let text = std::fs::read_to_string(&file).map_err(|e| Error::Setup(format!("couldn't read it back ({e})")))?;
-        let config = Config::parse_all(&text, &file.display().to_string())?
-            .into_iter()
-            .find(|c| c.profile == name)
-            .ok_or_else(|| Error::Internal("the saved profile is missing".into()))?;
         let service = (additions.factory)(config)?;
+        // The shared lock before the services' (as `change` takes them), never the other way round.
+        let at = {
+            let shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+            let services = self.services();
+            let is_added =
+                |s: &Arc<Gatehouse>| s.profile().is_some_and(|c| shared.added.iter().any(|a| a.profile == c.profile));
+            services.iter().position(is_added).unwrap_or(services.len())
+        };
         {
             let mut services = self.services.write().unwrap_or_else(|p| p.into_inner());
             match services.iter().position(|s| s.profile().is_some_and(|c| c.profile == name)) {
                 Some(index) => services[index] = Arc::clone(&service),
+                // After the configured profiles, before the added accounts.
                 None => {
-                    // After the configured profiles, before the added accounts.
-                    let shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
-                    let is_added = |s: &Arc<Gatehouse>| {
-                        s.profile().is_some_and(|c| shared.added.iter().any(|a| a.profile == c.profile))
-                    };
-                    let at = services.iter().position(is_added).unwrap_or(services.len());
+                    let at = at.min(services.len());
                     services.insert(at, Arc::clone(&service));
                 }
             }
@@ -634,6 +655,43 @@ impl Accounts {
         self.publish();
         service.restore().await;
         Ok(name)
+    }
+
+    /// Keeps a new registration's secret in the keychain, then writes the profile into `file` (over `editing`'s
+    /// keys, or as a new one), and reads it back as the next start will.
+    async fn write_provider(
+        &self,
+        file: &Path,
+        name: &str,
+        editing: Option<&str>,
+        fields: &crate::config_file::Fields,
+        registered: Option<&setup::Registered>,
+    ) -> Result<Config> {
+        // Kept before the profile is written: without it the registration could never be deleted.
+        if let Some(management) = registered.and_then(|r| r.management.as_ref()) {
+            let text = serde_json::to_string(management).map_err(|e| Error::Internal(e.to_string()))?;
+            self.registrations().save_text(name, text).await?;
+        }
+        let before = std::fs::read(file).ok();
+        match editing {
+            Some(profile) => crate::config_file::update(file, profile, fields)?,
+            None => crate::config_file::add(file, name, fields)?,
+        }
+        let read_back = std::fs::read_to_string(file)
+            .map_err(|e| Error::Setup(format!("couldn't read it back ({e})")))
+            .and_then(|text| Ok(Config::parse_all(&text, &file.display().to_string())?))
+            .and_then(|configs| {
+                let config = configs.into_iter().find(|c| c.profile == name);
+                config.ok_or_else(|| Error::Internal("the saved profile is missing".into()))
+            });
+        if read_back.is_err() {
+            // The file is left as it was: a profile the next start would refuse is never kept.
+            let _ = match before {
+                Some(bytes) => std::fs::write(file, bytes),
+                None => std::fs::remove_file(file),
+            };
+        }
+        read_back
     }
 
     /// Removes the configured profile `profile`: signs it out first (revoking at the provider), then deletes it

@@ -471,13 +471,36 @@ fn launch_browser(url: &url::Url) -> Result<(), String> {
     for mut command in open::commands(url.as_str()) {
         command.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
         command.stderr(std::process::Stdio::null());
-        match command.spawn() {
-            Ok(mut child) => {
-                // Reaped in the background; the sign-in goes on meanwhile.
-                std::thread::spawn(move || child.wait());
-                return Ok(());
+        let mut child = match command.spawn() {
+            Ok(child) => child,
+            Err(e) => {
+                why = e.to_string();
+                continue;
             }
-            Err(e) => why = e.to_string(),
+        };
+        // A launcher that fails (xdg-open with no browser to hand the link to) says so within moments; one still
+        // running then has handed it over, or is the browser itself.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(1500);
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) if status.success() => return Ok(()),
+                Ok(Some(status)) => {
+                    why = format!("{} exited with {status}", command.get_program().to_string_lossy());
+                    break;
+                }
+                Ok(None) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Ok(None) => {
+                    // Reaped in the background; the sign-in goes on meanwhile.
+                    std::thread::spawn(move || child.wait());
+                    return Ok(());
+                }
+                Err(e) => {
+                    why = e.to_string();
+                    break;
+                }
+            }
         }
     }
     Err(why)

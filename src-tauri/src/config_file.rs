@@ -15,10 +15,8 @@ use crate::error::{Error, Result};
 /// One profile's keys, as setting a provider up writes them, in order. `None` removes the key.
 pub type Fields = Vec<(&'static str, Option<toml_edit::Value>)>;
 
-/// The keys setting a provider up writes. Editing a profile changes only these; the profile's other keys (a
-/// hand-written `redirect_uri`, `dpop`, …) stay as they are.
-pub const SETUP_KEYS: [&str; 10] =
-    ["preset", "name", "issuer", "client_id", "client_secret", "tenant", "domain", "realm", "scopes", "resource_url"];
+/// Each change reads, edits and replaces the whole file: one at a time in this process, so that none is lost.
+static EDITS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Reads the file; a missing one is an empty document.
 ///
@@ -80,6 +78,7 @@ fn profile_mut<'a>(doc: &'a mut DocumentMut, name: &str) -> Option<&'a mut Table
 /// # Errors
 /// [`Error::Setup`] when the file can't be read, parsed or written, or already has a profile called `name`.
 pub fn add(path: &Path, name: &str, fields: &Fields) -> Result<()> {
+    let _one_at_a_time = EDITS.lock().unwrap_or_else(|p| p.into_inner());
     let mut doc = read(path)?;
     if profile_names(&doc).iter().any(|n| n == name) {
         return Err(Error::Setup(format!("the config file already has a profile called {name:?}")));
@@ -116,20 +115,16 @@ pub fn add(path: &Path, name: &str, fields: &Fields) -> Result<()> {
     write(path, &doc)
 }
 
-/// Changes the setup keys of the profile `name` to `fields` (see [`SETUP_KEYS`]): each is replaced in place,
-/// keeping its comments; a setup key that `fields` leaves out is removed; every other key stays.
+/// Changes the keys `fields` names in the profile `name`: each `Some` is set in place, keeping its comments,
+/// and each `None` removed. Every other key stays as the person wrote it.
 ///
 /// # Errors
 /// [`Error::Setup`] when the file can't be read, parsed or written, or has no profile called `name`.
 pub fn update(path: &Path, name: &str, fields: &Fields) -> Result<()> {
+    let _one_at_a_time = EDITS.lock().unwrap_or_else(|p| p.into_inner());
     let mut doc = read(path)?;
     let table = profile_mut(&mut doc, name)
         .ok_or_else(|| Error::Setup(format!("the config file has no profile called {name:?} any more")))?;
-    for key in SETUP_KEYS {
-        if !fields.iter().any(|(k, _)| *k == key) {
-            table.remove(key);
-        }
-    }
     set(table, fields);
     write(path, &doc)
 }
@@ -139,6 +134,7 @@ pub fn update(path: &Path, name: &str, fields: &Fields) -> Result<()> {
 /// # Errors
 /// [`Error::Setup`] when the file can't be read, parsed or written.
 pub fn remove(path: &Path, name: &str) -> Result<()> {
+    let _one_at_a_time = EDITS.lock().unwrap_or_else(|p| p.into_inner());
     let mut doc = read(path)?;
     let names = profile_names(&doc);
     if !names.iter().any(|n| n == name) {
@@ -191,13 +187,17 @@ fn set(table: &mut Table, fields: &Fields) {
     }
 }
 
-/// Replaces the file at `path` with `doc`, atomically and readable by its owner only.
+/// Replaces the file at `path` with `doc`, atomically and readable by its owner only. A config file that is a
+/// symbolic link (kept in a dotfiles repository, say) stays one: the file it points to is replaced.
 fn write(path: &Path, doc: &DocumentMut) -> Result<()> {
     let failed = |e: std::io::Error| Error::Setup(format!("couldn't write {} ({e})", path.display()));
+    let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    let path = target.as_path();
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     create_private_dir(dir).map_err(failed)?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("config.toml");
-    let temporary = dir.join(format!(".{name}.{}.new", std::process::id()));
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let temporary = dir.join(format!(".{name}.{}-{nanos}.new", std::process::id()));
     let result = (|| {
         let mut file = private_file(&temporary)?;
         file.write_all(doc.to_string().as_bytes())?;
@@ -290,12 +290,13 @@ mod tests {
         assert!(text.starts_with(original), "{text}");
         assert_eq!(profile_names(&read(&path).unwrap()), ["work", "example"]);
 
-        update(&path, "work", &vec![("preset", Some("gitlab".into())), ("client_id", Some("def".into()))]).unwrap();
+        let edit = vec![("preset", Some("gitlab".into())), ("client_id", Some("def".into())), ("domain", None)];
+        update(&path, "work", &edit).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("client_id = \"def\" # from the console"), "{text}");
         assert!(text.contains("# work account\nprofile = \"work\" # the name"), "{text}");
-        assert!(text.contains("sign_in_timeout_secs = 60"), "a key the setup doesn't write stays: {text}");
-        assert!(!text.contains("domain"), "a setup key left out is removed: {text}");
+        assert!(text.contains("sign_in_timeout_secs = 60"), "a key the edit doesn't name stays: {text}");
+        assert!(!text.contains("domain"), "a key set to None is removed: {text}");
 
         remove(&path, "work").unwrap();
         let text = std::fs::read_to_string(&path).unwrap();

@@ -132,13 +132,13 @@ pub enum Error {
     /// A sign-in the command line waited for ended without a session; the message says why.
     #[error("{0}")]
     SignInStopped(String),
-    /// A setting of Gatehouse's own (start at login) could not be changed.
     /// Setting a provider up, editing or removing it, couldn't be done; the message says why and what to do.
-    #[error("Couldn't save the provider: {0}.")]
+    #[error("Couldn't change the provider settings: {0}.")]
     Setup(String),
     /// No provider is set up: no config file, or one with no profile.
     #[error("No provider is set up yet. Open Gatehouse and choose your provider, or write the config file {0} (see the README).")]
     NoProvider(String),
+    /// A setting of Gatehouse's own (start at login) could not be changed.
     #[error("Couldn't change the setting ({0}). Check that your home folder is writable, then try again.")]
     Setting(String),
     /// A bug or an OS failure that the user cannot fix.

@@ -305,7 +305,9 @@ pub(crate) fn accounts_of<R: Runtime>(app: &AppHandle<R>) -> Option<Arc<Accounts
 
 /// The private-use schemes the profiles redirect to, each once.
 fn redirect_schemes(config: &Result<Vec<Config>, ConfigError>) -> Vec<String> {
-    let mut schemes: Vec<String> = Vec::new();
+    // The app's own scheme always: a provider set up in the window later redirects there (RFC 8252 §7.1).
+    let own = presets::SCHEME.split(':').next().unwrap_or_default().to_owned();
+    let mut schemes: Vec<String> = vec![own];
     for profile in config.iter().flatten() {
         if let Some(scheme) = profile.redirect_scheme() {
             if !schemes.iter().any(|s| s == scheme) {

@@ -653,18 +653,28 @@ impl Gatehouse {
         let endpoints = self.endpoints(config).await?;
         let url = endpoints.device_authorization.clone().ok_or(Error::NoDeviceFlow)?;
         let client = flow::client(config, &endpoints, &config.redirect_uri)?;
-        let details = flow::device_authorization(&client, &url, config, &self.http).await?;
-        show(&details);
-        self.update(|view| view.phase = Phase::WaitingForBrowser);
-        let provider = flow::Provider { config, endpoints: &endpoints, http: &self.http };
-        // Polling stops when the person cancels, or signs in in the browser instead.
+        // From here until the provider answers, Cancel (or a sign-in in the browser) stops this sign-in: while
+        // the code is asked for, and while it is polled.
         let cancelled = self.device_cancel.notified();
-        self.device_polling.store(true, Ordering::SeqCst);
-        let polled = tokio::select! {
-            polled = flow::device_token(&client, provider, &details) => Some(polled),
-            () = cancelled => None,
+        tokio::pin!(cancelled);
+        let polling = Polling::start(&self.device_polling);
+        let details = tokio::select! {
+            details = flow::device_authorization(&client, &url, config, &self.http) => Some(details?),
+            () = &mut cancelled => None,
         };
-        self.device_polling.store(false, Ordering::SeqCst);
+        let polled = match details {
+            Some(details) => {
+                show(&details);
+                self.update(|view| view.phase = Phase::WaitingForBrowser);
+                let provider = flow::Provider { config, endpoints: &endpoints, http: &self.http };
+                tokio::select! {
+                    polled = flow::device_token(&client, provider, &details) => Some(polled),
+                    () = &mut cancelled => None,
+                }
+            }
+            None => None,
+        };
+        drop(polling);
         self.update(|view| view.device_code = None);
         let tokens = match polled {
             Some(Ok(tokens)) => tokens,
@@ -700,9 +710,10 @@ impl Gatehouse {
     /// # Errors
     /// As [`Gatehouse::sign_in_with_device`]; the error is also shown as the notice.
     pub async fn sign_in_with_code(&self) -> Result<()> {
-        self.pending.cancel(None)?;
         let result = self
             .sign_in_with_device(|details| {
+                // The browser attempt gives way only once there is a code to show instead.
+                let _ = self.pending.cancel(None);
                 let code = device_code_view(details);
                 self.update(|view| {
                     view.device_code = Some(code);
@@ -1260,8 +1271,22 @@ fn too_short(session: &StoredSession, min_ttl: Duration) -> Error {
     Error::LifetimeTooShort { lifetime, wanted: min_ttl.as_secs() }
 }
 
-/// Whether `config`'s sessions are bound to a DPoP key (RFC 9449): where the provider takes ES256 proofs, unless
-/// the profile says `dpop = false`; or wherever the profile says `dpop = true`.
+/// Marks a sign-in with a code as under way for as long as it lives, whichever way it ends.
+struct Polling<'a>(&'a AtomicBool);
+
+impl<'a> Polling<'a> {
+    fn start(flag: &'a AtomicBool) -> Polling<'a> {
+        flag.store(true, Ordering::SeqCst);
+        Polling(flag)
+    }
+}
+
+impl Drop for Polling<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
 /// What the window shows of a sign-in with a code: the code, the links, and a QR code of the most complete link.
 fn device_code_view(details: &flow::DeviceAuthorization) -> crate::state::DeviceCode {
     let complete = details.verification_uri_complete().map(|c| c.secret().to_owned());
@@ -1283,6 +1308,8 @@ fn qr_svg(text: &str) -> Option<String> {
     Some(format!("data:image/svg+xml;base64,{}", base64::engine::general_purpose::STANDARD.encode(svg)))
 }
 
+/// Whether `config`'s sessions are bound to a DPoP key (RFC 9449): where the provider takes ES256 proofs, unless
+/// the profile says `dpop = false`; or wherever the profile says `dpop = true`.
 fn uses_dpop(config: &Config, endpoints: &ProviderEndpoints) -> bool {
     config.dpop.unwrap_or(endpoints.dpop_supported)
 }

@@ -81,7 +81,7 @@ pub struct Surveyed {
 }
 
 /// Where a client registration can be managed (RFC 7591 §3.2.1, RFC 7592), kept in the keychain.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Serialize, Deserialize)]
 pub struct Registration {
     /// `registration_client_uri`.
     pub client_uri: Url,
@@ -89,13 +89,24 @@ pub struct Registration {
     pub access_token: String,
 }
 
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The access token is a secret: never in a log or a panic message.
+        f.debug_struct("Registration").field("client_uri", &self.client_uri).finish_non_exhaustive()
+    }
+}
+
 /// What a registration gave.
+#[derive(Debug)]
 pub struct Registered {
     /// The client ID the provider issued.
     pub client_id: String,
     /// A secret the provider issued all the same (RFC 7591 §3.2.1), which it will then expect. In a desktop app
     /// it is not confidential (RFC 8252 §8.5); it goes into the profile like a secret from a console.
     pub client_secret: Option<String>,
+    /// How the server says the client must authenticate at its token endpoint (`none`, `client_secret_basic`
+    /// or `client_secret_post`), when it says.
+    pub auth_method: Option<String>,
     /// Where it can be deleted again, if the provider said.
     pub management: Option<Registration>,
 }
@@ -112,7 +123,9 @@ impl Draft {
         }
     }
 
-    /// The profile's keys, with `client_id`, and for a provider found by issuer its `scopes` and resource.
+    /// The profile's keys, with `client_id`, and for a provider found by issuer its `scopes` and resource. Only
+    /// the keys the chosen provider takes are listed (a field typed for another choice and then hidden is not
+    /// saved); one left empty is `None`, which removes it when editing.
     fn fields(&self, client_id: &str, scopes: &[String], resource: Option<&str>, name: Option<&str>) -> Fields {
         let text = |value: &str| (!value.trim().is_empty()).then(|| toml_edit::Value::from(value.trim()));
         let mut fields: Fields = Vec::new();
@@ -125,13 +138,26 @@ impl Draft {
             fields.push(("resource_url", resource.map(toml_edit::Value::from)));
             // RFC 8252 §7.1: the app's private-use scheme, which the system routes to it.
             fields.push(("redirect_uri", Some(presets::SCHEME.into())));
-        } else {
-            fields.push(("preset", Some(self.preset.as_str().into())));
-            fields.push(("client_id", Some(client_id.into())));
-            fields.push(("client_secret", text(&self.client_secret)));
-            fields.push(("tenant", text(&self.tenant)));
-            fields.push(("domain", text(&self.domain)));
-            fields.push(("realm", text(&self.realm)));
+            return fields;
+        }
+        fields.push(("preset", Some(self.preset.as_str().into())));
+        fields.push(("client_id", Some(client_id.into())));
+        let takes = |key: &str| match key {
+            "client_secret" => matches!(self.preset.as_str(), "google" | "github"),
+            "tenant" => self.preset == "microsoft",
+            "domain" => matches!(self.preset.as_str(), "gitlab" | "keycloak" | "okta" | "auth0"),
+            "realm" => self.preset == "keycloak",
+            _ => false,
+        };
+        for (key, value) in [
+            ("client_secret", &self.client_secret),
+            ("tenant", &self.tenant),
+            ("domain", &self.domain),
+            ("realm", &self.realm),
+        ] {
+            if takes(key) {
+                fields.push((key, text(value)));
+            }
         }
         fields
     }
@@ -203,10 +229,17 @@ pub async fn survey(draft: &Draft, name: &str, http: &reqwest::Client) -> Result
     let display = endpoints.issuer.as_ref().and_then(|i| i.host_str().map(str::to_owned));
     let resource = endpoints.userinfo.as_ref().map(Url::as_str).ok_or_else(|| {
         Error::Setup(
-            "the provider publishes no userinfo endpoint, so Gatehouse would have nothing to show once you're signed              in; write this profile by hand with a resource_url (see the README)"
+            "the provider publishes no userinfo endpoint, so Gatehouse would have nothing to show once you're \
+             signed in; write this profile by hand with a resource_url (see the README)"
                 .into(),
         )
     })?;
+    // The userinfo endpoint is OpenID Connect's (OIDC Core §5.3), and answers only an `openid` grant: a
+    // provider that leaves `openid` out of its list gets it asked for all the same.
+    let mut scopes = scopes;
+    if !scopes.iter().any(|s| s == "openid") {
+        scopes.insert(0, "openid".to_owned());
+    }
     let fields = draft.fields(client_id, &scopes, Some(resource), display.as_deref());
     let config = Config::parse(&profile_text(name, &fields), "the new provider")?;
     Ok(Surveyed { fields, endpoints, config })
@@ -312,6 +345,10 @@ fn explain(error: &Error, draft: &Draft) -> String {
             "The provider's metadata won't work with Gatehouse: {why}. Check the address (it must be the issuer \
              exactly as the provider names it), or ask the provider's administrator."
         ),
+        Error::Setup(why) => {
+            let mut chars = why.chars();
+            chars.next().map(|first| format!("{}{}.", first.to_uppercase(), chars.as_str())).unwrap_or_default()
+        }
         e => e.to_string(),
     }
 }
@@ -339,8 +376,13 @@ pub async fn register(
     config: &Config,
     endpoints: &ProviderEndpoints,
 ) -> Result<Registered> {
-    let mut grant_types = vec!["authorization_code", "refresh_token"];
-    if endpoints.device_authorization.is_some() {
+    // RFC 8414 §2 `grant_types_supported`: only grants the provider lists (all three, when it lists none).
+    let listed = |grant: &str| endpoints.advertised.grant_types.as_ref().is_none_or(|g| g.iter().any(|l| l == grant));
+    let mut grant_types: Vec<&str> = vec!["authorization_code"];
+    if listed("refresh_token") {
+        grant_types.push("refresh_token");
+    }
+    if endpoints.device_authorization.is_some() && listed("urn:ietf:params:oauth:grant-type:device_code") {
         grant_types.push("urn:ietf:params:oauth:grant-type:device_code");
     }
     let full = serde_json::json!({
@@ -353,16 +395,14 @@ pub async fn register(
         "scope": config.scopes.join(" "),
     });
     match register_with(http, endpoint, &full).await {
-        // RFC 7591 §3.2.2: a server may refuse metadata it won't take (a grant type, a scope) with
-        // `invalid_client_metadata`; the least a native sign-in needs is asked for once more.
-        Err(Refused { code, .. }) if code == "invalid_client_metadata" => {
+        // RFC 7591 §3.2.2: a server may refuse metadata it won't take (a grant type, a scope, a name); the least
+        // a native sign-in needs (a native app, RFC 8252 §8.4, its redirect URI and no secret) is asked for once
+        // more, and the server's defaults (RFC 7591 §2: the authorization code grant) fill in the rest.
+        Err(Refused { status: Some(400), .. }) => {
             let least = serde_json::json!({
-                "client_name": "Gatehouse",
                 "application_type": "native",
                 "redirect_uris": [config.redirect_uri.as_str()],
                 "token_endpoint_auth_method": "none",
-                "grant_types": ["authorization_code", "refresh_token"],
-                "response_types": ["code"],
             });
             register_with(http, endpoint, &least).await.map_err(Error::from)
         }
@@ -370,9 +410,9 @@ pub async fn register(
     }
 }
 
-/// Why a registration failed: the provider's `error` (or HTTP status) and what it said, or another error.
+/// Why a registration failed: the HTTP status of a refusal, and the error to show.
 struct Refused {
-    code: String,
+    status: Option<u16>,
     error: Error,
 }
 
@@ -384,7 +424,7 @@ impl From<Refused> for Error {
 
 impl From<Error> for Refused {
     fn from(error: Error) -> Refused {
-        Refused { code: String::new(), error }
+        Refused { status: None, error }
     }
 }
 
@@ -402,18 +442,23 @@ async fn register_with(
         .await
         .map_err(|e| Error::Network(crate::http::describe_transport_error(&e)))?;
     let status = response.status();
-    let answer: serde_json::Value = serde_json::from_slice(&crate::http::read_body(response).await?)
-        .map_err(|_| Error::Setup(format!("the provider's registration answer ({status}) is not JSON")))?;
-    let text = |name: &str| answer[name].as_str().map(|s| crate::error::clean_for_display(s, 200));
-    if !status.is_success() || answer.get("error").is_some() {
+    let body = crate::http::read_body(response).await?;
+    // A refusal may come as an error object (RFC 7591 §3.2.2) or as anything else (a 401 page where an initial
+    // access token is required): either way, the way on is a client made in the provider's console.
+    let answer: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
+    let text =
+        |name: &str| answer.as_ref().and_then(|a| a[name].as_str()).map(|s| crate::error::clean_for_display(s, 200));
+    if !status.is_success() || answer.as_ref().is_some_and(|a| a.get("error").is_some()) {
         let code = text("error").unwrap_or_else(|| status.to_string());
         let description = text("error_description").map(|d| format!(": {d}")).unwrap_or_default();
         let error = Error::Setup(format!(
-            "the provider refused to register Gatehouse ({code}{description}); create a client in its console and \
-             enter its client ID instead"
+            "the provider refused to register Gatehouse ({code}{description}); create a client in its console \
+             (a native or desktop app with the redirect URI shown) and enter its client ID instead"
         ));
-        return Err(Refused { code, error });
+        return Err(Refused { status: Some(status.as_u16()), error });
     }
+    let answer =
+        answer.ok_or_else(|| Error::Setup(format!("the provider's registration answer ({status}) is not JSON")))?;
     let client_id = answer["client_id"]
         .as_str()
         .filter(|id| !id.is_empty())
@@ -426,8 +471,18 @@ async fn register_with(
             .map(|client_uri| Registration { client_uri, access_token: token.to_owned() }),
         _ => None,
     };
-    let client_secret = answer["client_secret"].as_str().filter(|s| !s.is_empty()).map(str::to_owned);
-    Ok(Registered { client_id, client_secret, management })
+    // RFC 7591 §3.2.1: the server says how the client it registered must authenticate; a secret it issued all
+    // the same is used only with a method that sends one.
+    let auth_method = answer["token_endpoint_auth_method"]
+        .as_str()
+        .filter(|m| matches!(*m, "none" | "client_secret_basic" | "client_secret_post"))
+        .map(str::to_owned);
+    let client_secret = answer["client_secret"]
+        .as_str()
+        .filter(|s| !s.is_empty() && auth_method.as_deref() != Some("none"))
+        .map(str::to_owned);
+    let auth_method = auth_method.filter(|m| m == "none" || client_secret.is_some());
+    Ok(Registered { client_id, client_secret, auth_method, management })
 }
 
 /// Deletes a registration (RFC 7592 §2.3). A provider that has already forgotten it is fine.

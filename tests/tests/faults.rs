@@ -587,3 +587,38 @@ async fn a_bearer_answer_to_a_proven_request_keeps_the_key_for_the_refresh_token
     service.sign_out().await.unwrap();
     assert!(keyring::lookup(profile).is_none());
 }
+
+/// RFC 7591 §3.2.2: a provider that refuses the metadata of Gatehouse's registration (a grant type, a scope, the
+/// application type) with a 400 is asked once more with the least a native sign-in needs, and registers it; a
+/// refusal of another kind is said plainly, with the way on (a client made in the provider's console); and the
+/// registration is deleted again (RFC 7592 §2.3).
+#[tokio::test]
+async fn a_registration_refused_for_its_metadata_is_asked_again_with_the_least() {
+    use gatehouse_lib::{auth::discovery, config::Config, setup};
+    let idp = Idp::start(&artifacts_dir("faults").join("faults-registration.log"));
+    let proxy = FaultProxy::start(idp.issuer()).await;
+    let config = Config::parse(&idp.profile_toml("faults-registration"), "test").unwrap();
+    let http = reqwest::Client::new();
+    let issuer = url::Url::parse(&idp.issuer()).unwrap();
+    let endpoints = discovery::discover(&http, &issuer, false).await.unwrap();
+    assert_eq!(endpoints.advertised.registration.as_ref().map(url::Url::path), Some("/reg"));
+    let endpoint = url::Url::parse(&format!("{}/reg", proxy.url())).unwrap();
+
+    proxy.inject_times(Fault::ErrorWithStatus(400, "invalid_client_metadata"), &["/reg"], Some(1));
+    let registered = setup::register(&http, &endpoint, &config, &endpoints).await.unwrap();
+    assert_eq!(proxy.requests("/reg"), 2, "refused once, then asked with the least");
+    let created = idp.events_named("registration_create.success", None).await;
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0]["clientId"].as_str(), Some(registered.client_id.as_str()));
+    assert_eq!(created[0]["authMethod"], "none", "a public client");
+    assert_eq!((registered.client_secret.as_deref(), registered.auth_method.as_deref()), (None, Some("none")));
+
+    proxy.inject(Fault::ServerError, &["/reg"]);
+    let refused = setup::register(&http, &endpoint, &config, &endpoints).await.unwrap_err();
+    assert_eq!(refused.kind(), "setup_failed", "{refused}");
+    assert!(refused.to_string().contains("create a client in its console"), "{refused}");
+    assert_eq!(proxy.requests("/reg"), 3, "a refusal that isn't about the metadata is not asked again");
+
+    setup::unregister(&http, registered.management.as_ref().unwrap()).await.unwrap();
+    assert_eq!(idp.events_named("registration_delete.success", None).await.len(), 1);
+}

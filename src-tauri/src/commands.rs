@@ -10,7 +10,8 @@ use crate::accounts::Accounts;
 use crate::error::Result;
 use crate::settings::{self, Settings, SettingsChannel};
 use crate::setup::{Draft, Editing, Findings};
-use crate::state::{ViewChannel, WindowView};
+use crate::state::WindowView;
+use crate::watch::ViewChannel;
 
 /// What the window should show now: every account.
 #[tauri::command]

@@ -3,22 +3,16 @@
 //!
 //! `run()` wires Tauri to the [`service::Gatehouse`] service; everything that matters happens there.
 
-pub mod accounts;
-pub mod api;
-pub mod auth;
 pub mod cli;
 pub mod commands;
-pub mod config;
-pub mod config_file;
 pub mod deep_link;
-pub mod error;
-pub mod http;
-pub mod presets;
-pub mod service;
 pub mod settings;
-pub mod setup;
-pub mod state;
-pub mod tokens;
+pub mod watch;
+
+// The sign-in itself lives in the Tauri-free core crate; its modules are this crate's too, by the same names.
+pub use gatehouse_core::{
+    accounts, api, auth, config, config_file, dpop, error, http, os, presets, service, setup, state, tokens,
+};
 #[cfg(desktop)]
 pub mod tray;
 
@@ -34,8 +28,9 @@ use crate::accounts::Accounts;
 use crate::config::{Config, ConfigError, CONFIG_ENV};
 use crate::service::{Gatehouse, Shell};
 use crate::settings::SettingsChannel;
-use crate::state::{AuthView, ViewChannel};
+use crate::state::AuthView;
 use crate::tokens::keychain::Keychain;
+use crate::watch::ViewChannel;
 
 /// The label of the one window.
 pub const MAIN_WINDOW: &str = "main";
@@ -44,23 +39,6 @@ pub const MAIN_WINDOW: &str = "main";
 /// else, and nothing about the session: the state file holds only numbers. Not whether it was visible either:
 /// a login start stays in the tray, and a person's launch always shows the window.
 pub const REMEMBERED: StateFlags = StateFlags::SIZE.union(StateFlags::POSITION).union(StateFlags::MAXIMIZED);
-
-/// The settings of every property test: 10,000 generated cases each and a fixed seed, so that a CI run is
-/// repeatable. The long campaign (`tests/bin/fuzz`) sets `PROPTEST_CASES` and a seed of its own
-/// (`PROPTEST_RNG_SEED`), which win over these.
-#[cfg(test)]
-pub(crate) fn proptest_config() -> proptest::test_runner::Config {
-    let mut config = proptest::test_runner::Config::default();
-    if std::env::var_os("PROPTEST_CASES").is_none() {
-        config.cases = 10_000;
-    }
-    if std::env::var_os("PROPTEST_RNG_SEED").is_none() {
-        config.rng_seed = proptest::test_runner::RngSeed::Fixed(0x6a7e_4f0e);
-    }
-    // A failing case is printed, shrunk, and not written into the source tree.
-    config.failure_persistence = None;
-    config
-}
 
 /// Whether there is a display to open the window on. On Linux that is an X11 (`DISPLAY`) or Wayland
 /// (`WAYLAND_DISPLAY`) session; elsewhere there always is one.

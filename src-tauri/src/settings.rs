@@ -12,7 +12,7 @@ use tauri::{AppHandle, Manager, Runtime};
 use tauri_plugin_autostart::ManagerExt;
 
 use crate::error::{Error, Result};
-use crate::state::Watcher;
+use crate::watch::Watcher;
 
 /// Starts Gatehouse in the tray, with its window hidden. The autostart entry passes it.
 pub const HIDDEN_FLAG: &str = "--hidden";

@@ -591,3 +591,47 @@ async fn the_authorization_endpoints_own_query_is_kept_with_pushed_requests() {
     assert_eq!(idp.events_named("par.success", None).await.len(), 1);
     service.cancel_sign_in().await.unwrap();
 }
+
+/// The core crate's example (`crates/gatehouse-core/examples/loopback.rs`, built by the test command): an app of
+/// its own, with no Tauri, signs in through a loopback redirect against the real provider and keychain, shows the
+/// resource, and signs out, revoking.
+#[tokio::test]
+async fn the_core_crates_example_signs_in_through_a_loopback_redirect() {
+    use tokio::io::AsyncBufReadExt;
+    keyring::require_secret_service();
+    let idp = Idp::start(&artifacts_dir("backend").join("idp-example.log"));
+    let binary = harness::desktop::app_binary().with_file_name("examples").join("loopback");
+    assert!(binary.exists(), "{} is missing: the test command builds it", binary.display());
+    let issuer = idp.issuer();
+    let mut child = tokio::process::Command::new(&binary)
+        .args([issuer.as_str(), harness::idp::CLIENT_ID, &format!("{issuer}/api/resource")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let link = loop {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(30), stderr.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap_or_else(|| panic!("the example ended without a link"));
+        if let Some(link) = line.strip_prefix("Sign in at: ") {
+            break link.to_owned();
+        }
+    };
+    // The person signs in; the browser's last step takes the provider's answer to the example's listener.
+    let answer = user_agent::authorize(&link, "dora", Decision::Approve).await.unwrap();
+    assert!(answer.starts_with("http://127.0.0.1:"), "{answer}");
+    let page = reqwest::get(&answer).await.unwrap();
+    assert!(page.status().is_success(), "{}", page.status());
+    let output =
+        tokio::time::timeout(std::time::Duration::from_secs(30), child.wait_with_output()).await.unwrap().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}: {stdout}", output.status);
+    assert!(stdout.contains("signed in as Dora") && stdout.contains("Hello, Dora!"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("signed out"), "{stdout}");
+    let revoked = idp.events_named("revocation.requested", None).await;
+    assert!(!revoked.is_empty(), "signing out revoked the session at the provider");
+}

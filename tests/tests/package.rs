@@ -90,3 +90,28 @@ fn the_desktop_entry_receives_the_redirect_and_validates() {
     let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success() && said.trim().is_empty(), "desktop-file-validate: {said}");
 }
+
+/// The sign-in's core crate holds no window toolkit: no Tauri, GTK, WebKit or wry anywhere in what it links (its
+/// normal and build dependencies), while the app crate does.
+#[test]
+fn the_core_crate_depends_on_no_window_toolkit() {
+    let tree = |package: &str| {
+        let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["tree", "--offline", "--locked", "-p", package, "-e", "normal,build", "--prefix", "none"])
+            .current_dir(harness::tests_dir().parent().unwrap())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "cargo tree: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let toolkit = |tree: &str| -> Vec<String> {
+        let names = ["tauri", "gtk", "webkit", "wry", "gdk", "javascriptcore"];
+        let found =
+            tree.lines().filter(|line| names.iter().any(|name| line.split(' ').next().unwrap_or("").contains(name)));
+        found.map(str::to_owned).collect()
+    };
+    let core = tree("gatehouse-core");
+    assert!(core.contains("keyring-core") && core.contains("oauth2"), "{core}");
+    assert_eq!(toolkit(&core), Vec::<String>::new(), "the core crate links a window toolkit");
+    assert!(!toolkit(&tree("gatehouse")).is_empty(), "the app crate is the one that does");
+}

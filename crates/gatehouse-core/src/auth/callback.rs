@@ -11,47 +11,7 @@ use crate::error::clean_for_display;
 /// The longest callback URL accepted. Real codes and states are a few hundred bytes at most.
 pub const MAX_CALLBACK_LEN: usize = 8 * 1024;
 
-/// Why a deep link was not accepted as the answer to the sign-in in progress.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CallbackError {
-    /// The link is longer than any real authorization response.
-    #[error(
-        "A sign-in link was ignored because it is far too long. If you were signing in, press Sign in to try again."
-    )]
-    TooLong,
-    /// The link is not a URL.
-    #[error("A sign-in link was ignored because it is malformed. If you were signing in, press Sign in to try again.")]
-    Malformed,
-    /// The link's scheme or path is not the configured redirect URI.
-    #[error("A link that is not a sign-in response was ignored.")]
-    WrongTarget,
-    /// A parameter appears more than once (RFC 6749 §3.1).
-    #[error("A sign-in link was ignored because it repeats the parameter \"{0}\".")]
-    DuplicateParameter(String),
-    /// A required parameter is missing.
-    #[error("A sign-in link was ignored because it has no \"{0}\".")]
-    MissingParameter(&'static str),
-    /// There is no sign-in in progress: never started, cancelled, or already completed (a replay).
-    #[error("A sign-in link arrived when no sign-in was in progress (it may be old or replayed), so it was ignored. Press Sign in to start one.")]
-    NoSignInInProgress,
-    /// The `state` does not match the sign-in in progress (RFC 6749 §10.12, RFC 9700 §4.7).
-    #[error("A sign-in link that doesn't belong to this sign-in was ignored. Finish signing in in the browser window Gatehouse opened.")]
-    StateMismatch,
-    /// A response for the sign-in in progress arrived while a session is active; its code is not used.
-    #[error("A sign-in response arrived while you're already signed in, so it was ignored. Sign out first to switch accounts.")]
-    AlreadySignedIn,
-    /// The sign-in in progress has expired.
-    #[error("The sign-in expired before the browser answered. Press Sign in to start again.")]
-    Expired,
-    /// `iss` is not the provider Gatehouse is signing in with (RFC 9207 §2.4).
-    #[error(
-        "A sign-in response came from a different provider than expected and was rejected. Press Sign in to try again."
-    )]
-    IssuerMismatch,
-    /// The provider promises `iss` but the response has none (RFC 9207 §2.4).
-    #[error("A sign-in response without the provider's identity was rejected. Press Sign in to try again.")]
-    IssuerMissing,
-}
+pub use crate::error::CallbackError;
 
 /// What the authorization server answered.
 #[derive(Debug)]

@@ -4,7 +4,7 @@
 use oauth2::AccessToken;
 use url::Url;
 
-use crate::auth::dpop::DpopKey;
+use crate::dpop::DpopKey;
 use crate::error::{Error, Result};
 use crate::http::{self, NonceRefusal, Proven};
 

@@ -14,7 +14,7 @@ use std::net::{IpAddr, SocketAddr};
 pub fn same_user(peer: SocketAddr, local: SocketAddr) -> Option<bool> {
     #[cfg(target_os = "linux")]
     {
-        let me = crate::tokens::lock::current_uid()?;
+        let me = crate::os::current_uid()?;
         let table = match peer.ip() {
             IpAddr::V4(_) => "/proc/net/tcp",
             IpAddr::V6(_) => "/proc/net/tcp6",

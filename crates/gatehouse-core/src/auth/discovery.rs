@@ -320,7 +320,7 @@ fn check(metadata: Metadata, issuer: &Url, tenant_issuer: bool) -> Result<Provid
             .as_ref()
             .and_then(serde_json::Value::as_array)
             .is_some_and(|values| values.iter().any(|v| v == "select_account")),
-        dpop_supported: crate::auth::dpop::advertised(metadata.dpop_signing_alg_values_supported.as_ref()),
+        dpop_supported: crate::dpop::advertised(metadata.dpop_signing_alg_values_supported.as_ref()),
         auth_methods: strings(metadata.token_endpoint_auth_methods_supported.as_ref()),
         advertised: Advertised {
             // RFC 7591 §3: registration sends the client's metadata, and gets its identifier, over TLS.

@@ -139,7 +139,7 @@ pub struct OAuthHttpError(pub Error);
 /// DPoP key, each request carries a fresh proof (RFC 9449 §5), and one refused with `use_dpop_nonce` is sent
 /// again once with the nonce the server gave (§8).
 #[derive(Debug, Clone)]
-pub struct OAuthHttp(pub reqwest::Client, pub Option<crate::auth::dpop::DpopKey>);
+pub struct OAuthHttp(pub reqwest::Client, pub Option<crate::dpop::DpopKey>);
 
 type OAuthResult = std::result::Result<oauth2::HttpResponse, OAuthHttpError>;
 
@@ -154,7 +154,7 @@ impl<'c> oauth2::AsyncHttpClient<'c> for OAuthHttp {
 
 async fn send_for_oauth(
     http: &reqwest::Client,
-    dpop: Option<&crate::auth::dpop::DpopKey>,
+    dpop: Option<&crate::dpop::DpopKey>,
     request: oauth2::HttpRequest,
 ) -> OAuthResult {
     let (parts, body) = request.into_parts();
@@ -230,7 +230,7 @@ pub struct Answer {
 /// How a request is proven with a DPoP key (RFC 9449).
 pub struct Proven<'a> {
     /// The key.
-    pub key: &'a crate::auth::dpop::DpopKey,
+    pub key: &'a crate::dpop::DpopKey,
     /// The access token sent with the request, whose hash the proof carries (`ath`).
     pub token: Option<&'a oauth2::AccessToken>,
     /// How the server says it wants a nonce first.
@@ -248,10 +248,10 @@ pub enum NonceRefusal {
 
 impl NonceRefusal {
     /// The server whose nonces these are.
-    fn server(self) -> crate::auth::dpop::Server {
+    fn server(self) -> crate::dpop::Server {
         match self {
-            NonceRefusal::TokenEndpoint => crate::auth::dpop::Server::Authorization,
-            NonceRefusal::Resource => crate::auth::dpop::Server::Resource,
+            NonceRefusal::TokenEndpoint => crate::dpop::Server::Authorization,
+            NonceRefusal::Resource => crate::dpop::Server::Resource,
         }
     }
 
@@ -289,13 +289,13 @@ pub async fn send(
         let mut request = build();
         if let Some(proven) = &proven {
             let proof = proven.key.proof(method, url, proven.token, proven.refusal.server())?;
-            request = request.header(crate::auth::dpop::DPOP_HEADER, proof);
+            request = request.header(crate::dpop::DPOP_HEADER, proof);
         }
         let response = request.send().await.map_err(|e| Error::Network(describe_transport_error(&e)))?;
         let (status, headers) = (response.status(), response.headers().clone());
         let answer = Answer { status, headers, body: read_body(response).await };
         let Some(proven) = &proven else { return Ok(answer) };
-        let new_nonce = crate::auth::dpop::remember_nonce(url, proven.refusal.server(), &answer.headers);
+        let new_nonce = crate::dpop::remember_nonce(url, proven.refusal.server(), &answer.headers);
         if new_nonce && !retried && proven.refusal.matches(&answer) {
             retried = true;
             continue;

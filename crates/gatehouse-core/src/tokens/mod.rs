@@ -9,7 +9,7 @@
 pub mod keychain;
 pub mod lock;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use oauth2::{AccessToken, RefreshToken};
 use serde::{Deserialize, Serialize};
@@ -115,7 +115,7 @@ pub struct StoredSession {
     pub account: Account,
     /// The private key the tokens are bound to (RFC 9449), for a DPoP session; `None` for Bearer tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dpop_key: Option<crate::auth::dpop::StoredKey>,
+    pub dpop_key: Option<crate::dpop::StoredKey>,
     /// The access token is a Bearer token although the session has a DPoP key: the provider answered a proven
     /// request with `token_type` Bearer and a refresh token, which RFC 9449 §5 still binds to the key for a public
     /// client. The key then proves refreshes and revocation; the access token is sent as Bearer.
@@ -132,8 +132,8 @@ impl StoredSession {
     ///
     /// # Errors
     /// [`crate::error::Error::Internal`] when the stored key can't be read.
-    pub fn dpop_key(&self) -> crate::error::Result<Option<crate::auth::dpop::DpopKey>> {
-        self.dpop_key.as_ref().map(crate::auth::dpop::DpopKey::from_stored).transpose()
+    pub fn dpop_key(&self) -> crate::error::Result<Option<crate::dpop::DpopKey>> {
+        self.dpop_key.as_ref().map(crate::dpop::DpopKey::from_stored).transpose()
     }
 
     /// The key the access token must be presented with (RFC 9449 §7.1), if it is bound; `None` for a Bearer
@@ -141,7 +141,7 @@ impl StoredSession {
     ///
     /// # Errors
     /// As [`StoredSession::dpop_key`].
-    pub fn access_key(&self) -> crate::error::Result<Option<crate::auth::dpop::DpopKey>> {
+    pub fn access_key(&self) -> crate::error::Result<Option<crate::dpop::DpopKey>> {
         if self.bearer_access {
             return Ok(None);
         }
@@ -200,10 +200,7 @@ pub fn deserialize_seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) ->
     Ok(Some(number.max(0.0) as u64))
 }
 
-/// Seconds since the Unix epoch.
-pub fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
+pub use crate::os::unix_now;
 
 /// When a token with lifetime `expires_in` (RFC 6749 §5.1), received at `now`, expires. `None` when the provider
 /// did not say, which RFC 6749 allows.

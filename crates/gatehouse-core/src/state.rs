@@ -3,10 +3,7 @@
 //! [`AuthView`] is the only thing about the session that leaves the backend. It holds who is signed in, when the
 //! access token expires, the granted scopes and the resource data, and never a token.
 
-use std::sync::Mutex;
-
 use serde::Serialize;
-use tauri::ipc::{Channel, IpcResponse};
 
 use crate::error::Error;
 use crate::tokens::{Account, StoredSession};
@@ -209,34 +206,4 @@ pub struct ProviderChoice {
     pub profile: String,
     /// Its provider's name.
     pub provider: String,
-}
-
-/// Where a value the window watches goes: the window's channel, once it has asked for one (`watch_state`,
-/// `watch_settings`). A reload of the page asks again and replaces it.
-pub struct Watcher<T: IpcResponse + Clone>(Mutex<Option<Channel<T>>>);
-
-/// Where views go.
-pub type ViewChannel = Watcher<WindowView>;
-
-impl<T: IpcResponse + Clone> Default for Watcher<T> {
-    fn default() -> Self {
-        Watcher(Mutex::new(None))
-    }
-}
-
-impl<T: IpcResponse + Clone> Watcher<T> {
-    /// Sends later values to `channel` instead of the one before.
-    pub fn set(&self, channel: Channel<T>) {
-        *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(channel);
-    }
-
-    /// Sends `value` to the window, if it is watching.
-    pub fn send(&self, value: &T) {
-        let channel = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
-        if let Some(channel) = channel {
-            if let Err(e) = channel.send(value.clone()) {
-                tracing::warn!("couldn't update the window: {e}");
-            }
-        }
-    }
 }

@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 use crate::error::{Error, Result};
-use crate::tokens::unix_now;
+use crate::os::unix_now;
 
 /// The proof's media type (RFC 9449 §4.2).
 const PROOF_TYPE: &str = "dpop+jwt";

@@ -22,17 +22,7 @@ pub const DEFAULT_SIGN_IN_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// How long one request to the provider may take unless the profile says otherwise.
 pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// A config file that cannot be used, with the field at fault.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("The config file {source_name} is invalid: {field}: {problem}. Fix it and restart Gatehouse.")]
-pub struct ConfigError {
-    /// Where the profile came from, for the message.
-    pub source_name: String,
-    /// The field at fault (`-` when the file as a whole is at fault).
-    pub field: String,
-    /// What is wrong with it.
-    pub problem: String,
-}
+pub use crate::error::ConfigError;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -768,7 +758,7 @@ pub(crate) mod tests {
 
     #[test]
     fn demo_profile_is_valid() {
-        let demo = Config::parse(include_str!("../../tests/idp/demo.toml"), "demo").unwrap();
+        let demo = Config::parse(include_str!("../../../tests/idp/demo.toml"), "demo").unwrap();
         assert_eq!(demo.profile, "demo");
         assert_eq!(demo.redirect_scheme(), Some("com.example.gatehouse"));
         assert!(matches!(demo.endpoints, Endpoints::Discover { .. }));

@@ -39,67 +39,7 @@ pub const KEYCHAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// over D-Bus), so there Gatehouse sets none either: large group claims make large tokens.
 const MAX_SECRET_LEN: Option<usize> = if cfg!(windows) { Some(2560) } else { None };
 
-/// Why the keychain could not be used.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum KeychainError {
-    /// There is no keychain service to talk to.
-    #[error("The system keychain isn't available ({0}), so Gatehouse can't keep you signed in. Start or install your keyring (on Linux, GNOME Keyring or KeePassXC's Secret Service), then try again.")]
-    Unavailable(String),
-    /// The keychain is locked, or access was refused.
-    #[error("The system keychain is locked or refused access. Unlock it (log in to your desktop again, or in GNOME open Passwords and Keys and unlock the Login keyring), then try again.")]
-    Locked,
-    /// The keychain has no collection to create the entry in: no `default` alias (WSL, KeePassXC with no
-    /// database exposed, a deleted login keyring) and no unlocked collection either.
-    #[error("Your keyring has no collection to keep sessions in: it has no default collection, and none is unlocked. Create a keyring and make it the default (GNOME: Passwords and Keys, then + and Password keyring, then right-click it and Set as default; KeePassXC: Settings, Secret Service Integration, expose a database), then try again.")]
-    NoCollection,
-    /// The keychain holds several entries for one profile (another program wrote one beside Gatehouse's).
-    #[error("The system keychain holds more than one saved session for this profile (another program may have written one). Sign out (in the window, or with gatehouse sign-out) to remove them all, then sign in again.")]
-    Duplicates,
-    /// The keychain did not answer in time. The call may still complete later.
-    #[error("The system keychain didn't answer in time. If it is asking for a password, answer it, then try again.")]
-    TimedOut,
-    /// An earlier call is still waiting for the keychain, so this one was not started.
-    #[error("The system keychain is still busy with an earlier request. If it is asking for a password, answer it, then try again.")]
-    Busy,
-    /// The stored entry cannot be read.
-    #[error("The saved session in the keychain can't be read ({0}). Sign in again to replace it.")]
-    Corrupt(String),
-    /// The session does not fit in the keychain.
-    #[error("The provider's tokens are too large for this system's keychain. Ask the provider for smaller tokens.")]
-    TooLarge,
-    /// Another keychain failure.
-    #[error("The system keychain failed ({0}). Try again.")]
-    Failed(String),
-}
-
-impl KeychainError {
-    /// The stable code the UI branches on.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            KeychainError::Unavailable(_) => "keychain_unavailable",
-            KeychainError::Locked => "keychain_locked",
-            KeychainError::NoCollection => "keychain_no_collection",
-            KeychainError::Duplicates => "keychain_duplicates",
-            KeychainError::TimedOut | KeychainError::Busy => "keychain_timeout",
-            KeychainError::Corrupt(_) => "keychain_corrupt",
-            KeychainError::TooLarge => "keychain_too_large",
-            KeychainError::Failed(_) => "keychain_failed",
-        }
-    }
-
-    /// Whether a write that failed this way certainly wrote nothing. A timeout or an unexplained failure may
-    /// still have written, or may yet write.
-    pub fn nothing_written(&self) -> bool {
-        matches!(
-            self,
-            KeychainError::Unavailable(_)
-                | KeychainError::Locked
-                | KeychainError::NoCollection
-                | KeychainError::Busy
-                | KeychainError::TooLarge
-        )
-    }
-}
+pub use crate::error::KeychainError;
 
 impl From<keyring_core::Error> for KeychainError {
     /// What really happened, in words that say what to do; never a library's `Debug` text (an `Ambiguous`
@@ -648,7 +588,7 @@ mod tests {
         let v2 = decode(&format!(r#"{{"v":2,{binding},"access_token":"at","refresh_token":"rt","scopes":["openid"],"account":{{"subject":"alice"}}}}"#)).unwrap();
         assert_eq!(v2.binding.unwrap().client_id, "c");
         assert!(v2.dpop_key.is_none() && v2.access_token.is_some(), "a format 2 entry is a Bearer session");
-        let key = crate::auth::dpop::DpopKey::generate().unwrap().to_stored();
+        let key = crate::dpop::DpopKey::generate().unwrap().to_stored();
         let v3 = StoredSession { v: 3, dpop_key: Some(key), ..session(10) };
         let mut v3 = serde_json::to_value(&v3).unwrap();
         let bound: serde_json::Value = serde_json::from_str(&format!("{{{binding}}}")).unwrap();
@@ -695,8 +635,8 @@ mod tests {
             )
                 .prop_map(|(binding, access, refresh, expires_at, scopes, (subject, name, bound))| {
                     // A DPoP key only in a bound (current-format) entry, as Gatehouse writes them.
-                    let dpop_key = (bound && binding.is_some())
-                        .then(|| crate::auth::dpop::DpopKey::generate().unwrap().to_stored());
+                    let dpop_key =
+                        (bound && binding.is_some()).then(|| crate::dpop::DpopKey::generate().unwrap().to_stored());
                     StoredSession {
                         v: if binding.is_some() { FORMAT_VERSION } else { OLDEST_FORMAT_VERSION },
                         binding,

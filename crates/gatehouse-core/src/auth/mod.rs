@@ -10,9 +10,12 @@
 
 pub mod callback;
 pub mod discovery;
-pub mod dpop;
 pub mod flow;
 pub mod id_token;
 pub mod loopback;
 pub mod pending;
 pub mod pkce;
+
+// DPoP (RFC 9449) sits below the HTTP client, which proves requests with it; it is re-exported here, where it
+// used to live.
+pub use crate::dpop;

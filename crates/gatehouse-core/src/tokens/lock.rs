@@ -38,20 +38,13 @@ pub enum LockError {
     Unavailable(String),
 }
 
-/// This process's user ID: the owner of `/proc/self` (no environment variable, and no unsafe call).
-#[cfg(target_os = "linux")]
-pub(crate) fn current_uid() -> Option<u32> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").ok().map(|meta| meta.uid())
-}
-
 /// The directory for `service`'s lock files: the same for every process of this user, whatever its
 /// environment (see the module's docs).
 pub fn lock_dir(service: &str) -> Option<PathBuf> {
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::fs::MetadataExt;
-        let uid = current_uid()?;
+        let uid = crate::os::current_uid()?;
         let runtime = PathBuf::from(format!("/run/user/{uid}"));
         let base = match std::fs::symlink_metadata(&runtime) {
             Ok(meta) if meta.is_dir() && meta.uid() == uid => runtime.join(service),
@@ -131,7 +124,7 @@ fn own_and_private(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::symlink_metadata(path)?;
     #[cfg(target_os = "linux")]
-    let me = current_uid();
+    let me = crate::os::current_uid();
     // Elsewhere, the owner of the files this process creates.
     #[cfg(not(target_os = "linux"))]
     let me = std::fs::metadata(".").ok().map(|m| m.uid());

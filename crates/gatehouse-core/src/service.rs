@@ -26,13 +26,13 @@ use url::Url;
 
 use crate::api::{self, Fetched};
 use crate::auth::callback::{self, CallbackError, Outcome};
-use crate::auth::dpop::DpopKey;
 use crate::auth::flow::{self, TokenResponse};
 use crate::auth::id_token;
 use crate::auth::loopback;
 use crate::auth::pending::{expiry, PendingAttempt, PendingSlot};
 use crate::auth::pkce::AttemptSecrets;
 use crate::config::{Config, ConfigError, Endpoints, ProviderEndpoints, DEFAULT_HTTP_TIMEOUT};
+use crate::dpop::DpopKey;
 use crate::error::{Error, Result};
 use crate::state::{AuthView, Notice, Phase};
 use crate::tokens::keychain::{Keychain, KeychainError, KEYCHAIN_TIMEOUT};

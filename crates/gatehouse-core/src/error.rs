@@ -7,10 +7,6 @@
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
-use crate::auth::callback::CallbackError;
-use crate::config::ConfigError;
-use crate::tokens::keychain::KeychainError;
-
 /// A `Result` whose error is the app-wide [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -224,6 +220,122 @@ pub(crate) fn without_url(text: &str, url: &url::Url) -> String {
         .map(|word| if word.contains("://") || word.contains('?') || word.contains('=') { "(a link)" } else { word })
         .collect();
     clean_for_display(&words.join(" "), 160)
+}
+
+/// Why a deep link was not accepted as the answer to the sign-in in progress.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallbackError {
+    /// The link is longer than any real authorization response.
+    #[error(
+        "A sign-in link was ignored because it is far too long. If you were signing in, press Sign in to try again."
+    )]
+    TooLong,
+    /// The link is not a URL.
+    #[error("A sign-in link was ignored because it is malformed. If you were signing in, press Sign in to try again.")]
+    Malformed,
+    /// The link's scheme or path is not the configured redirect URI.
+    #[error("A link that is not a sign-in response was ignored.")]
+    WrongTarget,
+    /// A parameter appears more than once (RFC 6749 §3.1).
+    #[error("A sign-in link was ignored because it repeats the parameter \"{0}\".")]
+    DuplicateParameter(String),
+    /// A required parameter is missing.
+    #[error("A sign-in link was ignored because it has no \"{0}\".")]
+    MissingParameter(&'static str),
+    /// There is no sign-in in progress: never started, cancelled, or already completed (a replay).
+    #[error("A sign-in link arrived when no sign-in was in progress (it may be old or replayed), so it was ignored. Press Sign in to start one.")]
+    NoSignInInProgress,
+    /// The `state` does not match the sign-in in progress (RFC 6749 §10.12, RFC 9700 §4.7).
+    #[error("A sign-in link that doesn't belong to this sign-in was ignored. Finish signing in in the browser window Gatehouse opened.")]
+    StateMismatch,
+    /// A response for the sign-in in progress arrived while a session is active; its code is not used.
+    #[error("A sign-in response arrived while you're already signed in, so it was ignored. Sign out first to switch accounts.")]
+    AlreadySignedIn,
+    /// The sign-in in progress has expired.
+    #[error("The sign-in expired before the browser answered. Press Sign in to start again.")]
+    Expired,
+    /// `iss` is not the provider Gatehouse is signing in with (RFC 9207 §2.4).
+    #[error(
+        "A sign-in response came from a different provider than expected and was rejected. Press Sign in to try again."
+    )]
+    IssuerMismatch,
+    /// The provider promises `iss` but the response has none (RFC 9207 §2.4).
+    #[error("A sign-in response without the provider's identity was rejected. Press Sign in to try again.")]
+    IssuerMissing,
+}
+
+/// A config file that cannot be used, with the field at fault.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("The config file {source_name} is invalid: {field}: {problem}. Fix it and restart Gatehouse.")]
+pub struct ConfigError {
+    /// Where the profile came from, for the message.
+    pub source_name: String,
+    /// The field at fault (`-` when the file as a whole is at fault).
+    pub field: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+/// Why the keychain could not be used.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum KeychainError {
+    /// There is no keychain service to talk to.
+    #[error("The system keychain isn't available ({0}), so Gatehouse can't keep you signed in. Start or install your keyring (on Linux, GNOME Keyring or KeePassXC's Secret Service), then try again.")]
+    Unavailable(String),
+    /// The keychain is locked, or access was refused.
+    #[error("The system keychain is locked or refused access. Unlock it (log in to your desktop again, or in GNOME open Passwords and Keys and unlock the Login keyring), then try again.")]
+    Locked,
+    /// The keychain has no collection to create the entry in: no `default` alias (WSL, KeePassXC with no
+    /// database exposed, a deleted login keyring) and no unlocked collection either.
+    #[error("Your keyring has no collection to keep sessions in: it has no default collection, and none is unlocked. Create a keyring and make it the default (GNOME: Passwords and Keys, then + and Password keyring, then right-click it and Set as default; KeePassXC: Settings, Secret Service Integration, expose a database), then try again.")]
+    NoCollection,
+    /// The keychain holds several entries for one profile (another program wrote one beside Gatehouse's).
+    #[error("The system keychain holds more than one saved session for this profile (another program may have written one). Sign out (in the window, or with gatehouse sign-out) to remove them all, then sign in again.")]
+    Duplicates,
+    /// The keychain did not answer in time. The call may still complete later.
+    #[error("The system keychain didn't answer in time. If it is asking for a password, answer it, then try again.")]
+    TimedOut,
+    /// An earlier call is still waiting for the keychain, so this one was not started.
+    #[error("The system keychain is still busy with an earlier request. If it is asking for a password, answer it, then try again.")]
+    Busy,
+    /// The stored entry cannot be read.
+    #[error("The saved session in the keychain can't be read ({0}). Sign in again to replace it.")]
+    Corrupt(String),
+    /// The session does not fit in the keychain.
+    #[error("The provider's tokens are too large for this system's keychain. Ask the provider for smaller tokens.")]
+    TooLarge,
+    /// Another keychain failure.
+    #[error("The system keychain failed ({0}). Try again.")]
+    Failed(String),
+}
+
+impl KeychainError {
+    /// The stable code the UI branches on.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            KeychainError::Unavailable(_) => "keychain_unavailable",
+            KeychainError::Locked => "keychain_locked",
+            KeychainError::NoCollection => "keychain_no_collection",
+            KeychainError::Duplicates => "keychain_duplicates",
+            KeychainError::TimedOut | KeychainError::Busy => "keychain_timeout",
+            KeychainError::Corrupt(_) => "keychain_corrupt",
+            KeychainError::TooLarge => "keychain_too_large",
+            KeychainError::Failed(_) => "keychain_failed",
+        }
+    }
+
+    /// Whether a write that failed this way certainly wrote nothing. A timeout or an unexplained failure may
+    /// still have written, or may yet write.
+    pub fn nothing_written(&self) -> bool {
+        matches!(
+            self,
+            KeychainError::Unavailable(_)
+                | KeychainError::Locked
+                | KeychainError::NoCollection
+                | KeychainError::Busy
+                | KeychainError::TooLarge
+        )
+    }
 }
 
 #[cfg(test)]

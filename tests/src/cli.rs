@@ -120,7 +120,7 @@ pub async fn resource_status(issuer: &str, token: &str) -> u16 {
     response.status().as_u16()
 }
 
-/// Gatehouse's renewal lock file for `profile`, where `src-tauri/src/tokens/lock.rs` puts it on Linux: a place
+/// Gatehouse's renewal lock file for `profile`, where `crates/gatehouse-core/src/tokens/lock.rs` puts it on Linux: a place
 /// that depends on the user alone, never on the environment (`/run/user/UID` where the user has one, else the
 /// temporary directory).
 ///

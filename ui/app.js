@@ -99,15 +99,13 @@ function makeCard(profile) {
   card.find("copy-link").addEventListener("click", async () => {
     const link = card.find("sign-in-link");
     const result = element.querySelector(".copy-result");
-    try {
-      await navigator.clipboard.writeText(link.value);
-      result.textContent = "Copied. Open it in any browser to sign in.";
-    } catch {
-      // No clipboard here: select the link, so that Ctrl+C copies it.
+    const copied = await copyOrSelect(link.value, () => {
       link.focus();
       link.select();
-      result.textContent = "The link is selected: press Ctrl+C to copy it.";
-    }
+    });
+    result.textContent = copied
+      ? "Copied. Open it in any browser to sign in."
+      : "The link is selected: press Ctrl+C to copy it.";
   });
   element.querySelector(".paste-form").addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -117,7 +115,7 @@ function makeCard(profile) {
       input.focus();
       return;
     }
-    document.body.dataset.actions = String(Number(document.body.dataset.actions || 0) + 1);
+    countAction();
     try {
       await invoke("paste_redirect", { profile, link });
       input.value = "";
@@ -141,7 +139,7 @@ function makeCard(profile) {
   });
   card.find("remove-provider-confirm").addEventListener("click", async () => {
     confirmBox.hidden = true;
-    document.body.dataset.actions = String(Number(document.body.dataset.actions || 0) + 1);
+    countAction();
     try {
       await invoke("remove_provider", { profile });
     } catch (e) {
@@ -331,10 +329,26 @@ function showError(e) {
   showNotice($("window-notice"), { kind: e.kind || "internal", message: e.message || String(e), severity: "error" });
 }
 
-async function act(command, profile) {
-  // Counts the clicks that reached a handler, for the end-to-end tests: a click that WebKit loses on its way
-  // (it lands while the page moves under it) is told from one the app ignored.
+// Counts the clicks that reached a handler, for the end-to-end tests: a click that WebKit loses on its way (it
+// lands while the page moves under it) is told from one the app ignored.
+function countAction() {
   document.body.dataset.actions = String(Number(document.body.dataset.actions || 0) + 1);
+}
+
+// Puts `text` on the clipboard and says true; where there is no clipboard, `select` selects it instead, so that
+// Ctrl+C copies it, and this says false.
+async function copyOrSelect(text, select) {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    select();
+    return false;
+  }
+}
+
+async function act(command, profile) {
+  countAction();
   try {
     await invoke(command, { profile });
   } catch (e) {
@@ -662,14 +676,10 @@ $("setup-cancel").addEventListener("click", closeSetup);
 $("add-provider").addEventListener("click", () => openSetup(null));
 $("setup-copy").addEventListener("click", async () => {
   const text = $("setup-redirect").textContent;
-  try {
-    await navigator.clipboard.writeText(text);
-    $("setup-progress").textContent = "Copied the redirect URI.";
-  } catch {
-    // No clipboard here: select the text, so that Ctrl+C copies it.
-    window.getSelection().selectAllChildren($("setup-redirect"));
-    $("setup-progress").textContent = "Press Ctrl+C to copy the selected redirect URI.";
-  }
+  const copied = await copyOrSelect(text, () => window.getSelection().selectAllChildren($("setup-redirect")));
+  $("setup-progress").textContent = copied
+    ? "Copied the redirect URI."
+    : "Press Ctrl+C to copy the selected redirect URI.";
 });
 applyPreset();
 

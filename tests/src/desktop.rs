@@ -395,13 +395,7 @@ impl App {
     }
 
     async fn shown(&self, test_id: &str) -> fantoccini::elements::Element {
-        let css = format!("[data-testid='{test_id}']");
-        wait_for(&format!("{css} to be shown and enabled"), UI_TIMEOUT, || async {
-            let element = self.client().find(Locator::Css(&css)).await.ok()?;
-            let ready = element.is_displayed().await.unwrap_or(false) && element.is_enabled().await.unwrap_or(false);
-            ready.then_some(element)
-        })
-        .await
+        self.first().shown(test_id).await
     }
 
     /// The visible text of the first element with `data-testid`, or "" when hidden or missing.
@@ -601,17 +595,23 @@ impl Card<'_> {
         self.text("error").await
     }
 
+    /// Waits until the element with `data-testid` is there, shown and enabled, as a person waits before using it.
+    async fn shown(&self, test_id: &str) -> fantoccini::elements::Element {
+        let css = self.css(test_id);
+        wait_for(&format!("{css} to be shown and enabled"), UI_TIMEOUT, || async {
+            let element = self.app.client().find(Locator::Css(&css)).await.ok()?;
+            let ready = element.is_displayed().await.unwrap_or(false) && element.is_enabled().await.unwrap_or(false);
+            ready.then_some(element)
+        })
+        .await
+    }
+
     /// Clicks the button with `data-testid`, as a person does.
     pub async fn click(&self, test_id: &str) {
         // As a person would: once the button is there, shown and enabled. (A click on a button the page has just
         // disabled for a moment, while a view arrives, does nothing, and the scenario would wait for nothing.)
         let css = self.css(test_id);
-        let element = crate::wait_for(&format!("{css} to be shown and enabled"), UI_TIMEOUT, || async {
-            let element = self.app.client().find(Locator::Css(&css)).await.ok()?;
-            let ready = element.is_displayed().await.unwrap_or(false) && element.is_enabled().await.unwrap_or(false);
-            ready.then_some(element)
-        })
-        .await;
+        let element = self.shown(test_id).await;
         // The buttons wired to the app's actions count the clicks that reach them (`data-actions` on the body).
         // WebKit can lose a click that lands while the page moves under it; one that never reached the page is
         // clicked once more, as a person would. One that reached it and did nothing is the app's, and stands.

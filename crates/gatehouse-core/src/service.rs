@@ -1185,12 +1185,13 @@ impl Gatehouse {
     /// Sets the resting phase from the facts: a session, a pending attempt, or neither.
     fn settle(&self, session: &Option<StoredSession>) {
         let pending = self.pending.is_pending().unwrap_or(false);
+        let polling = self.device_polling.load(Ordering::SeqCst);
         self.update(|view| {
             view.phase = if self.config.is_err() {
                 Phase::ConfigError
             } else if session.is_some() {
                 Phase::SignedIn
-            } else if pending || self.device_polling.load(Ordering::SeqCst) {
+            } else if pending || polling {
                 Phase::WaitingForBrowser
             } else {
                 Phase::SignedOut
@@ -1199,7 +1200,7 @@ impl Gatehouse {
                 view.sign_in_expires_at = None;
                 view.sign_in_link = None;
             }
-            if !self.device_polling.load(Ordering::SeqCst) {
+            if !polling {
                 view.device_code = None;
             }
             if session.is_none() {

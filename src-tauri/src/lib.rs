@@ -3,7 +3,6 @@
 //!
 //! `run()` wires Tauri to the [`service::Gatehouse`] service; everything that matters happens there.
 
-pub mod cli;
 pub mod commands;
 pub mod deep_link;
 pub mod settings;

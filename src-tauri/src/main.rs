@@ -1,12 +1,6 @@
-// No console window behind the app on Windows release builds.
-#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+//! `gatehouse`: the command line, which loads no window toolkit, or (with no command, a sign-in link or
+//! `--hidden`) the window program, `gatehouse-window`, which takes this process's place.
 
 fn main() -> std::process::ExitCode {
-    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    // `gatehouse status`, `gatehouse token`, …: the command line, which never opens a window.
-    if gatehouse_lib::cli::is_cli(&args) {
-        return gatehouse_lib::cli::run(args);
-    }
-    gatehouse_lib::run();
-    std::process::ExitCode::SUCCESS
+    gatehouse_cli::main()
 }

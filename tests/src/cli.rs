@@ -201,11 +201,20 @@ pub fn listed_accounts(stdout: &str) -> Vec<(String, String)> {
 /// # Panics
 /// When no code is shown within 30 s, or the command doesn't end.
 pub async fn device_sign_in(config: &Path, login: &str) -> Run {
+    device_sign_in_with(config, login, &[]).await
+}
+
+/// As [`device_sign_in`], with the extra environment `env`.
+///
+/// # Panics
+/// As [`device_sign_in`].
+pub async fn device_sign_in_with(config: &Path, login: &str, env: &[(String, String)]) -> Run {
     use tokio::io::AsyncBufReadExt;
     let started = Instant::now();
     let mut child = tokio::process::Command::new(crate::desktop::app_binary())
         .args(["sign-in", "--device"])
         .env("GATEHOUSE_CONFIG", config)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)

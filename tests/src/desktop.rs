@@ -31,7 +31,7 @@ pub fn debian_package() -> PathBuf {
     newest.unwrap_or_else(|| panic!("no .deb in {}: run tests/bin/package --debug", dir.display()))
 }
 
-/// The app binary built by `cargo build`.
+/// The `gatehouse` program built by `cargo build`: the command line, and the way people start the window.
 pub fn app_binary() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -39,6 +39,11 @@ pub fn app_binary() -> PathBuf {
     let binary = target.join("debug").join("gatehouse");
     assert!(binary.exists(), "{} is missing: build the workspace first", binary.display());
     binary.canonicalize().unwrap_or(binary)
+}
+
+/// The window program, `gatehouse-window`, which `gatehouse` hands a launch to (in the same process).
+pub fn window_binary() -> PathBuf {
+    app_binary().with_file_name("gatehouse-window")
 }
 
 /// One scenario's desktop: a config file pointing at its provider, a scheme handler for the app, and the
@@ -754,7 +759,8 @@ pub fn app_processes() -> Vec<u32> {
     processes_where(|pid| {
         std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| {
             let name = exe.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            name == "gatehouse" || name.starts_with("gatehouse (")
+            let name = name.strip_suffix(" (deleted)").unwrap_or(&name);
+            name == "gatehouse" || name == "gatehouse-window"
         })
     })
 }

@@ -725,3 +725,139 @@ async fn sign_in_prints_the_link_and_takes_the_redirect_pasted_back() {
     assert!(keyring::session(&profile).is_some());
     assert_eq!(gatehouse(&config, &["sign-out"]).await.code, 0);
 }
+
+/// The libraries that make a window: GTK and GDK, WebKitGTK and its JavaScriptCore and libsoup, the tray's
+/// AppIndicator.
+const WINDOW_TOOLKIT: [&str; 6] =
+    ["libgtk-", "libgdk-", "libwebkit2gtk", "libjavascriptcoregtk", "libsoup-", "appindicator"];
+
+/// The window toolkit's libraries among `libraries`.
+fn toolkit_in(libraries: &str) -> Vec<&str> {
+    libraries.lines().filter(|line| WINDOW_TOOLKIT.iter().any(|lib| line.contains(lib))).collect()
+}
+
+/// Every library the dynamic loader reported loading into the runs whose `LD_DEBUG=libs` output went to files
+/// named `prefix.<pid>`, at start or later (`dlopen`).
+fn loaded_libraries(prefix: &std::path::Path) -> String {
+    let dir = prefix.parent().unwrap();
+    let name = prefix.file_name().unwrap().to_string_lossy().into_owned();
+    let mut loaded = String::new();
+    for entry in std::fs::read_dir(dir).unwrap().filter_map(Result::ok) {
+        if entry.file_name().to_string_lossy().starts_with(&format!("{name}.")) {
+            let text = std::fs::read_to_string(entry.path()).unwrap();
+            for line in text.lines().filter(|l| l.contains("calling init:")) {
+                loaded.push_str(line.trim());
+                loaded.push('\n');
+            }
+        }
+    }
+    loaded
+}
+
+/// `gatehouse status`, `token`, `credential`, `sign-in` (loopback and device) and `sign-out` run without GTK or
+/// WebKitGTK: the program they run has neither among its libraries (`ldd`), the dynamic loader loads neither
+/// into any of them, at start or later (`LD_DEBUG=libs`), and a sign-in waiting for its browser has neither
+/// mapped (`/proc/PID/maps`). The window program, which `gatehouse` hands everything else to, has them all.
+#[tokio::test]
+async fn the_command_line_loads_no_window_toolkit() {
+    let ldd = |binary: std::path::PathBuf| {
+        let output = std::process::Command::new("ldd").arg(&binary).output().unwrap();
+        assert!(output.status.success(), "ldd {}", binary.display());
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let window = ldd(harness::desktop::window_binary());
+    for lib in ["libgtk-", "libwebkit2gtk"] {
+        assert!(window.contains(lib), "the window program links {lib}:\n{window}");
+    }
+    let command_line = ldd(harness::desktop::app_binary());
+    assert!(command_line.contains("libc.so"), "{command_line}");
+    assert_eq!(toolkit_in(&command_line), Vec::<&str>::new(), "gatehouse links no window toolkit");
+
+    let (idp, config) = signed_in("no-toolkit").await;
+    let profile = profile_of("no-toolkit");
+    let traces = config.with_extension("ld");
+    std::fs::create_dir_all(&traces).unwrap();
+    let traced = |name: &str| {
+        vec![
+            ("LD_DEBUG".to_owned(), "libs".to_owned()),
+            ("LD_DEBUG_OUTPUT".to_owned(), traces.join(name).display().to_string()),
+        ]
+    };
+    let expect_none = |name: &str| {
+        let loaded = loaded_libraries(&traces.join(name));
+        assert!(loaded.contains("libc.so"), "{name}: the loader's trace is read:\n{loaded}");
+        assert_eq!(toolkit_in(&loaded), Vec::<&str>::new(), "{name} loaded the window toolkit");
+    };
+
+    for (name, args) in [("status", vec!["status"]), ("token", vec!["token"])] {
+        let run = harness::cli::gatehouse_with(&config, &args, &traced(name)).await;
+        assert_eq!(run.code, 0, "{run:?}");
+        expect_none(name);
+    }
+    let host = idp.issuer().trim_start_matches("http://").to_owned();
+    let credential = std::process::Command::new(harness::desktop::app_binary())
+        .args(["credential", "get"])
+        .env("GATEHOUSE_CONFIG", &config)
+        .envs(traced("credential"))
+        .stdin(
+            std::fs::File::open({
+                let asked = traces.join("asked");
+                std::fs::write(&asked, format!("protocol=http\nhost={host}\n\n")).unwrap();
+                asked
+            })
+            .unwrap(),
+        )
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&credential.stdout).contains("password="), "{credential:?}");
+    expect_none("credential");
+    let run = harness::cli::gatehouse_with(&config, &["sign-out"], &traced("sign-out")).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(keyring::lookup(&profile).is_none());
+    expect_none("sign-out");
+
+    // A sign-in with a loopback redirect, waiting for the browser: its listener is up, its libraries all mapped.
+    let loopback = config.with_extension("loopback.toml");
+    std::fs::write(
+        &loopback,
+        idp.bearer_profile_toml(&profile).replace("com.example.gatehouse:/callback", "http://127.0.0.1/callback"),
+    )
+    .unwrap();
+    let no_browsers = traces.join("empty-path");
+    std::fs::create_dir_all(&no_browsers).unwrap();
+    let mut child = tokio::process::Command::new(harness::desktop::app_binary())
+        .arg("sign-in")
+        .env("GATEHOUSE_CONFIG", &loopback)
+        .env("PATH", &no_browsers)
+        .envs(traced("sign-in"))
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    {
+        use tokio::io::AsyncBufReadExt;
+        let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        while let Some(line) = tokio::time::timeout(Duration::from_secs(30), stderr.next_line()).await.unwrap().unwrap()
+        {
+            if line.contains("paste that page's address here") {
+                break;
+            }
+        }
+    }
+    let maps = std::fs::read_to_string(format!("/proc/{}/maps", child.id().unwrap())).unwrap();
+    assert!(maps.contains("libc.so"), "{maps}");
+    assert_eq!(toolkit_in(&maps), Vec::<&str>::new(), "a waiting sign-in maps no window toolkit");
+    child.kill().await.unwrap();
+    expect_none("sign-in");
+
+    // A sign-in with a code, approved on "another device", to the end.
+    let run = harness::cli::device_sign_in_with(&config, "alice", &traced("device")).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(keyring::lookup(&profile).is_some());
+    expect_none("device");
+    harness::cli::gatehouse(&config, &["sign-out"]).await;
+    let _ = std::fs::remove_dir_all(&traces);
+    std::fs::remove_file(&loopback).unwrap();
+    std::fs::remove_file(&config).unwrap();
+}

@@ -717,7 +717,8 @@ async fn s19_a_debug_build_leaves_the_users_own_scheme_handler_alone() {
     app.wait_for_phase("signedIn").await;
     assert_eq!(scheme_handler(), "gatehouse-handler.desktop");
     let written = std::fs::read_to_string(&ours).unwrap();
-    assert!(written.contains(&format!("\nExec={} %u\n", desktop::app_binary().display())), "{written}");
+    // The window registers itself: links go straight to the window program.
+    assert!(written.contains(&format!("\nExec={} %u\n", desktop::window_binary().display())), "{written}");
     desktop.xdg_open("com.example.gatehouse:/callback?code=x&state=y");
     app.wait_for_notice("callback_rejected").await;
     app.quit().await;
@@ -802,7 +803,7 @@ async fn s21_the_installed_package_signs_in_through_its_desktop_entry() {
     let package = desktop::debian_package();
     let status = std::process::Command::new("dpkg-deb").arg("-x").arg(&package).arg(&prefix).status().unwrap();
     assert!(status.success(), "dpkg-deb -x {}", package.display());
-    let binary = prefix.join("usr/bin/gatehouse");
+    let binary = prefix.join("usr/bin/gatehouse-window");
     let entry = prefix.join("usr/share/applications/Gatehouse.desktop");
     let data_dirs = format!("{}:/usr/local/share:/usr/share", prefix.join("usr/share").display());
     let path = format!("{}:{}", prefix.join("usr/bin").display(), std::env::var("PATH").unwrap());
@@ -926,7 +927,7 @@ async fn s23_start_at_login_starts_hidden_in_the_tray_and_restores_quietly() {
     app.wait_for_checked("start-at-login", true).await;
     let text = std::fs::read_to_string(&entry).unwrap_or_else(|e| panic!("{}: {e}", entry.display()));
     let exec = text.lines().find_map(|l| l.strip_prefix("Exec=")).unwrap_or_else(|| panic!("no Exec in {text}"));
-    assert_eq!(exec, format!("{} --hidden", desktop::app_binary().display()));
+    assert_eq!(exec, format!("{} --hidden", desktop::window_binary().display()));
 
     // Off and on again from the window: the tray follows.
     app.click("start-at-login").await;
@@ -1059,7 +1060,7 @@ async fn flood_of_forged_links_through_the_os_while_signed_in() {
     let real = desktop.last_redirect();
     let entry_before = keyring::lookup(&desktop.profile).unwrap();
     let grants_before = idp.events_named("grant.success", None).await.len();
-    let app_pid = *desktop::processes_of(&desktop::app_binary()).iter().min().unwrap();
+    let app_pid = *desktop::processes_of(&desktop::window_binary()).iter().min().unwrap();
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     let rss_before = desktop::tree_rss_mib(app_pid);
 
@@ -1135,7 +1136,7 @@ async fn flood_of_forged_links_through_the_os_while_signed_in() {
 async fn flood_of_junk_at_the_loopback_listener() {
     let _serial = ONE_AT_A_TIME.lock().await;
     let (idp, desktop, app, port) = start_loopback_sign_in("flood-loopback").await;
-    let app_pid = *desktop::processes_of(&desktop::app_binary()).iter().min().unwrap();
+    let app_pid = *desktop::processes_of(&desktop::window_binary()).iter().min().unwrap();
     let rss_before = desktop::tree_rss_mib(app_pid);
     let base = format!("http://127.0.0.1:{port}");
     let started = std::time::Instant::now();

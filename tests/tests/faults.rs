@@ -499,7 +499,7 @@ async fn a_providers_own_word_for_a_dead_refresh_token_ends_the_session() {
     proxy.inject(Fault::ErrorAs200("bad_refresh_token"), &["/token"]);
     let error = service.refresh().await.unwrap_err();
     assert_eq!(error.kind(), "session_ended", "{error}");
-    assert_eq!(gatehouse_lib::cli::exit_code(&error), 3);
+    assert_eq!(gatehouse_cli::exit_code(&error), 3);
     assert_eq!(service.view().phase, Phase::SignedOut);
     assert!(keyring::lookup("faults-dead-refresh").is_none(), "the dead session is removed");
 

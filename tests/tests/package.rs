@@ -55,11 +55,12 @@ fn desktop_entry() -> (Scratch, PathBuf, String) {
 }
 
 #[test]
-fn the_package_installs_the_binary_icons_and_desktop_entry() {
+fn the_package_installs_both_programs_icons_and_desktop_entry() {
     let listing = run("dpkg-deb", &["-c", package().to_str().unwrap()]);
     let files: Vec<&str> = listing.lines().filter_map(|line| line.split_whitespace().last()).collect();
     for wanted in [
         "usr/bin/gatehouse",
+        "usr/bin/gatehouse-window",
         "usr/share/applications/Gatehouse.desktop",
         "usr/share/icons/hicolor/32x32/apps/gatehouse.png",
         "usr/share/icons/hicolor/128x128/apps/gatehouse.png",

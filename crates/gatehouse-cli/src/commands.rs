@@ -1,7 +1,7 @@
-//! The command line: the same `gatehouse` program, run with a subcommand, never opens a window. It uses the
-//! same service, config and keychain entry as the window, so a session made in one is used by the other, and
-//! it takes the same per-profile renewal lock ([`crate::tokens::lock`]), so the window and any number of
-//! `gatehouse token` processes never renew one session at once.
+//! The commands: `gatehouse status`, `token`, `sign-in`, `sign-out` and `credential`. They use the same service,
+//! config and keychain entry as the window, so a session made in one is used by the other, and they take the
+//! same per-profile renewal lock ([`gatehouse_core::tokens::lock`]), so the window and any number of `gatehouse
+//! token` processes never renew one session at once.
 //!
 //! Stdout carries only what was asked for (the token, the status); everything else goes to stderr, prefixed
 //! with the error's stable kind.
@@ -16,12 +16,12 @@ use clap::{Parser, Subcommand};
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::config::{Config, ConfigError, CONFIG_ENV};
-use crate::error::Error;
-use crate::service::{Gatehouse, Shell};
-use crate::state::{AuthView, Phase};
-use crate::tokens::keychain::{Keychain, KeychainError};
-use crate::tokens::{unix_now, Account};
+use gatehouse_core::config::{Config, ConfigError, CONFIG_ENV};
+use gatehouse_core::error::Error;
+use gatehouse_core::service::{Gatehouse, Shell};
+use gatehouse_core::state::{AuthView, Phase};
+use gatehouse_core::tokens::keychain::{Keychain, KeychainError};
+use gatehouse_core::tokens::{unix_now, Account};
 
 /// The app identifier: the keychain service and config directory the window uses too.
 const IDENTIFIER: &str = "com.example.gatehouse";
@@ -149,9 +149,11 @@ async fn execute(cli: Cli) -> Result<(), Error> {
     }
     // The accounts added in the window are profiles too.
     let added = dirs::data_dir()
-        .and_then(|dir| crate::accounts::read_added(&dir.join(IDENTIFIER).join(crate::accounts::ADDED_FILE)))
+        .and_then(|dir| {
+            gatehouse_core::accounts::read_added(&dir.join(IDENTIFIER).join(gatehouse_core::accounts::ADDED_FILE))
+        })
         .unwrap_or_default();
-    let config = config.map(|profiles| crate::accounts::with_added(profiles, &added));
+    let config = config.map(|profiles| gatehouse_core::accounts::with_added(profiles, &added));
     match cli.command {
         Command::Status { json } => status(config, json).await,
         Command::Token { profile, min_ttl } => {
@@ -327,7 +329,7 @@ struct ProfileStatus {
     renewable: bool,
     scopes: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<crate::state::Notice>,
+    error: Option<gatehouse_core::state::Notice>,
 }
 
 async fn status(config: Result<Vec<Config>, ConfigError>, json: bool) -> Result<(), Error> {
@@ -366,7 +368,7 @@ async fn profile_status(service: &Gatehouse, config: &Config) -> ProfileStatus {
         expires_at: view.expires_at,
         renewable: view.renewable,
         scopes: view.scopes.clone(),
-        error: loaded.as_ref().err().map(crate::state::Notice::error),
+        error: loaded.as_ref().err().map(gatehouse_core::state::Notice::error),
     }
 }
 
@@ -507,7 +509,7 @@ fn launch_browser(url: &url::Url) -> Result<(), String> {
 }
 
 /// Tells the person where to enter the code (RFC 8628 §3.3), on stderr: stdout stays for what was asked.
-fn show_device_code(details: &crate::auth::flow::DeviceAuthorization) {
+fn show_device_code(details: &gatehouse_core::auth::flow::DeviceAuthorization) {
     let minutes = details.expires_in().as_secs().div_ceil(60);
     // RFC 8628 §5.4: what the provider sent is shown, never interpreted by the terminal.
     eprintln!(
@@ -678,12 +680,12 @@ mod tests {
     /// here, and so decided, before it can be shipped.
     #[test]
     fn every_error_has_its_documented_exit_code() {
-        use crate::tokens::keychain::KeychainError;
+        use gatehouse_core::tokens::keychain::KeychainError;
         let text = String::new;
-        let config = crate::config::ConfigError { source_name: text(), field: text(), problem: text() };
+        let config = gatehouse_core::config::ConfigError { source_name: text(), field: text(), problem: text() };
         let all = [
             (Error::Config(config), 4),
-            (Error::Callback(crate::auth::callback::CallbackError::TooLong), 7),
+            (Error::Callback(gatehouse_core::auth::callback::CallbackError::TooLong), 7),
             (Error::AccessDenied, 7),
             (Error::Authorization { code: text(), description: None }, 7),
             (Error::TokenEndpoint { code: text(), description: None }, 6),

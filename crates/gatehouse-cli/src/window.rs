@@ -1,0 +1,56 @@
+//! The way from `gatehouse` to the window program.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// The file name of the window program, installed in the same directory as `gatehouse`.
+pub const WINDOW_PROGRAM: &str = "gatehouse-window";
+
+/// Replaces this process with the window program, given the same arguments (a sign-in link, `--hidden`,
+/// `--config FILE`), environment and working directory. On Unix the process stays the same one (`exec`): what
+/// started `gatehouse` (a desktop entry, WebDriver, a service manager) is left holding the window's process.
+/// Elsewhere the window runs as a child, and its exit code is this program's.
+pub fn open(args: Vec<OsString>) -> ExitCode {
+    let program = match window_program() {
+        Ok(program) => program,
+        Err(e) => return missing(&e),
+    };
+    let mut command = std::process::Command::new(&program);
+    let mut args = args.into_iter();
+    let name = args.next();
+    command.args(args);
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        // The name it was started by, so the window's class and process name stay `gatehouse`.
+        if let Some(name) = name {
+            command.arg0(name);
+        }
+        // `exec` only returns when it failed.
+        let e = command.exec();
+        missing(&format!("{}: {e}", program.display()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = name;
+        match command.status() {
+            Ok(status) => ExitCode::from(status.code().and_then(|c| u8::try_from(c).ok()).unwrap_or(1)),
+            Err(e) => missing(&format!("{}: {e}", program.display())),
+        }
+    }
+}
+
+/// The window program beside this one.
+fn window_program() -> Result<PathBuf, String> {
+    let this = std::env::current_exe().map_err(|e| format!("this program's path is unknown ({e})"))?;
+    Ok(this.with_file_name(format!("{WINDOW_PROGRAM}{}", std::env::consts::EXE_SUFFIX)))
+}
+
+fn missing(detail: &str) -> ExitCode {
+    eprintln!(
+        "gatehouse: error[no_window]: Gatehouse's window couldn't be started ({detail}). Reinstall Gatehouse; the \
+         command line (gatehouse --help) works without it."
+    );
+    ExitCode::FAILURE
+}

@@ -20,6 +20,8 @@ fn main() {
         "save_provider",
         "provider_details",
         "remove_provider",
+        "keep_setup_form",
+        "kept_setup_form",
         "watch_settings",
         "set_start_at_login",
         "quit",

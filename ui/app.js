@@ -657,6 +657,7 @@ async function openSetup(profile) {
 
 function closeSetup() {
   setup = { open: false, editing: null, hasSecret: false };
+  keepForm();
   $("setup-preset").disabled = false;
   $("setup").hidden = true;
   render({ ...windowView, revision: windowView.revision });
@@ -670,6 +671,28 @@ for (const type of ["input", "change"]) {
     applyPreset();
   });
 }
+// The unsaved form goes to the app as it is typed (never the client secret), so that a window closed and shown
+// again from the tray shows it as it was left. The app keeps it in memory only.
+function keepForm() {
+  const { clientSecret, ...form } = draft();
+  invoke("keep_setup_form", { form: setup.open ? { ...form, editing: setup.editing } : null }).catch(() => {});
+}
+
+async function restoreForm() {
+  const form = await invoke("kept_setup_form").catch(() => null);
+  if (!form) return;
+  await openSetup(form.editing);
+  if (!setup.open) return;
+  if (!form.editing) {
+    $("setup-preset").value = form.preset;
+    applyPreset();
+  }
+  for (const [field, id] of Object.entries(FIELD_INPUTS)) {
+    if (field !== "clientSecret" && typeof form[field] === "string") $(id).value = form[field];
+  }
+}
+
+for (const type of ["input", "change"]) $("setup-form").addEventListener(type, keepForm);
 $("setup-check").addEventListener("click", checkProvider);
 $("setup-form").addEventListener("submit", saveProvider);
 $("setup-cancel").addEventListener("click", closeSetup);
@@ -687,7 +710,10 @@ applyPreset();
 // event: it is not allowed to, so no script here can hear a deep link's raw URL.
 const views = new Channel();
 views.onmessage = render;
-invoke("watch_state", { channel: views }).then(render);
+invoke("watch_state", { channel: views }).then((view) => {
+  render(view);
+  restoreForm();
+});
 
 // The settings too can change from elsewhere (the tray), so they come over a channel of their own.
 const settingsChanges = new Channel();

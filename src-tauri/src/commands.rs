@@ -1,8 +1,9 @@
 //! The commands the window may call. Each is a line or two over an account's [`crate::service::Gatehouse`];
 //! none returns a token.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use serde::{Deserialize, Serialize};
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Runtime, State};
 
@@ -114,6 +115,38 @@ pub async fn save_provider(
     editing: Option<String>,
 ) -> Result<String> {
     accounts.save_provider(&draft, editing.as_deref()).await
+}
+
+/// The setup view's unsaved form: what the person chose and typed, never the client secret. The app keeps it
+/// in memory while the window is closed, so the next window shows it as it was left; it is never written
+/// anywhere, and goes with the app.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SetupForm {
+    /// The profile being edited; none for a new provider.
+    editing: Option<String>,
+    preset: String,
+    issuer: String,
+    client_id: String,
+    tenant: String,
+    domain: String,
+    realm: String,
+}
+
+/// Where the app keeps the [`SetupForm`].
+#[derive(Default)]
+pub struct KeptForm(Mutex<Option<SetupForm>>);
+
+/// Keeps the setup view's unsaved form (none once it is saved or cancelled).
+#[tauri::command]
+pub fn keep_setup_form(kept: State<'_, KeptForm>, form: Option<SetupForm>) {
+    *kept.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = form;
+}
+
+/// The setup form a window left unsaved, if any.
+#[tauri::command]
+pub fn kept_setup_form(kept: State<'_, KeptForm>) -> Option<SetupForm> {
+    kept.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
 }
 
 /// What the setup view shows to edit `profile` (never its secret).

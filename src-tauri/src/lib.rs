@@ -7,6 +7,8 @@ pub mod commands;
 pub mod deep_link;
 pub mod settings;
 pub mod watch;
+#[cfg(target_os = "linux")]
+mod webkit;
 
 // The sign-in itself lives in the Tauri-free core crate; its modules are this crate's too, by the same names.
 pub use gatehouse_core::{
@@ -73,10 +75,11 @@ pub fn run() {
     for scheme in redirect_schemes(&config) {
         accept_scheme(&mut context, &scheme);
     }
-    // A login start (the autostart entry's flag) keeps the window hidden; the tray shows it on request.
+    // A login start (the autostart entry's flag) makes no window at all, so no web view and none of WebKit's
+    // processes: the tray makes the window when a person asks for it.
     if settings::starts_hidden(&args) {
         for window in &mut context.config_mut().app.windows {
-            window.visible = false;
+            window.create = false;
         }
     }
     let app = build_app(tauri::Builder::default(), config, config_file).build(context);
@@ -115,6 +118,7 @@ pub fn build_app<R: Runtime>(
         .manage(Startup::default())
         .manage(ViewChannel::default())
         .manage(SettingsChannel::default())
+        .manage(commands::KeptForm::default())
         .invoke_handler(tauri::generate_handler![
             commands::get_state,
             commands::watch_state,
@@ -133,6 +137,8 @@ pub fn build_app<R: Runtime>(
             commands::save_provider,
             commands::provider_details,
             commands::remove_provider,
+            commands::keep_setup_form,
+            commands::kept_setup_form,
             commands::watch_settings,
             commands::set_start_at_login,
             commands::quit,
@@ -175,27 +181,49 @@ pub fn build_app<R: Runtime>(
             }
             app.manage(accounts);
             let early_links = deep_link::listen(app.handle(), &schemes);
-            Startup::ready(app.handle(), |s| s.links = Some(early_links));
+            // A login start makes no window, so there is no first page to wait for.
+            let no_window = app.config().app.windows.iter().any(|w| w.label == MAIN_WINDOW && !w.create);
+            Startup::ready(app.handle(), |s| {
+                s.links = Some(early_links);
+                s.page_loaded |= no_window;
+            });
             Ok(())
         })
         // The keychain and the network are touched only once the window has shown its first page, so they
         // never delay it.
         .on_page_load(|webview, payload| {
             if webview.label() == MAIN_WINDOW && payload.event() == PageLoadEvent::Finished {
+                tracing::info!("window ready");
                 Startup::ready(webview.app_handle(), |s| s.page_loaded = true);
             }
         })
+        // Closing the window leaves Gatehouse in the tray, and destroys the window: its web view and WebKit's
+        // processes are most of what Gatehouse weighs, and nothing lives in them. Every state the window shows
+        // is the backend's, so Show makes a new window that shows it all again.
         .on_window_event(|window, event| {
-            if let WindowEvent::CloseRequested { api, .. } = event {
-                if window.label() == MAIN_WINDOW {
-                    api.prevent_close();
-                    let _ = window.hide();
-                    // The plugin saves at exit; saving here too keeps the place when the session ends with a
-                    // signal rather than Quit.
+            if window.label() != MAIN_WINDOW {
+                return;
+            }
+            match event {
+                WindowEvent::CloseRequested { .. } => {
+                    tracing::info!("window closing; Gatehouse stays in the tray");
+                    // The plugin saves at exit; saving here keeps the place for the next window, and when the
+                    // session ends with a signal rather than Quit.
                     if let Err(e) = window.app_handle().save_window_state(REMEMBERED) {
                         tracing::warn!("couldn't save the window's size and place: {e}");
                     }
                 }
+                WindowEvent::Destroyed => {
+                    let app = window.app_handle();
+                    app.state::<ViewChannel>().clear();
+                    app.state::<SettingsChannel>().clear();
+                    #[cfg(target_os = "linux")]
+                    {
+                        let app = app.clone();
+                        webkit::end_network_process(move || app.get_webview_window(MAIN_WINDOW).is_none());
+                    }
+                }
+                _ => {}
             }
         })
 }
@@ -295,13 +323,43 @@ fn redirect_schemes(config: &Result<Vec<Config>, ConfigError>) -> Vec<String> {
     schemes
 }
 
-/// Shows, unminimises and focuses the window.
+/// Shows, unminimises and focuses the window, first making it if there is none (a login start, or a closed
+/// window).
 pub fn show_main_window<R: Runtime>(app: &AppHandle<R>) {
+    let window = match app.get_webview_window(MAIN_WINDOW) {
+        Some(window) => window,
+        None => match open_main_window(app) {
+            Ok(window) => window,
+            Err(e) => {
+                tracing::error!("couldn't open the window: {e}");
+                return;
+            }
+        },
+    };
+    let _ = window.show();
+    let _ = window.unminimize();
+    let _ = window.set_focus();
+}
+
+/// Makes the window as the config describes it, in the size and place it was last closed at (the window-state
+/// plugin restores them as it is made). Its page asks the backend for everything it shows.
+fn open_main_window<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<tauri::WebviewWindow<R>> {
+    static OPENING: Mutex<()> = Mutex::new(());
+    // Two requests at once (the tray and a link) make one window.
+    let _one_at_a_time = OPENING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
-        let _ = window.show();
-        let _ = window.unminimize();
-        let _ = window.set_focus();
+        return Ok(window);
     }
+    let mut config = app
+        .config()
+        .app
+        .windows
+        .iter()
+        .find(|w| w.label == MAIN_WINDOW)
+        .cloned()
+        .ok_or_else(|| tauri::Error::WindowNotFound)?;
+    config.create = true;
+    tauri::WebviewWindowBuilder::from_config(app, &config)?.build()
 }
 
 /// The deep-link plugin only accepts schemes listed in its config. The profiles' redirect schemes are chosen at

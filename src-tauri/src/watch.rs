@@ -23,6 +23,11 @@ impl<T: IpcResponse + Clone> Watcher<T> {
         *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(channel);
     }
 
+    /// Forgets the window's channel: the window is gone.
+    pub fn clear(&self) {
+        *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+    }
+
     /// Sends `value` to the window, if it is watching.
     pub fn send(&self, value: &T) {
         let channel = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();

@@ -31,12 +31,14 @@ pub fn debian_package() -> PathBuf {
     newest.unwrap_or_else(|| panic!("no .deb in {}: run tests/bin/package --debug", dir.display()))
 }
 
-/// The `gatehouse` program built by `cargo build`: the command line, and the way people start the window.
+/// The `gatehouse` program built by `cargo build`: the command line, and the way people start the window. The
+/// debug build, unless `GATEHOUSE_TEST_PROFILE` names another (`release`, for figures).
 pub fn app_binary() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| crate::tests_dir().join("..").join("target"));
-    let binary = target.join("debug").join("gatehouse");
+    let profile = std::env::var("GATEHOUSE_TEST_PROFILE").unwrap_or_else(|_| "debug".into());
+    let binary = target.join(profile).join("gatehouse");
     assert!(binary.exists(), "{} is missing: build the workspace first", binary.display());
     binary.canonicalize().unwrap_or(binary)
 }
@@ -199,10 +201,133 @@ impl Desktop {
                 Err(e) => panic!("WebDriver session: {e}; see {}", self.artifacts.display()),
             }
         };
-        let app = App { client: Some(client), _driver: driver, artifacts: self.artifacts.clone(), log };
+        let app = App { client: Some(client), _driver: driver, artifacts: self.artifacts.clone(), log, owns_app: true };
         app.wait_for_rendered().await;
         app
     }
+
+    /// Starts the app as a person's session does, not under WebDriver, with `launch`'s changes; the window,
+    /// whenever there is one, can then be driven with [`Resident::attach`].
+    pub fn launch_resident(&self, launch: Launch) -> Resident {
+        let label = launch.label.clone().unwrap_or_else(|| "resident".into());
+        let inspector = crate::free_port();
+        let mut env = self.app_env();
+        env.extend(launch.env);
+        // WebKit's inspector server, which WebDriver attaches to, and automation allowed in the app's web context.
+        env.push(("WEBKIT_INSPECTOR_SERVER".into(), format!("127.0.0.1:{inspector}")));
+        env.push(("TAURI_WEBVIEW_AUTOMATION".into(), "true".into()));
+        let log = self.artifacts.join(format!("{label}.log"));
+        let log_file = std::fs::File::create(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+        let err_file = log_file.try_clone().unwrap_or_else(|e| panic!("log: {e}"));
+        let mut command = match &launch.via_entry {
+            Some(entry) => {
+                let mut command = Command::new("gio");
+                command.arg("launch").arg(entry);
+                command
+            }
+            None => Command::new(app_binary()),
+        };
+        let child = command
+            .args(&launch.args)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::from(log_file))
+            .stderr(Stdio::from(err_file))
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting the app: {e}"));
+        Resident { child, inspector, artifacts: self.artifacts.clone(), log, attached: 0 }
+    }
+}
+
+/// The app started as a person's session does ([`Desktop::launch_resident`]): it lives on with its window
+/// closed, in the tray, and its window is driven over WebDriver only while there is one. Stopped on drop.
+pub struct Resident {
+    child: Child,
+    inspector: u16,
+    artifacts: PathBuf,
+    /// The app's own output.
+    pub log: PathBuf,
+    attached: usize,
+}
+
+impl Resident {
+    /// The app's process: the first one running the window program.
+    pub fn pid(&self) -> u32 {
+        wait_until(|| processes_of(&window_binary()).into_iter().min())
+            .unwrap_or_else(|| panic!("the app isn't running; see {}", self.log.display()))
+    }
+
+    /// A WebDriver session on the window shown now, once it has rendered. A closed window ends its session;
+    /// attach again after the window is shown again.
+    pub async fn attach(&mut self) -> App {
+        crate::wait_for("the window to be on screen", UI_TIMEOUT, || async {
+            window_on_screen("Gatehouse").then_some(())
+        })
+        .await;
+        self.attached += 1;
+        let log = self.artifacts.join(format!("webdriver-attached-{}.log", self.attached));
+        let driver = Driver::attach(&log, self.inspector);
+        let url = format!("http://127.0.0.1:{}", driver.port);
+        let client = crate::wait_for("a WebDriver session on the window", UI_TIMEOUT, || async {
+            ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new()).connect(&url).await.ok()
+        })
+        .await;
+        // A session starts on no page when the app has had a window before: go to the one it has now.
+        let window = crate::wait_for("the window's page", UI_TIMEOUT, || async {
+            client.windows().await.ok().and_then(|handles| handles.into_iter().next())
+        })
+        .await;
+        client.switch_to_window(window).await.unwrap_or_else(|e| panic!("switching to the window: {e}"));
+        let app =
+            App { client: Some(client), _driver: driver, artifacts: self.artifacts.clone(), log, owns_app: false };
+        app.wait_for_rendered().await;
+        app
+    }
+}
+
+impl Resident {
+    /// Ends `app`'s WebDriver session, then closes the window with its close button ([`press_close`]): a window
+    /// under automation ignores its close button, and WebKit lets go of a session a moment after its driver.
+    pub async fn detach(&self, app: App) {
+        drop(app);
+        press_close("Gatehouse").await;
+    }
+}
+
+/// Closes the window titled `title` with its close button ([`close_window`]) and waits until it is gone, pressing
+/// again every 2 s while it stays: under Xvfb, with no window manager, GTK now and then drops the request when it
+/// comes just after a tray action (no close reaches the app at all). Returns how many presses it took.
+///
+/// # Panics
+/// When the window is still there after 15 presses.
+pub async fn press_close(title: &str) -> usize {
+    for press in 1..=15 {
+        close_window(title);
+        for _ in 0..20 {
+            if !window_on_screen(title) {
+                return press;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    panic!("the window {title:?} didn't close after 15 presses of its close button");
+}
+
+impl Drop for Resident {
+    fn drop(&mut self) {
+        terminate(app_processes());
+        stop_child(&mut self.child);
+    }
+}
+
+/// `found()`'s answer, asked every 100 ms for up to 10 s.
+fn wait_until<T>(found: impl Fn() -> Option<T>) -> Option<T> {
+    for _ in 0..100 {
+        if let Some(value) = found() {
+            return Some(value);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
 }
 
 impl Drop for Desktop {
@@ -226,6 +351,8 @@ pub struct Launch {
     pub via_entry: Option<PathBuf>,
     /// Names this launch's log.
     pub label: Option<String>,
+    /// Arguments for the app (with [`Desktop::launch_resident`] and no desktop entry).
+    pub args: Vec<String>,
 }
 
 /// Makes the debug build the handler for `com.example.gatehouse:` links, as an installer would.
@@ -271,6 +398,29 @@ struct Driver {
 }
 
 impl Driver {
+    /// WebKitWebDriver alone, attached to the WebKit inspector server at `inspector` in an app already
+    /// running (`--target`), rather than starting the app itself as tauri-driver does.
+    fn attach(log: &Path, inspector: u16) -> Driver {
+        let port = crate::free_port();
+        let log_file = std::fs::File::create(log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+        let err_file = log_file.try_clone().unwrap_or_else(|e| panic!("log: {e}"));
+        let child = Command::new("WebKitWebDriver")
+            .args([format!("--port={port}"), format!("--target=127.0.0.1:{inspector}")])
+            .stdout(Stdio::from(log_file))
+            .stderr(Stdio::from(err_file))
+            .spawn()
+            .unwrap_or_else(|e| panic!("WebKitWebDriver: {e} (the README's test command installs it)"));
+        let mut driver = Driver { port, child };
+        for _ in 0..100 {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return driver;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        stop_child(&mut driver.child);
+        panic!("WebKitWebDriver did not listen on {port}");
+    }
+
     fn start(log: &Path, env: &[(String, String)]) -> Driver {
         let port = crate::free_port();
         let native_port = crate::free_port();
@@ -311,6 +461,8 @@ pub struct App {
     _driver: Driver,
     artifacts: PathBuf,
     log: PathBuf,
+    /// Whether the app ends with this session (it was started by it), rather than with a [`Resident`].
+    owns_app: bool,
 }
 
 impl App {
@@ -527,7 +679,9 @@ impl App {
 impl Drop for App {
     fn drop(&mut self) {
         // The driver, dropped next, stops WebKitWebDriver; make sure the app goes too, also after a panic.
-        terminate(app_processes());
+        if self.owns_app {
+            terminate(app_processes());
+        }
     }
 }
 
@@ -679,45 +833,103 @@ pub fn html_text(text: &str) -> String {
 /// Whether a window titled `title` is on screen (mapped and viewable), as the X server sees it: `xwininfo`
 /// from x11-utils, which the test set-up installs.
 pub fn window_on_screen(title: &str) -> bool {
+    !viewable_windows(title).is_empty()
+}
+
+/// The X IDs of the viewable windows titled `title`.
+fn viewable_windows(title: &str) -> Vec<u32> {
     let output = Command::new("xwininfo").args(["-root", "-tree"]).output();
     let tree = String::from_utf8_lossy(&output.unwrap_or_else(|e| panic!("xwininfo: {e}")).stdout).into_owned();
     let quoted = format!("\"{title}\":");
-    tree.lines().filter(|line| line.contains(&quoted)).filter_map(|line| line.split_whitespace().next()).any(|id| {
-        Command::new("xwininfo")
-            .args(["-id", id])
-            .output()
-            .is_ok_and(|info| String::from_utf8_lossy(&info.stdout).contains("Map State: IsViewable"))
-    })
+    tree.lines()
+        .filter(|line| line.contains(&quoted))
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|id| {
+            Command::new("xwininfo")
+                .args(["-id", id])
+                .output()
+                .is_ok_and(|info| String::from_utf8_lossy(&info.stdout).contains("Map State: IsViewable"))
+        })
+        .filter_map(|id| u32::from_str_radix(id.trim_start_matches("0x"), 16).ok())
+        .collect()
 }
 
-/// The resident memory of process `root` and its WebKit descendants (the web and network processes), in MiB.
-/// Other descendants, such as a browser the app opened, are not the app's and are left out.
-pub fn tree_rss_mib(root: u32) -> f64 {
+/// Closes the window titled `title` as its title bar's close button does: the window manager's
+/// `WM_DELETE_WINDOW` request (ICCCM §4.2.8.1), which the app may act on as it likes.
+///
+/// # Panics
+/// When there is no such window on screen, or no X display.
+pub fn close_window(title: &str) {
+    use x11rb::connection::Connection;
+    use x11rb::protocol::xproto::{ClientMessageEvent, ConnectionExt, EventMask};
+    let ids = viewable_windows(title);
+    assert!(!ids.is_empty(), "no window {title:?} on screen to close");
+    let (conn, _) = x11rb::connect(None).unwrap_or_else(|e| panic!("X display: {e}"));
+    let atom = |name: &str| {
+        let reply = conn.intern_atom(false, name.as_bytes()).ok().and_then(|cookie| cookie.reply().ok());
+        reply.unwrap_or_else(|| panic!("X atom {name}")).atom
+    };
+    let (protocols, delete) = (atom("WM_PROTOCOLS"), atom("WM_DELETE_WINDOW"));
+    for id in ids {
+        let event = ClientMessageEvent::new(32, id, protocols, [delete, x11rb::CURRENT_TIME, 0, 0, 0]);
+        conn.send_event(false, id, EventMask::NO_EVENT, event).unwrap_or_else(|e| panic!("X send_event: {e}"));
+    }
+    conn.flush().unwrap_or_else(|e| panic!("X flush: {e}"));
+}
+
+/// WebKit's processes started by process `root`: its web and network processes.
+pub fn webkit_processes(root: u32) -> Vec<u32> {
+    descendants(root)
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| matches!(comm.trim(), "WebKitWebProces" | "WebKitNetworkPr"))
+        })
+        .collect()
+}
+
+/// Every process below `root`.
+fn descendants(root: u32) -> Vec<u32> {
     let mut children: std::collections::HashMap<u32, Vec<u32>> = std::collections::HashMap::new();
     for pid in processes_where(|_| true) {
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-        // The parent is the second field after the command name, which is in parentheses.
         let parent = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
         if let Some(parent) = parent {
             children.entry(parent).or_default().push(pid);
         }
     }
-    let (mut total_kib, mut stack) = (0u64, vec![root]);
+    let mut found = Vec::new();
+    let mut stack = vec![root];
     while let Some(pid) = stack.pop() {
-        stack.extend(children.get(&pid).cloned().unwrap_or_default());
-        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
-        let name = exe.as_ref().and_then(|e| e.file_name()).map(|n| n.to_string_lossy().into_owned());
-        if pid != root && !name.is_some_and(|n| n.starts_with("WebKit")) {
-            continue;
+        for child in children.get(&pid).into_iter().flatten() {
+            found.push(*child);
+            stack.push(*child);
         }
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        let kib = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
-        total_kib += kib.unwrap_or(0);
     }
-    total_kib as f64 / 1024.0
+    found
+}
+
+/// The resident memory of process `root` and its WebKit descendants (the web and network processes), in MiB.
+/// Other descendants, such as a browser the app opened, are not the app's and are left out.
+pub fn tree_rss_mib(root: u32) -> f64 {
+    sum_mib(root, "/status", "VmRSS:")
+}
+
+/// The proportional set size of process `root` and its WebKit processes, in MiB: each shared page counted
+/// once across them all (`/proc/PID/smaps_rollup`).
+pub fn tree_pss_mib(root: u32) -> f64 {
+    sum_mib(root, "/smaps_rollup", "Pss:")
+}
+
+/// The sum over `root` and its WebKit processes of the kB figure on the line starting `key` in
+/// `/proc/PID<file>`, in MiB.
+fn sum_mib(root: u32, file: &str, key: &str) -> f64 {
+    let kib = |pid: u32| {
+        let text = std::fs::read_to_string(format!("/proc/{pid}{file}")).unwrap_or_default();
+        let value = text.lines().find_map(|l| l.strip_prefix(key));
+        value.and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok()).unwrap_or(0.0)
+    };
+    (kib(root) + webkit_processes(root).into_iter().map(kib).sum::<f64>()) / 1024.0
 }
 
 /// The TCP ports on 127.0.0.1 that the processes `pids` listen on, read from `/proc` as `ss -ltnp` would.

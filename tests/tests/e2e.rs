@@ -938,30 +938,92 @@ async fn s23_start_at_login_starts_hidden_in_the_tray_and_restores_quietly() {
     assert!(entry.exists());
     app.quit().await;
 
-    // The login: the session starts the autostart entry.
+    // The login: the session starts the autostart entry. It makes no window, so neither a web view nor any of
+    // WebKit's processes, and restores the session quietly; the tray shows who is signed in.
     let opened = desktop.browser_launches();
     let before = host.registered();
     let launch = Launch { via_entry: Some(entry.clone()), label: Some("login".into()), ..Launch::default() };
-    let app = desktop.launch_with(launch).await;
+    let mut resident = desktop.launch_resident(launch);
     let menu = wait_for("the login start's tray item", desktop::UI_TIMEOUT, || async {
         (host.registered() > before).then(|| host.latest_menu()).flatten()
     })
     .await;
     expect_tray(&menu, &signed_in("Start at login [x]")).await;
-    app.wait_for_phase("signedIn").await;
     assert!(!desktop::window_on_screen("Gatehouse"), "a login start shows no window");
+    assert_eq!(desktop::webkit_processes(resident.pid()), Vec::<u32>::new(), "a login start runs no WebKit");
     assert_eq!(desktop.browser_launches(), opened, "the session is restored without the browser");
     menu.click("Show Gatehouse");
-    wait_for("Show to bring the window", desktop::UI_TIMEOUT, || async {
-        desktop::window_on_screen("Gatehouse").then_some(())
-    })
-    .await;
+    let app = resident.attach().await;
+    app.wait_for_phase("signedIn").await;
     app.wait_for_text("resource", "Hello, Alice!").await;
     app.screenshot("shown-after-login-start").await;
     app.click("start-at-login").await;
     expect_tray(&menu, &signed_in("Start at login [ ]")).await;
     assert!(!entry.exists());
-    app.quit().await;
+    menu.click("Quit");
+    desktop::wait_for_no_app().await;
+}
+
+/// Closing the window leaves Gatehouse in the tray with no web view: no WebKit process is left, the session
+/// goes on (the tray's Refresh renews it), and Show makes a new window that shows the signed-in state as it is,
+/// with no new sign-in.
+#[tokio::test]
+async fn s33_a_closed_window_leaves_no_webkit_and_show_brings_the_state_back() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let host = harness::tray::TrayHost::start();
+    let (idp, desktop) = start("s33-closed-window");
+    // The app as a person starts it, with no WebDriver session: a window under automation ignores its close
+    // button. Alice signs in from the tray, with the window open.
+    let before = host.registered();
+    let mut resident = desktop.launch_resident(Launch::default());
+    let pid = resident.pid();
+    let menu = wait_for("the app's tray item", desktop::UI_TIMEOUT, || async {
+        (host.registered() > before).then(|| host.latest_menu()).flatten()
+    })
+    .await;
+    expect_tray(&menu, &["Signed out (disabled)", "Sign in", "Start at login [ ]", "Show Gatehouse", "Quit"]).await;
+    assert!(desktop::window_on_screen("Gatehouse"));
+    menu.click("Sign in");
+    let signed_in =
+        ["Signed in as Alice (disabled)", "Refresh", "Sign out", "Start at login [ ]", "Show Gatehouse", "Quit"];
+    expect_tray(&menu, &signed_in).await;
+    assert_eq!(desktop::webkit_processes(pid).len(), 2, "a shown window has its web and network processes");
+    let open_mib = desktop::tree_pss_mib(pid);
+
+    // The title bar's close button: the window goes, and WebKit with it; the app stays, in the tray.
+    let presses = desktop::press_close("Gatehouse").await;
+    eprintln!("s33: the window closed after {presses} press(es) of its close button");
+    wait_for("WebKit's processes to end", desktop::UI_TIMEOUT, || async {
+        desktop::webkit_processes(pid).is_empty().then_some(())
+    })
+    .await;
+    assert_eq!(resident.pid(), pid, "closing the window leaves the app running");
+    let closed_mib = desktop::tree_pss_mib(pid);
+    eprintln!("s33: {open_mib:.0} MiB PSS with the window open, {closed_mib:.0} MiB closed (debug build)");
+    assert!(closed_mib < open_mib, "{closed_mib} MiB closed, {open_mib} MiB open");
+    expect_tray(&menu, &signed_in).await;
+    let access = stored(&desktop, "access_token");
+    menu.click("Refresh");
+    wait_for("the tray's refresh with no window", desktop::UI_TIMEOUT, || async {
+        (stored(&desktop, "access_token") != access).then_some(())
+    })
+    .await;
+    assert_eq!(idp.events_named("grant.success", Some("refresh_token")).await.len(), 1);
+
+    // Show: a new window, with the session as it is now.
+    menu.click("Show Gatehouse");
+    let app = resident.attach().await;
+    app.wait_for_phase("signedIn").await;
+    app.wait_for_text("account", "Alice").await;
+    app.wait_for_text("resource", "Hello, Alice!").await;
+    assert_eq!(desktop::webkit_processes(pid).len(), 2);
+    assert_eq!(idp.events_named("grant.success", Some("authorization_code")).await.len(), 1, "no new sign-in");
+    assert_eq!(keyring::count_entries(&desktop.profile), 1);
+    app.screenshot("shown-again").await;
+    app.audit_accessibility("shown-again").await;
+    assert_eq!(app.focused().await, "refresh", "focus on the signed-in view's first action");
+    menu.click("Quit");
+    desktop::wait_for_no_app().await;
 }
 
 /// The window and twenty `gatehouse token` processes renew one expired session together: the provider sees
@@ -1045,6 +1107,138 @@ fn percentile(values: &[f64], p: f64) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// A setup form left half filled in, with the window closed: Show brings it back as it was (the choice, the issuer
+/// and the client ID), except the client secret, which the app never keeps; and nothing of it is written anywhere.
+#[tokio::test]
+async fn s34_a_half_filled_setup_form_survives_a_closed_window_and_its_secret_does_not() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let host = harness::tray::TrayHost::start();
+    let (idp, desktop) = start("s34-setup-form-kept");
+    let (mut launch, config_file) = clean_home(&desktop);
+    launch.label = Some("resident".into());
+    let home_config = config_file.parent().unwrap().parent().unwrap().to_path_buf();
+    let before = host.registered();
+    let mut resident = desktop.launch_resident(launch);
+    let app = resident.attach().await;
+    app.choose("setup-preset", "other").await;
+    app.type_into("setup-issuer", &idp.issuer()).await;
+    app.type_into("setup-client-id", "half-typed-client").await;
+    app.type_into("setup-client-secret", "typed-secret-never-kept").await;
+    let menu = wait_for("the app's tray item", desktop::UI_TIMEOUT, || async {
+        (host.registered() > before).then(|| host.latest_menu()).flatten()
+    })
+    .await;
+    resident.detach(app).await;
+    let pid = resident.pid();
+    wait_for("WebKit's processes to end", desktop::UI_TIMEOUT, || async {
+        desktop::webkit_processes(pid).is_empty().then_some(())
+    })
+    .await;
+
+    menu.click("Show Gatehouse");
+    let app = resident.attach().await;
+    let value = |id: &'static str| {
+        let app = &app;
+        async move {
+            let script = format!("return document.querySelector('[data-testid={id}]').value");
+            app.execute(&script).await.as_str().unwrap_or_default().to_owned()
+        }
+    };
+    wait_for("the form as it was left", desktop::UI_TIMEOUT, || async {
+        (value("setup-client-id").await == "half-typed-client").then_some(())
+    })
+    .await;
+    assert_eq!(value("setup-preset").await, "other");
+    assert_eq!(value("setup-issuer").await, idp.issuer());
+    assert_eq!(value("setup-client-secret").await, "", "the secret is never kept");
+    assert!(!config_file.exists(), "nothing is saved until Save");
+    for dir in [home_config, std::path::PathBuf::from(std::env::var_os("XDG_DATA_HOME").unwrap())] {
+        let found = std::process::Command::new("grep").args(["-rl", "half-typed-client"]).arg(&dir).output().unwrap();
+        assert!(found.stdout.is_empty(), "the form was written to {}", String::from_utf8_lossy(&found.stdout));
+    }
+    app.screenshot("setup-form-kept").await;
+    menu.click("Quit");
+    desktop::wait_for_no_app().await;
+}
+
+/// The tray's weight and the window's return, printed (run with `tests/bin/bench --tray`, which builds and points
+/// the harness at the release build): memory (PSS of the app and its WebKit processes) 10 s after a `--hidden`
+/// start, 10 s after the window is shown, and 10 s after it is closed; and the time from the tray's Show to the
+/// window on screen and to its page loaded (the app logs `window ready` when the page has loaded), from a login
+/// start and from a closed window. Signed in as Alice throughout.
+#[tokio::test]
+#[ignore = "figures: run with tests/bin/bench --tray"]
+async fn tray_figures() {
+    const RUNS: usize = 5;
+    const SETTLE: std::time::Duration = std::time::Duration::from_secs(10);
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let host = harness::tray::TrayHost::start();
+    let (_idp, desktop) = start("tray-figures");
+    {
+        let mut resident = desktop.launch_resident(Launch { label: Some("sign-in".into()), ..Launch::default() });
+        sign_in_as_alice(&resident.attach().await).await;
+    }
+    desktop::wait_for_no_app().await;
+    let readies =
+        |log: &std::path::Path| std::fs::read_to_string(log).unwrap_or_default().matches("window ready").count();
+    // Show from the tray, and the times to a window on screen and to its page loaded, in ms.
+    let show = |menu: &harness::tray::TrayMenu, log: &std::path::Path| {
+        let before = readies(log);
+        let started = std::time::Instant::now();
+        menu.click("Show Gatehouse");
+        let (mut mapped, mut ready) = (None, None);
+        while (mapped.is_none() || ready.is_none()) && started.elapsed() < desktop::UI_TIMEOUT {
+            if mapped.is_none() && desktop::window_on_screen("Gatehouse") {
+                mapped = Some(started.elapsed().as_secs_f64() * 1000.0);
+            }
+            if ready.is_none() && readies(log) > before {
+                ready = Some(started.elapsed().as_secs_f64() * 1000.0);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        (mapped.expect("the window on screen"), ready.expect("the window's page loaded"))
+    };
+    let mut figures: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
+    for run in 0..RUNS {
+        let before = host.registered();
+        let launch = Launch { args: vec!["--hidden".into()], label: Some(format!("run-{run}")), ..Launch::default() };
+        let resident = desktop.launch_resident(launch);
+        let menu = wait_for("the tray item", desktop::UI_TIMEOUT, || async {
+            (host.registered() > before).then(|| host.latest_menu()).flatten()
+        })
+        .await;
+        expect_tray(
+            &menu,
+            &["Signed in as Alice (disabled)", "Refresh", "Sign out", "Start at login [ ]", "Show Gatehouse", "Quit"],
+        )
+        .await;
+        let pid = resident.pid();
+        tokio::time::sleep(SETTLE).await;
+        assert!(desktop::webkit_processes(pid).is_empty());
+        figures.entry("1 PSS 10 s after --hidden (MiB)").or_default().push(desktop::tree_pss_mib(pid));
+        let (mapped, ready) = show(&menu, &resident.log);
+        figures.entry("4 Show from a login start: on screen (ms)").or_default().push(mapped);
+        figures.entry("5 Show from a login start: page loaded (ms)").or_default().push(ready);
+        tokio::time::sleep(SETTLE).await;
+        figures.entry("2 PSS 10 s after Show, window open (MiB)").or_default().push(desktop::tree_pss_mib(pid));
+        desktop::press_close("Gatehouse").await;
+        tokio::time::sleep(SETTLE).await;
+        assert!(desktop::webkit_processes(pid).is_empty());
+        figures.entry("3 PSS 10 s after closing the window (MiB)").or_default().push(desktop::tree_pss_mib(pid));
+        let (mapped, ready) = show(&menu, &resident.log);
+        figures.entry("6 Show from a closed window: on screen (ms)").or_default().push(mapped);
+        figures.entry("7 Show from a closed window: page loaded (ms)").or_default().push(ready);
+        menu.click("Quit");
+        desktop::wait_for_no_app().await;
+    }
+    println!("\ntray figures, {RUNS} runs, {}; medians [all runs]", desktop::app_binary().display());
+    for (name, mut values) in figures {
+        values.sort_by(f64::total_cmp);
+        let all: Vec<String> = values.iter().map(|v| format!("{v:.0}")).collect();
+        println!("  {:<46} {:>7.1}  [{}]", &name[2..], values[values.len() / 2], all.join(", "));
+    }
 }
 
 /// Figures, not a test (`tests/bin/bench --flood`): 1,000 forged, replayed and malformed links through the real

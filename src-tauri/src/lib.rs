@@ -329,7 +329,9 @@ pub fn show_main_window<R: Runtime>(app: &AppHandle<R>) {
     let window = match app.get_webview_window(MAIN_WINDOW) {
         Some(window) => window,
         None => match open_main_window(app) {
-            Ok(window) => window,
+            Ok(Some(window)) => window,
+            // Being made for another caller, which shows it.
+            Ok(None) => return,
             Err(e) => {
                 tracing::error!("couldn't open the window: {e}");
                 return;
@@ -342,13 +344,18 @@ pub fn show_main_window<R: Runtime>(app: &AppHandle<R>) {
 }
 
 /// Makes the window as the config describes it, in the size and place it was last closed at (the window-state
-/// plugin restores them as it is made). Its page asks the backend for everything it shows.
-fn open_main_window<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<tauri::WebviewWindow<R>> {
+/// plugin restores them as it is made). Its page asks the backend for everything it shows. `None` when another
+/// caller is making it: two requests at once (the tray and a link) make one window, and a caller never waits for
+/// another, which may be waiting for the main thread this one runs on.
+fn open_main_window<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<Option<tauri::WebviewWindow<R>>> {
     static OPENING: Mutex<()> = Mutex::new(());
-    // Two requests at once (the tray and a link) make one window.
-    let _one_at_a_time = OPENING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _one_at_a_time = match OPENING.try_lock() {
+        Ok(guard) => guard,
+        Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+        Err(std::sync::TryLockError::WouldBlock) => return Ok(None),
+    };
     if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
-        return Ok(window);
+        return Ok(Some(window));
     }
     let mut config = app
         .config()
@@ -359,7 +366,7 @@ fn open_main_window<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<tauri::Webv
         .cloned()
         .ok_or_else(|| tauri::Error::WindowNotFound)?;
     config.create = true;
-    tauri::WebviewWindowBuilder::from_config(app, &config)?.build()
+    tauri::WebviewWindowBuilder::from_config(app, &config)?.build().map(Some)
 }
 
 /// The deep-link plugin only accepts schemes listed in its config. The profiles' redirect schemes are chosen at

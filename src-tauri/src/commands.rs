@@ -137,6 +137,13 @@ pub struct SetupForm {
 #[derive(Default)]
 pub struct KeptForm(Mutex<Option<SetupForm>>);
 
+impl KeptForm {
+    /// Whether a form is kept.
+    pub fn is_kept(&self) -> bool {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).is_some()
+    }
+}
+
 /// Keeps the setup view's unsaved form (none once it is saved or cancelled).
 #[tauri::command]
 pub fn keep_setup_form(kept: State<'_, KeptForm>, form: Option<SetupForm>) {

@@ -103,17 +103,20 @@ pub fn build_app<R: Runtime>(
     config: Result<Vec<Config>, ConfigError>,
     config_file: Option<PathBuf>,
 ) -> tauri::Builder<R> {
-    builder
+    let builder = builder
         // single-instance must come first, so a second launch (the OS delivering a deep link) is forwarded
         // to this instance before any other plugin runs in it.
         .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
             if !settings::starts_hidden(&argv) {
                 show_main_window(app);
             }
+            if let (Some(profile), Some(accounts)) = (sign_in_request(&argv), accounts_of(app)) {
+                tauri::async_runtime::spawn(async move { accounts.sign_in(profile.as_deref()).await });
+            }
         }))
         .plugin(tauri_plugin_deep_link::init())
-        .plugin(tauri_plugin_opener::init())
-        .plugin(settings::autostart_plugin())
+        .plugin(tauri_plugin_opener::init());
+    settings::with_autostart(builder)
         .plugin(tauri_plugin_window_state::Builder::new().with_state_flags(REMEMBERED).build())
         .manage(Startup::default())
         .manage(ViewChannel::default())
@@ -183,9 +186,11 @@ pub fn build_app<R: Runtime>(
             let early_links = deep_link::listen(app.handle(), &schemes);
             // A login start makes no window, so there is no first page to wait for.
             let no_window = app.config().app.windows.iter().any(|w| w.label == MAIN_WINDOW && !w.create);
+            let sign_in = sign_in_request(&std::env::args().collect::<Vec<_>>());
             Startup::ready(app.handle(), |s| {
                 s.links = Some(early_links);
                 s.page_loaded |= no_window;
+                s.sign_in = sign_in;
             });
             Ok(())
         })
@@ -220,7 +225,15 @@ pub fn build_app<R: Runtime>(
                     #[cfg(target_os = "linux")]
                     {
                         let app = app.clone();
-                        webkit::end_network_process(move || app.get_webview_window(MAIN_WINDOW).is_none());
+                        let spawned = std::thread::Builder::new().name("closed-window".into()).spawn(move || {
+                            let closed = || app.get_webview_window(MAIN_WINDOW).is_none();
+                            if webkit::end_processes(closed) {
+                                hand_to_tray_when_idle(&app, closed);
+                            }
+                        });
+                        if let Err(e) = spawned {
+                            tracing::warn!("couldn't end WebKit's processes: {e}");
+                        }
                     }
                 }
                 _ => {}
@@ -270,6 +283,52 @@ fn hand_to_running_instance(identifier: &str) -> bool {
     }
 }
 
+/// What [`gatehouse_cli::SIGN_IN_FLAG`] among `args` (a command line, program first) asks for: a sign-in to the
+/// first profile (`Some(None)`) or to the one named (`--sign-in=PROFILE`).
+fn sign_in_request(args: &[String]) -> Option<Option<String>> {
+    let flag = gatehouse_cli::SIGN_IN_FLAG;
+    args.iter().skip(1).find_map(|arg| {
+        if arg == flag {
+            Some(None)
+        } else {
+            arg.strip_prefix(flag).and_then(|rest| rest.strip_prefix('=')).map(|p| Some(p.to_owned()))
+        }
+    })
+}
+
+/// Once the window is closed and nothing is in progress (no sign-in, renewal or sign-out, no unsaved setup form),
+/// hands this process to the light tray, `gatehouse --hidden`, which keeps the sessions and the tray without GTK
+/// or WebKitGTK: a closed window then weighs what a login start does. Gives up when the window is shown again,
+/// and leaves the app as it is when the setup form is kept (it lives only in this process) or the light tray
+/// can't start.
+#[cfg(target_os = "linux")]
+fn hand_to_tray_when_idle<R: Runtime>(app: &AppHandle<R>, closed: impl Fn() -> bool) {
+    use crate::state::Phase;
+    loop {
+        if !closed() {
+            return;
+        }
+        if app.state::<commands::KeptForm>().is_kept() {
+            tracing::info!("an unsaved setup form is kept here; staying in the tray as the window program");
+            return;
+        }
+        let idle = accounts_of(app).is_some_and(|accounts| {
+            accounts.services().iter().all(|service| {
+                let phase = service.view().phase;
+                !service.is_pending() && matches!(phase, Phase::SignedIn | Phase::SignedOut | Phase::ConfigError)
+            })
+        });
+        if idle {
+            tracing::info!("the window is closed and nothing is in progress; handing over to the light tray");
+            let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+            let e = gatehouse_cli::open_tray(&args);
+            tracing::warn!("the light tray couldn't start ({e}); staying in the tray as the window program");
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
 /// Starts the service and the tray once both the setup hook (which has the launch links) and the window's
 /// first page load have happened, in whichever order they come. Both run on the main thread.
 #[derive(Default)]
@@ -279,18 +338,20 @@ struct Startup(Mutex<StartupState>);
 struct StartupState {
     links: Option<Vec<String>>,
     page_loaded: bool,
+    /// A sign-in asked for at launch ([`sign_in_request`]), started once the sessions are restored.
+    sign_in: Option<Option<String>>,
 }
 
 impl Startup {
     fn ready<R: Runtime>(app: &AppHandle<R>, change: impl FnOnce(&mut StartupState)) {
         let Some(startup) = app.try_state::<Startup>() else { return };
-        let links = {
+        let (links, sign_in) = {
             let Ok(mut state) = startup.0.lock() else { return };
             change(&mut state);
             if !state.page_loaded {
                 return;
             }
-            state.links.take()
+            (state.links.take(), state.sign_in.take())
         };
         let (Some(links), Some(accounts)) = (links, accounts_of(app)) else { return };
         // The tray too waits for the window: building its menu costs the first paint a frame or two. It is
@@ -299,7 +360,13 @@ impl Startup {
         if let Err(e) = tray::create(app, &accounts.view()) {
             tracing::warn!("no tray icon: {e}");
         }
-        tauri::async_runtime::spawn(async move { accounts.start(links).await });
+        tauri::async_runtime::spawn(async move {
+            accounts.start(links).await;
+            if let Some(profile) = sign_in {
+                // Its errors are shown in the window, as the button's are.
+                let _ = accounts.sign_in(profile.as_deref()).await;
+            }
+        });
     }
 }
 
@@ -430,6 +497,19 @@ mod tests {
             invoke_key: INVOKE_KEY.to_string(),
         };
         get_ipc_response(webview, request).map(|body| body.deserialize::<serde_json::Value>().unwrap())
+    }
+
+    #[test]
+    fn a_sign_in_is_asked_for_by_the_flag_alone() {
+        let args = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(sign_in_request(&args(&["gatehouse", "--sign-in"])), Some(None));
+        assert_eq!(
+            sign_in_request(&args(&["gatehouse", "--config", "x", "--sign-in=work"])),
+            Some(Some("work".into()))
+        );
+        assert_eq!(sign_in_request(&args(&["gatehouse"])), None);
+        assert_eq!(sign_in_request(&args(&["gatehouse", "--sign-inx"])), None);
+        assert_eq!(sign_in_request(&args(&["--sign-in"])), None, "the program's own name is not a flag");
     }
 
     /// The window's commands reach the service, and what comes back is the view and typed errors. A broken

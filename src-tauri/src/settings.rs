@@ -1,21 +1,20 @@
 //! Gatehouse's own settings, none of them secret: whether it starts at login. (The window's size and
 //! position are kept by tauri-plugin-window-state; see [`crate::REMEMBERED`].)
 //!
-//! Start at login is an XDG autostart entry written by tauri-plugin-autostart (`~/.config/autostart/
-//! Gatehouse.desktop` on Linux, a launch agent on macOS, the Run key on Windows). The entry itself is the
-//! setting: there is no second copy that could drift from it. The entry starts Gatehouse with
+//! Start at login is an entry the system starts at login: on Linux an XDG autostart entry
+//! (`~/.config/autostart/Gatehouse.desktop`, written by [`gatehouse_cli::autostart`], which the light tray uses
+//! too), elsewhere tauri-plugin-autostart's (a launch agent on macOS, the Run key on Windows). The entry itself is
+//! the setting: there is no second copy that could drift from it. The entry starts Gatehouse with
 //! [`HIDDEN_FLAG`], so a login start puts it in the tray without a window, and the session is restored
 //! quietly.
 
 use serde::Serialize;
 use tauri::{AppHandle, Manager, Runtime};
-use tauri_plugin_autostart::ManagerExt;
 
 use crate::error::{Error, Result};
 use crate::watch::Watcher;
 
-/// Starts Gatehouse in the tray, with its window hidden. The autostart entry passes it.
-pub const HIDDEN_FLAG: &str = "--hidden";
+pub use gatehouse_cli::autostart::{starts_hidden, HIDDEN_FLAG};
 
 /// The settings the window and the tray show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -28,26 +27,52 @@ pub struct Settings {
 /// Where settings go when they change.
 pub type SettingsChannel = Watcher<Settings>;
 
-/// Whether `args` (a command line, program first) asks for a start without the window.
-pub fn starts_hidden(args: &[String]) -> bool {
-    args.iter().skip(1).any(|arg| arg == HIDDEN_FLAG)
-}
-
-/// The autostart plugin, set up to start Gatehouse hidden.
-pub fn autostart_plugin<R: Runtime>() -> tauri::plugin::TauriPlugin<R> {
-    tauri_plugin_autostart::Builder::new().arg(HIDDEN_FLAG).build()
+/// Adds what start at login needs to `builder`: on Linux nothing, elsewhere the autostart plugin, set up to start
+/// Gatehouse hidden.
+pub fn with_autostart<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
+    #[cfg(not(target_os = "linux"))]
+    let builder = builder.plugin(tauri_plugin_autostart::Builder::new().arg(HIDDEN_FLAG).build());
+    builder
 }
 
 /// The settings now.
 pub fn current<R: Runtime>(app: &AppHandle<R>) -> Settings {
-    let start_at_login = match app.try_state::<tauri_plugin_autostart::AutoLaunchManager>() {
-        Some(manager) => manager.is_enabled().unwrap_or_else(|e| {
-            tracing::warn!("couldn't tell whether Gatehouse starts at login: {e}");
-            false
-        }),
-        None => false,
-    };
+    let start_at_login = autostart_enabled(app).unwrap_or_else(|e| {
+        tracing::warn!("couldn't tell whether Gatehouse starts at login: {e}");
+        false
+    });
     Settings { start_at_login }
+}
+
+#[cfg(target_os = "linux")]
+fn autostart_enabled<R: Runtime>(_app: &AppHandle<R>) -> std::result::Result<bool, String> {
+    gatehouse_cli::autostart::is_enabled().map_err(|e| e.to_string())
+}
+
+#[cfg(target_os = "linux")]
+fn set_autostart<R: Runtime>(_app: &AppHandle<R>, enabled: bool) -> std::result::Result<(), String> {
+    // The entry starts `gatehouse`, the light tray, never the window program.
+    let program = gatehouse_cli::autostart::program().map_err(|e| e.to_string())?;
+    gatehouse_cli::autostart::set(enabled, &program).map_err(|e| e.to_string())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn autostart_enabled<R: Runtime>(app: &AppHandle<R>) -> std::result::Result<bool, String> {
+    use tauri_plugin_autostart::ManagerExt;
+    if app.try_state::<tauri_plugin_autostart::AutoLaunchManager>().is_none() {
+        return Ok(false);
+    }
+    app.autolaunch().is_enabled().map_err(|e| e.to_string())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn set_autostart<R: Runtime>(app: &AppHandle<R>, enabled: bool) -> std::result::Result<(), String> {
+    use tauri_plugin_autostart::ManagerExt;
+    if app.try_state::<tauri_plugin_autostart::AutoLaunchManager>().is_none() {
+        return Err("starting at login isn't available on this system".into());
+    }
+    let autolaunch = app.autolaunch();
+    if enabled { autolaunch.enable() } else { autolaunch.disable() }.map_err(|e| e.to_string())
 }
 
 /// Turns start at login on or off, tells the window and the tray, and returns the settings as they now are.
@@ -55,15 +80,11 @@ pub fn current<R: Runtime>(app: &AppHandle<R>) -> Settings {
 /// # Errors
 /// [`Error::Setting`] when the autostart entry can't be written or removed.
 pub fn set_start_at_login<R: Runtime>(app: &AppHandle<R>, enabled: bool) -> Result<Settings> {
-    if app.try_state::<tauri_plugin_autostart::AutoLaunchManager>().is_none() {
-        return Err(Error::Setting("starting at login isn't available on this system".into()));
-    }
-    let autolaunch = app.autolaunch();
-    let changed = if enabled { autolaunch.enable() } else { autolaunch.disable() };
+    let changed = set_autostart(app, enabled);
     let settings = current(app);
     // Tell both whatever happened: a failed change leaves the entry as it was, and they must show that.
     publish(app, settings);
-    changed.map_err(|e| Error::Setting(e.to_string()))?;
+    changed.map_err(Error::Setting)?;
     tracing::info!("start at login is {}", if settings.start_at_login { "on" } else { "off" });
     Ok(settings)
 }
@@ -74,18 +95,4 @@ fn publish<R: Runtime>(app: &AppHandle<R>, settings: Settings) {
     }
     #[cfg(desktop)]
     crate::tray::show_settings(app, settings);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_the_flag_itself_hides_the_window() {
-        let args = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert!(starts_hidden(&args(&["gatehouse", "--hidden"])));
-        assert!(!starts_hidden(&args(&["gatehouse"])));
-        assert!(!starts_hidden(&args(&["--hidden"])), "the program's own name is not a flag");
-        assert!(!starts_hidden(&args(&["gatehouse", "com.example.gatehouse:/cb?x=--hidden"])));
-    }
 }

@@ -1,9 +1,8 @@
-//! The tray icon and its menu, which follow the state: a disabled first line says who is signed in (or that
-//! nobody is), and only the actions that make sense now are offered. Each item calls the same service method
-//! as the window's button. The tooltip says the state too.
+//! The window's tray icon and its menu, which follow the state. Each item calls the same service method as the
+//! window's button. The tooltip says the state too.
 //!
-//! What the menu holds is a pure function of the view and the settings ([`entries`]); the menu is rebuilt
-//! only when that changes.
+//! What the menu holds is a pure function of the view and the settings ([`menu::entries`], shared with the light
+//! tray of `gatehouse --hidden`); the menu is rebuilt only when that changes.
 
 use std::sync::Mutex;
 
@@ -11,104 +10,13 @@ use tauri::menu::{CheckMenuItem, IsMenuItem, Menu, MenuItem, PredefinedMenuItem}
 use tauri::tray::TrayIconBuilder;
 use tauri::{AppHandle, Manager, Runtime};
 
+use gatehouse_cli::menu::{self, ids, Entry};
+
 use crate::settings::{self, Settings};
-use crate::state::{AuthView, Phase, WindowView};
+use crate::state::WindowView;
 
 /// The tray icon's ID.
 const TRAY: &str = "main";
-
-/// Menu item IDs, unique app-wide. With several accounts, an account's items add `:` and its profile name.
-pub mod ids {
-    /// The state line; disabled.
-    pub const STATUS: &str = "tray-status";
-    /// Starts a sign-in.
-    pub const SIGN_IN: &str = "tray-sign-in";
-    /// Cancels the sign-in in progress.
-    pub const CANCEL: &str = "tray-cancel";
-    /// Refreshes the session.
-    pub const REFRESH: &str = "tray-refresh";
-    /// Signs out.
-    pub const SIGN_OUT: &str = "tray-sign-out";
-    /// Turns start at login on or off.
-    pub const START_AT_LOGIN: &str = "tray-start-at-login";
-    /// Shows and focuses the window.
-    pub const SHOW: &str = "tray-show";
-    /// Quits.
-    pub const QUIT: &str = "tray-quit";
-}
-
-/// One line of the tray menu.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Entry {
-    /// An item: its ID, label, and whether it can be clicked.
-    Item(String, String, bool),
-    /// A check item: its ID, label, and whether it is checked.
-    Check(String, String, bool),
-    /// A separator.
-    Separator,
-}
-
-/// An account's state, in a few words.
-fn status(view: &AuthView) -> String {
-    let who = view
-        .account
-        .as_ref()
-        .and_then(|a| a.name.clone().or_else(|| a.subject.clone()))
-        .unwrap_or_else(|| "an unnamed account".to_owned());
-    match view.phase {
-        Phase::SignedIn | Phase::Refreshing => format!("Signed in as {who}"),
-        Phase::WaitingForBrowser => "Signing in…".to_owned(),
-        Phase::Exchanging => "Finishing sign-in…".to_owned(),
-        Phase::SigningOut => "Signing out…".to_owned(),
-        Phase::Restoring => "Restoring session…".to_owned(),
-        Phase::SignedOut => "Signed out".to_owned(),
-        Phase::ConfigError => "The config file needs fixing".to_owned(),
-    }
-}
-
-/// The menu for `window` and `settings`, and the tooltip. One account gets a state line and its actions; with
-/// several, each gets a section headed by its profile name, whose actions name it too.
-pub fn entries(window: &WindowView, settings: Settings) -> (Vec<Entry>, String) {
-    let item = |id: String, label: String, enabled| Entry::Item(id, label, enabled);
-    let several = window.accounts.len() > 1;
-    let mut menu = Vec::new();
-    let mut tooltip = Vec::new();
-    for view in &window.accounts {
-        let status = status(view);
-        // With one account, plain labels; with several, each names its account.
-        let id = |id: &str| if several { format!("{id}:{}", view.profile) } else { id.to_owned() };
-        let label = |action: &str, joiner: &str| {
-            if several {
-                format!("{action}{joiner}{}", view.profile)
-            } else {
-                action.to_owned()
-            }
-        };
-        let line = if several { format!("{}: {status}", view.profile) } else { status.clone() };
-        tooltip.push(line.clone());
-        menu.push(item(id(ids::STATUS), line, false));
-        if !several {
-            menu.push(Entry::Separator);
-        }
-        match view.phase {
-            Phase::SignedOut => menu.push(item(id(ids::SIGN_IN), label("Sign in", " to "), true)),
-            Phase::WaitingForBrowser => menu.push(item(id(ids::CANCEL), label("Cancel sign-in", " to "), true)),
-            Phase::SignedIn | Phase::Refreshing => {
-                let renew = if view.renewable { "Refresh" } else { "Reload" };
-                menu.push(item(id(ids::REFRESH), label(renew, " "), view.phase == Phase::SignedIn));
-                menu.push(item(id(ids::SIGN_OUT), label("Sign out", " of "), view.phase == Phase::SignedIn));
-            }
-            Phase::Restoring | Phase::Exchanging | Phase::SigningOut | Phase::ConfigError => {}
-        }
-        if menu.last() != Some(&Entry::Separator) {
-            menu.push(Entry::Separator);
-        }
-    }
-    menu.push(Entry::Check(ids::START_AT_LOGIN.to_owned(), "Start at login".to_owned(), settings.start_at_login));
-    menu.push(item(ids::SHOW.to_owned(), "Show Gatehouse".to_owned(), true));
-    menu.push(item(ids::QUIT.to_owned(), "Quit".to_owned(), true));
-    (menu, format!("Gatehouse: {}", tooltip.join("; ")))
-}
 
 /// What the tray shows now: the latest view and settings, and the menu made from them, so an unchanged
 /// state doesn't rebuild it.
@@ -127,10 +35,10 @@ struct ShownState {
 /// A Tauri error if the menu or icon cannot be built.
 pub fn create<R: Runtime>(app: &AppHandle<R>, view: &WindowView) -> tauri::Result<()> {
     let settings = settings::current(app);
-    let (entries, tooltip) = entries(view, settings);
+    let (entries, tooltip) = menu::entries(view, settings.start_at_login);
     let mut tray = TrayIconBuilder::with_id(TRAY)
         .tooltip(tooltip)
-        .menu(&menu(app, &entries)?)
+        .menu(&build_menu(app, &entries)?)
         .on_menu_event(|app, event| on_menu(app, event.id.as_ref()));
     if let Some(icon) = app.default_window_icon() {
         tray = tray.icon(icon.clone());
@@ -166,19 +74,20 @@ fn rebuild<R: Runtime>(app: &AppHandle<R>, change: impl FnOnce(&mut ShownState))
     let (Some(tray), Some(shown)) = (app.tray_by_id(TRAY), app.try_state::<Shown>()) else { return };
     let Ok(mut state) = shown.0.lock() else { return };
     change(&mut state);
-    let (entries, tooltip) = entries(&state.view, state.settings);
+    let (entries, tooltip) = menu::entries(&state.view, state.settings.start_at_login);
     if state.entries == entries {
         return;
     }
-    let result =
-        menu(app, &entries).and_then(|menu| tray.set_menu(Some(menu))).and_then(|()| tray.set_tooltip(Some(tooltip)));
+    let result = build_menu(app, &entries)
+        .and_then(|menu| tray.set_menu(Some(menu)))
+        .and_then(|()| tray.set_tooltip(Some(tooltip)));
     match result {
         Ok(()) => state.entries = entries,
         Err(e) => tracing::warn!("couldn't update the tray: {e}"),
     }
 }
 
-fn menu<R: Runtime>(app: &AppHandle<R>, entries: &[Entry]) -> tauri::Result<Menu<R>> {
+fn build_menu<R: Runtime>(app: &AppHandle<R>, entries: &[Entry]) -> tauri::Result<Menu<R>> {
     let mut items: Vec<Box<dyn IsMenuItem<R>>> = Vec::new();
     for entry in entries {
         items.push(match entry {
@@ -244,154 +153,4 @@ fn run(action: impl std::future::Future<Output = crate::error::Result<()>> + Sen
     tauri::async_runtime::spawn(async move {
         let _ = action.await;
     });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::tokens::Account;
-
-    fn view(phase: Phase) -> AuthView {
-        let mut view = AuthView::initial("demo", Some("Demo".into()));
-        view.phase = phase;
-        view
-    }
-
-    fn window(accounts: Vec<AuthView>) -> WindowView {
-        WindowView {
-            revision: 1,
-            accounts,
-            removed: Vec::new(),
-            added: Vec::new(),
-            providers: Vec::new(),
-            notice: None,
-            setup: None,
-        }
-    }
-
-    const OFF: Settings = Settings { start_at_login: false };
-
-    fn shown_with(view: &AuthView, settings: Settings) -> Vec<(String, bool)> {
-        entries(&window(vec![view.clone()]), settings)
-            .0
-            .into_iter()
-            .filter_map(|e| match e {
-                Entry::Item(_, label, enabled) => Some((label, enabled)),
-                Entry::Check(_, label, checked) => {
-                    Some((format!("{label} [{}]", if checked { "x" } else { " " }), true))
-                }
-                Entry::Separator => None,
-            })
-            .collect()
-    }
-
-    fn shown(view: &AuthView) -> Vec<(String, bool)> {
-        shown_with(view, OFF)
-    }
-
-    fn labels(items: &[(&str, bool)]) -> Vec<(String, bool)> {
-        items.iter().map(|(l, e)| (l.to_string(), *e)).collect()
-    }
-
-    #[test]
-    fn each_phase_offers_what_makes_sense() {
-        let signed_out = view(Phase::SignedOut);
-        assert_eq!(
-            shown(&signed_out),
-            labels(&[
-                ("Signed out", false),
-                ("Sign in", true),
-                ("Start at login [ ]", true),
-                ("Show Gatehouse", true),
-                ("Quit", true)
-            ])
-        );
-        assert_eq!(entries(&window(vec![signed_out.clone()]), OFF).1, "Gatehouse: Signed out");
-        assert_eq!(
-            shown(&view(Phase::WaitingForBrowser)),
-            labels(&[
-                ("Signing in…", false),
-                ("Cancel sign-in", true),
-                ("Start at login [ ]", true),
-                ("Show Gatehouse", true),
-                ("Quit", true)
-            ])
-        );
-        let mut signed_in = view(Phase::SignedIn);
-        signed_in.account = Some(Account { subject: Some("alice".into()), name: Some("Alice".into()) });
-        signed_in.renewable = true;
-        assert_eq!(
-            shown(&signed_in),
-            labels(&[
-                ("Signed in as Alice", false),
-                ("Refresh", true),
-                ("Sign out", true),
-                ("Start at login [ ]", true),
-                ("Show Gatehouse", true),
-                ("Quit", true)
-            ])
-        );
-        assert_eq!(entries(&window(vec![signed_in.clone()]), OFF).1, "Gatehouse: Signed in as Alice");
-        signed_in.phase = Phase::Refreshing;
-        signed_in.renewable = false;
-        assert_eq!(shown(&signed_in)[1..3], labels(&[("Reload", false), ("Sign out", false)]));
-        assert_eq!(
-            shown(&view(Phase::Exchanging)),
-            labels(&[
-                ("Finishing sign-in…", false),
-                ("Start at login [ ]", true),
-                ("Show Gatehouse", true),
-                ("Quit", true)
-            ])
-        );
-    }
-
-    #[test]
-    fn the_start_at_login_item_shows_the_setting_in_every_phase() {
-        let on = Settings { start_at_login: true };
-        for phase in [Phase::SignedOut, Phase::WaitingForBrowser, Phase::SignedIn, Phase::ConfigError] {
-            assert!(shown_with(&view(phase), on).contains(&("Start at login [x]".to_owned(), true)), "{phase:?}");
-            assert!(shown(&view(phase)).contains(&("Start at login [ ]".to_owned(), true)), "{phase:?}");
-        }
-    }
-
-    #[test]
-    fn separators_never_double_up() {
-        for phase in [Phase::SignedOut, Phase::Exchanging, Phase::ConfigError, Phase::SignedIn] {
-            let (menu, _) = entries(&window(vec![view(phase), view(Phase::SignedOut)]), OFF);
-            assert!(menu.windows(2).all(|w| !(w[0] == Entry::Separator && w[1] == Entry::Separator)), "{phase:?}");
-        }
-    }
-
-    #[test]
-    fn several_accounts_each_get_a_section_that_names_them() {
-        let mut work = view(Phase::SignedIn);
-        work.profile = "work".into();
-        work.account = Some(Account { subject: Some("alice".into()), name: Some("Alice".into()) });
-        work.renewable = true;
-        let mut home = view(Phase::SignedOut);
-        home.profile = "home".into();
-        let (menu, tooltip) = entries(&window(vec![work, home]), OFF);
-        let items: Vec<(&str, &str)> = menu
-            .iter()
-            .filter_map(|e| match e {
-                Entry::Item(id, label, _) | Entry::Check(id, label, _) => Some((id.as_str(), label.as_str())),
-                Entry::Separator => None,
-            })
-            .collect();
-        assert_eq!(
-            items,
-            [
-                ("tray-status:work", "work: Signed in as Alice"),
-                ("tray-refresh:work", "Refresh work"),
-                ("tray-sign-out:work", "Sign out of work"),
-                ("tray-status:home", "home: Signed out"),
-                ("tray-sign-in:home", "Sign in to home"),
-                ("tray-start-at-login", "Start at login"),
-                ("tray-show", "Show Gatehouse"),
-                ("tray-quit", "Quit"),
-            ]
-        );
-        assert_eq!(tooltip, "Gatehouse: work: Signed in as Alice; home: Signed out");
-    }
 }

@@ -12,32 +12,34 @@ const NETWORK_PROCESS: &str = "WebKitNetworkPr";
 /// The web process's.
 const WEB_PROCESS: &str = "WebKitWebProces";
 
-/// Ends this process's WebKit network process once no web process of its own is left, from a thread of its
-/// own: the web process of a window just destroyed takes a moment to exit. `closed` says whether there is
-/// still no window: a window made again in the meantime keeps the process.
-pub fn end_network_process(closed: impl Fn() -> bool + Send + 'static) {
-    let spawned = std::thread::Builder::new().name("webkit-idle".into()).spawn(move || {
-        for _ in 0..300 {
-            let children = children();
-            if !closed() {
-                return;
-            }
-            if !children.iter().any(|(_, name)| name == WEB_PROCESS) {
-                for (pid, _) in children.iter().filter(|(_, name)| name == NETWORK_PROCESS) {
-                    end(*pid);
-                }
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
+/// Ends this process's WebKit network process once no web process of its own is left (the web process of a
+/// window just destroyed takes a moment to exit), and returns once none of WebKit's processes is left, or after 30
+/// s, saying whether none is. `closed` says whether there is still no window: a window made again in the meantime
+/// keeps the processes, and this returns at once.
+pub fn end_processes(closed: impl Fn() -> bool) -> bool {
+    let mut ended = false;
+    for _ in 0..300 {
+        let children = children();
+        if !closed() {
+            return false;
         }
-        tracing::debug!("WebKit's web process is still running; its network process is left alone");
-    });
-    if let Err(e) = spawned {
-        tracing::warn!("couldn't end WebKit's idle network process: {e}");
+        let webkit = |name: &str| name == WEB_PROCESS || name == NETWORK_PROCESS;
+        if !children.iter().any(|(_, name)| webkit(name)) {
+            return true;
+        }
+        if !ended && !children.iter().any(|(_, name)| name == WEB_PROCESS) {
+            for (pid, _) in children.iter().filter(|(_, name)| name == NETWORK_PROCESS) {
+                end(*pid);
+            }
+            ended = true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
+    tracing::debug!("WebKit's processes are still running; left alone");
+    false
 }
 
-/// This process's children: their PIDs and command names.
+/// This process's running children: their PIDs and command names.
 fn children() -> Vec<(i32, String)> {
     let me = std::process::id().to_string();
     let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
@@ -48,8 +50,11 @@ fn children() -> Vec<(i32, String)> {
             // `pid (comm) state ppid …`: the name may itself hold spaces and parentheses.
             let (head, rest) = stat.rsplit_once(')')?;
             let name = head.split_once('(')?.1.to_owned();
-            let parent = rest.split_whitespace().nth(1)?;
-            (parent == me).then_some((pid, name))
+            let mut fields = rest.split_whitespace();
+            // One that has ended (a zombie) is gone but for its exit status, which GLib or the light tray collects.
+            let running = fields.next()? != "Z";
+            let parent = fields.next()?;
+            (running && parent == me).then_some((pid, name))
         })
         .collect()
 }

@@ -250,9 +250,10 @@ pub struct Resident {
 }
 
 impl Resident {
-    /// The app's process: the first one running the window program.
+    /// The app's process: the first one running the window program or, with no window, the light tray. It is the
+    /// same process whichever it runs: each hands over to the other by `exec`.
     pub fn pid(&self) -> u32 {
-        wait_until(|| processes_of(&window_binary()).into_iter().min())
+        wait_until(|| processes_of(&window_binary()).into_iter().chain(processes_of(&app_binary())).min())
             .unwrap_or_else(|| panic!("the app isn't running; see {}", self.log.display()))
     }
 
@@ -1101,6 +1102,25 @@ pub fn issued_token_hashes(events: &[Value]) -> Vec<String> {
         .flatten()
         .map(str::to_owned)
         .collect()
+}
+
+/// The libraries that make a window: GTK and GDK, WebKitGTK and its JavaScriptCore and libsoup, the tray's
+/// AppIndicator.
+pub const WINDOW_TOOLKIT: [&str; 6] =
+    ["libgtk-", "libgdk-", "libwebkit2gtk", "libjavascriptcoregtk", "libsoup-", "appindicator"];
+
+/// The lines of `libraries` (a library list, a loader trace or a process's maps) that name the window toolkit.
+pub fn toolkit_in(libraries: &str) -> Vec<&str> {
+    libraries.lines().filter(|line| WINDOW_TOOLKIT.iter().any(|lib| line.contains(lib))).collect()
+}
+
+/// The window toolkit's libraries that process `pid` has mapped, each once.
+pub fn toolkit_mapped(pid: u32) -> Vec<String> {
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+    let mut libraries: Vec<String> =
+        toolkit_in(&maps).iter().filter_map(|line| line.split_whitespace().nth(5)).map(str::to_owned).collect();
+    libraries.dedup();
+    libraries
 }
 
 #[cfg(test)]

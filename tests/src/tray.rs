@@ -76,8 +76,16 @@ impl TrayHost {
         self.items.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
-    /// The menu of the item registered last.
-    pub fn latest_menu(&self) -> Option<TrayMenu> {
+    /// The menu of the item registered last, which follows the app from process image to process image: the
+    /// window and the light tray each register their own item as they take over.
+    pub fn latest_menu(&'static self) -> Option<TrayMenu> {
+        let menu = TrayMenu { host: self };
+        menu.locate()?;
+        Some(menu)
+    }
+
+    /// The bus name and menu path of the item registered last.
+    fn latest_item_menu(&self) -> Option<(String, OwnedObjectPath)> {
         let (name, path) = self.items.lock().unwrap_or_else(|p| p.into_inner()).last().cloned()?;
         let properties = zbus::blocking::fdo::PropertiesProxy::builder(&self.connection)
             .destination(name.clone())
@@ -87,8 +95,7 @@ impl TrayHost {
             .build()
             .ok()?;
         let menu = properties.get("org.kde.StatusNotifierItem".try_into().ok()?, "Menu").ok()?;
-        let menu = OwnedObjectPath::try_from(menu).ok()?;
-        Some(TrayMenu { connection: self.connection.clone(), name, path: menu })
+        Some((name, OwnedObjectPath::try_from(menu).ok()?))
     }
 }
 
@@ -107,11 +114,9 @@ pub struct MenuEntry {
     pub after_separator: bool,
 }
 
-/// A registered item's menu.
+/// The app's tray menu: that of the item registered last.
 pub struct TrayMenu {
-    connection: Connection,
-    name: String,
-    path: OwnedObjectPath,
+    host: &'static TrayHost,
 }
 
 #[derive(Debug, serde::Deserialize, zbus::zvariant::Type, zbus::zvariant::OwnedValue)]
@@ -122,21 +127,25 @@ struct Layout {
 }
 
 impl TrayMenu {
-    /// The visible items, in order, separators left out.
+    fn locate(&self) -> Option<(String, OwnedObjectPath)> {
+        self.host.latest_item_menu()
+    }
+
+    /// The visible items, in order, separators left out; none while no item answers (one process image hands
+    /// over to the next).
     ///
     /// # Panics
-    /// When the menu can't be read.
+    /// When the menu's layout can't be understood.
     pub fn entries(&self) -> Vec<MenuEntry> {
-        let reply = self
-            .connection
-            .call_method(
-                Some(self.name.as_str()),
-                &self.path,
-                Some("com.canonical.dbusmenu"),
-                "GetLayout",
-                &(0i32, -1i32, Vec::<String>::new()),
-            )
-            .unwrap_or_else(|e| panic!("GetLayout: {e}"));
+        let Some((name, path)) = self.locate() else { return Vec::new() };
+        let reply = self.host.connection.call_method(
+            Some(name.as_str()),
+            &path,
+            Some("com.canonical.dbusmenu"),
+            "GetLayout",
+            &(0i32, -1i32, Vec::<String>::new()),
+        );
+        let Ok(reply) = reply else { return Vec::new() };
         let (_revision, root): (u32, Layout) = reply.body().deserialize().unwrap_or_else(|e| panic!("layout: {e}"));
         let mut entries = Vec::new();
         let mut separator = false;
@@ -222,9 +231,10 @@ impl TrayMenu {
             .into_iter()
             .find(|e| e.label == label)
             .unwrap_or_else(|| panic!("no tray item {label:?} in {:?}", self.summary()));
-        let _ = self.connection.call_method(
-            Some(self.name.as_str()),
-            &self.path,
+        let Some((name, path)) = self.locate() else { return };
+        let _ = self.host.connection.call_method(
+            Some(name.as_str()),
+            &path,
             Some("com.canonical.dbusmenu"),
             "Event",
             &(entry.id, "clicked", Value::from(0i32), 0u32),

@@ -15,7 +15,7 @@ use harness::cli::{
     resource_status,
 };
 use harness::idp::Idp;
-use harness::{artifacts_dir, keyring, sha256_hex, wait_for};
+use harness::{artifacts_dir, desktop, keyring, sha256_hex, wait_for};
 
 /// Where a test's config file goes: the test command's scratch directory, which it removes however the
 /// tests end.
@@ -726,16 +726,6 @@ async fn sign_in_prints_the_link_and_takes_the_redirect_pasted_back() {
     assert_eq!(gatehouse(&config, &["sign-out"]).await.code, 0);
 }
 
-/// The libraries that make a window: GTK and GDK, WebKitGTK and its JavaScriptCore and libsoup, the tray's
-/// AppIndicator.
-const WINDOW_TOOLKIT: [&str; 6] =
-    ["libgtk-", "libgdk-", "libwebkit2gtk", "libjavascriptcoregtk", "libsoup-", "appindicator"];
-
-/// The window toolkit's libraries among `libraries`.
-fn toolkit_in(libraries: &str) -> Vec<&str> {
-    libraries.lines().filter(|line| WINDOW_TOOLKIT.iter().any(|lib| line.contains(lib))).collect()
-}
-
 /// Every library the dynamic loader reported loading into the runs whose `LD_DEBUG=libs` output went to files
 /// named `prefix.<pid>`, at start or later (`dlopen`).
 fn loaded_libraries(prefix: &std::path::Path) -> String {
@@ -771,7 +761,7 @@ async fn the_command_line_loads_no_window_toolkit() {
     }
     let command_line = ldd(harness::desktop::app_binary());
     assert!(command_line.contains("libc.so"), "{command_line}");
-    assert_eq!(toolkit_in(&command_line), Vec::<&str>::new(), "gatehouse links no window toolkit");
+    assert_eq!(desktop::toolkit_in(&command_line), Vec::<&str>::new(), "gatehouse links no window toolkit");
 
     let (idp, config) = signed_in("no-toolkit").await;
     let profile = profile_of("no-toolkit");
@@ -786,7 +776,7 @@ async fn the_command_line_loads_no_window_toolkit() {
     let expect_none = |name: &str| {
         let loaded = loaded_libraries(&traces.join(name));
         assert!(loaded.contains("libc.so"), "{name}: the loader's trace is read:\n{loaded}");
-        assert_eq!(toolkit_in(&loaded), Vec::<&str>::new(), "{name} loaded the window toolkit");
+        assert_eq!(desktop::toolkit_in(&loaded), Vec::<&str>::new(), "{name} loaded the window toolkit");
     };
 
     for (name, args) in [("status", vec!["status"]), ("token", vec!["token"])] {
@@ -847,7 +837,7 @@ async fn the_command_line_loads_no_window_toolkit() {
     }
     let maps = std::fs::read_to_string(format!("/proc/{}/maps", child.id().unwrap())).unwrap();
     assert!(maps.contains("libc.so"), "{maps}");
-    assert_eq!(toolkit_in(&maps), Vec::<&str>::new(), "a waiting sign-in maps no window toolkit");
+    assert_eq!(desktop::toolkit_in(&maps), Vec::<&str>::new(), "a waiting sign-in maps no window toolkit");
     child.kill().await.unwrap();
     expect_none("sign-in");
 

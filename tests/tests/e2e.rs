@@ -726,8 +726,17 @@ async fn s19_a_debug_build_leaves_the_users_own_scheme_handler_alone() {
 
 /// Waits until the tray menu reads `want` (labels in order; "(disabled)" after those that can't be clicked).
 async fn expect_tray(menu: &harness::tray::TrayMenu, want: &[&str]) {
-    let what = format!("the tray menu to read {want:?}");
-    wait_for(&what, desktop::UI_TIMEOUT, || async { (menu.summary() == want).then_some(()) }).await;
+    let seen = std::sync::Mutex::new(Vec::new());
+    let read = || async {
+        let summary = menu.summary();
+        let matches = summary == want;
+        *seen.lock().unwrap() = summary;
+        matches.then_some(())
+    };
+    let waited = tokio::time::timeout(desktop::UI_TIMEOUT, wait_for("the tray menu", desktop::UI_TIMEOUT * 2, read));
+    if waited.await.is_err() {
+        panic!("the tray menu didn't come to read {want:?}; it reads {:?}", seen.lock().unwrap());
+    }
 }
 
 /// The tray, read and clicked over D-Bus as a panel does: its menu follows the state, and its items work
@@ -905,8 +914,11 @@ async fn s23_start_at_login_starts_hidden_in_the_tray_and_restores_quietly() {
     let _serial = ONE_AT_A_TIME.lock().await;
     let host = harness::tray::TrayHost::start();
     let (_idp, desktop) = start("s23-start-at-login");
-    let home = std::path::PathBuf::from(std::env::var_os("HOME").unwrap());
-    let entry = home.join(".config/autostart/Gatehouse.desktop");
+    // XDG Autostart: the entry is in $XDG_CONFIG_HOME/autostart.
+    let config_home = std::env::var_os("XDG_CONFIG_HOME").map(std::path::PathBuf::from);
+    let config_home =
+        config_home.unwrap_or_else(|| std::path::PathBuf::from(std::env::var_os("HOME").unwrap()).join(".config"));
+    let entry = config_home.join("autostart/Gatehouse.desktop");
     let _ = std::fs::remove_file(&entry);
     let before = host.registered();
     let app = launch_and_sign_in(&desktop).await;
@@ -927,7 +939,8 @@ async fn s23_start_at_login_starts_hidden_in_the_tray_and_restores_quietly() {
     app.wait_for_checked("start-at-login", true).await;
     let text = std::fs::read_to_string(&entry).unwrap_or_else(|e| panic!("{}: {e}", entry.display()));
     let exec = text.lines().find_map(|l| l.strip_prefix("Exec=")).unwrap_or_else(|| panic!("no Exec in {text}"));
-    assert_eq!(exec, format!("{} --hidden", desktop::window_binary().display()));
+    // The light tray, never the window program: a login start loads no window toolkit.
+    assert_eq!(exec, format!("{} --hidden", desktop::app_binary().display()));
 
     // Off and on again from the window: the tray follows.
     app.click("start-at-login").await;
@@ -951,6 +964,7 @@ async fn s23_start_at_login_starts_hidden_in_the_tray_and_restores_quietly() {
     expect_tray(&menu, &signed_in("Start at login [x]")).await;
     assert!(!desktop::window_on_screen("Gatehouse"), "a login start shows no window");
     assert_eq!(desktop::webkit_processes(resident.pid()), Vec::<u32>::new(), "a login start runs no WebKit");
+    assert_eq!(desktop::toolkit_mapped(resident.pid()), Vec::<String>::new(), "a login start maps no toolkit");
     assert_eq!(desktop.browser_launches(), opened, "the session is restored without the browser");
     menu.click("Show Gatehouse");
     let app = resident.attach().await;
@@ -998,6 +1012,11 @@ async fn s33_a_closed_window_leaves_no_webkit_and_show_brings_the_state_back() {
     })
     .await;
     assert_eq!(resident.pid(), pid, "closing the window leaves the app running");
+    // With nothing in progress, the window program hands its process to the light tray: GTK and WebKitGTK go.
+    wait_for("the light tray to take over", desktop::UI_TIMEOUT, || async {
+        desktop::toolkit_mapped(pid).is_empty().then_some(())
+    })
+    .await;
     let closed_mib = desktop::tree_pss_mib(pid);
     eprintln!("s33: {open_mib:.0} MiB PSS with the window open, {closed_mib:.0} MiB closed (debug build)");
     assert!(closed_mib < open_mib, "{closed_mib} MiB closed, {open_mib} MiB open");

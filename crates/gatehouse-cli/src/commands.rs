@@ -23,8 +23,7 @@ use gatehouse_core::state::{AuthView, Phase};
 use gatehouse_core::tokens::keychain::{Keychain, KeychainError};
 use gatehouse_core::tokens::{unix_now, Account};
 
-/// The app identifier: the keychain service and config directory the window uses too.
-const IDENTIFIER: &str = "com.example.gatehouse";
+use crate::IDENTIFIER;
 
 const EXIT_CODES: &str = "\
 Exit codes:

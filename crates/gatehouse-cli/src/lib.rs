@@ -2,25 +2,43 @@
 //!
 //! `gatehouse status`, `token`, `sign-in`, `sign-out` and `credential` run here, over `gatehouse-core`, and load
 //! no window toolkit: git calls the credential helper on every fetch, and shell prompts call `token` all the
-//! time, so a command costs what a keychain lookup costs. Anything else (no command, a sign-in link the OS
-//! hands over, `--hidden`) is the window's, and [`main`] replaces this process with the window program, which
-//! is installed beside this one.
+//! time, so a command costs what a keychain lookup costs. `--hidden` (a login start) is the light tray, which
+//! keeps the sessions and shows the tray menu over D-Bus, still with no window toolkit. Anything else (no
+//! command, a sign-in link the OS hands over) is the window's, and [`main`] replaces this process with the window
+//! program, which is installed beside this one; the light tray does the same when the window is asked for.
 
+pub mod autostart;
 mod commands;
+pub mod menu;
+#[cfg(target_os = "linux")]
+mod resident;
 mod window;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
 
 pub use commands::{exit_code, is_cli, run, terminal_safe};
+#[cfg(unix)]
+pub use window::open_tray;
 pub use window::WINDOW_PROGRAM;
+
+/// The app identifier: the keychain service, config directory and single-instance name the window uses too.
+pub(crate) const IDENTIFIER: &str = "com.example.gatehouse";
+
+/// Opens the window and starts a sign-in there, for the first profile or (`--sign-in=PROFILE`) the one named: what
+/// the tray's Sign in asks of the window.
+pub const SIGN_IN_FLAG: &str = "--sign-in";
 
 /// The `gatehouse` program: runs the command line in `std::env::args_os()`, or hands everything to the window.
 pub fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
     if is_cli(&args) {
-        run(args)
-    } else {
-        window::open(args)
+        return run(args);
     }
+    // A login start is the light tray, with no window toolkit, until the window is asked for.
+    #[cfg(target_os = "linux")]
+    if autostart::starts_hidden(&args) {
+        return resident::run(args);
+    }
+    window::open(args)
 }

@@ -41,6 +41,39 @@ pub fn open(args: Vec<OsString>) -> ExitCode {
     }
 }
 
+/// Replaces the window program's process with the light tray (`gatehouse --hidden`, beside it), keeping the
+/// config choice of `args` (the window's own command line, program first). Returns only when that failed.
+#[cfg(unix)]
+pub fn open_tray(args: &[OsString]) -> std::io::Error {
+    use std::os::unix::process::CommandExt;
+    let program = match crate::autostart::program() {
+        Ok(program) => program,
+        Err(e) => return e,
+    };
+    let mut command = std::process::Command::new(program);
+    if let Some(name) = args.first() {
+        command.arg0(name);
+    }
+    command.args(config_args(args).into_iter().skip(1)).arg(crate::autostart::HIDDEN_FLAG);
+    command.exec()
+}
+
+/// The program name and config choice (`--config FILE`, `--config=FILE`) of `args`, a command line.
+pub(crate) fn config_args(args: &[OsString]) -> Vec<OsString> {
+    let mut kept = Vec::new();
+    let mut rest = args.iter();
+    kept.extend(rest.next().cloned());
+    while let Some(arg) = rest.next() {
+        if arg == "--config" {
+            kept.push(arg.clone());
+            kept.extend(rest.next().cloned());
+        } else if arg.to_str().is_some_and(|a| a.starts_with("--config=")) {
+            kept.push(arg.clone());
+        }
+    }
+    kept
+}
+
 /// The window program beside this one.
 fn window_program() -> Result<PathBuf, String> {
     let this = std::env::current_exe().map_err(|e| format!("this program's path is unknown ({e})"))?;

@@ -1,0 +1,356 @@
+//! `gatehouse --hidden`: Gatehouse in the tray with no window, light. It keeps the sessions (restored from the
+//! keychain, renewed and signed out from the tray menu), shows the tray icon over D-Bus, and is the running
+//! instance a second launch or a sign-in link is handed to, all without loading GTK or WebKitGTK.
+//!
+//! Whatever needs the window (Show, Sign in, a link, a second launch) makes this process the window: it waits
+//! for any renewal or sign-out in flight to finish, lets go of the instance's D-Bus name, and `exec`s
+//! `gatehouse-window` in its place (same process, same arguments). The window does the reverse when it is
+//! closed with nothing in progress, so a closed window weighs what this does.
+
+mod tray;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::sync::mpsc::{self, UnboundedSender};
+
+use gatehouse_core::accounts::{self, Accounts};
+use gatehouse_core::config::{Config, CONFIG_ENV};
+use gatehouse_core::service::{Gatehouse, Shell};
+use gatehouse_core::state::{AuthView, Phase, WindowView};
+use gatehouse_core::tokens::keychain::Keychain;
+
+use crate::autostart::{self, starts_hidden};
+use crate::menu::{self, ids};
+use crate::{IDENTIFIER, SIGN_IN_FLAG};
+
+/// What the resident is asked to do.
+pub enum Request {
+    /// Become the window, with these arguments (links, [`SIGN_IN_FLAG`]).
+    Window(Vec<String>),
+    /// The tray's item with this ID was clicked.
+    Clicked(String),
+    /// An account's view changed.
+    Changed,
+}
+
+/// How the resident ends.
+enum Next {
+    Window(Vec<String>),
+    Exit,
+}
+
+/// Runs the light tray until it is quit or becomes the window. With no session bus (so no tray and no single
+/// instance), the window's own tray takes over.
+pub fn run(args: Vec<OsString>) -> ExitCode {
+    init_tracing();
+    let strings: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::warn!("no async runtime ({e}); starting the window's tray instead");
+            return crate::window::open(args);
+        }
+    };
+    let next = runtime.block_on(serve(&strings));
+    // The runtime goes first: the keychain's and the tray's connections close before the window starts.
+    drop(runtime);
+    match next {
+        Ok(Next::Exit) => ExitCode::SUCCESS,
+        Ok(Next::Window(extra)) => crate::window::open(window_args(&args, extra)),
+        Err(e) => {
+            tracing::warn!("the light tray couldn't start ({e}); starting the window's tray instead");
+            crate::window::open(args)
+        }
+    }
+}
+
+/// The window's arguments: this program's name and config choice, and `extra`. Never `--hidden`: the window is
+/// asked for.
+fn window_args(args: &[OsString], extra: Vec<String>) -> Vec<OsString> {
+    let mut kept = crate::window::config_args(args);
+    kept.extend(extra.into_iter().map(OsString::from));
+    kept
+}
+
+/// What a second launch's arguments (program first) ask the window for: its links and [`SIGN_IN_FLAG`], not its
+/// config choice, which the running instance has made already.
+fn handed_args(argv: &[String]) -> Vec<String> {
+    let mut handed = Vec::new();
+    let mut rest = argv.iter().skip(1);
+    while let Some(arg) = rest.next() {
+        if arg == "--config" {
+            rest.next();
+        } else if arg == SIGN_IN_FLAG || arg.starts_with(&format!("{SIGN_IN_FLAG}=")) || !arg.starts_with('-') {
+            handed.push(arg.clone());
+        }
+    }
+    handed
+}
+
+/// The single-instance D-Bus name and object path: the ones tauri-plugin-single-instance uses, which the window
+/// owns while it runs.
+fn instance_name() -> (String, String) {
+    let name = format!("{IDENTIFIER}.SingleInstance");
+    let path = format!("/{}", name.replace('.', "/").replace('-', "_"));
+    (name, path)
+}
+
+/// `org.SingleInstance.DBus`, as the window serves it: a second launch hands its arguments to the running one.
+struct Instance {
+    requests: UnboundedSender<Request>,
+}
+
+#[zbus::interface(name = "org.SingleInstance.DBus")]
+impl Instance {
+    fn execute_callback(&self, argv: Vec<String>, _cwd: String) {
+        // Another login start changes nothing; anything else is a person, or the OS with a link, asking for the
+        // window.
+        if !starts_hidden(&argv) {
+            let _ = self.requests.send(Request::Window(handed_args(&argv)));
+        }
+    }
+}
+
+/// The light tray's shell: it opens no browser (a sign-in is the window's), and a request to show the window
+/// becomes one.
+struct ResidentShell {
+    requests: UnboundedSender<Request>,
+    accounts: Arc<OnceLock<Weak<Accounts>>>,
+}
+
+impl Shell for ResidentShell {
+    fn open_browser(&self, _url: &url::Url) -> Result<(), String> {
+        Err("a sign-in starts in the window".to_owned())
+    }
+
+    fn publish(&self, _view: &AuthView) {
+        if let Some(accounts) = self.accounts.get().and_then(Weak::upgrade) {
+            accounts.publish();
+        }
+    }
+
+    fn focus(&self) {
+        let _ = self.requests.send(Request::Window(Vec::new()));
+    }
+}
+
+async fn serve(args: &[String]) -> zbus::Result<Next> {
+    let bus = zbus::Connection::session().await?;
+    let (name, path) = instance_name();
+    let (requests, mut incoming) = mpsc::unbounded_channel();
+    bus.object_server().at(path.as_str(), Instance { requests: requests.clone() }).await?;
+    if !claim(&bus, &name, &path, args).await? {
+        return Ok(Next::Exit);
+    }
+    tracing::info!("in the tray, with no window");
+
+    let accounts = open_accounts(args, &requests);
+    let tray = {
+        let (entries, tooltip) = menu::entries(&accounts.view(), start_at_login());
+        tray::Tray::start(&bus, entries, tooltip, requests.clone()).await?
+    };
+    tokio::spawn({
+        let accounts = Arc::clone(&accounts);
+        async move { accounts.start(Vec::new()).await }
+    });
+    let mut reaper = tokio::time::interval(Duration::from_secs(1));
+    let next = loop {
+        let request = tokio::select! {
+            request = incoming.recv() => request,
+            _ = reaper.tick() => {
+                reap_children();
+                continue;
+            }
+        };
+        match request {
+            None => break Next::Exit,
+            Some(Request::Changed) => {
+                let (entries, tooltip) = menu::entries(&accounts.view(), start_at_login());
+                tray.show(entries, tooltip).await;
+            }
+            Some(Request::Window(extra)) => break Next::Window(extra),
+            Some(Request::Clicked(id)) => {
+                if let Some(next) = clicked(&id, &accounts, &requests) {
+                    break next;
+                }
+            }
+        }
+    };
+    if let Next::Window(_) = next {
+        settle(&accounts).await;
+        tracing::info!("opening the window");
+    }
+    // Let go of the name before the window asks for it; the call's reply also means everything sent before it,
+    // such as a second launch's reply, has gone out.
+    let dbus = zbus::fdo::DBusProxy::new(&bus).await?;
+    if let Ok(name) = zbus::names::WellKnownName::try_from(name.as_str()) {
+        let _ = dbus.release_name(name).await;
+    }
+    Ok(next)
+}
+
+/// Takes the single-instance name, and returns whether this process is the running instance. When a window that
+/// just handed over to this process still holds it, the bus gives it over as soon as that connection's end is
+/// seen; when another Gatehouse holds it, this launch's arguments go to that one instead.
+async fn claim(bus: &zbus::Connection, name: &str, path: &str, args: &[String]) -> zbus::Result<bool> {
+    use zbus::fdo::RequestNameReply;
+    let dbus = zbus::fdo::DBusProxy::new(bus).await?;
+    let mut acquired = dbus.receive_name_acquired().await?;
+    let well_known = zbus::names::WellKnownName::try_from(name)?;
+    match dbus.request_name(well_known.clone(), Default::default()).await? {
+        RequestNameReply::PrimaryOwner | RequestNameReply::AlreadyOwner => return Ok(true),
+        RequestNameReply::InQueue | RequestNameReply::Exists => {}
+    }
+    let wait = async {
+        while let Some(signal) = acquired.next().await {
+            if signal.args().is_ok_and(|a| a.name() == &well_known) {
+                return true;
+            }
+        }
+        false
+    };
+    if tokio::time::timeout(Duration::from_secs(3), wait).await.unwrap_or(false) {
+        return Ok(true);
+    }
+    let _ = dbus.release_name(well_known).await;
+    let cwd = std::env::current_dir().unwrap_or_default().to_string_lossy().into_owned();
+    bus.call_method(Some(name), path, Some("org.SingleInstance.DBus"), "ExecuteCallback", &(args.to_vec(), cwd))
+        .await?;
+    tracing::info!("Gatehouse is running already; handed this launch to it");
+    Ok(false)
+}
+
+/// Every profile's service, as the window makes them: the config's profiles and the accounts added in the window.
+fn open_accounts(args: &[String], requests: &UnboundedSender<Request>) -> Arc<Accounts> {
+    let config_dir = dirs::config_dir().map(|dir| dir.join(IDENTIFIER));
+    let env_path = std::env::var_os(CONFIG_ENV).map(PathBuf::from);
+    let config = Config::load(args, env_path, config_dir);
+    let added_file = dirs::data_dir().map(|dir| dir.join(IDENTIFIER).join(accounts::ADDED_FILE));
+    let listed = added_file.as_deref().map(accounts::read_added).unwrap_or(Some(Vec::new()));
+    let added_unreadable = listed.is_none();
+    let added = listed.unwrap_or_default();
+    let profiles = match config {
+        Ok(profiles) => accounts::with_added(profiles, &added).into_iter().map(Ok).collect(),
+        Err(e) => vec![Err(e)],
+    };
+    let handle: Arc<OnceLock<Weak<Accounts>>> = Arc::default();
+    let services = profiles
+        .into_iter()
+        .filter_map(|profile| {
+            let shell = ResidentShell { requests: requests.clone(), accounts: Arc::clone(&handle) };
+            Gatehouse::new(profile, Keychain::new(IDENTIFIER), shell)
+                .inspect_err(|e| tracing::warn!(kind = e.kind(), "a profile couldn't start"))
+                .ok()
+        })
+        .collect();
+    let changed = requests.clone();
+    let sink: accounts::Sink = Box::new(move |_: &WindowView| {
+        let _ = changed.send(Request::Changed);
+    });
+    // Accounts are added, and providers set up, in the window.
+    let accounts = Accounts::new(services, Keychain::new(IDENTIFIER), sink, None, added);
+    let _ = handle.set(Arc::downgrade(&accounts));
+    if added_unreadable {
+        accounts.added_list_unreadable();
+    }
+    accounts
+}
+
+/// Acts on the tray item `id`; returns how the resident ends, if it does.
+fn clicked(id: &str, accounts: &Arc<Accounts>, requests: &UnboundedSender<Request>) -> Option<Next> {
+    // An account's item is `action:profile`; with one account, just `action`.
+    let (action, profile) = match id.split_once(':') {
+        Some((action, profile)) => (action, Some(profile)),
+        None => (id, None),
+    };
+    match action {
+        ids::SHOW => return Some(Next::Window(Vec::new())),
+        ids::SIGN_IN => {
+            let flag = profile.map_or_else(|| SIGN_IN_FLAG.to_owned(), |p| format!("{SIGN_IN_FLAG}={p}"));
+            return Some(Next::Window(vec![flag]));
+        }
+        ids::REFRESH | ids::SIGN_OUT | ids::CANCEL => {
+            let Ok(service) = accounts.get(profile) else { return None };
+            let action = action.to_owned();
+            tokio::spawn(async move {
+                let _ = match action.as_str() {
+                    ids::REFRESH => service.refresh().await,
+                    ids::SIGN_OUT => service.sign_out().await,
+                    _ => service.cancel_sign_in().await,
+                };
+            });
+        }
+        ids::START_AT_LOGIN => {
+            let enabled = !start_at_login();
+            match autostart::program().and_then(|program| autostart::set(enabled, &program)) {
+                Ok(()) => tracing::info!("start at login is {}", if enabled { "on" } else { "off" }),
+                Err(e) => tracing::warn!("couldn't change start at login: {e}"),
+            }
+            let _ = requests.send(Request::Changed);
+        }
+        ids::QUIT => return Some(Next::Exit),
+        _ => {}
+    }
+    None
+}
+
+fn start_at_login() -> bool {
+    autostart::is_enabled().unwrap_or_else(|e| {
+        tracing::warn!("couldn't tell whether Gatehouse starts at login: {e}");
+        false
+    })
+}
+
+/// Waits until no account is restoring, renewing or signing out: those write the keychain, and a write cut off by
+/// `exec` could lose a rotated refresh token. Their own timeouts bound the wait.
+async fn settle(accounts: &Accounts) {
+    let busy = |view: &WindowView| {
+        view.accounts.iter().any(|a| !matches!(a.phase, Phase::SignedIn | Phase::SignedOut | Phase::ConfigError))
+    };
+    while busy(&accounts.view()) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Collects the window's last processes (WebKit's), which end after the window handed this process over and so
+/// are this process's children now.
+fn reap_children() {
+    while let Ok(Some(_)) = rustix::process::waitpid(None, rustix::process::WaitOptions::NOHANG) {}
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn the_window_gets_the_config_choice_and_what_was_asked_never_hidden() {
+        let args: Vec<OsString> = ["gatehouse", "--hidden", "--config", "/c/x.toml"].map(OsString::from).to_vec();
+        let window = window_args(&args, strings(&["--sign-in=work"]));
+        assert_eq!(window, ["gatehouse", "--config", "/c/x.toml", "--sign-in=work"].map(OsString::from).to_vec());
+        let args: Vec<OsString> = ["gatehouse", "--config=/c/y.toml", "--hidden"].map(OsString::from).to_vec();
+        assert_eq!(window_args(&args, Vec::new()), ["gatehouse", "--config=/c/y.toml"].map(OsString::from).to_vec());
+    }
+
+    #[test]
+    fn a_second_launch_hands_over_its_links_not_its_config() {
+        let argv = strings(&["gatehouse", "--config", "/other.toml", "com.example.gatehouse:/cb?code=a", "--x"]);
+        assert_eq!(handed_args(&argv), strings(&["com.example.gatehouse:/cb?code=a"]));
+        assert_eq!(handed_args(&strings(&["gatehouse", "--sign-in"])), strings(&["--sign-in"]));
+        assert!(handed_args(&strings(&["gatehouse"])).is_empty());
+    }
+}

@@ -248,8 +248,7 @@ pub fn build_app<R: Runtime>(
 /// launches. When nothing answers, the launch goes on, and the plugin decides as before.
 #[cfg(target_os = "linux")]
 fn hand_to_running_instance(identifier: &str) -> bool {
-    let name = format!("{identifier}.SingleInstance");
-    let path = format!("/{}", name.replace('.', "/").replace('-', "_"));
+    let (name, path) = gatehouse_cli::single_instance(identifier);
     let Ok(bus) = zbus::blocking::Connection::session() else { return false };
     let running = bus
         .call_method(

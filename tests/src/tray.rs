@@ -221,16 +221,22 @@ impl TrayMenu {
         )
     }
 
-    /// Clicks the item labelled `label`, as a panel does.
+    /// Clicks the item labelled `label`, as a panel does, waiting up to 10 s for the app's item to have it: after
+    /// a hand-over between the window and the light tray, the new process image registers its item a moment later.
     ///
     /// # Panics
     /// When there is no such item, or the click can't be sent.
     pub fn click(&self, label: &str) {
-        let entry = self
-            .entries()
-            .into_iter()
-            .find(|e| e.label == label)
-            .unwrap_or_else(|| panic!("no tray item {label:?} in {:?}", self.summary()));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let entry = loop {
+            if let Some(entry) = self.entries().into_iter().find(|e| e.label == label) {
+                break entry;
+            }
+            if std::time::Instant::now() >= deadline {
+                panic!("no tray item {label:?} in {:?}", self.summary());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
         let Some((name, path)) = self.locate() else { return };
         let _ = self.host.connection.call_method(
             Some(name.as_str()),

@@ -25,6 +25,15 @@ pub use window::WINDOW_PROGRAM;
 /// The app identifier: the keychain service, config directory and single-instance name the window uses too.
 pub(crate) const IDENTIFIER: &str = "com.example.gatehouse";
 
+/// The single-instance D-Bus name and object path of the app `identifier`: those tauri-plugin-single-instance
+/// serves in the window (its `ExecuteCallback(argv, cwd)` takes a second launch's arguments), and the light tray
+/// serves in its stead.
+pub fn single_instance(identifier: &str) -> (String, String) {
+    let name = format!("{identifier}.SingleInstance");
+    let path = format!("/{}", name.replace('.', "/").replace('-', "_"));
+    (name, path)
+}
+
 /// Opens the window and starts a sign-in there, for the first profile or (`--sign-in=PROFILE`) the one named: what
 /// the tray's Sign in asks of the window.
 pub const SIGN_IN_FLAG: &str = "--sign-in";

@@ -92,14 +92,6 @@ fn handed_args(argv: &[String]) -> Vec<String> {
     handed
 }
 
-/// The single-instance D-Bus name and object path: the ones tauri-plugin-single-instance uses, which the window
-/// owns while it runs.
-fn instance_name() -> (String, String) {
-    let name = format!("{IDENTIFIER}.SingleInstance");
-    let path = format!("/{}", name.replace('.', "/").replace('-', "_"));
-    (name, path)
-}
-
 /// `org.SingleInstance.DBus`, as the window serves it: a second launch hands its arguments to the running one.
 struct Instance {
     requests: UnboundedSender<Request>,
@@ -141,7 +133,7 @@ impl Shell for ResidentShell {
 
 async fn serve(args: &[String]) -> zbus::Result<Next> {
     let bus = zbus::Connection::session().await?;
-    let (name, path) = instance_name();
+    let (name, path) = crate::single_instance(IDENTIFIER);
     let (requests, mut incoming) = mpsc::unbounded_channel();
     bus.object_server().at(path.as_str(), Instance { requests: requests.clone() }).await?;
     if !claim(&bus, &name, &path, args).await? {
@@ -158,10 +150,19 @@ async fn serve(args: &[String]) -> zbus::Result<Next> {
         let accounts = Arc::clone(&accounts);
         async move { accounts.start(Vec::new()).await }
     });
+    // A panel started (or restarted) later has a watcher of its own, which must hear of the icon again.
+    let dbus = zbus::fdo::DBusProxy::new(&bus).await?;
+    let mut watchers = dbus.receive_name_owner_changed_with_args(&[(0, tray::WATCHER)]).await?;
     let mut reaper = tokio::time::interval(Duration::from_secs(1));
     let next = loop {
         let request = tokio::select! {
             request = incoming.recv() => request,
+            Some(change) = watchers.next() => {
+                if change.args().is_ok_and(|a| a.new_owner().is_some()) {
+                    tray.register().await;
+                }
+                continue;
+            }
             _ = reaper.tick() => {
                 reap_children();
                 continue;
@@ -187,7 +188,6 @@ async fn serve(args: &[String]) -> zbus::Result<Next> {
     }
     // Let go of the name before the window asks for it; the call's reply also means everything sent before it,
     // such as a second launch's reply, has gone out.
-    let dbus = zbus::fdo::DBusProxy::new(&bus).await?;
     if let Ok(name) = zbus::names::WellKnownName::try_from(name.as_str()) {
         let _ = dbus.release_name(name).await;
     }

@@ -15,6 +15,9 @@ use crate::menu::Entry;
 
 use super::Request;
 
+/// The panel's StatusNotifierWatcher, which items register with.
+pub const WATCHER: &str = "org.kde.StatusNotifierWatcher";
+
 /// Where the item and its menu are served.
 const ITEM_PATH: &str = "/StatusNotifierItem";
 const MENU_PATH: &str = "/MenuBar";
@@ -89,14 +92,14 @@ impl Tray {
 
     /// Registers the item with the panel's StatusNotifierWatcher. With no panel, the icon is simply unseen, as
     /// the window's is.
-    async fn register(&self) {
+    pub async fn register(&self) {
         let Some(name) = self.bus.unique_name().map(|n| n.to_string()) else { return };
         let registered = self
             .bus
             .call_method(
-                Some("org.kde.StatusNotifierWatcher"),
+                Some(WATCHER),
                 "/StatusNotifierWatcher",
-                Some("org.kde.StatusNotifierWatcher"),
+                Some(WATCHER),
                 "RegisterStatusNotifierItem",
                 &(name.as_str(),),
             )
@@ -356,4 +359,40 @@ impl DbusMenu {
 
     #[zbus(signal)]
     async fn layout_updated(emitter: &SignalEmitter<'_>, revision: u32, parent: i32) -> zbus::Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(id: &str, label: &str) -> Entry {
+        Entry::Item(id.to_owned(), label.to_owned(), true)
+    }
+
+    #[test]
+    fn an_item_keeps_its_id_while_the_menu_changes_around_it() {
+        let mut shown =
+            Shown { entries: vec![item("tray-sign-in", "Sign in"), item("tray-quit", "Quit")], ..Shown::default() };
+        let quit = shown.items()[1].0;
+        shown.entries =
+            vec![item("tray-refresh", "Refresh"), item("tray-sign-out", "Sign out"), item("tray-quit", "Quit")];
+        let items = shown.items();
+        assert_eq!(items[2], (quit, item("tray-quit", "Quit")), "a click on Quit sent meanwhile still quits");
+        assert!(!items.iter().any(|(id, _)| *id == 0), "0 is the root");
+        let mut ids: Vec<i32> = items.iter().map(|(id, _)| *id).collect();
+        ids.dedup();
+        assert_eq!(ids.len(), 3);
+    }
+
+    #[test]
+    fn a_label_shows_its_underscores_rather_than_an_access_key() {
+        assert_eq!(String::try_from(label("Sign in to my_work")).unwrap(), "Sign in to my__work");
+    }
+
+    #[test]
+    fn the_icon_is_the_apps_own() {
+        let (width, height, pixels) = icon().unwrap();
+        assert_eq!((width, height), (32, 32));
+        assert_eq!(pixels.len(), 32 * 32 * 4);
+    }
 }

@@ -52,7 +52,7 @@ pub fn has_display(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> bool {
 
 /// Starts Gatehouse.
 pub fn run() {
-    init_tracing();
+    gatehouse_cli::init_tracing();
     // Without a display GTK can't start, and would abort with an internal panic: say what to do instead.
     if !has_display(|name| std::env::var_os(name)) {
         eprintln!(
@@ -467,12 +467,6 @@ impl<R: Runtime> Shell for TauriShell<R> {
             accounts.publish();
         }
     }
-}
-
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 #[cfg(test)]

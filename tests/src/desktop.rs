@@ -217,8 +217,6 @@ impl Desktop {
         env.push(("WEBKIT_INSPECTOR_SERVER".into(), format!("127.0.0.1:{inspector}")));
         env.push(("TAURI_WEBVIEW_AUTOMATION".into(), "true".into()));
         let log = self.artifacts.join(format!("{label}.log"));
-        let log_file = std::fs::File::create(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
-        let err_file = log_file.try_clone().unwrap_or_else(|e| panic!("log: {e}"));
         let mut command = match &launch.via_entry {
             Some(entry) => {
                 let mut command = Command::new("gio");
@@ -227,13 +225,8 @@ impl Desktop {
             }
             None => Command::new(app_binary()),
         };
-        let child = command
-            .args(&launch.args)
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdout(Stdio::from(log_file))
-            .stderr(Stdio::from(err_file))
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting the app: {e}"));
+        command.args(&launch.args).envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let child = spawn_logged(command, &log, "starting the app");
         Resident { child, inspector, artifacts: self.artifacts.clone(), log, attached: 0 }
     }
 }
@@ -403,49 +396,49 @@ impl Driver {
     /// running (`--target`), rather than starting the app itself as tauri-driver does.
     fn attach(log: &Path, inspector: u16) -> Driver {
         let port = crate::free_port();
-        let log_file = std::fs::File::create(log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
-        let err_file = log_file.try_clone().unwrap_or_else(|e| panic!("log: {e}"));
-        let child = Command::new("WebKitWebDriver")
-            .args([format!("--port={port}"), format!("--target=127.0.0.1:{inspector}")])
-            .stdout(Stdio::from(log_file))
-            .stderr(Stdio::from(err_file))
-            .spawn()
-            .unwrap_or_else(|e| panic!("WebKitWebDriver: {e} (the README's test command installs it)"));
-        let mut driver = Driver { port, child };
-        for _ in 0..100 {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return driver;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        stop_child(&mut driver.child);
-        panic!("WebKitWebDriver did not listen on {port}");
+        let mut command = Command::new("WebKitWebDriver");
+        command.args([format!("--port={port}"), format!("--target=127.0.0.1:{inspector}")]);
+        Driver::ready(spawn_logged(command, log, "WebKitWebDriver"), port, &[port])
     }
 
     fn start(log: &Path, env: &[(String, String)]) -> Driver {
         let port = crate::free_port();
         let native_port = crate::free_port();
-        let log_file = std::fs::File::create(log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
-        let err_file = log_file.try_clone().unwrap_or_else(|e| panic!("log: {e}"));
-        let child = Command::new("tauri-driver")
+        let mut command = Command::new("tauri-driver");
+        command
             .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdout(Stdio::from(log_file))
-            .stderr(Stdio::from(err_file))
-            .spawn()
-            .unwrap_or_else(|e| panic!("tauri-driver: {e} (the README's test command installs it)"));
-        let mut driver = Driver { port, child };
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         // Ready when both tauri-driver and the WebKitWebDriver behind it accept connections.
+        Driver::ready(spawn_logged(command, log, "tauri-driver"), port, &[port, native_port])
+    }
+
+    /// The driver `child`, serving WebDriver on `port`, once every one of `ports` accepts connections (10 s at
+    /// most; then it is stopped, and this panics).
+    fn ready(child: Child, port: u16, ports: &[u16]) -> Driver {
+        let mut driver = Driver { port, child };
         for _ in 0..100 {
-            let listening = |p: u16| TcpStream::connect(("127.0.0.1", p)).is_ok();
-            if listening(port) && listening(native_port) {
+            if ports.iter().all(|p| TcpStream::connect(("127.0.0.1", *p)).is_ok()) {
                 return driver;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
         stop_child(&mut driver.child);
-        panic!("tauri-driver did not listen on {port}");
+        panic!("the WebDriver server did not listen on {ports:?}");
     }
+}
+
+/// Starts `command` with its output and errors, together, in a new file at `log`.
+///
+/// # Panics
+/// When the log can't be made or the program can't be started (`what` names it).
+fn spawn_logged(mut command: Command, log: &Path, what: &str) -> Child {
+    let log_file = std::fs::File::create(log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+    let err_file = log_file.try_clone().unwrap_or_else(|e| panic!("log: {e}"));
+    command
+        .stdout(Stdio::from(log_file))
+        .stderr(Stdio::from(err_file))
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: {e} (the README's test command installs it)"))
 }
 
 impl Drop for Driver {

@@ -907,8 +907,8 @@ async fn s22_the_window_remembers_its_size_and_place_and_nothing_else() {
 }
 
 /// Start at login, switched on from the tray and from the window. The login start, from the autostart entry,
-/// puts Gatehouse in the tray with no window and restores the session without the browser; Show brings the
-/// window.
+/// is the light tray: no window, no WebKit, no window toolkit, the session restored without the browser; starting
+/// Gatehouse again brings the window, in the same process.
 #[tokio::test]
 async fn s23_start_at_login_starts_hidden_in_the_tray_and_restores_quietly() {
     let _serial = ONE_AT_A_TIME.lock().await;
@@ -966,8 +966,16 @@ async fn s23_start_at_login_starts_hidden_in_the_tray_and_restores_quietly() {
     assert_eq!(desktop::webkit_processes(resident.pid()), Vec::<u32>::new(), "a login start runs no WebKit");
     assert_eq!(desktop::toolkit_mapped(resident.pid()), Vec::<String>::new(), "a login start maps no toolkit");
     assert_eq!(desktop.browser_launches(), opened, "the session is restored without the browser");
-    menu.click("Show Gatehouse");
+    // Started again, as from the applications menu: the launch hands itself to the light tray, which becomes the
+    // window in the same process.
+    let pid = resident.pid();
+    let again = std::process::Command::new(desktop::app_binary())
+        .envs(desktop.app_env())
+        .status()
+        .unwrap_or_else(|e| panic!("starting Gatehouse again: {e}"));
+    assert!(again.success(), "the second launch: {again}");
     let app = resident.attach().await;
+    assert_eq!(desktop::app_processes(), vec![pid], "one Gatehouse, the one that was running");
     app.wait_for_phase("signedIn").await;
     app.wait_for_text("resource", "Hello, Alice!").await;
     app.screenshot("shown-after-login-start").await;

@@ -25,6 +25,14 @@ pub use window::WINDOW_PROGRAM;
 /// The app identifier: the keychain service, config directory and single-instance name the window uses too.
 pub(crate) const IDENTIFIER: &str = "com.example.gatehouse";
 
+/// Sends the log to stderr, at the level `GATEHOUSE_LOG` sets (`info` by default): the window's and the light
+/// tray's, which follow each other in one process.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
 /// The single-instance D-Bus name and object path of the app `identifier`: those tauri-plugin-single-instance
 /// serves in the window (its `ExecuteCallback(argv, cwd)` takes a second launch's arguments), and the light tray
 /// serves in its stead.

@@ -47,7 +47,7 @@ enum Next {
 /// Runs the light tray until it is quit or becomes the window. With no session bus (so no tray and no single
 /// instance), the window's own tray takes over.
 pub fn run(args: Vec<OsString>) -> ExitCode {
-    init_tracing();
+    crate::init_tracing();
     let strings: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -321,12 +321,6 @@ async fn settle(accounts: &Accounts) {
 /// are this process's children now.
 fn reap_children() {
     while let Ok(Some(_)) = rustix::process::waitpid(None, rustix::process::WaitOptions::NOHANG) {}
-}
-
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 #[cfg(test)]

@@ -150,13 +150,8 @@ pub fn build_app<R: Runtime>(
             let schemes = redirect_schemes(&config);
             let identifier = app.config().identifier.clone();
             let added_file = dirs::data_dir().map(|dir| dir.join(&identifier).join(accounts::ADDED_FILE));
-            let listed = added_file.as_deref().map(accounts::read_added).unwrap_or(Some(Vec::new()));
-            let added_unreadable = listed.is_none();
-            let added = listed.unwrap_or_default();
-            let profiles = match config {
-                Ok(profiles) => accounts::with_added(profiles, &added).into_iter().map(Ok).collect(),
-                Err(e) => vec![Err(e)],
-            };
+            let accounts::Profiles { profiles, added, added_unreadable } =
+                accounts::profiles(config, added_file.as_deref());
             let make = {
                 let (handle, identifier) = (app.handle().clone(), identifier.clone());
                 move |profile| {

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::error::{Error, Result};
 use crate::service::Gatehouse;
 use crate::setup::{self, Draft, Editing, Findings};
@@ -92,6 +92,30 @@ pub fn with_added(configs: Vec<Config>, added: &[AddedAccount]) -> Vec<Config> {
         }
     }
     all
+}
+
+/// What a long-running Gatehouse (the window, the light tray) runs: every profile of the config, then the accounts
+/// added in the window.
+pub struct Profiles {
+    /// One service's config each: the config's profiles and the added accounts', or the config's error, which one
+    /// service then shows.
+    pub profiles: Vec<std::result::Result<Config, ConfigError>>,
+    /// The added accounts, as listed.
+    pub added: Vec<AddedAccount>,
+    /// The list of added accounts couldn't be read (see [`Accounts::added_list_unreadable`]).
+    pub added_unreadable: bool,
+}
+
+/// The profiles of `config` and of the accounts listed in `added_file` (none when there is no such file).
+pub fn profiles(config: std::result::Result<Vec<Config>, ConfigError>, added_file: Option<&Path>) -> Profiles {
+    let listed = added_file.map(read_added).unwrap_or(Some(Vec::new()));
+    let added_unreadable = listed.is_none();
+    let added = listed.unwrap_or_default();
+    let profiles = match config {
+        Ok(configs) => with_added(configs, &added).into_iter().map(Ok).collect(),
+        Err(e) => vec![Err(e)],
+    };
+    Profiles { profiles, added, added_unreadable }
 }
 
 /// Adding accounts from the window: where they are listed, and how their services are made.

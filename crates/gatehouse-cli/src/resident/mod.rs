@@ -4,7 +4,7 @@
 //!
 //! Whatever needs the window (Show, Sign in, a link, a second launch) makes this process the window: it waits
 //! for any renewal or sign-out in flight to finish, lets go of the instance's D-Bus name, and `exec`s
-//! `gatehouse-window` in its place (same process, same arguments). The window does the reverse when it is
+//! `gatehouse-window` in its place (same process, same config file). The window does the reverse when it is
 //! closed with nothing in progress, so a closed window weighs what this does.
 
 mod tray;
@@ -231,13 +231,7 @@ fn open_accounts(args: &[String], requests: &UnboundedSender<Request>) -> Arc<Ac
     let env_path = std::env::var_os(CONFIG_ENV).map(PathBuf::from);
     let config = Config::load(args, env_path, config_dir);
     let added_file = dirs::data_dir().map(|dir| dir.join(IDENTIFIER).join(accounts::ADDED_FILE));
-    let listed = added_file.as_deref().map(accounts::read_added).unwrap_or(Some(Vec::new()));
-    let added_unreadable = listed.is_none();
-    let added = listed.unwrap_or_default();
-    let profiles = match config {
-        Ok(profiles) => accounts::with_added(profiles, &added).into_iter().map(Ok).collect(),
-        Err(e) => vec![Err(e)],
-    };
+    let accounts::Profiles { profiles, added, added_unreadable } = accounts::profiles(config, added_file.as_deref());
     let handle: Arc<OnceLock<Weak<Accounts>>> = Arc::default();
     let services = profiles
         .into_iter()

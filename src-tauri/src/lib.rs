@@ -297,7 +297,6 @@ fn sign_in_request(args: &[String]) -> Option<Option<String>> {
 /// can't start.
 #[cfg(target_os = "linux")]
 fn hand_to_tray_when_idle<R: Runtime>(app: &AppHandle<R>, closed: impl Fn() -> bool) {
-    use crate::state::Phase;
     loop {
         if !closed() {
             return;
@@ -307,10 +306,7 @@ fn hand_to_tray_when_idle<R: Runtime>(app: &AppHandle<R>, closed: impl Fn() -> b
             return;
         }
         let idle = accounts_of(app).is_some_and(|accounts| {
-            accounts.services().iter().all(|service| {
-                let phase = service.view().phase;
-                !service.is_pending() && matches!(phase, Phase::SignedIn | Phase::SignedOut | Phase::ConfigError)
-            })
+            accounts.services().iter().all(|service| !service.is_pending() && service.view().phase.is_settled())
         });
         if idle {
             tracing::info!("the window is closed and nothing is in progress; handing over to the light tray");

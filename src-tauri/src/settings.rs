@@ -52,8 +52,7 @@ fn autostart_enabled<R: Runtime>(_app: &AppHandle<R>) -> std::result::Result<boo
 #[cfg(target_os = "linux")]
 fn set_autostart<R: Runtime>(_app: &AppHandle<R>, enabled: bool) -> std::result::Result<(), String> {
     // The entry starts `gatehouse`, the light tray, never the window program.
-    let program = gatehouse_cli::autostart::program().map_err(|e| e.to_string())?;
-    gatehouse_cli::autostart::set(enabled, &program).map_err(|e| e.to_string())
+    gatehouse_cli::autostart::switch(enabled).map_err(|e| e.to_string())
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -106,11 +106,7 @@ fn build_menu<R: Runtime>(app: &AppHandle<R>, entries: &[Entry]) -> tauri::Resul
 
 fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
     let Some(accounts) = crate::accounts_of(app) else { return };
-    // An account's item is `action:profile`; with one account, just `action`.
-    let (action, profile) = match id.split_once(':') {
-        Some((action, profile)) => (action, Some(profile)),
-        None => (id, None),
-    };
+    let (action, profile) = menu::parse_id(id);
     let account = || accounts.get(profile);
     match action {
         ids::SHOW => crate::show_main_window(app),

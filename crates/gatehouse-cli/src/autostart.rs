@@ -58,6 +58,14 @@ pub fn set(enabled: bool, program: &Path) -> io::Result<()> {
     })
 }
 
+/// Turns start at login on or off for this installation: the entry starts [`program`].
+///
+/// # Errors
+/// As [`set`], or when this program's own path is unknown.
+pub fn switch(enabled: bool) -> io::Result<()> {
+    set(enabled, &program()?)
+}
+
 /// The `gatehouse` program beside the running one (the window program or `gatehouse` itself): the autostart entry
 /// starts it, not the window, so a login start loads no window toolkit.
 ///

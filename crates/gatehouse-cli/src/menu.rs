@@ -25,6 +25,15 @@ pub mod ids {
     pub const QUIT: &str = "tray-quit";
 }
 
+/// The action and, with several accounts, the profile of the item `id`: an account's item is `action:profile`;
+/// with one account, just `action`.
+pub fn parse_id(id: &str) -> (&str, Option<&str>) {
+    match id.split_once(':') {
+        Some((action, profile)) => (action, Some(profile)),
+        None => (id, None),
+    }
+}
+
 /// One line of the tray menu.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {

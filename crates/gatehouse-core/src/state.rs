@@ -30,6 +30,13 @@ pub enum Phase {
     SigningOut,
 }
 
+impl Phase {
+    /// Whether nothing is under way: no restore, sign-in, renewal or sign-out is reading or writing the keychain.
+    pub fn is_settled(self) -> bool {
+        matches!(self, Phase::SignedIn | Phase::SignedOut | Phase::ConfigError)
+    }
+}
+
 /// How loud a notice is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

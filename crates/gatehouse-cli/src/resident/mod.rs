@@ -21,7 +21,7 @@ use tokio::sync::mpsc::{self, UnboundedSender};
 use gatehouse_core::accounts::{self, Accounts};
 use gatehouse_core::config::{Config, CONFIG_ENV};
 use gatehouse_core::service::{Gatehouse, Shell};
-use gatehouse_core::state::{AuthView, Phase, WindowView};
+use gatehouse_core::state::{AuthView, WindowView};
 use gatehouse_core::tokens::keychain::Keychain;
 
 use crate::autostart::{self, starts_hidden};
@@ -257,11 +257,7 @@ fn open_accounts(args: &[String], requests: &UnboundedSender<Request>) -> Arc<Ac
 
 /// Acts on the tray item `id`; returns how the resident ends, if it does.
 fn clicked(id: &str, accounts: &Arc<Accounts>, requests: &UnboundedSender<Request>) -> Option<Next> {
-    // An account's item is `action:profile`; with one account, just `action`.
-    let (action, profile) = match id.split_once(':') {
-        Some((action, profile)) => (action, Some(profile)),
-        None => (id, None),
-    };
+    let (action, profile) = menu::parse_id(id);
     match action {
         ids::SHOW => return Some(Next::Window(Vec::new())),
         ids::SIGN_IN => {
@@ -281,7 +277,7 @@ fn clicked(id: &str, accounts: &Arc<Accounts>, requests: &UnboundedSender<Reques
         }
         ids::START_AT_LOGIN => {
             let enabled = !start_at_login();
-            match autostart::program().and_then(|program| autostart::set(enabled, &program)) {
+            match autostart::switch(enabled) {
                 Ok(()) => tracing::info!("start at login is {}", if enabled { "on" } else { "off" }),
                 Err(e) => tracing::warn!("couldn't change start at login: {e}"),
             }
@@ -303,10 +299,7 @@ fn start_at_login() -> bool {
 /// Waits until no account is restoring, renewing or signing out: those write the keychain, and a write cut off by
 /// `exec` could lose a rotated refresh token. Their own timeouts bound the wait.
 async fn settle(accounts: &Accounts) {
-    let busy = |view: &WindowView| {
-        view.accounts.iter().any(|a| !matches!(a.phase, Phase::SignedIn | Phase::SignedOut | Phase::ConfigError))
-    };
-    while busy(&accounts.view()) {
+    while accounts.view().accounts.iter().any(|a| !a.phase.is_settled()) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

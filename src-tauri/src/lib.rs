@@ -52,10 +52,11 @@ pub fn has_display(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> bool {
 
 /// Starts Gatehouse.
 pub fn run() {
+    gatehouse_cli::no_core_dumps();
     gatehouse_cli::init_tracing();
     // Without a display GTK can't start, and would abort with an internal panic: say what to do instead.
     if !has_display(|name| std::env::var_os(name)) {
-        eprintln!(
+        gatehouse_cli::say!(
             "gatehouse: error[no_display]: Gatehouse's window needs a graphical session (DISPLAY or WAYLAND_DISPLAY \
              is not set). Over SSH or in a script, use the command line: gatehouse sign-in --device, gatehouse \
              token, gatehouse --help."

@@ -120,9 +120,8 @@ pub async fn resource_status(issuer: &str, token: &str) -> u16 {
     response.status().as_u16()
 }
 
-/// Gatehouse's renewal lock file for `profile`, where `crates/gatehouse-core/src/tokens/lock.rs` puts it on Linux: a place
-/// that depends on the user alone, never on the environment (`/run/user/UID` where the user has one, else the
-/// temporary directory).
+/// Gatehouse's renewal lock file for `profile`, where the README says it is on Linux, written out here rather
+/// than computed as the code computes it: `/run/user/UID` where the user has one, else `/tmp` (never `TMPDIR`).
 ///
 /// # Panics
 /// When this process's user can't be found.
@@ -133,7 +132,7 @@ pub fn renewal_lock_path(profile: &str) -> PathBuf {
     let runtime = PathBuf::from(format!("/run/user/{uid}"));
     let base = match std::fs::symlink_metadata(&runtime) {
         Ok(meta) if meta.is_dir() && meta.uid() == uid => runtime.join(service),
-        _ => std::env::temp_dir().join(format!("{service}-{uid}")),
+        _ => PathBuf::from(format!("/tmp/{service}-{uid}")),
     };
     base.join("locks").join(format!("{profile}.lock"))
 }

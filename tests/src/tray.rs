@@ -84,6 +84,21 @@ impl TrayHost {
         Some(menu)
     }
 
+    /// The `ItemIsMenu` property of the item registered last: whether a panel opens the menu on a click (true)
+    /// or calls `Activate` (false).
+    pub fn latest_item_is_menu(&self) -> Option<bool> {
+        let (name, path) = self.items.lock().unwrap_or_else(|p| p.into_inner()).last().cloned()?;
+        let properties = zbus::blocking::fdo::PropertiesProxy::builder(&self.connection)
+            .destination(name)
+            .ok()?
+            .path(path)
+            .ok()?
+            .build()
+            .ok()?;
+        let value = properties.get("org.kde.StatusNotifierItem".try_into().ok()?, "ItemIsMenu").ok()?;
+        bool::try_from(value).ok()
+    }
+
     /// The bus name and menu path of the item registered last.
     fn latest_item_menu(&self) -> Option<(String, OwnedObjectPath)> {
         let (name, path) = self.items.lock().unwrap_or_else(|p| p.into_inner()).last().cloned()?;

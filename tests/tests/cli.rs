@@ -128,7 +128,8 @@ async fn sign_out_revokes_and_then_the_token_command_asks_for_a_sign_in() {
 }
 
 /// As a git credential helper, Gatehouse hands its access token only to the scheme and host of the profile's
-/// resource, and only for `get`; git itself, configured with it, receives the token.
+/// resource, and only for `get`; an `erase` of that token (the server refused it) renews it at the next `get`;
+/// git itself, configured with it, receives the token.
 #[tokio::test]
 async fn as_a_git_credential_helper_it_answers_only_for_the_resource_host() {
     let (idp, config) = signed_in("credential").await;
@@ -153,11 +154,32 @@ async fn as_a_git_credential_helper_it_answers_only_for_the_resource_host() {
         let run = gatehouse_with_input(&config, &["credential", "get"], other).await;
         assert_eq!((run.code, run.stdout.as_str()), (0, ""), "{other:?}: {run:?}");
     }
-    // Gatehouse keeps its own session: git's store and erase change nothing.
-    for operation in ["store", "erase"] {
-        let run = gatehouse_with_input(&config, &["credential", operation], &asked).await;
+    // Gatehouse keeps its own session: git's store changes nothing, and neither does an erase without a
+    // password, or of a token that isn't the session's.
+    let session = keyring::lookup(&profile).unwrap();
+    let other = format!("protocol=http\nhost={host}\nusername=oauth2\npassword=not-the-token\n\n");
+    for (operation, input) in [("store", &asked), ("erase", &asked), ("erase", &other)] {
+        let run = gatehouse_with_input(&config, &["credential", operation], input).await;
         assert_eq!((run.code, run.stdout.as_str()), (0, ""), "{run:?}");
     }
+    assert_eq!(keyring::lookup(&profile).unwrap(), session, "the entry is untouched");
+
+    // git erases a password the server refused (gitcredentials(7)): that token is never handed out again, and the
+    // next get renews the session with one refresh grant; the one after that gets the renewed token as it is.
+    let refused = stored(&profile, "access_token");
+    let erase = format!("protocol=http\nhost={host}\nusername=oauth2\npassword={refused}\n\n");
+    let run = gatehouse_with_input(&config, &["credential", "erase"], &erase).await;
+    assert_eq!((run.code, run.stdout.as_str()), (0, ""), "{run:?}");
+    assert!(idp.events_named("grant.success", Some("refresh_token")).await.is_empty(), "erase itself spends nothing");
+    let run = gatehouse_with_input(&config, &["credential", "get"], &asked).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let renewed = stored(&profile, "access_token");
+    assert_ne!(renewed, refused);
+    assert!(run.stdout.contains(&format!("password={renewed}\n")), "{run:?}");
+    assert!(!run.stdout.contains(&refused), "the refused token is never handed out again");
+    let again = gatehouse_with_input(&config, &["credential", "get"], &asked).await;
+    assert!(again.stdout.contains(&format!("password={renewed}\n")), "{again:?}");
+    assert_eq!(idp.events_named("grant.success", Some("refresh_token")).await.len(), 1, "one refresh");
     assert_eq!(keyring::count_entries(&profile), 1);
 
     // git, configured as the README shows, fills the credential from Gatehouse.

@@ -1029,6 +1029,9 @@ async fn s33_a_closed_window_leaves_no_webkit_and_show_brings_the_state_back() {
     eprintln!("s33: {open_mib:.0} MiB PSS with the window open, {closed_mib:.0} MiB closed (debug build)");
     assert!(closed_mib < open_mib, "{closed_mib} MiB closed, {open_mib} MiB open");
     expect_tray(&menu, &signed_in).await;
+    // A click on the icon shows the window (its Activate), so the item is not "only a menu": KDE Plasma and
+    // other panels that honour ItemIsMenu would otherwise open the menu and never show the window.
+    assert_eq!(host.latest_item_is_menu(), Some(false), "the light tray's ItemIsMenu");
     let access = stored(&desktop, "access_token");
     menu.click("Refresh");
     wait_for("the tray's refresh with no window", desktop::UI_TIMEOUT, || async {
@@ -1791,8 +1794,9 @@ async fn s29_a_clean_home_sets_up_a_provider_by_issuer_with_registration() {
 }
 
 /// A preset set up in the window: the fields it needs, a problem said plainly (Google without its secret), then
-/// GitHub's findings (documented endpoints, no metadata) and its card; then Edit keeps the saved secret and
-/// changes the client ID in place, and Remove provider takes it out of the file again.
+/// GitHub's findings (documented endpoints, no metadata) and its card; then Edit with a new client ID asks for
+/// that client's secret (the saved one stays with its own client), keeps a saved secret when the client is the
+/// same, and Remove provider takes it out of the file again.
 #[tokio::test]
 async fn s30_a_preset_is_set_up_checked_edited_and_removed_in_the_window() {
     let _serial = ONE_AT_A_TIME.lock().await;
@@ -1828,10 +1832,17 @@ async fn s30_a_preset_is_set_up_checked_edited_and_removed_in_the_window() {
     let text = std::fs::read_to_string(&config_file).unwrap();
     assert!(text.contains("preset = \"github\"") && text.contains("client_secret = \"not-really-secret\""), "{text}");
 
-    // Edit: the secret is never shown, and an empty one keeps the saved one.
+    // Edit: the secret is never shown. A secret belongs to one client: with a new client ID, an empty secret
+    // field doesn't carry the saved one over, so the edit needs a secret of its own and saves nothing until then.
     app.card(&profile).click("edit-provider").await;
     assert_eq!(app.execute("return document.querySelector('[data-testid=setup-client-secret]').value").await, "");
     app.type_into("setup-client-id", "Iv1.fedcba9876543210").await;
+    app.click("setup-save").await;
+    let refused = app.wait_for_text("setup-error", "secret").await;
+    assert!(!refused.contains("not-really-secret"), "{refused}");
+    let text = std::fs::read_to_string(&config_file).unwrap();
+    assert!(text.contains("client_id = \"Iv1.0123456789abcdef\""), "nothing saved: {text}");
+    app.type_into("setup-client-secret", "the-new-clients-secret").await;
     app.click("setup-save").await;
     let text = wait_for("the edit to be saved", desktop::UI_TIMEOUT, || async {
         std::fs::read_to_string(&config_file).ok().filter(|t| t.contains("Iv1.fedcba9876543210"))
@@ -1839,7 +1850,18 @@ async fn s30_a_preset_is_set_up_checked_edited_and_removed_in_the_window() {
     .await;
     app.card(&profile).wait_for_phase("signedOut").await;
     assert!(text.contains("client_id = \"Iv1.fedcba9876543210\""), "{text}");
-    assert!(text.contains("client_secret = \"not-really-secret\""), "{text}");
+    assert!(text.contains("client_secret = \"the-new-clients-secret\""), "{text}");
+    assert!(!text.contains("not-really-secret"), "{text}");
+    // The same client, edited again with the field left empty: the saved secret stays.
+    app.card(&profile).click("edit-provider").await;
+    app.click("setup-save").await;
+    wait_for("the setup view to close", desktop::UI_TIMEOUT, || async {
+        app.execute("return document.getElementById('setup').hidden").await.as_bool().filter(|s| *s)
+    })
+    .await;
+    app.card(&profile).wait_for_phase("signedOut").await;
+    let text = std::fs::read_to_string(&config_file).unwrap();
+    assert!(text.contains("client_secret = \"the-new-clients-secret\""), "{text}");
 
     app.card(&profile).click("remove-provider").await;
     app.card(&profile).click("remove-provider-confirm").await;

@@ -589,7 +589,7 @@ async fn a_bearer_answer_to_a_proven_request_keeps_the_key_for_the_refresh_token
 }
 
 /// RFC 7591 §3.2.2: a provider that refuses the metadata of Gatehouse's registration (a grant type, a scope, the
-/// application type) with a 400 is asked once more with the least a native sign-in needs, and registers it; a
+/// application type) with a 400, or with Keycloak's 403, is asked once more with the least a native sign-in needs, and registers it; a
 /// refusal of another kind is said plainly, with the way on (a client made in the provider's console); and the
 /// registration is deleted again (RFC 7592 §2.3).
 #[tokio::test]
@@ -599,7 +599,7 @@ async fn a_registration_refused_for_its_metadata_is_asked_again_with_the_least()
     let proxy = FaultProxy::start(idp.issuer()).await;
     let config = Config::parse(&idp.profile_toml("faults-registration"), "test").unwrap();
     let http = reqwest::Client::new();
-    let issuer = url::Url::parse(&idp.issuer()).unwrap();
+    let issuer = gatehouse_lib::config::Issuer::new(&idp.issuer()).unwrap();
     let endpoints = discovery::discover(&http, &issuer, false).await.unwrap();
     assert_eq!(endpoints.advertised.registration.as_ref().map(url::Url::path), Some("/reg"));
     let endpoint = url::Url::parse(&format!("{}/reg", proxy.url())).unwrap();
@@ -613,12 +613,22 @@ async fn a_registration_refused_for_its_metadata_is_asked_again_with_the_least()
     assert_eq!(created[0]["authMethod"], "none", "a public client");
     assert_eq!((registered.client_secret.as_deref(), registered.auth_method.as_deref()), (None, Some("none")));
 
+    // Keycloak's client registration policies refuse metadata with 403 (RFC 7591 §3.2.2 says 400): the same one
+    // retry with the least.
+    const KEYCLOAK_POLICY: &str = r#"{"error":"insufficient_scope","error_description":"Policy 'Allowed Client Scopes' rejected request to client-registration service. Details: Not permitted to use specified clientScope"}"#;
+    proxy.inject_times(Fault::Answer(403, KEYCLOAK_POLICY), &["/reg"], Some(1));
+    let second = setup::register(&http, &endpoint, &config, &endpoints).await.unwrap();
+    assert_eq!(proxy.requests("/reg"), 4, "refused with 403 for its metadata, then asked with the least");
+    assert_eq!(idp.events_named("registration_create.success", None).await.len(), 2);
+
     proxy.inject(Fault::ServerError, &["/reg"]);
     let refused = setup::register(&http, &endpoint, &config, &endpoints).await.unwrap_err();
     assert_eq!(refused.kind(), "setup_failed", "{refused}");
     assert!(refused.to_string().contains("create a client in its console"), "{refused}");
-    assert_eq!(proxy.requests("/reg"), 3, "a refusal that isn't about the metadata is not asked again");
+    assert_eq!(proxy.requests("/reg"), 5, "a refusal that isn't about the metadata is not asked again");
 
-    setup::unregister(&http, registered.management.as_ref().unwrap()).await.unwrap();
-    assert_eq!(idp.events_named("registration_delete.success", None).await.len(), 1);
+    for registered in [&registered, &second] {
+        setup::unregister(&http, registered.management.as_ref().unwrap()).await.unwrap();
+    }
+    assert_eq!(idp.events_named("registration_delete.success", None).await.len(), 2);
 }

@@ -125,8 +125,8 @@ async fn a_sign_in_that_completes_second_keeps_the_first_and_revokes_its_own_gra
 }
 
 /// A `gatehouse token` started without `XDG_RUNTIME_DIR` (from cron, `sudo -u`, `su`, or an IDE that cleans
-/// its environment) waits at the same renewal lock as every other process of the user, so that two renewals
-/// never run at once.
+/// its environment), or with a `TMPDIR` of its own, waits at the same renewal lock as every other process of the
+/// user, so that two renewals never run at once.
 #[tokio::test]
 async fn a_command_without_xdg_runtime_dir_waits_at_the_same_lock() {
     let (idp, config, profile, (service, browser)) = window("no-runtime-dir", Idp::bearer_profile_toml).await;
@@ -136,8 +136,12 @@ async fn a_command_without_xdg_runtime_dir_waits_at_the_same_lock() {
     let held = hold_renewal_lock(&profile);
     let command = tokio::spawn({
         let config = config.clone();
-        // An empty value is no value (the XDG Base Directory spec): as if it were unset.
-        async move { gatehouse_with(&config, &["token"], &[("XDG_RUNTIME_DIR".into(), String::new())]).await }
+        // An empty value is no value (the XDG Base Directory spec): as if it were unset. And a `TMPDIR` of its own
+        // (pam_tmpdir, tmux, nix-shell), which must not move the lock either where there is no runtime directory.
+        let tmpdir = std::env::temp_dir().join(format!("gatehouse-own-tmpdir-{}", std::process::id()));
+        std::fs::create_dir_all(&tmpdir).unwrap();
+        let env = [("XDG_RUNTIME_DIR".into(), String::new()), ("TMPDIR".into(), tmpdir.display().to_string())];
+        async move { gatehouse_with(&config, &["token"], &env).await }
     });
     wait_for("the command at the renewal lock", Duration::from_secs(15), || async {
         (processes_with_open(&lock_path) == 1).then_some(())

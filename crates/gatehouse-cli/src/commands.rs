@@ -131,10 +131,54 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
         Ok(runtime) => runtime,
         Err(e) => return fail(&Error::Internal(format!("no async runtime: {e}"))),
     };
+    let profile = match &cli.command {
+        Command::Token { profile, .. }
+        | Command::SignIn { profile, .. }
+        | Command::SignOut { profile }
+        | Command::Credential { profile, .. } => profile.clone(),
+        Command::Status { .. } => None,
+    };
     match runtime.block_on(execute(cli)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&e),
+        Err(e) => {
+            let code = fail(&e);
+            if let Some(step) = next_step(&e, profile.as_deref()) {
+                crate::say!("gatehouse: {step}");
+            }
+            code
+        }
     }
+}
+
+/// What to run next after `error`, in the command line's own words: the core says what happened, and never
+/// names a button or a flag; the window has its buttons beside the message, and this is the terminal's.
+fn next_step(error: &Error, profile: Option<&str>) -> Option<String> {
+    use gatehouse_core::error::KeychainError;
+    let named = profile.map(|p| format!(" --profile {}", terminal_safe(p))).unwrap_or_default();
+    Some(match error {
+        Error::NotSignedIn
+        | Error::SessionEnded
+        | Error::SignInNeeded
+        | Error::SignedOutElsewhere
+        | Error::AccessDenied
+        | Error::SignInTimedOut
+        | Error::Authorization { .. }
+        | Error::Callback(_)
+        | Error::BrowserOpen(_)
+        | Error::RenewalNotSaved(_) => format!("to sign in, run: gatehouse sign-in{named}"),
+        Error::OtherProvider { .. } | Error::Keychain(KeychainError::Duplicates | KeychainError::Corrupt(_)) => {
+            format!("to remove the saved session, run: gatehouse sign-out{named}")
+        }
+        Error::NeedsLoopback => format!("to sign in with a code instead, run: gatehouse sign-in --device{named}"),
+        Error::LifetimeTooShort { lifetime, .. } => {
+            format!("run gatehouse token with --min-ttl below {lifetime}")
+        }
+        Error::NoProvider(_) => "to choose a provider, run gatehouse with no command".to_owned(),
+        Error::AlreadySignedIn | Error::SignedInElsewhere { .. } => {
+            format!("to switch accounts, run: gatehouse sign-out{named}, then gatehouse sign-in{named}")
+        }
+        _ => return None,
+    })
 }
 
 async fn execute(cli: Cli) -> Result<(), Error> {
@@ -178,26 +222,26 @@ async fn execute(cli: Cli) -> Result<(), Error> {
             match service.load().await {
                 Ok(true) => {}
                 Ok(false) => {
-                    eprintln!("Not signed in; nothing to do.");
+                    crate::say!("Not signed in; nothing to do.");
                     return Ok(());
                 }
                 // A session this profile can't use: it can still be removed from this computer.
                 Err(Error::OtherProvider { stored, .. }) => {
                     service.forget_stored().await?;
-                    eprintln!("Removed the session saved for {stored} from this computer. Gatehouse no longer uses that provider, so it couldn't tell it; to end the session there, sign out on its website.");
+                    crate::say!("Removed the session saved for {stored} from this computer. Gatehouse no longer uses that provider, so it couldn't tell it; to end the session there, sign out on its website.");
                     return Ok(());
                 }
                 Err(Error::Keychain(e @ (KeychainError::Corrupt(_) | KeychainError::Duplicates))) => {
                     tracing::info!(kind = e.kind(), "removing an unreadable entry");
                     service.forget_stored().await?;
-                    eprintln!("Removed the saved session, which couldn't be read, from this computer. The provider wasn't told; to end the session there, sign out on its website.");
+                    crate::say!("Removed the saved session, which couldn't be read, from this computer. The provider wasn't told; to end the session there, sign out on its website.");
                     return Ok(());
                 }
                 Err(e) => return Err(e),
             }
             service.sign_out().await?;
             if let Some(notice) = service.view().notice {
-                eprintln!("{}", terminal_safe(&notice.message));
+                crate::say!("{}", terminal_safe(&notice.message));
             }
             Ok(())
         }
@@ -245,8 +289,8 @@ async fn credential(
     operation: &str,
     input: impl std::io::BufRead,
 ) -> Result<(), Error> {
-    if operation != "get" {
-        // Gatehouse keeps its own session: nothing to store or erase for git.
+    if operation != "get" && operation != "erase" {
+        // Gatehouse keeps its own session: nothing to store for git.
         return Ok(());
     }
     let mut asked = std::collections::HashMap::new();
@@ -264,6 +308,9 @@ async fn credential(
         Some(name) => vec![find_profile(profiles, Some(name))?],
         None => profiles.iter().collect(),
     };
+    if operation == "erase" {
+        return erase(candidates, &asked).await;
+    }
     let user = asked.get("username").map(String::as_str).filter(|u| !u.is_empty());
     let mut matching = Vec::new();
     for config in candidates.into_iter().filter(|c| serves(c, &asked)) {
@@ -273,7 +320,7 @@ async fn credential(
             continue;
         }
         let account = service.view().account.unwrap_or_default();
-        let named = |u: &str| account.name.as_deref() == Some(u) || account.subject.as_deref() == Some(u);
+        let named = |u: &str| names_account(&account, u);
         match user {
             Some(u) if named(u) => matching.push((service, u.to_owned(), true)),
             None | Some(CREDENTIAL_USER) => matching.push((service, CREDENTIAL_USER.to_owned(), false)),
@@ -300,6 +347,26 @@ async fn credential(
         lines.push(format!("password_expiry_utc={expires_at}"));
     }
     out(&lines)
+}
+
+/// gitcredentials(7): the username in a remote's URL names the account, by its login (GitHub's `login`, OIDC's
+/// `preferred_username`), its display name or its subject.
+fn names_account(account: &gatehouse_core::tokens::Account, user: &str) -> bool {
+    [&account.login, &account.name, &account.subject].iter().any(|n| n.as_deref() == Some(user))
+}
+
+/// git's `erase`: the server refused the password git had from Gatehouse (gitcredentials(7)). Where a profile
+/// serving that host still holds that very token, it is marked spent, so that it is never handed out again and
+/// the next `get` renews the session (one refresh). Any other token, host or profile is left alone.
+async fn erase(candidates: Vec<&Config>, asked: &std::collections::HashMap<String, String>) -> Result<(), Error> {
+    let Some(password) = asked.get("password").filter(|p| !p.is_empty()) else { return Ok(()) };
+    for config in candidates.into_iter().filter(|c| serves(c, asked)) {
+        let (service, _) = open(&Ok(vec![config.clone()]), None)?;
+        if service.refused(password).await? {
+            tracing::info!(profile = %config.profile, "git says the server refused the token; it won't be handed out again");
+        }
+    }
+    Ok(())
 }
 
 /// Whether `config`'s resource is at the scheme and host (and port) git asks about.
@@ -417,7 +484,7 @@ async fn sign_in(service: Arc<Gatehouse>, mut views: watch::Receiver<AuthView>) 
             Phase::SignedIn => {
                 let who =
                     view.account.and_then(|a| a.name.or(a.subject)).unwrap_or_else(|| "an unnamed account".into());
-                eprintln!("Signed in as {}.", terminal_safe(&who));
+                crate::say!("Signed in as {}.", terminal_safe(&who));
                 return Ok(());
             }
             Phase::SignedOut | Phase::ConfigError => {
@@ -435,7 +502,7 @@ async fn sign_in(service: Arc<Gatehouse>, mut views: watch::Receiver<AuthView>) 
             Some(line) = pasted.recv() => {
                 if let Err(e) = service.handle_pasted(&line).await {
                     if service.view().phase == Phase::WaitingForBrowser {
-                        eprintln!(
+                        crate::say!(
                             "That address wasn't taken: {} Paste the address the browser ended on, or keep waiting.",
                             terminal_safe(&e.to_string())
                         );
@@ -462,7 +529,7 @@ fn pasted_lines() -> tokio::sync::mpsc::Receiver<String> {
 
 fn signed_in_as(view: &AuthView) {
     let who = view.account.as_ref().and_then(|a| a.name.clone().or_else(|| a.subject.clone()));
-    eprintln!("Signed in as {}.", terminal_safe(who.as_deref().unwrap_or("an unnamed account")));
+    crate::say!("Signed in as {}.", terminal_safe(who.as_deref().unwrap_or("an unnamed account")));
 }
 
 /// Starts the system's browser launcher with `url`. Its own output (xdg-open's, a browser's warnings) goes
@@ -511,18 +578,18 @@ fn launch_browser(url: &url::Url) -> Result<(), String> {
 fn show_device_code(details: &gatehouse_core::auth::flow::DeviceAuthorization) {
     let minutes = details.expires_in().as_secs().div_ceil(60);
     // RFC 8628 §5.4: what the provider sent is shown, never interpreted by the terminal.
-    eprintln!(
+    crate::say!(
         "To sign in, open {} on any device and enter the code",
         terminal_safe(details.verification_uri().as_str())
     );
-    eprintln!();
-    eprintln!("    {}", terminal_safe(details.user_code().secret()));
-    eprintln!();
+    crate::say!();
+    crate::say!("    {}", terminal_safe(details.user_code().secret()));
+    crate::say!();
     if let Some(complete) = details.verification_uri_complete() {
         // RFC 8628 §3.3.1: the same, with the code filled in, for a device that can follow a link.
-        eprintln!("or open {}", terminal_safe(complete.secret()));
+        crate::say!("or open {}", terminal_safe(complete.secret()));
     }
-    eprintln!("The code works for {minutes} min. Waiting… (Ctrl+C to give up)");
+    crate::say!("The code works for {minutes} min. Waiting… (Ctrl+C to give up)");
 }
 
 /// Writes `lines` to stdout. A closed stdout (`gatehouse token | head -c0`) is an error like any other, never a
@@ -559,7 +626,7 @@ pub fn terminal_safe(text: &str) -> String {
 
 /// Prints `error` to stderr and returns its exit code.
 fn fail(error: &Error) -> ExitCode {
-    eprintln!("gatehouse: error[{}]: {}", error.kind(), terminal_safe(&error.to_string()));
+    crate::say!("gatehouse: error[{}]: {}", error.kind(), terminal_safe(&error.to_string()));
     ExitCode::from(exit_code(error))
 }
 
@@ -572,8 +639,8 @@ pub fn exit_code(error: &Error) -> u8 {
         | Error::SignInNeeded
         | Error::OtherProvider { .. }
         | Error::SignedOutElsewhere => 3,
-        Error::Config(_) | Error::Setup(_) | Error::NoProvider(_) => 4,
-        Error::Keychain(_) | Error::NotSaved(_) | Error::SaveUnconfirmed => 5,
+        Error::Config(_) | Error::Setup(_) | Error::NoProvider(_) | Error::UnsupportedClientAuth(_) => 4,
+        Error::Keychain(_) | Error::NotSaved(_) | Error::RenewalNotSaved(_) | Error::SaveUnconfirmed => 5,
         Error::Network(_) | Error::BadResponse(_) | Error::TokenEndpoint { .. } | Error::RenewalBusy => 6,
         Error::Callback(_)
         | Error::AccessDenied
@@ -609,15 +676,15 @@ impl Shell for CliShell {
     fn open_browser(&self, url: &url::Url) -> Result<(), String> {
         // The link comes first, whatever the browser does: over SSH, in a VM or with no browser at all, it is the
         // way in. (With pushed requests, RFC 9126, it holds only a reference to the request.)
-        eprintln!("To sign in, open this link in a browser:\n\n    {}\n", terminal_safe(url.as_str()));
+        crate::say!("To sign in, open this link in a browser:\n\n    {}\n", terminal_safe(url.as_str()));
         match launch_browser(url) {
-            Ok(()) => eprintln!("Gatehouse opened your browser with it."),
-            Err(e) => eprintln!(
+            Ok(()) => crate::say!("Gatehouse opened your browser with it."),
+            Err(e) => crate::say!(
                 "No browser could be opened here ({}). Open the link above in a browser on any computer.",
                 terminal_safe(&e)
             ),
         }
-        eprintln!(
+        crate::say!(
             "If the browser ends on a page that doesn't load (it runs on another computer), paste that page's \
              address here and press Enter. Waiting… (Ctrl+C to give up)"
         );
@@ -632,6 +699,21 @@ impl Shell for CliShell {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// git's username may be the account's login, display name or subject, and nothing else.
+    #[test]
+    fn git_names_the_account_by_login_name_or_subject() {
+        let account = gatehouse_core::tokens::Account {
+            subject: Some("248289761001".into()),
+            name: Some("Octo Cat".into()),
+            login: Some("octocat".into()),
+        };
+        for user in ["octocat", "Octo Cat", "248289761001"] {
+            assert!(names_account(&account, user), "{user}");
+        }
+        assert!(!names_account(&account, "octodog"));
+        assert!(!names_account(&gatehouse_core::tokens::Account::default(), ""));
+    }
 
     fn args(list: &[&str]) -> Vec<OsString> {
         list.iter().map(OsString::from).collect()

@@ -7,6 +7,16 @@
 //! command, a sign-in link the OS hands over) is the window's, and [`main`] replaces this process with the window
 //! program, which is installed beside this one; the light tray does the same when the window is asked for.
 
+/// Writes a line to stderr, like `eprintln!`, but never panics: a closed or full stderr (`gatehouse … 2>&1 | true`)
+/// loses the line, where `eprintln!` would panic and, with `panic = "abort"`, end a process that holds tokens.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = ::std::writeln!(::std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod autostart;
 mod commands;
 pub mod menu;
@@ -30,7 +40,21 @@ pub(crate) const IDENTIFIER: &str = "com.example.gatehouse";
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    // A log line that can't be written is lost, never reported with `eprintln!` (which panics on the same
+    // closed stderr).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .log_internal_errors(false)
+        .try_init();
+}
+
+/// What every Gatehouse program does first, before it holds a token: no core dumps (see
+/// [`gatehouse_core::os::disable_core_dumps`]). The limit is kept across the `exec` hand-overs.
+pub fn no_core_dumps() {
+    if let Err(e) = gatehouse_core::os::disable_core_dumps() {
+        say!("gatehouse: warning: couldn't turn core dumps off: {e}");
+    }
 }
 
 /// The single-instance D-Bus name and object path of the app `identifier`: those tauri-plugin-single-instance
@@ -48,6 +72,7 @@ pub const SIGN_IN_FLAG: &str = "--sign-in";
 
 /// The `gatehouse` program: runs the command line in `std::env::args_os()`, or hands everything to the window.
 pub fn main() -> ExitCode {
+    no_core_dumps();
     let args: Vec<OsString> = std::env::args_os().collect();
     if is_cli(&args) {
         return run(args);

@@ -179,7 +179,7 @@ mod tests {
             ])
         );
         let mut signed_in = view(Phase::SignedIn);
-        signed_in.account = Some(Account { subject: Some("alice".into()), name: Some("Alice".into()) });
+        signed_in.account = Some(Account { subject: Some("alice".into()), name: Some("Alice".into()), login: None });
         signed_in.renewable = true;
         assert_eq!(
             shown(&signed_in),
@@ -228,7 +228,7 @@ mod tests {
     fn several_accounts_each_get_a_section_that_names_them() {
         let mut work = view(Phase::SignedIn);
         work.profile = "work".into();
-        work.account = Some(Account { subject: Some("alice".into()), name: Some("Alice".into()) });
+        work.account = Some(Account { subject: Some("alice".into()), name: Some("Alice".into()), login: None });
         work.renewable = true;
         let mut home = view(Phase::SignedOut);
         home.profile = "home".into();

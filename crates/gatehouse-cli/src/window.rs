@@ -81,7 +81,7 @@ fn window_program() -> Result<PathBuf, String> {
 }
 
 fn missing(detail: &str) -> ExitCode {
-    eprintln!(
+    crate::say!(
         "gatehouse: error[no_window]: Gatehouse's window couldn't be started ({detail}). Reinstall Gatehouse; the \
          command line (gatehouse --help) works without it."
     );

@@ -566,13 +566,16 @@ impl Accounts {
         Ok(setup::check(&self.with_saved_secret(draft, editing), &self.draft_name(editing, draft), &http).await)
     }
 
-    /// When editing, an empty secret keeps the saved one.
+    /// When editing, an empty secret keeps the saved one, but only for the same client at the same provider: a
+    /// secret belongs to one client ID at one provider, and is never sent to another (a changed issuer, preset,
+    /// domain, tenant, realm or client ID must be given its own).
     fn with_saved_secret(&self, draft: &Draft, editing: Option<&str>) -> Draft {
         let mut draft = draft.clone();
         if let (Some(profile), true) = (editing, draft.client_secret.is_empty()) {
             let saved = self.config_file().ok().and_then(|file| crate::config_file::read(file).ok()).and_then(|doc| {
                 let table = crate::config_file::profile(&doc, profile)?;
-                table.get("client_secret").and_then(toml_edit::Item::as_str).map(str::to_owned)
+                let secret = table.get("client_secret").and_then(toml_edit::Item::as_str)?;
+                same_client(table, &draft).then(|| secret.to_owned())
             });
             draft.client_secret = saved.unwrap_or_default();
         }
@@ -781,9 +784,62 @@ fn write_added(file: &Path, added: &[AddedAccount]) -> Result<()> {
     Ok(())
 }
 
+/// Whether `draft` names the same client at the same provider as the saved profile `table`: the same preset (or
+/// issuer, for one found by issuer), the same domain, tenant and realm where the preset takes them, and the same
+/// client ID (an empty one registers a new client).
+fn same_client(table: &toml_edit::Table, draft: &Draft) -> bool {
+    let saved = |key: &str| table.get(key).and_then(toml_edit::Item::as_str).unwrap_or_default().trim().to_owned();
+    let preset = match saved("preset") {
+        preset if preset.is_empty() => "other".to_owned(),
+        preset => preset,
+    };
+    let identity: &[(&str, &str)] = if draft.preset == "other" {
+        &[("issuer", &draft.issuer)]
+    } else {
+        &[("tenant", &draft.tenant), ("domain", &draft.domain), ("realm", &draft.realm)]
+    };
+    preset == draft.preset.trim()
+        && !draft.client_id.trim().is_empty()
+        && saved("client_id") == draft.client_id.trim()
+        && identity.iter().all(|(key, value)| saved(key) == value.trim())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A saved secret is kept by an edit only for the same client at the same provider (review L4).
+    #[test]
+    fn a_saved_secret_stays_with_its_client_and_provider() {
+        let doc: toml_edit::DocumentMut =
+            "preset = \"keycloak\"\nclient_id = \"app\"\nclient_secret = \"s\"\ndomain = \"id.example\"\nrealm = \"r\"\n"
+                .parse()
+                .unwrap();
+        let draft = |client_id: &str, domain: &str, realm: &str| Draft {
+            preset: "keycloak".into(),
+            client_id: client_id.into(),
+            domain: domain.into(),
+            realm: realm.into(),
+            ..Draft::default()
+        };
+        assert!(same_client(doc.as_table(), &draft("app", "id.example", "r")));
+        assert!(same_client(doc.as_table(), &draft(" app ", "id.example ", "r")), "as saved, trimmed");
+        assert!(!same_client(doc.as_table(), &draft("app", "id-corp.example", "r")), "another domain");
+        assert!(!same_client(doc.as_table(), &draft("app", "id.example", "other")), "another realm");
+        assert!(!same_client(doc.as_table(), &draft("app2", "id.example", "r")), "another client");
+        assert!(!same_client(doc.as_table(), &draft("", "id.example", "r")), "a new registration");
+        let other: toml_edit::DocumentMut =
+            "issuer = \"https://a.example\"\nclient_id = \"app\"\nclient_secret = \"s\"\n".parse().unwrap();
+        let by_issuer = |issuer: &str| Draft {
+            preset: "other".into(),
+            issuer: issuer.into(),
+            client_id: "app".into(),
+            ..Draft::default()
+        };
+        assert!(same_client(other.as_table(), &by_issuer("https://a.example")));
+        assert!(!same_client(other.as_table(), &by_issuer("https://b.example")), "another issuer");
+        assert!(!same_client(doc.as_table(), &by_issuer("https://a.example")), "another kind of provider");
+    }
 
     fn scratch(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("gatehouse-added-{name}-{}", std::process::id()));

@@ -69,10 +69,31 @@ pub enum Endpoints {
     /// Discovered from the issuer's metadata (RFC 8414, OpenID Connect Discovery).
     Discover {
         /// The issuer identifier.
-        issuer: Url,
+        issuer: Issuer,
     },
     /// Given in the profile.
     Explicit(Box<ProviderEndpoints>),
+}
+
+/// An issuer identifier as the profile writes it, and as a URL. The two differ where a URL library re-spells it
+/// (`https://id.example:443` becomes `https://id.example/`): the metadata's `issuer` is compared with what was
+/// written (RFC 8414 §3.3, OIDC Discovery §4.3), and the URL is where its documents are fetched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issuer {
+    /// Where the metadata is: the issuer as a URL.
+    pub url: Url,
+    /// The issuer exactly as written.
+    pub written: String,
+}
+
+impl Issuer {
+    /// The issuer `written`.
+    ///
+    /// # Errors
+    /// When it is not a URL.
+    pub fn new(written: &str) -> Result<Issuer, url::ParseError> {
+        Ok(Issuer { url: Url::parse(written)?, written: written.to_owned() })
+    }
 }
 
 /// The endpoints Gatehouse calls, known or discovered.
@@ -199,6 +220,16 @@ impl ClientAuth {
 
     fn named(name: &str) -> Option<ClientAuth> {
         [ClientAuth::Basic, ClientAuth::Post, ClientAuth::None].into_iter().find(|m| m.name() == name)
+    }
+
+    /// The method the provider wants instead, when `supported` (its `token_endpoint_auth_methods_supported`,
+    /// RFC 8414 §2) lists only methods Gatehouse doesn't do (`private_key_jwt`, `client_secret_jwt`,
+    /// `tls_client_auth`, …) and the profile names none. Gatehouse then sends nothing rather than a secret by a
+    /// method the provider didn't offer.
+    pub fn unsupported(configured: Option<ClientAuth>, supported: Option<&[String]>) -> Option<String> {
+        let listed = supported.filter(|list| !list.is_empty())?;
+        let ours = listed.iter().any(|m| ClientAuth::named(m).is_some());
+        (configured.is_none() && !ours).then(|| crate::error::clean_for_display(&listed.join(", "), 120))
     }
 
     /// The method to use: the profile's if it names one; else, for a client with a secret, one the provider
@@ -347,7 +378,8 @@ impl Config {
                         && device_authorization.is_none()
                         && pushed_authorization.is_none() =>
                 {
-                    Endpoints::Discover { issuer }
+                    let written = raw.issuer.clone().unwrap_or_else(|| issuer.to_string());
+                    Endpoints::Discover { issuer: Issuer { url: issuer, written } }
                 }
                 Some(_) => {
                     return Err(err(
@@ -481,7 +513,7 @@ impl Config {
                 .unwrap_or_default(),
             display_name: raw.name.or(expansion.as_ref().map(|e| e.name.to_owned())).unwrap_or_else(
                 || match &endpoints {
-                    Endpoints::Discover { issuer } => issuer.host_str().unwrap_or("provider").to_owned(),
+                    Endpoints::Discover { issuer } => issuer.url.host_str().unwrap_or("provider").to_owned(),
                     Endpoints::Explicit(e) => e.authorization.host_str().unwrap_or("provider").to_owned(),
                 },
             ),
@@ -638,15 +670,10 @@ fn require_tls_or_loopback(url: &Url) -> Result<(), String> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err("must not carry a user name or password (user@host): give credentials in their own fields".into());
     }
-    let ip_loopback = match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        _ => false,
-    };
     match url.scheme() {
         "https" => Ok(()),
-        "http" if ip_loopback => Ok(()),
-        "http" if crate::http::is_loopback(url) => Err(
+        "http" if crate::http::is_loopback(url) => Ok(()),
+        "http" if crate::http::names_localhost(url) => Err(
             "must use https: only the loopback addresses 127.0.0.1 and [::1] may use http, not the name localhost, which a resolver may send elsewhere (RFC 8252 §8.3)".into(),
         ),
         "http" => Err("must use https (only loopback addresses may use http)".into()),
@@ -837,7 +864,7 @@ pub(crate) mod tests {
         assert_eq!(google.preset, Some(Preset::Google));
         assert_eq!(google.display_name, "Google");
         assert!(
-            matches!(&google.endpoints, Endpoints::Discover { issuer } if issuer.as_str() == "https://accounts.google.com/")
+            matches!(&google.endpoints, Endpoints::Discover { issuer } if issuer.url.as_str() == "https://accounts.google.com/")
         );
         assert_eq!(google.redirect_uri.as_str(), "http://127.0.0.1/callback");
         assert_eq!(google.loopback(), Some("127.0.0.1".parse().unwrap()));
@@ -948,8 +975,20 @@ pub(crate) mod tests {
         assert_eq!(choose(None, true, None), ClientAuth::Basic);
         assert_eq!(choose(None, true, Some(listed(&["client_secret_post"]))), ClientAuth::Post);
         assert_eq!(choose(None, true, Some(listed(&["client_secret_post", "client_secret_basic"]))), ClientAuth::Basic);
-        assert_eq!(choose(None, true, Some(listed(&["private_key_jwt"]))), ClientAuth::Basic);
         assert_eq!(choose(None, false, Some(listed(&["client_secret_post"]))), ClientAuth::None);
+        // A provider that lists only methods Gatehouse lacks is said to want one of them: nothing is sent.
+        let unsupported =
+            |configured, supported: &[&str]| ClientAuth::unsupported(configured, Some(&listed(supported)));
+        assert_eq!(unsupported(None, &["private_key_jwt"]).as_deref(), Some("private_key_jwt"));
+        assert_eq!(
+            unsupported(None, &["private_key_jwt", "tls_client_auth"]).as_deref(),
+            Some("private_key_jwt, tls_client_auth")
+        );
+        assert_eq!(unsupported(None, &["private_key_jwt", "client_secret_post"]), None);
+        assert_eq!(unsupported(None, &["none", "client_secret_jwt"]), None);
+        assert_eq!(unsupported(Some(ClientAuth::Basic), &["private_key_jwt"]), None, "the profile decides");
+        assert_eq!(ClientAuth::unsupported(None, None), None, "nothing listed: the RFC 8414 default");
+        assert_eq!(ClientAuth::unsupported(None, Some(&[])), None);
         // The profile decides when it says.
         assert_eq!(choose(Some(ClientAuth::Post), true, None), ClientAuth::Post);
         let text = format!("{GOOD}\nclient_secret = \"s\"\ntoken_endpoint_auth_method = \"client_secret_post\"\n");
@@ -1209,7 +1248,7 @@ pub(crate) mod tests {
                         // RFC 9700 §2.6: TLS, or the loopback interface by its address (RFC 8252 §8.3), checked
                         // here by a rule of the test's own, not the code's, for every URL, the resource's too.
                         let mut urls: Vec<&Url> = match &config.endpoints {
-                            Endpoints::Discover { issuer } => vec![issuer],
+                            Endpoints::Discover { issuer } => vec![&issuer.url],
                             Endpoints::Explicit(e) => [Some(&e.authorization), Some(&e.token), e.revocation.as_ref(),
                                 e.userinfo.as_ref(), e.jwks.as_ref(), e.device_authorization.as_ref(),
                                 e.pushed_authorization.as_ref(), e.issuer.as_ref()]

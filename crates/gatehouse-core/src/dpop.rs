@@ -160,6 +160,11 @@ struct Claims {
     ath: Option<String>,
 }
 
+/// 128 random bits, base64url: a name nobody can guess or repeat (a proof's `jti`, a grant's name).
+pub(crate) fn random_id() -> String {
+    URL_SAFE_NO_PAD.encode(rand_bytes())
+}
+
 fn rand_bytes() -> [u8; 16] {
     use rand_core::RngCore;
     let mut bytes = [0u8; 16];

@@ -20,10 +20,10 @@ pub enum Error {
     #[error(transparent)]
     Callback(#[from] CallbackError),
     /// The user declined access at the provider (`error=access_denied`, RFC 6749 §4.1.2.1).
-    #[error("You declined access at the provider. Press Sign in to try again.")]
+    #[error("You declined access at the provider, so you're not signed in.")]
     AccessDenied,
     /// The provider answered the authorization request with another OAuth error.
-    #[error("The provider refused the sign-in ({code}{}). Press Sign in to try again; if it keeps failing, check the client settings in the config file.", describe(.description))]
+    #[error("The provider refused the sign-in ({code}{}). Sign in to try again; if it keeps failing, check the client settings in the config file.", describe(.description))]
     Authorization {
         /// The `error` code, as the provider sent it.
         code: String,
@@ -45,7 +45,7 @@ pub enum Error {
     #[error("Your access has expired, and the provider gave Gatehouse no way to renew it (no refresh token). Sign in again to continue.")]
     SignInNeeded,
     /// The stored session was made with another provider, client or resource than the profile now names.
-    #[error("The saved session is for {stored}, but this profile now uses {configured}, so Gatehouse sent its tokens nowhere. Sign in to use {configured} (the saved session is replaced only once that succeeds), or remove the saved session with gatehouse sign-out.")]
+    #[error("The saved session is for {stored}, but this profile now uses {configured}, so Gatehouse sent its tokens nowhere. Sign in to use {configured} (the saved session is replaced only once that succeeds), or sign out to remove the saved session.")]
     OtherProvider {
         /// What the stored session belongs to.
         stored: String,
@@ -59,6 +59,15 @@ pub enum Error {
     /// The session works, but the keychain could not keep its renewed tokens.
     #[error("The session was renewed, but it couldn't be saved. {0} Until it is saved, it lasts only until Gatehouse quits.")]
     NotSaved(KeychainError),
+    /// A command renewed the session, and the keychain couldn't save the renewed tokens even when asked again. The
+    /// provider has retired the old refresh token (RFC 9700 §4.14.2), and the command's process is about to end
+    /// with the only copy of the new one.
+    #[error("The session was renewed, but the system keychain couldn't save it ({0}), and the provider no longer accepts the old one. Sign in again once the keychain works.")]
+    RenewalNotSaved(KeychainError),
+    /// The provider lists only client authentication methods Gatehouse doesn't do (RFC 8414 §2
+    /// `token_endpoint_auth_methods_supported`), so nothing was sent.
+    #[error("The provider accepts only {0} to authenticate apps at its token endpoint, which Gatehouse doesn't do, so nothing was sent to it. A client registered as a public client (none), or with client_secret_basic or client_secret_post, works.")]
+    UnsupportedClientAuth(String),
     /// The keychain did not confirm that it saved a new session; it may still do so.
     #[error("You're signed in, but the system keychain didn't confirm that it saved the session. If it is asking for a password, answer it; otherwise you may have to sign in again after restarting Gatehouse.")]
     SaveUnconfirmed,
@@ -72,19 +81,19 @@ pub enum Error {
     #[error(transparent)]
     Keychain(#[from] KeychainError),
     /// The system browser could not be started.
-    #[error("Couldn't open your web browser ({0}). Make sure a default browser is set, then press Sign in again.")]
+    #[error("Couldn't open your web browser ({0}). Make sure a default browser is set, then sign in again.")]
     BrowserOpen(String),
     /// The operation needs a session and there is none.
-    #[error("You're not signed in. Press Sign in first.")]
+    #[error("You're not signed in.")]
     NotSignedIn,
     /// The operation needs no session and there is one.
     #[error("You're already signed in. Sign out first to switch accounts.")]
     AlreadySignedIn,
     /// The sign-in waited longer than the provider's code could live.
-    #[error("The sign-in took too long and was stopped. Press Sign in to start again.")]
+    #[error("The sign-in took too long and was stopped. Sign in to start again.")]
     SignInTimedOut,
     /// Another process (the window or `gatehouse token`) held the session's renewal lock for too long.
-    #[error("Another Gatehouse (the window or a `gatehouse token` command) is renewing this session and hasn't finished. Try again in a moment.")]
+    #[error("Another Gatehouse (the window or a command such as git's credential helper) is renewing this session and hasn't finished. Try again in a moment.")]
     RenewalBusy,
     /// The command line named a profile the config doesn't have.
     #[error("There is no profile named {name:?}. The config has: {}.", known.join(", "))]
@@ -95,7 +104,7 @@ pub enum Error {
         known: Vec<String>,
     },
     /// `gatehouse sign-in` can't receive a private-use scheme redirect: the OS sends it to the window.
-    #[error("This profile's redirect_uri uses a private-use scheme, which only the Gatehouse window can receive. Sign in from the window (run gatehouse with no command), or give the profile a loopback redirect_uri such as http://127.0.0.1/callback.")]
+    #[error("This profile's redirect_uri uses a private-use scheme, which only the Gatehouse window can receive. Sign in from the window, sign in with a code, or give the profile a loopback redirect_uri such as http://127.0.0.1/callback.")]
     NeedsLoopback,
     /// The provider offers no device authorization grant (RFC 8628).
     #[error("The provider doesn't offer sign-in with a code on another device (it advertises no device_authorization_endpoint). Sign in with the browser instead.")]
@@ -118,7 +127,7 @@ pub enum Error {
     #[error("Port {0} on this computer is in use by another program, so Gatehouse can't receive the sign-in there. Close that program (or the SSH tunnel using it), or choose another port in redirect_uri and register it at the provider; leave the port out to let Gatehouse pick a free one each time.")]
     PortInUse(u16),
     /// The provider's access tokens live less than `gatehouse token --min-ttl` asks for: renewing can't help.
-    #[error("The provider's access tokens last {lifetime} seconds, less than the {wanted} seconds --min-ttl asks for, so no renewal can satisfy it. Ask for a --min-ttl below {lifetime}.")]
+    #[error("The provider's access tokens last {lifetime} seconds, less than the {wanted} seconds asked for, so no renewal can satisfy it. Ask for less than {lifetime} seconds.")]
     LifetimeTooShort {
         /// How long the provider's access tokens last, in seconds.
         lifetime: u64,
@@ -132,7 +141,7 @@ pub enum Error {
     #[error("Couldn't change the provider settings: {0}.")]
     Setup(String),
     /// No provider is set up: no config file, or one with no profile.
-    #[error("No provider is set up yet. Open Gatehouse and choose your provider, or write the config file {0} (see the README).")]
+    #[error("No provider is set up yet: there is no profile in {0}. Choose your provider in Gatehouse's window, or write the config file (see the README).")]
     NoProvider(String),
     /// A setting of Gatehouse's own (start at login) could not be changed.
     #[error("Couldn't change the setting ({0}). Check that your home folder is writable, then try again.")]
@@ -160,6 +169,8 @@ impl Error {
             Error::OtherProvider { .. } => "session_for_other_provider",
             Error::RevocationRefused(_) => "revocation_refused",
             Error::NotSaved(_) => "session_not_saved",
+            Error::RenewalNotSaved(_) => "renewal_not_saved",
+            Error::UnsupportedClientAuth(_) => "client_auth_unsupported",
             Error::SaveUnconfirmed => "session_save_unconfirmed",
             Error::Network(_) => "network",
             Error::BadResponse(_) => "bad_response",
@@ -226,12 +237,10 @@ pub(crate) fn without_url(text: &str, url: &url::Url) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CallbackError {
     /// The link is longer than any real authorization response.
-    #[error(
-        "A sign-in link was ignored because it is far too long. If you were signing in, press Sign in to try again."
-    )]
+    #[error("A sign-in link was ignored because it is far too long. If you were signing in, sign in again.")]
     TooLong,
     /// The link is not a URL.
-    #[error("A sign-in link was ignored because it is malformed. If you were signing in, press Sign in to try again.")]
+    #[error("A sign-in link was ignored because it is malformed. If you were signing in, sign in again.")]
     Malformed,
     /// The link's scheme or path is not the configured redirect URI.
     #[error("A link that is not a sign-in response was ignored.")]
@@ -243,7 +252,7 @@ pub enum CallbackError {
     #[error("A sign-in link was ignored because it has no \"{0}\".")]
     MissingParameter(&'static str),
     /// There is no sign-in in progress: never started, cancelled, or already completed (a replay).
-    #[error("A sign-in link arrived when no sign-in was in progress (it may be old or replayed), so it was ignored. Press Sign in to start one.")]
+    #[error("A sign-in link arrived when no sign-in was in progress (it may be old or replayed), so it was ignored.")]
     NoSignInInProgress,
     /// The `state` does not match the sign-in in progress (RFC 6749 §10.12, RFC 9700 §4.7).
     #[error("A sign-in link that doesn't belong to this sign-in was ignored. Finish signing in in the browser window Gatehouse opened.")]
@@ -252,15 +261,27 @@ pub enum CallbackError {
     #[error("A sign-in response arrived while you're already signed in, so it was ignored. Sign out first to switch accounts.")]
     AlreadySignedIn,
     /// The sign-in in progress has expired.
-    #[error("The sign-in expired before the browser answered. Press Sign in to start again.")]
+    #[error("The sign-in expired before the browser answered. Sign in to start again.")]
     Expired,
     /// `iss` is not the provider Gatehouse is signing in with (RFC 9207 §2.4).
-    #[error(
-        "A sign-in response came from a different provider than expected and was rejected. Press Sign in to try again."
-    )]
-    IssuerMismatch,
+    #[error("A sign-in response came from a different provider than expected and was rejected: it names the issuer {received}, but this sign-in is with {expected}. If the provider's address changed, the profile's issuer must be written exactly as the provider names it.")]
+    IssuerMismatch {
+        /// The issuer the sign-in is with, as the metadata or profile spells it.
+        expected: String,
+        /// The `iss` that came, cleaned for display.
+        received: String,
+    },
+    /// A link with the pending sign-in's `state` came to another address than its redirect URI (RFC 6749
+    /// §3.1.2): the provider's registered redirect URI and the profile's differ.
+    #[error("The provider sent the sign-in back to {received}, but this sign-in expects {expected}, so it was not used. The redirect URI registered at the provider must be exactly {expected}.")]
+    RedirectMismatch {
+        /// The pending attempt's redirect URI, without a query.
+        expected: String,
+        /// Where the answer came, without its query.
+        received: String,
+    },
     /// The provider promises `iss` but the response has none (RFC 9207 §2.4).
-    #[error("A sign-in response without the provider's identity was rejected. Press Sign in to try again.")]
+    #[error("A sign-in response without the provider's identity was rejected. Sign in to try again.")]
     IssuerMissing,
 }
 
@@ -290,7 +311,7 @@ pub enum KeychainError {
     #[error("Your keyring has no collection to keep sessions in: it has no default collection, and none is unlocked. Create a keyring and make it the default (GNOME: Passwords and Keys, then + and Password keyring, then right-click it and Set as default; KeePassXC: Settings, Secret Service Integration, expose a database), then try again.")]
     NoCollection,
     /// The keychain holds several entries for one profile (another program wrote one beside Gatehouse's).
-    #[error("The system keychain holds more than one saved session for this profile (another program may have written one). Sign out (in the window, or with gatehouse sign-out) to remove them all, then sign in again.")]
+    #[error("The system keychain holds more than one saved session for this profile (another program may have written one). Signing out removes them all (revoking each that can be read); then sign in again.")]
     Duplicates,
     /// The keychain did not answer in time. The call may still complete later.
     #[error("The system keychain didn't answer in time. If it is asking for a password, answer it, then try again.")]
@@ -341,6 +362,81 @@ impl KeychainError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The core says what happened, in words every shell can show: never a button to press (the command line
+    /// has none) and never a flag or a command (the window has none). Each shell adds what to do its own way.
+    #[test]
+    fn messages_name_no_button_and_no_flag() {
+        let keychain = || {
+            vec![
+                KeychainError::Unavailable("x".into()),
+                KeychainError::Locked,
+                KeychainError::NoCollection,
+                KeychainError::Duplicates,
+                KeychainError::TimedOut,
+                KeychainError::Busy,
+                KeychainError::Corrupt("x".into()),
+                KeychainError::TooLarge,
+                KeychainError::Failed("x".into()),
+            ]
+        };
+        let callback = vec![
+            CallbackError::TooLong,
+            CallbackError::Malformed,
+            CallbackError::WrongTarget,
+            CallbackError::DuplicateParameter("state".into()),
+            CallbackError::MissingParameter("code"),
+            CallbackError::NoSignInInProgress,
+            CallbackError::StateMismatch,
+            CallbackError::AlreadySignedIn,
+            CallbackError::Expired,
+            CallbackError::IssuerMismatch {
+                expected: "https://a.example".into(),
+                received: "https://b.example".into(),
+            },
+            CallbackError::RedirectMismatch { expected: "x:/a".into(), received: "x:/b".into() },
+            CallbackError::IssuerMissing,
+        ];
+        let mut errors = vec![
+            Error::AccessDenied,
+            Error::Authorization { code: "invalid_scope".into(), description: None },
+            Error::TokenEndpoint { code: "invalid_client".into(), description: None },
+            Error::SessionEnded,
+            Error::SignInNeeded,
+            Error::OtherProvider { stored: "a".into(), configured: "b".into() },
+            Error::RevocationRefused("x".into()),
+            Error::UnsupportedClientAuth("private_key_jwt".into()),
+            Error::SaveUnconfirmed,
+            Error::Network("x".into()),
+            Error::BadResponse("x".into()),
+            Error::BrowserOpen("x".into()),
+            Error::NotSignedIn,
+            Error::AlreadySignedIn,
+            Error::SignInTimedOut,
+            Error::RenewalBusy,
+            Error::NeedsLoopback,
+            Error::NoDeviceFlow,
+            Error::DpopBound,
+            Error::SignedOutElsewhere,
+            Error::SignedInElsewhere { account: "Bob".into() },
+            Error::PortInUse(8080),
+            Error::LifetimeTooShort { lifetime: 300, wanted: 600 },
+            Error::NoProvider("config.toml".into()),
+            Error::Setting("x".into()),
+            Error::Internal("x".into()),
+        ];
+        errors.extend(keychain().into_iter().map(Error::Keychain));
+        errors.extend(keychain().into_iter().map(Error::NotSaved));
+        errors.extend(keychain().into_iter().map(Error::RenewalNotSaved));
+        errors.extend(callback.into_iter().map(Error::Callback));
+        for error in errors {
+            let message = error.to_string();
+            for shell_word in ["Press", "press ", "button", "--", "gatehouse sign", "gatehouse token", "run gatehouse"]
+            {
+                assert!(!message.contains(shell_word), "{}: {message:?} names {shell_word:?}", error.kind());
+            }
+        }
+    }
 
     #[test]
     fn serialises_as_kind_and_message() {

@@ -73,24 +73,30 @@ impl ProxyEnv {
 
     /// The proxy for `target`: none for a loopback host, whatever the variables say.
     fn proxy_for(&self, target: &Url) -> Option<Url> {
-        if is_loopback(target) {
+        if is_loopback(target) || names_localhost(target) {
             return None;
         }
         self.by_scheme.get(target.scheme()).cloned()
     }
 }
 
-/// Whether `url` names this machine: a loopback address, or `localhost` (RFC 6761 §6.3).
+/// Whether `url` names this machine by a loopback IP literal (`127.0.0.0/8`, `[::1]`). Never by a name: a
+/// resolver may send `localhost` or `*.localhost` elsewhere (RFC 8252 §8.3), so a name is treated like any host.
 pub fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => {
-            let d = d.trim_end_matches('.').to_ascii_lowercase();
-            d == "localhost" || d.ends_with(".localhost")
-        }
-        None => false,
+        Some(url::Host::Domain(_)) | None => false,
     }
+}
+
+/// Whether `url` names `localhost` or a name under it (RFC 6761 §6.3): this machine by intent, though a resolver
+/// may disagree, so such a name is never trusted as loopback (see [`is_loopback`]).
+pub fn names_localhost(url: &Url) -> bool {
+    url.host_str().is_some_and(|host| {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        host == "localhost" || host.ends_with(".localhost")
+    })
 }
 
 /// Describes a transport failure for the user, without the URL's query (which could hold a secret).
@@ -191,6 +197,8 @@ fn token_answer(status: reqwest::StatusCode, body: Vec<u8>) -> (reqwest::StatusC
             None => return (status, body, false),
         },
     };
+    let mut fields = fields;
+    read_as_meant(&mut fields);
     let status = if fields.contains_key("access_token") {
         reqwest::StatusCode::OK
     } else if status.is_success() && fields.get("error").is_some_and(serde_json::Value::is_string) {
@@ -200,6 +208,29 @@ fn token_answer(status: reqwest::StatusCode, body: Vec<u8>) -> (reqwest::StatusC
     };
     let body = serde_json::to_vec(&fields).unwrap_or(body);
     (status, body, true)
+}
+
+/// Fields of a token or device authorization answer (RFC 6749 §5.1, RFC 8628 §3.2) read as what they mean
+/// rather than as the provider typed them: lifetimes and intervals sent as strings (`"expires_in": "3600"`, as a
+/// form-encoded answer always has them) are the numbers they spell, and the older draft's `verification_url`
+/// (Google's, Entra v1's) is `verification_uri`. A value that isn't a number is left, for `oauth2` to refuse by
+/// name.
+fn read_as_meant(fields: &mut serde_json::Map<String, serde_json::Value>) {
+    for key in ["expires_in", "interval", "refresh_expires_in"] {
+        let number =
+            fields.get(key).and_then(serde_json::Value::as_str).and_then(|text| text.trim().parse::<u64>().ok());
+        if let Some(number) = number {
+            fields.insert(key.to_owned(), number.into());
+        }
+    }
+    for (alias, name) in
+        [("verification_url", "verification_uri"), ("verification_url_complete", "verification_uri_complete")]
+    {
+        // Both, and the standard name wins (two would be a duplicate field to a reader that takes either).
+        if let Some(value) = fields.remove(alias) {
+            fields.entry(name.to_owned()).or_insert(value);
+        }
+    }
 }
 
 /// An `application/x-www-form-urlencoded` token or error response, as the JSON object of strings it stands
@@ -262,11 +293,18 @@ impl NonceRefusal {
                 answer.status == reqwest::StatusCode::BAD_REQUEST
                     && answer.body.as_deref().ok().and_then(error_code).as_deref() == Some("use_dpop_nonce")
             }
+            // RFC 9449 §9 says a DPoP challenge naming `use_dpop_nonce`; resources also say it with a Bearer
+            // challenge, or with none at all. A 401 that brings a nonce (`send` retries only when the nonce is
+            // new) is asked once more with it, whatever its challenge says, before the token is taken for
+            // refused and a grant spent on renewing it.
             NonceRefusal::Resource => {
                 answer.status == reqwest::StatusCode::UNAUTHORIZED
-                    && answer.headers.get_all(reqwest::header::WWW_AUTHENTICATE).iter().any(|value| {
-                        value.to_str().is_ok_and(|v| v.trim_start().starts_with("DPoP") && v.contains("use_dpop_nonce"))
-                    })
+                    && (answer.headers.contains_key(crate::dpop::NONCE_HEADER)
+                        || answer
+                            .headers
+                            .get_all(reqwest::header::WWW_AUTHENTICATE)
+                            .iter()
+                            .any(|value| value.to_str().is_ok_and(|v| v.contains("use_dpop_nonce"))))
             }
         }
     }
@@ -323,6 +361,24 @@ mod tests {
         Url::parse(text).unwrap()
     }
 
+    /// A resource that wants a nonce may say so with a Bearer challenge, or with no challenge: a 401 that brings
+    /// a `DPoP-Nonce` is one, and so is a DPoP challenge naming `use_dpop_nonce`; a plain 401 is a refused token.
+    #[test]
+    fn a_resource_asks_for_a_nonce_in_other_words_too() {
+        let answer = |headers: &[(&str, &str)]| Answer {
+            status: reqwest::StatusCode::UNAUTHORIZED,
+            headers: headers.iter().map(|(k, v)| (k.parse().unwrap(), v.parse().unwrap())).collect(),
+            body: Ok(Vec::new()),
+        };
+        let wants = |headers: &[(&str, &str)]| NonceRefusal::Resource.matches(&answer(headers));
+        assert!(wants(&[("www-authenticate", "DPoP error=\"use_dpop_nonce\""), ("dpop-nonce", "n1")]));
+        assert!(wants(&[("www-authenticate", "Bearer error=\"invalid_token\""), ("dpop-nonce", "n1")]));
+        assert!(wants(&[("dpop-nonce", "n1")]));
+        assert!(wants(&[("www-authenticate", "Bearer error=\"use_dpop_nonce\"")]));
+        assert!(!wants(&[("www-authenticate", "DPoP error=\"invalid_token\"")]));
+        assert!(!wants(&[]));
+    }
+
     #[test]
     fn loopback_is_never_proxied() {
         let proxies = env(&[("HTTP_PROXY", "http://proxy.example:3128"), ("ALL_PROXY", "http://all.example:1")]);
@@ -349,6 +405,24 @@ mod tests {
         let cgi = env(&[("REQUEST_METHOD", "GET"), ("HTTP_PROXY", "http://evil.example")]);
         assert_eq!(cgi.proxy_for(&url("http://a.example/")), None);
         assert_eq!(env(&[("HTTP_PROXY", " ")]), ProxyEnv::default());
+    }
+
+    /// A device authorization answer with its numbers as strings and the older draft's names is read as the
+    /// RFC 8628 §3.2 answer it stands for, and `oauth2` takes it.
+    #[test]
+    fn device_answers_are_read_by_what_they_are() {
+        let body = br#"{"device_code":"d","user_code":"ABCD-EFGH","verification_url":"https://id.example/device","expires_in":"1800","interval":"5"}"#;
+        let (status, body, json) = token_answer(reqwest::StatusCode::OK, body.to_vec());
+        assert_eq!((status.as_u16(), json), (200, true));
+        let details: oauth2::StandardDeviceAuthorizationResponse = serde_json::from_slice(&body).unwrap();
+        assert_eq!(details.verification_uri().as_str(), "https://id.example/device");
+        assert_eq!(details.expires_in(), std::time::Duration::from_secs(1800));
+        assert_eq!(details.interval(), std::time::Duration::from_secs(5));
+        // Where both names come, the standard one is kept.
+        let both = br#"{"device_code":"d","user_code":"U","verification_uri":"https://a.example/","verification_url":"https://b.example/","expires_in":60}"#;
+        let (_, body, _) = token_answer(reqwest::StatusCode::OK, both.to_vec());
+        let details: oauth2::StandardDeviceAuthorizationResponse = serde_json::from_slice(&body).unwrap();
+        assert_eq!(details.verification_uri().as_str(), "https://a.example/");
     }
 
     #[test]
@@ -382,6 +456,8 @@ mod tests {
         assert!(is_loopback(&url("http://[::1]")));
         assert!(!is_loopback(&url("http://[::2]")));
         assert!(!is_loopback(&url("http://localhost.example.com")));
+        assert!(!is_loopback(&url("http://localhost:8080")), "a name, which a resolver may send elsewhere");
+        assert!(!is_loopback(&url("http://reg.localhost/x")));
         assert!(!is_loopback(&url("http://10.0.0.1")));
     }
 }

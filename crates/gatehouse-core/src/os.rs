@@ -1,4 +1,5 @@
-//! What Gatehouse asks of the operating system, below everything else: the time, and who it runs as.
+//! What Gatehouse asks of the operating system, below everything else: the time, who it runs as, and that a
+//! crash never writes its memory (tokens included) to disk.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -7,9 +8,48 @@ pub fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-/// This process's user ID: the owner of `/proc/self` (no environment variable, and no unsafe call).
-#[cfg(target_os = "linux")]
-pub fn current_uid() -> Option<u32> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").ok().map(|meta| meta.uid())
+/// This process's real user ID, from the kernel (`getuid`): never from the environment, a file's owner or
+/// `/proc/self`, whose owner is root in a process that isn't dumpable.
+#[cfg(unix)]
+pub fn current_uid() -> u32 {
+    rustix::process::getuid().as_raw()
+}
+
+/// Turns core dumps off for this process and what it starts: a session's tokens, a refresh token and a DPoP key
+/// live in memory for days, and a crash (or `panic = "abort"`) must not hand them to `systemd-coredump`, apport
+/// or a `core` file. Both the soft and the hard limit go to 0, so nothing later can raise them again; the core
+/// handlers that run as a pipe (`systemd-coredump`, apport) honour the limit as well.
+///
+/// `PR_SET_DUMPABLE` is left as it is: it would also stop the user's own tools (and the tests) from reading
+/// `/proc/PID/maps` and `fd` of a running Gatehouse, and it protects nothing a same-user process can't reach
+/// through the keychain anyway.
+///
+/// Best effort: a failure is logged by the caller, and Gatehouse runs on.
+///
+/// # Errors
+/// The OS refused the new limit.
+pub fn disable_core_dumps() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let none = rustix::process::Rlimit { current: Some(0), maximum: Some(0) };
+        rustix::process::setrlimit(rustix::process::Resource::Core, none)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// The uid is the kernel's answer, whatever directory the process runs in or owns (the owner of the
+    /// current directory was once taken for it on macOS).
+    #[cfg(unix)]
+    #[test]
+    fn the_user_is_the_process_s_own() {
+        use std::os::unix::fs::MetadataExt;
+        let me = super::current_uid();
+        // A file this process creates is owned by its effective uid, which is its real one here.
+        let probe = std::env::temp_dir().join(format!("gatehouse-uid-{}", std::process::id()));
+        std::fs::write(&probe, b"").unwrap();
+        assert_eq!(std::fs::metadata(&probe).unwrap().uid(), me);
+        std::fs::remove_file(&probe).unwrap();
+    }
 }

@@ -232,9 +232,24 @@ impl Gatehouse {
             return Err(Error::LifetimeTooShort { lifetime: left, wanted: min_ttl.as_secs() });
         }
         // One renewal at most per call: a renewal another process made meanwhile counts as this call's.
-        if let Err(e) = self.refresh_locked(config, &mut session, min_ttl).await {
-            self.fail(config, &mut session, e.clone()).await;
-            return Err(e);
+        match self.refresh_locked(config, &mut session, min_ttl).await {
+            Ok(None) => {}
+            // This process ends soon, and the renewed refresh token lives only here: ask the keychain once more,
+            // then say that the session is lost rather than hand out a token as if all were well.
+            Ok(Some(unsaved)) => {
+                tracing::warn!(kind = unsaved.kind(), "couldn't save the renewed session; trying once more");
+                let renewed = session.as_ref().ok_or(Error::NotSignedIn)?;
+                let _renewal = self.renewal_lock(config).await?;
+                let saved = self.keychain.save(&config.profile, renewed).await;
+                self.keychain.settle(&config.profile, &saved).await;
+                if let Err(e) = saved {
+                    return Err(Error::RenewalNotSaved(e));
+                }
+            }
+            Err(e) => {
+                self.fail(config, &mut session, e.clone()).await;
+                return Err(e);
+            }
         }
         let current = session.as_ref().ok_or(Error::NotSignedIn)?;
         match current.access_token.clone() {
@@ -483,7 +498,17 @@ impl Gatehouse {
 
     async fn complete_sign_in(&self, link: &str, expected: &Url) -> Result<()> {
         let config = self.config()?;
-        let response = callback::parse(link, expected)?;
+        let response = callback::parse(link, expected).map_err(|e| {
+            // The pending sign-in's own answer that fails a check is never left to time out as a stray link: it
+            // is said at once, with what was expected and what came. (The attempt stays pending: a forged link
+            // with a state read from the browser's command line must not be able to end it.)
+            let ours = callback::state_of(link).is_some_and(|state| self.pending.state_matches(&state));
+            if ours {
+                callback::explain(e, link, expected)
+            } else {
+                e
+            }
+        })?;
         let endpoints = self.endpoints(config).await?;
         // RFC 9207 §2.4: a response from another issuer is a mix-up attack (RFC 9700 §4.4). Checked before the
         // attempt is consumed, so such a response changes nothing and the real one can still complete.
@@ -566,6 +591,7 @@ impl Gatehouse {
             dpop_key: dpop.map(DpopKey::to_stored),
             bearer_access,
             lifetime: tokens.expires_in().map(|d| d.as_secs()),
+            grant: Some(crate::dpop::random_id()),
         };
         // The entry is the truth: under the profile's lock, look at it again before writing. Another process
         // (the window, or `gatehouse sign-in`) may have signed in meanwhile; its session is kept, and this new
@@ -580,7 +606,19 @@ impl Gatehouse {
                 return Err(e);
             }
         };
-        if let Ok(Some(existing)) = self.keychain.load(&config.profile).await {
+        let found = match self.keychain.load(&config.profile).await {
+            Ok(found) => found,
+            // What the entry holds can't be told: it may be another process's new session. Never overwrite on a
+            // guess; undo this grant instead, and say why.
+            Err(e) => {
+                tracing::warn!(kind = e.kind(), "couldn't re-read the keychain before keeping the new session");
+                if let Err(revoke_error) = self.revoke(config, &stored).await {
+                    tracing::warn!(kind = revoke_error.kind(), "couldn't revoke the unkept grant");
+                }
+                return Err(e.into());
+            }
+        };
+        if let Some(existing) = found {
             if belongs_to(&existing, config) {
                 tracing::info!("another Gatehouse process signed in meanwhile; keeping its session");
                 if let Err(revoke_error) = self.revoke(config, &stored).await {
@@ -787,18 +825,31 @@ impl Gatehouse {
                 return Err(e);
             }
         };
-        let found = self.keychain.load(&config.profile).await;
         // A session that belongs to another provider was never in use here: it is neither revoked (its provider
         // is not this profile's) nor deleted, so that it is replaced only by a sign-in that succeeds.
-        let (theirs, other_provider) = match &found {
-            Ok(Some(stored)) if belongs_to(stored, config) => (Some(stored.clone()), false),
-            Ok(Some(_)) => (None, true),
-            _ => (None, false),
+        let (theirs, other_provider) = match self.keychain.load(&config.profile).await {
+            Ok(Some(stored)) if belongs_to(&stored, config) => (vec![stored], false),
+            Ok(Some(_)) => (Vec::new(), true),
+            Ok(None) => (Vec::new(), false),
+            // Several items for the profile (another program wrote one): each grant among them that can be read
+            // and is this profile's is revoked, then all of them are removed, so that none is orphaned alive.
+            Err(KeychainError::Duplicates) => {
+                let each = self.keychain.load_each(&config.profile).await.unwrap_or_default();
+                (each.into_iter().filter(|stored| belongs_to(stored, config)).collect(), false)
+            }
+            // What is stored can't be told (a locked keychain, a provider that didn't answer): deleting it blind
+            // could drop another process's new session unrevoked. Nothing is signed out; the session is kept, and
+            // the keychain's error says what to do.
+            Err(e) => {
+                tracing::warn!(kind = e.kind(), "couldn't read the keychain before signing out; nothing changed");
+                drop(lock);
+                let e = Error::Keychain(e);
+                self.settle(&session);
+                self.update(|view| view.notice = Some(Notice::error(&e)));
+                return Err(e);
+            }
         };
-        if let Err(e) = &found {
-            tracing::warn!(kind = e.kind(), "couldn't read the keychain before signing out; removing the entry");
-        }
-        let mut grants: Vec<StoredSession> = theirs.into_iter().collect();
+        let mut grants: Vec<StoredSession> = theirs;
         if let Some(held) = session.as_ref() {
             if !grants.iter().any(|stored| same_tokens(stored, held)) {
                 grants.push(held.clone());
@@ -840,6 +891,34 @@ impl Gatehouse {
         tracing::info!(revoked = matches!(revoked, Ok(true)), "signed out");
         self.settle(&session);
         deleted.map_err(Error::Keychain)
+    }
+
+    /// Another program says a resource refused `token` (git's `erase`, gitcredentials(7)). Where the session
+    /// still holds that very access token, it is marked spent in the keychain, under the renewal lock, so that no
+    /// process hands it out again and the next request for a token renews the session, once. Returns whether it
+    /// was this session's token. A token it doesn't hold changes nothing (it was renewed already, or it is
+    /// another's).
+    ///
+    /// # Errors
+    /// A keychain error (nothing changed), or the lock's.
+    pub async fn refused(&self, token: &str) -> Result<bool> {
+        use subtle::ConstantTimeEq;
+        let config = self.config()?;
+        let mut session = self.session.lock().await;
+        let _renewal = self.renewal_lock(config).await?;
+        let Some(mut stored) = self.keychain.load(&config.profile).await? else { return Ok(false) };
+        let held =
+            stored.access_token.as_ref().is_some_and(|t| bool::from(t.secret().as_bytes().ct_eq(token.as_bytes())));
+        if !held || !belongs_to(&stored, config) {
+            return Ok(false);
+        }
+        // Due now: what every reader takes for "renew before use".
+        stored.expires_at = Some(0);
+        let saved = self.keychain.save(&config.profile, &stored).await;
+        self.keychain.settle(&config.profile, &saved).await;
+        saved?;
+        *session = Some(stored);
+        Ok(true)
     }
 
     /// Removes the profile's keychain entry without telling any provider: for an entry this profile can't use,
@@ -969,18 +1048,21 @@ impl Gatehouse {
         let stored = match self.keychain.load_if_changed(&config.profile).await {
             Ok(Some(Some(stored))) => stored,
             Ok(Some(None)) => return Err(Error::SignedOutElsewhere),
-            // Unchanged, or the keychain is unreadable: carry on with what this process holds.
+            // As this process left it: nobody else renewed.
             Ok(None) => return Ok(None),
+            // An answer that can't be read is not "unchanged": another process may have rotated the refresh token
+            // this one holds (spending it again would end the grant, RFC 9700 §4.14.2), or signed out. Refuse:
+            // no renewal, no save, the session kept as it is, and the keychain's error said.
             Err(e) => {
-                tracing::warn!(kind = e.kind(), "couldn't re-read the keychain before renewing");
-                return Ok(None);
+                tracing::warn!(kind = e.kind(), "couldn't re-read the keychain before renewing; not renewing");
+                return Err(e.into());
             }
         };
         let same_binding = match (&stored.binding, &current.binding) {
             (Some(stored), Some(current)) => stored.same_as(current),
             (stored, current) => stored == current,
         };
-        if !same_binding || stored.account.subject != current.account.subject {
+        if !same_binding || !same_account(&stored, current) {
             return Err(Error::SignedOutElsewhere);
         }
         let now = unix_now();
@@ -1082,6 +1164,8 @@ impl Gatehouse {
                 name: ["name", "preferred_username", "email"]
                     .iter()
                     .find_map(|k| claims[*k].as_str().map(str::to_owned)),
+                // OIDC Core §5.1's `preferred_username`; GitHub's user API calls it `login`.
+                login: ["preferred_username", "login"].iter().find_map(|k| claims[*k].as_str().map(str::to_owned)),
             }),
             // The account name is a nicety; the sign-in itself succeeded.
             _ => Ok(Account::default()),
@@ -1256,6 +1340,17 @@ fn other_provider(stored: &Binding, configured: &Binding) -> Error {
 /// profile adopts).
 fn belongs_to(stored: &StoredSession, config: &Config) -> bool {
     stored.binding.as_ref().is_none_or(|binding| binding.same_as(&Binding::of(config)))
+}
+
+/// Whether `stored` is the account `held` is, as far as can be shown: the same subject where both name one, else
+/// the same grant (one sign-in, renewed by any process). Two sessions that name neither are not taken for the
+/// same account: that would be a guess.
+fn same_account(stored: &StoredSession, held: &StoredSession) -> bool {
+    match (&stored.account.subject, &held.account.subject) {
+        (Some(stored), Some(held)) => stored == held,
+        (None, None) => stored.grant.is_some() && stored.grant == held.grant,
+        _ => false,
+    }
 }
 
 /// Whether two sessions hold the same tokens: the same session, as one process wrote it.

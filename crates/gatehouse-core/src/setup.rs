@@ -13,8 +13,8 @@ use crate::config_file::Fields;
 use crate::error::{Error, Result};
 use crate::presets::{self, Preset};
 
-/// What the person chose in the setup view.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// What the person chose in the setup view. Its `Debug` leaves the secret out.
+#[derive(Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Draft {
     /// A preset's name (`google`, …), or `other` for a provider found by its issuer URL.
@@ -31,6 +31,20 @@ pub struct Draft {
     pub domain: String,
     /// Keycloak's realm.
     pub realm: String,
+}
+
+impl std::fmt::Debug for Draft {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Draft")
+            .field("preset", &self.preset)
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("has_secret", &!self.client_secret.is_empty())
+            .field("tenant", &self.tenant)
+            .field("domain", &self.domain)
+            .field("realm", &self.realm)
+            .finish()
+    }
 }
 
 /// What Check found, in plain words.
@@ -96,8 +110,7 @@ impl std::fmt::Debug for Registration {
     }
 }
 
-/// What a registration gave.
-#[derive(Debug)]
+/// What a registration gave. Its `Debug` leaves the secret out.
 pub struct Registered {
     /// The client ID the provider issued.
     pub client_id: String,
@@ -109,6 +122,17 @@ pub struct Registered {
     pub auth_method: Option<String>,
     /// Where it can be deleted again, if the provider said.
     pub management: Option<Registration>,
+}
+
+impl std::fmt::Debug for Registered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registered")
+            .field("client_id", &self.client_id)
+            .field("has_secret", &self.client_secret.is_some())
+            .field("auth_method", &self.auth_method)
+            .field("management", &self.management)
+            .finish()
+    }
 }
 
 const CLIENT_ID_PLACEHOLDER: &str = "to-be-registered";
@@ -270,6 +294,15 @@ pub async fn check(draft: &Draft, name: &str, http: &reqwest::Client) -> Finding
         endpoints.token,
         if discovered { "" } else { " (its documented endpoints; it publishes no metadata)" }
     )));
+    // RFC 8414 §2: a provider that lists only client authentication Gatehouse doesn't do won't take its requests.
+    if let Some(wanted) =
+        crate::config::ClientAuth::unsupported(config.token_endpoint_auth_method, endpoints.auth_methods.as_deref())
+    {
+        items.push(Finding::problem(format!(
+            "It authenticates apps only by {wanted}, which Gatehouse doesn't do. Ask its administrator for a \
+             client that may use none (a public client), client_secret_basic or client_secret_post."
+        )));
+    }
     // RFC 9700 §2.1.1: PKCE with S256 (a provider listing methods without S256 was refused by discovery).
     match &advertised.pkce_methods {
         Some(_) => items.push(Finding::ok("PKCE with S256: supported.")),
@@ -394,26 +427,46 @@ pub async fn register(
         "response_types": ["code"],
         "scope": config.scopes.join(" "),
     });
-    match register_with(http, endpoint, &full).await {
+    let trusted: Vec<&Url> = std::iter::once(endpoint).chain(endpoints.issuer.as_ref()).collect();
+    match register_with(http, endpoint, &trusted, &full).await {
         // RFC 7591 §3.2.2: a server may refuse metadata it won't take (a grant type, a scope, a name); the least
         // a native sign-in needs (a native app, RFC 8252 §8.4, its redirect URI and no secret) is asked for once
-        // more, and the server's defaults (RFC 7591 §2: the authorization code grant) fill in the rest.
-        Err(Refused { status: Some(400), .. }) => {
+        // more, and the server's defaults (RFC 7591 §2: the authorization code grant) fill in the rest. §3.2.2
+        // says 400; Keycloak's client registration policies answer 403, so any 4xx whose answer is about the
+        // request's metadata gets the same one retry.
+        Err(Refused { status: Some(status), metadata: true, .. }) if (400..500).contains(&status) => {
             let least = serde_json::json!({
                 "application_type": "native",
                 "redirect_uris": [config.redirect_uri.as_str()],
                 "token_endpoint_auth_method": "none",
             });
-            register_with(http, endpoint, &least).await.map_err(Error::from)
+            register_with(http, endpoint, &trusted, &least).await.map_err(Error::from)
         }
         result => result.map_err(Error::from),
     }
 }
 
-/// Why a registration failed: the HTTP status of a refusal, and the error to show.
+/// Why a registration failed: the HTTP status of a refusal, whether its answer is about the metadata sent, and
+/// the error to show.
 struct Refused {
     status: Option<u16>,
+    metadata: bool,
     error: Error,
+}
+
+/// Whether a refusal with `status`, error `code` and `description` is about the metadata the request sent, so
+/// that one with less might pass: a 400 always (RFC 7591 §3.2.2's status for `invalid_client_metadata` and
+/// `invalid_redirect_uri`), and another status when its error or description names metadata (Keycloak's
+/// policies: 403 `insufficient_scope`, "Policy 'Allowed Client Scopes' rejected request").
+fn about_metadata(status: u16, code: Option<&str>, description: Option<&str>) -> bool {
+    const METADATA: [&str; 8] =
+        ["metadata", "scope", "grant", "redirect", "client_name", "application_type", "response_type", "auth_method"];
+    let said = |text: Option<&str>| text.is_some_and(|t| METADATA.iter().any(|m| t.to_ascii_lowercase().contains(m)));
+    // `insufficient_scope` is about the registration's own access token, not the metadata: its description says
+    // which (Keycloak uses it for every policy).
+    status == 400
+        || matches!(code, Some("invalid_client_metadata" | "invalid_redirect_uri" | "invalid_software_statement"))
+        || said(description)
 }
 
 impl From<Refused> for Error {
@@ -424,13 +477,14 @@ impl From<Refused> for Error {
 
 impl From<Error> for Refused {
     fn from(error: Error) -> Refused {
-        Refused { status: None, error }
+        Refused { status: None, metadata: false, error }
     }
 }
 
 async fn register_with(
     http: &reqwest::Client,
     endpoint: &Url,
+    trusted: &[&Url],
     body: &serde_json::Value,
 ) -> std::result::Result<Registered, Refused> {
     let response = http
@@ -449,13 +503,14 @@ async fn register_with(
     let text =
         |name: &str| answer.as_ref().and_then(|a| a[name].as_str()).map(|s| crate::error::clean_for_display(s, 200));
     if !status.is_success() || answer.as_ref().is_some_and(|a| a.get("error").is_some()) {
+        let metadata = about_metadata(status.as_u16(), text("error").as_deref(), text("error_description").as_deref());
         let code = text("error").unwrap_or_else(|| status.to_string());
         let description = text("error_description").map(|d| format!(": {d}")).unwrap_or_default();
         let error = Error::Setup(format!(
             "the provider refused to register Gatehouse ({code}{description}); create a client in its console \
              (a native or desktop app with the redirect URI shown) and enter its client ID instead"
         ));
-        return Err(Refused { status: Some(status.as_u16()), error });
+        return Err(Refused { status: Some(status.as_u16()), metadata, error });
     }
     let answer =
         answer.ok_or_else(|| Error::Setup(format!("the provider's registration answer ({status}) is not JSON")))?;
@@ -464,10 +519,13 @@ async fn register_with(
         .filter(|id| !id.is_empty())
         .ok_or_else(|| Error::Setup("the provider registered Gatehouse but sent no client_id".into()))?
         .to_owned();
+    // RFC 7592 §3: the management URI is where the registration access token will be sent (as a bearer token,
+    // with a DELETE). Only a URI of the registration endpoint's own origin, over https or a loopback IP literal,
+    // is trusted with it; any other is not kept, and the registration is then left to expire at the provider.
     let management = match (answer["registration_client_uri"].as_str(), answer["registration_access_token"].as_str()) {
         (Some(uri), Some(token)) => Url::parse(uri)
             .ok()
-            .filter(|u| u.scheme() == "https" || crate::http::is_loopback(u))
+            .filter(|u| trusted_management_uri(u, trusted))
             .map(|client_uri| Registration { client_uri, access_token: token.to_owned() }),
         _ => None,
     };
@@ -483,6 +541,16 @@ async fn register_with(
         .map(str::to_owned);
     let auth_method = auth_method.filter(|m| m == "none" || client_secret.is_some());
     Ok(Registered { client_id, client_secret, auth_method, management })
+}
+
+/// Whether a registration's management URI may be sent its access token: the origin (scheme, host and port) of
+/// the registration endpoint or of the issuer, over https, or http to a loopback IP literal.
+fn trusted_management_uri(uri: &Url, trusted: &[&Url]) -> bool {
+    let secure = uri.scheme() == "https" || (uri.scheme() == "http" && crate::http::is_loopback(uri));
+    secure
+        && uri.username().is_empty()
+        && uri.password().is_none()
+        && trusted.iter().any(|origin| uri.origin() == origin.origin())
 }
 
 /// Deletes a registration (RFC 7592 §2.3). A provider that has already forgotten it is fine.
@@ -551,6 +619,62 @@ mod tests {
         Draft { preset: preset.into(), ..Draft::default() }
     }
 
+    /// A refusal about the metadata sent is retried once with less, whatever its 4xx status; one that refuses
+    /// any registration is not.
+    #[test]
+    fn a_refusal_of_the_metadata_is_told_from_a_refusal_of_registration() {
+        assert!(about_metadata(400, None, None));
+        assert!(about_metadata(
+            403,
+            Some("insufficient_scope"),
+            Some("Policy 'Allowed Client Scopes' rejected request to client-registration service.")
+        ));
+        assert!(about_metadata(403, Some("invalid_client_metadata"), None));
+        assert!(about_metadata(422, None, Some("grant_types not allowed")));
+        assert!(!about_metadata(401, Some("invalid_token"), Some("An initial access token is required")));
+        assert!(!about_metadata(
+            403,
+            Some("insufficient_scope"),
+            Some("Policy 'Trusted Hosts' rejected request to client-registration service. Details: Host not trusted.")
+        ));
+    }
+
+    /// Secrets never show in `Debug` output (a log line or a panic message).
+    #[test]
+    fn debug_output_leaves_secrets_out() {
+        let typed = Draft { client_secret: "typed-s3cret".into(), ..draft("github") };
+        let registered = Registered {
+            client_id: "app".into(),
+            client_secret: Some("issued-s3cret".into()),
+            auth_method: Some("client_secret_basic".into()),
+            management: Some(Registration {
+                client_uri: Url::parse("https://id.example/reg/app").unwrap(),
+                access_token: "rat-s3cret".into(),
+            }),
+        };
+        let printed = format!("{typed:?} {registered:?}");
+        assert!(!printed.contains("s3cret"), "{printed}");
+        assert!(printed.contains("has_secret: true"), "{printed}");
+    }
+
+    /// The registration access token goes only to the registration endpoint's own origin, securely (RFC 7592).
+    #[test]
+    fn a_management_uri_elsewhere_is_not_trusted() {
+        let endpoint = Url::parse("https://id.example/register").unwrap();
+        let trusted = |uri: &str| trusted_management_uri(&Url::parse(uri).unwrap(), &[&endpoint]);
+        assert!(trusted("https://id.example/register/app-1"));
+        assert!(!trusted("https://other.example/register/app-1"), "another host");
+        assert!(!trusted("https://id.example:8443/register/app-1"), "another port");
+        assert!(!trusted("http://id.example/register/app-1"), "cleartext");
+        assert!(!trusted("https://u:p@id.example/register/app-1"), "credentials in the URI");
+        let local = Url::parse("http://127.0.0.1:4470/reg").unwrap();
+        assert!(trusted_management_uri(&Url::parse("http://127.0.0.1:4470/reg/x").unwrap(), &[&local]));
+        assert!(!trusted_management_uri(&Url::parse("http://reg.localhost:4470/x").unwrap(), &[&local]));
+        // The issuer's origin is the provider's too.
+        let issuer = Url::parse("https://login.example/").unwrap();
+        assert!(trusted_management_uri(&Url::parse("https://login.example/reg/1").unwrap(), &[&endpoint, &issuer]));
+    }
+
     #[test]
     fn profile_names_come_from_the_preset_or_the_issuers_host_and_never_clash() {
         assert_eq!(profile_name(&draft("google"), &[]), "google");
@@ -574,7 +698,7 @@ mod tests {
         let config = Config::parse(&text, "t").unwrap();
         assert_eq!(config.client_id.as_str(), "desktop");
         assert!(
-            matches!(config.endpoints, Endpoints::Discover { ref issuer } if issuer.as_str() == "https://id.example.com/realms/staff")
+            matches!(config.endpoints, Endpoints::Discover { ref issuer } if issuer.url.as_str() == "https://id.example.com/realms/staff")
         );
         assert!(!text.contains("tenant"), "{text}");
     }

@@ -202,9 +202,12 @@ impl Item {
         (String::new(), Vec::new(), "Gatehouse".to_owned(), lock(&self.shown).tooltip.clone())
     }
 
+    /// False: a click on the icon calls [`Self::activate`], which shows the window, and the menu is for the
+    /// other button (StatusNotifierItem spec). A panel that honours `ItemIsMenu` (KDE Plasma and others) would
+    /// otherwise open the menu on a click and never show the window.
     #[zbus(property)]
     fn item_is_menu(&self) -> bool {
-        true
+        false
     }
 
     #[zbus(property)]

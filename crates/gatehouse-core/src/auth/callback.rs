@@ -45,9 +45,11 @@ pub struct Callback {
 /// - §6.2.2.2: a percent-encoded unreserved character is the character itself;
 /// - §6.2.2.3: `.` and `..` segments removed;
 /// - an empty authority (`com.example.app:///callback`) is no authority (`com.example.app:/callback`): some
-///   launchers add one, and both name the same path of the same app.
+///   launchers add one, and both name the same path of the same app;
+/// - §6.2.3: with an authority, an empty path is `/` (Windows adds the `/` before the `?` of a custom-scheme
+///   link: `com.example.app://callback/?code=…`), and a scheme's default port written is the port omitted.
 ///
-/// The query is not part of the target; the fragment is refused by the caller.
+/// The query is not part of the target, and neither is a fragment (see [`parse`]).
 #[derive(Debug, PartialEq, Eq)]
 struct Target {
     scheme: String,
@@ -58,12 +60,20 @@ struct Target {
 
 impl Target {
     fn of(url: &Url) -> Target {
-        Target {
-            scheme: url.scheme().to_ascii_lowercase(),
-            host: url.host_str().filter(|h| !h.is_empty()).map(|h| normal_encoding(&h.to_ascii_lowercase())),
-            port: url.port_or_known_default(),
-            path: without_dot_segments(&normal_encoding(url.path())),
-        }
+        let host = url.host_str().filter(|h| !h.is_empty()).map(|h| normal_encoding(&h.to_ascii_lowercase()));
+        let path = without_dot_segments(&normal_encoding(url.path()));
+        let path = if host.is_some() && path.is_empty() { "/".to_owned() } else { path };
+        Target { scheme: url.scheme().to_ascii_lowercase(), host, port: url.port_or_known_default(), path }
+    }
+
+    /// The target as a person reads it: scheme, host, port and path, never a query (which may hold a code).
+    fn display(url: &Url) -> String {
+        let mut shown = url.clone();
+        shown.set_query(None);
+        shown.set_fragment(None);
+        let _ = shown.set_username("");
+        let _ = shown.set_password(None);
+        clean_for_display(shown.as_str(), 120)
     }
 }
 
@@ -135,10 +145,9 @@ pub fn parse(link: &str, redirect_uri: &Url) -> Result<Callback, CallbackError> 
     if !same_target {
         return Err(CallbackError::WrongTarget);
     }
-    // The code response is in the query (RFC 6749 §4.1.2); a fragment means something else sent this link.
-    if url.fragment().is_some() {
-        return Err(CallbackError::Malformed);
-    }
+    // The code response is in the query (RFC 6749 §4.1.2). A fragment is not part of it: RFC 6749 §3.1.2 forbids
+    // one in the redirect URI, and what a provider or browser appends (Facebook's `#_=_`, a fragment carried over
+    // a redirect) is ignored, never read as parameters.
 
     let mut state = None;
     let mut code = None;
@@ -174,6 +183,28 @@ pub fn parse(link: &str, redirect_uri: &Url) -> Result<Callback, CallbackError> 
     Ok(Callback { state, issuer, outcome })
 }
 
+/// The `state` a link carries in its query, whatever else is wrong with it: to tell the pending sign-in's own
+/// answer, which failed a check and must be reported at once, from a stray link.
+pub fn state_of(link: &str) -> Option<String> {
+    if link.len() > MAX_CALLBACK_LEN {
+        return None;
+    }
+    let url = Url::parse(link).ok()?;
+    let state = url.query_pairs().find(|(name, _)| name == "state").map(|(_, value)| value.into_owned());
+    state.filter(|state| !state.is_empty())
+}
+
+/// Why a link that carries the pending sign-in's `state` is not its answer, in words that name what was expected
+/// and what came: the [`parse`] error, made specific.
+pub fn explain(error: CallbackError, link: &str, redirect_uri: &Url) -> CallbackError {
+    match (error, Url::parse(link)) {
+        (CallbackError::WrongTarget, Ok(url)) => {
+            CallbackError::RedirectMismatch { expected: Target::display(redirect_uri), received: Target::display(&url) }
+        }
+        (error, _) => error,
+    }
+}
+
 /// Checks `iss` against the provider in use (RFC 9207 §2.4).
 ///
 /// `expected` is `None` when the issuer is unknown (explicit endpoints without an issuer): then nothing can be
@@ -186,7 +217,10 @@ pub fn check_issuer(received: Option<&str>, expected: Option<&str>, required: bo
         // RFC 9207 §2.4: simple string comparison (RFC 3986 §6.2.1) with the issuer identifier exactly as the
         // metadata (or the profile) spells it; no allowance for a trailing slash.
         (Some(iss), Some(expected)) if iss == expected => Ok(()),
-        (Some(_), Some(_)) => Err(CallbackError::IssuerMismatch),
+        (Some(iss), Some(expected)) => Err(CallbackError::IssuerMismatch {
+            expected: clean_for_display(expected, 120),
+            received: clean_for_display(iss, 120),
+        }),
         (None, Some(_)) if required => Err(CallbackError::IssuerMissing),
         _ => Ok(()),
     }
@@ -269,9 +303,44 @@ mod tests {
         // A private-use scheme's host is compared without case; a loopback redirect's port and path exactly.
         let hosted = Url::parse("com.example.gatehouse://oauth/callback").unwrap();
         assert!(parse("com.example.gatehouse://OAuth/callback?code=a&state=s", &hosted).is_ok());
+        // RFC 3986 §6.2.3: with an authority, an empty path is `/` (Windows adds one before the `?`), and a
+        // default port written is one omitted.
+        let authority_only = Url::parse("com.example.gatehouse://callback").unwrap();
+        assert!(parse("com.example.gatehouse://callback/?code=a&state=s", &authority_only).is_ok());
+        assert!(parse("com.example.gatehouse://callback?code=a&state=s", &authority_only).is_ok());
+        let https = Url::parse("https://app.example/cb").unwrap();
+        assert!(parse("https://app.example:443/cb?code=a&state=s", &https).is_ok());
+        assert!(parse("https://app.example:8443/cb?code=a&state=s", &https).is_err());
+        let root = Url::parse("https://app.example").unwrap();
+        assert!(parse("https://app.example/?code=a&state=s", &root).is_ok());
+        // A fragment a provider or browser appends is ignored.
+        assert!(parse("com.example.gatehouse:/callback?code=a&state=s#_=_", &redirect()).is_ok());
+        assert!(parse("com.example.gatehouse:/callback?code=a&state=s#", &redirect()).is_ok());
+        assert_eq!(
+            parse_err("com.example.gatehouse:/callback#code=a&state=s"),
+            CallbackError::MissingParameter("state")
+        );
         let loopback = Url::parse("http://127.0.0.1:4567/callback").unwrap();
         assert!(parse("HTTP://127.0.0.1:4567/%63allback?code=a&state=s", &loopback).is_ok());
         assert!(parse("http://127.0.0.1:4568/callback?code=a&state=s", &loopback).is_err());
+    }
+
+    /// A link with the pending sign-in's state that went elsewhere says where it went and where it should have:
+    /// never its query.
+    #[test]
+    fn a_misdirected_answer_names_both_addresses() {
+        let link = "com.example.gatehouse:/oauth?code=secret-code&state=s";
+        assert_eq!(state_of(link).as_deref(), Some("s"));
+        assert_eq!(state_of("com.example.gatehouse:/oauth?code=a"), None);
+        let explained = explain(parse_err(link), link, &redirect());
+        assert_eq!(
+            explained,
+            CallbackError::RedirectMismatch {
+                expected: "com.example.gatehouse:/callback".into(),
+                received: "com.example.gatehouse:/oauth".into()
+            }
+        );
+        assert!(!explained.to_string().contains("secret-code"), "{explained}");
     }
 
     #[test]
@@ -294,7 +363,6 @@ mod tests {
     fn rejects_malformed_links() {
         assert_eq!(parse_err("not a url"), CallbackError::Malformed);
         assert_eq!(parse_err(""), CallbackError::Malformed);
-        assert_eq!(parse_err("com.example.gatehouse:/callback?code=a&state=s#frag"), CallbackError::Malformed);
         assert_eq!(parse_err("com.example.gatehouse:/callback?code=a&error=x&state=s"), CallbackError::Malformed);
     }
 
@@ -340,10 +408,10 @@ mod tests {
         let github = "https://github.com/login/oauth";
         assert_eq!(check_issuer(Some("https://github.com/login/oauth"), Some(github), false), Ok(()));
         assert_eq!(check_issuer(None, Some(github), false), Ok(()));
-        assert_eq!(
+        assert!(matches!(
             check_issuer(Some("https://github.example/login/oauth"), Some(github), false),
-            Err(CallbackError::IssuerMismatch)
-        );
+            Err(CallbackError::IssuerMismatch { .. })
+        ));
     }
 
     #[test]
@@ -351,19 +419,22 @@ mod tests {
         let issuer = "http://127.0.0.1:4470";
         assert_eq!(check_issuer(Some("http://127.0.0.1:4470"), Some(issuer), true), Ok(()));
         // RFC 9207 §2.4: exactly the identifier, not another spelling of it.
-        assert_eq!(
+        assert!(matches!(
             check_issuer(Some("http://127.0.0.1:4470/"), Some(issuer), false),
-            Err(CallbackError::IssuerMismatch)
-        );
-        assert_eq!(
+            Err(CallbackError::IssuerMismatch { .. })
+        ));
+        assert!(matches!(
             check_issuer(Some("HTTP://127.0.0.1:4470"), Some(issuer), false),
-            Err(CallbackError::IssuerMismatch)
-        );
-        assert_eq!(
+            Err(CallbackError::IssuerMismatch { .. })
+        ));
+        assert!(matches!(
             check_issuer(Some("http://127.0.0.1:4471"), Some(issuer), false),
-            Err(CallbackError::IssuerMismatch)
+            Err(CallbackError::IssuerMismatch { .. })
+        ));
+        assert_eq!(
+            check_issuer(Some("https://evil.example"), Some(issuer), true),
+            Err(CallbackError::IssuerMismatch { expected: issuer.into(), received: "https://evil.example".into() })
         );
-        assert_eq!(check_issuer(Some("https://evil.example"), Some(issuer), true), Err(CallbackError::IssuerMismatch));
         assert_eq!(check_issuer(None, Some(issuer), true), Err(CallbackError::IssuerMissing));
         assert_eq!(check_issuer(None, Some(issuer), false), Ok(()));
         assert_eq!(check_issuer(Some("anything"), None, false), Ok(()));
@@ -474,8 +545,9 @@ mod tests {
             ) {
                 let parsed = parse(&format!("{target}?state={state}&code={code}"), &redirect());
                 prop_assert!(matches!(parsed, Err(CallbackError::WrongTarget)), "{:?}", parsed.err());
-                let fragment = parse(&format!("com.example.gatehouse:/callback?state={state}&code={code}#x"), &redirect());
-                prop_assert!(matches!(fragment, Err(CallbackError::Malformed)));
+                // A fragment is no part of the response: the query's parameters are read, the fragment's never.
+                let fragment = parse(&format!("com.example.gatehouse:/callback?state={state}&code={code}#code=x&state=y"), &redirect());
+                prop_assert!(fragment.is_ok_and(|cb| cb.state == state && matches!(cb.outcome, Outcome::Code(c) if *c.secret() == code)));
             }
         }
     }

@@ -10,7 +10,7 @@
 use serde::Deserialize;
 use url::Url;
 
-use crate::config::{Advertised, ProviderEndpoints};
+use crate::config::{Advertised, Issuer, ProviderEndpoints};
 use crate::error::{Error, Result};
 use crate::http;
 
@@ -92,8 +92,8 @@ struct MetadataUrls {
 /// # Errors
 /// [`Error::Network`] when the provider is unreachable, [`Error::BadResponse`] when its metadata is missing,
 /// malformed, or describes another issuer.
-pub async fn discover(client: &reqwest::Client, issuer: &Url, tenant_issuer: bool) -> Result<ProviderEndpoints> {
-    let urls = metadata_urls(issuer)?;
+pub async fn discover(client: &reqwest::Client, issuer: &Issuer, tenant_issuer: bool) -> Result<ProviderEndpoints> {
+    let urls = metadata_urls(&issuer.url)?;
     let mut endpoints = match first_document(client, &urls.openid, issuer, tenant_issuer).await? {
         Ok(endpoints) => {
             tracing::debug!("endpoints from the OpenID Connect discovery document");
@@ -133,7 +133,7 @@ struct NotFound {
 async fn first_document(
     client: &reqwest::Client,
     urls: &[Url],
-    issuer: &Url,
+    issuer: &Issuer,
     tenant_issuer: bool,
 ) -> Result<std::result::Result<ProviderEndpoints, NotFound>> {
     let mut why: Option<NotFound> = None;
@@ -223,8 +223,31 @@ enum Fetched {
     Missing(reqwest::StatusCode),
 }
 
+/// How many redirects a metadata request follows (a provider that moved its well-known documents, or a
+/// load balancer that adds a slash): a few, never a loop.
+const MAX_METADATA_REDIRECTS: usize = 5;
+
+/// Fetches `url`, following a few HTTP redirects. Only metadata is fetched this way: what decides whether the
+/// document is the provider's is its `issuer` (RFC 8414 §3.3, OIDC Discovery §4.3), checked afterwards as for a
+/// document fetched directly. A redirect never leaves https for http (the document chooses every endpoint), nor
+/// goes anywhere the config itself would refuse (http other than to a loopback IP).
 async fn fetch(client: &reqwest::Client, url: &Url) -> Result<Fetched> {
-    let response = get(client, url).await?;
+    let mut url = url.clone();
+    let mut response = get(client, &url).await?;
+    for _ in 0..MAX_METADATA_REDIRECTS {
+        if !response.status().is_redirection() {
+            break;
+        }
+        let Some(next) = redirect_target(&url, response.headers()) else { break };
+        let next = next?;
+        url = next;
+        response = get(client, &url).await?;
+    }
+    if response.status().is_redirection() {
+        return Err(Error::BadResponse(format!(
+            "its metadata is behind more than {MAX_METADATA_REDIRECTS} redirects, or a redirect with no address"
+        )));
+    }
     if !response.status().is_success() {
         return Ok(Fetched::Missing(response.status()));
     }
@@ -232,6 +255,23 @@ async fn fetch(client: &reqwest::Client, url: &Url) -> Result<Fetched> {
         Ok(metadata) => Fetched::Document(Box::new(metadata)),
         Err(e) => Fetched::Unreadable(e),
     })
+}
+
+/// Where a redirect answer to a request for `from` points, if it says: `Some(Err)` for a place metadata may not
+/// come from.
+fn redirect_target(from: &Url, headers: &reqwest::header::HeaderMap) -> Option<Result<Url>> {
+    let location = headers.get(reqwest::header::LOCATION)?.to_str().ok()?;
+    let refused = |why: &str| Some(Err(Error::BadResponse(format!("its metadata redirects {why}"))));
+    let Ok(next) = from.join(location) else { return refused("to an address that is not a URL") };
+    let secure = next.scheme() == "https";
+    let loopback = next.scheme() == "http" && http::is_loopback(&next);
+    if from.scheme() == "https" && !secure {
+        return refused("from https to an insecure address");
+    }
+    if !(secure || loopback) || !next.username().is_empty() || next.password().is_some() {
+        return refused("to an address Gatehouse won't use (only https, or http to a loopback address)");
+    }
+    Some(Ok(next))
 }
 
 fn no_document(status: reqwest::StatusCode) -> Error {
@@ -264,13 +304,18 @@ fn parse(body: &[u8]) -> Result<Metadata> {
     })
 }
 
-fn check(metadata: Metadata, issuer: &Url, tenant_issuer: bool) -> Result<ProviderEndpoints> {
+fn check(metadata: Metadata, issuer: &Issuer, tenant_issuer: bool) -> Result<ProviderEndpoints> {
     // RFC 8414 §3.3 and OIDC Discovery §4.3: the metadata's issuer must be the one we asked, or an attacker's
-    // metadata could redirect the whole flow (mix-up, RFC 9700 §4.4). Microsoft's one exception (a preset
-    // quirk): its metadata names the tenant by GUID or as a `{tenantid}` template, on its own host.
-    let same = metadata.issuer == issuer.as_str() || metadata.issuer == issuer.as_str().trim_end_matches('/');
+    // metadata could redirect the whole flow (mix-up, RFC 9700 §4.4). Compared with the issuer as the profile
+    // writes it, never as a URL library re-serializes it (which drops a default port and adds a `/`); a trailing
+    // slash written in the profile and not in the metadata (or the other way round) is the one difference
+    // allowed, and from then on the metadata's spelling is the issuer (`iss`, the ID token). Microsoft's one
+    // exception (a preset quirk): its metadata names the tenant by GUID or as a `{tenantid}` template, on its
+    // own host.
+    let same = metadata.issuer == issuer.written
+        || metadata.issuer.trim_end_matches('/') == issuer.written.trim_end_matches('/');
     let (checked_issuer, issuer_template) = match (same, tenant_issuer) {
-        (true, _) => (Some(issuer.clone()), None),
+        (true, _) => (Some(issuer.url.clone()), None),
         (false, true) => match crate::presets::tenant_issuer(&metadata.issuer) {
             Some(template) if template.contains("{tenantid}") => (None, Some(template.to_owned())),
             Some(exact) => (Url::parse(exact).ok(), None),
@@ -293,7 +338,7 @@ fn check(metadata: Metadata, issuer: &Url, tenant_issuer: bool) -> Result<Provid
     let endpoint = |name: &str, value: &str| -> Result<Url> {
         let url = Url::parse(value).map_err(|_| Error::BadResponse(format!("its {name} is not a URL")))?;
         let secure = url.scheme() == "https"
-            || (url.scheme() == "http" && issuer.scheme() == "http" && url.host() == issuer.host());
+            || (url.scheme() == "http" && issuer.url.scheme() == "http" && url.host() == issuer.url.host());
         if !secure {
             return Err(Error::BadResponse(format!("its {name} does not use https")));
         }
@@ -362,7 +407,7 @@ mod tests {
 
     #[test]
     fn select_account_is_used_only_where_the_metadata_lists_it() {
-        let issuer = Url::parse("https://id.example.com").unwrap();
+        let issuer = Issuer::new("https://id.example.com").unwrap();
         let with = |value: serde_json::Value| {
             let mut doc = metadata("https://id.example.com");
             doc.prompt_values_supported = Some(value);
@@ -379,7 +424,7 @@ mod tests {
 
     #[test]
     fn the_device_authorization_endpoint_is_read_and_must_use_tls() {
-        let issuer = Url::parse("https://id.example.com").unwrap();
+        let issuer = Issuer::new("https://id.example.com").unwrap();
         let endpoints = check(metadata("https://id.example.com"), &issuer, false).unwrap();
         assert_eq!(endpoints.device_authorization.unwrap().path(), "/device/auth");
         let mut plain = metadata("https://id.example.com");
@@ -415,7 +460,7 @@ mod tests {
 
     #[test]
     fn accepts_matching_metadata() {
-        let issuer = Url::parse("http://127.0.0.1:4470").unwrap();
+        let issuer = Issuer::new("http://127.0.0.1:4470").unwrap();
         let endpoints = check(metadata("http://127.0.0.1:4470"), &issuer, false).unwrap();
         assert_eq!(endpoints.token.as_str(), "http://127.0.0.1:4470/token");
         assert!(endpoints.iss_parameter_supported);
@@ -445,14 +490,14 @@ mod tests {
     /// tenant's GUID on its own host, never another host.
     #[test]
     fn accepts_microsofts_tenant_issuers_only_when_told() {
-        let common = Url::parse("https://login.microsoftonline.com/common/v2.0").unwrap();
+        let common = Issuer::new("https://login.microsoftonline.com/common/v2.0").unwrap();
         let template = metadata("https://login.microsoftonline.com/{tenantid}/v2.0");
         assert!(check(template, &common, false).is_err());
         let endpoints = check(metadata("https://login.microsoftonline.com/{tenantid}/v2.0"), &common, true).unwrap();
         assert_eq!(endpoints.issuer, None);
         assert_eq!(endpoints.issuer_template.as_deref(), Some("https://login.microsoftonline.com/{tenantid}/v2.0"));
         let guid = "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0";
-        let by_domain = Url::parse("https://login.microsoftonline.com/contoso.onmicrosoft.com/v2.0").unwrap();
+        let by_domain = Issuer::new("https://login.microsoftonline.com/contoso.onmicrosoft.com/v2.0").unwrap();
         let endpoints = check(metadata(guid), &by_domain, true).unwrap();
         assert_eq!(endpoints.issuer.as_ref().map(Url::as_str), Some(guid));
         assert!(check(metadata("https://evil.example/{tenantid}/v2.0"), &common, true).is_err());
@@ -460,13 +505,56 @@ mod tests {
 
     #[test]
     fn rejects_another_issuer() {
-        let issuer = Url::parse("https://id.example.com").unwrap();
+        let issuer = Issuer::new("https://id.example.com").unwrap();
         assert!(matches!(check(metadata("https://evil.example"), &issuer, false), Err(Error::BadResponse(_))));
+    }
+
+    /// The issuer is compared as the profile writes it and the metadata spells it, never as a URL library
+    /// re-spells it: an explicit port, the default one included, works when written as the provider names it.
+    #[test]
+    fn an_issuer_with_a_port_is_compared_as_written() {
+        for written in
+            ["https://id.example.com:443", "https://id.example.com:8443", "https://id.example.com:8443/realms/x"]
+        {
+            let issuer = Issuer::new(written).unwrap();
+            let endpoints = check(metadata(written), &issuer, false).unwrap();
+            assert_eq!(endpoints.issuer_id.as_deref(), Some(written), "the metadata's spelling is the issuer");
+        }
+        // Another port, or the default one dropped, is another issuer.
+        let explicit = Issuer::new("https://id.example.com:443").unwrap();
+        assert!(check(metadata("https://id.example.com"), &explicit, false).is_err());
+        let other_port = Issuer::new("https://id.example.com:8443").unwrap();
+        assert!(check(metadata("https://id.example.com:9443"), &other_port, false).is_err());
+    }
+
+    /// Metadata behind a redirect is followed to https, or to http on a loopback address, never from https to
+    /// http; the issuer check decides afterwards, as for any document.
+    #[test]
+    fn metadata_redirects_never_leave_tls() {
+        let headers = |location: &str| {
+            let mut headers = reqwest::header::HeaderMap::new();
+            headers.insert(reqwest::header::LOCATION, location.parse().unwrap());
+            headers
+        };
+        let from = Url::parse("https://id.example.com/.well-known/openid-configuration").unwrap();
+        let next = |location: &str| redirect_target(&from, &headers(location)).map(|r| r.map(|u| u.to_string()));
+        assert_eq!(
+            next("/v2/.well-known/openid-configuration").unwrap().unwrap(),
+            "https://id.example.com/v2/.well-known/openid-configuration"
+        );
+        assert_eq!(next("https://login.example.com/x").unwrap().unwrap(), "https://login.example.com/x");
+        assert!(next("http://id.example.com/.well-known/openid-configuration").unwrap().is_err(), "https to http");
+        assert!(next("http://127.0.0.1/x").unwrap().is_err(), "https to http, even loopback");
+        assert!(next("ftp://id.example.com/x").unwrap().is_err());
+        assert!(redirect_target(&from, &reqwest::header::HeaderMap::new()).is_none());
+        let local = Url::parse("http://127.0.0.1:4470/.well-known/openid-configuration").unwrap();
+        assert!(redirect_target(&local, &headers("http://127.0.0.1:4470/a")).unwrap().is_ok());
+        assert!(redirect_target(&local, &headers("http://evil.example/a")).unwrap().is_err(), "http off loopback");
     }
 
     #[test]
     fn rejects_providers_without_s256_or_tls() {
-        let issuer = Url::parse("https://id.example.com").unwrap();
+        let issuer = Issuer::new("https://id.example.com").unwrap();
         let mut plain_only = metadata("https://id.example.com");
         plain_only.code_challenge_methods_supported = Some(vec!["plain".into()]);
         assert!(check(plain_only, &issuer, false).is_err());
@@ -533,7 +621,7 @@ mod tests {
             /// (RFC 9700 §2.1.1), and TLS for every endpoint.
             #[test]
             fn accepted_metadata_keeps_the_rules(doc in document()) {
-                let issuer = Url::parse("https://id.example.com").unwrap();
+                let issuer = Issuer::new("https://id.example.com").unwrap();
                 let Ok(metadata) = parse(doc.to_string().as_bytes()) else { return Ok(()) };
                 let Ok(endpoints) = check(metadata, &issuer, false) else { return Ok(()) };
                 // Only the issuer asked for, as the document spells it, with or without the root path's slash.
@@ -560,7 +648,7 @@ mod tests {
         #[test]
         fn the_generator_reaches_accepted_metadata() {
             use proptest::strategy::ValueTree;
-            let issuer = Url::parse("https://id.example.com").unwrap();
+            let issuer = Issuer::new("https://id.example.com").unwrap();
             let mut runner = proptest::test_runner::TestRunner::deterministic();
             let strategy = document();
             let accepted = (0..2000)

@@ -242,9 +242,10 @@ pub fn client(config: &Config, endpoints: &ProviderEndpoints, redirect_uri: &Url
         .set_redirect_uri(RedirectUrl::new(redirect_uri.to_string()).map_err(bad)?);
     // RFC 8252 §8.5: a native app's secret is not a secret. Send it only when the provider insists, the way the
     // provider takes it.
+    let auth = client_auth(config, endpoints)?;
     if let Some(secret) = &config.client_secret {
         client = client.set_client_secret(secret.clone());
-        if client_auth(config, endpoints) == ClientAuth::Post {
+        if auth == ClientAuth::Post {
             client = client.set_auth_type(oauth2::AuthType::RequestBody);
         }
     }
@@ -253,12 +254,15 @@ pub fn client(config: &Config, endpoints: &ProviderEndpoints, redirect_uri: &Url
 
 /// How this client authenticates at `endpoints` (see [`ClientAuth::choose`]): the token, revocation and PAR
 /// endpoints alike (RFC 7009 §2.1, RFC 9126 §2.1).
-pub fn client_auth(config: &Config, endpoints: &ProviderEndpoints) -> ClientAuth {
-    ClientAuth::choose(
-        config.token_endpoint_auth_method,
-        config.client_secret.is_some(),
-        endpoints.auth_methods.as_deref(),
-    )
+///
+/// # Errors
+/// [`Error::UnsupportedClientAuth`] when the provider lists only methods Gatehouse doesn't do.
+pub fn client_auth(config: &Config, endpoints: &ProviderEndpoints) -> Result<ClientAuth> {
+    let supported = endpoints.auth_methods.as_deref();
+    if let Some(wanted) = ClientAuth::unsupported(config.token_endpoint_auth_method, supported) {
+        return Err(Error::UnsupportedClientAuth(wanted));
+    }
+    Ok(ClientAuth::choose(config.token_endpoint_auth_method, config.client_secret.is_some(), supported))
 }
 
 /// The authorization request URL for one attempt: code flow, PKCE S256, `state`, and `nonce` with `openid`.
@@ -300,7 +304,7 @@ pub async fn push_authorization_request(
     let parameters: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
     let form = parameters.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     // RFC 9126 §2.1: the client authenticates as it does at the token endpoint.
-    let answer = post_as_client(config, client_auth(config, endpoints), http, endpoint, form, None).await?;
+    let answer = post_as_client(config, client_auth(config, endpoints)?, http, endpoint, form, None).await?;
     let status = answer.status;
     let body = answer.body?;
     if !status.is_success() {
@@ -316,14 +320,26 @@ pub async fn push_authorization_request(
     }
     let pushed: PushedRequest = serde_json::from_slice(&body)
         .map_err(|_| Error::BadResponse("its pushed authorization response has no request_uri".into()))?;
-    // RFC 9126 §4: only client_id and request_uri go to the authorization endpoint, beside the endpoint's own
-    // query, which RFC 6749 §3.1 says to keep (Azure AD B2C names its policy there, `?p=…`). The reference is
-    // opened at once, well within its `expires_in` (§2.2); "Open the browser again" pushes a new request.
+    Ok(front_channel(config, endpoints, &pushed.request_uri))
+}
+
+/// The authorization endpoint's address for a pushed request: RFC 9126 §4's `client_id` and `request_uri`,
+/// beside the endpoint's own query, which RFC 6749 §3.1 says to keep (Azure AD B2C names its policy there,
+/// `?p=…`). For an OpenID request, also what OIDC Core §6.2 wants beside a `request_uri` and some providers refuse
+/// the address without: `response_type=code` and `scope=openid`, the one scope that makes it OpenID. Nothing
+/// private: `state`, `nonce`, the PKCE challenge, the redirect URI and the other scopes stay in the pushed
+/// request. The reference is opened at once, well within its `expires_in` (§2.2); "Open the browser again"
+/// pushes a new request.
+fn front_channel(config: &Config, endpoints: &ProviderEndpoints, request_uri: &str) -> Url {
     let mut url = endpoints.authorization.clone();
-    url.query_pairs_mut()
-        .append_pair("client_id", config.client_id.as_str())
-        .append_pair("request_uri", &pushed.request_uri);
-    Ok(url)
+    let mut query = url.query_pairs_mut();
+    query.append_pair("client_id", config.client_id.as_str());
+    if config.scopes.iter().any(|scope| scope == "openid") {
+        query.append_pair("response_type", "code").append_pair("scope", "openid");
+    }
+    query.append_pair("request_uri", request_uri);
+    drop(query);
+    url
 }
 
 /// A pushed authorization response (RFC 9126 §2.2).
@@ -531,11 +547,31 @@ pub async fn device_token(
         RequestTokenError::ServerResponse(response) => match response.error() {
             DeviceCodeErrorResponseType::AccessDenied => Error::AccessDenied,
             DeviceCodeErrorResponseType::ExpiredToken => Error::SignInTimedOut,
+            DeviceCodeErrorResponseType::Basic(oauth2::basic::BasicErrorResponseType::Extension(code)) => {
+                match device_poll_ending(code) {
+                    Some(ending) => ending,
+                    None => token_error(e),
+                }
+            }
             _ => token_error(e),
         },
         _ => token_error(e),
     })
     .await
+}
+
+/// What a poll error outside RFC 8628 §3.5's list means, when its code says: a person who refused
+/// (`authorization_declined`, Entra's; `user_denied`, `access_denied_by_user` and the like) declined the sign-in,
+/// and a code that ran out timed out. Anything else is the provider refusing the client, as for a token request.
+fn device_poll_ending(code: &str) -> Option<Error> {
+    let code = code.to_ascii_lowercase();
+    if code.contains("denied") || code.contains("declined") || code.contains("rejected") {
+        Some(Error::AccessDenied)
+    } else if code.contains("expired") {
+        Some(Error::SignInTimedOut)
+    } else {
+        None
+    }
 }
 
 /// Revokes a token (RFC 7009 §2.1). Returns `Ok(false)` when the provider has no revocation endpoint.
@@ -561,7 +597,7 @@ pub async fn revoke(
         form.push(("token_type_hint", hint));
     }
     // RFC 7009 §2.1: the client authenticates as at the token endpoint.
-    let answer = post_as_client(config, client_auth(config, endpoints), http, url, form, dpop).await?;
+    let answer = post_as_client(config, client_auth(config, endpoints)?, http, url, form, dpop).await?;
     let status = answer.status;
     if status.is_success() {
         return Ok(true);
@@ -790,6 +826,17 @@ mod tests {
 
     /// RFC 8628 §3.5: never poll faster than the provider allows, not even after a network error, when
     /// `oauth2` asks for a shorter wait; and an absurd interval or lifetime is clamped, not overflowed.
+    /// Poll errors outside RFC 8628's list that say the person refused end as a declined sign-in.
+    #[test]
+    fn a_refusal_in_other_words_is_a_declined_sign_in() {
+        for code in ["authorization_declined", "user_denied", "Access_Denied_By_User", "request_rejected"] {
+            assert!(matches!(device_poll_ending(code), Some(Error::AccessDenied)), "{code}");
+        }
+        assert!(matches!(device_poll_ending("code_expired"), Some(Error::SignInTimedOut)));
+        assert!(device_poll_ending("invalid_client").is_none());
+        assert!(device_poll_ending("unauthorized_client").is_none());
+    }
+
     #[test]
     fn device_polling_never_goes_faster_than_allowed() {
         let pace = Pace::default();
@@ -853,6 +900,19 @@ mod tests {
         };
         assert_eq!(prompt(None).as_deref(), Some("consent"));
         assert_eq!(prompt(Some("select_account")).as_deref(), Some("consent select_account"));
+
+        // A pushed request's front channel (RFC 9126 §4, OIDC Core §6.2): the endpoint's own query, the client,
+        // what OpenID wants beside a request_uri, and nothing private.
+        let front = front_channel(&config, &endpoints, "urn:ietf:params:oauth:request_uri:abc");
+        let pairs: Vec<(String, String)> = front.query_pairs().into_owned().collect();
+        let names: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["tenant", "client_id", "response_type", "scope", "request_uri"]);
+        assert!(pairs.contains(&("scope".into(), "openid".into())), "openid alone, not the other scopes: {pairs:?}");
+        assert!(pairs.contains(&("response_type".into(), "code".into())));
+        let oauth_only = Config { scopes: vec!["api".into()], ..config.clone() };
+        let front = front_channel(&oauth_only, &endpoints, "urn:x");
+        let names: Vec<String> = front.query_pairs().map(|(k, _)| k.into_owned()).collect();
+        assert_eq!(names, ["tenant", "client_id", "request_uri"], "OAuth alone: RFC 9126 §4's two");
     }
 
     /// Generated token responses (`proptest`; 10,000 cases each in CI, more with `tests/bin/fuzz`).

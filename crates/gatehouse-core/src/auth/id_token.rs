@@ -146,7 +146,7 @@ fn verify_signature(id_token: &str, keys: &JwkSet) -> Result<Claims> {
     let data = jsonwebtoken::decode::<Claims>(id_token, &key, &validation).map_err(|e| match e.kind() {
         jsonwebtoken::errors::ErrorKind::InvalidSignature => bad("has a signature that doesn't verify"),
         jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => bad("is signed with the wrong kind of key"),
-        jsonwebtoken::errors::ErrorKind::Json(_) => bad("lacks required claims"),
+        jsonwebtoken::errors::ErrorKind::Json(_) => payload(id_token).map_or_else(|e| e, |json| claims_problem(&json)),
         _ => bad("is not a valid JWT"),
     })?;
     Ok(data.claims)
@@ -186,7 +186,41 @@ fn unverified_claims(id_token: &str) -> Result<Claims> {
     let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
         .map_err(|_| bad("is not base64url"))?;
-    serde_json::from_slice(&json).map_err(|_| bad("lacks required claims"))
+    serde_json::from_slice(&json).map_err(|_| claims_problem(&json))
+}
+
+/// The decoded payload of a JWT.
+fn payload(id_token: &str) -> Result<Vec<u8>> {
+    let payload = id_token.split('.').nth(1).ok_or_else(|| bad("is not a JWT"))?;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .map_err(|_| bad("is not base64url"))
+}
+
+/// Why claims can't be read, naming the claim at fault and what it should be (OIDC Core §2), never the
+/// provider's value: a numeric `sub`, an `aud` that is neither a string nor a list of strings.
+fn claims_problem(json: &[u8]) -> Error {
+    let Err(e) = serde_path_to_error::deserialize::<_, Claims>(&mut serde_json::Deserializer::from_slice(json)) else {
+        return bad("lacks required claims");
+    };
+    let message = e.inner().to_string();
+    if let Some(claim) = message.strip_prefix("missing field `").and_then(|rest| rest.split('`').next()) {
+        return bad(&format!("lacks the {claim:?} claim"));
+    }
+    if e.inner().classify() != serde_json::error::Category::Data {
+        return bad("is not valid JSON");
+    }
+    let path = e.path().to_string();
+    let claim = path.split(['.', '[']).find(|part| !part.is_empty()).unwrap_or("a");
+    let wanted = match claim {
+        "aud" => "a string or a list of strings",
+        "exp" | "iat" => "a number of seconds",
+        _ => "a string",
+    };
+    bad(&format!(
+        "has a {:?} claim of the wrong type ({wanted} was expected)",
+        crate::error::clean_for_display(claim, 40)
+    ))
 }
 
 fn check_claims(claims: Claims, expected: &Expected<'_>) -> Result<Account> {
@@ -234,8 +268,9 @@ fn check_claims(claims: Claims, expected: &Expected<'_>) -> Result<Account> {
             return Err(bad("does not carry this sign-in's nonce"));
         }
     }
+    let login = claims.preferred_username.clone();
     let name = claims.name.or(claims.preferred_username).or(claims.email);
-    Ok(Account { subject: Some(claims.sub), name })
+    Ok(Account { subject: Some(claims.sub), name, login })
 }
 
 #[cfg(test)]

@@ -105,21 +105,11 @@ async fn accept(listener: TcpListener, redirect_uri: Url, on_callback: OnCallbac
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let mut backoff = Duration::from_millis(10);
     loop {
-        let stream = tokio::select! {
+        let (stream, from) = tokio::select! {
             // The guard was dropped (its sender closes the channel): stop, and drop the listener with the loop.
             _ = &mut stopped => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, from)) => {
-                    // Only this user's own processes (its browser) may answer: another local user could
-                    // otherwise deliver a code of their own account (login CSRF, RFC 6749 §10.12).
-                    let local = stream.local_addr().ok();
-                    if local.and_then(|local| peer::same_user(from, local)) == Some(false) {
-                        tracing::warn!("loopback listener: refused a connection from another user's process");
-                        drop(stream);
-                        continue;
-                    }
-                    stream
-                }
+                Ok((stream, from)) => (stream, from),
                 Err(e) => {
                     // EMFILE and the like: accepting again at once would fail again, in a busy loop.
                     tracing::warn!("loopback listener: {e}; accepting again in {backoff:?}");
@@ -141,6 +131,19 @@ async fn accept(listener: TcpListener, redirect_uri: Url, on_callback: OnCallbac
         let (redirect_uri, on_callback) = (Arc::clone(&redirect_uri), Arc::clone(&on_callback));
         tokio::spawn(async move {
             let _slot = slot;
+            // Only this user's own processes (its browser) may answer: another local user could otherwise deliver
+            // a code of their own account (login CSRF, RFC 6749 §10.12, RFC 9700 §4.7). An owner that can't be
+            // found refuses too. The socket tables are read off the runtime's threads, and only for connections
+            // that got a slot, so a flood of connections costs at most MAX_CONNECTIONS lookups at a time.
+            let local = stream.local_addr().ok();
+            let ours = match local {
+                Some(local) => tokio::task::spawn_blocking(move || peer::is_this_users(from, local)).await,
+                None => Ok(false),
+            };
+            if !ours.unwrap_or(false) {
+                tracing::warn!("loopback listener: refused a connection not shown to be this user's");
+                return;
+            }
             let service = hyper::service::service_fn(move |request| {
                 let (redirect_uri, on_callback) = (Arc::clone(&redirect_uri), Arc::clone(&on_callback));
                 async move { Ok::<_, std::convert::Infallible>(answer(request, &redirect_uri, &on_callback).await) }
@@ -169,15 +172,20 @@ async fn answer(request: Request<Incoming>, redirect_uri: &Url, on_callback: &On
         response.headers_mut().insert(ALLOW, HeaderValue::from_static("GET"));
         return response;
     }
-    if request.uri().path() != redirect_uri.path() {
+    // The same URL a deep link would carry, through the same pure validation, which compares the path as a URI
+    // (RFC 3986 §6.2.2). A request elsewhere that carries a `state` goes there too: if it is the pending sign-in's,
+    // the window says at once where the answer went and where it was expected, rather than wait for the timeout.
+    let carries_state =
+        request.uri().query().is_some_and(|q| url::form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "state"));
+    let mut link = redirect_uri.clone();
+    link.set_path(request.uri().path());
+    if link.path() != redirect_uri.path() && !carries_state {
         return page(
             StatusCode::NOT_FOUND,
             "Not a sign-in response",
             "This address only takes the browser's sign-in redirect.",
         );
     }
-    // The same URL a deep link would carry, through the same pure validation.
-    let mut link = redirect_uri.clone();
     link.set_query(request.uri().query());
     match on_callback(link.into()).await {
         Ok(()) => page(StatusCode::OK, "Signed in", "You're signed in to Gatehouse. You can close this tab."),

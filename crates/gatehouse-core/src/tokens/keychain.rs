@@ -182,6 +182,26 @@ impl Keychain {
         text.map(|text| decode(&text)).transpose()
     }
 
+    /// Every session stored for `profile` that can be read, when there are several items for it
+    /// ([`KeychainError::Duplicates`]: another program wrote one): what signing out has to revoke before it
+    /// removes them all. An item that can't be read or decoded is left out.
+    ///
+    /// # Errors
+    /// A [`KeychainError`] other than duplicates.
+    pub async fn load_each(&self, profile: &str) -> StoreResult<Vec<StoredSession>> {
+        let texts = self
+            .run(profile, |entry| match entry.get_password() {
+                Ok(text) => Ok(vec![text]),
+                Err(keyring_core::Error::NoEntry) => Ok(Vec::new()),
+                Err(keyring_core::Error::Ambiguous(entries)) => {
+                    Ok(entries.iter().filter_map(|duplicate| duplicate.get_password().ok()).collect())
+                }
+                Err(e) => Err(e.into()),
+            })
+            .await?;
+        Ok(texts.iter().filter_map(|text| decode(text).ok()).collect())
+    }
+
     /// Stores `session` for `profile`, replacing what was there.
     ///
     /// # Errors
@@ -456,10 +476,11 @@ mod tests {
             refresh_token: Some(RefreshToken::new("r".repeat(40))),
             expires_at: Some(1),
             scopes: vec!["openid".into()],
-            account: Account { subject: Some("alice".into()), name: None },
+            account: Account { subject: Some("alice".into()), name: None, login: None },
             dpop_key: None,
             bearer_access: false,
             lifetime: None,
+            grant: None,
         }
     }
 
@@ -644,10 +665,11 @@ mod tests {
                         refresh_token: refresh.map(RefreshToken::new),
                         expires_at,
                         scopes,
-                        account: Account { subject, name },
+                        account: Account { subject, name, login: None },
                         bearer_access: dpop_key.is_some() && expires_at.is_some_and(|at| at % 2 == 0),
                         dpop_key,
                         lifetime: expires_at.map(|at| at % 100_000),
+                        grant: expires_at.map(|at| format!("{at:x}")),
                     }
                 })
         }

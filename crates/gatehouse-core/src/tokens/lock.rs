@@ -9,10 +9,17 @@
 //!
 //! Every process of a user must lock the same file, whatever its environment: a `gatehouse token` run from
 //! cron, `sudo -u`, `su` or an IDE that cleans its environment has no `XDG_RUNTIME_DIR`, and a lock placed by it
-//! would let two renewals run at once. So on Linux the place comes from the user ID alone: the user's runtime
-//! directory `/run/user/UID` where it exists (systemd-logind makes it, owned by the user, mode 0700), else
-//! `/tmp/com.example.gatehouse-UID`. A directory or lock file that already exists is used only if it is the
-//! user's own, not a symbolic link, and reachable by nobody else; anything else is refused, never followed.
+//! would let two renewals run at once. So on Linux the place comes from the user ID alone, and no environment
+//! variable (not `XDG_RUNTIME_DIR`, `TMPDIR` or `HOME`) moves it:
+//! 1. the user's runtime directory `/run/user/UID` where it exists and is the user's (systemd-logind makes it,
+//!    mode 0700);
+//! 2. else `/tmp/com.example.gatehouse-UID`, always `/tmp` (pam_tmpdir, tmux and nix-shell set `TMPDIR` for some
+//!    processes of a user and not others);
+//! 3. and when another user made that name first (anyone can, in `/tmp`), `.local/state/com.example.gatehouse`
+//!    in the home directory the user database names for the UID, which nobody else can make.
+//!
+//! A directory or lock file that already exists is used only if it is the user's own (the process's real uid),
+//! not a symbolic link, and reachable by nobody else; anything else is refused, never followed.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
@@ -39,23 +46,42 @@ pub enum LockError {
 }
 
 /// The directory for `service`'s lock files: the same for every process of this user, whatever its
-/// environment (see the module's docs).
+/// environment (see the module's docs). `None` when there is no place this user alone can hold.
 pub fn lock_dir(service: &str) -> Option<PathBuf> {
     #[cfg(target_os = "linux")]
     {
-        use std::os::unix::fs::MetadataExt;
-        let uid = crate::os::current_uid()?;
-        let runtime = PathBuf::from(format!("/run/user/{uid}"));
-        let base = match std::fs::symlink_metadata(&runtime) {
-            Ok(meta) if meta.is_dir() && meta.uid() == uid => runtime.join(service),
-            _ => std::env::temp_dir().join(format!("{service}-{uid}")),
-        };
-        Some(base.join("locks"))
+        let uid = crate::os::current_uid();
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        choose_dir(service, uid, Path::new(&format!("/run/user/{uid}")), Path::new("/tmp"), &passwd)
     }
     #[cfg(not(target_os = "linux"))]
     {
         dirs::runtime_dir().or_else(dirs::cache_dir).map(|dir| dir.join(service).join("locks"))
     }
+}
+
+/// [`lock_dir`]'s choice for `uid`, given where its runtime directory and the shared temporary directory are and
+/// the user database's text (`/etc/passwd`).
+#[cfg(target_os = "linux")]
+fn choose_dir(service: &str, uid: u32, runtime: &Path, tmp: &Path, passwd: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    if std::fs::symlink_metadata(runtime).is_ok_and(|meta| meta.is_dir() && meta.uid() == uid) {
+        return Some(runtime.join(service).join("locks"));
+    }
+    let shared = tmp.join(format!("{service}-{uid}"));
+    // Not there yet (this process makes it), or there and the user's own: the place every process agrees on.
+    match std::fs::symlink_metadata(&shared) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(shared.join("locks")),
+        Ok(_) if own_and_private(&shared).is_ok() => return Some(shared.join("locks")),
+        _ => {}
+    }
+    // Another user holds the name (or it can't be looked at): a place in the user's home, found by uid.
+    let home = passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        let home = fields.get(5).filter(|home| !home.is_empty())?;
+        (fields.get(2)?.parse::<u32>().ok()? == uid).then(|| PathBuf::from(home))
+    })?;
+    home.is_absolute().then(|| home.join(".local/state").join(service).join("locks"))
 }
 
 /// Takes `profile`'s renewal lock in `dir`, waiting at most `patience` for another process to release it.
@@ -123,22 +149,24 @@ const NOFOLLOW: i32 = if cfg!(target_os = "linux") { 0o400000 } else { 0x100 };
 fn own_and_private(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::symlink_metadata(path)?;
-    #[cfg(target_os = "linux")]
-    let me = crate::os::current_uid();
-    // Elsewhere, the owner of the files this process creates.
-    #[cfg(not(target_os = "linux"))]
-    let me = std::fs::metadata(".").ok().map(|m| m.uid());
-    let refuse = |why: &str| Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, why.to_owned()));
-    if meta.file_type().is_symlink() {
-        return refuse("it is a symbolic link");
+    let refused = |why: &str| std::io::Error::new(std::io::ErrorKind::PermissionDenied, why.to_owned());
+    // The process's own uid on every platform, never the owner of some other file (such as the current
+    // directory, which is root's for an app started by macOS's LaunchServices).
+    check_private(meta.file_type().is_symlink(), meta.uid(), meta.mode(), crate::os::current_uid()).map_err(refused)
+}
+
+/// Why a file of `owner` and `mode` (a symbolic link if `link`) is no place for `me`'s lock, if it isn't.
+#[cfg(unix)]
+fn check_private(link: bool, owner: u32, mode: u32, me: u32) -> Result<(), &'static str> {
+    if link {
+        Err("it is a symbolic link")
+    } else if owner != me {
+        Err("it belongs to another user")
+    } else if mode & 0o077 != 0 {
+        Err("other users can reach it")
+    } else {
+        Ok(())
     }
-    if me.is_some_and(|uid| uid != meta.uid()) {
-        return refuse("it belongs to another user");
-    }
-    if meta.mode() & 0o077 != 0 {
-        return refuse("other users can reach it");
-    }
-    Ok(())
 }
 
 /// A file name for `profile` that no profile name can turn into a path: letters, digits, `-` and `_` are
@@ -191,22 +219,55 @@ mod tests {
         assert_ne!(file_name("a b"), file_name("a_b"));
     }
 
-    /// The place doesn't depend on the environment: whatever `XDG_RUNTIME_DIR` a process has (or lacks), every
-    /// process of the user gets the same directory, the user's runtime directory or one named by the user ID.
+    /// The place doesn't depend on the environment: with no runtime directory it is always under `/tmp` (the
+    /// tests' stand-in for it), never `TMPDIR`; and when another user made that name first, or left it open to
+    /// others, the user's home as the user database names it, never `HOME`.
     #[cfg(target_os = "linux")]
     #[test]
     fn the_lock_directory_depends_on_the_user_alone() {
-        use std::os::unix::fs::MetadataExt;
-        let uid = std::fs::metadata("/proc/self").unwrap().uid();
-        let dir = lock_dir("com.example.test").unwrap();
-        let runtime = PathBuf::from(format!("/run/user/{uid}/com.example.test/locks"));
-        let fallback = std::env::temp_dir().join(format!("com.example.test-{uid}/locks"));
-        assert!(dir == runtime || dir == fallback, "{}", dir.display());
-        if let Some(env) = std::env::var_os("XDG_RUNTIME_DIR").filter(|e| !e.is_empty()) {
-            if Path::new(&env) != Path::new(&format!("/run/user/{uid}")) {
-                assert!(!dir.starts_with(&env), "the environment must not move the lock: {}", dir.display());
-            }
-        }
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        let root = scratch("choose");
+        let (runtime, tmp) = (root.join("run-user"), root.join("tmp"));
+        std::fs::create_dir_all(&tmp).unwrap();
+        let uid = crate::os::current_uid();
+        let passwd = format!("someone:x:{}:1:,,,:/home/someone:/bin/sh\nme:x:{uid}:1:Me:/home/me:/bin/sh\n", uid + 1);
+        let choose = || choose_dir("com.example.test", uid, &runtime, &tmp, &passwd);
+
+        // No runtime directory: the shared temporary directory, by uid.
+        let shared = tmp.join(format!("com.example.test-{uid}"));
+        assert_eq!(choose(), Some(shared.join("locks")));
+        // The user's own, private one is used as it is.
+        std::fs::DirBuilder::new().mode(0o700).create(&shared).unwrap();
+        assert_eq!(choose(), Some(shared.join("locks")));
+        // One that others can reach (or that another user made) is passed over for the home the user database
+        // names for this uid.
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert_eq!(choose(), Some(PathBuf::from("/home/me/.local/state/com.example.test/locks")));
+        // With no entry for the uid there is no place: refused rather than guessed.
+        assert_eq!(choose_dir("com.example.test", uid, &runtime, &tmp, ""), None);
+        // The user's runtime directory comes first.
+        std::fs::create_dir(&runtime).unwrap();
+        assert_eq!(choose(), Some(runtime.join("com.example.test/locks")));
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// Whose a lock file is, is decided against the process's uid, whatever owns the current directory.
+    #[cfg(unix)]
+    #[test]
+    fn the_owner_check_compares_with_the_process_s_uid() {
+        assert_eq!(check_private(false, 501, 0o700, 501), Ok(()));
+        assert_eq!(check_private(false, 0, 0o700, 501), Err("it belongs to another user"));
+        assert_eq!(check_private(false, 501, 0o700, 0), Err("it belongs to another user"));
+        assert_eq!(check_private(false, 501, 0o750, 501), Err("other users can reach it"));
+        assert_eq!(check_private(true, 501, 0o700, 501), Err("it is a symbolic link"));
+        // What the live check uses: the kernel's uid, so a directory owned by someone else refuses even when
+        // the process runs from inside it.
+        let me = crate::os::current_uid();
+        let dir = scratch("cwd");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+        assert!(own_and_private(&dir).is_ok(), "the process's own directory, uid {me}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// A lock file planted as a symbolic link, or a directory other users can reach, is refused, never used.
@@ -217,11 +278,14 @@ mod tests {
         let dir = scratch("planted");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        // The link points where nothing is yet: a followed link would create the file there, which is what
+        // another user's planted link would want (a file of theirs truncated or made in this user's name).
         let target = dir.with_extension("target");
-        std::fs::write(&target, b"").unwrap();
+        let _ = std::fs::remove_file(&target);
         std::os::unix::fs::symlink(&target, dir.join("work.lock")).unwrap();
         let planted = acquire(&dir, "work", Duration::from_millis(100)).await.unwrap_err();
         assert!(matches!(planted, LockError::Unavailable(_)), "{planted:?}");
+        assert!(!target.exists(), "the link was followed: {} was created", target.display());
         std::fs::remove_file(dir.join("work.lock")).unwrap();
 
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();

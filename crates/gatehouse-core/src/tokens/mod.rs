@@ -60,7 +60,8 @@ impl Binding {
     /// The binding a session made with `config` gets.
     pub fn of(config: &Config) -> Binding {
         let (provider, token_endpoint) = match &config.endpoints {
-            Endpoints::Discover { issuer } => (issuer.as_str(), None),
+            // The URL's spelling, as entries have always recorded it.
+            Endpoints::Discover { issuer } => (issuer.url.as_str(), None),
             Endpoints::Explicit(e) => match &e.issuer {
                 Some(issuer) => (issuer.as_str(), Some(e.token.as_str().to_owned())),
                 None => (e.token.as_str(), None),
@@ -87,6 +88,10 @@ pub struct Account {
     /// A name to show.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The account's login, as the provider names it (`preferred_username`; GitHub's `login`): what git's
+    /// `username` may say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<String>,
 }
 
 /// A session as stored in the keychain.
@@ -125,6 +130,11 @@ pub struct StoredSession {
     /// renewal gives a token that lasts longer, so a caller that needs more is told without spending a grant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifetime: Option<u64>,
+    /// A random name given to the grant at sign-in and kept by every renewal of it, in any process: it tells
+    /// another process's renewal of this grant from a new sign-in (perhaps of another account) where the provider
+    /// names no subject (an OAuth-only profile). `None` in entries saved before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<String>,
 }
 
 impl StoredSession {
@@ -235,6 +245,7 @@ mod tests {
             dpop_key: None,
             bearer_access: false,
             lifetime: None,
+            grant: None,
         }
     }
 

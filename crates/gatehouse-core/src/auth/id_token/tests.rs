@@ -286,3 +286,34 @@ fn a_key_published_for_encryption_or_another_algorithm_is_refused() {
     keys.keys[0].common.key_algorithm = Some(jsonwebtoken::jwk::KeyAlgorithm::ES256);
     assert!(verify(&token, Some(&keys), &expected(&issuer)).is_ok());
 }
+
+/// Claims of the wrong type are refused, and the message names the claim and what it should be, never the
+/// provider's value: signed or not.
+#[test]
+fn a_claim_of_the_wrong_type_is_named() {
+    let signer = Signer::new("k1");
+    let issuer = issuer();
+    for (claim, value, said) in [
+        ("sub", serde_json::json!(248_289_761_001_u64), "\"sub\" claim of the wrong type (a string was expected)"),
+        (
+            "aud",
+            serde_json::json!({"client": CLIENT}),
+            "\"aud\" claim of the wrong type (a string or a list of strings",
+        ),
+        ("aud", serde_json::json!([7]), "\"aud\" claim of the wrong type"),
+        ("iss", serde_json::json!(["http://127.0.0.1:4470"]), "\"iss\" claim of the wrong type"),
+    ] {
+        let mut c = claims();
+        c[claim] = value;
+        for token in [signer.sign(&c), unsigned(&c)] {
+            let keys = token.ends_with(".sig").then_some(()).map_or(Some(signer.jwks()), |()| None);
+            let message = error_of(verify(&token, keys.as_ref(), &expected(&issuer)));
+            assert!(message.contains(said), "{claim}: {message}");
+            assert!(!message.contains("248289761001") && !message.contains("client"), "{message}");
+        }
+    }
+    let mut c = claims();
+    c.as_object_mut().unwrap().remove("sub");
+    assert!(error_of(verify(&signer.sign(&c), Some(&signer.jwks()), &expected(&issuer)))
+        .contains("lacks the \"sub\" claim"));
+}

@@ -68,6 +68,15 @@ pub fn run() {
     if hand_to_running_instance(&context.config().identifier) {
         return;
     }
+    // This process is the running instance now, so nothing waits for a sign-in: a link it was started with
+    // answers none. It would stay in this process's command line (`/proc/PID/cmdline`, readable by every local
+    // user) for as long as it runs, so the process starts again in place with a flag that stands for it.
+    #[cfg(unix)]
+    if let Some(args) = gatehouse_cli::without_links(&std::env::args_os().collect::<Vec<_>>()) {
+        tracing::info!("started by a sign-in link with no sign-in waiting; starting again without it");
+        // Returns only when the new image couldn't start; then this one goes on, link and all.
+        let _ = gatehouse_cli::open_window(args);
+    }
     let args: Vec<String> = std::env::args().collect();
     let config_dir = dirs::config_dir().map(|dir| dir.join(&context.config().identifier));
     let env_path = std::env::var_os(CONFIG_ENV).map(PathBuf::from);
@@ -113,6 +122,9 @@ pub fn build_app<R: Runtime>(
             }
             if let (Some(profile), Some(accounts)) = (sign_in_request(&argv), accounts_of(app)) {
                 tauri::async_runtime::spawn(async move { accounts.sign_in(profile.as_deref()).await });
+            }
+            if let (true, Some(accounts)) = (stale_link(&argv), accounts_of(app)) {
+                accounts.stale_link();
             }
         }))
         .plugin(tauri_plugin_deep_link::init())
@@ -182,11 +194,13 @@ pub fn build_app<R: Runtime>(
             let early_links = deep_link::listen(app.handle(), &schemes);
             // A login start makes no window, so there is no first page to wait for.
             let no_window = app.config().app.windows.iter().any(|w| w.label == MAIN_WINDOW && !w.create);
-            let sign_in = sign_in_request(&std::env::args().collect::<Vec<_>>());
+            let args: Vec<String> = std::env::args().collect();
+            let (sign_in, stale) = (sign_in_request(&args), stale_link(&args));
             Startup::ready(app.handle(), |s| {
                 s.links = Some(early_links);
                 s.page_loaded |= no_window;
                 s.sign_in = sign_in;
+                s.stale_link = stale;
             });
             Ok(())
         })
@@ -278,6 +292,11 @@ fn hand_to_running_instance(identifier: &str) -> bool {
     }
 }
 
+/// Whether `args` (a command line, program first) stand for a sign-in link that answered no sign-in.
+fn stale_link(args: &[String]) -> bool {
+    args.iter().skip(1).any(|arg| arg == gatehouse_cli::STALE_LINK_FLAG)
+}
+
 /// What [`gatehouse_cli::SIGN_IN_FLAG`] among `args` (a command line, program first) asks for: a sign-in to the
 /// first profile (`Some(None)`) or to the one named (`--sign-in=PROFILE`).
 fn sign_in_request(args: &[String]) -> Option<Option<String>> {
@@ -331,18 +350,20 @@ struct StartupState {
     page_loaded: bool,
     /// A sign-in asked for at launch ([`sign_in_request`]), started once the sessions are restored.
     sign_in: Option<Option<String>>,
+    /// Started for a link that answered no sign-in ([`gatehouse_cli::STALE_LINK_FLAG`]): said once restored.
+    stale_link: bool,
 }
 
 impl Startup {
     fn ready<R: Runtime>(app: &AppHandle<R>, change: impl FnOnce(&mut StartupState)) {
         let Some(startup) = app.try_state::<Startup>() else { return };
-        let (links, sign_in) = {
+        let (links, sign_in, stale_link) = {
             let Ok(mut state) = startup.0.lock() else { return };
             change(&mut state);
             if !state.page_loaded {
                 return;
             }
-            (state.links.take(), state.sign_in.take())
+            (state.links.take(), state.sign_in.take(), std::mem::take(&mut state.stale_link))
         };
         let (Some(links), Some(accounts)) = (links, accounts_of(app)) else { return };
         // The tray too waits for the window: building its menu costs the first paint a frame or two. It is
@@ -353,6 +374,9 @@ impl Startup {
         }
         tauri::async_runtime::spawn(async move {
             accounts.start(links).await;
+            if stale_link {
+                accounts.stale_link();
+            }
             if let Some(profile) = sign_in {
                 // Its errors are shown in the window, as the button's are.
                 let _ = accounts.sign_in(profile.as_deref()).await;

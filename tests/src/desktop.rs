@@ -499,11 +499,15 @@ impl App {
         .await;
     }
 
-    /// Types `text` into the input with `data-testid`, as a person does (its old text cleared first).
+    /// Types `text` into the input with `data-testid`, as a person does (its old text cleared first; an empty
+    /// `text` leaves it cleared).
     pub async fn type_into(&self, test_id: &str, text: &str) {
         let element = self.shown(test_id).await;
         element.clear().await.unwrap_or_else(|e| panic!("clearing {test_id}: {e}"));
-        element.send_keys(text).await.unwrap_or_else(|e| panic!("typing into {test_id}: {e}"));
+        // An empty text is a cleared field (WebDriver refuses to send no keys).
+        if !text.is_empty() {
+            element.send_keys(text).await.unwrap_or_else(|e| panic!("typing into {test_id}: {e}"));
+        }
     }
 
     /// Presses `keys` where the keyboard focus is, as a person at the keyboard does: each

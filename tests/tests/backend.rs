@@ -38,11 +38,17 @@ async fn sign_in_refresh_restart_and_sign_out_against_the_real_provider_and_keyc
     assert!(keyring::lookup(profile).is_none());
 
     // The authorization request is the code flow with PKCE S256, state and nonce, pushed to the provider
-    // (RFC 9126): the browser gets only a reference to it.
+    // (RFC 9126): the browser gets only a reference to it, and what OIDC Core §6.2 wants beside one for an
+    // OpenID request (`response_type`, and `openid` alone as the scope), nothing private.
     service.sign_in().await.unwrap();
     let authorize = shell.last_opened();
     let params: std::collections::BTreeMap<_, _> = authorize.query_pairs().into_owned().collect();
-    assert_eq!(params.keys().collect::<Vec<_>>(), ["client_id", "request_uri"], "{authorize}");
+    assert_eq!(
+        params.keys().collect::<Vec<_>>(),
+        ["client_id", "request_uri", "response_type", "scope"],
+        "{authorize}"
+    );
+    assert_eq!((params["response_type"].as_str(), params["scope"].as_str()), ("code", "openid"), "{authorize}");
     assert!(params["request_uri"].starts_with("urn:ietf:params:oauth:request_uri:"));
     let pushed = idp.events_named("par.success", None).await;
     assert_eq!(pushed.len(), 1);
@@ -586,7 +592,7 @@ async fn the_authorization_endpoints_own_query_is_kept_with_pushed_requests() {
     let opened = shell.last_opened();
     let mut names: Vec<String> = opened.query_pairs().map(|(k, _)| k.into_owned()).collect();
     names.sort();
-    assert_eq!(names, ["client_id", "p", "request_uri"], "{opened}");
+    assert_eq!(names, ["client_id", "p", "request_uri", "response_type", "scope"], "{opened}");
     assert!(opened.query_pairs().any(|(k, v)| k == "p" && v == "B2C_1_signin"), "{opened}");
     assert_eq!(idp.events_named("par.success", None).await.len(), 1);
     service.cancel_sign_in().await.unwrap();

@@ -107,6 +107,7 @@ async fn token_renews_an_expired_access_token_and_prints_only_the_token() {
     std::fs::remove_file(&config).unwrap();
 }
 
+/// `gatehouse sign-out` revokes and removes the session; then `token` says there is none, and what to run.
 #[tokio::test]
 async fn sign_out_revokes_and_then_the_token_command_asks_for_a_sign_in() {
     let (idp, config) = signed_in("sign-out").await;
@@ -121,6 +122,11 @@ async fn sign_out_revokes_and_then_the_token_command_asks_for_a_sign_in() {
     let token = gatehouse(&config, &["token"]).await;
     assert_eq!(token.code, 3, "{token:?}");
     assert!(token.stdout.is_empty() && token.stderr.contains("error[not_signed_in]"), "{token:?}");
+    // In the command line's own words: what to run, never a button to press.
+    assert!(token.stderr.contains("run: gatehouse sign-in"), "{token:?}");
+    assert!(!token.stderr.contains("Press") && !token.stderr.contains("button"), "{token:?}");
+    let named = gatehouse(&config, &["token", "--profile", &profile]).await;
+    assert!(named.stderr.contains(&format!("run: gatehouse sign-in --profile {profile}")), "{named:?}");
     let status = gatehouse(&config, &["status", "--json"]).await;
     let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
     assert_eq!(status["profiles"][0]["state"], "signed_out");
@@ -326,7 +332,7 @@ async fn print_token_command_figures() {
 
 /// `gatehouse sign-in --device` against the real provider's device flow (RFC 8628): it shows a code and where
 /// to enter it, a person enters it on another device (the scripted user agent) and approves, and the session
-/// lands in the keychain for `token` to use.
+/// lands in the keychain, bound to a DPoP key as a browser sign-in's is.
 #[tokio::test]
 async fn device_sign_in_with_a_code_entered_on_another_device() {
     keyring::require_secret_service();
@@ -341,9 +347,12 @@ async fn device_sign_in_with_a_code_entered_on_another_device() {
     let grants = idp.events_named("grant.success", Some("urn:ietf:params:oauth:grant-type:device_code")).await;
     assert_eq!(grants.len(), 1);
     assert_eq!(keyring::count_entries(profile), 1);
+    // The provider does DPoP, and so does this sign-in: a code is no way round the key (RFC 9449 §5), so the
+    // tokens stay bound to it and `token` keeps them to itself, as after a browser sign-in.
+    let proven = idp.events_named("grant.success", Some("urn:ietf:params:oauth:grant-type:device_code")).await;
+    assert!(keyring::session(profile).unwrap()["dpop_key"].is_string(), "a DPoP session: {proven:?}");
     let token = gatehouse(&config, &["token"]).await;
-    assert_eq!(token.code, 0, "{token:?}");
-    assert_eq!(resource_status(&idp.issuer(), token.stdout.trim_end()).await, 200);
+    assert_eq!((token.code, token.stdout.as_str()), (8, ""), "{token:?}");
     let again = gatehouse(&config, &["sign-in", "--device"]).await;
     assert_eq!(again.code, 7, "{again:?}");
     assert!(again.stderr.contains("error[already_signed_in]"), "{again:?}");
@@ -581,11 +590,12 @@ async fn the_credential_helper_answers_only_for_the_user_git_asks_about() {
 
 /// Another program's item beside Gatehouse's for one profile, or an entry Gatehouse can't read: every command
 /// says what is wrong and what to do, in words (never D-Bus object paths or Rust `Debug` text), and
-/// `gatehouse sign-out` clears it.
+/// `gatehouse sign-out` clears it, revoking the grant of each item it can read first.
 #[tokio::test]
 async fn duplicate_or_unreadable_entries_are_explained_and_cleared_by_sign_out() {
-    let (_idp, config) = signed_in("duplicates").await;
+    let (idp, config) = signed_in("duplicates").await;
     let profile = profile_of("duplicates");
+    let refresh_token = stored(&profile, "refresh_token");
     keyring::store_duplicate(&profile, "{}");
     assert_eq!(keyring::count_entries(&profile), 2);
     for (args, code) in [(vec!["token"], 5), (vec!["status"], 0)] {
@@ -600,6 +610,8 @@ async fn duplicate_or_unreadable_entries_are_explained_and_cleared_by_sign_out()
     let cleared = gatehouse(&config, &["sign-out"]).await;
     assert_eq!(cleared.code, 0, "{cleared:?}");
     assert_eq!(keyring::count_entries(&profile), 0, "both items are gone");
+    // The good one among them was signed out at the provider first, not orphaned alive.
+    assert_eq!(idp.introspect(&refresh_token).await["active"], false, "{cleared:?}");
 
     keyring::store_raw(&profile, "{\"v\": 99, \"truncated");
     let token = gatehouse(&config, &["token"]).await;

@@ -73,12 +73,15 @@ async fn s01_sign_in_shows_the_account_and_keeps_tokens_out_of_the_page() {
     app.screenshot("waiting").await;
     app.audit_accessibility("waiting").await;
     // The request was pushed to the provider (RFC 9126): the browser's address bar and history hold only a
-    // reference to it, not the PKCE challenge, the scopes or the redirect URI.
+    // reference to it, and what OIDC Core §6.2 wants beside one (`response_type`, `scope=openid`), not the state,
+    // the nonce, the PKCE challenge, the other scopes or the redirect URI.
     let authorize =
         wait_for("the browser to be opened", desktop::UI_TIMEOUT, || async { desktop.try_last_authorize() }).await;
     let authorize = url::Url::parse(&authorize).unwrap();
     let names: std::collections::BTreeSet<String> = authorize.query_pairs().map(|(k, _)| k.into_owned()).collect();
-    assert_eq!(names, ["client_id", "request_uri"].map(String::from).into(), "{authorize}");
+    let expected = ["client_id", "request_uri", "response_type", "scope"];
+    assert_eq!(names, expected.map(String::from).into(), "{authorize}");
+    assert!(authorize.query_pairs().any(|(k, v)| k == "scope" && v == "openid"), "openid alone: {authorize}");
     assert_eq!(idp.events_named("par.success", None).await.len(), 1);
     desktop.release_browser();
 
@@ -287,6 +290,8 @@ async fn s06_forged_and_replayed_links_are_rejected_while_signed_in() {
     app.quit().await;
 }
 
+/// A link that starts the app is said to answer no sign-in, is kept out of the running process's command line,
+/// and the app stays usable.
 #[tokio::test]
 async fn s07_a_link_that_starts_the_app_is_handled_and_the_app_stays_usable() {
     let _serial = ONE_AT_A_TIME.lock().await;
@@ -296,6 +301,15 @@ async fn s07_a_link_that_starts_the_app_is_handled_and_the_app_stays_usable() {
     let message = app.wait_for_notice("callback_rejected").await;
     assert!(message.contains("no sign-in was in progress"), "{message}");
     app.wait_for_phase("signedOut").await;
+    // A link that started Gatehouse answers no sign-in, and never stays in the command line of the process that
+    // goes on running, which every local user can read (/proc/PID/cmdline).
+    let processes = desktop::app_processes();
+    assert!(!processes.is_empty());
+    for pid in processes {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        assert!(!cmdline.contains("code=cold") && !cmdline.contains("cold-start"), "{pid}: {cmdline}");
+    }
     app.screenshot("cold-start-link").await;
 
     sign_in_as_alice(&app).await;
@@ -966,10 +980,14 @@ async fn s23_start_at_login_starts_hidden_in_the_tray_and_restores_quietly() {
     assert_eq!(desktop::webkit_processes(resident.pid()), Vec::<u32>::new(), "a login start runs no WebKit");
     assert_eq!(desktop::toolkit_mapped(resident.pid()), Vec::<String>::new(), "a login start maps no toolkit");
     assert_eq!(desktop.browser_launches(), opened, "the session is restored without the browser");
-    // Started again, as from the applications menu: the launch hands itself to the light tray, which becomes the
-    // window in the same process.
+    // Started again, as the OS does with a sign-in link: the launch hands itself to the light tray, which becomes
+    // the window in the same process. The light tray has no sign-in waiting, so the link answers none: the window
+    // says so, and the link's code never reaches the command line of the process that goes on running, which
+    // every local user can read (/proc/PID/cmdline).
     let pid = resident.pid();
+    let link = "com.example.gatehouse:/callback?code=stale-code-for-the-tray&state=stale-state";
     let again = std::process::Command::new(desktop::app_binary())
+        .arg(link)
         .envs(desktop.app_env())
         .status()
         .unwrap_or_else(|e| panic!("starting Gatehouse again: {e}"));
@@ -978,6 +996,10 @@ async fn s23_start_at_login_starts_hidden_in_the_tray_and_restores_quietly() {
     assert_eq!(desktop::app_processes(), vec![pid], "one Gatehouse, the one that was running");
     app.wait_for_phase("signedIn").await;
     app.wait_for_text("resource", "Hello, Alice!").await;
+    let message = app.wait_for_notice("callback_rejected").await;
+    assert!(message.contains("no sign-in was in progress"), "{message}");
+    let cmdline = String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap()).replace('\0', " ");
+    assert!(!cmdline.contains("stale-code-for-the-tray"), "the code is in the window's command line: {cmdline}");
     app.screenshot("shown-after-login-start").await;
     app.click("start-at-login").await;
     expect_tray(&menu, &signed_in("Start at login [ ]")).await;
@@ -1184,9 +1206,17 @@ async fn s34_a_half_filled_setup_form_survives_a_closed_window_and_its_secret_do
     assert_eq!(value("setup-issuer").await, idp.issuer());
     assert_eq!(value("setup-client-secret").await, "", "the secret is never kept");
     assert!(!config_file.exists(), "nothing is saved until Save");
-    for dir in [home_config, std::path::PathBuf::from(std::env::var_os("XDG_DATA_HOME").unwrap())] {
-        let found = std::process::Command::new("grep").args(["-rl", "half-typed-client"]).arg(&dir).output().unwrap();
-        assert!(found.stdout.is_empty(), "the form was written to {}", String::from_utf8_lossy(&found.stdout));
+    let dir = |name: &str| std::path::PathBuf::from(std::env::var_os(name).unwrap());
+    // Neither the form nor its secret is written anywhere: not the config, not the app's data, and not WebKit's
+    // own storage and caches (XDG_CACHE_HOME), where a web view keeps what it keeps.
+    for (what, dirs) in [
+        ("half-typed-client", vec![home_config.clone(), dir("XDG_DATA_HOME")]),
+        ("typed-secret-never-kept", vec![home_config, dir("XDG_DATA_HOME"), dir("XDG_CACHE_HOME")]),
+    ] {
+        for dir in dirs {
+            let found = std::process::Command::new("grep").args(["-rla", what]).arg(&dir).output().unwrap();
+            assert!(found.stdout.is_empty(), "{what} was written to {}", String::from_utf8_lossy(&found.stdout));
+        }
     }
     app.screenshot("setup-form-kept").await;
     menu.click("Quit");
@@ -1757,8 +1787,12 @@ async fn s29_a_clean_home_sets_up_a_provider_by_issuer_with_registration() {
     assert!(text.contains(&format!("issuer = \"{}\"", idp.issuer())), "{text}");
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&config_file).unwrap().permissions().mode() & 0o777, 0o600);
-    assert!(keyring::lookup_in(keyring::REGISTRATION_SERVICE, &profile).is_some(), "the registration's token is kept");
-    assert!(!text.contains("registration_access_token"), "{text}");
+    let registration =
+        keyring::lookup_in(keyring::REGISTRATION_SERVICE, &profile).expect("the registration's token is kept");
+    let registration: serde_json::Value = serde_json::from_str(&registration).unwrap();
+    let access_token = registration["access_token"].as_str().unwrap();
+    assert!(access_token.len() > 8, "{registration}");
+    assert!(!text.contains(access_token), "the registration access token is in the config file: {text}");
 
     app.card(&profile).click("sign-in").await;
     app.card(&profile).wait_for_phase("signedIn").await;
@@ -1776,6 +1810,27 @@ async fn s29_a_clean_home_sets_up_a_provider_by_issuer_with_registration() {
     assert_eq!(desktop.browser_launches(), launches);
     let refresh_token = keyring::session(&profile).unwrap()["refresh_token"].as_str().unwrap().to_owned();
 
+    // Edited to another client (an empty client ID registers Gatehouse again): the session can't go on with the
+    // new client, so it is signed out first and revoked at the provider, never left alive with nobody holding it;
+    // the registration it replaces is deleted.
+    app.card(&profile).click("edit-provider").await;
+    app.type_into("setup-client-id", "").await;
+    app.click("setup-save").await;
+    wait_for("the edit to register a new client", desktop::UI_TIMEOUT, || async {
+        (idp.events_named("registration_create.success", None).await.len() == 2).then_some(())
+    })
+    .await;
+    app.card(&profile).wait_for_phase("signedOut").await;
+    assert_eq!(idp.introspect(&refresh_token).await["active"], false, "the old client's session was revoked");
+    assert!(keyring::lookup(&profile).is_none(), "and removed from the keychain");
+    wait_for("the replaced registration to be deleted", desktop::UI_TIMEOUT, || async {
+        (idp.events_named("registration_delete.success", None).await.len() == 1).then_some(())
+    })
+    .await;
+    app.card(&profile).click("sign-in").await;
+    app.card(&profile).wait_for_phase("signedIn").await;
+    let refresh_token = keyring::session(&profile).unwrap()["refresh_token"].as_str().unwrap().to_owned();
+
     app.card(&profile).click("remove-provider").await;
     app.card(&profile).click("remove-provider-confirm").await;
     wait_for("the provider's card to go", desktop::UI_TIMEOUT, || async {
@@ -1785,7 +1840,7 @@ async fn s29_a_clean_home_sets_up_a_provider_by_issuer_with_registration() {
     assert!(app.execute("return !document.getElementById('setup').hidden").await.as_bool().unwrap());
     assert!(keyring::lookup(&profile).is_none(), "the session is gone from the keychain");
     assert_eq!(idp.introspect(&refresh_token).await["active"], false, "the session was revoked at the provider");
-    assert_eq!(idp.events_named("registration_delete.success", None).await.len(), 1, "the registration is deleted");
+    assert_eq!(idp.events_named("registration_delete.success", None).await.len(), 2, "the registration is deleted");
     assert!(keyring::lookup_in(keyring::REGISTRATION_SERVICE, &profile).is_none());
     let text = std::fs::read_to_string(&config_file).unwrap();
     assert!(text.starts_with("# My providers, set up in Gatehouse"), "{text}");

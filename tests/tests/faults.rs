@@ -395,7 +395,7 @@ async fn a_failed_pushed_authorization_request_opens_no_browser_and_leaves_nothi
     service.sign_in().await.unwrap();
     let opened = browser.last_opened();
     let names: Vec<String> = opened.query_pairs().map(|(k, _)| k.into_owned()).collect();
-    assert_eq!(names, ["client_id", "request_uri"], "{opened}");
+    assert_eq!(names, ["client_id", "response_type", "scope", "request_uri"], "{opened}");
     assert_eq!(proxy.requests("/request"), 5);
     browse(&service, &browser).await;
     assert_eq!(service.view().phase, Phase::SignedIn, "{:?}", service.view().notice);

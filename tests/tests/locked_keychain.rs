@@ -41,11 +41,13 @@ impl Drop for Changed {
     }
 }
 
-/// A refresh the keychain can't save still shows the data with the new access token (the old refresh token is
-/// spent, so there is no going back), and says that the session wasn't saved. Once the keychain is unlocked,
-/// the next refresh saves again.
+/// A renewal whose re-read of the keychain fails (locked, here) can't know what another process stored since:
+/// it spends nothing, keeps the session and says why (review M2). Here another Gatehouse has rotated the refresh
+/// token meanwhile, so spending the one this process holds would be a replay, which ends the whole grant at a
+/// provider with reuse detection (RFC 9700 §4.14.2). Once the keychain is unlocked, the next refresh takes the
+/// other process's session and no grant is ever refused.
 #[tokio::test]
-async fn a_refresh_the_keychain_cannot_save_is_used_and_reported() {
+async fn a_renewal_that_cannot_read_the_keychain_spends_nothing() {
     let _serial = ONE_AT_A_TIME.lock().await;
     keyring::require_secret_service();
     let idp = Idp::start(&artifacts_dir("locked").join("idp-refresh.log"));
@@ -55,26 +57,28 @@ async fn a_refresh_the_keychain_cannot_save_is_used_and_reported() {
     service.sign_in().await.unwrap();
     service.handle_callback(&opened.answer("kim", Decision::Approve).await).await;
     assert_eq!(service.view().phase, Phase::SignedIn, "{:?}", service.view().notice);
+    // Another Gatehouse (git's credential helper, say) renews: the refresh token this window holds is spent.
+    let (other, _) = start(&idp, profile);
+    other.start(Vec::new()).await;
+    other.refresh().await.unwrap();
+    assert_eq!(idp.events_named("grant.success", Some("refresh_token")).await.len(), 1);
+    let entry = keyring::lookup(profile).unwrap();
 
     let locked = Changed::by(keyring::lock);
     let result = service.refresh().await;
     drop(locked);
-    assert!(result.is_ok(), "{result:?}");
+    assert!(result.is_err(), "a renewal on a guess: {result:?}");
     let view = service.view();
-    assert_eq!(view.phase, Phase::SignedIn);
-    assert_eq!(notice_kind(&service).as_deref(), Some("session_not_saved"), "{:?}", view.notice);
-    let refreshed = idp.events_named("grant.success", Some("refresh_token")).await;
-    assert_eq!(refreshed.len(), 1);
-    let served = idp.events_named("resource.served", None).await;
-    assert_eq!(served.last().unwrap()["tokenSha256"], refreshed[0]["access_token_sha256"], "new token, shown");
-    assert_eq!(view.resource.unwrap()["greeting"], "Hello, Kim!");
+    assert_eq!(view.phase, Phase::SignedIn, "the session is kept");
+    assert!(notice_kind(&service).is_some_and(|k| k.starts_with("keychain_")), "{:?}", view.notice);
+    assert_eq!(idp.events_named("grant.success", Some("refresh_token")).await.len(), 1, "nothing spent");
+    assert!(idp.refused_grants().await.is_empty(), "{:?}", idp.refused_grants().await);
+    assert_eq!(keyring::lookup(profile).unwrap(), entry, "nothing written");
 
+    // Unlocked: the other process's renewal is found and used; the provider never sees a spent token.
     service.refresh().await.unwrap();
-    assert!(service.view().notice.is_none(), "{:?}", service.view().notice);
-    let refreshed = idp.events_named("grant.success", Some("refresh_token")).await;
-    assert_eq!(refreshed.len(), 2, "the in-memory refresh token must still work");
-    let stored = keyring::session(profile).unwrap();
-    assert_eq!(sha256_hex(stored["refresh_token"].as_str().unwrap()), refreshed[1]["refresh_token_sha256"]);
+    assert!(idp.refused_grants().await.is_empty(), "{:?}", idp.refused_grants().await);
+    assert_eq!(service.view().resource.unwrap()["greeting"], "Hello, Kim!");
     service.sign_out().await.unwrap();
 }
 
@@ -220,20 +224,27 @@ async fn a_save_of_unknown_outcome_keeps_the_renewal_lock_until_it_lands() {
         (proxy.requests("/token") == 1).then_some(())
     })
     .await;
-    let paused = keyring::Paused::now();
-    // Past the keychain's 10 s deadline: Gatehouse no longer waits for the save, but it may still land.
-    tokio::time::sleep(gatehouse_lib::tokens::keychain::KEYCHAIN_TIMEOUT + std::time::Duration::from_secs(3)).await;
-    let lock_file = || std::fs::File::open(harness::cli::renewal_lock_path(profile)).unwrap();
-    assert!(lock_file().try_lock().is_err(), "the renewal lock is held while the write may still land");
-    assert!(!refresh.is_finished());
-
-    // A `gatehouse token` started now, as git's credential helper would be, waits for the lock, and then finds
-    // the renewed session: it neither reads the old entry nor spends its refresh token again.
+    // A `gatehouse token`, as git's credential helper would run it, reads the (old, expired) entry while the
+    // keychain still answers, and queues at the renewal lock the window holds.
+    let lock_path = harness::cli::renewal_lock_path(profile);
     let config = harness::artifacts_dir("locked").join("unknown-save.toml");
     std::fs::write(&config, &toml).unwrap();
     let command = tokio::spawn(async move { harness::cli::gatehouse(&config, &["token"]).await });
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    harness::wait_for("the command at the renewal lock", std::time::Duration::from_secs(15), || async {
+        (harness::cli::processes_with_open(&lock_path) == 1).then_some(())
+    })
+    .await;
+    let paused = keyring::Paused::now();
+    // Past the keychain's 10 s deadline: Gatehouse no longer waits for the save, but it may still land.
+    tokio::time::sleep(gatehouse_lib::tokens::keychain::KEYCHAIN_TIMEOUT + std::time::Duration::from_secs(3)).await;
+    let lock_file = || std::fs::File::open(&lock_path).unwrap();
+    assert!(lock_file().try_lock().is_err(), "the renewal lock is held while the write may still land");
+    assert!(!refresh.is_finished());
+    // Still queued at the lock, not past it: let go early, it would read the old entry and spend the refresh token
+    // the window just spent (and its read would now fail, or hang, against the stopped keychain).
     assert!(!command.is_finished(), "the command must wait while the window's save may still land");
+    assert_eq!(harness::cli::processes_with_open(&lock_path), 1, "the command waits at the lock");
+    assert!(idp.events_named("grant.success", Some("refresh_token")).await.len() <= 1, "no second renewal meanwhile");
 
     drop(paused);
     let result = refresh.await.unwrap();
@@ -249,4 +260,50 @@ async fn a_save_of_unknown_outcome_keeps_the_renewal_lock_until_it_lands() {
     assert_eq!(issued.len(), 1, "one renewal in all");
     assert!(idp.refused_grants().await.is_empty(), "{:?}", idp.refused_grants().await);
     service.sign_out().await.unwrap();
+}
+
+/// A `gatehouse token` whose renewal the keychain can't save (it locked while the token request was under way)
+/// ends with the only copy of the rotated refresh token: it asks the keychain once more, then says so, exit 5,
+/// and prints no token as if all were well (review L14).
+#[tokio::test]
+async fn a_command_whose_renewal_cannot_be_saved_says_so() {
+    use harness::faults::{Fault, FaultProxy};
+    let _serial = ONE_AT_A_TIME.lock().await;
+    keyring::require_secret_service();
+    let idp = Idp::start(&artifacts_dir("locked").join("idp-unsaved-command.log"));
+    let proxy = FaultProxy::start(idp.issuer()).await;
+    let profile = "locked-unsaved-command";
+    let toml = format!(
+        "{}token_endpoint = \"{}/token\"\nauthorization_endpoint = \"{}/auth\"\njwks_uri = \"{}/jwks\"\n",
+        idp.bearer_profile_toml(profile),
+        proxy.url(),
+        idp.issuer(),
+        idp.issuer()
+    );
+    let (service, opened) = common::service(&toml);
+    service.start(Vec::new()).await;
+    common::sign_in(&service, &opened, "kim").await;
+    drop(service);
+    common::expire_access_token(profile).await;
+    let entry = keyring::lookup(profile).unwrap();
+
+    // The command reads the keychain, then waits for the provider; meanwhile the keychain locks.
+    proxy.inject(Fault::Delay(1500), &["/token"]);
+    let config = harness::artifacts_dir("locked").join("unsaved-command.toml");
+    std::fs::write(&config, &toml).unwrap();
+    let before = proxy.requests("/token");
+    let command = tokio::spawn(async move { harness::cli::gatehouse(&config, &["token"]).await });
+    harness::wait_for("the command's token request", std::time::Duration::from_secs(10), || async {
+        (proxy.requests("/token") == before + 1).then_some(())
+    })
+    .await;
+    let locked = Changed::by(keyring::lock);
+    let run = command.await.unwrap();
+    drop(locked);
+    assert_eq!(run.code, 5, "{run:?}");
+    assert_eq!(run.stdout, "", "no token printed as if all were well");
+    assert!(run.stderr.contains("error[renewal_not_saved]"), "{run:?}");
+    assert!(run.stderr.contains("gatehouse sign-in"), "what to do next: {run:?}");
+    assert_eq!(idp.events_named("grant.success", Some("refresh_token")).await.len(), 1, "one renewal");
+    assert_eq!(keyring::lookup(profile).unwrap(), entry, "nothing else written");
 }

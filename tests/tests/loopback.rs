@@ -79,6 +79,23 @@ async fn a_loopback_sign_in_takes_one_good_request_and_closes_its_port() {
     assert!(matches!(status, Err(_) | Ok(431)), "a head past 16 KiB must be cut off, not served: {status:?}");
     assert_eq!(service.view().phase, Phase::WaitingForBrowser);
     assert!(idp.events_named("grant.success", None).await.is_empty());
+    // The path as a URI (RFC 3986 §6.2.2): a percent-encoded spelling of it is the same path, and is answered as
+    // the callback (here forged, so refused), never a 404 that would strand the sign-in.
+    let spelled = http.get(format!("{base}/%63allback?code=forged&state=forged")).send().await.unwrap();
+    assert_eq!(spelled.status(), 400);
+    // The pending sign-in's own answer at another path (a provider whose registered redirect URI differs) is said
+    // at once, with where it came and where it was expected, and leaves the sign-in waiting.
+    let state = browser.last_opened().query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned();
+    let misdirected = http.get(format!("{base}/oauth2/callback?code=x&state={state}")).send().await.unwrap();
+    assert_eq!(misdirected.status(), 400);
+    let notice = service.view().notice.unwrap();
+    assert!(
+        notice.message.contains(&format!("back to http://127.0.0.1:{port}/oauth2/callback"))
+            && notice.message.contains(&format!("expects http://127.0.0.1:{port}/callback")),
+        "{notice:?}"
+    );
+    assert!(!notice.message.contains("code=x"), "{notice:?}");
+    assert_eq!(service.view().phase, Phase::WaitingForBrowser);
 
     // The browser follows the provider's redirect to the listener.
     let redirect = browser.answer("quinn", Decision::Approve).await;

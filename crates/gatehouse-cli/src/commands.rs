@@ -138,7 +138,12 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
         | Command::Credential { profile, .. } => profile.clone(),
         Command::Status { .. } => None,
     };
-    match runtime.block_on(execute(cli)) {
+    let result = runtime.block_on(execute(cli));
+    // A keychain read that never came back (a Secret Service stuck behind a prompt nobody can answer) was given
+    // up on already; it must not keep the command from ending. (A write of unknown outcome was waited for before
+    // the renewal lock was let go, so none is left here.)
+    runtime.shutdown_background();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let code = fail(&e);
@@ -149,6 +154,9 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
         }
     }
 }
+
+/// Said when the entry a sign-out was to remove changed before it could: another Gatehouse signed in meanwhile.
+const CHANGED_MEANWHILE: &str = "The saved session changed meanwhile (another Gatehouse signed in), so it was left as it is. Run the sign-out again to sign that session out.";
 
 /// What to run next after `error`, in the command line's own words: the core says what happened, and never
 /// names a button or a flag; the window has its buttons beside the message, and this is the terminal's.
@@ -227,16 +235,24 @@ async fn execute(cli: Cli) -> Result<(), Error> {
                 }
                 // A session this profile can't use: it can still be removed from this computer.
                 Err(Error::OtherProvider { stored, .. }) => {
-                    service.forget_stored().await?;
-                    crate::say!("Removed the session saved for {stored} from this computer. Gatehouse no longer uses that provider, so it couldn't tell it; to end the session there, sign out on its website.");
+                    if service.forget_stored().await? {
+                        crate::say!("Removed the session saved for {stored} from this computer. Gatehouse no longer uses that provider, so it couldn't tell it; to end the session there, sign out on its website.");
+                    } else {
+                        crate::say!("{CHANGED_MEANWHILE}");
+                    }
                     return Ok(());
                 }
-                Err(Error::Keychain(e @ (KeychainError::Corrupt(_) | KeychainError::Duplicates))) => {
+                Err(Error::Keychain(e @ KeychainError::Corrupt(_))) => {
                     tracing::info!(kind = e.kind(), "removing an unreadable entry");
-                    service.forget_stored().await?;
-                    crate::say!("Removed the saved session, which couldn't be read, from this computer. The provider wasn't told; to end the session there, sign out on its website.");
+                    if service.forget_stored().await? {
+                        crate::say!("Removed the saved session, which couldn't be read, from this computer. The provider wasn't told; to end the session there, sign out on its website.");
+                    } else {
+                        crate::say!("{CHANGED_MEANWHILE}");
+                    }
                     return Ok(());
                 }
+                // Several items: sign-out revokes each one it can read, then removes them all.
+                Err(Error::Keychain(KeychainError::Duplicates)) => {}
                 Err(e) => return Err(e),
             }
             service.sign_out().await?;
@@ -434,7 +450,14 @@ async fn profile_status(service: &Gatehouse, config: &Config) -> ProfileStatus {
         expires_at: view.expires_at,
         renewable: view.renewable,
         scopes: view.scopes.clone(),
-        error: loaded.as_ref().err().map(gatehouse_core::state::Notice::error),
+        // The core's words, and the command line's next step after them.
+        error: loaded.as_ref().err().map(|e| {
+            let mut notice = gatehouse_core::state::Notice::error(e);
+            if let Some(step) = next_step(e, Some(&config.profile)) {
+                notice.message = format!("{} ({step})", notice.message);
+            }
+            notice
+        }),
     }
 }
 

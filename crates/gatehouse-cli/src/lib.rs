@@ -30,7 +30,7 @@ use std::process::ExitCode;
 pub use commands::{exit_code, is_cli, run, terminal_safe};
 #[cfg(unix)]
 pub use window::open_tray;
-pub use window::WINDOW_PROGRAM;
+pub use window::{open as open_window, WINDOW_PROGRAM};
 
 /// The app identifier: the keychain service, config directory and single-instance name the window uses too.
 pub(crate) const IDENTIFIER: &str = "com.example.gatehouse";
@@ -64,6 +64,33 @@ pub fn single_instance(identifier: &str) -> (String, String) {
     let name = format!("{identifier}.SingleInstance");
     let path = format!("/{}", name.replace('.', "/").replace('-', "_"));
     (name, path)
+}
+
+/// Says to the window that it was started for a sign-in link it can't have been waiting for (a link that started
+/// Gatehouse, or one the light tray got): the window says so. It stands in for the link, which would otherwise
+/// stay in the long-lived window's command line, readable by every local user (`/proc/PID/cmdline`).
+pub const STALE_LINK_FLAG: &str = "--stale-link";
+
+/// `args` (program first) with every sign-in link (an argument that is neither a flag nor `--config`'s value)
+/// replaced by one [`STALE_LINK_FLAG`]; `None` when there is none.
+pub fn without_links<S: AsRef<std::ffi::OsStr> + From<&'static str> + Clone>(args: &[S]) -> Option<Vec<S>> {
+    let mut kept = Vec::with_capacity(args.len());
+    let mut linked = false;
+    let mut rest = args.iter();
+    kept.extend(rest.next().cloned());
+    while let Some(arg) = rest.next() {
+        let text = arg.as_ref().to_string_lossy();
+        if text == "--config" {
+            kept.push(arg.clone());
+            kept.extend(rest.next().cloned());
+        } else if text.starts_with('-') {
+            kept.push(arg.clone());
+        } else if !linked {
+            linked = true;
+            kept.push(S::from(STALE_LINK_FLAG));
+        }
+    }
+    linked.then_some(kept)
 }
 
 /// Opens the window and starts a sign-in there, for the first profile or (`--sign-in=PROFILE`) the one named: what

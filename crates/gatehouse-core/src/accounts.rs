@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::service::Gatehouse;
 use crate::setup::{self, Draft, Editing, Findings};
 use crate::state::{Notice, Phase, ProviderChoice, SetupView, WindowView};
-use crate::tokens::keychain::Keychain;
+use crate::tokens::keychain::{Keychain, KeychainError};
 use crate::tokens::Binding;
 
 /// Where the window's view goes: the window's channel and the tray.
@@ -301,6 +301,18 @@ impl Accounts {
         }
     }
 
+    /// Says that a sign-in link came to a Gatehouse that had no sign-in waiting (one that started with the link,
+    /// or the light tray), as a link answering no sign-in is said: the link itself never reaches this process
+    /// (it would stay in its command line for as long as it runs), and none could have been its answer.
+    pub fn stale_link(&self) {
+        let e: Error = crate::auth::callback::CallbackError::NoSignInInProgress.into();
+        tracing::warn!(kind = e.kind(), "a sign-in link came while no sign-in was waiting; ignored");
+        match self.services().as_slice() {
+            [only] => only.report(&e),
+            _ => self.change(|shared| shared.notice = Some(Notice::error(&e))),
+        }
+    }
+
     /// Says that the list of added accounts couldn't be read: which stored sessions are theirs is unknown, so none
     /// is listed as a removed profile's.
     pub fn added_list_unreadable(&self) {
@@ -323,6 +335,10 @@ impl Accounts {
         match self.keychain.stored_profiles().await {
             Ok(stored) => {
                 let removed: Vec<String> = stored.into_iter().filter(|p| !configured.contains(&p.as_str())).collect();
+                // Read each once, so that Forget can tell the entry listed from one written since.
+                for profile in &removed {
+                    let _ = self.keychain.load(profile).await;
+                }
                 if !removed.is_empty() {
                     tracing::info!(
                         count = removed.len(),
@@ -396,8 +412,31 @@ impl Accounts {
         if !known.iter().any(|p| p == profile) {
             return Err(Error::UnknownProfile { name: profile.to_owned(), known });
         }
-        if let Err(e) = self.keychain.delete(profile).await {
-            let e = Error::Keychain(e);
+        // The entry listed, and only that: under the profile's renewal lock, read again. Another process (a command
+        // with another config) may have signed in under this name since, and its session must not be deleted
+        // unrevoked. An entry that still can't be read is the one listed; one that can't be looked at is left.
+        let lock = match crate::tokens::lock::lock_dir(self.keychain.service()) {
+            Some(dir) => crate::tokens::lock::acquire(&dir, profile, crate::tokens::keychain::KEYCHAIN_TIMEOUT * 2)
+                .await
+                .map_err(|e| Error::Internal(e.to_string())),
+            None => Err(Error::Internal("no place for the renewal lock".into())),
+        };
+        let still_listed = match (&lock, self.keychain.load_if_changed(profile).await) {
+            (Err(e), _) => Err(e.clone()),
+            (Ok(_), Ok(None) | Err(KeychainError::Corrupt(_) | KeychainError::Duplicates)) => Ok(true),
+            (Ok(_), Ok(Some(_))) => Ok(false),
+            (Ok(_), Err(e)) => Err(Error::Keychain(e)),
+        };
+        let deleted = match still_listed {
+            Ok(true) => self.keychain.delete(profile).await.map_err(Error::Keychain),
+            Ok(false) => Err(Error::Setup(format!(
+                "{profile}'s saved session changed since it was listed (another Gatehouse signed in with that name), \
+                 so it was left as it is"
+            ))),
+            Err(e) => Err(e),
+        };
+        drop(lock);
+        if let Err(e) = deleted {
             self.change(|shared| shared.notice = Some(Notice::error(&e)));
             return Err(e);
         }
@@ -610,6 +649,19 @@ impl Accounts {
                 });
             }
         }
+        // An edit that binds the profile to another provider, client or resource (a registration is a new client)
+        // signs the old session out first, revoking it where the old provider can (RFC 7009): no path would ever
+        // revoke it afterwards, and its grant would stay alive with nobody holding it. A sign-out that fails
+        // changes nothing, as with Remove.
+        if let Some(profile) = editing {
+            let old = self.get(Some(profile))?;
+            let rebound = draft.client_id.trim().is_empty()
+                || old.profile().is_some_and(|config| !Binding::of(config).same_as(&Binding::of(&surveyed.config)));
+            if rebound {
+                tracing::info!("the edit changes the provider or client; signing the old session out first");
+                old.sign_out().await?;
+            }
+        }
         let registrations = self.registrations();
         let mut registered = None;
         if draft.client_id.trim().is_empty() {
@@ -699,7 +751,7 @@ impl Accounts {
             let text = serde_json::to_string(management).map_err(|e| Error::Internal(e.to_string()))?;
             self.registrations().save_text(name, text).await?;
         }
-        let before = std::fs::read(file).ok();
+        let before = std::fs::read_to_string(file).ok();
         match editing {
             Some(profile) => crate::config_file::update(file, profile, fields)?,
             None => crate::config_file::add(file, name, fields)?,
@@ -712,11 +764,11 @@ impl Accounts {
                 config.ok_or_else(|| Error::Internal("the saved profile is missing".into()))
             });
         if read_back.is_err() {
-            // The file is left as it was: a profile the next start would refuse is never kept.
-            let _ = match before {
-                Some(bytes) => std::fs::write(file, bytes),
-                None => std::fs::remove_file(file),
-            };
+            // The file is left as it was, replaced as atomically as any edit: a profile the next start would
+            // refuse is never kept.
+            if let Err(e) = crate::config_file::restore(file, before.as_deref()) {
+                tracing::warn!(kind = e.kind(), "couldn't put the config file back as it was");
+            }
         }
         read_back
     }

@@ -1256,15 +1256,27 @@ pub(crate) mod tests {
                         };
                         urls.push(&config.resource_url);
                         for url in urls {
+                            // An IPv4 literal in 127/8 (all four parts numbers: `127.evil.example` is a name), or
+                            // the IPv6 one.
                             let host = url.host_str().unwrap_or_default();
-                            let literal_loopback = host.starts_with("127.") || host == "[::1]";
+                            let parts: Vec<&str> = host.split('.').collect();
+                            let v4_loopback = parts.len() == 4
+                                && parts[0] == "127"
+                                && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+                            let literal_loopback = v4_loopback || host == "[::1]";
                             prop_assert!(url.scheme() == "https" || (url.scheme() == "http" && literal_loopback), "{url}");
                             prop_assert!(url.username().is_empty() && url.password().is_none(), "{url}");
                         }
                         // The profile names a keychain entry and a lock file: nothing that could be a path.
                         prop_assert!(config.profile.len() <= 64 && config.profile.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
                     }
-                    Err(e) => prop_assert!(e.to_string().contains("fuzz.toml"), "{e}"),
+                    // The message names the file, and a field (one of the profile's keys, or a line of it),
+                    // never the whole refusal as one unlocated sentence.
+                    Err(e) => {
+                        prop_assert!(!e.field.is_empty() && !e.problem.is_empty(), "{e:?}");
+                        let located = format!("The config file fuzz.toml is invalid: {}: ", e.field);
+                        prop_assert!(e.to_string().starts_with(&located), "{e}");
+                    }
                 }
             }
         }

@@ -18,19 +18,15 @@ pub type Fields = Vec<(&'static str, Option<toml_edit::Value>)>;
 /// Each change reads, edits and replaces the whole file: one at a time in this process, so that none is lost.
 static EDITS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// How often an edit starts over when the file changed under it (another Gatehouse, or a person's editor).
+const EDIT_ATTEMPTS: usize = 3;
+
 /// Reads the file; a missing one is an empty document.
 ///
 /// # Errors
 /// [`Error::Setup`] when it can't be read or is not TOML: the window then says to fix it by hand first.
 pub fn read(path: &Path) -> Result<DocumentMut> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(Error::Setup(format!("couldn't read {} ({e})", path.display()))),
-    };
-    text.parse::<DocumentMut>().map_err(|e| {
-        Error::Setup(format!("{} is not valid TOML; fix it by hand first ({})", path.display(), one_line(&e)))
-    })
+    parse(path, read_text(path)?.as_deref().unwrap_or_default())
 }
 
 fn one_line(e: &impl std::fmt::Display) -> String {
@@ -78,9 +74,11 @@ fn profile_mut<'a>(doc: &'a mut DocumentMut, name: &str) -> Option<&'a mut Table
 /// # Errors
 /// [`Error::Setup`] when the file can't be read, parsed or written, or already has a profile called `name`.
 pub fn add(path: &Path, name: &str, fields: &Fields) -> Result<()> {
-    let _one_at_a_time = EDITS.lock().unwrap_or_else(|p| p.into_inner());
-    let mut doc = read(path)?;
-    if profile_names(&doc).iter().any(|n| n == name) {
+    edit(path, |doc| add_to(doc, name, fields))
+}
+
+fn add_to(doc: &mut DocumentMut, name: &str, fields: &Fields) -> Result<()> {
+    if profile_names(doc).iter().any(|n| n == name) {
         return Err(Error::Setup(format!("the config file already has a profile called {name:?}")));
     }
     let mut table = Table::new();
@@ -88,7 +86,7 @@ pub fn add(path: &Path, name: &str, fields: &Fields) -> Result<()> {
     set(&mut table, fields);
     match doc.get("profile") {
         Some(Item::ArrayOfTables(_)) => {}
-        _ if is_empty(&doc) => {
+        _ if is_empty(doc) => {
             doc.remove("profile");
             doc.insert("profile", Item::ArrayOfTables(ArrayOfTables::new()));
         }
@@ -112,7 +110,7 @@ pub fn add(path: &Path, name: &str, fields: &Fields) -> Result<()> {
         table.decor_mut().set_prefix("\n");
     }
     list.push(table);
-    write(path, &doc)
+    Ok(())
 }
 
 /// Changes the keys `fields` names in the profile `name`: each `Some` is set in place, keeping its comments,
@@ -121,12 +119,12 @@ pub fn add(path: &Path, name: &str, fields: &Fields) -> Result<()> {
 /// # Errors
 /// [`Error::Setup`] when the file can't be read, parsed or written, or has no profile called `name`.
 pub fn update(path: &Path, name: &str, fields: &Fields) -> Result<()> {
-    let _one_at_a_time = EDITS.lock().unwrap_or_else(|p| p.into_inner());
-    let mut doc = read(path)?;
-    let table = profile_mut(&mut doc, name)
-        .ok_or_else(|| Error::Setup(format!("the config file has no profile called {name:?} any more")))?;
-    set(table, fields);
-    write(path, &doc)
+    edit(path, |doc| {
+        let table = profile_mut(doc, name)
+            .ok_or_else(|| Error::Setup(format!("the config file has no profile called {name:?} any more")))?;
+        set(table, fields);
+        Ok(())
+    })
 }
 
 /// Removes the profile `name`, with its comments; the file's other profiles and comments stay.
@@ -134,9 +132,11 @@ pub fn update(path: &Path, name: &str, fields: &Fields) -> Result<()> {
 /// # Errors
 /// [`Error::Setup`] when the file can't be read, parsed or written.
 pub fn remove(path: &Path, name: &str) -> Result<()> {
-    let _one_at_a_time = EDITS.lock().unwrap_or_else(|p| p.into_inner());
-    let mut doc = read(path)?;
-    let names = profile_names(&doc);
+    edit(path, |doc| remove_from(doc, name))
+}
+
+fn remove_from(doc: &mut DocumentMut, name: &str) -> Result<()> {
+    let names = profile_names(doc);
     if !names.iter().any(|n| n == name) {
         return Ok(());
     }
@@ -166,7 +166,83 @@ pub fn remove(path: &Path, name: &str) -> Result<()> {
             doc.remove(&key);
         }
     }
-    write(path, &doc)
+    Ok(())
+}
+
+/// Reads the file, applies `change`, and replaces the file with the result, as one edit: no other Gatehouse edits
+/// it meanwhile (an OS lock on a file beside it), and a change made by anyone else meanwhile (a person's editor)
+/// is never overwritten: the file is compared with what was read just before the new one replaces it, and on a
+/// difference the edit starts over from the file as it is now.
+fn edit(path: &Path, change: impl Fn(&mut DocumentMut) -> Result<()>) -> Result<()> {
+    edit_checked(path, change, || {})
+}
+
+/// [`edit`], with `meanwhile` run between the read and the write (a test's stand-in for another editor).
+fn edit_checked(path: &Path, change: impl Fn(&mut DocumentMut) -> Result<()>, meanwhile: impl Fn()) -> Result<()> {
+    let _one_at_a_time = EDITS.lock().unwrap_or_else(|p| p.into_inner());
+    let _other_processes = edit_lock(path)?;
+    for _ in 0..EDIT_ATTEMPTS {
+        let before = read_text(path)?;
+        let mut doc = parse(path, before.as_deref().unwrap_or_default())?;
+        change(&mut doc)?;
+        meanwhile();
+        match write_if_unchanged(path, &doc.to_string(), Some(before.as_deref().unwrap_or_default()))? {
+            true => return Ok(()),
+            false => tracing::info!("the config file changed while it was being edited; starting over"),
+        }
+    }
+    Err(Error::Setup(format!("{} kept changing while Gatehouse edited it; try again", path.display())))
+}
+
+/// An OS lock on a file beside the config file, held while one Gatehouse process edits it.
+fn edit_lock(path: &Path) -> Result<std::fs::File> {
+    let failed = |e: std::io::Error| Error::Setup(format!("couldn't lock {} for editing ({e})", path.display()));
+    let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    let dir = target.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    create_private_dir(dir).map_err(failed)?;
+    let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("config.toml");
+    let lock = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.join(format!(".{name}.lock")))
+        .map_err(failed)?;
+    lock.lock().map_err(failed)?;
+    Ok(lock)
+}
+
+/// The file's text, or `None` when there is no file.
+fn read_text(path: &Path) -> Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::Setup(format!("couldn't read {} ({e})", path.display()))),
+    }
+}
+
+fn parse(path: &Path, text: &str) -> Result<DocumentMut> {
+    text.parse::<DocumentMut>().map_err(|e| {
+        Error::Setup(format!("{} is not valid TOML; fix it by hand first ({})", path.display(), one_line(&e)))
+    })
+}
+
+/// Puts `text` back as the whole file, atomically, as a failed save's undo: `None` removes the file, which
+/// there was none of before.
+///
+/// # Errors
+/// [`Error::Setup`] when it can't be written.
+pub fn restore(path: &Path, text: Option<&str>) -> Result<()> {
+    let _one_at_a_time = EDITS.lock().unwrap_or_else(|p| p.into_inner());
+    match text {
+        Some(text) => write_if_unchanged(path, text, None).map(|_| ()),
+        None => match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(Error::Setup(format!("couldn't remove {} ({e})", path.display())))
+            }
+            _ => Ok(()),
+        },
+    }
 }
 
 /// Sets `fields` in `table`, keeping the comments of a key that is already there.
@@ -187,9 +263,10 @@ fn set(table: &mut Table, fields: &Fields) {
     }
 }
 
-/// Replaces the file at `path` with `doc`, atomically and readable by its owner only. A config file that is a
-/// symbolic link (kept in a dotfiles repository, say) stays one: the file it points to is replaced.
-fn write(path: &Path, doc: &DocumentMut) -> Result<()> {
+/// Replaces the file at `path` with `text`, atomically and readable by its owner only, if it still holds
+/// `expected` (`None`: no check); returns whether it did. A config file that is a symbolic link (kept in a
+/// dotfiles repository, say) stays one: the file it points to is replaced.
+fn write_if_unchanged(path: &Path, text: &str, expected: Option<&str>) -> Result<bool> {
     let failed = |e: std::io::Error| Error::Setup(format!("couldn't write {} ({e})", path.display()));
     let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
     let path = target.as_path();
@@ -200,13 +277,25 @@ fn write(path: &Path, doc: &DocumentMut) -> Result<()> {
     let temporary = dir.join(format!(".{name}.{}-{nanos}.new", std::process::id()));
     let result = (|| {
         let mut file = private_file(&temporary)?;
-        file.write_all(doc.to_string().as_bytes())?;
+        file.write_all(text.as_bytes())?;
         file.sync_all()?;
+        // Compare-and-swap: the file as read, still; else someone else's change would be lost.
+        if let Some(expected) = expected {
+            let now = match std::fs::read_to_string(path) {
+                Ok(now) => now,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+                Err(e) => return Err(e),
+            };
+            if now != expected {
+                return Ok(false);
+            }
+        }
         std::fs::rename(&temporary, path)?;
         // The rename itself must outlive a crash.
-        std::fs::File::open(dir)?.sync_all()
+        std::fs::File::open(dir)?.sync_all()?;
+        Ok(true)
     })();
-    if result.is_err() {
+    if !matches!(result, Ok(true)) {
         let _ = std::fs::remove_file(&temporary);
     }
     result.map_err(failed)
@@ -237,6 +326,46 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An edit never loses a change someone else made to the file while it was under way (a person's editor, or
+    /// another Gatehouse): it starts over from the file as it is then (review L15).
+    #[test]
+    fn an_edit_keeps_a_change_made_meanwhile() {
+        let dir = std::env::temp_dir().join(format!("gatehouse-config-cas-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("config.toml");
+        std::fs::write(&path, "# mine\nprofile = \"a\"\nissuer = \"https://a.example\"\n").unwrap();
+        let edited = std::cell::Cell::new(false);
+        let fields: Fields = vec![("client_id", Some("new-id".into()))];
+        edit_checked(
+            &path,
+            |doc| {
+                let table = profile_mut(doc, "a").ok_or_else(|| Error::Setup("no a".into()))?;
+                set(table, &fields);
+                Ok(())
+            },
+            || {
+                // The person's editor saves once, while the first attempt is under way.
+                if !edited.replace(true) {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    std::fs::write(&path, format!("{text}# added by hand\n")).unwrap();
+                }
+            },
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("# added by hand"), "the concurrent change was lost: {text}");
+        assert!(text.contains("client_id = \"new-id\""), "{text}");
+        // A file that never stops changing is refused, not overwritten.
+        let stubborn = edit_checked(
+            &path,
+            |_| Ok(()),
+            || std::fs::write(&path, format!("# {:?}\n", std::time::Instant::now())).unwrap(),
+        );
+        assert!(matches!(stubborn, Err(Error::Setup(_))), "{stubborn:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     fn fields(client_id: &str) -> Fields {
         vec![("preset", Some("google".into())), ("client_id", Some(client_id.into())), ("client_secret", None)]

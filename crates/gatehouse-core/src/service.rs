@@ -578,7 +578,7 @@ impl Gatehouse {
         };
         let stored = StoredSession {
             v: FORMAT_VERSION,
-            binding: Some(Binding::of(config)),
+            binding: Some(Binding::recorded(config, endpoints)),
             access_token: Some(tokens.access_token().clone()),
             refresh_token: tokens.refresh_token().cloned(),
             expires_at: expiry_from(unix_now(), tokens.expires_in()),
@@ -691,6 +691,8 @@ impl Gatehouse {
         let endpoints = self.endpoints(config).await?;
         let url = endpoints.device_authorization.clone().ok_or(Error::NoDeviceFlow)?;
         let client = flow::client(config, &endpoints, &config.redirect_uri)?;
+        // A key of its own, as a browser sign-in has (RFC 9449): the tokens are bound to it just the same.
+        let dpop = uses_dpop(config, &endpoints).then(DpopKey::generate).transpose()?;
         // From here until the provider answers, Cancel (or a sign-in in the browser) stops this sign-in: while
         // the code is asked for, and while it is polled.
         let cancelled = self.device_cancel.notified();
@@ -706,7 +708,7 @@ impl Gatehouse {
                 self.update(|view| view.phase = Phase::WaitingForBrowser);
                 let provider = flow::Provider { config, endpoints: &endpoints, http: &self.http };
                 tokio::select! {
-                    polled = flow::device_token(&client, provider, &details) => Some(polled),
+                    polled = flow::device_token(&client, provider, &details, dpop.as_ref()) => Some(polled),
                     () = &mut cancelled => None,
                 }
             }
@@ -728,13 +730,12 @@ impl Gatehouse {
         let mut session = self.session.lock().await;
         if session.is_some() {
             // Signed in some other way meanwhile: keep that session, and don't leave this grant alive.
-            let _ = self.revoke_grant(config, tokens.refresh_token(), Some(tokens.access_token()), None).await;
+            let _ = self.revoke_grant(config, tokens.refresh_token(), Some(tokens.access_token()), dpop.as_ref()).await;
             return Err(Error::AlreadySignedIn);
         }
         self.update(|view| view.phase = Phase::Exchanging);
-        // No nonce: the device grant has no authorization request to carry one. No DPoP key either: the device
-        // flow's tokens are Bearer tokens, for the machines without a browser that it serves.
-        let kept = self.keep_new_grant(config, &endpoints, &tokens, None, None, &mut session).await;
+        // No nonce: the device grant has no authorization request to carry one.
+        let kept = self.keep_new_grant(config, &endpoints, &tokens, None, dpop.as_ref(), &mut session).await;
         if let Err(e) = &kept {
             self.update(|view| view.notice = Some(Notice::error(e)));
         }
@@ -927,14 +928,29 @@ impl Gatehouse {
     ///
     /// # Errors
     /// A keychain failure.
-    pub async fn forget_stored(&self) -> Result<()> {
+    ///
+    /// Under the profile's renewal lock, the entry is read again and removed only if it is still one this profile
+    /// can't use: another process may have signed in meanwhile, and its session is left alone (`Ok(false)`).
+    pub async fn forget_stored(&self) -> Result<bool> {
         let config = self.config()?;
         let session = self.session.lock().await;
-        self.keychain.delete(&config.profile).await?;
-        self.other_session.store(false, Ordering::Relaxed);
-        self.restore_failed.store(false, Ordering::Relaxed);
+        let lock = self.renewal_lock(config).await?;
+        let unusable = match self.keychain.load(&config.profile).await {
+            Ok(Some(stored)) => !belongs_to(&stored, config),
+            Ok(None) => false,
+            Err(KeychainError::Corrupt(_)) => true,
+            Err(e) => return Err(e.into()),
+        };
+        if unusable {
+            let deleted = self.keychain.delete(&config.profile).await;
+            self.keychain.settle(&config.profile, &deleted).await;
+            deleted?;
+            self.other_session.store(false, Ordering::Relaxed);
+            self.restore_failed.store(false, Ordering::Relaxed);
+        }
+        drop(lock);
         self.settle(&session);
-        Ok(())
+        Ok(unusable)
     }
 
     async fn revoke(&self, config: &Config, stored: &StoredSession) -> Result<bool> {
@@ -1408,4 +1424,41 @@ fn qr_svg(text: &str) -> Option<String> {
 /// the profile says `dpop = false`; or wherever the profile says `dpop = true`.
 fn uses_dpop(config: &Config, endpoints: &ProviderEndpoints) -> bool {
     config.dpop.unwrap_or(endpoints.dpop_supported)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tokens::Account;
+
+    fn session(subject: Option<&str>, grant: Option<&str>) -> StoredSession {
+        StoredSession {
+            v: crate::tokens::FORMAT_VERSION,
+            binding: None,
+            access_token: None,
+            refresh_token: None,
+            expires_at: None,
+            scopes: Vec::new(),
+            account: Account { subject: subject.map(str::to_owned), name: None, login: None },
+            dpop_key: None,
+            bearer_access: false,
+            lifetime: None,
+            grant: grant.map(str::to_owned),
+        }
+    }
+
+    /// Whose session another process stored is never guessed (review L12): the subject decides where both have
+    /// one; with none, only the same grant (one sign-in, renewed by any process) is the same account, and two
+    /// sessions that name nobody are not.
+    #[test]
+    fn two_sessions_that_name_nobody_are_not_the_same_account() {
+        let same = |a: &StoredSession, b: &StoredSession| same_account(a, b);
+        assert!(same(&session(Some("alice"), None), &session(Some("alice"), Some("g1"))));
+        assert!(!same(&session(Some("alice"), Some("g1")), &session(Some("bob"), Some("g1"))));
+        assert!(same(&session(None, Some("g1")), &session(None, Some("g1"))), "a renewal elsewhere");
+        assert!(!same(&session(None, Some("g2")), &session(None, Some("g1"))), "another sign-in");
+        assert!(!same(&session(None, None), &session(None, None)), "None == None is no answer");
+        assert!(!same(&session(None, None), &session(None, Some("g1"))));
+        assert!(!same(&session(Some("alice"), Some("g1")), &session(None, Some("g1"))));
+    }
 }

@@ -26,7 +26,7 @@ use gatehouse_core::tokens::keychain::Keychain;
 
 use crate::autostart::{self, starts_hidden};
 use crate::menu::{self, ids};
-use crate::{IDENTIFIER, SIGN_IN_FLAG};
+use crate::{IDENTIFIER, SIGN_IN_FLAG, STALE_LINK_FLAG};
 
 /// What the resident is asked to do.
 pub enum Request {
@@ -77,15 +77,18 @@ fn window_args(args: &[OsString], extra: Vec<String>) -> Vec<OsString> {
     kept
 }
 
-/// What a second launch's arguments (program first) ask the window for: its links and [`SIGN_IN_FLAG`], not its
-/// config choice, which the running instance has made already.
+/// What a second launch's arguments (program first) ask the window for: [`SIGN_IN_FLAG`], and for a sign-in
+/// link [`STALE_LINK_FLAG`] in its place, never its config choice, which the running instance has made already.
+/// The light tray has no sign-in waiting (a sign-in is the window's), so no link can be an answer, and a link
+/// handed on would stay in the window's command line, readable by every local user, for as long as it runs.
 fn handed_args(argv: &[String]) -> Vec<String> {
+    let argv = crate::without_links(argv).unwrap_or_else(|| argv.to_vec());
     let mut handed = Vec::new();
     let mut rest = argv.iter().skip(1);
     while let Some(arg) = rest.next() {
         if arg == "--config" {
             rest.next();
-        } else if arg == SIGN_IN_FLAG || arg.starts_with(&format!("{SIGN_IN_FLAG}=")) || !arg.starts_with('-') {
+        } else if arg == SIGN_IN_FLAG || arg.starts_with(&format!("{SIGN_IN_FLAG}=")) || arg == STALE_LINK_FLAG {
             handed.push(arg.clone());
         }
     }
@@ -146,7 +149,10 @@ async fn serve(args: &[String]) -> zbus::Result<Next> {
         let (entries, tooltip) = menu::entries(&accounts.view(), start_at_login());
         tray::Tray::start(&bus, entries, tooltip, requests.clone()).await?
     };
-    tokio::spawn({
+    // Everything that may write the keychain runs here, so that the hand-over to the window can wait for all of
+    // it: a renewal cut off by `exec` after its request went out would lose the rotated refresh token.
+    let mut work = tokio::task::JoinSet::new();
+    work.spawn({
         let accounts = Arc::clone(&accounts);
         async move { accounts.start(Vec::new()).await }
     });
@@ -167,6 +173,7 @@ async fn serve(args: &[String]) -> zbus::Result<Next> {
                 reap_children();
                 continue;
             }
+            Some(_) = work.join_next(), if !work.is_empty() => continue,
         };
         match request {
             None => break Next::Exit,
@@ -176,16 +183,20 @@ async fn serve(args: &[String]) -> zbus::Result<Next> {
             }
             Some(Request::Window(extra)) => break Next::Window(extra),
             Some(Request::Clicked(id)) => {
-                if let Some(next) = clicked(&id, &accounts, &requests) {
+                if let Some(next) = clicked(&id, &accounts, &requests, &mut work) {
                     break next;
                 }
             }
         }
     };
-    if let Next::Window(_) = next {
-        settle(&accounts).await;
-        tracing::info!("opening the window");
-    }
+    let next = match next {
+        Next::Window(extra) => {
+            let next = hand_over(extra, &accounts, &requests, &mut incoming, &mut work).await;
+            tracing::info!("opening the window");
+            next
+        }
+        Next::Exit => Next::Exit,
+    };
     // Let go of the name before the window asks for it; the call's reply also means everything sent before it,
     // such as a second launch's reply, has gone out.
     if let Ok(name) = zbus::names::WellKnownName::try_from(name.as_str()) {
@@ -255,8 +266,49 @@ fn open_accounts(args: &[String], requests: &UnboundedSender<Request>) -> Arc<Ac
     accounts
 }
 
-/// Acts on the tray item `id`; returns how the resident ends, if it does.
-fn clicked(id: &str, accounts: &Arc<Accounts>, requests: &UnboundedSender<Request>) -> Option<Next> {
+/// The hand-over to the window, as a state rather than a moment: no new request is taken as the loop's, every
+/// action in flight (a restore, a renewal, a sign-out) is awaited, and what was asked meanwhile is done before the
+/// `exec` (a Refresh or Sign out clicked together with Show) or goes to the window (a second launch's sign-in),
+/// never dropped unsaid. A Quit asked meanwhile wins. Returns how the light tray ends.
+async fn hand_over(
+    mut extra: Vec<String>,
+    accounts: &Arc<Accounts>,
+    requests: &UnboundedSender<Request>,
+    incoming: &mut mpsc::UnboundedReceiver<Request>,
+    work: &mut tokio::task::JoinSet<()>,
+) -> Next {
+    loop {
+        while work.join_next().await.is_some() {}
+        settle(accounts).await;
+        let Ok(request) = incoming.try_recv() else { return Next::Window(extra) };
+        match request {
+            Request::Changed => {}
+            Request::Window(more) => merge(&mut extra, more),
+            Request::Clicked(id) => match clicked(&id, accounts, requests, work) {
+                Some(Next::Exit) => return Next::Exit,
+                Some(Next::Window(more)) => merge(&mut extra, more),
+                None => {}
+            },
+        }
+    }
+}
+
+/// Adds to the window's arguments those of `more` it doesn't have yet.
+fn merge(extra: &mut Vec<String>, more: Vec<String>) {
+    for arg in more {
+        if !extra.contains(&arg) {
+            extra.push(arg);
+        }
+    }
+}
+
+/// Acts on the tray item `id`, starting any session action in `work`; returns how the resident ends, if it does.
+fn clicked(
+    id: &str,
+    accounts: &Arc<Accounts>,
+    requests: &UnboundedSender<Request>,
+    work: &mut tokio::task::JoinSet<()>,
+) -> Option<Next> {
     let (action, profile) = menu::parse_id(id);
     match action {
         ids::SHOW => return Some(Next::Window(Vec::new())),
@@ -267,7 +319,7 @@ fn clicked(id: &str, accounts: &Arc<Accounts>, requests: &UnboundedSender<Reques
         ids::REFRESH | ids::SIGN_OUT | ids::CANCEL => {
             let Ok(service) = accounts.get(profile) else { return None };
             let action = action.to_owned();
-            tokio::spawn(async move {
+            work.spawn(async move {
                 let _ = match action.as_str() {
                     ids::REFRESH => service.refresh().await,
                     ids::SIGN_OUT => service.sign_out().await,
@@ -328,9 +380,9 @@ mod tests {
     }
 
     #[test]
-    fn a_second_launch_hands_over_its_links_not_its_config() {
+    fn a_second_launch_hands_over_what_it_asks_never_a_link_or_its_config() {
         let argv = strings(&["gatehouse", "--config", "/other.toml", "com.example.gatehouse:/cb?code=a", "--x"]);
-        assert_eq!(handed_args(&argv), strings(&["com.example.gatehouse:/cb?code=a"]));
+        assert_eq!(handed_args(&argv), strings(&["--stale-link"]), "the link's code never reaches the window's argv");
         assert_eq!(handed_args(&strings(&["gatehouse", "--sign-in"])), strings(&["--sign-in"]));
         assert!(handed_args(&strings(&["gatehouse"])).is_empty());
     }

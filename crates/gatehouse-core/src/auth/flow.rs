@@ -537,13 +537,17 @@ pub async fn device_token(
     client: &OAuthClient,
     provider: Provider<'_>,
     details: &DeviceAuthorization,
+    dpop: Option<&DpopKey>,
 ) -> Result<TokenResponse> {
     let pace = Pace::default();
+    // RFC 9449 §5: a device code token request is a token request like any other, proven with the session's key
+    // where the profile uses DPoP, so signing in with a code never downgrades the session to Bearer tokens.
+    let http = OAuthHttp(provider.http.clone(), dpop.cloned());
     let result = client
         .exchange_device_access_token(details)
-        .request_async(&OAuthHttp(provider.http.clone(), None), |wanted| tokio::time::sleep(pace.next(wanted)), None)
+        .request_async(&http, |wanted| tokio::time::sleep(pace.next(wanted)), None)
         .await;
-    usable(provider, result, None, |e| match &e {
+    usable(provider, result, dpop, |e| match &e {
         RequestTokenError::ServerResponse(response) => match response.error() {
             DeviceCodeErrorResponseType::AccessDenied => Error::AccessDenied,
             DeviceCodeErrorResponseType::ExpiredToken => Error::SignInTimedOut,

@@ -643,9 +643,14 @@ mod tests {
         }
 
         fn stored_session() -> impl Strategy<Value = StoredSession> {
-            let binding = proptest::option::of((text(), text(), text()).prop_map(|(provider, client_id, origin)| {
-                Binding { provider, client_id, resource_origin: origin, token_endpoint: None }
-            }));
+            let binding =
+                proptest::option::of((text(), text(), text()).prop_map(|(provider, client_id, origin)| Binding {
+                    provider,
+                    client_id,
+                    resource_origin: origin,
+                    token_endpoint: None,
+                    revocation_endpoint: None,
+                }));
             (
                 binding,
                 proptest::option::of(text()),

@@ -34,11 +34,16 @@ pub struct Binding {
     pub client_id: String,
     /// The resource's origin (RFC 6454): scheme, host and port.
     pub resource_origin: String,
-    /// The token endpoint, for a profile that names its endpoints as well as an issuer: the refresh token goes
-    /// there, so another file with the same issuer but another token endpoint is another binding. (`None` in
-    /// entries saved before Gatehouse recorded it, and for discovered endpoints, which the issuer decides.)
+    /// The token endpoint the session's tokens came from, named in the profile or discovered: the refresh token
+    /// goes there, so another file with the same issuer but another token endpoint is another binding. (`None`
+    /// in entries saved before Gatehouse recorded it; and in what a discovery profile expects, before its
+    /// metadata is read, where the issuer decides.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_endpoint: Option<String>,
+    /// The revocation endpoint the session was signed in with, where sign-out sends its refresh token: another
+    /// file naming another one is another binding. (`None` where there was none, and in older entries.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_endpoint: Option<String>,
 }
 
 impl Binding {
@@ -46,32 +51,50 @@ impl Binding {
     /// slash name the same provider: `Url` adds one to a bare host, and people write both. (Discovery still
     /// checks the metadata's `issuer` exactly, RFC 8414 §3.3.)
     pub fn same_as(&self, other: &Binding) -> bool {
-        let endpoints_agree = match (&self.token_endpoint, &other.token_endpoint) {
+        // Where both name an endpoint, they must agree. Where one doesn't: an entry saved before endpoints were
+        // recorded, or a discovery profile, whose endpoints its issuer's metadata decides (RFC 8414 §3.3).
+        let agree = |mine: &Option<String>, theirs: &Option<String>| match (mine, theirs) {
             (Some(mine), Some(theirs)) => mine == theirs,
-            // An entry saved before the token endpoint was recorded: the issuer decides, as it did then.
             _ => true,
         };
         self.provider.trim_end_matches('/') == other.provider.trim_end_matches('/')
             && self.client_id == other.client_id
             && self.resource_origin == other.resource_origin
-            && endpoints_agree
+            && agree(&self.token_endpoint, &other.token_endpoint)
+            && agree(&self.revocation_endpoint, &other.revocation_endpoint)
+    }
+
+    /// The binding a session signed in with `config` at `endpoints` gets: [`Binding::of`] with the token and
+    /// revocation endpoints actually used recorded, discovered ones included, so that a profile naming other
+    /// endpoints for the same issuer never receives this session's tokens.
+    pub fn recorded(config: &Config, endpoints: &crate::config::ProviderEndpoints) -> Binding {
+        let mut binding = Binding::of(config);
+        if binding.provider != endpoints.token.as_str() {
+            binding.token_endpoint = Some(endpoints.token.as_str().to_owned());
+        }
+        binding.revocation_endpoint = endpoints.revocation.as_ref().map(|url| url.as_str().to_owned());
+        binding
     }
 
     /// The binding a session made with `config` gets.
     pub fn of(config: &Config) -> Binding {
-        let (provider, token_endpoint) = match &config.endpoints {
+        let (provider, token_endpoint, revocation_endpoint) = match &config.endpoints {
             // The URL's spelling, as entries have always recorded it.
-            Endpoints::Discover { issuer } => (issuer.url.as_str(), None),
-            Endpoints::Explicit(e) => match &e.issuer {
-                Some(issuer) => (issuer.as_str(), Some(e.token.as_str().to_owned())),
-                None => (e.token.as_str(), None),
-            },
+            Endpoints::Discover { issuer } => (issuer.url.as_str(), None, None),
+            Endpoints::Explicit(e) => {
+                let revocation = e.revocation.as_ref().map(|url| url.as_str().to_owned());
+                match &e.issuer {
+                    Some(issuer) => (issuer.as_str(), Some(e.token.as_str().to_owned()), revocation),
+                    None => (e.token.as_str(), None, revocation),
+                }
+            }
         };
         Binding {
             provider: provider.to_owned(),
             client_id: config.client_id.as_str().to_owned(),
             resource_origin: config.resource_url.origin().ascii_serialization(),
             token_endpoint,
+            revocation_endpoint,
         }
     }
 }
@@ -342,6 +365,54 @@ mod tests {
         // An entry saved before the token endpoint was recorded is still this profile's.
         let older = Binding { token_endpoint: None, ..ours.clone() };
         assert!(older.same_as(&ours) && ours.same_as(&older));
+    }
+
+    /// A session made with discovered endpoints records them: a profile with the same issuer that names another
+    /// token or revocation endpoint is another binding, and never gets its refresh token (review L8). The
+    /// discovery profile itself, whose endpoints the metadata decides, still is its own.
+    #[test]
+    fn a_discovered_session_records_its_endpoints() {
+        let discovery = Config::parse(
+            r#"issuer = "https://id.example.com"
+               client_id = "abc"
+               redirect_uri = "com.example.gatehouse:/callback"
+               resource_url = "https://api.example.com/me""#,
+            "test",
+        )
+        .unwrap();
+        let explicit = |token: &str, revocation: &str| {
+            let text = format!(
+                r#"issuer = "https://id.example.com"
+                   authorization_endpoint = "https://id.example.com/authorize"
+                   token_endpoint = "{token}"
+                   revocation_endpoint = "{revocation}"
+                   client_id = "abc"
+                   redirect_uri = "com.example.gatehouse:/callback"
+                   resource_url = "https://api.example.com/me""#
+            );
+            Binding::of(&Config::parse(&text, "test").unwrap())
+        };
+        let Endpoints::Explicit(found) = Config::parse(
+            r#"issuer = "https://id.example.com"
+               authorization_endpoint = "https://id.example.com/authorize"
+               token_endpoint = "https://id.example.com/token"
+               revocation_endpoint = "https://id.example.com/revoke"
+               client_id = "abc"
+               redirect_uri = "com.example.gatehouse:/callback"
+               resource_url = "https://api.example.com/me""#,
+            "test",
+        )
+        .unwrap()
+        .endpoints
+        else {
+            panic!("explicit endpoints")
+        };
+        let stored = Binding::recorded(&discovery, &found);
+        assert_eq!(stored.token_endpoint.as_deref(), Some("https://id.example.com/token"));
+        assert!(stored.same_as(&Binding::of(&discovery)), "the discovery profile's own session");
+        assert!(stored.same_as(&explicit("https://id.example.com/token", "https://id.example.com/revoke")));
+        assert!(!stored.same_as(&explicit("https://attacker.example/token", "https://id.example.com/revoke")));
+        assert!(!stored.same_as(&explicit("https://id.example.com/token", "https://attacker.example/revoke")));
     }
 
     #[test]

@@ -189,17 +189,11 @@ async fn a_keyring_without_a_default_collection_keeps_the_session_where_it_can()
     assert_eq!(idp.introspect(&rotated).await["active"], false, "sign-out revokes");
 }
 
-/// A keychain write whose outcome is unknown (the keychain stopped answering mid-save, and Gatehouse stopped
-/// waiting for it) keeps the renewal lock until the write has landed: until then, another process could read
-/// the old entry and replay the refresh token just spent (RFC 9700 §4.14.2).
-#[tokio::test]
-async fn a_save_of_unknown_outcome_keeps_the_renewal_lock_until_it_lands() {
-    use harness::faults::{Fault, FaultProxy};
-    let _serial = ONE_AT_A_TIME.lock().await;
-    keyring::require_secret_service();
-    let idp = Idp::start(&artifacts_dir("locked").join("idp-unknown-save.log"));
-    let proxy = FaultProxy::start(idp.issuer()).await;
-    let profile = "locked-unknown-save";
+/// Kim signed in to `profile` (Bearer tokens) at a provider whose token endpoint is behind a fault proxy, with the
+/// access token expired: the provider, the proxy, the profile's text and the service.
+async fn signed_in_behind_a_proxy(profile: &str) -> (Idp, harness::faults::FaultProxy, String, Arc<Gatehouse>) {
+    let idp = Idp::start(&artifacts_dir("locked").join(format!("idp-{profile}.log")));
+    let proxy = harness::faults::FaultProxy::start(idp.issuer()).await;
     let toml = format!(
         "{}token_endpoint = \"{}/token\"\nauthorization_endpoint = \"{}/auth\"\njwks_uri = \"{}/jwks\"\n",
         idp.bearer_profile_toml(profile),
@@ -213,6 +207,19 @@ async fn a_save_of_unknown_outcome_keeps_the_renewal_lock_until_it_lands() {
     service.handle_callback(&opened.answer("kim", Decision::Approve).await).await;
     assert_eq!(service.view().phase, Phase::SignedIn, "{:?}", service.view().notice);
     common::expire_access_token(profile).await;
+    (idp, proxy, toml, service)
+}
+
+/// A keychain write whose outcome is unknown (the keychain stopped answering mid-save, and Gatehouse stopped
+/// waiting for it) keeps the renewal lock until the write has landed: until then, another process could read
+/// the old entry and replay the refresh token just spent (RFC 9700 §4.14.2).
+#[tokio::test]
+async fn a_save_of_unknown_outcome_keeps_the_renewal_lock_until_it_lands() {
+    use harness::faults::Fault;
+    let _serial = ONE_AT_A_TIME.lock().await;
+    keyring::require_secret_service();
+    let profile = "locked-unknown-save";
+    let (idp, proxy, toml, service) = signed_in_behind_a_proxy(profile).await;
 
     // The refresh reads the keychain under the lock, then waits for the provider; meanwhile the keychain stops.
     proxy.inject(Fault::Delay(1500), &["/token"]);
@@ -267,24 +274,12 @@ async fn a_save_of_unknown_outcome_keeps_the_renewal_lock_until_it_lands() {
 /// and prints no token as if all were well (review L14).
 #[tokio::test]
 async fn a_command_whose_renewal_cannot_be_saved_says_so() {
-    use harness::faults::{Fault, FaultProxy};
+    use harness::faults::Fault;
     let _serial = ONE_AT_A_TIME.lock().await;
     keyring::require_secret_service();
-    let idp = Idp::start(&artifacts_dir("locked").join("idp-unsaved-command.log"));
-    let proxy = FaultProxy::start(idp.issuer()).await;
     let profile = "locked-unsaved-command";
-    let toml = format!(
-        "{}token_endpoint = \"{}/token\"\nauthorization_endpoint = \"{}/auth\"\njwks_uri = \"{}/jwks\"\n",
-        idp.bearer_profile_toml(profile),
-        proxy.url(),
-        idp.issuer(),
-        idp.issuer()
-    );
-    let (service, opened) = common::service(&toml);
-    service.start(Vec::new()).await;
-    common::sign_in(&service, &opened, "kim").await;
+    let (idp, proxy, toml, service) = signed_in_behind_a_proxy(profile).await;
     drop(service);
-    common::expire_access_token(profile).await;
     let entry = keyring::lookup(profile).unwrap();
 
     // The command reads the keychain, then waits for the provider; meanwhile the keychain locks.

@@ -423,12 +423,17 @@ impl Accounts {
         };
         let still_listed = match (&lock, self.keychain.load_if_changed(profile).await) {
             (Err(e), _) => Err(e.clone()),
-            (Ok(_), Ok(None) | Err(KeychainError::Corrupt(_) | KeychainError::Duplicates)) => Ok(true),
+            (Ok(_), Ok(None | Some(None)) | Err(KeychainError::Corrupt(_) | KeychainError::Duplicates)) => Ok(true),
             (Ok(_), Ok(Some(_))) => Ok(false),
             (Ok(_), Err(e)) => Err(Error::Keychain(e)),
         };
         let deleted = match still_listed {
-            Ok(true) => self.keychain.delete(profile).await.map_err(Error::Keychain),
+            Ok(true) => {
+                let deleted = self.keychain.delete(profile).await;
+                // Held until a delete of unknown outcome has landed, as every writer does.
+                self.keychain.settle(profile, &deleted).await;
+                deleted.map_err(Error::Keychain)
+            }
             Ok(false) => Err(Error::Setup(format!(
                 "{profile}'s saved session changed since it was listed (another Gatehouse signed in with that name), \
                  so it was left as it is"

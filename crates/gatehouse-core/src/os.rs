@@ -15,23 +15,26 @@ pub fn current_uid() -> u32 {
     rustix::process::getuid().as_raw()
 }
 
-/// Turns core dumps off for this process and what it starts: a session's tokens, a refresh token and a DPoP key
-/// live in memory for days, and a crash (or `panic = "abort"`) must not hand them to `systemd-coredump`, apport
-/// or a `core` file. Both the soft and the hard limit go to 0, so nothing later can raise them again; the core
-/// handlers that run as a pipe (`systemd-coredump`, apport) honour the limit as well.
+/// Turns core dumps off for this process: a session's tokens, a refresh token and a DPoP key live in memory for
+/// days, and a crash (or `panic = "abort"`) must not hand them to `systemd-coredump`, apport or a `core` file.
 ///
-/// `PR_SET_DUMPABLE` is left as it is: it would also stop the user's own tools (and the tests) from reading
-/// `/proc/PID/maps` and `fd` of a running Gatehouse, and it protects nothing a same-user process can't reach
-/// through the keychain anyway.
+/// On Linux the process is made not dumpable (`PR_SET_DUMPABLE` 0), which also keeps other processes of the user
+/// from attaching to it, and ends at `exec`: the browser it starts, and the program each `exec` hand-over starts
+/// (which turns it off again itself), are left as they are. Elsewhere on Unix the soft core size limit goes to 0,
+/// which what Gatehouse starts inherits. Nothing here depends on it: the user ID comes from `getuid`, never from
+/// `/proc/self`, whose owner becomes root.
 ///
 /// Best effort: a failure is logged by the caller, and Gatehouse runs on.
 ///
 /// # Errors
-/// The OS refused the new limit.
+/// The OS refused.
 pub fn disable_core_dumps() -> std::io::Result<()> {
-    #[cfg(unix)]
+    #[cfg(target_os = "linux")]
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)?;
+    #[cfg(all(unix, not(target_os = "linux")))]
     {
-        let none = rustix::process::Rlimit { current: Some(0), maximum: Some(0) };
+        let hard = rustix::process::getrlimit(rustix::process::Resource::Core).maximum;
+        let none = rustix::process::Rlimit { current: Some(0), maximum: hard };
         rustix::process::setrlimit(rustix::process::Resource::Core, none)?;
     }
     Ok(())

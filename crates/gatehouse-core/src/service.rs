@@ -149,10 +149,12 @@ impl Gatehouse {
         match loaded {
             Ok(None) => tracing::info!("no stored session"),
             Ok(Some(stored)) => match (stored.v == OLDEST_FORMAT_VERSION, self.adopt(config, stored)) {
-                (old_format, Ok(stored)) => {
+                (old_format, Ok(mut stored)) => {
                     tracing::info!("restoring the stored session");
-                    if old_format {
-                        self.migrate(config, &stored).await;
+                    // An entry of an older layout, or one saved before grants were named, is written again under
+                    // the lock: other processes then tell this grant's renewals from a new sign-in.
+                    if old_format || stored.grant.is_none() {
+                        stored = self.migrate(config, stored).await;
                     }
                     self.other_session.store(false, Ordering::Relaxed);
                     self.update(|view| view.show_session(&stored, &config.scopes));
@@ -234,18 +236,9 @@ impl Gatehouse {
         // One renewal at most per call: a renewal another process made meanwhile counts as this call's.
         match self.refresh_locked(config, &mut session, min_ttl).await {
             Ok(None) => {}
-            // This process ends soon, and the renewed refresh token lives only here: ask the keychain once more,
-            // then say that the session is lost rather than hand out a token as if all were well.
-            Ok(Some(unsaved)) => {
-                tracing::warn!(kind = unsaved.kind(), "couldn't save the renewed session; trying once more");
-                let renewed = session.as_ref().ok_or(Error::NotSignedIn)?;
-                let _renewal = self.renewal_lock(config).await?;
-                let saved = self.keychain.save(&config.profile, renewed).await;
-                self.keychain.settle(&config.profile, &saved).await;
-                if let Err(e) = saved {
-                    return Err(Error::RenewalNotSaved(e));
-                }
-            }
+            // This process ends soon, and the renewed refresh token lives only here (the keychain was asked twice,
+            // under the lock): say that the session is lost rather than hand out a token as if all were well.
+            Ok(Some(unsaved)) => return Err(Error::RenewalNotSaved(unsaved)),
             Err(e) => {
                 self.fail(config, &mut session, e.clone()).await;
                 return Err(e);
@@ -278,20 +271,30 @@ impl Gatehouse {
         }
     }
 
-    /// Saves a version 1 entry again in the current format, under the profile's lock, if it is still the one
-    /// `read` was made from.
-    async fn migrate(&self, config: &Config, read: &StoredSession) {
-        let Ok(_lock) = self.renewal_lock(config).await else { return };
+    /// Saves an entry of an older layout (version 1, or one with no grant name) again in the current format,
+    /// named, under the profile's lock, if it is still the one `read` was made from. Returns the session as it is
+    /// kept now: `read` as it was when nothing could be written.
+    async fn migrate(&self, config: &Config, read: StoredSession) -> StoredSession {
+        let Ok(_lock) = self.renewal_lock(config).await else { return read };
         match self.keychain.load(&config.profile).await {
-            Ok(Some(stored)) if stored.v == OLDEST_FORMAT_VERSION && same_tokens(&stored, read) => {
-                let saved = self.keychain.save(&config.profile, read).await;
-                if let Err(e) = &saved {
-                    // It is read again (and adopted again) next time; nothing is lost.
-                    tracing::warn!(kind = e.kind(), "couldn't save the session in the current format");
-                }
+            Ok(Some(stored))
+                if (stored.v == OLDEST_FORMAT_VERSION || stored.grant.is_none()) && same_tokens(&stored, &read) =>
+            {
+                let named = StoredSession { v: FORMAT_VERSION, grant: Some(crate::dpop::random_id()), ..read.clone() };
+                let saved = self.keychain.save(&config.profile, &named).await;
                 self.keychain.settle(&config.profile, &saved).await;
+                match saved {
+                    Ok(()) => named,
+                    Err(e) => {
+                        // It is read again (and adopted again) next time; nothing is lost.
+                        tracing::warn!(kind = e.kind(), "couldn't save the session in the current format");
+                        read
+                    }
+                }
             }
-            _ => {}
+            // Named meanwhile by another process: take its name.
+            Ok(Some(stored)) if same_tokens(&stored, &read) && stored.grant.is_some() => stored,
+            _ => read,
         }
     }
 
@@ -608,6 +611,8 @@ impl Gatehouse {
         };
         let found = match self.keychain.load(&config.profile).await {
             Ok(found) => found,
+            // Unreadable: nothing there can be another process's usable session; the new one replaces it.
+            Err(KeychainError::Corrupt(_)) => None,
             // What the entry holds can't be told: it may be another process's new session. Never overwrite on a
             // guess; undo this grant instead, and say why.
             Err(e) => {
@@ -834,21 +839,17 @@ impl Gatehouse {
             Ok(None) => (Vec::new(), false),
             // Several items for the profile (another program wrote one): each grant among them that can be read
             // and is this profile's is revoked, then all of them are removed, so that none is orphaned alive.
-            Err(KeychainError::Duplicates) => {
-                let each = self.keychain.load_each(&config.profile).await.unwrap_or_default();
-                (each.into_iter().filter(|stored| belongs_to(stored, config)).collect(), false)
-            }
+            Err(KeychainError::Duplicates) => match self.keychain.load_each(&config.profile).await {
+                Ok(each) => (each.into_iter().filter(|stored| belongs_to(stored, config)).collect(), false),
+                Err(e) => return self.refuse_sign_out(e, lock, &session),
+            },
+            // An entry that can't be read holds nothing that could be revoked or used: it is removed (with what
+            // this process holds revoked), as the message for it says.
+            Err(KeychainError::Corrupt(_)) => (Vec::new(), false),
             // What is stored can't be told (a locked keychain, a provider that didn't answer): deleting it blind
             // could drop another process's new session unrevoked. Nothing is signed out; the session is kept, and
             // the keychain's error says what to do.
-            Err(e) => {
-                tracing::warn!(kind = e.kind(), "couldn't read the keychain before signing out; nothing changed");
-                drop(lock);
-                let e = Error::Keychain(e);
-                self.settle(&session);
-                self.update(|view| view.notice = Some(Notice::error(&e)));
-                return Err(e);
-            }
+            Err(e) => return self.refuse_sign_out(e, lock, &session),
         };
         let mut grants: Vec<StoredSession> = theirs;
         if let Some(held) = session.as_ref() {
@@ -910,7 +911,9 @@ impl Gatehouse {
         let Some(mut stored) = self.keychain.load(&config.profile).await? else { return Ok(false) };
         let held =
             stored.access_token.as_ref().is_some_and(|t| bool::from(t.secret().as_bytes().ct_eq(token.as_bytes())));
-        if !held || !belongs_to(&stored, config) {
+        // A session that can't be renewed keeps its token: marked spent, it would end at the next request (one
+        // refused request, say by a repository behind SSO, would sign the person out).
+        if !held || !belongs_to(&stored, config) || !stored.renewable() {
             return Ok(false);
         }
         // Due now: what every reader takes for "renew before use".
@@ -920,6 +923,22 @@ impl Gatehouse {
         saved?;
         *session = Some(stored);
         Ok(true)
+    }
+
+    /// A sign-out that can't tell what is stored: nothing is revoked or deleted on a guess (another process's new
+    /// session could be deleted unrevoked), the session is kept, and the keychain's error is said.
+    fn refuse_sign_out(
+        &self,
+        e: KeychainError,
+        lock: lock::RenewalLock,
+        session: &Option<StoredSession>,
+    ) -> Result<()> {
+        tracing::warn!(kind = e.kind(), "couldn't read the keychain before signing out; nothing changed");
+        drop(lock);
+        let e = Error::Keychain(e);
+        self.settle(session);
+        self.update(|view| view.notice = Some(Notice::error(&e)));
+        Err(e)
     }
 
     /// Removes the profile's keychain entry without telling any provider: for an entry this profile can't use,
@@ -1008,6 +1027,13 @@ impl Gatehouse {
         let provider = flow::Provider { config, endpoints: &endpoints, http: &self.http };
         let tokens = flow::refresh(&client, provider, &refresh_token, dpop.as_ref()).await?;
         let mut next = current.clone();
+        // An entry saved before endpoints were recorded records them now, with the ones this renewal used.
+        if next.binding.as_ref().is_some_and(|binding| !binding.recorded) {
+            let recorded = Binding::recorded(config, &endpoints);
+            if next.binding.as_ref().is_some_and(|binding| binding.same_as(&recorded)) {
+                next.binding = Some(recorded);
+            }
+        }
         next.access_token = Some(tokens.access_token().clone());
         next.expires_at = expiry_from(unix_now(), tokens.expires_in());
         next.lifetime = tokens.expires_in().map(|d| d.as_secs());
@@ -1023,10 +1049,16 @@ impl Gatehouse {
         }
         // RFC 9700 §4.14.2: the old refresh token is now dead at the provider, so the new one must be saved
         // before anything else. If the keychain fails, keep the new tokens in memory so this run still works.
-        let saved = self.keychain.save(&config.profile, &next).await;
+        let mut saved = self.keychain.save(&config.profile, &next).await;
         // A write that may still land: until it has, another process could read the old entry and replay the
         // refresh token just spent (RFC 9700 §4.14.2), so the lock is kept until the keychain has finished.
         self.keychain.settle(&config.profile, &saved).await;
+        if saved.as_ref().is_err_and(KeychainError::nothing_written) {
+            // The rotated refresh token exists only here now: ask once more, still under the lock.
+            tracing::warn!("the keychain didn't save the renewed session; trying once more");
+            saved = self.keychain.save(&config.profile, &next).await;
+            self.keychain.settle(&config.profile, &saved).await;
+        }
         self.update(|view| view.show_session(&next, &config.scopes));
         **session = Some(next);
         tracing::info!(saved = saved.is_ok(), "access token refreshed");

@@ -182,20 +182,26 @@ impl Keychain {
         text.map(|text| decode(&text)).transpose()
     }
 
-    /// Every session stored for `profile` that can be read, when there are several items for it
-    /// ([`KeychainError::Duplicates`]: another program wrote one): what signing out has to revoke before it
-    /// removes them all. An item that can't be read or decoded is left out.
+    /// Every session stored for `profile`, when there are several items for it ([`KeychainError::Duplicates`]:
+    /// another program wrote one): what signing out has to revoke before it removes them all. An item whose text
+    /// isn't a session (another program's) is left out; one that can't be read at all is an error, since it may
+    /// hold a session.
     ///
     /// # Errors
-    /// A [`KeychainError`] other than duplicates.
+    /// A [`KeychainError`] other than duplicates, or any item's.
     pub async fn load_each(&self, profile: &str) -> StoreResult<Vec<StoredSession>> {
         let texts = self
             .run(profile, |entry| match entry.get_password() {
                 Ok(text) => Ok(vec![text]),
                 Err(keyring_core::Error::NoEntry) => Ok(Vec::new()),
-                Err(keyring_core::Error::Ambiguous(entries)) => {
-                    Ok(entries.iter().filter_map(|duplicate| duplicate.get_password().ok()).collect())
-                }
+                Err(keyring_core::Error::Ambiguous(entries)) => entries
+                    .iter()
+                    .filter_map(|duplicate| match duplicate.get_password() {
+                        Ok(text) => Some(Ok(text)),
+                        Err(keyring_core::Error::NoEntry) => None,
+                        Err(e) => Some(Err(e.into())),
+                    })
+                    .collect(),
                 Err(e) => Err(e.into()),
             })
             .await?;
@@ -650,6 +656,7 @@ mod tests {
                     resource_origin: origin,
                     token_endpoint: None,
                     revocation_endpoint: None,
+                    recorded: false,
                 }));
             (
                 binding,

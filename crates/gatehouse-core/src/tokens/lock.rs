@@ -16,7 +16,9 @@
 //! 2. else `/tmp/com.example.gatehouse-UID`, always `/tmp` (pam_tmpdir, tmux and nix-shell set `TMPDIR` for some
 //!    processes of a user and not others);
 //! 3. and when another user made that name first (anyone can, in `/tmp`), `.local/state/com.example.gatehouse`
-//!    in the home directory the user database names for the UID, which nobody else can make.
+//!    in the home directory the user database names for the UID, which nobody else can make. Once that exists it
+//!    is used from then on, before `/tmp`: the other user removing their directory must not send the next process
+//!    back to `/tmp` while one holds the lock at home.
 //!
 //! A directory or lock file that already exists is used only if it is the user's own (the process's real uid),
 //! not a symbolic link, and reachable by nobody else; anything else is refused, never followed.
@@ -68,6 +70,20 @@ fn choose_dir(service: &str, uid: u32, runtime: &Path, tmp: &Path, passwd: &str)
     if std::fs::symlink_metadata(runtime).is_ok_and(|meta| meta.is_dir() && meta.uid() == uid) {
         return Some(runtime.join(service).join("locks"));
     }
+    // A place in the user's home, found by uid (never `HOME`), that nobody else can make.
+    let home = passwd
+        .lines()
+        .find_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            let home = fields.get(5).filter(|home| !home.is_empty())?;
+            (fields.get(2)?.parse::<u32>().ok()? == uid).then(|| PathBuf::from(home))
+        })
+        .filter(|home| home.is_absolute())
+        .map(|home| home.join(".local/state").join(service));
+    // Used once (because `/tmp`'s name was taken), it stays the place.
+    if let Some(home) = home.as_ref().filter(|home| own_and_private(home).is_ok()) {
+        return Some(home.join("locks"));
+    }
     let shared = tmp.join(format!("{service}-{uid}"));
     // Not there yet (this process makes it), or there and the user's own: the place every process agrees on.
     match std::fs::symlink_metadata(&shared) {
@@ -75,13 +91,8 @@ fn choose_dir(service: &str, uid: u32, runtime: &Path, tmp: &Path, passwd: &str)
         Ok(_) if own_and_private(&shared).is_ok() => return Some(shared.join("locks")),
         _ => {}
     }
-    // Another user holds the name (or it can't be looked at): a place in the user's home, found by uid.
-    let home = passwd.lines().find_map(|line| {
-        let fields: Vec<&str> = line.split(':').collect();
-        let home = fields.get(5).filter(|home| !home.is_empty())?;
-        (fields.get(2)?.parse::<u32>().ok()? == uid).then(|| PathBuf::from(home))
-    })?;
-    home.is_absolute().then(|| home.join(".local/state").join(service).join("locks"))
+    // Another user holds the name (or it can't be looked at).
+    home.map(|home| home.join("locks"))
 }
 
 /// Takes `profile`'s renewal lock in `dir`, waiting at most `patience` for another process to release it.
@@ -230,7 +241,9 @@ mod tests {
         let (runtime, tmp) = (root.join("run-user"), root.join("tmp"));
         std::fs::create_dir_all(&tmp).unwrap();
         let uid = crate::os::current_uid();
-        let passwd = format!("someone:x:{}:1:,,,:/home/someone:/bin/sh\nme:x:{uid}:1:Me:/home/me:/bin/sh\n", uid + 1);
+        let home = root.join("home-me");
+        let passwd =
+            format!("someone:x:{}:1:,,,:/home/someone:/bin/sh\nme:x:{uid}:1:Me:{}:/bin/sh\n", uid + 1, home.display());
         let choose = || choose_dir("com.example.test", uid, &runtime, &tmp, &passwd);
 
         // No runtime directory: the shared temporary directory, by uid.
@@ -242,9 +255,15 @@ mod tests {
         // One that others can reach (or that another user made) is passed over for the home the user database
         // names for this uid.
         std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
-        assert_eq!(choose(), Some(PathBuf::from("/home/me/.local/state/com.example.test/locks")));
+        let at_home = home.join(".local/state/com.example.test");
+        assert_eq!(choose(), Some(at_home.join("locks")));
         // With no entry for the uid there is no place: refused rather than guessed.
         assert_eq!(choose_dir("com.example.test", uid, &runtime, &tmp, ""), None);
+        // Once the place at home is in use, it stays the place, even when `/tmp`'s name is free again.
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&at_home).unwrap();
+        std::fs::set_permissions(home.join(".local"), std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::fs::remove_dir(&shared).unwrap();
+        assert_eq!(choose(), Some(at_home.join("locks")));
         // The user's runtime directory comes first.
         std::fs::create_dir(&runtime).unwrap();
         assert_eq!(choose(), Some(runtime.join("com.example.test/locks")));

@@ -44,6 +44,11 @@ pub struct Binding {
     /// file naming another one is another binding. (`None` where there was none, and in older entries.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revocation_endpoint: Option<String>,
+    /// Whether the endpoints are the ones the session was signed in with ([`Binding::recorded`]), so that a `None`
+    /// among them means "there was none", not "not known": an entry saved before they were recorded, and what a
+    /// profile expects, leave it false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub recorded: bool,
 }
 
 impl Binding {
@@ -51,11 +56,14 @@ impl Binding {
     /// slash name the same provider: `Url` adds one to a bare host, and people write both. (Discovery still
     /// checks the metadata's `issuer` exactly, RFC 8414 §3.3.)
     pub fn same_as(&self, other: &Binding) -> bool {
-        // Where both name an endpoint, they must agree. Where one doesn't: an entry saved before endpoints were
-        // recorded, or a discovery profile, whose endpoints its issuer's metadata decides (RFC 8414 §3.3).
+        // Where both name an endpoint, they must agree. A recorded `None` is "there was none", so a profile that
+        // names one is another binding. An unrecorded `None` (an entry saved before endpoints were recorded, or
+        // a discovery profile, whose endpoints its issuer's metadata decides, RFC 8414 §3.3) agrees with any.
         let agree = |mine: &Option<String>, theirs: &Option<String>| match (mine, theirs) {
             (Some(mine), Some(theirs)) => mine == theirs,
-            _ => true,
+            (None, Some(_)) => !self.recorded,
+            (Some(_), None) => !other.recorded,
+            (None, None) => true,
         };
         self.provider.trim_end_matches('/') == other.provider.trim_end_matches('/')
             && self.client_id == other.client_id
@@ -73,6 +81,7 @@ impl Binding {
             binding.token_endpoint = Some(endpoints.token.as_str().to_owned());
         }
         binding.revocation_endpoint = endpoints.revocation.as_ref().map(|url| url.as_str().to_owned());
+        binding.recorded = true;
         binding
     }
 
@@ -95,6 +104,7 @@ impl Binding {
             resource_origin: config.resource_url.origin().ascii_serialization(),
             token_endpoint,
             revocation_endpoint,
+            recorded: false,
         }
     }
 }
@@ -367,6 +377,20 @@ mod tests {
         assert!(older.same_as(&ours) && ours.same_as(&older));
     }
 
+    /// A profile at id.example.com that names its token and revocation endpoints.
+    fn explicit_config(token: &str, revocation: &str) -> Config {
+        let text = format!(
+            r#"issuer = "https://id.example.com"
+               authorization_endpoint = "https://id.example.com/authorize"
+               token_endpoint = "{token}"
+               revocation_endpoint = "{revocation}"
+               client_id = "abc"
+               redirect_uri = "com.example.gatehouse:/callback"
+               resource_url = "https://api.example.com/me""#
+        );
+        Config::parse(&text, "test").unwrap()
+    }
+
     /// A session made with discovered endpoints records them: a profile with the same issuer that names another
     /// token or revocation endpoint is another binding, and never gets its refresh token (review L8). The
     /// discovery profile itself, whose endpoints the metadata decides, still is its own.
@@ -380,39 +404,22 @@ mod tests {
             "test",
         )
         .unwrap();
-        let explicit = |token: &str, revocation: &str| {
-            let text = format!(
-                r#"issuer = "https://id.example.com"
-                   authorization_endpoint = "https://id.example.com/authorize"
-                   token_endpoint = "{token}"
-                   revocation_endpoint = "{revocation}"
-                   client_id = "abc"
-                   redirect_uri = "com.example.gatehouse:/callback"
-                   resource_url = "https://api.example.com/me""#
-            );
-            Binding::of(&Config::parse(&text, "test").unwrap())
-        };
-        let Endpoints::Explicit(found) = Config::parse(
-            r#"issuer = "https://id.example.com"
-               authorization_endpoint = "https://id.example.com/authorize"
-               token_endpoint = "https://id.example.com/token"
-               revocation_endpoint = "https://id.example.com/revoke"
-               client_id = "abc"
-               redirect_uri = "com.example.gatehouse:/callback"
-               resource_url = "https://api.example.com/me""#,
-            "test",
-        )
-        .unwrap()
-        .endpoints
-        else {
-            panic!("explicit endpoints")
-        };
+        let explicit = |token: &str, revocation: &str| Binding::of(&explicit_config(token, revocation));
+        // What discovery found: the endpoints an explicit profile naming the real ones would have.
+        let real = explicit_config("https://id.example.com/token", "https://id.example.com/revoke");
+        let Endpoints::Explicit(found) = real.endpoints else { panic!("explicit endpoints") };
         let stored = Binding::recorded(&discovery, &found);
         assert_eq!(stored.token_endpoint.as_deref(), Some("https://id.example.com/token"));
         assert!(stored.same_as(&Binding::of(&discovery)), "the discovery profile's own session");
         assert!(stored.same_as(&explicit("https://id.example.com/token", "https://id.example.com/revoke")));
         assert!(!stored.same_as(&explicit("https://attacker.example/token", "https://id.example.com/revoke")));
         assert!(!stored.same_as(&explicit("https://id.example.com/token", "https://attacker.example/revoke")));
+        // A provider with no revocation endpoint: a file naming one is another binding, not a match for "none".
+        let none = Binding { revocation_endpoint: None, ..stored.clone() };
+        assert!(!none.same_as(&explicit("https://id.example.com/token", "https://attacker.example/revoke")));
+        // An entry saved before endpoints were recorded still matches as it did.
+        let older = Binding { token_endpoint: None, revocation_endpoint: None, recorded: false, ..stored };
+        assert!(older.same_as(&explicit("https://id.example.com/token", "https://id.example.com/revoke")));
     }
 
     #[test]

@@ -13,6 +13,9 @@ pub fn lookup(profile: &str) -> Option<String> {
 /// Where Gatehouse keeps what a client registration gave it (RFC 7591), by profile.
 pub const REGISTRATION_SERVICE: &str = "com.example.gatehouse.registration";
 
+/// Where Gatehouse keeps the client secrets providers issue to its registrations.
+pub const CLIENT_SECRET_SERVICE: &str = "com.example.gatehouse.client-secret";
+
 /// The secret stored under `service` for `name`, or `None` when there is no entry.
 pub fn lookup_in(service: &str, name: &str) -> Option<String> {
     let output = Command::new("secret-tool")
@@ -112,6 +115,11 @@ pub fn item_paths(profile: &str) -> Vec<String> {
 /// `secret-tool` adds an item instead of replacing Gatehouse's.
 pub fn store_duplicate(profile: &str, secret: &str) {
     store_with(&["service", SERVICE, "username", profile, "written-by", "another-tool"], secret);
+}
+
+/// Keeps `secret` under `service` for `name`, as Gatehouse keeps its registrations' client secrets.
+pub fn store_in(service: &str, name: &str, secret: &str) {
+    store_with(&["service", service, "username", name], secret);
 }
 
 /// Replaces the text of Gatehouse's item for `profile` with `secret`, as another program might.

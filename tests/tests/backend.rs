@@ -357,6 +357,38 @@ async fn a_client_secret_that_needs_encoding_works_for_revocation_too() {
     assert_eq!(idp.introspect(&refresh).await["active"], false, "the provider must have revoked the grant");
 }
 
+/// A client secret a provider issued to Gatehouse's own registration (RFC 7591) is kept in the keychain, not the
+/// file (`client_secret_in_keychain = true`): it is read from there for the token, pushed request and revocation
+/// endpoints, and without it nothing is sent and the profile says to set the provider up again (review L7).
+#[tokio::test]
+async fn a_client_secret_kept_in_the_keychain_is_sent_from_there() {
+    keyring::require_secret_service();
+    let idp = Idp::start(&artifacts_dir("backend").join("idp-secret-in-keychain.log"));
+    let profile = "backend-secret-in-keychain";
+    let (client_id, secret) = harness::idp::SECRET_CLIENT;
+    let toml = format!(
+        "{}client_secret_in_keychain = true\ntoken_endpoint_auth_method = \"client_secret_basic\"\n",
+        idp.profile_toml_for(profile, client_id)
+    );
+    // Nothing in the keychain yet: nothing goes to the provider, and the reason is said.
+    let (service, shell) = common::service(&toml);
+    service.start(Vec::new()).await;
+    let missing = service.sign_in().await.unwrap_err();
+    assert_eq!(missing.kind(), "setup_failed", "{missing}");
+    assert!(missing.to_string().contains("missing from the keychain"), "{missing}");
+    assert_eq!(shell.times_opened(), 0);
+    assert!(idp.events_named("par.success", None).await.is_empty());
+
+    keyring::store_in(keyring::CLIENT_SECRET_SERVICE, profile, secret);
+    sign_in(&service, &shell, "judy").await;
+    assert_eq!(service.view().phase, Phase::SignedIn, "{:?}", service.view().notice);
+    service.refresh().await.unwrap();
+    let refresh = stored_token(profile, "refresh_token");
+    service.sign_out().await.unwrap();
+    assert_eq!(idp.introspect(&refresh).await["active"], false, "revoked, with the secret from the keychain");
+    assert!(idp.refused_grants().await.is_empty(), "{:?}", idp.refused_grants().await);
+}
+
 /// A provider that takes the client secret only in the form body (`client_secret_post`): the profile says so,
 /// and the secret goes there at the pushed authorization request, the token endpoint (code and refresh) and
 /// revocation alike; HTTP Basic would be answered `invalid_client`.

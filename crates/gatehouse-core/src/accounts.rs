@@ -590,6 +590,11 @@ impl Accounts {
         Keychain::new(format!("{}.registration", self.keychain.service()))
     }
 
+    /// Where the client secrets providers issue to registrations are kept, never in the config file.
+    fn client_secrets(&self) -> Keychain {
+        Keychain::new(crate::service::client_secrets_service(self.keychain.service()))
+    }
+
     /// What the setup view shows to edit the configured profile `profile` (never its secret).
     ///
     /// # Errors
@@ -675,20 +680,36 @@ impl Accounts {
             })?;
             let registration = setup::register(&http, endpoint, &surveyed.config, &surveyed.endpoints).await?;
             tracing::info!("registered Gatehouse at the provider (RFC 7591)");
+            // A secret the provider issued to this registration is this installation's own (RFC 8252 §8.5): it goes
+            // to the keychain, and the file only says so; the file may be a link into a dotfiles repository.
             for (key, value) in &mut fields {
                 match *key {
                     "client_id" => *value = Some(registration.client_id.as_str().into()),
-                    "client_secret" => *value = registration.client_secret.as_deref().map(Into::into),
+                    "client_secret" => *value = None,
                     _ => {}
                 }
             }
             if !fields.iter().any(|(key, _)| *key == "client_secret") {
-                fields.push(("client_secret", registration.client_secret.as_deref().map(Into::into)));
+                fields.push(("client_secret", None));
             }
+            fields.push(("client_secret_in_keychain", registration.client_secret.is_some().then(|| true.into())));
             if let Some(method) = &registration.auth_method {
                 fields.push(("token_endpoint_auth_method", Some(method.as_str().into())));
             }
             registered = Some(registration);
+        }
+        // A secret kept in the keychain stays only with its own client: an edit that keeps the client ID and types
+        // no secret keeps it, any other drops it.
+        let keeps_kept_secret = registered.is_none()
+            && draft.client_secret.is_empty()
+            && editing.is_some_and(|profile| {
+                self.get(Some(profile))
+                    .ok()
+                    .and_then(|s| s.profile().cloned())
+                    .is_some_and(|c| c.client_secret_in_keychain && c.client_id.as_str() == draft.client_id.trim())
+            });
+        if registered.is_none() && !keeps_kept_secret {
+            fields.push(("client_secret_in_keychain", None));
         }
         let earlier = match (&registered, editing) {
             (Some(_), Some(profile)) => registrations.load_text(profile).await.ok().flatten(),
@@ -709,6 +730,12 @@ impl Accounts {
                 return Err(e);
             }
         };
+        // A kept secret that no longer belongs to the profile's client goes.
+        if !keeps_kept_secret && registered.as_ref().is_none_or(|r| r.client_secret.is_none()) {
+            if let Err(e) = self.client_secrets().delete(&name).await {
+                tracing::warn!(kind = e.kind(), "couldn't remove a client secret that is no longer used");
+            }
+        }
         // Saved with a new registration: the one it replaces is deleted at the provider.
         if let Some(earlier) = earlier.and_then(|text| serde_json::from_str::<setup::Registration>(&text).ok()) {
             if let Err(e) = setup::unregister(&http, &earlier).await {
@@ -756,6 +783,10 @@ impl Accounts {
             let text = serde_json::to_string(management).map_err(|e| Error::Internal(e.to_string()))?;
             self.registrations().save_text(name, text).await?;
         }
+        // The issued secret too: the profile written next names the keychain as where it is.
+        if let Some(secret) = registered.and_then(|r| r.client_secret.clone()) {
+            self.client_secrets().save_text(name, secret).await?;
+        }
         let before = std::fs::read_to_string(file).ok();
         match editing {
             Some(profile) => crate::config_file::update(file, profile, fields)?,
@@ -792,6 +823,9 @@ impl Accounts {
         }
         service.sign_out().await?;
         crate::config_file::remove(&file, profile)?;
+        if let Err(e) = self.client_secrets().delete(profile).await {
+            tracing::warn!(kind = e.kind(), "couldn't remove the provider's client secret from the keychain");
+        }
         let registrations = self.registrations();
         match registrations.load_text(profile).await {
             Ok(Some(text)) => match serde_json::from_str::<setup::Registration>(&text) {

@@ -43,6 +43,9 @@ struct RawConfig {
     pushed_authorization_request_endpoint: Option<String>,
     client_id: String,
     client_secret: Option<String>,
+    /// The client secret is in the keychain: one a provider issued when Gatehouse registered itself (RFC 7591).
+    #[serde(default)]
+    client_secret_in_keychain: bool,
     #[serde(default)]
     scopes: Vec<String>,
     redirect_uri: Option<String>,
@@ -164,6 +167,11 @@ pub struct Config {
     /// A client secret. In a native app this is not confidential (RFC 8252 §8.5); it is sent only because some
     /// providers insist on one.
     pub client_secret: Option<ClientSecret>,
+    /// The client secret is kept in the keychain rather than in the file (`client_secret_in_keychain = true`):
+    /// one a provider issued to this installation when Gatehouse registered itself (RFC 7591), which RFC 8252 §8.5
+    /// counts as confidential, and which a config file kept in a dotfiles repository must never hold. The service
+    /// reads it before any request that needs it.
+    pub client_secret_in_keychain: bool,
     /// The scopes to request.
     pub scopes: Vec<String>,
     /// The redirect URI: a private-use URI scheme (RFC 8252 §7.1), or a loopback address with no port
@@ -459,16 +467,23 @@ impl Config {
             Some(_) => return Err(err("http_timeout_secs", "must be between 1 and 300".into())),
         };
 
+        if raw.client_secret.is_some() && raw.client_secret_in_keychain {
+            return Err(err(
+                "client_secret_in_keychain",
+                "is true, but the profile gives a client_secret too: remove one of them".into(),
+            ));
+        }
+        let has_secret = raw.client_secret.is_some() || raw.client_secret_in_keychain;
         let token_endpoint_auth_method = match raw.token_endpoint_auth_method.as_deref() {
             None => None,
             Some(name) => match ClientAuth::named(name) {
-                Some(ClientAuth::None) if raw.client_secret.is_some() => {
+                Some(ClientAuth::None) if has_secret => {
                     return Err(err(
                         "token_endpoint_auth_method",
                         "is none, but the profile gives a client_secret: remove one of them".into(),
                     ))
                 }
-                Some(ClientAuth::Basic | ClientAuth::Post) if raw.client_secret.is_none() => {
+                Some(ClientAuth::Basic | ClientAuth::Post) if !has_secret => {
                     return Err(err("token_endpoint_auth_method", format!("{name} needs a client_secret")))
                 }
                 Some(method) => Some(method),
@@ -521,6 +536,7 @@ impl Config {
             endpoints,
             client_id: ClientId::new(raw.client_id),
             client_secret: raw.client_secret.map(ClientSecret::new),
+            client_secret_in_keychain: raw.client_secret_in_keychain,
             scopes: raw.scopes,
             redirect_uri,
             resource_url,
@@ -601,7 +617,7 @@ fn apply_preset(preset: Preset, raw: &mut RawConfig) -> Result<presets::Expansio
         tenant: raw.tenant.as_deref(),
         domain: raw.domain.as_deref(),
         realm: raw.realm.as_deref(),
-        has_secret: raw.client_secret.is_some(),
+        has_secret: raw.client_secret.is_some() || raw.client_secret_in_keychain,
     };
     let expansion = presets::expand(preset, input)?;
     match &expansion.location {
@@ -963,6 +979,19 @@ pub(crate) mod tests {
         for exact in ["com.example.gatehouse:/callback", "com.example.gatehouse://callback/x", "http://127.0.0.1/cb"] {
             assert_eq!(with(exact).unwrap().redirect_uri.as_str(), exact);
         }
+    }
+
+    /// A secret kept in the keychain is a secret for the rules of the file, and never one written in it too.
+    #[test]
+    fn a_secret_in_the_keychain_stands_for_one_in_the_file() {
+        let text =
+            format!("{GOOD}\nclient_secret_in_keychain = true\ntoken_endpoint_auth_method = \"client_secret_basic\"\n");
+        let config = Config::parse(&text, "test").unwrap();
+        assert!(config.client_secret_in_keychain && config.client_secret.is_none());
+        let both = format!("{GOOD}\nclient_secret = \"s\"\nclient_secret_in_keychain = true\n");
+        assert_eq!(field_of(&both), "client_secret_in_keychain");
+        let google = "preset = \"google\"\nclient_id = \"x\"\nclient_secret_in_keychain = true\n";
+        assert!(Config::parse(google, "test").is_ok(), "a preset that needs a secret takes one in the keychain");
     }
 
     #[test]

@@ -346,6 +346,8 @@ impl Gatehouse {
             None => None,
         };
         let redirect_uri = listener.as_ref().map_or_else(|| config.redirect_uri.clone(), |l| l.redirect_uri.clone());
+        let with_secret = self.with_secret(config).await?;
+        let config = &*with_secret;
         let client = flow::client(config, &endpoints, &redirect_uri)?;
         let secrets = AttemptSecrets::generate(&config.scopes);
         let prompt =
@@ -541,6 +543,8 @@ impl Gatehouse {
             Outcome::Error { code, description } => return Err(Error::Authorization { code, description }),
         };
         self.update(|view| view.phase = Phase::Exchanging);
+        let with_secret = self.with_secret(config).await?;
+        let config = &*with_secret;
         let client = flow::client(config, &endpoints, &attempt.redirect_uri)?;
         let provider = flow::Provider { config, endpoints: &endpoints, http: &self.http };
         let tokens = flow::exchange_code(&client, provider, code, attempt.verifier, attempt.dpop.as_ref()).await?;
@@ -695,6 +699,8 @@ impl Gatehouse {
         }
         let endpoints = self.endpoints(config).await?;
         let url = endpoints.device_authorization.clone().ok_or(Error::NoDeviceFlow)?;
+        let with_secret = self.with_secret(config).await?;
+        let config = &*with_secret;
         let client = flow::client(config, &endpoints, &config.redirect_uri)?;
         // A key of its own, as a browser sign-in has (RFC 9449): the tokens are bound to it just the same.
         let dpop = uses_dpop(config, &endpoints).then(DpopKey::generate).transpose()?;
@@ -992,6 +998,8 @@ impl Gatehouse {
             (None, None) => return Ok(false),
         };
         let endpoints = self.endpoints(config).await?;
+        let with_secret = self.with_secret(config).await?;
+        let config = &*with_secret;
         flow::revoke(config, &endpoints, &self.http, token, dpop).await
     }
 
@@ -1022,6 +1030,8 @@ impl Gatehouse {
         let current = session.as_ref().ok_or(Error::NotSignedIn)?;
         let refresh_token = current.refresh_token.clone().ok_or(Error::SignInNeeded)?;
         let endpoints = self.endpoints(config).await?;
+        let with_secret = self.with_secret(config).await?;
+        let config = &*with_secret;
         let client = flow::client(config, &endpoints, &config.redirect_uri)?;
         let dpop = current.dpop_key()?;
         let provider = flow::Provider { config, endpoints: &endpoints, http: &self.http };
@@ -1063,6 +1073,30 @@ impl Gatehouse {
         **session = Some(next);
         tracing::info!(saved = saved.is_ok(), "access token refreshed");
         Ok(saved.err())
+    }
+
+    /// `config` with its client secret, read from the keychain where the profile keeps it there
+    /// ([`Config::client_secret_in_keychain`]): for the requests that send it (token, PAR, revocation).
+    ///
+    /// # Errors
+    /// The keychain's error; [`Error::Setup`] when the secret is missing from it (nothing is sent without it).
+    async fn with_secret<'c>(&self, config: &'c Config) -> Result<std::borrow::Cow<'c, Config>> {
+        if config.client_secret.is_some() || !config.client_secret_in_keychain {
+            return Ok(std::borrow::Cow::Borrowed(config));
+        }
+        let secrets = Keychain::new(client_secrets_service(self.keychain.service()));
+        match secrets.load_text(&config.profile).await? {
+            Some(secret) => {
+                let mut resolved = config.clone();
+                resolved.client_secret = Some(oauth2::ClientSecret::new(secret));
+                Ok(std::borrow::Cow::Owned(resolved))
+            }
+            None => Err(Error::Setup(
+                "the client secret the provider issued when Gatehouse registered itself is missing from the \
+                 keychain; set the provider up again"
+                    .into(),
+            )),
+        }
     }
 
     /// Takes the profile's renewal lock, shared with every other Gatehouse process of this user.
@@ -1382,6 +1416,12 @@ fn other_provider(stored: &Binding, configured: &Binding) -> Error {
         crate::error::clean_for_display(&text, 120)
     };
     Error::OtherProvider { stored: describe(stored), configured: describe(configured) }
+}
+
+/// The keychain service that keeps the client secrets providers issued when Gatehouse registered itself (RFC
+/// 7591), one entry per profile, beside the sessions' service.
+pub fn client_secrets_service(service: &str) -> String {
+    format!("{service}.client-secret")
 }
 
 /// Whether `stored` is a session of `config`'s provider, client and resource (or a version 1 entry, which the

@@ -787,26 +787,22 @@ impl Accounts {
         if let Some(secret) = registered.and_then(|r| r.client_secret.clone()) {
             self.client_secrets().save_text(name, secret).await?;
         }
-        let before = std::fs::read_to_string(file).ok();
-        match editing {
-            Some(profile) => crate::config_file::update(file, profile, fields)?,
-            None => crate::config_file::add(file, name, fields)?,
-        }
-        let read_back = std::fs::read_to_string(file)
-            .map_err(|e| Error::Setup(format!("couldn't read it back ({e})")))
-            .and_then(|text| Ok(Config::parse_all(&text, &file.display().to_string())?))
-            .and_then(|configs| {
-                let config = configs.into_iter().find(|c| c.profile == name);
-                config.ok_or_else(|| Error::Internal("the saved profile is missing".into()))
-            });
-        if read_back.is_err() {
-            // The file is left as it was, replaced as atomically as any edit: a profile the next start would
-            // refuse is never kept.
-            if let Err(e) = crate::config_file::restore(file, before.as_deref()) {
-                tracing::warn!(kind = e.kind(), "couldn't put the config file back as it was");
-            }
-        }
-        read_back
+        // Read as the next start will read it, before it is written: a profile that start would refuse is never
+        // kept, so nothing ever needs undoing.
+        let source = file.display().to_string();
+        let read = |text: &str| -> Result<Config> {
+            let configs = Config::parse_all(text, &source)?;
+            configs
+                .into_iter()
+                .find(|c| c.profile == name)
+                .ok_or_else(|| Error::Internal("the saved profile is missing".into()))
+        };
+        let valid = |text: &str| read(text).map(|_| ());
+        let written = match editing {
+            Some(profile) => crate::config_file::update_valid(file, profile, fields, valid)?,
+            None => crate::config_file::add_valid(file, name, fields, valid)?,
+        };
+        read(&written)
     }
 
     /// Removes the configured profile `profile`: signs it out first (revoking at the provider), then deletes it

@@ -74,7 +74,15 @@ fn profile_mut<'a>(doc: &'a mut DocumentMut, name: &str) -> Option<&'a mut Table
 /// # Errors
 /// [`Error::Setup`] when the file can't be read, parsed or written, or already has a profile called `name`.
 pub fn add(path: &Path, name: &str, fields: &Fields) -> Result<()> {
-    edit(path, |doc| add_to(doc, name, fields))
+    edit(path, |doc| add_to(doc, name, fields), |_| Ok(())).map(|_| ())
+}
+
+/// [`add`], written only if `valid` accepts the new file's text; returns that text.
+///
+/// # Errors
+/// As [`add`], and `valid`'s error, when nothing is written.
+pub fn add_valid(path: &Path, name: &str, fields: &Fields, valid: impl Fn(&str) -> Result<()>) -> Result<String> {
+    edit(path, |doc| add_to(doc, name, fields), valid)
 }
 
 fn add_to(doc: &mut DocumentMut, name: &str, fields: &Fields) -> Result<()> {
@@ -119,12 +127,21 @@ fn add_to(doc: &mut DocumentMut, name: &str, fields: &Fields) -> Result<()> {
 /// # Errors
 /// [`Error::Setup`] when the file can't be read, parsed or written, or has no profile called `name`.
 pub fn update(path: &Path, name: &str, fields: &Fields) -> Result<()> {
-    edit(path, |doc| {
+    update_valid(path, name, fields, |_| Ok(())).map(|_| ())
+}
+
+/// [`update`], written only if `valid` accepts the new file's text; returns that text.
+///
+/// # Errors
+/// As [`update`], and `valid`'s error, when nothing is written.
+pub fn update_valid(path: &Path, name: &str, fields: &Fields, valid: impl Fn(&str) -> Result<()>) -> Result<String> {
+    let change = |doc: &mut DocumentMut| {
         let table = profile_mut(doc, name)
             .ok_or_else(|| Error::Setup(format!("the config file has no profile called {name:?} any more")))?;
         set(table, fields);
         Ok(())
-    })
+    };
+    edit(path, change, valid)
 }
 
 /// Removes the profile `name`, with its comments; the file's other profiles and comments stay.
@@ -132,7 +149,7 @@ pub fn update(path: &Path, name: &str, fields: &Fields) -> Result<()> {
 /// # Errors
 /// [`Error::Setup`] when the file can't be read, parsed or written.
 pub fn remove(path: &Path, name: &str) -> Result<()> {
-    edit(path, |doc| remove_from(doc, name))
+    edit(path, |doc| remove_from(doc, name), |_| Ok(())).map(|_| ())
 }
 
 fn remove_from(doc: &mut DocumentMut, name: &str) -> Result<()> {
@@ -169,25 +186,37 @@ fn remove_from(doc: &mut DocumentMut, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Reads the file, applies `change`, and replaces the file with the result, as one edit: no other Gatehouse edits
-/// it meanwhile (an OS lock on a file beside it), and a change made by anyone else meanwhile (a person's editor)
-/// is never overwritten: the file is compared with what was read just before the new one replaces it, and on a
-/// difference the edit starts over from the file as it is now.
-fn edit(path: &Path, change: impl Fn(&mut DocumentMut) -> Result<()>) -> Result<()> {
-    edit_checked(path, change, || {})
+/// Reads the file, applies `change`, and replaces the file with the result, as one edit, if `valid` accepts the
+/// new text (so that a file the next start would refuse is never written, and nothing needs undoing): no other
+/// Gatehouse edits it meanwhile (an OS lock on a file beside it), and a change made by anyone else meanwhile (a
+/// person's editor) is never overwritten: the file is compared with what was read just before the new one
+/// replaces it, and on a difference the edit starts over from the file as it is now. Returns the text written.
+fn edit(
+    path: &Path,
+    change: impl Fn(&mut DocumentMut) -> Result<()>,
+    valid: impl Fn(&str) -> Result<()>,
+) -> Result<String> {
+    edit_checked(path, change, valid, || {})
 }
 
 /// [`edit`], with `meanwhile` run between the read and the write (a test's stand-in for another editor).
-fn edit_checked(path: &Path, change: impl Fn(&mut DocumentMut) -> Result<()>, meanwhile: impl Fn()) -> Result<()> {
+fn edit_checked(
+    path: &Path,
+    change: impl Fn(&mut DocumentMut) -> Result<()>,
+    valid: impl Fn(&str) -> Result<()>,
+    meanwhile: impl Fn(),
+) -> Result<String> {
     let _one_at_a_time = EDITS.lock().unwrap_or_else(|p| p.into_inner());
     let _other_processes = edit_lock(path)?;
     for _ in 0..EDIT_ATTEMPTS {
         let before = read_text(path)?;
         let mut doc = parse(path, before.as_deref().unwrap_or_default())?;
         change(&mut doc)?;
+        let text = doc.to_string();
+        valid(&text)?;
         meanwhile();
-        match write_if_unchanged(path, &doc.to_string(), Some(before.as_deref().unwrap_or_default()))? {
-            true => return Ok(()),
+        match write_if_unchanged(path, &text, Some(before.as_deref().unwrap_or_default()))? {
+            true => return Ok(text),
             false => tracing::info!("the config file changed while it was being edited; starting over"),
         }
     }
@@ -225,24 +254,6 @@ fn parse(path: &Path, text: &str) -> Result<DocumentMut> {
     text.parse::<DocumentMut>().map_err(|e| {
         Error::Setup(format!("{} is not valid TOML; fix it by hand first ({})", path.display(), one_line(&e)))
     })
-}
-
-/// Puts `text` back as the whole file, atomically, as a failed save's undo: `None` removes the file, which
-/// there was none of before.
-///
-/// # Errors
-/// [`Error::Setup`] when it can't be written.
-pub fn restore(path: &Path, text: Option<&str>) -> Result<()> {
-    let _one_at_a_time = EDITS.lock().unwrap_or_else(|p| p.into_inner());
-    match text {
-        Some(text) => write_if_unchanged(path, text, None).map(|_| ()),
-        None => match std::fs::remove_file(path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(Error::Setup(format!("couldn't remove {} ({e})", path.display())))
-            }
-            _ => Ok(()),
-        },
-    }
 }
 
 /// Sets `fields` in `table`, keeping the comments of a key that is already there.
@@ -345,6 +356,7 @@ mod tests {
                 set(table, &fields);
                 Ok(())
             },
+            |_| Ok(()),
             || {
                 // The person's editor saves once, while the first attempt is under way.
                 if !edited.replace(true) {
@@ -361,9 +373,29 @@ mod tests {
         let stubborn = edit_checked(
             &path,
             |_| Ok(()),
+            |_| Ok(()),
             || std::fs::write(&path, format!("# {:?}\n", std::time::Instant::now())).unwrap(),
         );
         assert!(matches!(stubborn, Err(Error::Setup(_))), "{stubborn:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A change the validator refuses (a profile the next start would refuse) is never written: the file stays
+    /// byte for byte as it was, with nothing to undo.
+    #[test]
+    fn a_refused_edit_writes_nothing() {
+        let dir = std::env::temp_dir().join(format!("gatehouse-config-valid-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("config.toml");
+        let text = "# mine\nprofile = \"a\"\nissuer = \"https://a.example\"\n";
+        std::fs::write(&path, text).unwrap();
+        let fields: Fields = vec![("issuer", Some("http://evil.example".into()))];
+        let refused = update_valid(&path, "a", &fields, |_| Err(Error::Setup("refused".into())));
+        assert!(matches!(refused, Err(Error::Setup(_))), "{refused:?}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+        let written = update_valid(&path, "a", &fields, |_| Ok(())).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), written);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -962,7 +962,12 @@ impl Gatehouse {
         let lock = self.renewal_lock(config).await?;
         let unusable = match self.keychain.load(&config.profile).await {
             Ok(Some(stored)) => !belongs_to(&stored, config),
-            Ok(None) => false,
+            // Gone already: nothing is left to remove, as asked.
+            Ok(None) => {
+                drop(lock);
+                self.settle(&session);
+                return Ok(true);
+            }
             Err(KeychainError::Corrupt(_)) => true,
             Err(e) => return Err(e.into()),
         };

@@ -660,18 +660,19 @@ impl Accounts {
             }
         }
         // An edit that binds the profile to another provider, client or resource (a registration is a new client)
-        // signs the old session out first, revoking it where the old provider can (RFC 7009): no path would ever
-        // revoke it afterwards, and its grant would stay alive with nobody holding it. A sign-out that fails
-        // changes nothing, as with Remove.
-        if let Some(profile) = editing {
-            let old = self.get(Some(profile))?;
-            let rebound = draft.client_id.trim().is_empty()
-                || old.profile().is_some_and(|config| !Binding::of(config).same_as(&Binding::of(&surveyed.config)));
-            if rebound {
-                tracing::info!("the edit changes the provider or client; signing the old session out first");
-                old.sign_out().await?;
+        // signs the old session out, revoking it where the old provider can (RFC 7009): no path would ever revoke
+        // it afterwards, and its grant would stay alive with nobody holding it. That happens once the new profile
+        // is known to be one the next start takes, just before it is written; a sign-out that fails saves
+        // nothing, as with Remove.
+        let rebound = match editing {
+            Some(profile) => {
+                let old = self.get(Some(profile))?;
+                let rebinds = draft.client_id.trim().is_empty()
+                    || old.profile().is_some_and(|c| !Binding::of(c).same_as(&Binding::of(&surveyed.config)));
+                rebinds.then_some(old)
             }
-        }
+            None => None,
+        };
         let registrations = self.registrations();
         let mut registered = None;
         if draft.client_id.trim().is_empty() {
@@ -715,7 +716,7 @@ impl Accounts {
             (Some(_), Some(profile)) => registrations.load_text(profile).await.ok().flatten(),
             _ => None,
         };
-        let saved = self.write_provider(&file, &name, editing, &fields, registered.as_ref()).await;
+        let saved = self.write_provider(&file, &name, editing, &fields, registered.as_ref(), rebound.as_ref()).await;
         let config = match saved {
             Ok(config) => config,
             Err(e) => {
@@ -777,6 +778,7 @@ impl Accounts {
         editing: Option<&str>,
         fields: &crate::config_file::Fields,
         registered: Option<&setup::Registered>,
+        signs_out: Option<&Arc<Gatehouse>>,
     ) -> Result<Config> {
         // Kept before the profile is written: without it the registration could never be deleted.
         if let Some(management) = registered.and_then(|r| r.management.as_ref()) {
@@ -798,6 +800,11 @@ impl Accounts {
                 .ok_or_else(|| Error::Internal("the saved profile is missing".into()))
         };
         let valid = |text: &str| read(text).map(|_| ());
+        if let Some(old) = signs_out {
+            valid(&crate::config_file::preview(file, editing, name, fields)?)?;
+            tracing::info!("the edit changes the provider or client; signing the old session out first");
+            old.sign_out().await?;
+        }
         let written = match editing {
             Some(profile) => crate::config_file::update_valid(file, profile, fields, valid)?,
             None => crate::config_file::add_valid(file, name, fields, valid)?,

@@ -135,13 +135,14 @@ pub fn update(path: &Path, name: &str, fields: &Fields) -> Result<()> {
 /// # Errors
 /// As [`update`], and `valid`'s error, when nothing is written.
 pub fn update_valid(path: &Path, name: &str, fields: &Fields, valid: impl Fn(&str) -> Result<()>) -> Result<String> {
-    let change = |doc: &mut DocumentMut| {
-        let table = profile_mut(doc, name)
-            .ok_or_else(|| Error::Setup(format!("the config file has no profile called {name:?} any more")))?;
-        set(table, fields);
-        Ok(())
-    };
-    edit(path, change, valid)
+    edit(path, |doc| update_in(doc, name, fields), valid)
+}
+
+fn update_in(doc: &mut DocumentMut, name: &str, fields: &Fields) -> Result<()> {
+    let table = profile_mut(doc, name)
+        .ok_or_else(|| Error::Setup(format!("the config file has no profile called {name:?} any more")))?;
+    set(table, fields);
+    Ok(())
 }
 
 /// Removes the profile `name`, with its comments; the file's other profiles and comments stay.
@@ -184,6 +185,19 @@ fn remove_from(doc: &mut DocumentMut, name: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The file's text as [`update`] (`editing`) or [`add`] would write it now, without writing it.
+///
+/// # Errors
+/// As those.
+pub fn preview(path: &Path, editing: Option<&str>, name: &str, fields: &Fields) -> Result<String> {
+    let mut doc = read(path)?;
+    match editing {
+        Some(profile) => update_in(&mut doc, profile, fields)?,
+        None => add_to(&mut doc, name, fields)?,
+    }
+    Ok(doc.to_string())
 }
 
 /// Reads the file, applies `change`, and replaces the file with the result, as one edit, if `valid` accepts the
@@ -394,8 +408,12 @@ mod tests {
         let refused = update_valid(&path, "a", &fields, |_| Err(Error::Setup("refused".into())));
         assert!(matches!(refused, Err(Error::Setup(_))), "{refused:?}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+        // A preview is what the edit will write, and writes nothing.
+        let previewed = preview(&path, Some("a"), "a", &fields).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
         let written = update_valid(&path, "a", &fields, |_| Ok(())).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), written);
+        assert_eq!(previewed, written);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

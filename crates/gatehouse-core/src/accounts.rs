@@ -415,17 +415,15 @@ impl Accounts {
         // The entry listed, and only that: under the profile's renewal lock, read again. Another process (a command
         // with another config) may have signed in under this name since, and its session must not be deleted
         // unrevoked. An entry that still can't be read is the one listed; one that can't be looked at is left.
-        let lock = match crate::tokens::lock::lock_dir(self.keychain.service()) {
-            Some(dir) => crate::tokens::lock::acquire(&dir, profile, crate::tokens::keychain::KEYCHAIN_TIMEOUT * 2)
-                .await
-                .map_err(|e| Error::Internal(e.to_string())),
-            None => Err(Error::Internal("no place for the renewal lock".into())),
-        };
-        let still_listed = match (&lock, self.keychain.load_if_changed(profile).await) {
-            (Err(e), _) => Err(e.clone()),
-            (Ok(_), Ok(None | Some(None)) | Err(KeychainError::Corrupt(_) | KeychainError::Duplicates)) => Ok(true),
-            (Ok(_), Ok(Some(_))) => Ok(false),
-            (Ok(_), Err(e)) => Err(Error::Keychain(e)),
+        let patience = crate::tokens::keychain::KEYCHAIN_TIMEOUT * 2;
+        let lock = crate::service::renewal_lock(self.keychain.service(), profile, patience).await;
+        let still_listed = match &lock {
+            Err(e) => Err(e.clone()),
+            Ok(_) => match self.keychain.load_if_changed(profile).await {
+                Ok(None | Some(None)) | Err(KeychainError::Corrupt(_) | KeychainError::Duplicates) => Ok(true),
+                Ok(Some(_)) => Ok(false),
+                Err(e) => Err(Error::Keychain(e)),
+            },
         };
         let deleted = match still_listed {
             Ok(true) => {

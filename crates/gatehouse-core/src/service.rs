@@ -951,11 +951,11 @@ impl Gatehouse {
     /// saved for another provider or client, or unreadable. (Its tokens are never sent to this profile's
     /// provider, RFC 9700 §4.9, and can't be sent to their own, which the profile no longer names.)
     ///
-    /// # Errors
-    /// A keychain failure.
-    ///
     /// Under the profile's renewal lock, the entry is read again and removed only if it is still one this profile
     /// can't use: another process may have signed in meanwhile, and its session is left alone (`Ok(false)`).
+    ///
+    /// # Errors
+    /// A keychain failure.
     pub async fn forget_stored(&self) -> Result<bool> {
         let config = self.config()?;
         let session = self.session.lock().await;
@@ -1106,14 +1106,9 @@ impl Gatehouse {
 
     /// Takes the profile's renewal lock, shared with every other Gatehouse process of this user.
     async fn renewal_lock(&self, config: &Config) -> Result<lock::RenewalLock> {
-        let dir = lock::lock_dir(self.keychain.service())
-            .ok_or_else(|| Error::Internal("no runtime or cache directory for the renewal lock".into()))?;
         // Long enough for another process's whole renewal: a token request, discovery, and a keychain save.
         let patience = config.http_timeout * 2 + KEYCHAIN_TIMEOUT * 2;
-        lock::acquire(&dir, &config.profile, patience).await.map_err(|e| match e {
-            lock::LockError::Busy => Error::RenewalBusy,
-            lock::LockError::Unavailable(why) => Error::Internal(why),
-        })
+        renewal_lock(self.keychain.service(), &config.profile, patience).await
     }
 
     /// The session another process stored since this one last read or wrote the keychain, if it did and it is
@@ -1421,6 +1416,20 @@ fn other_provider(stored: &Binding, configured: &Binding) -> Error {
         crate::error::clean_for_display(&text, 120)
     };
     Error::OtherProvider { stored: describe(stored), configured: describe(configured) }
+}
+
+/// Takes `profile`'s renewal lock among `service`'s, shared with every other Gatehouse process of this user,
+/// waiting at most `patience`.
+///
+/// # Errors
+/// [`Error::RenewalBusy`] after `patience`; [`Error::Internal`] when the lock can't be made.
+pub(crate) async fn renewal_lock(service: &str, profile: &str, patience: Duration) -> Result<lock::RenewalLock> {
+    let dir = lock::lock_dir(service)
+        .ok_or_else(|| Error::Internal("no runtime or cache directory for the renewal lock".into()))?;
+    lock::acquire(&dir, profile, patience).await.map_err(|e| match e {
+        lock::LockError::Busy => Error::RenewalBusy,
+        lock::LockError::Unavailable(why) => Error::Internal(why),
+    })
 }
 
 /// The keychain service that keeps the client secrets providers issued when Gatehouse registered itself (RFC

@@ -358,17 +358,7 @@ mod tests {
     /// refresh token goes only to the token endpoint it was issued by.
     #[test]
     fn explicit_endpoints_with_an_issuer_bind_the_token_endpoint_too() {
-        let with = |token: &str| {
-            let text = format!(
-                r#"issuer = "https://id.example.com"
-                   authorization_endpoint = "https://id.example.com/authorize"
-                   token_endpoint = "{token}"
-                   client_id = "abc"
-                   redirect_uri = "com.example.gatehouse:/callback"
-                   resource_url = "https://api.example.com/me""#
-            );
-            Binding::of(&Config::parse(&text, "test").unwrap())
-        };
+        let with = |token: &str| Binding::of(&explicit_config(token, "https://id.example.com/revoke"));
         let ours = with("https://id.example.com/token");
         assert!(ours.same_as(&with("https://id.example.com/token")));
         assert!(!ours.same_as(&with("https://attacker.example/token")));

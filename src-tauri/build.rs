@@ -8,6 +8,7 @@ fn main() {
         "sign_in",
         "cancel_sign_in",
         "sign_in_with_code",
+        "open_browser_again",
         "paste_redirect",
         "refresh",
         "sign_out",

@@ -66,13 +66,30 @@ function render(next) {
     }
   }
   renderRemoved(next.removed);
-  renderAdd(next.providers, next.setup);
+  renderAdd(next.providers, next.setup, next.accounts);
   renderSetupView(next);
+  focusWhenShown();
 }
 
-function renderAdd(providers, setup) {
+// A control to be given the focus as soon as it is shown: a card's, after it settles.
+let pendingFocus = null;
+
+function focusWhenShown() {
+  const target = pendingFocus && cards.get(pendingFocus.profile)?.find(pendingFocus.testId);
+  if (target && !target.hidden && !target.disabled && target.offsetParent !== null) {
+    pendingFocus = null;
+    target.focus();
+  }
+}
+
+function renderAdd(providers, setup, accounts) {
   $("add-account").hidden = providers.length === 0 && !setup;
-  $("add").hidden = providers.length === 0;
+  // Another account once one is signed in, and not while a sign-in waits: two Cancels would be on screen.
+  const signedIn = accounts.some((a) => a.phase === "signedIn" || a.phase === "refreshing");
+  const waiting = accounts.some((a) => a.phase === "waitingForBrowser" || a.phase === "exchanging");
+  $("add").hidden = providers.length === 0 || !signedIn || waiting;
+  if ($("add").hidden) $("add-confirm").hidden = true;
+  $("add-hint").hidden = $("add").hidden;
   $("add-provider").hidden = !setup;
   // With one provider there is nothing to choose.
   $("add-from-label").hidden = providers.length < 2;
@@ -91,7 +108,16 @@ function makeCard(profile) {
   element.dataset.profile = profile;
   const card = { element, view: null, find: (testId) => element.querySelector(`[data-testid="${testId}"]`) };
   for (const [testId, command] of Object.entries(ACTIONS)) {
-    card.find(testId).addEventListener("click", () => act(command, profile));
+    card.find(testId).addEventListener("click", async () => {
+      // While the browser is awaited, the button opens the same sign-in again: a link already copied elsewhere
+      // keeps working.
+      const again = testId === "sign-in" && card.view?.phase === "waitingForBrowser" && !card.view.deviceCode &&
+        !pushedLink(card.view.signInLink);
+      if (command === "refresh") forgetRefreshed(card);
+      const done = await act(again ? "open_browser_again" : command, profile);
+      if (done && command === "refresh") sayRefreshed(card);
+      if (done && again) element.querySelector(".copy-result").textContent = "Opened the same sign-in in the browser again.";
+    });
   }
   card.find("dismiss").addEventListener("click", () => act("dismiss_notice", profile));
   card.find("remove").addEventListener("click", () => act("remove_account", profile));
@@ -111,8 +137,16 @@ function makeCard(profile) {
     event.preventDefault();
     const input = card.find("paste-redirect");
     const link = input.value.trim();
+    pasteProblem(card, null);
     if (!link) {
-      input.focus();
+      pasteProblem(card, "Paste the address the browser ended on, after you signed in.");
+      return;
+    }
+    const expected = card.view?.signInRedirect || "";
+    // The sign-in link itself, pasted back: the likeliest mistake right after Copy link.
+    if (card.view?.signInLink && sameTarget(link, card.view.signInLink)) {
+      pasteProblem(card, "That's the link to open, not the address the browser ended on. Open it in a browser " +
+        `and sign in; the browser then ends on an address starting with ${expected}?code=… Paste that.`);
       return;
     }
     countAction();
@@ -120,11 +154,21 @@ function makeCard(profile) {
       await invoke("paste_redirect", { profile, link });
       input.value = "";
     } catch (e) {
-      // The card shows why; the pasted address stays, to be corrected.
-      if (!card.view || !card.view.notice) showError(e);
+      // Why, beside the field; the pasted address stays, to be corrected.
+      if (e.kind === "callback_rejected") {
+        pasteProblem(card, expected && !link.startsWith(expected.split("?")[0])
+          ? `That isn't the address a browser ends on after signing in here: that one starts with ${expected}. ` +
+            `(${e.message})`
+          : e.message);
+      } else if (!card.view || !card.view.notice) {
+        showError(e);
+      }
     }
   });
-  card.find("edit-provider").addEventListener("click", () => openSetup(profile));
+  // The paste field is described by its message (ids are per card).
+  element.querySelector(".paste-error").id = `paste-error-${profile}`;
+  card.find("paste-redirect").setAttribute("aria-describedby", `paste-error-${profile}`);
+  card.find("edit-provider").addEventListener("click", () => openSetup(profile, card.find("edit-provider")));
   const confirmBox = element.querySelector(".confirm-remove");
   card.find("remove-provider").addEventListener("click", () => {
     confirmBox.querySelector(".confirm-text").textContent =
@@ -142,6 +186,7 @@ function makeCard(profile) {
     countAction();
     try {
       await invoke("remove_provider", { profile });
+      windowNotice(`Removed ${profile}. Its session was signed out first.`);
     } catch (e) {
       // The sign-out may have put its own notice on the card; why the removal failed goes in the window's.
       showError(e);
@@ -150,8 +195,70 @@ function makeCard(profile) {
   return card;
 }
 
+// Says `text` (or nothing) beside the paste field, marking it invalid and focusing it.
+function pasteProblem(card, text) {
+  const input = card.find("paste-redirect");
+  const error = card.element.querySelector(".paste-error");
+  error.textContent = text || "";
+  error.hidden = !text;
+  if (text) {
+    input.setAttribute("aria-invalid", "true");
+    input.focus();
+  } else {
+    input.removeAttribute("aria-invalid");
+  }
+}
+
+// Whether `link` is a pushed request's (RFC 9126): a reference the provider takes once, so it can't be opened again.
+function pushedLink(link) {
+  try {
+    return Boolean(link) && new URL(link).searchParams.has("request_uri");
+  } catch {
+    return false;
+  }
+}
+
+// Whether two addresses lead to the same place (scheme, host, port and path), whatever their queries.
+function sameTarget(a, b) {
+  try {
+    const [x, y] = [new URL(a), new URL(b)];
+    return x.origin === y.origin && x.pathname === y.pathname;
+  } catch {
+    return false;
+  }
+}
+
+// Says, beside the account, that Refresh renewed access (or, without a refresh token, reloaded the data), and
+// until when access now holds.
+function sayRefreshed(card) {
+  if (!card || !card.view || !["signedIn", "refreshing"].includes(card.view.phase)) return;
+  card.refreshedAt = Date.now() / 1000;
+  showRefreshed(card);
+}
+
+function forgetRefreshed(card) {
+  if (!card) return;
+  card.refreshedAt = null;
+  showRefreshed(card);
+}
+
+// The Refresh line, from the view as it is now (the renewed expiry may arrive after the answer).
+function showRefreshed(card) {
+  const line = card.element.querySelector(".refreshed");
+  const view = card.view;
+  if (!card.refreshedAt || !view) {
+    line.textContent = "";
+    return;
+  }
+  const at = formatTime(card.refreshedAt, true);
+  const until = view.expiresAt ? `; access is now valid until ${formatTime(view.expiresAt, true)}` : "";
+  const text = view.renewable === false ? `Reloaded your data at ${at}.` : `Renewed at ${at}${until}.`;
+  if (line.textContent !== text) line.textContent = text;
+}
+
 function renderAccount(card, next, several, added) {
   const phaseChanged = !card.view || card.view.phase !== next.phase;
+  const newAttempt = next.phase === "waitingForBrowser" && next.signInLink !== card.view?.signInLink;
   card.view = next;
   const { element, find } = card;
   const part = (name) => element.querySelector(`.${name}`);
@@ -171,6 +278,21 @@ function renderAccount(card, next, several, added) {
   find("dismiss").hidden = next.phase === "configError";
 
   part("waiting").hidden = next.phase !== "waitingForBrowser";
+  // Each attempt starts with an empty paste field and no message from the one before.
+  if (newAttempt || next.phase !== "waitingForBrowser") {
+    if (next.phase !== "waitingForBrowser" || newAttempt) find("paste-redirect").value = "";
+    pasteProblem(card, null);
+    if (newAttempt) part("copy-result").textContent = "";
+  }
+  if (next.phase !== "signedIn" && next.phase !== "refreshing") card.refreshedAt = null;
+  showRefreshed(card);
+  // The code on another device is offered only where the provider has it.
+  const pushed = pushedLink(next.signInLink);
+  part("no-browser").textContent = (next.deviceFlow
+    ? "No browser window appeared? Copy the link and open it in a browser yourself, or use a code on another " +
+      "device, such as your phone."
+    : "No browser window appeared? Copy the link and open it in a browser yourself.") +
+    (pushed ? " The link works once: Start over makes a new one, and this one then stops working." : "");
   part("waiting-expiry").textContent = next.signInExpiresAt
     ? `This sign-in stays open until ${formatTime(next.signInExpiresAt)}.`
     : "";
@@ -189,7 +311,8 @@ function renderAccount(card, next, several, added) {
     if (device.qr && find("device-qr").getAttribute("src") !== device.qr) find("device-qr").src = device.qr;
     part("device-expiry").textContent = `The code works until ${formatTime(device.expiresAt)}.`;
   }
-  find("sign-in").textContent = device ? "Use the browser instead" : waiting ? "Open the browser again" : "Sign in";
+  find("sign-in").textContent = device ? "Use the browser instead"
+    : waiting ? (pushed ? "Start over" : "Open the browser again") : "Sign in";
   find("sign-in").classList.toggle("primary", !waiting);
   find("cancel").classList.toggle("primary", waiting);
 
@@ -306,22 +429,35 @@ function renderValue(value, depth = 0) {
     }
     return dl;
   }
+  if (typeof value === "boolean") return document.createTextNode(value ? "Yes" : "No");
   return document.createTextNode(String(value));
 }
 
+// OpenID Connect's standard claims (OIDC Core §5.1), by the names people know them by.
+const CLAIM_LABELS = {
+  sub: "User ID", name: "Name", given_name: "Given name", family_name: "Family name", middle_name: "Middle name",
+  nickname: "Nickname", preferred_username: "User name", profile: "Profile page", picture: "Picture",
+  website: "Website", email: "Email", email_verified: "Email verified", gender: "Gender", birthdate: "Birth date",
+  zoneinfo: "Time zone", locale: "Language", phone_number: "Phone", phone_number_verified: "Phone verified",
+  address: "Address", updated_at: "Updated",
+};
+
 function humanise(key) {
+  if (Object.hasOwn(CLAIM_LABELS, key)) return CLAIM_LABELS[key];
   const words = key.replace(/[_-]+/g, " ").replace(/([a-z])([A-Z])/g, "$1 $2").toLowerCase();
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
-function formatTime(unixSeconds) {
-  return new Date(unixSeconds * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+function formatTime(unixSeconds, seconds = false) {
+  const options = { hour: "2-digit", minute: "2-digit" };
+  if (seconds) options.second = "2-digit";
+  return new Date(unixSeconds * 1000).toLocaleTimeString([], options);
 }
 
 function describeExpiry(unixSeconds) {
   const minutes = Math.round((unixSeconds * 1000 - Date.now()) / 60000);
   if (minutes <= 0) return `expired at ${formatTime(unixSeconds)}; it is refreshed when needed`;
-  return `at ${formatTime(unixSeconds)} (in ${minutes} min)`;
+  return `at ${formatTime(unixSeconds, true)} (in ${minutes} min)`;
 }
 
 // Shows an error the backend could not put in the view itself.
@@ -329,9 +465,16 @@ function showError(e) {
   showNotice($("window-notice"), { kind: e.kind || "internal", message: e.message || String(e), severity: "error" });
 }
 
+// Says `text` (or nothing) in the window's status line: what an action done here did, such as saving or
+// removing a provider. It goes with the next action.
+function windowNotice(text) {
+  $("window-status").textContent = text || "";
+}
+
 // Counts the clicks that reached a handler, for the end-to-end tests: a click that WebKit loses on its way (it
 // lands while the page moves under it) is told from one the app ignored.
 function countAction() {
+  windowNotice(null);
   document.body.dataset.actions = String(Number(document.body.dataset.actions || 0) + 1);
 }
 
@@ -347,14 +490,17 @@ async function copyOrSelect(text, select) {
   }
 }
 
+// Asks the backend for `command`; says whether it was done.
 async function act(command, profile) {
   countAction();
   try {
     await invoke(command, { profile });
+    return true;
   } catch (e) {
     // The backend has already put the error in the account's view; this covers a failure to reach it at all.
     const card = cards.get(profile);
     if (!card || !card.view || !card.view.notice) showError(e);
+    return false;
   }
 }
 
@@ -420,7 +566,10 @@ document.addEventListener("keydown", (event) => {
     for (const profile of accountsFor("waitingForBrowser")) act("cancel_sign_in", profile);
   } else if (ctrl && event.key.toLowerCase() === "r") {
     event.preventDefault(); // never reload the page: it would only flash the window
-    for (const profile of accountsFor("signedIn")) act("refresh", profile);
+    for (const profile of accountsFor("signedIn")) {
+      forgetRefreshed(cards.get(profile));
+      act("refresh", profile).then((done) => done && sayRefreshed(cards.get(profile)));
+    }
   } else if (ctrl && event.key.toLowerCase() === "q") {
     event.preventDefault();
     act("quit");
@@ -430,59 +579,75 @@ document.addEventListener("keydown", (event) => {
 // --- Setting a provider up -------------------------------------------------------------------------------------
 
 const LOOPBACK_ONLY = new Set(["google", "microsoft", "github"]);
+const NAME_HINT = "How the window and the tray name this provider. Leave empty for ";
 // What each choice asks for, and where to find it in the provider's console. `required` fields are marked so.
 const PRESETS = {
+  "": { fields: {}, required: [] },
   google: {
     fields: { clientId: "Google Cloud console → APIs & Services → Credentials → Create credentials → OAuth client ID, type “Desktop app”.",
-      clientSecret: "Shown beside the client ID. Google requires it for desktop apps, though in a desktop app it is not secret." },
+      clientSecret: "Shown beside the client ID. Google requires it for desktop apps, though in a desktop app it is not secret.",
+      name: NAME_HINT + "“Google”." },
     required: ["clientId", "clientSecret"],
   },
   microsoft: {
     fields: { tenant: "Microsoft Entra admin center → App registrations → your app → Overview: “Directory (tenant) ID”. Leave empty to let any Microsoft account sign in.",
-      clientId: "Same page: “Application (client) ID”. Under Authentication, add the “Mobile and desktop applications” platform with the redirect URI below." },
+      clientId: "Same page: “Application (client) ID”. Under Authentication, add the “Mobile and desktop applications” platform with the redirect URI above.",
+      name: NAME_HINT + "“Microsoft”." },
     required: ["clientId"],
   },
   github: {
     fields: { clientId: "GitHub → Settings → Developer settings → OAuth Apps → your app: “Client ID”.",
-      clientSecret: "Same page: “Generate a new client secret”. GitHub requires it, though in a desktop app it is not secret." },
+      clientSecret: "Same page: “Generate a new client secret”. GitHub requires it, though in a desktop app it is not secret.",
+      name: NAME_HINT + "“GitHub”." },
     required: ["clientId", "clientSecret"],
   },
   gitlab: {
     fields: { domain: "Your GitLab's host name; leave empty for gitlab.com.",
-      clientId: "User settings → Applications → your application (with “Confidential” unticked): “Application ID”." },
+      clientId: "User settings → Applications → your application (with “Confidential” unticked): “Application ID”.",
+      name: NAME_HINT + "“GitLab”." },
     required: ["clientId"],
   },
   keycloak: {
     fields: { domain: "Your Keycloak's host name, such as id.example.com.",
       realm: "The realm's name, as the admin console's realm menu shows it.",
-      clientId: "Admin console → your realm → Clients → your client (with “Client authentication” off): “Client ID”." },
+      clientId: "Admin console → your realm → Clients → your client (with “Client authentication” off): “Client ID”.",
+      name: NAME_HINT + "“Keycloak”." },
     required: ["domain", "realm", "clientId"],
   },
   okta: {
     fields: { domain: "Your Okta domain, such as example.okta.com.",
-      clientId: "Admin console → Applications → your native app → General: “Client ID”." },
+      clientId: "Admin console → Applications → your native app → General: “Client ID”.",
+      name: NAME_HINT + "“Okta”." },
     required: ["domain", "clientId"],
   },
   auth0: {
     fields: { domain: "Auth0 dashboard → Applications → your Native application → Settings: “Domain”.",
-      clientId: "Same page: “Client ID”." },
+      clientId: "Same page: “Client ID”.",
+      name: NAME_HINT + "“Auth0”." },
     required: ["domain", "clientId"],
   },
   other: {
-    fields: { issuer: "The provider's issuer URL, as its documentation names it (its metadata is at that URL plus /.well-known/openid-configuration).",
+    fields: { issuer: "The provider's address, as its documentation names it, such as https://id.example.com.",
       clientId: "From the provider's console, for a native or desktop app. Leave empty to let Gatehouse register itself, where the provider allows that.",
-      clientSecret: "Only if the provider insists on one for desktop apps; leave empty otherwise." },
+      clientSecret: "Only if the provider insists on one for desktop apps; leave empty otherwise.",
+      name: NAME_HINT + "the provider's host and port.",
+      redirect: "",
+      scopes: "Leave empty for those the provider offers of: openid profile email offline_access.",
+      resource: "What the window shows once you're signed in. Leave empty for your profile at the provider (its userinfo)." },
     required: ["issuer"],
   },
 };
 const FIELD_INPUTS = {
-  issuer: "setup-issuer", tenant: "setup-tenant", domain: "setup-domain", realm: "setup-realm",
-  clientId: "setup-client-id", clientSecret: "setup-client-secret",
+  preset: "setup-preset", issuer: "setup-issuer", tenant: "setup-tenant", domain: "setup-domain",
+  realm: "setup-realm", clientId: "setup-client-id", clientSecret: "setup-client-secret", name: "setup-name",
+  redirect: "setup-redirect-kind", scopes: "setup-scopes", resource: "setup-resource",
 };
+// The fields a kept or edited form fills in (the choice is set first, and the secret never).
+const FORM_FIELDS = ["issuer", "tenant", "domain", "realm", "clientId", "name", "redirect", "scopes", "resource"];
 
 // The setup view is open when nothing is set up, or when the person asked for it (`editing`: the profile being
-// edited, or null for a new provider).
-let setup = { open: false, editing: null, hasSecret: false };
+// edited, or null for a new provider). `opener` is the control that opened it, which gets the focus back.
+let setup = { open: false, editing: null, hasSecret: false, opener: null };
 // The choice whose fields are shown.
 let shownPreset = null;
 
@@ -503,13 +668,29 @@ function renderSetupView(view) {
 }
 
 function resetSetup(editing) {
-  setup = { open: true, editing: editing ? editing.profile : null, hasSecret: Boolean(editing && editing.hasSecret) };
+  const opener = setup.opener;
+  setup = { open: true, editing: editing ? editing.profile : null, hasSecret: Boolean(editing && editing.hasSecret),
+    opener };
   $("setup-title").textContent = editing ? `Edit ${editing.profile}` : "Set up your provider";
-  $("setup-preset").value = editing ? editing.preset : (setup.preset || "google");
+  $("setup-lead").hidden = Boolean(editing);
+  $("setup-preset").value = editing ? editing.preset : "";
   $("setup-preset").disabled = Boolean(editing);
+  // A redirect written by hand is kept as it is, and offered as such.
+  $("setup-redirect-kind").querySelector("option[data-saved]")?.remove();
+  if (editing && !["app", "loopback"].includes(editing.redirect)) {
+    const saved = document.createElement("option");
+    saved.value = "";
+    saved.dataset.saved = "";
+    saved.textContent = `As saved: ${editing.redirect}`;
+    $("setup-redirect-kind").append(saved);
+  }
   for (const [field, id] of Object.entries(FIELD_INPUTS)) {
+    if (field === "preset") continue;
     $(id).value = editing && field !== "clientSecret" ? editing[field] || "" : "";
   }
+  if (!editing) $("setup-redirect-kind").value = "app";
+  else if (!["app", "loopback"].includes(editing.redirect)) $("setup-redirect-kind").value = "";
+  $("setup-advanced").open = false;
   clearFindings();
   applyPreset();
 }
@@ -517,12 +698,14 @@ function resetSetup(editing) {
 function applyPreset() {
   const preset = $("setup-preset").value;
   shownPreset = preset;
-  const info = PRESETS[preset];
+  const info = PRESETS[preset] || PRESETS[""];
   for (const element of document.querySelectorAll("#setup [data-field]")) {
     const field = element.dataset.field;
-    const shown = field in info.fields;
+    if (field === "preset") continue;
+    const shown = field === "redirectInfo" || field === "advanced" ? preset !== "" && (field !== "advanced" || preset === "other")
+      : field in info.fields;
     element.hidden = !shown;
-    if (!shown) continue;
+    if (!shown || !FIELD_INPUTS[field] || field === "redirect") continue;
     const input = $(FIELD_INPUTS[field]);
     const required = info.required.includes(field);
     input.required = required;
@@ -532,22 +715,35 @@ function applyPreset() {
     $(`${FIELD_INPUTS[field]}-hint`).textContent = hint;
     element.querySelector("label").textContent = labelFor(field) + (required ? " (required)" : " (optional)");
   }
-  const loopback = LOOPBACK_ONLY.has(preset);
-  $("setup-redirect").textContent = loopback ? "http://127.0.0.1/callback" : "com.example.gatehouse:/callback";
+  $("setup-preset-hint").textContent = preset === ""
+    ? "Any provider that speaks OpenID Connect or OAuth 2.0 works by its address; the known ones need less typing."
+    : "";
+  showRedirect();
+}
+
+// The redirect URI the choice registers, in the order the provider's console asks for things: this first, then
+// the client ID it gives.
+function showRedirect() {
+  const preset = $("setup-preset").value;
+  const kind = $("setup-redirect-kind").value;
+  const loopback = LOOPBACK_ONLY.has(preset) || (preset === "other" && kind === "loopback");
+  const saved = preset === "other" && kind === "" ? $("setup-redirect-kind").selectedOptions[0]?.textContent : null;
+  $("setup-redirect").textContent = saved ? saved.replace(/^As saved: /, "")
+    : loopback ? "http://127.0.0.1/callback" : "com.example.gatehouse:/callback";
   $("setup-redirect-hint").textContent = loopback
-    ? "A loopback redirect (RFC 8252 §7.3): Gatehouse picks a free port for each sign-in, which providers allow for desktop apps."
-    : "Gatehouse receives the sign-in through this address, which the system hands to it.";
+    ? "Gatehouse listens on this computer's address, on a new port for each sign-in, which providers allow for desktop apps."
+    : "Gatehouse receives the sign-in through this link, which the system hands to it.";
 }
 
 function labelFor(field) {
   return { issuer: "Issuer URL", tenant: "Tenant", domain: "Domain", realm: "Realm", clientId: "Client ID",
-    clientSecret: "Client secret" }[field];
+    clientSecret: "Client secret", name: "Name", scopes: "Scopes", resource: "Resource URL" }[field];
 }
 
 // What the person chose: only the fields the choice shows (one typed for another choice, then hidden, is not sent).
 function draft() {
   const preset = $("setup-preset").value;
-  const shown = PRESETS[preset].fields;
+  const shown = (PRESETS[preset] || PRESETS[""]).fields;
   const value = (field) => (field in shown ? $(FIELD_INPUTS[field]).value : "");
   return {
     preset,
@@ -557,36 +753,117 @@ function draft() {
     tenant: value("tenant").trim(),
     domain: value("domain").trim(),
     realm: value("realm").trim(),
+    name: value("name").trim(),
+    redirect: value("redirect"),
+    scopes: value("scopes").trim(),
+    resource: value("resource").trim(),
   };
 }
 
+// Takes every finding off the form (and what the progress line said): they were for the values as they were.
 function clearFindings() {
+  $("setup-progress").textContent = "";
+  clearMarks();
+}
+
+// Takes the findings and the field marks off the form.
+function clearMarks() {
   $("setup-findings").hidden = true;
   $("setup-error").hidden = true;
-  $("setup-progress").textContent = "";
+  for (const element of document.querySelectorAll("#setup .field-error")) {
+    element.hidden = true;
+    element.replaceChildren();
+  }
+  for (const element of document.querySelectorAll("#setup [aria-invalid]")) element.removeAttribute("aria-invalid");
 }
 
 const LEVEL_WORDS = { ok: "Works:", note: "Note:", problem: "Won't work:" };
 
+// One finding's words, with the standard behind it (shown on request) and its one-click fix.
+function findingContent(item, input) {
+  const parts = [item.text];
+  if (item.detail) {
+    const detail = document.createElement("span");
+    detail.className = "detail";
+    detail.textContent = ` (${item.detail})`;
+    parts.push(detail);
+  }
+  if (item.fix && input) {
+    const fix = document.createElement("button");
+    fix.type = "button";
+    fix.className = "fix";
+    fix.dataset.testid = `${input.id}-fix`;
+    fix.textContent = `Use ${item.fix}`;
+    fix.addEventListener("click", () => {
+      input.value = item.fix;
+      input.focus();
+      keepForm();
+      checkProvider();
+    });
+    parts.push(" ", fix);
+  }
+  return parts;
+}
+
+// Shows what Check (or Save) found: each problem beside its field, marked invalid and described by it, the
+// first one focused; problems about no field first in the box; what works after, out of the way.
 function showFindings(findings) {
+  clearMarks();
   const box = $("setup-findings");
+  const problems = findings.items.filter((item) => item.level === "problem");
+  const placed = [];
+  const loose = [];
+  for (const item of problems) {
+    const input = item.field && FIELD_INPUTS[item.field] ? $(FIELD_INPUTS[item.field]) : null;
+    const field = input?.closest("[data-field]");
+    if (input && field && !field.hidden) {
+      if (input.closest("details")) input.closest("details").open = true;
+      const error = $(`${input.id}-error`);
+      // One message per field: the first problem found there.
+      if (error.hidden) {
+        input.setAttribute("aria-invalid", "true");
+        error.hidden = false;
+        error.replaceChildren(...findingContent(item, input));
+        placed.push(input);
+      }
+    } else {
+      loose.push(item);
+    }
+  }
   box.hidden = false;
   box.dataset.usable = String(findings.usable);
   box.querySelector(".findings-summary").textContent = findings.usable
     ? `${findings.provider || "The provider"} can be used. Press Save to add it.`
-    : "Something here won't work; each problem below says what to do.";
-  box.querySelector("ul").replaceChildren(...findings.items.map((item) => {
+    : placed.length > 0 && loose.length === 0
+      ? "Fix what is marked in the form, then press Check or Save again."
+      : "This won't work yet:";
+  const item = (finding) => {
     const li = document.createElement("li");
-    li.className = `finding ${item.level}`;
-    li.dataset.level = item.level;
+    li.className = `finding ${finding.level}`;
+    li.dataset.level = finding.level;
     const word = document.createElement("strong");
-    word.textContent = LEVEL_WORDS[item.level] || "";
-    li.append(word, " ", item.text);
+    word.textContent = LEVEL_WORDS[finding.level] || "";
+    li.append(word, " ", ...findingContent(finding, null));
     return li;
-  }));
+  };
+  box.querySelector(".problems").replaceChildren(...loose.map(item));
+  box.querySelector(".others").replaceChildren(...findings.items.filter((f) => f.level !== "problem").map(item));
+  $("setup-details").hidden = !findings.items.some((f) => f.detail);
   if (findings.redirectUri) $("setup-redirect").textContent = findings.redirectUri;
-  box.scrollIntoView({ block: "nearest" });
+  if (placed.length > 0) {
+    placed[0].focus();
+    placed[0].scrollIntoView({ block: "center" });
+  } else {
+    box.scrollIntoView({ block: "nearest" });
+  }
 }
+
+$("setup-details").addEventListener("click", () => {
+  const shown = !$("setup-findings").classList.contains("details-shown");
+  $("setup-findings").classList.toggle("details-shown", shown);
+  $("setup-details").setAttribute("aria-expanded", String(shown));
+  $("setup-details").textContent = shown ? "Hide technical details" : "Show technical details";
+});
 
 // The control that had the focus when the setup went busy: disabling a button takes the focus from it, and the
 // person is given it back.
@@ -620,13 +897,20 @@ async function checkProvider() {
 async function saveProvider(event) {
   event.preventDefault();
   clearFindings();
-  setupBusy(true, setup.editing ? "Saving…" : "Saving the provider…");
+  setupBusy(true, setup.editing ? "Checking and saving…" : "Checking the provider and saving it…");
   try {
-    const profile = await invoke("save_provider", { draft: draft(), editing: setup.editing });
+    const outcome = await invoke("save_provider", { draft: draft(), editing: setup.editing });
+    if (outcome.outcome === "problems") {
+      setupBusy(false, "Nothing was saved.");
+      showFindings(outcome.findings);
+      return;
+    }
     setupBusy(false, "");
-    closeSetup();
-    const card = cards.get(profile);
-    if (card) card.find("sign-in").focus();
+    const editing = setup.editing;
+    // The saved provider's card takes the focus once it has settled (it restores its session first).
+    pendingFocus = { profile: outcome.profile, testId: editing ? "edit-provider" : "sign-in" };
+    closeSetup(false);
+    windowNotice(editing ? `Saved the changes to ${outcome.profile}.` : null);
   } catch (e) {
     setupBusy(false, "");
     showSetupError(e);
@@ -640,7 +924,8 @@ function showSetupError(e) {
   $("setup-error").querySelector(".notice-message").textContent = e.message || String(e);
 }
 
-async function openSetup(profile) {
+// Opens the setup view for `profile` (null: a new provider); `opener` gets the focus back when it closes.
+async function openSetup(profile, opener = document.activeElement) {
   let editing = null;
   if (profile) {
     try {
@@ -650,17 +935,33 @@ async function openSetup(profile) {
       return;
     }
   }
+  setup.opener = opener;
+  // What earlier actions said (a declined sign-in, a cancel) is over: a new task starts with a clean window.
+  forgetOldNotices();
   resetSetup(editing);
   render({ ...windowView, revision: windowView.revision });
   $("setup-preset").disabled ? $("setup-client-id").focus() : $("setup-preset").focus();
 }
 
-function closeSetup() {
-  setup = { open: false, editing: null, hasSecret: false };
+// Dismisses the notices of earlier actions: each account's (except a broken config's, which stays until it is
+// fixed) and the window's.
+function forgetOldNotices() {
+  for (const card of cards.values()) {
+    if (card.view?.notice && card.view.phase !== "configError") invoke("dismiss_notice", { profile: card.view.profile }).catch(() => {});
+  }
+  if (windowView?.notice) invoke("dismiss_window_notice").catch(() => {});
+  windowNotice(null);
+}
+
+// Closes the setup view; `restoreFocus`: the control that opened it gets the focus back (Cancel, Esc).
+function closeSetup(restoreFocus) {
+  const opener = setup.opener;
+  setup = { open: false, editing: null, hasSecret: false, opener: null };
   keepForm();
   $("setup-preset").disabled = false;
   $("setup").hidden = true;
   render({ ...windowView, revision: windowView.revision });
+  if (restoreFocus && opener && opener.isConnected && opener.offsetParent !== null) opener.focus();
 }
 
 // `input` as well as `change`: a choice made by keyboard, or by a script, is taken at once.
@@ -671,6 +972,7 @@ for (const type of ["input", "change"]) {
     applyPreset();
   });
 }
+$("setup-redirect-kind").addEventListener("change", showRedirect);
 // The unsaved form goes to the app as it is typed (never the client secret), so that a window closed and shown
 // again from the tray shows it as it was left. The app keeps it in memory only.
 function keepForm() {
@@ -687,16 +989,28 @@ async function restoreForm() {
     $("setup-preset").value = form.preset;
     applyPreset();
   }
-  for (const [field, id] of Object.entries(FIELD_INPUTS)) {
-    if (field !== "clientSecret" && typeof form[field] === "string") $(id).value = form[field];
+  for (const field of FORM_FIELDS) {
+    if (typeof form[field] === "string" && (field !== "redirect" || form[field])) $(FIELD_INPUTS[field]).value = form[field];
   }
+  showRedirect();
 }
 
 for (const type of ["input", "change"]) $("setup-form").addEventListener(type, keepForm);
+// What Check found was for the values as they were: a change takes it away.
+$("setup-form").addEventListener("input", (event) => {
+  if (event.target.id !== "setup-preset") clearFindings();
+});
 $("setup-check").addEventListener("click", checkProvider);
 $("setup-form").addEventListener("submit", saveProvider);
-$("setup-cancel").addEventListener("click", closeSetup);
-$("add-provider").addEventListener("click", () => openSetup(null));
+$("setup-cancel").addEventListener("click", () => closeSetup(true));
+$("setup").addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && !$("setup-cancel").hidden) {
+    event.preventDefault();
+    event.stopPropagation();
+    closeSetup(true);
+  }
+});
+$("add-provider").addEventListener("click", () => openSetup(null, $("add-provider")));
 $("setup-copy").addEventListener("click", async () => {
   const text = $("setup-redirect").textContent;
   const copied = await copyOrSelect(text, () => window.getSelection().selectAllChildren($("setup-redirect")));

@@ -10,7 +10,7 @@ use tauri::{AppHandle, Runtime, State};
 use crate::accounts::Accounts;
 use crate::error::Result;
 use crate::settings::{self, Settings, SettingsChannel};
-use crate::setup::{Draft, Editing, Findings};
+use crate::setup::{Draft, Editing, Findings, SaveOutcome};
 use crate::state::WindowView;
 use crate::watch::ViewChannel;
 
@@ -45,6 +45,12 @@ pub async fn sign_in(accounts: State<'_, Arc<Accounts>>, profile: Option<String>
 #[tauri::command]
 pub async fn cancel_sign_in(accounts: State<'_, Arc<Accounts>>, profile: Option<String>) -> Result<()> {
     accounts.get(profile.as_deref())?.cancel_sign_in().await
+}
+
+/// Opens the browser again at the waiting sign-in's own link (the attempt stays the same).
+#[tauri::command]
+pub async fn open_browser_again(accounts: State<'_, Arc<Accounts>>, profile: Option<String>) -> Result<()> {
+    accounts.get(profile.as_deref())?.open_browser_again().await
 }
 
 /// Signs in with a code on another device instead of the browser (RFC 8628).
@@ -107,13 +113,14 @@ pub async fn check_provider(
     accounts.check_provider(&draft, editing.as_deref()).await
 }
 
-/// Saves the provider `draft` names in the config file, as a new profile or over `editing`; returns its name.
+/// Saves the provider `draft` names in the config file, as a new profile or over `editing`, when Check finds
+/// nothing that won't work; otherwise says what Check says.
 #[tauri::command]
 pub async fn save_provider(
     accounts: State<'_, Arc<Accounts>>,
     draft: Draft,
     editing: Option<String>,
-) -> Result<String> {
+) -> Result<SaveOutcome> {
     accounts.save_provider(&draft, editing.as_deref()).await
 }
 
@@ -131,6 +138,10 @@ pub struct SetupForm {
     tenant: String,
     domain: String,
     realm: String,
+    name: String,
+    redirect: String,
+    scopes: String,
+    resource: String,
 }
 
 /// Where the app keeps the [`SetupForm`].

@@ -151,6 +151,7 @@ pub fn build_app<R: Runtime>(
             commands::remove_account,
             commands::check_provider,
             commands::save_provider,
+            commands::open_browser_again,
             commands::provider_details,
             commands::remove_provider,
             commands::keep_setup_form,

@@ -9,6 +9,7 @@
 //   IDP_TEST_HOOKS=1       serve GET /__test/events, the provider's event log, for the test suite
 //   IDP_STORE=PATH         keep grants and tokens in this JSON file, so they survive a restart
 //   IDP_PAR=off            turn off pushed authorization requests (RFC 9126), which are on by default
+//   IDP_DEVICE=off         turn off the device authorization grant (RFC 8628), which is on by default
 //   IDP_DPOP=off           turn off DPoP (RFC 9449), which is on by default: tokens are then Bearer tokens
 //   IDP_SPLIT_METADATA=1   list revocation_endpoint only in RFC 8414 metadata (/.well-known/oauth-authorization-server),
 //                          not in the OpenID discovery document, as some servers do
@@ -28,6 +29,7 @@ const store = process.env.IDP_STORE;
 const splitMetadata = process.env.IDP_SPLIT_METADATA === '1';
 const par = process.env.IDP_PAR !== 'off';
 const dpop = process.env.IDP_DPOP !== 'off';
+const device = process.env.IDP_DEVICE !== 'off';
 
 // Client IDs. Gatehouse is `gatehouse-desktop`. The test suite also signs in as two variants of it: one that is
 // never issued a refresh token, and one that must authenticate with a secret made of the characters RFC 6749
@@ -64,7 +66,7 @@ const configuration = {
       // for native clients (§7.3: "any port").
       redirect_uris: [redirectUri, 'http://127.0.0.1/callback', 'http://[::1]/callback'],
       // RFC 8628: `gatehouse sign-in --device`, for a machine with no browser.
-      grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
+      grant_types: ['authorization_code', 'refresh_token', ...(device ? ['urn:ietf:params:oauth:grant-type:device_code'] : [])],
       response_types: ['code'],
     },
     {
@@ -118,7 +120,7 @@ const configuration = {
     userinfo: { enabled: true },
     introspection: { enabled: true },
     // RFC 8628 device authorization grant: the user enters the code at /device (the default pages).
-    deviceFlow: { enabled: true },
+    deviceFlow: { enabled: device },
     // RFC 9126: Gatehouse pushes its authorization requests when the metadata lists this endpoint.
     pushedAuthorizationRequests: { enabled: par },
     // RFC 9449: a client that proves a key gets tokens bound to it. A nonce is required (§8), so that clients

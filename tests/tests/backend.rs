@@ -233,10 +233,10 @@ async fn a_pending_sign_in_survives_forged_mixed_up_and_replayed_links() {
     let exchanges = idp.events_named("grant.success", Some("authorization_code")).await.len();
     assert_eq!(exchanges, 1);
     for (what, link, says) in [
-        ("the wrong state", with_param(&real, "state", "forged-state"), "doesn't belong to this sign-in"),
+        ("the wrong state", with_param(&real, "state", "forged-state"), "from an earlier or another sign-in"),
         // RFC 9207: the right state and code, but the answer names another issuer (a mix-up).
         ("a wrong iss", with_param(&real, "iss", "https://evil.example"), "different provider"),
-        ("an earlier sign-in's answer", earlier.clone(), "doesn't belong to this sign-in"),
+        ("an earlier sign-in's answer", earlier.clone(), "from an earlier or another sign-in"),
     ] {
         service.handle_callback(&link).await;
         let view = service.view();

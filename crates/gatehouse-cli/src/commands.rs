@@ -23,7 +23,7 @@ use gatehouse_core::state::{AuthView, Phase};
 use gatehouse_core::tokens::keychain::{Keychain, KeychainError};
 use gatehouse_core::tokens::{unix_now, Account};
 
-use crate::IDENTIFIER;
+use crate::{IDENTIFIER, SIGN_IN_FLAG};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -177,7 +177,6 @@ fn next_step(error: &Error, profile: Option<&str>) -> Option<String> {
         Error::OtherProvider { .. } | Error::Keychain(KeychainError::Duplicates | KeychainError::Corrupt(_)) => {
             format!("to remove the saved session, run: gatehouse sign-out{named}")
         }
-        Error::NeedsLoopback => format!("to sign in with a code instead, run: gatehouse sign-in --device{named}"),
         Error::LifetimeTooShort { lifetime, .. } => {
             format!("run gatehouse token with --min-ttl below {lifetime}")
         }
@@ -193,7 +192,7 @@ async fn execute(cli: Cli) -> Result<(), Error> {
     let explicit = cli.config.or_else(|| std::env::var_os(CONFIG_ENV).map(PathBuf::from));
     let config_dir = dirs::config_dir().map(|dir| dir.join(IDENTIFIER));
     let file = Config::file_path(&[], explicit.clone(), config_dir.clone());
-    let config = Config::load(&[], explicit, config_dir);
+    let config = Config::load(&[], explicit.clone(), config_dir);
     if config.as_ref().is_ok_and(Vec::is_empty) {
         let file = file.map_or_else(|| "config.toml".to_owned(), |f| f.display().to_string());
         return Err(Error::NoProvider(file));
@@ -214,6 +213,9 @@ async fn execute(cli: Cli) -> Result<(), Error> {
         }
         Command::SignIn { profile, device: false } => {
             let (service, views) = open(&config, profile.as_deref())?;
+            if service.profile().is_some_and(|c| c.loopback().is_none()) {
+                return sign_in_in_window(&service, explicit).await;
+            }
             sign_in(service, views).await
         }
         Command::SignIn { profile, device: true } => {
@@ -490,11 +492,42 @@ fn describe(status: &ProfileStatus) -> String {
     }
 }
 
+/// Signs in a profile whose redirect is the app's private-use scheme (RFC 8252 §7.1): only the window's
+/// program receives that link (the system hands it to Gatehouse's desktop entry), so the window signs in, and
+/// this waits until the session is in the keychain. A Gatehouse already running is handed the sign-in.
+async fn sign_in_in_window(service: &Gatehouse, config: Option<PathBuf>) -> Result<(), Error> {
+    let profile = service.profile().cloned().ok_or_else(|| Error::Internal("no profile".into()))?;
+    if service.load().await? {
+        return Err(Error::AlreadySignedIn);
+    }
+    let mut args: Vec<OsString> = Vec::new();
+    if let Some(file) = config {
+        args.push("--config".into());
+        args.push(file.into_os_string());
+    }
+    args.push(format!("{SIGN_IN_FLAG}={}", profile.profile).into());
+    crate::window::start(&args)
+        .map_err(|why| Error::BrowserOpen(format!("Gatehouse's window couldn't be started ({why})")))?;
+    crate::say!(
+        "This profile signs in through Gatehouse's window, which receives the browser's answer. Finish signing in \
+         in your browser; the window shows how it goes. Waiting… (Ctrl+C stops waiting; the sign-in goes on.)"
+    );
+    // The window's sign-in gives up after the profile's sign-in time; this waits as long, and a little more.
+    let give_up = tokio::time::Instant::now() + profile.sign_in_timeout + Duration::from_secs(15);
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if service.load().await? {
+            signed_in_as(&service.view());
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= give_up {
+            return Err(Error::SignInTimedOut);
+        }
+    }
+}
+
 /// Signs in with the browser and waits until the sign-in completes or fails.
 async fn sign_in(service: Arc<Gatehouse>, mut views: watch::Receiver<AuthView>) -> Result<(), Error> {
-    if service.profile().is_some_and(|c| c.loopback().is_none()) {
-        return Err(Error::NeedsLoopback);
-    }
     if service.load().await? {
         return Err(Error::AlreadySignedIn);
     }
@@ -672,7 +705,6 @@ pub fn exit_code(error: &Error) -> u8 {
         | Error::BrowserOpen(_)
         | Error::AlreadySignedIn
         | Error::SignInTimedOut
-        | Error::NeedsLoopback
         | Error::NoDeviceFlow
         | Error::SignInStopped(_)
         | Error::PortInUse(_)
@@ -808,7 +840,6 @@ mod tests {
             (Error::SignInTimedOut, 7),
             (Error::RenewalBusy, 6),
             (Error::UnknownProfile { name: text(), known: vec![] }, 2),
-            (Error::NeedsLoopback, 7),
             (Error::NoDeviceFlow, 7),
             (Error::DpopBound, 8),
             (Error::SignedOutElsewhere, 3),

@@ -41,6 +41,26 @@ pub fn open(args: Vec<OsString>) -> ExitCode {
     }
 }
 
+/// Starts the window program beside this one with `args` (no program name), apart from this process: in a
+/// process group of its own, so that Ctrl+C in this terminal leaves it running, and with no terminal. A
+/// Gatehouse already running (the window or the light tray) is handed the arguments instead, by the
+/// single-instance hand-over, and the started one ends at once.
+///
+/// # Errors
+/// Why the window program couldn't be started.
+pub fn start(args: &[OsString]) -> Result<(), String> {
+    use std::process::Stdio;
+    let program = window_program()?;
+    let mut command = std::process::Command::new(&program);
+    command.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        command.process_group(0);
+    }
+    command.spawn().map(drop).map_err(|e| format!("{}: {e}", program.display()))
+}
+
 /// Replaces the window program's process with the light tray (`gatehouse --hidden`, beside it), keeping the
 /// config choice of `args` (the window's own command line, program first). Returns only when that failed.
 #[cfg(unix)]

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Config, ConfigError};
 use crate::error::{Error, Result};
 use crate::service::Gatehouse;
-use crate::setup::{self, Draft, Editing, Findings};
+use crate::setup::{self, Draft, Editing, Existing, Findings, SaveOutcome};
 use crate::state::{Notice, Phase, ProviderChoice, SetupView, WindowView};
 use crate::tokens::keychain::{Keychain, KeychainError};
 use crate::tokens::Binding;
@@ -610,7 +610,19 @@ impl Accounts {
     /// Only when no HTTP client can be made; what the provider answers is in the findings.
     pub async fn check_provider(&self, draft: &Draft, editing: Option<&str>) -> Result<Findings> {
         let http = crate::http::client(SETUP_TIMEOUT)?;
-        Ok(setup::check(&self.with_saved_secret(draft, editing), &self.draft_name(editing, draft), &http).await)
+        let name = self.draft_name(editing, draft);
+        Ok(setup::check(&self.with_saved_secret(draft, editing), &name, &http, &self.others(editing)).await)
+    }
+
+    /// The providers set up besides `editing`, as Check compares a draft with them (added accounts are another
+    /// account at one of these).
+    fn others(&self, editing: Option<&str>) -> Vec<Existing> {
+        self.services()
+            .iter()
+            .filter_map(|s| s.profile().cloned())
+            .filter(|c| Some(c.profile.as_str()) != editing && !self.is_added(&c.profile))
+            .map(|c| Existing::of(&c))
+            .collect()
     }
 
     /// When editing, an empty secret keeps the saved one, but only for the same client at the same provider: a
@@ -629,14 +641,14 @@ impl Accounts {
         draft
     }
 
-    /// Save: writes the provider `draft` names into the config file (as a new profile, or over `editing`'s setup
-    /// keys), registering Gatehouse first when no client ID is given, and shows its card. Returns the profile's
-    /// name.
+    /// Save: runs Check, and when it finds nothing that won't work, writes the provider `draft` names into the
+    /// config file (as a new profile, or over `editing`'s setup keys), registering Gatehouse first when no client
+    /// ID is given, and shows its card. Otherwise, and when the provider refuses the registration, it saves
+    /// nothing and says what Check says.
     ///
     /// # Errors
-    /// What Check would find wrong ([`Error::Config`], [`Error::Network`], [`Error::BadResponse`]),
-    /// [`Error::Setup`] when the registration is refused or the file can't be written.
-    pub async fn save_provider(&self, draft: &Draft, editing: Option<&str>) -> Result<String> {
+    /// [`Error::Setup`] when the file can't be written; a keychain error when a registration can't be kept.
+    pub async fn save_provider(&self, draft: &Draft, editing: Option<&str>) -> Result<SaveOutcome> {
         let additions = self.additions.as_ref().ok_or_else(|| Error::Setup("providers can't be set up here".into()))?;
         let file = self.config_file()?.to_owned();
         if let Some(profile) = editing {
@@ -645,16 +657,20 @@ impl Accounts {
         let draft = self.with_saved_secret(draft, editing);
         let name = self.draft_name(editing, &draft);
         let http = crate::http::client(SETUP_TIMEOUT)?;
-        let surveyed = setup::survey(&draft, &name, &http).await?;
+        let (findings, surveyed) = setup::examine(&draft, &name, &http, &self.others(editing)).await;
+        let Some(surveyed) = surveyed else { return Ok(SaveOutcome::Problems { findings }) };
         let mut fields = surveyed.fields;
         if let Some(profile) = editing {
-            // What the person wrote by hand stays: a redirect, scopes, a resource, a name (Save changes only what
-            // the setup view shows).
+            // Advanced fields left empty keep what is saved (a redirect, scopes or a resource written by hand).
             let doc = crate::config_file::read(&file)?;
             if let Some(table) = crate::config_file::profile(&doc, profile) {
-                fields.retain(|(key, _)| {
-                    !(matches!(*key, "redirect_uri" | "scopes" | "resource_url" | "name") && table.contains_key(key))
-                });
+                let kept = |key: &str| match key {
+                    "redirect_uri" => draft.redirect.is_empty(),
+                    "scopes" => draft.scopes.trim().is_empty(),
+                    "resource_url" => draft.resource.trim().is_empty(),
+                    _ => false,
+                };
+                fields.retain(|(key, _)| !(kept(key) && table.contains_key(key)));
             }
         }
         // An edit that binds the profile to another provider, client or resource (a registration is a new client)
@@ -674,10 +690,21 @@ impl Accounts {
         let registrations = self.registrations();
         let mut registered = None;
         if draft.client_id.trim().is_empty() {
-            let endpoint = surveyed.endpoints.advertised.registration.as_ref().ok_or_else(|| {
-                Error::Setup("this provider doesn't let apps register themselves; enter a client ID".into())
-            })?;
-            let registration = setup::register(&http, endpoint, &surveyed.config, &surveyed.endpoints).await?;
+            // Check found the registration endpoint, or said so as a problem.
+            let endpoint = surveyed
+                .endpoints
+                .advertised
+                .registration
+                .as_ref()
+                .ok_or_else(|| Error::Internal("no registration endpoint".into()))?;
+            let registration = match setup::register(&http, endpoint, &surveyed.config, &surveyed.endpoints).await {
+                Ok(registration) => registration,
+                // A refusal is the client ID's to fix, as Check says its problems.
+                Err(e @ (Error::Setup(_) | Error::Network(_) | Error::BadResponse(_))) => {
+                    return Ok(SaveOutcome::Problems { findings: setup::refused_registration(&e) })
+                }
+                Err(e) => return Err(e),
+            };
             tracing::info!("registered Gatehouse at the provider (RFC 7591)");
             // A secret the provider issued to this registration is this installation's own (RFC 8252 §8.5): it goes
             // to the keychain, and the file only says so; the file may be a link into a dotfiles repository.
@@ -764,7 +791,7 @@ impl Accounts {
         tracing::info!(edited = editing.is_some(), "saved a provider in the config file");
         self.publish();
         service.restore().await;
-        Ok(name)
+        Ok(SaveOutcome::Saved { profile: name })
     }
 
     /// Keeps a new registration's secret in the keychain, then writes the profile into `file` (over `editing`'s

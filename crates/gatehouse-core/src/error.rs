@@ -103,9 +103,6 @@ pub enum Error {
         /// The profiles there are.
         known: Vec<String>,
     },
-    /// `gatehouse sign-in` can't receive a private-use scheme redirect: the OS sends it to the window.
-    #[error("This profile's redirect_uri uses a private-use scheme, which only the Gatehouse window can receive. Sign in from the window, sign in with a code, or give the profile a loopback redirect_uri such as http://127.0.0.1/callback.")]
-    NeedsLoopback,
     /// The provider offers no device authorization grant (RFC 8628).
     #[error("The provider doesn't offer sign-in with a code on another device (it advertises no device_authorization_endpoint). Sign in with the browser instead.")]
     NoDeviceFlow,
@@ -181,7 +178,6 @@ impl Error {
             Error::SignInTimedOut => "sign_in_timed_out",
             Error::RenewalBusy => "renewal_busy",
             Error::UnknownProfile { .. } => "unknown_profile",
-            Error::NeedsLoopback => "needs_loopback",
             Error::NoDeviceFlow => "no_device_flow",
             Error::SignInStopped(_) => "sign_in_stopped",
             Error::PortInUse(_) => "loopback_port_in_use",
@@ -255,7 +251,7 @@ pub enum CallbackError {
     #[error("A sign-in link arrived when no sign-in was in progress (it may be old or replayed), so it was ignored.")]
     NoSignInInProgress,
     /// The `state` does not match the sign-in in progress (RFC 6749 §10.12, RFC 9700 §4.7).
-    #[error("A sign-in link that doesn't belong to this sign-in was ignored. Finish signing in in the browser window Gatehouse opened.")]
+    #[error("A sign-in address from an earlier or another sign-in was ignored. To finish this one, use the link of the sign-in in progress, or start again.")]
     StateMismatch,
     /// A response for the sign-in in progress arrived while a session is active; its code is not used.
     #[error("A sign-in response arrived while you're already signed in, so it was ignored. Sign out first to switch accounts.")]
@@ -414,7 +410,6 @@ mod tests {
             Error::AlreadySignedIn,
             Error::SignInTimedOut,
             Error::RenewalBusy,
-            Error::NeedsLoopback,
             Error::NoDeviceFlow,
             Error::DpopBound,
             Error::SignedOutElsewhere,

@@ -114,6 +114,39 @@ pub fn describe_transport_error(e: &reqwest::Error) -> String {
     }
 }
 
+/// Whether something listens where `url` points, checked by opening (and closing) a TCP connection, so that a
+/// sign-in doesn't send the browser to a provider that is down. Behind a proxy the browser may reach what this
+/// computer can't, so nothing is checked then.
+///
+/// # Errors
+/// [`Error::Network`] naming the host and port when its name isn't found or nothing answers there.
+pub async fn reachable(url: &Url) -> Result<()> {
+    const PATIENCE: std::time::Duration = std::time::Duration::from_secs(4);
+    let proxied = ["https_proxy", "http_proxy", "all_proxy"]
+        .iter()
+        .any(|name| std::env::var_os(name).or_else(|| std::env::var_os(name.to_uppercase())).is_some());
+    let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else { return Ok(()) };
+    if proxied {
+        return Ok(());
+    }
+    let shown = url.port().map_or_else(|| host.to_owned(), |port| format!("{host}:{port}"));
+    let host = host.trim_matches(['[', ']']);
+    let connect = async {
+        for address in tokio::net::lookup_host((host, port)).await.ok()? {
+            if tokio::net::TcpStream::connect(address).await.is_ok() {
+                return Some(());
+            }
+        }
+        None
+    };
+    match tokio::time::timeout(PATIENCE, connect).await {
+        Ok(Some(())) => Ok(()),
+        // A slow network is not a down provider: the browser is given its chance.
+        Err(_) => Ok(()),
+        Ok(None) => Err(Error::Network(format!("nothing answers at {shown} (is the provider running?)"))),
+    }
+}
+
 /// Reads at most [`MAX_BODY`] bytes of a response body.
 ///
 /// # Errors

@@ -340,6 +340,9 @@ impl Gatehouse {
             return Err(Error::AlreadySignedIn);
         }
         let endpoints = self.endpoints(config).await?;
+        // The browser goes only where something answers: a provider that is down is said here, not as a dead
+        // page in the browser.
+        crate::http::reachable(&endpoints.authorization).await?;
         // RFC 8252 §7.3: a loopback redirect gets a fresh port for each attempt, open only while it is pending.
         let listener = match config.loopback() {
             Some(ip) => Some(loopback::bind(&config.redirect_uri, ip).await?),
@@ -374,6 +377,7 @@ impl Gatehouse {
             });
             bound.serve(on_callback)
         });
+        let shown_redirect = redirect_uri.to_string();
         // Replacing an earlier attempt drops it, and so closes its listener.
         self.pending.replace(PendingAttempt {
             id,
@@ -390,6 +394,7 @@ impl Gatehouse {
             view.phase = Phase::WaitingForBrowser;
             view.sign_in_expires_at = Some(unix_now() + config.sign_in_timeout.as_secs());
             view.sign_in_link = Some(url.to_string());
+            view.sign_in_redirect = Some(shown_redirect);
             view.device_flow = endpoints.device_authorization.is_some();
             view.device_code = None;
             view.notice = None;
@@ -413,6 +418,32 @@ impl Gatehouse {
             }
         });
         Ok(())
+    }
+
+    /// Opens the browser again at the waiting sign-in's own link. The attempt (its `state`, PKCE verifier and
+    /// expiry) stays as it is, so a link already copied to another browser keeps working. A pushed request's
+    /// link is used once only (RFC 9126 §4: the client uses a `request_uri` once), so for it a new sign-in
+    /// starts over instead. With no sign-in waiting for the browser, nothing happens.
+    ///
+    /// # Errors
+    /// [`Error::BrowserOpen`] when no browser can be started (the sign-in waits on; its link is still shown);
+    /// a new sign-in's errors.
+    pub async fn open_browser_again(self: &Arc<Self>) -> Result<()> {
+        let view = self.view();
+        let link = match (&view.phase, &view.sign_in_link, view.device_code.is_some()) {
+            (Phase::WaitingForBrowser, Some(link), false) if self.pending.is_pending()? => link.clone(),
+            _ => return Ok(()),
+        };
+        let url = url::Url::parse(&link).map_err(|e| Error::Internal(e.to_string()))?;
+        if url.query_pairs().any(|(name, _)| name == "request_uri") {
+            return self.sign_in().await;
+        }
+        tracing::info!("opening the system browser again for the waiting sign-in");
+        self.shell.open_browser(&url).map_err(|reason| {
+            let e = Error::BrowserOpen(crate::error::without_url(&reason, &url));
+            self.report(&e);
+            e
+        })
     }
 
     /// Cancels the sign-in in progress. Its callback, if it still comes, is rejected.
@@ -473,7 +504,18 @@ impl Gatehouse {
     pub async fn handle_pasted(&self, link: &str) -> Result<()> {
         let config = self.config()?;
         let expected = self.pending.redirect_uri().unwrap_or_else(|| config.redirect_uri.clone());
-        self.handle_callback_for(link.trim(), &expected).await
+        let result = self.complete_sign_in(link.trim(), &expected).await;
+        match &result {
+            // What was pasted isn't an answer to this sign-in: the form beside it says why, and the sign-in waits
+            // on, with nothing else on screen changed.
+            Err(e @ Error::Callback(_)) => tracing::info!(kind = e.kind(), "pasted address not accepted: {e}"),
+            Err(e) => {
+                tracing::warn!(kind = e.kind(), "sign-in callback not accepted: {e}");
+                self.report(e);
+            }
+            Ok(()) => {}
+        }
+        result
     }
 
     /// Handles a request that reached the loopback listener of the attempt that redirects to `expected`, and
@@ -531,6 +573,7 @@ impl Gatehouse {
         self.update(|view| {
             view.sign_in_expires_at = None;
             view.sign_in_link = None;
+            view.sign_in_redirect = None;
         });
         if session.is_some() {
             // Never replace an active session with another grant: the old one would stay alive at the provider,
@@ -768,6 +811,7 @@ impl Gatehouse {
                 self.update(|view| {
                     view.device_code = Some(code);
                     view.sign_in_link = None;
+                    view.sign_in_redirect = None;
                     view.sign_in_expires_at = None;
                     view.notice = None;
                 });
@@ -864,6 +908,13 @@ impl Gatehouse {
             }
         }
         let had_session = !grants.is_empty();
+        // Where revocation goes, to name it when it can't be reached.
+        let revocation_host =
+            grants.iter().filter_map(|g| g.binding.as_ref()?.revocation_endpoint.as_deref()).find_map(|endpoint| {
+                let url = url::Url::parse(endpoint).ok()?;
+                let host = url.host_str()?;
+                Some(url.port().map_or_else(|| host.to_owned(), |port| format!("{host}:{port}")))
+            });
         let mut revoked = Ok(false);
         for grant in &grants {
             revoked = match (revoked, self.revoke(config, grant).await) {
@@ -885,15 +936,16 @@ impl Gatehouse {
                     "revocation_refused",
                     format!("Signed out on this computer, but {e}, so the session stays valid there until it expires. To end it now, sign out on the provider's website."),
                 )),
-                (Ok(()), Err(e)) => Some(Notice::info(
-                    "revocation_failed",
-                    format!("Signed out on this computer, but the provider couldn't be told ({e}). The session may stay valid there until it expires."),
-                )),
+                (Ok(()), Err(e)) => Some(Notice::info("revocation_failed", not_told(e, revocation_host.as_deref()))),
                 (Ok(()), Ok(false)) if had_session => Some(Notice::info(
                     "not_revoked",
                     "Signed out on this computer. The provider offers no way to end the session, so it stays valid there until it expires.",
                 )),
-                (Ok(()), Ok(_)) => Some(Notice::info("signed_out", "Signed out.")),
+                (Ok(()), Ok(true)) => Some(Notice::info(
+                    "signed_out",
+                    "The session has ended, here and at the provider. Sign in to start a new one.",
+                )),
+                (Ok(()), Ok(false)) => Some(Notice::info("signed_out", "No session is kept here. Sign in to start one.")),
             };
         });
         tracing::info!(revoked = matches!(revoked, Ok(true)), "signed out");
@@ -1365,6 +1417,7 @@ impl Gatehouse {
             if !pending {
                 view.sign_in_expires_at = None;
                 view.sign_in_link = None;
+                view.sign_in_redirect = None;
             }
             if !polling {
                 view.device_code = None;
@@ -1400,6 +1453,20 @@ impl Gatehouse {
 
 /// Said when the keyring had no default collection and the session went to its session collection.
 const UNTIL_LOGOUT: &str = "You're signed in. Your keyring has no default collection, so Gatehouse kept the session in its session collection, which your keyring forgets when you log out. To stay signed in after logging out, create a keyring and make it the default (GNOME: Passwords and Keys), then sign in again.";
+
+/// A sign-out's notice when the provider couldn't be told to end the session: where it couldn't be reached (or
+/// what it said), and what stays true.
+fn not_told(error: &Error, host: Option<&str>) -> String {
+    let there = host.map_or_else(|| "the provider".to_owned(), str::to_owned);
+    let why = match error {
+        Error::Network(_) => format!("Gatehouse couldn't reach {there} to end the session there"),
+        e => format!("{there} didn't confirm ending the session ({})", e.to_string().trim_end_matches('.')),
+    };
+    format!(
+        "Signed out here. {why}, so it stays valid there until it expires, or until you sign out on the provider's \
+         website."
+    )
+}
 
 /// The notice for a stored session bound to something else than the profile: it names what differs.
 fn other_provider(stored: &Binding, configured: &Binding) -> Error {

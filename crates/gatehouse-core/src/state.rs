@@ -104,6 +104,9 @@ pub struct AuthView {
     /// The link the pending sign-in opened in the browser, for Copy link: to open it in another browser, or on
     /// another machine. (With pushed requests, RFC 9126, it holds only a reference to the request.)
     pub sign_in_link: Option<String>,
+    /// Where the pending sign-in's answer goes (its redirect URI), so the waiting view can say what the address
+    /// a browser ends on starts with.
+    pub sign_in_redirect: Option<String>,
     /// Whether the provider offers sign-in with a code on another device (RFC 8628), so the waiting view can
     /// offer "Use a code instead".
     pub device_flow: bool,
@@ -146,6 +149,7 @@ impl AuthView {
             resource: None,
             sign_in_expires_at: None,
             sign_in_link: None,
+            sign_in_redirect: None,
             device_flow: false,
             device_code: None,
             notice: None,

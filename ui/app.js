@@ -116,7 +116,9 @@ function makeCard(profile) {
       if (command === "refresh") forgetRefreshed(card);
       const done = await act(again ? "open_browser_again" : command, profile);
       if (done && command === "refresh") sayRefreshed(card);
-      if (done && again) element.querySelector(".copy-result").textContent = "Opened the same sign-in in the browser again.";
+      if (again && done === "sameLink") {
+        element.querySelector(".copy-result").textContent = "Opened the same sign-in in the browser again.";
+      }
     });
   }
   card.find("dismiss").addEventListener("click", () => act("dismiss_notice", profile));
@@ -184,9 +186,12 @@ function makeCard(profile) {
   card.find("remove-provider-confirm").addEventListener("click", async () => {
     confirmBox.hidden = true;
     countAction();
+    const name = card.view?.provider || profile;
     try {
-      await invoke("remove_provider", { profile });
-      windowNotice(`Removed ${profile}. Its session was signed out first.`);
+      const signedOut = await invoke("remove_provider", { profile });
+      // What the sign-out said goes with the card: the window says it instead.
+      const said = signedOut && signedOut.kind !== "signed_out" ? ` ${signedOut.message}` : "";
+      windowNotice(`Removed ${name}.${said}`);
     } catch (e) {
       // The sign-out may have put its own notice on the card; why the removal failed goes in the window's.
       showError(e);
@@ -475,6 +480,7 @@ function windowNotice(text) {
 // lands while the page moves under it) is told from one the app ignored.
 function countAction() {
   windowNotice(null);
+  pendingFocus = null;
   document.body.dataset.actions = String(Number(document.body.dataset.actions || 0) + 1);
 }
 
@@ -490,12 +496,12 @@ async function copyOrSelect(text, select) {
   }
 }
 
-// Asks the backend for `command`; says whether it was done.
+// Asks the backend for `command`; says whether it was done (with what it answered, where it answers).
 async function act(command, profile) {
   countAction();
   try {
-    await invoke(command, { profile });
-    return true;
+    const answer = await invoke(command, { profile });
+    return answer ?? true;
   } catch (e) {
     // The backend has already put the error in the account's view; this covers a failure to reach it at all.
     const card = cards.get(profile);
@@ -712,11 +718,12 @@ function applyPreset() {
     input.setAttribute("aria-required", String(required));
     let hint = info.fields[field];
     if (field === "clientSecret" && setup.hasSecret) hint += " Leave empty to keep the saved one.";
+    if (setup.editing && (field === "scopes" || field === "resource")) hint += " This shows what is saved now.";
     $(`${FIELD_INPUTS[field]}-hint`).textContent = hint;
     element.querySelector("label").textContent = labelFor(field) + (required ? " (required)" : " (optional)");
   }
   $("setup-preset-hint").textContent = preset === ""
-    ? "Any provider that speaks OpenID Connect or OAuth 2.0 works by its address; the known ones need less typing."
+    ? "Any provider that publishes its OpenID Connect or OAuth 2.0 metadata works by its address; the known ones need less typing."
     : "";
   showRedirect();
 }
@@ -816,16 +823,14 @@ function showFindings(findings) {
   for (const item of problems) {
     const input = item.field && FIELD_INPUTS[item.field] ? $(FIELD_INPUTS[item.field]) : null;
     const field = input?.closest("[data-field]");
-    if (input && field && !field.hidden) {
+    const error = input && $(`${input.id}-error`);
+    // Beside its field, one per field (the first found there); any other in the list above the findings.
+    if (input && field && !field.hidden && !input.disabled && error.hidden) {
       if (input.closest("details")) input.closest("details").open = true;
-      const error = $(`${input.id}-error`);
-      // One message per field: the first problem found there.
-      if (error.hidden) {
-        input.setAttribute("aria-invalid", "true");
-        error.hidden = false;
-        error.replaceChildren(...findingContent(item, input));
-        placed.push(input);
-      }
+      input.setAttribute("aria-invalid", "true");
+      error.hidden = false;
+      error.replaceChildren(...findingContent(item, input));
+      placed.push(input);
     } else {
       loose.push(item);
     }
@@ -881,11 +886,19 @@ function setupBusy(busy, text) {
   }
 }
 
+// Counts changes to the form: an answer about values that have changed since is not shown.
+let formRevision = 0;
+
 async function checkProvider() {
   clearFindings();
   setupBusy(true, "Checking the provider…");
+  const asked = formRevision;
   try {
     const findings = await invoke("check_provider", { draft: draft(), editing: setup.editing });
+    if (asked !== formRevision) {
+      setupBusy(false, "The form changed while Check ran: press Check again.");
+      return;
+    }
     setupBusy(false, findings.usable ? "Check finished." : "Check found problems.");
     showFindings(findings);
   } catch (e) {
@@ -898,14 +911,18 @@ async function saveProvider(event) {
   event.preventDefault();
   clearFindings();
   setupBusy(true, setup.editing ? "Checking and saving…" : "Checking the provider and saving it…");
+  const asked = formRevision;
   try {
     const outcome = await invoke("save_provider", { draft: draft(), editing: setup.editing });
     if (outcome.outcome === "problems") {
-      setupBusy(false, "Nothing was saved.");
-      showFindings(outcome.findings);
+      setupBusy(false, asked === formRevision ? "Nothing was saved." : "Nothing was saved: the form changed meanwhile.");
+      if (asked === formRevision) showFindings(outcome.findings);
       return;
     }
     setupBusy(false, "");
+    // The view with the saved provider in it, before the form closes: a view from before it would show the
+    // setup again, as if nothing were set up.
+    render(await invoke("get_state"));
     const editing = setup.editing;
     // The saved provider's card takes the focus once it has settled (it restores its session first).
     pendingFocus = { profile: outcome.profile, testId: editing ? "edit-provider" : "sign-in" };
@@ -925,7 +942,8 @@ function showSetupError(e) {
 }
 
 // Opens the setup view for `profile` (null: a new provider); `opener` gets the focus back when it closes.
-async function openSetup(profile, opener = document.activeElement) {
+// `byPerson`: opened by the person now (not brought back from a closed window).
+async function openSetup(profile, opener = document.activeElement, byPerson = true) {
   let editing = null;
   if (profile) {
     try {
@@ -937,19 +955,24 @@ async function openSetup(profile, opener = document.activeElement) {
   }
   setup.opener = opener;
   // What earlier actions said (a declined sign-in, a cancel) is over: a new task starts with a clean window.
-  forgetOldNotices();
+  if (byPerson) forgetOldNotices();
   resetSetup(editing);
   render({ ...windowView, revision: windowView.revision });
   $("setup-preset").disabled ? $("setup-client-id").focus() : $("setup-preset").focus();
 }
 
-// Dismisses the notices of earlier actions: each account's (except a broken config's, which stays until it is
-// fixed) and the window's.
+// The notices that only report how an earlier action ended; the others (a keychain problem, a session still
+// valid at the provider) stay until they are read and dismissed.
+const FINISHED_ACTIONS = new Set(["access_denied", "sign_in_cancelled", "signed_out", "sign_in_timed_out",
+  "callback_rejected"]);
+
+// Dismisses the notices of earlier actions that are over, when the person starts something new.
 function forgetOldNotices() {
   for (const card of cards.values()) {
-    if (card.view?.notice && card.view.phase !== "configError") invoke("dismiss_notice", { profile: card.view.profile }).catch(() => {});
+    if (FINISHED_ACTIONS.has(card.view?.notice?.kind)) {
+      invoke("dismiss_notice", { profile: card.view.profile }).catch(() => {});
+    }
   }
-  if (windowView?.notice) invoke("dismiss_window_notice").catch(() => {});
   windowNotice(null);
 }
 
@@ -983,7 +1006,7 @@ function keepForm() {
 async function restoreForm() {
   const form = await invoke("kept_setup_form").catch(() => null);
   if (!form) return;
-  await openSetup(form.editing);
+  await openSetup(form.editing, null, false);
   if (!setup.open) return;
   if (!form.editing) {
     $("setup-preset").value = form.preset;
@@ -998,7 +1021,11 @@ async function restoreForm() {
 for (const type of ["input", "change"]) $("setup-form").addEventListener(type, keepForm);
 // What Check found was for the values as they were: a change takes it away.
 $("setup-form").addEventListener("input", (event) => {
+  formRevision += 1;
   if (event.target.id !== "setup-preset") clearFindings();
+});
+$("setup-form").addEventListener("change", () => {
+  formRevision += 1;
 });
 $("setup-check").addEventListener("click", checkProvider);
 $("setup-form").addEventListener("submit", saveProvider);

@@ -49,7 +49,10 @@ pub async fn cancel_sign_in(accounts: State<'_, Arc<Accounts>>, profile: Option<
 
 /// Opens the browser again at the waiting sign-in's own link (the attempt stays the same).
 #[tauri::command]
-pub async fn open_browser_again(accounts: State<'_, Arc<Accounts>>, profile: Option<String>) -> Result<()> {
+pub async fn open_browser_again(
+    accounts: State<'_, Arc<Accounts>>,
+    profile: Option<String>,
+) -> Result<crate::service::Reopened> {
     accounts.get(profile.as_deref())?.open_browser_again().await
 }
 
@@ -173,9 +176,12 @@ pub fn provider_details(accounts: State<'_, Arc<Accounts>>, profile: String) -> 
     accounts.provider_details(&profile)
 }
 
-/// Signs `profile` out (revoking), then removes it from the config file.
+/// Signs `profile` out (revoking), then removes it from the config file; returns what the sign-out said.
 #[tauri::command]
-pub async fn remove_provider(accounts: State<'_, Arc<Accounts>>, profile: String) -> Result<()> {
+pub async fn remove_provider(
+    accounts: State<'_, Arc<Accounts>>,
+    profile: String,
+) -> Result<Option<crate::state::Notice>> {
     accounts.remove_provider(&profile).await
 }
 

@@ -257,6 +257,30 @@ async fn without_a_display_the_window_points_to_the_command_line() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
+/// A profile whose sign-in comes back through the app's own link needs the window; with no graphical session
+/// (over SSH, say), `gatehouse sign-in` says so at once and points to a code on another device, rather than
+/// waiting for a window that can't appear.
+#[tokio::test]
+async fn a_scheme_profile_without_a_display_points_to_a_code() {
+    keyring::require_secret_service();
+    let idp = Idp::start(&artifacts_dir("cli-no-window").join("idp.log"));
+    let config = config_path("cli-no-window");
+    std::fs::write(&config, idp.profile_toml("cli-no-window")).unwrap();
+    let output = tokio::process::Command::new(harness::desktop::app_binary())
+        .args(["sign-in"])
+        .env("GATEHOUSE_CONFIG", &config)
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(7), "{stderr}");
+    assert!(stderr.contains("error[needs_window]") && stderr.contains("gatehouse sign-in --device"), "{stderr}");
+    assert!(idp.events_named("par.success", None).await.is_empty(), "no sign-in was started");
+    std::fs::remove_file(&config).unwrap();
+}
+
 #[tokio::test]
 async fn usage_and_config_errors_have_their_exit_codes() {
     keyring::require_secret_service();

@@ -71,7 +71,10 @@ async fn a_loopback_sign_in_takes_one_good_request_and_closes_its_port() {
     // A stray or forged request doesn't take the focus from the browser; the real answer, below, does.
     assert_eq!(browser.focused.load(std::sync::atomic::Ordering::Relaxed), 0, "a forged request raised the window");
     let forged_page = forged.text().await.unwrap();
-    assert!(forged_page.contains("Not signed in") && forged_page.contains("earlier or another sign-in"), "{forged_page}");
+    assert!(
+        forged_page.contains("Not signed in") && forged_page.contains("earlier or another sign-in"),
+        "{forged_page}"
+    );
     // The head limit, apart from the callback's own size check (which would answer an oversized callback with
     // 400 by itself): a 20 KB header on any other path would be a plain 404 without it.
     let padded = http.get(format!("{base}/favicon.ico")).header("x-padding", "p".repeat(20_000)).send().await;

@@ -177,6 +177,7 @@ fn next_step(error: &Error, profile: Option<&str>) -> Option<String> {
         Error::OtherProvider { .. } | Error::Keychain(KeychainError::Duplicates | KeychainError::Corrupt(_)) => {
             format!("to remove the saved session, run: gatehouse sign-out{named}")
         }
+        Error::NeedsWindow => format!("to sign in with a code instead, run: gatehouse sign-in --device{named}"),
         Error::LifetimeTooShort { lifetime, .. } => {
             format!("run gatehouse token with --min-ttl below {lifetime}")
         }
@@ -500,28 +501,46 @@ async fn sign_in_in_window(service: &Gatehouse, config: Option<PathBuf>) -> Resu
     if service.load().await? {
         return Err(Error::AlreadySignedIn);
     }
+    // Over SSH, say: no window could show the sign-in, and nothing would ever arrive.
+    if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
+        return Err(Error::NeedsWindow);
+    }
     let mut args: Vec<OsString> = Vec::new();
     if let Some(file) = config {
         args.push("--config".into());
         args.push(file.into_os_string());
     }
     args.push(format!("{SIGN_IN_FLAG}={}", profile.profile).into());
-    crate::window::start(&args)
-        .map_err(|why| Error::BrowserOpen(format!("Gatehouse's window couldn't be started ({why})")))?;
+    let not_started = |why: String| Error::SignInStopped(format!("Gatehouse's window couldn't be started ({why})."));
+    let mut window = crate::window::start(&args).map_err(not_started)?;
     crate::say!(
         "This profile signs in through Gatehouse's window, which receives the browser's answer. Finish signing in \
          in your browser; the window shows how it goes. Waiting… (Ctrl+C stops waiting; the sign-in goes on.)"
     );
     // The window's sign-in gives up after the profile's sign-in time; this waits as long, and a little more.
     let give_up = tokio::time::Instant::now() + profile.sign_in_timeout + Duration::from_secs(15);
+    let mut started = false;
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
+        // A window that fails at once (no display it can open) says so by its exit; one that handed the sign-in
+        // to a Gatehouse already running ends at once, successfully.
+        if !started {
+            match window.try_wait() {
+                Ok(Some(status)) if !status.success() => {
+                    return Err(not_started(format!("it ended with {status}")));
+                }
+                Ok(Some(_)) => started = true,
+                Ok(None) | Err(_) => {}
+            }
+        }
         if service.load().await? {
             signed_in_as(&service.view());
             return Ok(());
         }
         if tokio::time::Instant::now() >= give_up {
-            return Err(Error::SignInTimedOut);
+            return Err(Error::SignInStopped(
+                "No session arrived: the sign-in in Gatehouse's window didn't complete (the window says why).".into(),
+            ));
         }
     }
 }
@@ -705,6 +724,7 @@ pub fn exit_code(error: &Error) -> u8 {
         | Error::BrowserOpen(_)
         | Error::AlreadySignedIn
         | Error::SignInTimedOut
+        | Error::NeedsWindow
         | Error::NoDeviceFlow
         | Error::SignInStopped(_)
         | Error::PortInUse(_)
@@ -840,6 +860,7 @@ mod tests {
             (Error::SignInTimedOut, 7),
             (Error::RenewalBusy, 6),
             (Error::UnknownProfile { name: text(), known: vec![] }, 2),
+            (Error::NeedsWindow, 7),
             (Error::NoDeviceFlow, 7),
             (Error::DpopBound, 8),
             (Error::SignedOutElsewhere, 3),

@@ -46,9 +46,11 @@ pub fn open(args: Vec<OsString>) -> ExitCode {
 /// Gatehouse already running (the window or the light tray) is handed the arguments instead, by the
 /// single-instance hand-over, and the started one ends at once.
 ///
+/// Returns the started program, to see whether it failed at once.
+///
 /// # Errors
 /// Why the window program couldn't be started.
-pub fn start(args: &[OsString]) -> Result<(), String> {
+pub fn start(args: &[OsString]) -> Result<std::process::Child, String> {
     use std::process::Stdio;
     let program = window_program()?;
     let mut command = std::process::Command::new(&program);
@@ -58,7 +60,7 @@ pub fn start(args: &[OsString]) -> Result<(), String> {
         use std::os::unix::process::CommandExt;
         command.process_group(0);
     }
-    command.spawn().map(drop).map_err(|e| format!("{}: {e}", program.display()))
+    command.spawn().map_err(|e| format!("{}: {e}", program.display()))
 }
 
 /// Replaces the window program's process with the light tray (`gatehouse --hidden`, beside it), keeping the

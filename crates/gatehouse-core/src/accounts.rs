@@ -661,15 +661,12 @@ impl Accounts {
         let Some(surveyed) = surveyed else { return Ok(SaveOutcome::Problems { findings }) };
         let mut fields = surveyed.fields;
         if let Some(profile) = editing {
-            // Advanced fields left empty keep what is saved (a redirect, scopes or a resource written by hand).
+            // A redirect written by hand and left as it is stays.
             let doc = crate::config_file::read(&file)?;
             if let Some(table) = crate::config_file::profile(&doc, profile) {
-                let kept = |key: &str| match key {
-                    "redirect_uri" => draft.redirect.is_empty(),
-                    "scopes" => draft.scopes.trim().is_empty(),
-                    "resource_url" => draft.resource.trim().is_empty(),
-                    _ => false,
-                };
+                // The form shows the saved scopes and resource, so an emptied field means the default; a redirect
+                // written by hand is offered "as saved", which keeps it.
+                let kept = |key: &str| key == "redirect_uri" && draft.redirect.is_empty();
                 fields.retain(|(key, _)| !(kept(key) && table.contains_key(key)));
             }
         }
@@ -841,15 +838,18 @@ impl Accounts {
     /// from the config file, and deletes Gatehouse's registration at the provider where it registered itself
     /// (RFC 7592 §2.3). A sign-out that fails removes nothing.
     ///
+    /// Returns what the sign-out said (the card that showed it goes), so the window can say it beside "Removed".
+    ///
     /// # Errors
     /// The sign-out's error; [`Error::Setup`] when the file can't be written; [`Error::UnknownProfile`].
-    pub async fn remove_provider(&self, profile: &str) -> Result<()> {
+    pub async fn remove_provider(&self, profile: &str) -> Result<Option<crate::state::Notice>> {
         let file = self.config_file()?.to_owned();
         let service = self.get(Some(profile))?;
         if self.is_added(profile) {
             return Err(Error::Setup("this is an added account: sign it out, then use Remove account".into()));
         }
         service.sign_out().await?;
+        let signed_out = service.view().notice;
         crate::config_file::remove(&file, profile)?;
         if let Err(e) = self.client_secrets().delete(profile).await {
             tracing::warn!(kind = e.kind(), "couldn't remove the provider's client secret from the keychain");
@@ -875,7 +875,7 @@ impl Accounts {
         self.services.write().unwrap_or_else(|p| p.into_inner()).retain(|s| !Arc::ptr_eq(s, &service));
         tracing::info!("removed a provider from the config file");
         self.publish();
-        Ok(())
+        Ok(signed_out)
     }
 }
 

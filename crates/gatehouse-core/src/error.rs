@@ -103,6 +103,10 @@ pub enum Error {
         /// The profiles there are.
         known: Vec<String>,
     },
+    /// A profile whose redirect is the app's private-use scheme signs in through the window, and there is no
+    /// graphical session to show it in.
+    #[error("This profile's sign-in comes back through the app's own link, which only Gatehouse's window receives, and there is no graphical session here to show it in.")]
+    NeedsWindow,
     /// The provider offers no device authorization grant (RFC 8628).
     #[error("The provider doesn't offer sign-in with a code on another device (it advertises no device_authorization_endpoint). Sign in with the browser instead.")]
     NoDeviceFlow,
@@ -178,6 +182,7 @@ impl Error {
             Error::SignInTimedOut => "sign_in_timed_out",
             Error::RenewalBusy => "renewal_busy",
             Error::UnknownProfile { .. } => "unknown_profile",
+            Error::NeedsWindow => "needs_window",
             Error::NoDeviceFlow => "no_device_flow",
             Error::SignInStopped(_) => "sign_in_stopped",
             Error::PortInUse(_) => "loopback_port_in_use",
@@ -410,6 +415,7 @@ mod tests {
             Error::AlreadySignedIn,
             Error::SignInTimedOut,
             Error::RenewalBusy,
+            Error::NeedsWindow,
             Error::NoDeviceFlow,
             Error::DpopBound,
             Error::SignedOutElsewhere,

@@ -420,7 +420,7 @@ impl Gatehouse {
         Ok(())
     }
 
-    /// Opens the browser again at the waiting sign-in's own link. The attempt (its `state`, PKCE verifier and
+    /// Opens the browser again at the waiting sign-in's own link, and says what it did. The attempt (its `state`, PKCE verifier and
     /// expiry) stays as it is, so a link already copied to another browser keeps working. A pushed request's
     /// link is used once only (RFC 9126 §4: the client uses a `request_uri` once), so for it a new sign-in
     /// starts over instead. With no sign-in waiting for the browser, nothing happens.
@@ -428,22 +428,27 @@ impl Gatehouse {
     /// # Errors
     /// [`Error::BrowserOpen`] when no browser can be started (the sign-in waits on; its link is still shown);
     /// a new sign-in's errors.
-    pub async fn open_browser_again(self: &Arc<Self>) -> Result<()> {
+    pub async fn open_browser_again(self: &Arc<Self>) -> Result<Reopened> {
         let view = self.view();
         let link = match (&view.phase, &view.sign_in_link, view.device_code.is_some()) {
             (Phase::WaitingForBrowser, Some(link), false) if self.pending.is_pending()? => link.clone(),
-            _ => return Ok(()),
+            _ => {
+                self.settle(&*self.session.lock().await);
+                return Ok(Reopened::Nothing);
+            }
         };
         let url = url::Url::parse(&link).map_err(|e| Error::Internal(e.to_string()))?;
         if url.query_pairs().any(|(name, _)| name == "request_uri") {
-            return self.sign_in().await;
+            self.sign_in().await?;
+            return Ok(Reopened::StartedOver);
         }
         tracing::info!("opening the system browser again for the waiting sign-in");
         self.shell.open_browser(&url).map_err(|reason| {
             let e = Error::BrowserOpen(crate::error::without_url(&reason, &url));
             self.report(&e);
             e
-        })
+        })?;
+        Ok(Reopened::SameLink)
     }
 
     /// Cancels the sign-in in progress. Its callback, if it still comes, is rejected.
@@ -506,9 +511,13 @@ impl Gatehouse {
         let expected = self.pending.redirect_uri().unwrap_or_else(|| config.redirect_uri.clone());
         let result = self.complete_sign_in(link.trim(), &expected).await;
         match &result {
-            // What was pasted isn't an answer to this sign-in: the form beside it says why, and the sign-in waits
-            // on, with nothing else on screen changed.
-            Err(e @ Error::Callback(_)) => tracing::info!(kind = e.kind(), "pasted address not accepted: {e}"),
+            // What was pasted isn't an answer to this sign-in, which waits on: the form beside it says why, and
+            // nothing else on screen changes.
+            Err(e @ Error::Callback(_)) if self.pending.is_pending().unwrap_or(false) => {
+                tracing::info!(kind = e.kind(), "pasted address not accepted: {e}");
+            }
+            // The attempt is over (it expired, or a session came meanwhile): the account says so, and shows
+            // what it is now.
             Err(e) => {
                 tracing::warn!(kind = e.kind(), "sign-in callback not accepted: {e}");
                 self.report(e);
@@ -936,7 +945,10 @@ impl Gatehouse {
                     "revocation_refused",
                     format!("Signed out on this computer, but {e}, so the session stays valid there until it expires. To end it now, sign out on the provider's website."),
                 )),
-                (Ok(()), Err(e)) => Some(Notice::info("revocation_failed", not_told(e, revocation_host.as_deref()))),
+                (Ok(()), Err(e)) => {
+                    tracing::warn!(kind = e.kind(), "the provider couldn't be told of the sign-out: {e}");
+                    Some(Notice::info("revocation_failed", not_told(e, revocation_host.as_deref())))
+                }
                 (Ok(()), Ok(false)) if had_session => Some(Notice::info(
                     "not_revoked",
                     "Signed out on this computer. The provider offers no way to end the session, so it stays valid there until it expires.",
@@ -1454,13 +1466,27 @@ impl Gatehouse {
 /// Said when the keyring had no default collection and the session went to its session collection.
 const UNTIL_LOGOUT: &str = "You're signed in. Your keyring has no default collection, so Gatehouse kept the session in its session collection, which your keyring forgets when you log out. To stay signed in after logging out, create a keyring and make it the default (GNOME: Passwords and Keys), then sign in again.";
 
+/// What "open the browser again" did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Reopened {
+    /// Opened the waiting sign-in's own link again.
+    SameLink,
+    /// Started a new sign-in: the link was a pushed request's, used once only (RFC 9126 §4).
+    StartedOver,
+    /// Nothing: no sign-in was waiting for the browser.
+    Nothing,
+}
+
 /// A sign-out's notice when the provider couldn't be told to end the session: where it couldn't be reached (or
 /// what it said), and what stays true.
 fn not_told(error: &Error, host: Option<&str>) -> String {
-    let there = host.map_or_else(|| "the provider".to_owned(), str::to_owned);
-    let why = match error {
-        Error::Network(_) => format!("Gatehouse couldn't reach {there} to end the session there"),
-        e => format!("{there} didn't confirm ending the session ({})", e.to_string().trim_end_matches('.')),
+    let why = match (error, host) {
+        (Error::Network(_), Some(host)) => format!("Gatehouse couldn't reach {host} to end the session there"),
+        (Error::Network(_), None) => "Gatehouse couldn't reach the provider to end the session there".to_owned(),
+        // What it answered instead is in the log; here it matters only that it didn't say yes.
+        (_, Some(host)) => format!("{host} didn't confirm that it ended the session"),
+        (_, None) => "The provider didn't confirm that it ended the session".to_owned(),
     };
     format!(
         "Signed out here. {why}, so it stays valid there until it expires, or until you sign out on the provider's \
@@ -1613,5 +1639,23 @@ mod tests {
         assert!(!same(&session(None, None), &session(None, None)), "None == None is no answer");
         assert!(!same(&session(None, None), &session(None, Some("g1"))));
         assert!(!same(&session(Some("alice"), Some("g1")), &session(None, Some("g1"))));
+    }
+
+    /// A sign-out the provider couldn't be told of says where, and what stays true, in one plain sentence.
+    #[test]
+    fn a_sign_out_the_provider_did_not_hear_says_where_and_what_stays_true() {
+        let down = not_told(&Error::Network("refused".into()), Some("127.0.0.1:8000"));
+        assert_eq!(
+            down,
+            "Signed out here. Gatehouse couldn't reach 127.0.0.1:8000 to end the session there, so it stays valid \
+             there until it expires, or until you sign out on the provider's website."
+        );
+        let garbled = not_told(&Error::BadResponse("not JSON".into()), None);
+        assert!(garbled.starts_with("Signed out here. The provider didn't confirm that it ended the session, so"));
+        for text in [down, garbled] {
+            for word in ["config", "(", "Try again", ".)"] {
+                assert!(!text.contains(word), "{word:?} in {text:?}");
+            }
+        }
     }
 }

@@ -62,7 +62,7 @@ pub fn issuer_problems(typed: &str) -> Option<Finding> {
         return problem("This isn't a web address. Enter the issuer URL, such as https://id.example.com.".into(), None);
     };
     if url.scheme() != "https" && url.scheme() != "http" {
-        return problem(format!("Use an https:// address, not {}:.", url.scheme()), None);
+        return problem("Use an address that starts with https://.".into(), None);
     }
     // OIDC Discovery §4 and RFC 8414 §3: the metadata is at the issuer plus a well-known path; a person who copied
     // the metadata's address gets the issuer it belongs to.
@@ -98,7 +98,7 @@ pub fn issuer_problems(typed: &str) -> Option<Finding> {
             let _ = fixed.set_host(Some("127.0.0.1"));
             return problem(
                 "Use 127.0.0.1 instead of localhost: Gatehouse uses plain http only with this computer's own \
-                 address, which a name could point elsewhere."
+                 address, since a name could point elsewhere."
                     .into(),
                 Some(display_like_typed(&fixed, typed)),
             );
@@ -179,14 +179,16 @@ pub fn preset_field_problem(field_name: &str, problem: &str, preset: &str) -> Fi
 /// address of a server that speaks only http.
 pub async fn diagnose(error: &Error, draft: &Draft) -> Finding {
     let at = if draft.preset == "other" { field::ISSUER } else { location_field(&draft.preset) };
+    let check = check_what(&draft.preset);
     match error {
         Error::Network(_) => diagnose_unreachable(draft, at).await,
         Error::BadResponse(why) if why.contains("no discovery document") => {
             let status = why.split("HTTP ").nth(1).map(|s| s.trim_end_matches(')')).unwrap_or("no answer");
+            // Keycloak's host answered, so a missing document is its realm's.
+            let at = if draft.preset == "keycloak" { field::REALM } else { at };
             Finding::problem(format!(
                 "Nothing at this address looks like an OpenID provider (HTTP {status} at its \
-                 /.well-known/openid-configuration). Check the issuer URL: it must be exactly as the provider's \
-                 documentation names it."
+                 /.well-known/openid-configuration). {check}."
             ))
             .at(at)
         }
@@ -202,14 +204,14 @@ pub async fn diagnose(error: &Error, draft: &Draft) -> Finding {
                 .map(|_| named.to_owned());
             Finding::problem(format!(
                 "The provider at this address calls itself {named}, and Gatehouse uses the issuer exactly as the \
-                 provider names it. Check the issuer URL."
+                 provider names it. {check}."
             ))
             .at(at)
             .fixed_by(fix.filter(|_| draft.preset == "other"))
         }
         Error::BadResponse(why) => Finding::problem(format!(
-            "The provider at this address answered with something Gatehouse can't use ({why}). Check the issuer \
-             URL, or ask the provider's administrator."
+            "The provider at this address answered with something Gatehouse can't use ({why}). {check}, or ask \
+             the provider's administrator."
         ))
         .at(at),
         Error::Config(e) => {
@@ -226,6 +228,17 @@ pub async fn diagnose(error: &Error, draft: &Draft) -> Finding {
         Error::Setup(why) if why == super::NO_USERINFO => Finding::problem(sentence(why)).at(field::RESOURCE),
         Error::Setup(why) => Finding::problem(sentence(why)).at(at),
         other => Finding::problem(other.to_string()),
+    }
+}
+
+/// What to check, in the words of the fields the choice shows.
+fn check_what(preset: &str) -> &'static str {
+    match preset {
+        "other" => "Check the issuer URL: it must be exactly as the provider's documentation names it",
+        "keycloak" => "Check the domain and the realm",
+        "microsoft" => "Check the tenant",
+        "gitlab" | "okta" | "auth0" => "Check the domain",
+        _ => "Check the provider's status page, or try again later",
     }
 }
 
@@ -313,8 +326,8 @@ async fn diagnose_unreachable(draft: &Draft, at: &'static str) -> Finding {
         .fixed_by((loopback && draft.preset == "other").then(|| display_like_typed(&fixed, draft.issuer.trim())));
     }
     Finding::problem(format!(
-        "{shown} answers, but not as a provider should (the connection failed or timed out). Check the address, \
-         and that it is the provider's."
+        "{shown} answers, but no secure connection could be made with it: its certificate may not be one this \
+         computer trusts, or it may not be the provider. Check the address, and the provider's certificate."
     ))
     .at(at)
 }
@@ -393,6 +406,37 @@ mod tests {
         }
         for text in texts {
             for word in ["config", "file", "restart", "_endpoint", "client_id", "client_secret", "toml"] {
+                assert!(!text.to_lowercase().contains(word), "{word:?} in {text:?}");
+            }
+        }
+    }
+
+    /// What Check and Save say after asking the provider is in the form's words too, and on the field to fix.
+    #[tokio::test]
+    async fn answers_from_the_provider_are_said_in_the_forms_words() {
+        let keycloak = Draft { preset: "keycloak".into(), domain: "id.example.com".into(), ..Draft::default() };
+        let missing = diagnose(&Error::BadResponse("it has no discovery document (HTTP 404)".into()), &keycloak).await;
+        assert_eq!(missing.field, Some(field::REALM), "{missing:?}");
+        assert!(missing.text.contains("HTTP 404") && missing.text.contains("Check the domain and the realm"));
+        let other = Draft { preset: "other".into(), issuer: "https://id.example.com/o/".into(), ..Draft::default() };
+        let renamed = diagnose(
+            &Error::BadResponse("its metadata names a different issuer (https://id.example.com/o)".into()),
+            &other,
+        )
+        .await;
+        assert_eq!(renamed.fix.as_deref(), Some("https://id.example.com/o"), "{renamed:?}");
+        let elsewhere = diagnose(
+            &Error::BadResponse("its metadata names a different issuer (https://evil.example)".into()),
+            &other,
+        )
+        .await;
+        assert_eq!(elsewhere.fix, None, "another server is never offered: {elsewhere:?}");
+        let refused = super::super::refused_registration(&Error::Setup(
+            "the provider refused to register Gatehouse (invalid_client_metadata)".into(),
+        ));
+        assert_eq!(refused.items[0].field, Some(field::CLIENT_ID));
+        for text in [missing.text, renamed.text, elsewhere.text, refused.items[0].text.clone()] {
+            for word in ["config file", "restart", "_endpoint", "client_id", "toml"] {
                 assert!(!text.to_lowercase().contains(word), "{word:?} in {text:?}");
             }
         }

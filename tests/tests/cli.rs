@@ -241,18 +241,24 @@ async fn twenty_concurrent_token_commands_renew_once() {
     std::fs::remove_file(&config).unwrap();
 }
 
+/// Runs `gatehouse args…` (with `config`, when given) where there is no graphical session; returns its exit code
+/// and what it said on stderr.
+async fn without_a_display(args: &[&str], config: Option<&std::path::Path>) -> (Option<i32>, String) {
+    let mut command = tokio::process::Command::new(harness::desktop::app_binary());
+    command.args(args).env_remove("DISPLAY").env_remove("WAYLAND_DISPLAY");
+    if let Some(config) = config {
+        command.env("GATEHOUSE_CONFIG", config);
+    }
+    let output = command.output().await.unwrap();
+    (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
 /// Run with no command and no display (over SSH, say), Gatehouse says why it can't open its window and what to
 /// use instead, rather than aborting inside GTK.
 #[tokio::test]
 async fn without_a_display_the_window_points_to_the_command_line() {
-    let output = tokio::process::Command::new(harness::desktop::app_binary())
-        .env_remove("DISPLAY")
-        .env_remove("WAYLAND_DISPLAY")
-        .output()
-        .await
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let (code, stderr) = without_a_display(&[], None).await;
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("error[no_display]") && stderr.contains("gatehouse sign-in --device"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
@@ -266,16 +272,8 @@ async fn a_scheme_profile_without_a_display_points_to_a_code() {
     let idp = Idp::start(&artifacts_dir("cli-no-window").join("idp.log"));
     let config = config_path("cli-no-window");
     std::fs::write(&config, idp.profile_toml("cli-no-window")).unwrap();
-    let output = tokio::process::Command::new(harness::desktop::app_binary())
-        .args(["sign-in"])
-        .env("GATEHOUSE_CONFIG", &config)
-        .env_remove("DISPLAY")
-        .env_remove("WAYLAND_DISPLAY")
-        .output()
-        .await
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(7), "{stderr}");
+    let (code, stderr) = without_a_display(&["sign-in"], Some(&config)).await;
+    assert_eq!(code, Some(7), "{stderr}");
     assert!(stderr.contains("error[needs_window]") && stderr.contains("gatehouse sign-in --device"), "{stderr}");
     assert!(idp.events_named("par.success", None).await.is_empty(), "no sign-in was started");
     std::fs::remove_file(&config).unwrap();

@@ -415,10 +415,7 @@ impl Config {
             return Err(err("client_id", "must not be empty".into()));
         }
         for scope in &raw.scopes {
-            // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
-            let valid = !scope.is_empty()
-                && scope.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
-            if !valid {
+            if !is_scope_token(scope) {
                 return Err(err("scopes", format!("{scope:?} is not a valid scope (RFC 6749 §3.3)")));
             }
         }
@@ -672,6 +669,11 @@ fn config_arg(args: &[String]) -> Option<PathBuf> {
 
 /// Whether `name` may name a profile, and so a keychain entry and a lock file: 1 to 64 ASCII letters, digits,
 /// `-` and `_`.
+/// Whether `scope` is one scope: RFC 6749 §3.3, `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
+pub fn is_scope_token(scope: &str) -> bool {
+    !scope.is_empty() && scope.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+}
+
 pub fn valid_profile_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }

@@ -626,9 +626,8 @@ fn form_problems(draft: &Draft) -> Option<Vec<Finding>> {
         }
     }
     if let Some(scopes) = draft.scopes_given() {
-        // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), separated by spaces.
-        let valid = |s: &str| s.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
-        if let Some(bad) = scopes.iter().find(|s| !valid(s)) {
+        // RFC 6749 §3.3: scope tokens, separated by spaces (the same check the config file gets).
+        if let Some(bad) = scopes.iter().find(|s| !crate::config::is_scope_token(s)) {
             problems.push(
                 Finding::problem(format!(
                     "{bad:?} can't be a scope: scopes are words separated by spaces, without quotes or backslashes."

@@ -1,4 +1,4 @@
-//! The commands the window may call. Each is a line or two over an account's [`crate::service::Gatehouse`];
+//! The commands the window may call. Each is a line or two over an account's [`gatehouse_core::service::ProfileService`];
 //! none returns a token.
 
 use std::sync::{Arc, Mutex};
@@ -7,12 +7,12 @@ use serde::{Deserialize, Serialize};
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Runtime, State};
 
-use crate::accounts::Accounts;
-use crate::error::Result;
 use crate::settings::{self, Settings, SettingsChannel};
-use crate::setup::{Draft, Editing, Findings, SaveOutcome};
-use crate::state::WindowView;
 use crate::watch::ViewChannel;
+use gatehouse_core::accounts::Accounts;
+use gatehouse_core::error::Result;
+use gatehouse_core::setup::{Draft, Editing, Findings, SaveOutcome};
+use gatehouse_core::state::WindowView;
 
 /// What the window should show now: every account.
 #[tauri::command]
@@ -52,7 +52,7 @@ pub async fn cancel_sign_in(accounts: State<'_, Arc<Accounts>>, profile: Option<
 pub async fn open_browser_again(
     accounts: State<'_, Arc<Accounts>>,
     profile: Option<String>,
-) -> Result<crate::service::Reopened> {
+) -> Result<gatehouse_core::service::Reopened> {
     accounts.get(profile.as_deref())?.open_browser_again().await
 }
 
@@ -181,7 +181,7 @@ pub fn provider_details(accounts: State<'_, Arc<Accounts>>, profile: String) -> 
 pub async fn remove_provider(
     accounts: State<'_, Arc<Accounts>>,
     profile: String,
-) -> Result<Option<crate::state::Notice>> {
+) -> Result<Option<gatehouse_core::state::Notice>> {
     accounts.remove_provider(&profile).await
 }
 

@@ -34,8 +34,8 @@ pub fn listen<R: Runtime>(app: &AppHandle<R>, schemes: &[String]) -> Vec<String>
 
     let handle = app.clone();
     app.deep_link().on_open_url(move |event| {
-        let Some(accounts) = crate::accounts_of(&handle) else { return };
-        crate::show_main_window(&handle);
+        let Some(accounts) = crate::window::accounts_of(&handle) else { return };
+        crate::window::show_main_window(&handle);
         let urls = event.urls();
         // Never log the link: it may carry a live authorization code.
         tracing::info!(links = urls.len(), "deep link received");

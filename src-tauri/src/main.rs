@@ -1,6 +1,9 @@
-//! `gatehouse`: the command line, which loads no window toolkit, or (with no command, a sign-in link or
-//! `--hidden`) the window program, `gatehouse-window`, which takes this process's place.
+//! `gatehouse-window`: the window and its tray. People start it as `gatehouse` (with no command, a sign-in link
+//! or `--sign-in`), which hands over to it.
 
-fn main() -> std::process::ExitCode {
-    gatehouse_cli::main()
+// No console window behind the app on Windows release builds.
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+
+fn main() {
+    gatehouse_window::run();
 }

@@ -2,19 +2,20 @@
 //! position are kept by tauri-plugin-window-state; see [`crate::REMEMBERED`].)
 //!
 //! Start at login is an entry the system starts at login: on Linux an XDG autostart entry
-//! (`~/.config/autostart/Gatehouse.desktop`, written by [`gatehouse_cli::autostart`], which the light tray uses
+//! (`~/.config/autostart/Gatehouse.desktop`, written by [`gatehouse_app::autostart`], which the light tray uses
 //! too), elsewhere tauri-plugin-autostart's (a launch agent on macOS, the Run key on Windows). The entry itself is
 //! the setting: there is no second copy that could drift from it. The entry starts Gatehouse with
-//! [`HIDDEN_FLAG`], so a login start puts it in the tray without a window, and the session is restored
+//! [`gatehouse_app::launch::LIGHT_TRAY_FLAG`], so a login start puts it in the light tray without a window, and the session is restored
 //! quietly.
 
 use serde::Serialize;
 use tauri::{AppHandle, Manager, Runtime};
 
-use crate::error::{Error, Result};
-use crate::watch::Watcher;
+#[cfg(not(target_os = "linux"))]
+use gatehouse_app::launch::LIGHT_TRAY_FLAG;
+use gatehouse_core::error::{Error, Result};
 
-pub use gatehouse_cli::autostart::{starts_hidden, HIDDEN_FLAG};
+use crate::watch::Watcher;
 
 /// The settings the window and the tray show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -24,14 +25,14 @@ pub struct Settings {
     pub start_at_login: bool,
 }
 
-/// Where settings go when they change.
+/// Where settings go when they change: the window, and the tray, which listens.
 pub type SettingsChannel = Watcher<Settings>;
 
 /// Adds what start at login needs to `builder`: on Linux nothing, elsewhere the autostart plugin, set up to start
 /// Gatehouse hidden.
 pub fn with_autostart<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
     #[cfg(not(target_os = "linux"))]
-    let builder = builder.plugin(tauri_plugin_autostart::Builder::new().arg(HIDDEN_FLAG).build());
+    let builder = builder.plugin(tauri_plugin_autostart::Builder::new().arg(LIGHT_TRAY_FLAG).build());
     builder
 }
 
@@ -46,13 +47,13 @@ pub fn current<R: Runtime>(app: &AppHandle<R>) -> Settings {
 
 #[cfg(target_os = "linux")]
 fn autostart_enabled<R: Runtime>(_app: &AppHandle<R>) -> std::result::Result<bool, String> {
-    gatehouse_cli::autostart::is_enabled().map_err(|e| e.to_string())
+    gatehouse_app::autostart::is_enabled().map_err(|e| e.to_string())
 }
 
 #[cfg(target_os = "linux")]
 fn set_autostart<R: Runtime>(_app: &AppHandle<R>, enabled: bool) -> std::result::Result<(), String> {
     // The entry starts `gatehouse`, the light tray, never the window program.
-    gatehouse_cli::autostart::switch(enabled).map_err(|e| e.to_string())
+    gatehouse_app::autostart::switch(enabled).map_err(|e| e.to_string())
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -92,6 +93,4 @@ fn publish<R: Runtime>(app: &AppHandle<R>, settings: Settings) {
     if let Some(channel) = app.try_state::<SettingsChannel>() {
         channel.send(&settings);
     }
-    #[cfg(desktop)]
-    crate::tray::show_settings(app, settings);
 }

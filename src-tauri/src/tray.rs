@@ -1,8 +1,9 @@
-//! The window's tray icon and its menu, which follow the state. Each item calls the same service method as the
-//! window's button. The tooltip says the state too.
+//! The window program's tray icon and its menu, which follow the state. The tooltip says the state too.
 //!
-//! What the menu holds is a pure function of the view and the settings ([`menu::entries`], shared with the light
-//! tray of `gatehouse --hidden`); the menu is rebuilt only when that changes.
+//! What the menu holds is a pure function of the view and the settings, and what a click does is decided once,
+//! both in [`gatehouse_app::tray`], shared with the light tray of `gatehouse --hidden`; the menu is rebuilt only
+//! when what it shows changes. The tray hears of changes as the window does, through the [`ViewChannel`] and
+//! [`SettingsChannel`].
 
 use std::sync::Mutex;
 
@@ -10,10 +11,12 @@ use tauri::menu::{CheckMenuItem, IsMenuItem, Menu, MenuItem, PredefinedMenuItem}
 use tauri::tray::TrayIconBuilder;
 use tauri::{AppHandle, Manager, Runtime};
 
-use gatehouse_cli::menu::{self, ids, Entry};
+use gatehouse_app::launch::Launch;
+use gatehouse_app::tray::{self as menu, Action, Entry, Next};
+use gatehouse_core::state::WindowView;
 
-use crate::settings::{self, Settings};
-use crate::state::WindowView;
+use crate::settings::{self, Settings, SettingsChannel};
+use crate::watch::ViewChannel;
 
 /// The tray icon's ID.
 const TRAY: &str = "main";
@@ -28,8 +31,8 @@ struct ShownState {
     entries: Vec<Entry>,
 }
 
-/// Builds the tray icon for `view`. With no tray host (a bare X server), this still succeeds and the icon is
-/// simply unseen.
+/// Builds the tray icon for `view`, which then follows every view and setting. With no tray host (a bare X
+/// server), this still succeeds and the icon is simply unseen.
 ///
 /// # Errors
 /// A Tauri error if the menu or icon cannot be built.
@@ -45,18 +48,21 @@ pub fn create<R: Runtime>(app: &AppHandle<R>, view: &WindowView) -> tauri::Resul
     }
     tray.build(app)?;
     app.manage(Shown(Mutex::new(ShownState { view: view.clone(), settings, entries })));
+    if let Some(views) = app.try_state::<ViewChannel>() {
+        let app = app.clone();
+        views.listen(move |view| {
+            let view = view.clone();
+            show(&app, move |state| state.view = view);
+        });
+    }
+    if let Some(settings) = app.try_state::<SettingsChannel>() {
+        let app = app.clone();
+        settings.listen(move |settings: &Settings| {
+            let settings = *settings;
+            show(&app, move |state| state.settings = settings);
+        });
+    }
     Ok(())
-}
-
-/// Shows `view` in the tray, if there is one.
-pub fn update<R: Runtime>(app: &AppHandle<R>, view: &WindowView) {
-    let view = view.clone();
-    show(app, move |state| state.view = view);
-}
-
-/// Shows `settings` in the tray, if there is one.
-pub fn show_settings<R: Runtime>(app: &AppHandle<R>, settings: Settings) {
-    show(app, move |state| state.settings = settings);
 }
 
 /// Applies `change` on the main thread, where the menu lives, in the order the changes were made. From another
@@ -105,25 +111,13 @@ fn build_menu<R: Runtime>(app: &AppHandle<R>, entries: &[Entry]) -> tauri::Resul
 }
 
 fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
-    let Some(accounts) = crate::accounts_of(app) else { return };
-    let (action, profile) = menu::parse_id(id);
-    let account = || accounts.get(profile);
-    match action {
-        ids::SHOW => crate::show_main_window(app),
-        ids::SIGN_IN => {
-            crate::show_main_window(app);
-            let profile = profile.map(str::to_owned);
-            run(async move { accounts.sign_in(profile.as_deref()).await });
+    let (Some(accounts), Some(action)) = (crate::window::accounts_of(app), Action::parse(id)) else { return };
+    match menu::carry_out(action, &accounts) {
+        Next::Window(args) => crate::window::asked(app, &Launch::parse_args(&args)),
+        Next::Run(work) => {
+            tauri::async_runtime::spawn(work);
         }
-        ids::CANCEL | ids::REFRESH | ids::SIGN_OUT => {
-            let Ok(service) = account() else { return };
-            match action {
-                ids::CANCEL => run(async move { service.cancel_sign_in().await }),
-                ids::REFRESH => run(async move { service.refresh().await }),
-                _ => run(async move { service.sign_out().await }),
-            }
-        }
-        ids::START_AT_LOGIN => {
+        Next::SwitchStartAtLogin => {
             // The clicked check item has toggled itself; the menu is made again from the setting as it turns out,
             // even when it could not change.
             if let Some(shown) = app.try_state::<Shown>() {
@@ -138,15 +132,7 @@ fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
                 }
             }
         }
-        ids::QUIT => app.exit(0),
-        _ => {}
+        Next::Quit => app.exit(0),
+        Next::Nothing => {}
     }
-}
-
-/// Runs a service action for a menu item. Its errors are shown in the window by the service; nothing more to
-/// do with them here.
-fn run(action: impl std::future::Future<Output = crate::error::Result<()>> + Send + 'static) {
-    tauri::async_runtime::spawn(async move {
-        let _ = action.await;
-    });
 }

@@ -1,40 +1,55 @@
-//! How the window hears of changes: over a channel it hands the backend (`watch_state`, `watch_settings`), never
-//! over an event, which it may not listen to.
+//! How the window and the tray hear of changes. The window hears over a channel it hands the backend
+//! (`watch_state`, `watch_settings`), never over an event, which it may not listen to; the tray listens in the
+//! backend.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use tauri::ipc::{Channel, IpcResponse};
 
-use crate::state::WindowView;
+use gatehouse_core::state::WindowView;
 
-/// Where a value the window watches goes: the window's channel, once it has asked for one (`watch_state`,
-/// `watch_settings`). A reload of the page asks again and replaces it.
-pub struct Watcher<T: IpcResponse + Clone>(Mutex<Option<Channel<T>>>);
+/// Where a value goes when it changes: the window's channel, once it has asked for one (`watch_state`,
+/// `watch_settings`; a reload of the page asks again and replaces it), and every listener in the backend.
+pub struct Watcher<T: IpcResponse + Clone> {
+    window: Mutex<Option<Channel<T>>>,
+    listeners: Mutex<Vec<Listener<T>>>,
+}
+
+type Listener<T> = Arc<dyn Fn(&T) + Send + Sync>;
 
 impl<T: IpcResponse + Clone> Default for Watcher<T> {
     fn default() -> Self {
-        Watcher(Mutex::new(None))
+        Watcher { window: Mutex::new(None), listeners: Mutex::new(Vec::new()) }
     }
 }
 
 impl<T: IpcResponse + Clone> Watcher<T> {
-    /// Sends later values to `channel` instead of the one before.
+    /// Sends later values to the window's `channel` instead of the one before.
     pub fn set(&self, channel: Channel<T>) {
-        *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(channel);
+        *self.window.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(channel);
     }
 
     /// Forgets the window's channel: the window is gone.
     pub fn clear(&self) {
-        *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+        *self.window.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
     }
 
-    /// Sends `value` to the window, if it is watching.
+    /// Calls `listener` with every later value, for as long as the app runs.
+    pub fn listen(&self, listener: impl Fn(&T) + Send + Sync + 'static) {
+        self.listeners.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(Arc::new(listener));
+    }
+
+    /// Sends `value` to the window, if it is watching, and to every listener.
     pub fn send(&self, value: &T) {
-        let channel = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        let channel = self.window.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
         if let Some(channel) = channel {
             if let Err(e) = channel.send(value.clone()) {
                 tracing::warn!("couldn't update the window: {e}");
             }
+        }
+        let listeners = self.listeners.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        for listener in listeners {
+            listener(value);
         }
     }
 }

@@ -184,3 +184,10 @@ fn signal(pid: &str, signal: &str) {
     let status = Command::new("kill").args([signal, pid]).status().unwrap_or_else(|e| panic!("kill: {e}"));
     assert!(status.success(), "kill {signal} {pid} failed");
 }
+
+/// The string `field` of the session the keychain holds for `profile`, read from the outside as a person would;
+/// panics, saying which, when there is no entry or no such field.
+pub fn stored(profile: &str, field: &str) -> String {
+    let session = session(profile).unwrap_or_else(|| panic!("no keychain entry for {profile}"));
+    session[field].as_str().unwrap_or_else(|| panic!("the keychain entry for {profile} has no {field}")).to_owned()
+}

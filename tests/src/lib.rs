@@ -42,6 +42,18 @@ pub fn with_param(link: &str, name: &str, value: &str) -> String {
     url.to_string()
 }
 
+/// A config file's path for the test `name`, in the suite's scratch directory (not written yet).
+pub fn config_path(name: &str) -> PathBuf {
+    let dir = std::env::var_os("GATEHOUSE_TEST_SCRATCH").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    dir.join(format!("gatehouse-{name}-{}.toml", std::process::id()))
+}
+
+/// Whether something accepts TCP connections on 127.0.0.1:`port`.
+pub fn accepts_connections(port: u16) -> bool {
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    std::net::TcpStream::connect_timeout(&address, std::time::Duration::from_secs(1)).is_ok()
+}
+
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

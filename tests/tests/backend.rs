@@ -10,21 +10,15 @@ mod common;
 use std::sync::Arc;
 
 use common::{sign_in, Browser};
-use gatehouse_lib::accounts::Accounts;
-use gatehouse_lib::service::Gatehouse;
-use gatehouse_lib::state::Phase;
-use gatehouse_lib::tokens::keychain::Keychain;
+use gatehouse_core::service::ProfileService;
+use gatehouse_core::state::Phase;
+use gatehouse_core::tokens::keychain::Keychain;
 use harness::idp::Idp;
 use harness::user_agent::{self, Decision};
 use harness::{artifacts_dir, keyring, sha256_hex, with_param};
 
-fn start_service(idp: &Idp, profile: &str) -> (Arc<Gatehouse>, Arc<Browser>) {
+fn start_service(idp: &Idp, profile: &str) -> (Arc<ProfileService>, Arc<Browser>) {
     common::service(&idp.profile_toml(profile))
-}
-
-fn stored_token(profile: &str, field: &str) -> String {
-    let session = keyring::session(profile).unwrap_or_else(|| panic!("no keychain entry for {profile}"));
-    session[field].as_str().unwrap_or_else(|| panic!("keychain entry has no {field}")).to_owned()
 }
 
 #[tokio::test]
@@ -70,8 +64,8 @@ async fn sign_in_refresh_restart_and_sign_out_against_the_real_provider_and_keyc
         "{:?}",
         view.scopes
     );
-    let access_1 = stored_token(profile, "access_token");
-    let refresh_1 = stored_token(profile, "refresh_token");
+    let access_1 = keyring::stored(profile, "access_token");
+    let refresh_1 = keyring::stored(profile, "refresh_token");
     assert_eq!(keyring::count_entries(profile), 1);
     let served = idp.events_named("resource.served", None).await;
     assert_eq!(served.last().unwrap()["tokenSha256"], sha256_hex(&access_1));
@@ -85,12 +79,12 @@ async fn sign_in_refresh_restart_and_sign_out_against_the_real_provider_and_keyc
     let view = service.view();
     assert_eq!(view.phase, Phase::SignedIn);
     assert_eq!(view.notice.as_ref().map(|n| n.kind.as_str()), Some("callback_rejected"));
-    assert_eq!(stored_token(profile, "refresh_token"), refresh_1);
+    assert_eq!(keyring::stored(profile, "refresh_token"), refresh_1);
 
     // Refresh rotates the refresh token; the new one is stored, the old one is dead at the server.
     service.refresh().await.unwrap();
-    let access_2 = stored_token(profile, "access_token");
-    let refresh_2 = stored_token(profile, "refresh_token");
+    let access_2 = keyring::stored(profile, "access_token");
+    let refresh_2 = keyring::stored(profile, "refresh_token");
     assert_ne!(refresh_2, refresh_1);
     assert_ne!(access_2, access_1);
     assert_eq!(idp.events_named("grant.success", Some("refresh_token")).await.len(), 1);
@@ -130,7 +124,7 @@ async fn provider_down_keeps_the_session_and_refresh_recovers() {
     service.start(Vec::new()).await;
     sign_in(&service, &shell, "bob").await;
     assert_eq!(service.view().phase, Phase::SignedIn);
-    let refresh_token = stored_token(profile, "refresh_token");
+    let refresh_token = keyring::stored(profile, "refresh_token");
 
     idp.stop();
     let error = service.refresh().await.unwrap_err();
@@ -138,13 +132,13 @@ async fn provider_down_keeps_the_session_and_refresh_recovers() {
     let view = service.view();
     assert_eq!(view.phase, Phase::SignedIn);
     assert_eq!(view.notice.as_ref().map(|n| n.kind.as_str()), Some("network"));
-    assert_eq!(stored_token(profile, "refresh_token"), refresh_token, "a network failure must keep the session");
+    assert_eq!(keyring::stored(profile, "refresh_token"), refresh_token, "a network failure must keep the session");
 
     idp.restart();
     service.refresh().await.unwrap();
     assert_eq!(service.view().phase, Phase::SignedIn);
     assert!(service.view().notice.is_none());
-    assert_ne!(stored_token(profile, "refresh_token"), refresh_token);
+    assert_ne!(keyring::stored(profile, "refresh_token"), refresh_token);
 }
 
 #[tokio::test]
@@ -158,7 +152,7 @@ async fn a_session_ended_at_the_provider_signs_out_with_a_message() {
     sign_in(&service, &shell, "dave").await;
     // Someone else uses the refresh token first: it rotates at the provider, so Gatehouse's copy is stale
     // and using it is a replay, which ends the grant (RFC 9700 §4.14.2).
-    let (status, _) = idp.try_refresh(&stored_token(profile, "refresh_token")).await;
+    let (status, _) = idp.try_refresh(&keyring::stored(profile, "refresh_token")).await;
     assert_eq!(status, 200);
     let error = service.refresh().await.unwrap_err();
     assert_eq!(error.kind(), "session_ended");
@@ -211,7 +205,7 @@ async fn denied_consent_and_forged_links_are_reported_and_change_nothing() {
     assert_eq!(exchanges, 1);
 }
 
-fn notice(service: &Gatehouse) -> (String, String) {
+fn notice(service: &ProfileService) -> (String, String) {
     let notice = service.view().notice.expect("a notice was expected");
     (notice.kind, notice.message)
 }
@@ -320,7 +314,7 @@ async fn a_format_1_entry_is_adopted_and_saved_again() {
     let mut old = keyring::session(profile).unwrap();
     old["v"] = 1.into();
     old.as_object_mut().unwrap().remove("binding");
-    let old: gatehouse_lib::tokens::StoredSession = serde_json::from_value(old).unwrap();
+    let old: gatehouse_core::tokens::StoredSession = serde_json::from_value(old).unwrap();
     Keychain::new(keyring::SERVICE).save(profile, &old).await.unwrap();
     assert!(keyring::session(profile).unwrap().get("binding").is_none());
 
@@ -349,7 +343,7 @@ async fn a_client_secret_that_needs_encoding_works_for_revocation_too() {
     service.start(Vec::new()).await;
     sign_in(&service, &shell, "judy").await;
     assert_eq!(service.view().phase, Phase::SignedIn, "{:?}", service.view().notice);
-    let refresh = stored_token(profile, "refresh_token");
+    let refresh = keyring::stored(profile, "refresh_token");
 
     service.sign_out().await.unwrap();
     assert_eq!(notice(&service).0, "signed_out", "{:?}", service.view().notice);
@@ -383,7 +377,7 @@ async fn a_client_secret_kept_in_the_keychain_is_sent_from_there() {
     sign_in(&service, &shell, "judy").await;
     assert_eq!(service.view().phase, Phase::SignedIn, "{:?}", service.view().notice);
     service.refresh().await.unwrap();
-    let refresh = stored_token(profile, "refresh_token");
+    let refresh = keyring::stored(profile, "refresh_token");
     service.sign_out().await.unwrap();
     assert_eq!(idp.introspect(&refresh).await["active"], false, "revoked, with the secret from the keychain");
     assert!(idp.refused_grants().await.is_empty(), "{:?}", idp.refused_grants().await);
@@ -408,7 +402,7 @@ async fn a_client_secret_goes_in_the_form_where_the_provider_wants_it() {
     assert_eq!(service.view().phase, Phase::SignedIn, "{:?}", service.view().notice);
     assert_eq!(idp.events_named("par.success", None).await.len(), 1, "the pushed request authenticated");
     service.refresh().await.unwrap();
-    let refresh = stored_token(profile, "refresh_token");
+    let refresh = keyring::stored(profile, "refresh_token");
     service.sign_out().await.unwrap();
     assert_eq!(notice(&service).0, "signed_out", "{:?}", service.view().notice);
     assert_eq!(idp.introspect(&refresh).await["active"], false, "the provider must have revoked the grant");
@@ -483,7 +477,7 @@ async fn a_revocation_endpoint_listed_only_in_rfc_8414_metadata_is_used() {
     service.start(Vec::new()).await;
     sign_in(&service, &shell, "olga").await;
     assert_eq!(service.view().phase, Phase::SignedIn, "{:?}", service.view().notice);
-    let refresh = stored_token(profile, "refresh_token");
+    let refresh = keyring::stored(profile, "refresh_token");
     service.sign_out().await.unwrap();
     assert_eq!(notice(&service).0, "signed_out", "{:?}", service.view().notice);
     assert_eq!(idp.introspect(&refresh).await["active"], false);
@@ -509,7 +503,7 @@ async fn without_a_revocation_endpoint_sign_out_says_the_session_lives_on() {
     service.start(Vec::new()).await;
     sign_in(&service, &shell, "pat").await;
     assert_eq!(service.view().phase, Phase::SignedIn, "{:?}", service.view().notice);
-    let refresh = stored_token(profile, "refresh_token");
+    let refresh = keyring::stored(profile, "refresh_token");
 
     service.sign_out().await.unwrap();
     let (kind, message) = notice(&service);
@@ -526,15 +520,15 @@ async fn without_a_revocation_endpoint_sign_out_says_the_session_lives_on() {
 async fn two_profiles_sign_in_side_by_side_and_crossed_links_reach_their_own_sign_in() {
     keyring::require_secret_service();
     let idp = Idp::start(&artifacts_dir("backend-profiles").join("idp.log"));
-    let (work, work_browser) = start_service(&idp, "backend-work");
-    let (home, home_browser) = start_service(&idp, "backend-home");
     let published = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let count = Arc::clone(&published);
-    let sink: gatehouse_lib::accounts::Sink = Box::new(move |_| {
+    let sink: gatehouse_core::accounts::Sink = Box::new(move |_| {
         count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     });
-    let accounts =
-        Accounts::new(vec![work.clone(), home.clone()], Keychain::new(keyring::SERVICE), sink, None, Vec::new());
+    let profiles = [idp.profile_toml("backend-work"), idp.profile_toml("backend-home")];
+    let (accounts, browsers) = common::accounts(&profiles, sink);
+    let (work, home) = (accounts.get(Some("backend-work")).unwrap(), accounts.get(Some("backend-home")).unwrap());
+    let (work_browser, home_browser) = (&browsers[0], &browsers[1]);
     accounts.start(Vec::new()).await;
 
     // Both wait for the browser at once; each person answers their own page.
@@ -576,8 +570,7 @@ async fn two_profiles_sign_in_side_by_side_and_crossed_links_reach_their_own_sig
     );
 
     // The home profile is taken out of the config: its session stays, and is listed as removed.
-    let (work_only, _) = start_service(&idp, "backend-work");
-    let remaining = Accounts::new(vec![work_only], Keychain::new(keyring::SERVICE), Box::new(|_| {}), None, Vec::new());
+    let (remaining, _) = common::accounts(&[idp.profile_toml("backend-work")], Box::new(|_| {}));
     remaining.start(Vec::new()).await;
     let view = remaining.view();
     assert_eq!(view.accounts.len(), 1);

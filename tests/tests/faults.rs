@@ -8,9 +8,9 @@ mod common;
 
 use std::sync::Arc;
 
-use common::Browser;
-use gatehouse_lib::service::Gatehouse;
-use gatehouse_lib::state::Phase;
+use common::{notice_kind, Browser};
+use gatehouse_core::service::ProfileService;
+use gatehouse_core::state::Phase;
 use harness::faults::{Fault, FaultProxy};
 use harness::idp::Idp;
 use harness::user_agent::Decision;
@@ -29,11 +29,11 @@ fn profile_for(idp: &Idp, proxy: &FaultProxy, profile: &str, client_id: &str) ->
     )
 }
 
-async fn setup(name: &str) -> (Idp, FaultProxy, Arc<Gatehouse>, Arc<Browser>) {
+async fn setup(name: &str) -> (Idp, FaultProxy, Arc<ProfileService>, Arc<Browser>) {
     setup_for(name, harness::idp::CLIENT_ID).await
 }
 
-async fn setup_for(name: &str, client_id: &str) -> (Idp, FaultProxy, Arc<Gatehouse>, Arc<Browser>) {
+async fn setup_for(name: &str, client_id: &str) -> (Idp, FaultProxy, Arc<ProfileService>, Arc<Browser>) {
     keyring::require_secret_service();
     let idp = Idp::start(&artifacts_dir("faults").join(format!("{name}.log")));
     let proxy = FaultProxy::start(idp.issuer()).await;
@@ -42,22 +42,18 @@ async fn setup_for(name: &str, client_id: &str) -> (Idp, FaultProxy, Arc<Gatehou
 }
 
 /// Starts a service for the profile, as a launch of the app does.
-async fn launch(idp: &Idp, proxy: &FaultProxy, name: &str) -> (Arc<Gatehouse>, Arc<Browser>) {
+async fn launch(idp: &Idp, proxy: &FaultProxy, name: &str) -> (Arc<ProfileService>, Arc<Browser>) {
     launch_as(idp, proxy, name, harness::idp::CLIENT_ID).await
 }
 
-async fn launch_as(idp: &Idp, proxy: &FaultProxy, name: &str, client_id: &str) -> (Arc<Gatehouse>, Arc<Browser>) {
+async fn launch_as(idp: &Idp, proxy: &FaultProxy, name: &str, client_id: &str) -> (Arc<ProfileService>, Arc<Browser>) {
     let (service, browser) = common::service(&profile_for(idp, proxy, name, client_id));
     service.start(Vec::new()).await;
     (service, browser)
 }
 
-async fn browse(service: &Gatehouse, browser: &Browser) {
+async fn browse(service: &ProfileService, browser: &Browser) {
     service.handle_callback(&browser.answer("erin", Decision::Approve).await).await;
-}
-
-fn notice_kind(service: &Gatehouse) -> Option<String> {
-    service.view().notice.map(|n| n.kind)
 }
 
 #[tokio::test]
@@ -86,7 +82,10 @@ async fn token_endpoint_faults_during_refresh_keep_the_session() {
     proxy.inject(Fault::Garbage, &["/api/resource"]);
     assert_eq!(service.refresh().await.unwrap_err().kind(), "bad_response");
     assert_eq!(service.view().phase, Phase::SignedIn);
-    assert_eq!(stored_refresh_token_hash("faults-refresh"), last_issued_refresh_token_hash(&idp).await);
+    assert_eq!(
+        sha256_hex(&keyring::stored("faults-refresh", "refresh_token")),
+        last_issued_refresh_token_hash(&idp).await
+    );
 
     // When the provider is itself again, Refresh works with the same session, and stores what it was given.
     proxy.inject(Fault::PassThrough, &[]);
@@ -96,13 +95,11 @@ async fn token_endpoint_faults_during_refresh_keep_the_session() {
     assert!(service.view().notice.is_none());
     assert_eq!(idp.events_named("grant.success", Some("refresh_token")).await.len(), refreshes + 1);
     assert_ne!(keyring::lookup("faults-refresh").unwrap(), before, "the refresh must rotate and store");
-    assert_eq!(stored_refresh_token_hash("faults-refresh"), last_issued_refresh_token_hash(&idp).await);
+    assert_eq!(
+        sha256_hex(&keyring::stored("faults-refresh", "refresh_token")),
+        last_issued_refresh_token_hash(&idp).await
+    );
     service.sign_out().await.unwrap();
-}
-
-fn stored_refresh_token_hash(profile: &str) -> String {
-    let session = keyring::session(profile).unwrap();
-    sha256_hex(session["refresh_token"].as_str().unwrap())
 }
 
 async fn last_issued_refresh_token_hash(idp: &Idp) -> String {
@@ -433,7 +430,10 @@ async fn quirky_token_responses_sign_in_and_keep_each_rotated_refresh_token() {
 
     for round in 1..=2 {
         service.refresh().await.unwrap_or_else(|e| panic!("refresh {round}: {e}"));
-        assert_eq!(stored_refresh_token_hash("faults-quirky"), last_issued_refresh_token_hash(&idp).await);
+        assert_eq!(
+            sha256_hex(&keyring::stored("faults-quirky", "refresh_token")),
+            last_issued_refresh_token_hash(&idp).await
+        );
     }
     assert_eq!(idp.events_named("grant.success", Some("refresh_token")).await.len(), 2);
     assert!(idp.refused_grants().await.is_empty(), "{:?}", idp.refused_grants().await);
@@ -451,7 +451,10 @@ async fn token_responses_are_read_by_what_they_are_and_unusable_grants_revoked()
     browse(&service, &opened).await;
     assert_eq!(service.view().phase, Phase::SignedIn, "{:?}", service.view().notice);
     service.refresh().await.unwrap();
-    assert_eq!(stored_refresh_token_hash("faults-labels"), last_issued_refresh_token_hash(&idp).await);
+    assert_eq!(
+        sha256_hex(&keyring::stored("faults-labels", "refresh_token")),
+        last_issued_refresh_token_hash(&idp).await
+    );
 
     for status in [200, 201, 500] {
         proxy.inject(Fault::ErrorWithStatus(status, "temporarily_unavailable"), &["/token"]);
@@ -594,12 +597,12 @@ async fn a_bearer_answer_to_a_proven_request_keeps_the_key_for_the_refresh_token
 /// registration is deleted again (RFC 7592 §2.3).
 #[tokio::test]
 async fn a_registration_refused_for_its_metadata_is_asked_again_with_the_least() {
-    use gatehouse_lib::{auth::discovery, config::Config, setup};
+    use gatehouse_core::{auth::discovery, config::Config, setup};
     let idp = Idp::start(&artifacts_dir("faults").join("faults-registration.log"));
     let proxy = FaultProxy::start(idp.issuer()).await;
     let config = Config::parse(&idp.profile_toml("faults-registration"), "test").unwrap();
     let http = reqwest::Client::new();
-    let issuer = gatehouse_lib::config::Issuer::new(&idp.issuer()).unwrap();
+    let issuer = gatehouse_core::config::Issuer::new(&idp.issuer()).unwrap();
     let endpoints = discovery::discover(&http, &issuer, false).await.unwrap();
     assert_eq!(endpoints.advertised.registration.as_ref().map(url::Url::path), Some("/reg"));
     let endpoint = url::Url::parse(&format!("{}/reg", proxy.url())).unwrap();

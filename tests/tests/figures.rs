@@ -12,7 +12,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use gatehouse_lib::state::Phase;
+use gatehouse_core::state::Phase;
 use harness::idp::Idp;
 use harness::user_agent::{self, Decision};
 use harness::{artifacts_dir, keyring};
@@ -102,7 +102,7 @@ async fn latency_from_link_to_resource_beside_the_floor() {
     let profile = "figures-latency";
     let (service, browser) = common::service(&idp.profile_toml(profile));
     service.start(Vec::new()).await;
-    let http = gatehouse_lib::http::client(Duration::from_secs(20)).unwrap();
+    let http = gatehouse_core::http::client(Duration::from_secs(20)).unwrap();
     // One of each first, so that discovery, the JWK Set and connections are warm for both, as in a running app.
     common::sign_in(&service, &browser, "alice").await;
     service.sign_out().await.unwrap();

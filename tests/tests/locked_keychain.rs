@@ -7,21 +7,17 @@ mod common;
 
 use std::sync::Arc;
 
-use common::Browser;
-use gatehouse_lib::service::Gatehouse;
-use gatehouse_lib::state::Phase;
+use common::{notice_kind, Browser};
+use gatehouse_core::service::ProfileService;
+use gatehouse_core::state::Phase;
 use harness::idp::Idp;
 use harness::user_agent::Decision;
 use harness::{artifacts_dir, keyring, sha256_hex};
 
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn start(idp: &Idp, profile: &str) -> (Arc<Gatehouse>, Arc<Browser>) {
+fn start(idp: &Idp, profile: &str) -> (Arc<ProfileService>, Arc<Browser>) {
     common::service(&idp.profile_toml(profile))
-}
-
-fn notice_kind(service: &Gatehouse) -> Option<String> {
-    service.view().notice.map(|n| n.kind)
 }
 
 /// A change to the test keyring (locked, or its login collection gone) that a fresh, unlocked login keyring
@@ -191,7 +187,7 @@ async fn a_keyring_without_a_default_collection_keeps_the_session_where_it_can()
 
 /// Kim signed in to `profile` (Bearer tokens) at a provider whose token endpoint is behind a fault proxy, with the
 /// access token expired: the provider, the proxy, the profile's text and the service.
-async fn signed_in_behind_a_proxy(profile: &str) -> (Idp, harness::faults::FaultProxy, String, Arc<Gatehouse>) {
+async fn signed_in_behind_a_proxy(profile: &str) -> (Idp, harness::faults::FaultProxy, String, Arc<ProfileService>) {
     let idp = Idp::start(&artifacts_dir("locked").join(format!("idp-{profile}.log")));
     let proxy = harness::faults::FaultProxy::start(idp.issuer()).await;
     let toml = format!(
@@ -243,7 +239,7 @@ async fn a_save_of_unknown_outcome_keeps_the_renewal_lock_until_it_lands() {
     .await;
     let paused = keyring::Paused::now();
     // Past the keychain's 10 s deadline: Gatehouse no longer waits for the save, but it may still land.
-    tokio::time::sleep(gatehouse_lib::tokens::keychain::KEYCHAIN_TIMEOUT + std::time::Duration::from_secs(3)).await;
+    tokio::time::sleep(gatehouse_core::tokens::keychain::KEYCHAIN_TIMEOUT + std::time::Duration::from_secs(3)).await;
     let lock_file = || std::fs::File::open(&lock_path).unwrap();
     assert!(lock_file().try_lock().is_err(), "the renewal lock is held while the write may still land");
     assert!(!refresh.is_finished());

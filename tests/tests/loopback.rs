@@ -8,10 +8,10 @@ mod common;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use gatehouse_lib::state::Phase;
+use gatehouse_core::state::Phase;
 use harness::idp::Idp;
 use harness::user_agent::Decision;
-use harness::{artifacts_dir, keyring, wait_for};
+use harness::{accepts_connections, artifacts_dir, keyring, wait_for};
 use url::Url;
 
 /// These tests read the attempt's port from the authorization URL, so the provider takes no pushed requests
@@ -28,10 +28,6 @@ fn redirect_uri(browser: &common::Browser) -> Url {
     let authorize = browser.last_opened();
     let redirect = authorize.query_pairs().find(|(k, _)| k == "redirect_uri").unwrap().1.into_owned();
     Url::parse(&redirect).unwrap()
-}
-
-fn accepts_connections(port: u16) -> bool {
-    TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_secs(1)).is_ok()
 }
 
 async fn wait_until_closed(port: u16) -> Duration {
@@ -226,7 +222,7 @@ async fn a_fixed_loopback_port_is_used_as_written_and_a_taken_one_is_named() {
 }
 
 /// A flood of idle connections can't run the listener out of file descriptors: past
-/// [`gatehouse_lib::auth::loopback::MAX_CONNECTIONS`] open at once, a new one is closed as soon as it is
+/// [`gatehouse_core::auth::loopback::MAX_CONNECTIONS`] open at once, a new one is closed as soon as it is
 /// accepted; once they go, the browser's redirect is served as usual.
 #[tokio::test]
 async fn a_flood_of_idle_connections_is_capped_and_the_sign_in_still_completes() {
@@ -237,7 +233,7 @@ async fn a_flood_of_idle_connections_is_capped_and_the_sign_in_still_completes()
     service.start(Vec::new()).await;
     service.sign_in().await.unwrap();
     let port = redirect_uri(&browser).port().unwrap();
-    let cap = gatehouse_lib::auth::loopback::MAX_CONNECTIONS;
+    let cap = gatehouse_core::auth::loopback::MAX_CONNECTIONS;
     let idle: Vec<TcpStream> = (0..cap)
         .map(|_| TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_secs(1)).unwrap())
         .collect();

@@ -12,7 +12,7 @@ use std::io::{Read, Write};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use gatehouse_lib::api::{self, Fetched};
+use gatehouse_core::api::{self, Fetched};
 use oauth2::AccessToken;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -114,7 +114,7 @@ fn token() -> AccessToken {
 #[tokio::test]
 async fn loopback_endpoints_are_never_proxied_but_others_are() {
     environment();
-    let client = gatehouse_lib::http::client(Duration::from_secs(5)).unwrap();
+    let client = gatehouse_core::http::client(Duration::from_secs(5)).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let local = Url::parse(&format!("http://{}/api/resource", listener.local_addr().unwrap())).unwrap();
     tokio::spawn(serve(listener, None));
@@ -156,7 +156,7 @@ async fn a_root_the_os_trusts_is_trusted() {
     let url = Url::parse(&format!("https://{}/api/resource", listener.local_addr().unwrap())).unwrap();
     tokio::spawn(serve(listener, Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))));
 
-    let client = gatehouse_lib::http::client(Duration::from_secs(5)).unwrap();
+    let client = gatehouse_core::http::client(Duration::from_secs(5)).unwrap();
     let fetched = api::get_json(&client, &url, &token(), None).await;
     assert!(matches!(fetched, Ok(Fetched::Json(ref v)) if v["ok"] == true), "{fetched:?}");
 }

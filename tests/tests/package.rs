@@ -67,6 +67,17 @@ fn the_package_installs_both_programs_icons_and_desktop_entry() {
     ] {
         assert!(files.iter().any(|f| f.trim_start_matches("./") == wanted), "{wanted} missing from {files:?}");
     }
+    // `gatehouse` is the command line's program (its own crate), not a second copy of the window's.
+    let size = |name: &str| {
+        let path = format!("usr/bin/{name}");
+        let line =
+            listing.lines().find(|l| l.split_whitespace().last().map(|f| f.trim_start_matches("./")) == Some(&path));
+        let line = line.unwrap_or_else(|| panic!("no {path} in {listing}"));
+        line.split_whitespace().nth(2).unwrap().parse::<u64>().unwrap()
+    };
+    let built = |path: PathBuf| std::fs::metadata(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).len();
+    assert_eq!(size("gatehouse"), built(harness::desktop::app_binary()), "usr/bin/gatehouse");
+    assert_eq!(size("gatehouse-window"), built(harness::desktop::window_binary()), "usr/bin/gatehouse-window");
 }
 
 #[test]
@@ -86,16 +97,18 @@ fn the_desktop_entry_receives_the_redirect_and_validates() {
     assert!(lines.contains(&"Exec=gatehouse %u"), "{entry}");
     assert!(lines.contains(&"MimeType=x-scheme-handler/com.example.gatehouse;"), "{entry}");
     assert!(lines.contains(&"StartupWMClass=gatehouse"), "{entry}");
+    // The icon the package installs as usr/share/icons/hicolor/*/apps/gatehouse.png.
+    assert!(lines.contains(&"Icon=gatehouse"), "{entry}");
     assert!(lines.iter().any(|l| l.starts_with("Categories=") && l.ends_with(';')), "{entry}");
     let output = Command::new("desktop-file-validate").arg(&path).output().unwrap();
     let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success() && said.trim().is_empty(), "desktop-file-validate: {said}");
 }
 
-/// The sign-in's core crate holds no window toolkit: no Tauri, GTK, WebKit or wry anywhere in what it links (its
-/// normal and build dependencies), while the app crate does.
+/// Only the window program holds a window toolkit: no Tauri, GTK, WebKit or wry anywhere in what the core, the app
+/// layer or the command line link (their normal and build dependencies), and neither front end depends on the other.
 #[test]
-fn the_core_crate_depends_on_no_window_toolkit() {
+fn only_the_window_program_depends_on_a_window_toolkit() {
     let tree = |package: &str| {
         let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .args(["tree", "--offline", "--locked", "-p", package, "-e", "normal,build", "--prefix", "none"])
@@ -114,5 +127,13 @@ fn the_core_crate_depends_on_no_window_toolkit() {
     let core = tree("gatehouse-core");
     assert!(core.contains("keyring-core") && core.contains("oauth2"), "{core}");
     assert_eq!(toolkit(&core), Vec::<String>::new(), "the core crate links a window toolkit");
-    assert!(!toolkit(&tree("gatehouse")).is_empty(), "the app crate is the one that does");
+    let app = tree("gatehouse-app");
+    assert!(app.contains("gatehouse-core"), "{app}");
+    assert_eq!(toolkit(&app), Vec::<String>::new(), "the app layer links a window toolkit");
+    let cli = tree("gatehouse-cli");
+    assert!(cli.contains("gatehouse-app") && !cli.contains("gatehouse-window"), "{cli}");
+    assert_eq!(toolkit(&cli), Vec::<String>::new(), "the command line links a window toolkit");
+    let window = tree("gatehouse-window");
+    assert!(!toolkit(&window).is_empty(), "the window program is the one that does");
+    assert!(window.contains("gatehouse-app") && !window.contains("gatehouse-cli"), "{window}");
 }

@@ -11,24 +11,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse_lib::service::Gatehouse;
-use gatehouse_lib::state::Phase;
+use gatehouse_core::service::ProfileService;
+use gatehouse_core::state::Phase;
 use harness::cli::{gatehouse, gatehouse_with, hold_renewal_lock, processes_with_open, renewal_lock_path};
 use harness::idp::Idp;
 use harness::user_agent::Decision;
-use harness::{artifacts_dir, keyring, wait_for};
+use harness::{artifacts_dir, config_path, keyring, wait_for};
 
 /// The window's service, and the browser it opens.
-type Window = (Arc<Gatehouse>, Arc<common::Browser>);
-
-fn config_path(name: &str) -> PathBuf {
-    let dir = std::env::var_os("GATEHOUSE_TEST_SCRATCH").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
-    dir.join(format!("gatehouse-{name}-{}.toml", std::process::id()))
-}
-
-fn stored(profile: &str, field: &str) -> String {
-    keyring::session(profile).unwrap()[field].as_str().unwrap().to_owned()
-}
+type Window = (Arc<ProfileService>, Arc<common::Browser>);
 
 /// A provider, a Bearer profile for it written to a config file for the commands, and the window's service.
 async fn window(name: &str, toml: impl Fn(&Idp, &str) -> String) -> (Idp, PathBuf, String, Window) {
@@ -49,10 +40,10 @@ async fn window(name: &str, toml: impl Fn(&Idp, &str) -> String) -> (Idp, PathBu
 async fn the_windows_sign_out_revokes_what_another_process_renewed() {
     let (idp, config, profile, (service, browser)) = window("stale-sign-out", Idp::bearer_profile_toml).await;
     common::sign_in(&service, &browser, "alice").await;
-    let held = stored(&profile, "refresh_token");
+    let held = keyring::stored(&profile, "refresh_token");
     common::expire_access_token(&profile).await;
     assert_eq!(gatehouse(&config, &["token"]).await.code, 0);
-    let live = stored(&profile, "refresh_token");
+    let live = keyring::stored(&profile, "refresh_token");
     assert_ne!(live, held, "the command rotated the refresh token");
 
     service.sign_out().await.unwrap();
@@ -82,7 +73,7 @@ async fn a_session_signed_out_elsewhere_is_never_renewed_back() {
     };
     let (idp, config, profile, (service, browser)) = window("signed-out-elsewhere", without_revocation).await;
     common::sign_in(&service, &browser, "alice").await;
-    let refresh_token = stored(&profile, "refresh_token");
+    let refresh_token = keyring::stored(&profile, "refresh_token");
     let signed_out = gatehouse(&config, &["sign-out"]).await;
     assert_eq!(signed_out.code, 0, "{signed_out:?}");
     assert!(keyring::lookup(&profile).is_none());
@@ -105,7 +96,7 @@ async fn a_sign_in_that_completes_second_keeps_the_first_and_revokes_its_own_gra
     service.sign_in().await.unwrap();
     let device = harness::cli::device_sign_in(&config, "bob").await;
     assert_eq!(device.code, 0, "{device:?}");
-    let bobs = stored(&profile, "refresh_token");
+    let bobs = keyring::stored(&profile, "refresh_token");
 
     service.handle_callback(&browser.answer("alice", Decision::Approve).await).await;
     let view = service.view();
@@ -114,7 +105,7 @@ async fn a_sign_in_that_completes_second_keeps_the_first_and_revokes_its_own_gra
     assert!(notice.message.contains("Bob"), "{notice:?}");
     assert_eq!(view.phase, Phase::SignedIn);
     assert_eq!(view.account.and_then(|a| a.name).as_deref(), Some("Bob"), "it says so, and shows Bob's session");
-    assert_eq!(stored(&profile, "refresh_token"), bobs, "Bob's entry is untouched");
+    assert_eq!(keyring::stored(&profile, "refresh_token"), bobs, "Bob's entry is untouched");
     assert_eq!(idp.introspect(&bobs).await["active"], true, "Bob's grant is alive");
     let codes = idp.events_named("grant.success", Some("authorization_code")).await;
     let alices = codes.last().unwrap()["refresh_token_sha256"].as_str().unwrap().to_owned();
@@ -200,7 +191,7 @@ async fn a_query_that_cannot_be_met_changes_nothing() {
     entry.as_object_mut().unwrap().remove("lifetime");
     keyring::store_raw(&profile, &entry.to_string());
     let session = keyring::lookup(&profile).unwrap();
-    let access_token = stored(&profile, "access_token");
+    let access_token = keyring::stored(&profile, "access_token");
     assert!(keyring::session(&profile).unwrap().get("refresh_token").is_none());
 
     let token = gatehouse(&config, &["token", "--min-ttl", "100000"]).await;

@@ -16,14 +16,16 @@ use clap::{Parser, Subcommand};
 use serde::Serialize;
 use tokio::sync::watch;
 
-use gatehouse_core::config::{Config, ConfigError, CONFIG_ENV};
+use gatehouse_app::handover;
+use gatehouse_app::launch;
+use gatehouse_app::say;
+use gatehouse_app::Installation;
+use gatehouse_core::config::{Config, ConfigError};
 use gatehouse_core::error::Error;
-use gatehouse_core::service::{Gatehouse, Shell};
+use gatehouse_core::service::{ProfileService, Shell};
 use gatehouse_core::state::{AuthView, Phase};
-use gatehouse_core::tokens::keychain::{Keychain, KeychainError};
+use gatehouse_core::tokens::keychain::KeychainError;
 use gatehouse_core::tokens::{unix_now, Account};
-
-use crate::{IDENTIFIER, SIGN_IN_FLAG};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -148,7 +150,7 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
         Err(e) => {
             let code = fail(&e);
             if let Some(step) = next_step(&e, profile.as_deref()) {
-                crate::say!("gatehouse: {step}");
+                say!("gatehouse: {step}");
             }
             code
         }
@@ -190,67 +192,60 @@ fn next_step(error: &Error, profile: Option<&str>) -> Option<String> {
 }
 
 async fn execute(cli: Cli) -> Result<(), Error> {
-    let explicit = cli.config.or_else(|| std::env::var_os(CONFIG_ENV).map(PathBuf::from));
-    let config_dir = dirs::config_dir().map(|dir| dir.join(IDENTIFIER));
-    let file = Config::file_path(&[], explicit.clone(), config_dir.clone());
-    let config = Config::load(&[], explicit.clone(), config_dir);
-    if config.as_ref().is_ok_and(Vec::is_empty) {
-        let file = file.map_or_else(|| "config.toml".to_owned(), |f| f.display().to_string());
+    let explicit = cli.config.clone();
+    let installation = Installation::with_config(cli.config);
+    if installation.config.as_ref().is_ok_and(Vec::is_empty) {
+        let file = installation.config_file.map_or_else(|| "config.toml".to_owned(), |f| f.display().to_string());
         return Err(Error::NoProvider(file));
     }
     // The accounts added in the window are profiles too.
-    let added = dirs::data_dir()
-        .and_then(|dir| {
-            gatehouse_core::accounts::read_added(&dir.join(IDENTIFIER).join(gatehouse_core::accounts::ADDED_FILE))
-        })
-        .unwrap_or_default();
-    let config = config.map(|profiles| gatehouse_core::accounts::with_added(profiles, &added));
+    let config = installation.configs();
     match cli.command {
-        Command::Status { json } => status(config, json).await,
+        Command::Status { json } => status(&installation, config, json).await,
         Command::Token { profile, min_ttl } => {
-            let (service, _) = open(&config, profile.as_deref())?;
+            let (service, _) = open_profile(&installation, &config, profile.as_deref())?;
             let token = service.access_token(Duration::from_secs(min_ttl)).await?;
             out(&[token.secret()])
         }
         Command::SignIn { profile, device: false } => {
-            let (service, views) = open(&config, profile.as_deref())?;
+            let (service, views) = open_profile(&installation, &config, profile.as_deref())?;
             if service.profile().is_some_and(|c| c.loopback().is_none()) {
                 return sign_in_in_window(&service, explicit).await;
             }
             sign_in(service, views).await
         }
         Command::SignIn { profile, device: true } => {
-            let (service, _) = open(&config, profile.as_deref())?;
+            let (service, _) = open_profile(&installation, &config, profile.as_deref())?;
             service.sign_in_with_device(show_device_code).await?;
             signed_in_as(&service.view());
             Ok(())
         }
         Command::Credential { operation, profile } => {
-            credential(&config, profile.as_deref(), &operation, std::io::stdin().lock()).await
+            credential(&installation, &config, profile.as_deref(), &operation, std::io::stdin().lock()).await
         }
         Command::SignOut { profile } => {
-            let (service, _) = open(&config, profile.as_deref())?;
+            let (service, _) = open_profile(&installation, &config, profile.as_deref())?;
             match service.load().await {
                 Ok(true) => {}
                 Ok(false) => {
-                    crate::say!("Not signed in; nothing to do.");
+                    say!("Not signed in; nothing to do.");
                     return Ok(());
                 }
                 // A session this profile can't use: it can still be removed from this computer.
                 Err(Error::OtherProvider { stored, .. }) => {
                     if service.forget_stored().await? {
-                        crate::say!("Removed the session saved for {stored} from this computer. Gatehouse no longer uses that provider, so it couldn't tell it; to end the session there, sign out on its website.");
+                        say!("Removed the session saved for {stored} from this computer. Gatehouse no longer uses that provider, so it couldn't tell it; to end the session there, sign out on its website.");
                     } else {
-                        crate::say!("{CHANGED_MEANWHILE}");
+                        say!("{CHANGED_MEANWHILE}");
                     }
                     return Ok(());
                 }
                 Err(Error::Keychain(e @ KeychainError::Corrupt(_))) => {
                     tracing::info!(kind = e.kind(), "removing an unreadable entry");
                     if service.forget_stored().await? {
-                        crate::say!("Removed the saved session, which couldn't be read, from this computer. The provider wasn't told; to end the session there, sign out on its website.");
+                        say!("Removed the saved session, which couldn't be read, from this computer. The provider wasn't told; to end the session there, sign out on its website.");
                     } else {
-                        crate::say!("{CHANGED_MEANWHILE}");
+                        say!("{CHANGED_MEANWHILE}");
                     }
                     return Ok(());
                 }
@@ -260,7 +255,7 @@ async fn execute(cli: Cli) -> Result<(), Error> {
             }
             service.sign_out().await?;
             if let Some(notice) = service.view().notice {
-                crate::say!("{}", terminal_safe(&notice.message));
+                say!("{}", terminal_safe(&notice.message));
             }
             Ok(())
         }
@@ -268,14 +263,26 @@ async fn execute(cli: Cli) -> Result<(), Error> {
 }
 
 /// The service for the profile named `profile` (or the config's first), and the views it publishes.
-fn open(
-    config: &Result<Vec<Config>, ConfigError>,
+fn open_profile(
+    installation: &Installation,
+    configs: &Result<Vec<Config>, ConfigError>,
     profile: Option<&str>,
-) -> Result<(Arc<Gatehouse>, watch::Receiver<AuthView>), Error> {
-    let profiles = config.as_ref().map_err(|e| Error::Config(e.clone()))?;
-    let config = find_profile(profiles, profile)?;
-    let (shell, views) = CliShell::new();
-    Ok((Gatehouse::new(Ok(config.clone()), Keychain::new(IDENTIFIER), shell)?, views))
+) -> Result<(Arc<ProfileService>, watch::Receiver<AuthView>), Error> {
+    let profiles = configs.as_ref().map_err(|e| Error::Config(e.clone()))?;
+    open(installation, find_profile(profiles, profile)?)
+}
+
+/// The service for `config`, and the views it publishes.
+fn open(
+    installation: &Installation,
+    config: &Config,
+) -> Result<(Arc<ProfileService>, watch::Receiver<AuthView>), Error> {
+    let (views, receiver) = watch::channel(AuthView::initial("", None));
+    let publish = Box::new(move |view: &AuthView| {
+        views.send_replace(view.clone());
+    });
+    let service = ProfileService::new(Ok(config.clone()), installation.keychain(), CliShell, publish)?;
+    Ok((service, receiver))
 }
 
 /// The user name Gatehouse answers git with when git names none: any name works with a bearer token at most
@@ -303,6 +310,7 @@ fn find_profile<'a>(profiles: &'a [Config], profile: Option<&str>) -> Result<&'a
 /// `username` picks the profile; with no username, the host must have exactly one signed-in profile. For any
 /// other request it says nothing, and git asks its next helper.
 async fn credential(
+    installation: &Installation,
     config: &Result<Vec<Config>, ConfigError>,
     profile: Option<&str>,
     operation: &str,
@@ -328,12 +336,12 @@ async fn credential(
         None => profiles.iter().collect(),
     };
     if operation == "erase" {
-        return erase(candidates, &asked).await;
+        return erase(installation, candidates, &asked).await;
     }
     let user = asked.get("username").map(String::as_str).filter(|u| !u.is_empty());
     let mut matching = Vec::new();
     for config in candidates.into_iter().filter(|c| serves(c, &asked)) {
-        let (service, _) = open(&Ok(vec![config.clone()]), None)?;
+        let (service, _) = open(installation, config)?;
         // A profile that can't be read here is not an answer; another helper may have one.
         if !service.load().await.unwrap_or(false) {
             continue;
@@ -377,10 +385,14 @@ fn names_account(account: &gatehouse_core::tokens::Account, user: &str) -> bool 
 /// git's `erase`: the server refused the password git had from Gatehouse (gitcredentials(7)). Where a profile
 /// serving that host still holds that very token, it is marked spent, so that it is never handed out again and
 /// the next `get` renews the session (one refresh). Any other token, host or profile is left alone.
-async fn erase(candidates: Vec<&Config>, asked: &std::collections::HashMap<String, String>) -> Result<(), Error> {
+async fn erase(
+    installation: &Installation,
+    candidates: Vec<&Config>,
+    asked: &std::collections::HashMap<String, String>,
+) -> Result<(), Error> {
     let Some(password) = asked.get("password").filter(|p| !p.is_empty()) else { return Ok(()) };
     for config in candidates.into_iter().filter(|c| serves(c, asked)) {
-        let (service, _) = open(&Ok(vec![config.clone()]), None)?;
+        let (service, _) = open(installation, config)?;
         if service.refused(password).await? {
             tracing::info!(profile = %config.profile, "git says the server refused the token; it won't be handed out again");
         }
@@ -417,11 +429,15 @@ struct ProfileStatus {
     error: Option<gatehouse_core::state::Notice>,
 }
 
-async fn status(config: Result<Vec<Config>, ConfigError>, json: bool) -> Result<(), Error> {
+async fn status(
+    installation: &Installation,
+    config: Result<Vec<Config>, ConfigError>,
+    json: bool,
+) -> Result<(), Error> {
     let profiles = config.map_err(Error::Config)?;
     let mut statuses = Vec::with_capacity(profiles.len());
     for profile in &profiles {
-        let (service, _) = open(&Ok(vec![profile.clone()]), None)?;
+        let (service, _) = open(installation, profile)?;
         statuses.push(profile_status(&service, profile).await);
     }
     if json {
@@ -436,7 +452,7 @@ async fn status(config: Result<Vec<Config>, ConfigError>, json: bool) -> Result<
     Ok(())
 }
 
-async fn profile_status(service: &Gatehouse, config: &Config) -> ProfileStatus {
+async fn profile_status(service: &ProfileService, config: &Config) -> ProfileStatus {
     let loaded = service.load().await;
     let view = service.view();
     let state = match &loaded {
@@ -496,13 +512,13 @@ fn describe(status: &ProfileStatus) -> String {
 /// Signs in a profile whose redirect is the app's private-use scheme (RFC 8252 §7.1): only the window's
 /// program receives that link (the system hands it to Gatehouse's desktop entry), so the window signs in, and
 /// this waits until the session is in the keychain. A Gatehouse already running is handed the sign-in.
-async fn sign_in_in_window(service: &Gatehouse, config: Option<PathBuf>) -> Result<(), Error> {
+async fn sign_in_in_window(service: &ProfileService, config: Option<PathBuf>) -> Result<(), Error> {
     let profile = service.profile().cloned().ok_or_else(|| Error::Internal("no profile".into()))?;
     if service.load().await? {
         return Err(Error::AlreadySignedIn);
     }
     // Over SSH, say: no window could show the sign-in, and nothing would ever arrive.
-    if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
+    if !handover::has_display(|name| std::env::var_os(name)) {
         return Err(Error::NeedsWindow);
     }
     let mut args: Vec<OsString> = Vec::new();
@@ -510,10 +526,10 @@ async fn sign_in_in_window(service: &Gatehouse, config: Option<PathBuf>) -> Resu
         args.push("--config".into());
         args.push(file.into_os_string());
     }
-    args.push(format!("{SIGN_IN_FLAG}={}", profile.profile).into());
+    args.push(launch::sign_in_arg(Some(&profile.profile)).into());
     let not_started = |why: String| Error::SignInStopped(format!("Gatehouse's window couldn't be started ({why})."));
-    let mut window = crate::window::start(&args).map_err(not_started)?;
-    crate::say!(
+    let mut window = handover::start_window(&args).map_err(not_started)?;
+    say!(
         "This profile signs in through Gatehouse's window, which receives the browser's answer. Finish signing in \
          in your browser; the window shows how it goes. Waiting… (Ctrl+C stops waiting; the sign-in goes on.)"
     );
@@ -546,7 +562,7 @@ async fn sign_in_in_window(service: &Gatehouse, config: Option<PathBuf>) -> Resu
 }
 
 /// Signs in with the browser and waits until the sign-in completes or fails.
-async fn sign_in(service: Arc<Gatehouse>, mut views: watch::Receiver<AuthView>) -> Result<(), Error> {
+async fn sign_in(service: Arc<ProfileService>, mut views: watch::Receiver<AuthView>) -> Result<(), Error> {
     if service.load().await? {
         return Err(Error::AlreadySignedIn);
     }
@@ -559,7 +575,7 @@ async fn sign_in(service: Arc<Gatehouse>, mut views: watch::Receiver<AuthView>) 
             Phase::SignedIn => {
                 let who =
                     view.account.and_then(|a| a.name.or(a.subject)).unwrap_or_else(|| "an unnamed account".into());
-                crate::say!("Signed in as {}.", terminal_safe(&who));
+                say!("Signed in as {}.", terminal_safe(&who));
                 return Ok(());
             }
             Phase::SignedOut | Phase::ConfigError => {
@@ -577,7 +593,7 @@ async fn sign_in(service: Arc<Gatehouse>, mut views: watch::Receiver<AuthView>) 
             Some(line) = pasted.recv() => {
                 if let Err(e) = service.handle_pasted(&line).await {
                     if service.view().phase == Phase::WaitingForBrowser {
-                        crate::say!(
+                        say!(
                             "That address wasn't taken: {} Paste the address the browser ended on, or keep waiting.",
                             terminal_safe(&e.to_string())
                         );
@@ -604,7 +620,7 @@ fn pasted_lines() -> tokio::sync::mpsc::Receiver<String> {
 
 fn signed_in_as(view: &AuthView) {
     let who = view.account.as_ref().and_then(|a| a.name.clone().or_else(|| a.subject.clone()));
-    crate::say!("Signed in as {}.", terminal_safe(who.as_deref().unwrap_or("an unnamed account")));
+    say!("Signed in as {}.", terminal_safe(who.as_deref().unwrap_or("an unnamed account")));
 }
 
 /// Starts the system's browser launcher with `url`. Its own output (xdg-open's, a browser's warnings) goes
@@ -653,18 +669,15 @@ fn launch_browser(url: &url::Url) -> Result<(), String> {
 fn show_device_code(details: &gatehouse_core::auth::flow::DeviceAuthorization) {
     let minutes = details.expires_in().as_secs().div_ceil(60);
     // RFC 8628 §5.4: what the provider sent is shown, never interpreted by the terminal.
-    crate::say!(
-        "To sign in, open {} on any device and enter the code",
-        terminal_safe(details.verification_uri().as_str())
-    );
-    crate::say!();
-    crate::say!("    {}", terminal_safe(details.user_code().secret()));
-    crate::say!();
+    say!("To sign in, open {} on any device and enter the code", terminal_safe(details.verification_uri().as_str()));
+    say!();
+    say!("    {}", terminal_safe(details.user_code().secret()));
+    say!();
     if let Some(complete) = details.verification_uri_complete() {
         // RFC 8628 §3.3.1: the same, with the code filled in, for a device that can follow a link.
-        crate::say!("or open {}", terminal_safe(complete.secret()));
+        say!("or open {}", terminal_safe(complete.secret()));
     }
-    crate::say!("The code works for {minutes} min. Waiting… (Ctrl+C to give up)");
+    say!("The code works for {minutes} min. Waiting… (Ctrl+C to give up)");
 }
 
 /// Writes `lines` to stdout. A closed stdout (`gatehouse token | head -c0`) is an error like any other, never a
@@ -701,7 +714,7 @@ pub fn terminal_safe(text: &str) -> String {
 
 /// Prints `error` to stderr and returns its exit code.
 fn fail(error: &Error) -> ExitCode {
-    crate::say!("gatehouse: error[{}]: {}", error.kind(), terminal_safe(&error.to_string()));
+    say!("gatehouse: error[{}]: {}", error.kind(), terminal_safe(&error.to_string()));
     ExitCode::from(exit_code(error))
 }
 
@@ -735,150 +748,28 @@ pub fn exit_code(error: &Error) -> u8 {
     }
 }
 
-/// The desktop as the command line has it: the browser, and views that the sign-in waits on.
-struct CliShell {
-    views: watch::Sender<AuthView>,
-}
-
-impl CliShell {
-    fn new() -> (CliShell, watch::Receiver<AuthView>) {
-        let (views, receiver) = watch::channel(AuthView::initial("", None));
-        (CliShell { views }, receiver)
-    }
-}
+/// The desktop as the command line has it: the browser.
+struct CliShell;
 
 impl Shell for CliShell {
     fn open_browser(&self, url: &url::Url) -> Result<(), String> {
         // The link comes first, whatever the browser does: over SSH, in a VM or with no browser at all, it is the
         // way in. (With pushed requests, RFC 9126, it holds only a reference to the request.)
-        crate::say!("To sign in, open this link in a browser:\n\n    {}\n", terminal_safe(url.as_str()));
+        say!("To sign in, open this link in a browser:\n\n    {}\n", terminal_safe(url.as_str()));
         match launch_browser(url) {
-            Ok(()) => crate::say!("Gatehouse opened your browser with it."),
-            Err(e) => crate::say!(
+            Ok(()) => say!("Gatehouse opened your browser with it."),
+            Err(e) => say!(
                 "No browser could be opened here ({}). Open the link above in a browser on any computer.",
                 terminal_safe(&e)
             ),
         }
-        crate::say!(
+        say!(
             "If the browser ends on a page that doesn't load (it runs on another computer), paste that page's \
              address here and press Enter. Waiting… (Ctrl+C to give up)"
         );
         Ok(())
     }
-
-    fn publish(&self, view: &AuthView) {
-        self.views.send_replace(view.clone());
-    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// git's username may be the account's login, display name or subject, and nothing else.
-    #[test]
-    fn git_names_the_account_by_login_name_or_subject() {
-        let account = gatehouse_core::tokens::Account {
-            subject: Some("248289761001".into()),
-            name: Some("Octo Cat".into()),
-            login: Some("octocat".into()),
-        };
-        for user in ["octocat", "Octo Cat", "248289761001"] {
-            assert!(names_account(&account, user), "{user}");
-        }
-        assert!(!names_account(&account, "octodog"));
-        assert!(!names_account(&gatehouse_core::tokens::Account::default(), ""));
-    }
-
-    fn args(list: &[&str]) -> Vec<OsString> {
-        list.iter().map(OsString::from).collect()
-    }
-
-    #[test]
-    fn subcommands_are_the_clis_and_everything_else_the_windows() {
-        assert!(is_cli(&args(&["gatehouse", "token"])));
-        assert!(is_cli(&args(&["gatehouse", "--config", "x.toml", "status", "--json"])));
-        assert!(is_cli(&args(&["gatehouse", "--config=x.toml", "sign-out"])));
-        assert!(is_cli(&args(&["gatehouse", "--help"])));
-        assert!(!is_cli(&args(&["gatehouse"])));
-        assert!(!is_cli(&args(&["gatehouse", "--hidden"])));
-        assert!(!is_cli(&args(&["gatehouse", "com.example.gatehouse:/callback?code=status&state=token"])));
-        assert!(!is_cli(&args(&["gatehouse", "--config", "token"])), "a config file named like a command");
-    }
-
-    #[test]
-    fn help_follows_clap_conventions() {
-        use clap::CommandFactory;
-        Cli::command().debug_assert();
-        for sub in Cli::command().get_subcommands() {
-            assert!(COMMANDS.contains(&sub.get_name()), "{} must make a command line the CLI's", sub.get_name());
-        }
-        let help = Cli::command().render_long_help().to_string();
-        for word in ["status", "token", "sign-in", "sign-out", "--config", "Exit codes:"] {
-            assert!(help.contains(word), "{word} missing from:\n{help}");
-        }
-    }
-
-    /// RFC 8628 §5.4: a device code, a verification URI or an account name from a provider never reaches the
-    /// terminal as an escape sequence or a reordering mark.
-    #[test]
-    fn provider_text_is_made_safe_for_the_terminal() {
-        assert_eq!(terminal_safe("WDJB-MJHT"), "WDJB-MJHT");
-        assert_eq!(terminal_safe("https://id.example.com/device"), "https://id.example.com/device");
-        let hostile = "ABCD\u{1b}[2J\u{1b}]0;owned\u{7}\rEFGH\u{9b}31m\u{202e}gnp.exe\u{7f}";
-        let safe = terminal_safe(hostile);
-        assert!(!safe.chars().any(|c| c.is_control() || c == '\u{202e}'), "{safe:?}");
-        assert!(safe.starts_with("ABCD\u{fffd}[2J") && safe.contains("EFGH"), "{safe:?}");
-        assert_eq!(terminal_safe("Zoë Ñandú"), "Zoë Ñandú");
-    }
-
-    /// Every kind of error, each with the exit code its documentation promises: a new variant must be added
-    /// here, and so decided, before it can be shipped.
-    #[test]
-    fn every_error_has_its_documented_exit_code() {
-        use gatehouse_core::tokens::keychain::KeychainError;
-        let text = String::new;
-        let config = gatehouse_core::config::ConfigError { source_name: text(), field: text(), problem: text() };
-        let all = [
-            (Error::Config(config), 4),
-            (Error::Callback(gatehouse_core::auth::callback::CallbackError::TooLong), 7),
-            (Error::AccessDenied, 7),
-            (Error::Authorization { code: text(), description: None }, 7),
-            (Error::TokenEndpoint { code: text(), description: None }, 6),
-            (Error::SessionEnded, 3),
-            (Error::SignInNeeded, 3),
-            (Error::OtherProvider { stored: text(), configured: text() }, 3),
-            (Error::RevocationRefused(text()), 7),
-            (Error::NotSaved(KeychainError::Locked), 5),
-            (Error::SaveUnconfirmed, 5),
-            (Error::Network(text()), 6),
-            (Error::BadResponse(text()), 6),
-            (Error::Keychain(KeychainError::Duplicates), 5),
-            (Error::BrowserOpen(text()), 7),
-            (Error::NotSignedIn, 3),
-            (Error::AlreadySignedIn, 7),
-            (Error::SignInTimedOut, 7),
-            (Error::RenewalBusy, 6),
-            (Error::UnknownProfile { name: text(), known: vec![] }, 2),
-            (Error::NeedsWindow, 7),
-            (Error::NoDeviceFlow, 7),
-            (Error::DpopBound, 8),
-            (Error::SignedOutElsewhere, 3),
-            (Error::SignedInElsewhere { account: text() }, 7),
-            (Error::PortInUse(8765), 7),
-            (Error::LifetimeTooShort { lifetime: 600, wanted: 900 }, 6),
-            (Error::SignInStopped(text()), 7),
-            (Error::Setting(text()), 1),
-            (Error::Setup(text()), 4),
-            (Error::NoProvider(text()), 4),
-            (Error::Internal(text()), 1),
-        ];
-        let mut kinds = std::collections::HashSet::new();
-        for (error, code) in &all {
-            assert_eq!(exit_code(error), *code, "{error:?}");
-            assert!(EXIT_CODES.contains(&format!("  {code}  ")), "{code} is not documented");
-            kinds.insert(std::mem::discriminant(error));
-        }
-        assert_eq!(kinds.len(), all.len(), "each variant once");
-    }
-}
+mod tests;

@@ -12,15 +12,13 @@
 use std::error::Error;
 
 use gatehouse_core::config::Config;
-use gatehouse_core::service::{Gatehouse, Shell};
+use gatehouse_core::service::{ProfileService, Shell};
 use gatehouse_core::state::{AuthView, Phase};
 use gatehouse_core::tokens::keychain::Keychain;
 use tokio::sync::watch;
 
-/// The example's whole user interface: a terminal.
-struct Terminal {
-    views: watch::Sender<AuthView>,
-}
+/// The example's desktop: a terminal.
+struct Terminal;
 
 impl Shell for Terminal {
     fn open_browser(&self, url: &url::Url) -> Result<(), String> {
@@ -30,10 +28,6 @@ impl Shell for Terminal {
             None => Ok(()),
         }
         .map_err(|e| e.to_string())
-    }
-
-    fn publish(&self, view: &AuthView) {
-        self.views.send_replace(view.clone());
     }
 }
 
@@ -50,7 +44,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
     );
     let config = Config::parse(&profile, "the example's profile")?;
     let (views, mut seen) = watch::channel(AuthView::initial("example", None));
-    let service = Gatehouse::new(Ok(config), Keychain::new("com.example.gatehouse-example"), Terminal { views })?;
+    let publish = Box::new(move |view: &AuthView| {
+        views.send_replace(view.clone());
+    });
+    let service = ProfileService::new(Ok(config), Keychain::new("com.example.gatehouse-example"), Terminal, publish)?;
 
     service.sign_in().await?;
     loop {

@@ -4,8 +4,9 @@
 //! where the provider offers them, the device grant (RFC 8628), and sessions kept in the operating system's
 //! keychain, one renewal at a time across processes.
 //!
-//! An app gives a [`service::Shell`] (how to open the browser and show a view) and gets a
-//! [`service::Gatehouse`] per profile; [`accounts::Accounts`] holds several. See the README beside this crate, and
+//! An app gives a [`service::Shell`] (how to open the browser, how to bring its window forward) and a
+//! [`service::Views`] (where views go), and gets a [`service::ProfileService`] per profile; [`accounts::Accounts`] holds
+//! several and takes in their views. See the README beside this crate, and
 //! `examples/loopback.rs` for a sign-in with a shell of its own.
 //!
 //! The modules are layered, each using only those above it in this list:

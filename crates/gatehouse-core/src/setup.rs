@@ -14,8 +14,10 @@ use crate::error::{Error, Result};
 use crate::presets::{self, Preset};
 
 pub mod advice;
+mod registration;
 
 use advice::field;
+pub use registration::{register, unregister};
 
 /// What the person chose in the setup view. Its `Debug` leaves the secret out.
 #[derive(Clone, Default, Deserialize)]
@@ -460,6 +462,43 @@ pub async fn examine(
              administrator for a public client, or one with a client secret."
         )));
     }
+    items.extend(offers(endpoints, config, discovered));
+    let registers = wants_registration && advertised.registration.is_some();
+    if wants_registration {
+        items.push(match &advertised.registration {
+            Some(_) => {
+                Finding::ok("No client ID needed: Gatehouse will register itself with the provider as a desktop app.")
+                    .citing("Dynamic client registration: RFC 7591")
+            }
+            None => Finding::problem(
+                "This provider doesn't let apps register themselves. Create a client in its console (a native or \
+                 desktop app, with the redirect URI shown here), and enter its client ID.",
+            )
+            .at(field::CLIENT_ID),
+        });
+    }
+    // The problems first: they are what the person has to act on.
+    items.sort_by_key(|item| match item.level {
+        "problem" => 0,
+        "note" => 1,
+        _ => 2,
+    });
+    let usable = !items.iter().any(|i| i.level == "problem");
+    let findings = Findings {
+        provider: config.display_name.clone(),
+        redirect_uri: config.redirect_uri.to_string(),
+        usable,
+        registers,
+        items,
+    };
+    (findings, usable.then_some(surveyed))
+}
+
+/// What the provider `endpoints` describe offers a profile `config` (found by discovery when `discovered`), in
+/// the form's words, each with the standard behind it.
+fn offers(endpoints: &ProviderEndpoints, config: &Config, discovered: bool) -> Vec<Finding> {
+    let advertised = &endpoints.advertised;
+    let mut items = Vec::new();
     // RFC 9700 §2.1.1: PKCE with S256 (a provider listing methods without S256 was refused by discovery).
     match &advertised.pkce_methods {
         Some(_) => items.push(
@@ -509,35 +548,7 @@ pub async fn examine(
         Finding::note("Whether Gatehouse can keep you signed in is known once you sign in: the provider doesn't say.")
             .citing("refresh_token grant not advertised (RFC 8414 §2)")
     });
-    let registers = wants_registration && advertised.registration.is_some();
-    if wants_registration {
-        items.push(match &advertised.registration {
-            Some(_) => {
-                Finding::ok("No client ID needed: Gatehouse will register itself with the provider as a desktop app.")
-                    .citing("Dynamic client registration: RFC 7591")
-            }
-            None => Finding::problem(
-                "This provider doesn't let apps register themselves. Create a client in its console (a native or \
-                 desktop app, with the redirect URI shown here), and enter its client ID.",
-            )
-            .at(field::CLIENT_ID),
-        });
-    }
-    // The problems first: they are what the person has to act on.
-    items.sort_by_key(|item| match item.level {
-        "problem" => 0,
-        "note" => 1,
-        _ => 2,
-    });
-    let usable = !items.iter().any(|i| i.level == "problem");
-    let findings = Findings {
-        provider: config.display_name.clone(),
-        redirect_uri: config.redirect_uri.to_string(),
-        usable,
-        registers,
-        items,
-    };
-    (findings, usable.then_some(surveyed))
+    items
 }
 
 /// A registration the provider refused, as a problem on the client ID field.
@@ -555,19 +566,9 @@ pub fn refused_registration(error: &Error) -> Findings {
     Findings::problems(vec![Finding::problem(text).at(field::CLIENT_ID)])
 }
 
-/// What the form shows wrong before the provider is asked anything: an empty or malformed issuer, and an empty
-/// field the choice requires.
-fn form_problems(draft: &Draft) -> Option<Vec<Finding>> {
-    let mut problems = Vec::new();
-    match draft.preset.as_str() {
-        "" => problems.push(Finding::problem("Choose your provider.").at(field::PRESET)),
-        "other" => problems.extend(advice::issuer_problems(&draft.issuer)),
-        preset if Preset::named(preset).is_none() => {
-            problems.push(Finding::problem(format!("{preset:?} is not a provider Gatehouse knows.")).at(field::PRESET));
-        }
-        _ => {}
-    }
-    let required: &[(&str, &str, &str)] = match draft.preset.as_str() {
+/// The fields the form of `preset` needs filled in: each field's key, its element, and what to enter there.
+fn required_fields(preset: &str) -> &'static [(&'static str, &'static str, &'static str)] {
+    match preset {
         "keycloak" => &[
             ("domain", field::DOMAIN, "Enter your Keycloak's host name, such as id.example.com."),
             ("realm", field::REALM, "Enter the realm's name, as the admin console's realm menu shows it."),
@@ -599,7 +600,22 @@ fn form_problems(draft: &Draft) -> Option<Vec<Finding>> {
         ],
         "microsoft" | "gitlab" => &[("client_id", field::CLIENT_ID, "Enter the client ID of your app registration.")],
         _ => &[],
-    };
+    }
+}
+
+/// What the form shows wrong before the provider is asked anything: an empty or malformed issuer, and an empty
+/// field the choice requires.
+fn form_problems(draft: &Draft) -> Option<Vec<Finding>> {
+    let mut problems = Vec::new();
+    match draft.preset.as_str() {
+        "" => problems.push(Finding::problem("Choose your provider.").at(field::PRESET)),
+        "other" => problems.extend(advice::issuer_problems(&draft.issuer)),
+        preset if Preset::named(preset).is_none() => {
+            problems.push(Finding::problem(format!("{preset:?} is not a provider Gatehouse knows.")).at(field::PRESET));
+        }
+        _ => {}
+    }
+    let required = required_fields(&draft.preset);
     for (key, at, text) in required {
         let value = match *key {
             "domain" => &draft.domain,
@@ -637,179 +653,6 @@ fn form_problems(draft: &Draft) -> Option<Vec<Finding>> {
         }
     }
     (!problems.is_empty()).then_some(problems)
-}
-
-/// Registers Gatehouse at `endpoint` as a native public client (RFC 7591 §2, §3.1): no secret
-/// (`token_endpoint_auth_method` none, RFC 8252 §8.4), its redirect URI, and the grants it uses.
-///
-/// # Errors
-/// [`Error::Setup`] when the provider refuses (with its `error` and description, §3.2.2), or answers without a
-/// client ID; [`Error::Network`] when unreachable.
-pub async fn register(
-    http: &reqwest::Client,
-    endpoint: &Url,
-    config: &Config,
-    endpoints: &ProviderEndpoints,
-) -> Result<Registered> {
-    // RFC 8414 §2 `grant_types_supported`: only grants the provider lists (all three, when it lists none).
-    let listed = |grant: &str| endpoints.advertised.grant_types.as_ref().is_none_or(|g| g.iter().any(|l| l == grant));
-    let mut grant_types: Vec<&str> = vec!["authorization_code"];
-    if listed("refresh_token") {
-        grant_types.push("refresh_token");
-    }
-    if endpoints.device_authorization.is_some() && listed("urn:ietf:params:oauth:grant-type:device_code") {
-        grant_types.push("urn:ietf:params:oauth:grant-type:device_code");
-    }
-    let full = serde_json::json!({
-        "client_name": "Gatehouse",
-        "application_type": "native",
-        "redirect_uris": [config.redirect_uri.as_str()],
-        "token_endpoint_auth_method": "none",
-        "grant_types": grant_types,
-        "response_types": ["code"],
-        "scope": config.scopes.join(" "),
-    });
-    let trusted: Vec<&Url> = std::iter::once(endpoint).chain(endpoints.issuer.as_ref()).collect();
-    match register_with(http, endpoint, &trusted, &full).await {
-        // RFC 7591 §3.2.2: a server may refuse metadata it won't take (a grant type, a scope, a name); the least
-        // a native sign-in needs (a native app, RFC 8252 §8.4, its redirect URI and no secret) is asked for once
-        // more, and the server's defaults (RFC 7591 §2: the authorization code grant) fill in the rest. §3.2.2
-        // says 400; Keycloak's client registration policies answer 403, so any 4xx whose answer is about the
-        // request's metadata gets the same one retry.
-        Err(Refused { status: Some(status), metadata: true, .. }) if (400..500).contains(&status) => {
-            let least = serde_json::json!({
-                "application_type": "native",
-                "redirect_uris": [config.redirect_uri.as_str()],
-                "token_endpoint_auth_method": "none",
-            });
-            register_with(http, endpoint, &trusted, &least).await.map_err(Error::from)
-        }
-        result => result.map_err(Error::from),
-    }
-}
-
-/// Why a registration failed: the HTTP status of a refusal, whether its answer is about the metadata sent, and
-/// the error to show.
-struct Refused {
-    status: Option<u16>,
-    metadata: bool,
-    error: Error,
-}
-
-/// Whether a refusal with `status`, error `code` and `description` is about the metadata the request sent, so
-/// that one with less might pass: a 400 always (RFC 7591 §3.2.2's status for `invalid_client_metadata` and
-/// `invalid_redirect_uri`), and another status when its error or description names metadata (Keycloak's
-/// policies: 403 `insufficient_scope`, "Policy 'Allowed Client Scopes' rejected request").
-fn about_metadata(status: u16, code: Option<&str>, description: Option<&str>) -> bool {
-    const METADATA: [&str; 8] =
-        ["metadata", "scope", "grant", "redirect", "client_name", "application_type", "response_type", "auth_method"];
-    let said = |text: Option<&str>| text.is_some_and(|t| METADATA.iter().any(|m| t.to_ascii_lowercase().contains(m)));
-    // `insufficient_scope` is about the registration's own access token, not the metadata: its description says
-    // which (Keycloak uses it for every policy).
-    status == 400
-        || matches!(code, Some("invalid_client_metadata" | "invalid_redirect_uri" | "invalid_software_statement"))
-        || said(description)
-}
-
-impl From<Refused> for Error {
-    fn from(refused: Refused) -> Error {
-        refused.error
-    }
-}
-
-impl From<Error> for Refused {
-    fn from(error: Error) -> Refused {
-        Refused { status: None, metadata: false, error }
-    }
-}
-
-async fn register_with(
-    http: &reqwest::Client,
-    endpoint: &Url,
-    trusted: &[&Url],
-    body: &serde_json::Value,
-) -> std::result::Result<Registered, Refused> {
-    let response = http
-        .post(endpoint.clone())
-        .header(reqwest::header::ACCEPT, "application/json")
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .map_err(|e| Error::Network(crate::http::describe_transport_error(&e)))?;
-    let status = response.status();
-    let body = crate::http::read_body(response).await?;
-    // A refusal may come as an error object (RFC 7591 §3.2.2) or as anything else (a 401 page where an initial
-    // access token is required): either way, the way on is a client made in the provider's console.
-    let answer: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
-    let text =
-        |name: &str| answer.as_ref().and_then(|a| a[name].as_str()).map(|s| crate::error::clean_for_display(s, 200));
-    if !status.is_success() || answer.as_ref().is_some_and(|a| a.get("error").is_some()) {
-        let metadata = about_metadata(status.as_u16(), text("error").as_deref(), text("error_description").as_deref());
-        let code = text("error").unwrap_or_else(|| status.to_string());
-        let description = text("error_description").map(|d| format!(": {d}")).unwrap_or_default();
-        let error = Error::Setup(format!(
-            "the provider refused to register Gatehouse ({code}{description}); create a client in its console \
-             (a native or desktop app with the redirect URI shown) and enter its client ID instead"
-        ));
-        return Err(Refused { status: Some(status.as_u16()), metadata, error });
-    }
-    let answer =
-        answer.ok_or_else(|| Error::Setup(format!("the provider's registration answer ({status}) is not JSON")))?;
-    let client_id = answer["client_id"]
-        .as_str()
-        .filter(|id| !id.is_empty())
-        .ok_or_else(|| Error::Setup("the provider registered Gatehouse but sent no client_id".into()))?
-        .to_owned();
-    // RFC 7592 §3: the management URI is where the registration access token will be sent (as a bearer token,
-    // with a DELETE). Only a URI of the registration endpoint's own origin, over https or a loopback IP literal,
-    // is trusted with it; any other is not kept, and the registration is then left to expire at the provider.
-    let management = match (answer["registration_client_uri"].as_str(), answer["registration_access_token"].as_str()) {
-        (Some(uri), Some(token)) => Url::parse(uri)
-            .ok()
-            .filter(|u| trusted_management_uri(u, trusted))
-            .map(|client_uri| Registration { client_uri, access_token: token.to_owned() }),
-        _ => None,
-    };
-    // RFC 7591 §3.2.1: the server says how the client it registered must authenticate; a secret it issued all
-    // the same is used only with a method that sends one.
-    let auth_method = answer["token_endpoint_auth_method"]
-        .as_str()
-        .filter(|m| matches!(*m, "none" | "client_secret_basic" | "client_secret_post"))
-        .map(str::to_owned);
-    let client_secret = answer["client_secret"]
-        .as_str()
-        .filter(|s| !s.is_empty() && auth_method.as_deref() != Some("none"))
-        .map(str::to_owned);
-    let auth_method = auth_method.filter(|m| m == "none" || client_secret.is_some());
-    Ok(Registered { client_id, client_secret, auth_method, management })
-}
-
-/// Whether a registration's management URI may be sent its access token: the origin (scheme, host and port) of
-/// the registration endpoint or of the issuer, over https, or http to a loopback IP literal.
-fn trusted_management_uri(uri: &Url, trusted: &[&Url]) -> bool {
-    let secure = uri.scheme() == "https" || (uri.scheme() == "http" && crate::http::is_loopback(uri));
-    secure
-        && uri.username().is_empty()
-        && uri.password().is_none()
-        && trusted.iter().any(|origin| uri.origin() == origin.origin())
-}
-
-/// Deletes a registration (RFC 7592 §2.3). A provider that has already forgotten it is fine.
-///
-/// # Errors
-/// [`Error::Network`] when unreachable; [`Error::BadResponse`] when the provider refuses.
-pub async fn unregister(http: &reqwest::Client, registration: &Registration) -> Result<()> {
-    let response = http
-        .delete(registration.client_uri.clone())
-        .bearer_auth(&registration.access_token)
-        .send()
-        .await
-        .map_err(|e| Error::Network(crate::http::describe_transport_error(&e)))?;
-    match response.status().as_u16() {
-        200..=299 | 401 | 404 => Ok(()),
-        status => Err(Error::BadResponse(format!("deleting the client registration was refused ({status})"))),
-    }
 }
 
 /// A profile's keys as the setup view shows them for editing (the secret never leaves: only whether there is
@@ -874,122 +717,4 @@ impl Editing {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn draft(preset: &str) -> Draft {
-        Draft { preset: preset.into(), ..Draft::default() }
-    }
-
-    /// A refusal about the metadata sent is retried once with less, whatever its 4xx status; one that refuses
-    /// any registration is not.
-    #[test]
-    fn a_refusal_of_the_metadata_is_told_from_a_refusal_of_registration() {
-        assert!(about_metadata(400, None, None));
-        assert!(about_metadata(
-            403,
-            Some("insufficient_scope"),
-            Some("Policy 'Allowed Client Scopes' rejected request to client-registration service.")
-        ));
-        assert!(about_metadata(403, Some("invalid_client_metadata"), None));
-        assert!(about_metadata(422, None, Some("grant_types not allowed")));
-        assert!(!about_metadata(401, Some("invalid_token"), Some("An initial access token is required")));
-        assert!(!about_metadata(
-            403,
-            Some("insufficient_scope"),
-            Some("Policy 'Trusted Hosts' rejected request to client-registration service. Details: Host not trusted.")
-        ));
-    }
-
-    /// Secrets never show in `Debug` output (a log line or a panic message).
-    #[test]
-    fn debug_output_leaves_secrets_out() {
-        let typed = Draft { client_secret: "typed-s3cret".into(), ..draft("github") };
-        let registered = Registered {
-            client_id: "app".into(),
-            client_secret: Some("issued-s3cret".into()),
-            auth_method: Some("client_secret_basic".into()),
-            management: Some(Registration {
-                client_uri: Url::parse("https://id.example/reg/app").unwrap(),
-                access_token: "rat-s3cret".into(),
-            }),
-        };
-        let printed = format!("{typed:?} {registered:?}");
-        assert!(!printed.contains("s3cret"), "{printed}");
-        assert!(printed.contains("has_secret: true"), "{printed}");
-    }
-
-    /// The registration access token goes only to the registration endpoint's own origin, securely (RFC 7592).
-    #[test]
-    fn a_management_uri_elsewhere_is_not_trusted() {
-        let endpoint = Url::parse("https://id.example/register").unwrap();
-        let trusted = |uri: &str| trusted_management_uri(&Url::parse(uri).unwrap(), &[&endpoint]);
-        assert!(trusted("https://id.example/register/app-1"));
-        assert!(!trusted("https://other.example/register/app-1"), "another host");
-        assert!(!trusted("https://id.example:8443/register/app-1"), "another port");
-        assert!(!trusted("http://id.example/register/app-1"), "cleartext");
-        assert!(!trusted("https://u:p@id.example/register/app-1"), "credentials in the URI");
-        let local = Url::parse("http://127.0.0.1:4470/reg").unwrap();
-        assert!(trusted_management_uri(&Url::parse("http://127.0.0.1:4470/reg/x").unwrap(), &[&local]));
-        assert!(!trusted_management_uri(&Url::parse("http://reg.localhost:4470/x").unwrap(), &[&local]));
-        // The issuer's origin is the provider's too.
-        let issuer = Url::parse("https://login.example/").unwrap();
-        assert!(trusted_management_uri(&Url::parse("https://login.example/reg/1").unwrap(), &[&endpoint, &issuer]));
-    }
-
-    #[test]
-    fn profile_names_come_from_the_preset_or_the_issuers_host_and_never_clash() {
-        assert_eq!(profile_name(&draft("google"), &[]), "google");
-        assert_eq!(profile_name(&draft("google"), &["google".into()]), "google-2");
-        let other = Draft { issuer: "https://login.example.com/realms/x".into(), ..draft("other") };
-        assert_eq!(profile_name(&other, &[]), "login");
-        let ip = Draft { issuer: "http://127.0.0.1:4470".into(), ..draft("other") };
-        assert_eq!(profile_name(&ip, &["provider".into()]), "provider-2");
-        assert_eq!(profile_name(&Draft { issuer: "not a url".into(), ..draft("other") }, &[]), "provider");
-    }
-
-    #[test]
-    fn a_preset_draft_is_the_preset_and_what_the_person_gave() {
-        let keycloak = Draft {
-            client_id: " desktop ".into(),
-            domain: "id.example.com".into(),
-            realm: "staff".into(),
-            ..draft("keycloak")
-        };
-        let text = profile_text("keycloak", &keycloak.fields("desktop", &[], None, None));
-        let config = Config::parse(&text, "t").unwrap();
-        assert_eq!(config.client_id.as_str(), "desktop");
-        assert!(
-            matches!(config.endpoints, Endpoints::Discover { ref issuer } if issuer.url.as_str() == "https://id.example.com/realms/staff")
-        );
-        assert!(!text.contains("tenant"), "{text}");
-    }
-
-    #[tokio::test]
-    async fn a_draft_the_config_would_refuse_is_a_problem_on_its_field() {
-        let http = reqwest::Client::new();
-        let findings = check(&draft("keycloak"), "keycloak", &http, &[]).await;
-        assert!(!findings.usable);
-        let at: Vec<_> = findings.items.iter().map(|i| i.field).collect();
-        assert_eq!(at, [Some(field::DOMAIN), Some(field::REALM), Some(field::CLIENT_ID)], "{:?}", findings.items);
-        let plain = Draft { issuer: "http://id.example.com".into(), ..draft("other") };
-        let findings = check(&plain, "id", &http, &[]).await;
-        assert!(!findings.usable);
-        assert_eq!(findings.items[0].fix.as_deref(), Some("https://id.example.com"), "{:?}", findings.items);
-        let unknown = check(&draft("facebook"), "x", &http, &[]).await;
-        assert!(unknown.items[0].text.contains("not a provider Gatehouse knows"), "{:?}", unknown.items);
-        let tenant = Draft { tenant: "a b".into(), client_id: "app".into(), ..draft("microsoft") };
-        let findings = check(&tenant, "m", &http, &[]).await;
-        assert_eq!(findings.items[0].field, Some(field::TENANT), "{:?}", findings.items);
-        let scopes = Draft { issuer: "https://id.example.com".into(), scopes: "openid \"x\"".into(), ..draft("other") };
-        let findings = check(&scopes, "s", &http, &[]).await;
-        assert_eq!(findings.items[0].field, Some(field::SCOPES), "{:?}", findings.items);
-    }
-
-    #[test]
-    fn a_provider_by_issuer_is_named_by_its_host_and_port() {
-        let name = |u: &str| default_name(Some(&Url::parse(u).unwrap()));
-        assert_eq!(name("http://127.0.0.1:8000/o").as_deref(), Some("127.0.0.1:8000"));
-        assert_eq!(name("https://id.example.com/realms/x").as_deref(), Some("id.example.com"));
-    }
-}
+mod tests;

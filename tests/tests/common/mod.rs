@@ -6,10 +6,11 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use gatehouse_lib::config::Config;
-use gatehouse_lib::service::{Gatehouse, Shell};
-use gatehouse_lib::state::{AuthView, Phase};
-use gatehouse_lib::tokens::keychain::Keychain;
+use gatehouse_core::accounts::{self, Accounts, Profiles};
+use gatehouse_core::config::Config;
+use gatehouse_core::service::{ProfileService, Shell};
+use gatehouse_core::state::Phase;
+use gatehouse_core::tokens::keychain::Keychain;
 use harness::keyring;
 use harness::user_agent::{self, Decision};
 use url::Url;
@@ -53,24 +54,41 @@ impl Shell for DesktopShell {
         Ok(())
     }
 
-    fn publish(&self, _view: &AuthView) {}
-
     fn focus(&self) {
         self.0.focused.fetch_add(1, Ordering::Relaxed);
     }
 }
 
 /// A service for `profile_toml` with the real keychain (not started yet), and the browser it opens.
-pub fn service(profile_toml: &str) -> (Arc<Gatehouse>, Arc<Browser>) {
+pub fn service(profile_toml: &str) -> (Arc<ProfileService>, Arc<Browser>) {
     let browser = Arc::new(Browser::default());
     let config = Config::parse(profile_toml, "test profile");
-    let service = Gatehouse::new(config, Keychain::new(keyring::SERVICE), DesktopShell(browser.clone())).unwrap();
+    let views = Box::new(|_: &_| {});
+    let service =
+        ProfileService::new(config, Keychain::new(keyring::SERVICE), DesktopShell(browser.clone()), views).unwrap();
     (service, browser)
+}
+
+/// The accounts of `profiles` (a profile's TOML each) with the real keychain, whose view goes to `sink`, and the
+/// browser each opens, in the same order.
+pub fn accounts(profiles: &[String], sink: accounts::Sink) -> (Arc<Accounts>, Vec<Arc<Browser>>) {
+    let browsers: Arc<Mutex<Vec<Arc<Browser>>>> = Arc::default();
+    let made = Arc::clone(&browsers);
+    let factory: accounts::Factory = Box::new(move |config, views| {
+        let browser = Arc::new(Browser::default());
+        made.lock().unwrap().push(Arc::clone(&browser));
+        ProfileService::new(config, Keychain::new(keyring::SERVICE), DesktopShell(browser), views)
+    });
+    let configs = profiles.iter().map(|toml| Config::parse(toml, "test profile")).collect();
+    let profiles = Profiles { profiles: configs, added: Vec::new(), added_unreadable: false };
+    let accounts = Accounts::new(profiles, factory, Keychain::new(keyring::SERVICE), sink, None).unwrap();
+    let browsers = browsers.lock().unwrap().clone();
+    (accounts, browsers)
 }
 
 /// Presses Sign in, signs in as `login` in the browser and hands its redirect to the service, as the OS would.
 /// Returns the redirect.
-pub async fn sign_in(service: &Arc<Gatehouse>, browser: &Browser, login: &str) -> String {
+pub async fn sign_in(service: &Arc<ProfileService>, browser: &Browser, login: &str) -> String {
     service.sign_in().await.unwrap();
     assert_eq!(service.view().phase, Phase::WaitingForBrowser);
     let redirect = browser.answer(login, Decision::Approve).await;
@@ -82,6 +100,11 @@ pub async fn sign_in(service: &Arc<Gatehouse>, browser: &Browser, login: &str) -
 pub async fn expire_access_token(profile: &str) {
     let keychain = Keychain::new(keyring::SERVICE);
     let mut session = keychain.load(profile).await.unwrap().unwrap();
-    session.expires_at = Some(gatehouse_lib::tokens::unix_now() - 5);
+    session.expires_at = Some(gatehouse_core::tokens::unix_now() - 5);
     keychain.save(profile, &session).await.unwrap();
+}
+
+/// The kind of the notice `service` shows, if any.
+pub fn notice_kind(service: &ProfileService) -> Option<String> {
+    service.view().notice.map(|n| n.kind)
 }

@@ -131,6 +131,16 @@ impl Keychain {
         }
     }
 
+    /// Entries under `service` in the store `connect` opens, instead of the platform's: any store of keyring-core's
+    /// [`CredentialStore`] trait, such as its in-memory `mock` store for tests. Connects on first use, and again
+    /// after a failure.
+    pub fn with_store(
+        service: impl Into<String>,
+        connect: fn() -> std::result::Result<Arc<CredentialStore>, KeychainError>,
+    ) -> Keychain {
+        Keychain { connect, ..Keychain::new(service) }
+    }
+
     fn fingerprint(&self, text: Option<&str>) -> Option<u64> {
         use std::hash::BuildHasher;
         text.map(|text| self.hasher.hash_one(text))

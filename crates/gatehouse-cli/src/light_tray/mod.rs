@@ -1,4 +1,4 @@
-//! `gatehouse --hidden`: Gatehouse in the tray with no window, light. It keeps the sessions (restored from the
+//! The light tray, `gatehouse --hidden`: Gatehouse in the tray with no window and no window toolkit. It keeps the sessions (restored from the
 //! keychain, renewed and signed out from the tray menu), shows the tray icon over D-Bus, and is the running
 //! instance a second launch or a sign-in link is handed to, all without loading GTK or WebKitGTK.
 //!
@@ -10,25 +10,21 @@
 mod tray;
 
 use std::ffi::OsString;
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use tokio::sync::mpsc::{self, UnboundedSender};
 
+use gatehouse_app::launch::{self, Launch};
+use gatehouse_app::tray::{self as menu, Action};
+use gatehouse_app::{autostart, handover, Installation};
 use gatehouse_core::accounts::{self, Accounts};
-use gatehouse_core::config::{Config, CONFIG_ENV};
-use gatehouse_core::service::{Gatehouse, Shell};
-use gatehouse_core::state::{AuthView, WindowView};
-use gatehouse_core::tokens::keychain::Keychain;
+use gatehouse_core::service::Shell;
+use gatehouse_core::state::WindowView;
 
-use crate::autostart::{self, starts_hidden};
-use crate::menu::{self, ids};
-use crate::{IDENTIFIER, SIGN_IN_FLAG, STALE_LINK_FLAG};
-
-/// What the resident is asked to do.
+/// What the light tray is asked to do.
 pub enum Request {
     /// Become the window, with these arguments (links, [`SIGN_IN_FLAG`]).
     Window(Vec<String>),
@@ -38,7 +34,7 @@ pub enum Request {
     Changed,
 }
 
-/// How the resident ends.
+/// How the light tray ends.
 enum Next {
     Window(Vec<String>),
     Exit,
@@ -47,13 +43,13 @@ enum Next {
 /// Runs the light tray until it is quit or becomes the window. With no session bus (so no tray and no single
 /// instance), the window's own tray takes over.
 pub fn run(args: Vec<OsString>) -> ExitCode {
-    crate::init_tracing();
+    gatehouse_app::init_tracing();
     let strings: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             tracing::warn!("no async runtime ({e}); starting the window's tray instead");
-            return crate::window::open(args);
+            return handover::become_window(args);
         }
     };
     let next = runtime.block_on(serve(&strings));
@@ -61,10 +57,10 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
     drop(runtime);
     match next {
         Ok(Next::Exit) => ExitCode::SUCCESS,
-        Ok(Next::Window(extra)) => crate::window::open(window_args(&args, extra)),
+        Ok(Next::Window(extra)) => handover::become_window(window_args(&args, extra)),
         Err(e) => {
             tracing::warn!("the light tray couldn't start ({e}); starting the window's tray instead");
-            crate::window::open(args)
+            handover::become_window(args)
         }
     }
 }
@@ -72,27 +68,9 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
 /// The window's arguments: this program's name and config choice, and `extra`. Never `--hidden`: the window is
 /// asked for.
 fn window_args(args: &[OsString], extra: Vec<String>) -> Vec<OsString> {
-    let mut kept = crate::window::config_args(args);
+    let mut kept = launch::config_args(args);
     kept.extend(extra.into_iter().map(OsString::from));
     kept
-}
-
-/// What a second launch's arguments (program first) ask the window for: [`SIGN_IN_FLAG`], and for a sign-in
-/// link [`STALE_LINK_FLAG`] in its place, never its config choice, which the running instance has made already.
-/// The light tray has no sign-in waiting (a sign-in is the window's), so no link can be an answer, and a link
-/// handed on would stay in the window's command line, readable by every local user, for as long as it runs.
-fn handed_args(argv: &[String]) -> Vec<String> {
-    let argv = crate::without_links(argv).unwrap_or_else(|| argv.to_vec());
-    let mut handed = Vec::new();
-    let mut rest = argv.iter().skip(1);
-    while let Some(arg) = rest.next() {
-        if arg == "--config" {
-            rest.next();
-        } else if arg == SIGN_IN_FLAG || arg.starts_with(&format!("{SIGN_IN_FLAG}=")) || arg == STALE_LINK_FLAG {
-            handed.push(arg.clone());
-        }
-    }
-    handed
 }
 
 /// `org.SingleInstance.DBus`, as the window serves it: a second launch hands its arguments to the running one.
@@ -105,28 +83,22 @@ impl Instance {
     fn execute_callback(&self, argv: Vec<String>, _cwd: String) {
         // Another login start changes nothing; anything else is a person, or the OS with a link, asking for the
         // window.
-        if !starts_hidden(&argv) {
-            let _ = self.requests.send(Request::Window(handed_args(&argv)));
+        let launch = Launch::parse(&argv);
+        if !launch.light_tray {
+            let _ = self.requests.send(Request::Window(launch.window_args()));
         }
     }
 }
 
 /// The light tray's shell: it opens no browser (a sign-in is the window's), and a request to show the window
 /// becomes one.
-struct ResidentShell {
+struct LightTrayShell {
     requests: UnboundedSender<Request>,
-    accounts: Arc<OnceLock<Weak<Accounts>>>,
 }
 
-impl Shell for ResidentShell {
+impl Shell for LightTrayShell {
     fn open_browser(&self, _url: &url::Url) -> Result<(), String> {
         Err("a sign-in starts in the window".to_owned())
-    }
-
-    fn publish(&self, _view: &AuthView) {
-        if let Some(accounts) = self.accounts.get().and_then(Weak::upgrade) {
-            accounts.publish();
-        }
     }
 
     fn focus(&self) {
@@ -136,15 +108,15 @@ impl Shell for ResidentShell {
 
 async fn serve(args: &[String]) -> zbus::Result<Next> {
     let bus = zbus::Connection::session().await?;
-    let (name, path) = crate::single_instance(IDENTIFIER);
+    let (name, path) = handover::single_instance();
     let (requests, mut incoming) = mpsc::unbounded_channel();
     bus.object_server().at(path.as_str(), Instance { requests: requests.clone() }).await?;
-    if !claim(&bus, &name, &path, args).await? {
+    if !claim(&bus, &name, args).await? {
         return Ok(Next::Exit);
     }
     tracing::info!("in the tray, with no window");
 
-    let accounts = open_accounts(args, &requests);
+    let accounts = open_accounts(args, &requests)?;
     let tray = {
         let (entries, tooltip) = menu::entries(&accounts.view(), start_at_login());
         tray::Tray::start(&bus, entries, tooltip, requests.clone()).await?
@@ -208,7 +180,7 @@ async fn serve(args: &[String]) -> zbus::Result<Next> {
 /// Takes the single-instance name, and returns whether this process is the running instance. When a window that
 /// just handed over to this process still holds it, the bus gives it over as soon as that connection's end is
 /// seen; when another Gatehouse holds it, this launch's arguments go to that one instead.
-async fn claim(bus: &zbus::Connection, name: &str, path: &str, args: &[String]) -> zbus::Result<bool> {
+async fn claim(bus: &zbus::Connection, name: &str, args: &[String]) -> zbus::Result<bool> {
     use zbus::fdo::RequestNameReply;
     let dbus = zbus::fdo::DBusProxy::new(bus).await?;
     let mut acquired = dbus.receive_name_acquired().await?;
@@ -229,41 +201,25 @@ async fn claim(bus: &zbus::Connection, name: &str, path: &str, args: &[String]) 
         return Ok(true);
     }
     let _ = dbus.release_name(well_known).await;
-    let cwd = std::env::current_dir().unwrap_or_default().to_string_lossy().into_owned();
-    bus.call_method(Some(name), path, Some("org.SingleInstance.DBus"), "ExecuteCallback", &(args.to_vec(), cwd))
-        .await?;
+    handover::to_running_instance(bus, args.to_vec()).await?;
     tracing::info!("Gatehouse is running already; handed this launch to it");
     Ok(false)
 }
 
 /// Every profile's service, as the window makes them: the config's profiles and the accounts added in the window.
-fn open_accounts(args: &[String], requests: &UnboundedSender<Request>) -> Arc<Accounts> {
-    let config_dir = dirs::config_dir().map(|dir| dir.join(IDENTIFIER));
-    let env_path = std::env::var_os(CONFIG_ENV).map(PathBuf::from);
-    let config = Config::load(args, env_path, config_dir);
-    let added_file = dirs::data_dir().map(|dir| dir.join(IDENTIFIER).join(accounts::ADDED_FILE));
-    let accounts::Profiles { profiles, added, added_unreadable } = accounts::profiles(config, added_file.as_deref());
-    let handle: Arc<OnceLock<Weak<Accounts>>> = Arc::default();
-    let services = profiles
-        .into_iter()
-        .filter_map(|profile| {
-            let shell = ResidentShell { requests: requests.clone(), accounts: Arc::clone(&handle) };
-            Gatehouse::new(profile, Keychain::new(IDENTIFIER), shell)
-                .inspect_err(|e| tracing::warn!(kind = e.kind(), "a profile couldn't start"))
-                .ok()
-        })
-        .collect();
+/// Accounts are added, and providers set up, in the window.
+fn open_accounts(args: &[String], requests: &UnboundedSender<Request>) -> zbus::Result<Arc<Accounts>> {
+    let shell = {
+        let requests = requests.clone();
+        move || LightTrayShell { requests: requests.clone() }
+    };
     let changed = requests.clone();
     let sink: accounts::Sink = Box::new(move |_: &WindowView| {
         let _ = changed.send(Request::Changed);
     });
-    // Accounts are added, and providers set up, in the window.
-    let accounts = Accounts::new(services, Keychain::new(IDENTIFIER), sink, None, added);
-    let _ = handle.set(Arc::downgrade(&accounts));
-    if added_unreadable {
-        accounts.added_list_unreadable();
-    }
-    accounts
+    Installation::from_args(args)
+        .open_accounts(shell, sink, false)
+        .map_err(|e| zbus::Error::Failure(format!("the accounts couldn't be opened ({})", e.kind())))
 }
 
 /// The hand-over to the window, as a state rather than a moment: no new request is taken as the loop's, every
@@ -302,32 +258,19 @@ fn merge(extra: &mut Vec<String>, more: Vec<String>) {
     }
 }
 
-/// Acts on the tray item `id`, starting any session action in `work`; returns how the resident ends, if it does.
+/// Acts on the tray item `id`, starting any session action in `work`; returns how the light tray ends, if it does.
 fn clicked(
     id: &str,
     accounts: &Arc<Accounts>,
     requests: &UnboundedSender<Request>,
     work: &mut tokio::task::JoinSet<()>,
 ) -> Option<Next> {
-    let (action, profile) = menu::parse_id(id);
-    match action {
-        ids::SHOW => return Some(Next::Window(Vec::new())),
-        ids::SIGN_IN => {
-            let flag = profile.map_or_else(|| SIGN_IN_FLAG.to_owned(), |p| format!("{SIGN_IN_FLAG}={p}"));
-            return Some(Next::Window(vec![flag]));
+    match menu::carry_out(Action::parse(id)?, accounts) {
+        menu::Next::Window(args) => return Some(Next::Window(args)),
+        menu::Next::Run(action) => {
+            work.spawn(action);
         }
-        ids::REFRESH | ids::SIGN_OUT | ids::CANCEL => {
-            let Ok(service) = accounts.get(profile) else { return None };
-            let action = action.to_owned();
-            work.spawn(async move {
-                let _ = match action.as_str() {
-                    ids::REFRESH => service.refresh().await,
-                    ids::SIGN_OUT => service.sign_out().await,
-                    _ => service.cancel_sign_in().await,
-                };
-            });
-        }
-        ids::START_AT_LOGIN => {
+        menu::Next::SwitchStartAtLogin => {
             let enabled = !start_at_login();
             match autostart::switch(enabled) {
                 Ok(()) => tracing::info!("start at login is {}", if enabled { "on" } else { "off" }),
@@ -335,8 +278,8 @@ fn clicked(
             }
             let _ = requests.send(Request::Changed);
         }
-        ids::QUIT => return Some(Next::Exit),
-        _ => {}
+        menu::Next::Quit => return Some(Next::Exit),
+        menu::Next::Nothing => {}
     }
     None
 }
@@ -377,13 +320,5 @@ mod tests {
         assert_eq!(window, ["gatehouse", "--config", "/c/x.toml", "--sign-in=work"].map(OsString::from).to_vec());
         let args: Vec<OsString> = ["gatehouse", "--config=/c/y.toml", "--hidden"].map(OsString::from).to_vec();
         assert_eq!(window_args(&args, Vec::new()), ["gatehouse", "--config=/c/y.toml"].map(OsString::from).to_vec());
-    }
-
-    #[test]
-    fn a_second_launch_hands_over_what_it_asks_never_a_link_or_its_config() {
-        let argv = strings(&["gatehouse", "--config", "/other.toml", "com.example.gatehouse:/cb?code=a", "--x"]);
-        assert_eq!(handed_args(&argv), strings(&["--stale-link"]), "the link's code never reaches the window's argv");
-        assert_eq!(handed_args(&strings(&["gatehouse", "--sign-in"])), strings(&["--sign-in"]));
-        assert!(handed_args(&strings(&["gatehouse"])).is_empty());
     }
 }

@@ -1,22 +1,17 @@
 //! Start at login on Linux: an XDG autostart entry, `$XDG_CONFIG_HOME/autostart/Gatehouse.desktop` (XDG
 //! Autostart Specification 0.5). The entry itself is the setting: there is no second copy that could drift from it.
-//! It runs `gatehouse --hidden`, the light tray, which makes no window until a person asks for one.
+//! It runs `gatehouse --hidden`, the light tray ([`LIGHT_TRAY_FLAG`]), which makes no window until a person asks for one.
 //!
 //! The window and the light tray both switch it here, so they write the same entry.
 
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// Starts Gatehouse in the tray, with no window. The autostart entry passes it.
-pub const HIDDEN_FLAG: &str = "--hidden";
+use crate::handover::{self, COMMAND_PROGRAM};
+use crate::launch::LIGHT_TRAY_FLAG;
 
 /// The entry's file name, and the name a session manager lists it under.
 const NAME: &str = "Gatehouse";
-
-/// Whether `args` (a command line, program first) asks for a start without the window.
-pub fn starts_hidden<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> bool {
-    args.iter().skip(1).any(|arg| arg.as_ref() == HIDDEN_FLAG)
-}
 
 /// The entry's path: `autostart/Gatehouse.desktop` in the user's config directory.
 ///
@@ -72,14 +67,14 @@ pub fn switch(enabled: bool) -> io::Result<()> {
 /// # Errors
 /// When this program's own path is unknown.
 pub fn program() -> io::Result<PathBuf> {
-    Ok(std::env::current_exe()?.with_file_name(format!("gatehouse{}", std::env::consts::EXE_SUFFIX)))
+    handover::beside(COMMAND_PROGRAM)
 }
 
 /// The entry's text (Desktop Entry Specification 1.5).
 fn entry(program: &Path) -> String {
     format!(
         "[Desktop Entry]\nType=Application\nName={NAME}\nComment=Keeps your sign-in ready in the tray\nExec={} \
-         {HIDDEN_FLAG}\nTerminal=false\nStartupNotify=false\nX-GNOME-Autostart-enabled=true\n",
+         {LIGHT_TRAY_FLAG}\nTerminal=false\nStartupNotify=false\nX-GNOME-Autostart-enabled=true\n",
         exec_arg(&program.to_string_lossy())
     )
 }
@@ -109,14 +104,6 @@ fn exec_arg(arg: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_the_flag_itself_hides_the_window() {
-        assert!(starts_hidden(&["gatehouse", "--hidden"]));
-        assert!(!starts_hidden(&["gatehouse"]));
-        assert!(!starts_hidden(&["--hidden"]), "the program's own name is not a flag");
-        assert!(!starts_hidden(&["gatehouse", "com.example.gatehouse:/cb?x=--hidden"]));
-    }
 
     #[test]
     fn the_entry_runs_the_program_hidden_however_its_path_is_spelled() {

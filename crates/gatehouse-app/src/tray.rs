@@ -1,9 +1,18 @@
-//! The tray menu: a pure function of the accounts' view and the start-at-login setting. A disabled first line says
-//! who is signed in (or that nobody is), and only the actions that make sense now are offered. The window's tray
-//! (`gatehouse-window`, through Tauri) and the light tray that stands in for it while there is no window
-//! (`gatehouse --hidden`, over D-Bus) both show this menu, and both act on the same item IDs.
+//! The tray menu and what its items do. The menu is a pure function of the accounts' view and the start-at-login
+//! setting ([`entries`]): a disabled first line says who is signed in (or that nobody is), and only the actions
+//! that make sense now are offered. A click is read once into an [`Action`], and [`carry_out`] does it and says
+//! what the front end does next ([`Next`]). The window's tray (`gatehouse-window`, through Tauri) and the light
+//! tray that stands in for it while there is no window (`gatehouse --hidden`, over D-Bus) both render this menu
+//! and call [`carry_out`].
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use gatehouse_core::accounts::Accounts;
 use gatehouse_core::state::{AuthView, Phase, WindowView};
+
+use crate::launch;
 
 /// Menu item IDs, unique app-wide. With several accounts, an account's items add `:` and its profile name.
 pub mod ids {
@@ -25,12 +34,93 @@ pub mod ids {
     pub const QUIT: &str = "tray-quit";
 }
 
-/// The action and, with several accounts, the profile of the item `id`: an account's item is `action:profile`;
-/// with one account, just `action`.
-pub fn parse_id(id: &str) -> (&str, Option<&str>) {
-    match id.split_once(':') {
-        Some((action, profile)) => (action, Some(profile)),
-        None => (id, None),
+/// What a click on a tray item asks for; the profile is the account's, with several accounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Show and focus the window.
+    Show,
+    /// Sign in, in the window.
+    SignIn(Option<String>),
+    /// Cancel the sign-in in progress.
+    Cancel(Option<String>),
+    /// Renew the session.
+    Refresh(Option<String>),
+    /// Sign out.
+    SignOut(Option<String>),
+    /// Turn start at login around.
+    StartAtLogin,
+    /// Quit.
+    Quit,
+}
+
+impl Action {
+    /// The action of the item `id`: an account's item is `action:profile` with several accounts, just `action`
+    /// with one. `None` for the state line, and for an ID no menu has.
+    pub fn parse(id: &str) -> Option<Action> {
+        let (action, profile) = match id.split_once(':') {
+            Some((action, profile)) => (action, Some(profile.to_owned())),
+            None => (id, None),
+        };
+        Some(match action {
+            ids::SHOW => Action::Show,
+            ids::SIGN_IN => Action::SignIn(profile),
+            ids::CANCEL => Action::Cancel(profile),
+            ids::REFRESH => Action::Refresh(profile),
+            ids::SIGN_OUT => Action::SignOut(profile),
+            ids::START_AT_LOGIN => Action::StartAtLogin,
+            ids::QUIT => Action::Quit,
+            _ => return None,
+        })
+    }
+}
+
+/// A session action (a renewal, a sign-out, a cancel) for the front end to run to its end. Its errors are shown in
+/// the accounts' view, so nothing comes back.
+pub type Work = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// What the front end does after [`carry_out`].
+pub enum Next {
+    /// Open or show the window, asking it for what these launch arguments ask ([`launch::Launch`]).
+    Window(Vec<String>),
+    /// Run this session action.
+    Run(Work),
+    /// Turn start at login around, in the front end's own setting.
+    SwitchStartAtLogin,
+    /// Quit.
+    Quit,
+    /// Nothing: the item's account is gone.
+    Nothing,
+}
+
+/// Carries out `action` on `accounts`, and says what follows.
+pub fn carry_out(action: Action, accounts: &Arc<Accounts>) -> Next {
+    let service = |profile: Option<String>| {
+        accounts
+            .get(profile.as_deref())
+            .inspect_err(|e| tracing::info!(kind = e.kind(), "a tray item's account is gone"))
+            .ok()
+    };
+    let run = |work: Work| Next::Run(work);
+    match action {
+        Action::Show => Next::Window(Vec::new()),
+        Action::SignIn(profile) => Next::Window(vec![launch::sign_in_arg(profile.as_deref())]),
+        Action::Cancel(profile) => service(profile).map_or(Next::Nothing, |s| {
+            run(Box::pin(async move {
+                let _ = s.cancel_sign_in().await;
+            }))
+        }),
+        Action::Refresh(profile) => service(profile).map_or(Next::Nothing, |s| {
+            run(Box::pin(async move {
+                let _ = s.refresh().await;
+            }))
+        }),
+        Action::SignOut(profile) => service(profile).map_or(Next::Nothing, |s| {
+            run(Box::pin(async move {
+                let _ = s.sign_out().await;
+            }))
+        }),
+        Action::StartAtLogin => Next::SwitchStartAtLogin,
+        Action::Quit => Next::Quit,
     }
 }
 
@@ -214,6 +304,38 @@ mod tests {
             assert!(shown_with(&view(phase), on).contains(&("Start at login [x]".to_owned(), true)), "{phase:?}");
             assert!(shown(&view(phase)).contains(&("Start at login [ ]".to_owned(), true)), "{phase:?}");
         }
+    }
+
+    #[test]
+    fn every_item_of_every_menu_is_read_back_into_its_action() {
+        let mut work = view(Phase::SignedIn);
+        work.profile = "work".into();
+        let mut home = view(Phase::SignedOut);
+        home.profile = "home".into();
+        let (menu, _) = entries(&window(vec![work, home]), OFF);
+        let actions: Vec<Option<Action>> = menu
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Item(id, _, _) | Entry::Check(id, _, _) => Some(Action::parse(id)),
+                Entry::Separator => None,
+            })
+            .collect();
+        let work = || Some("work".to_owned());
+        assert_eq!(
+            actions,
+            [
+                None,
+                Some(Action::Refresh(work())),
+                Some(Action::SignOut(work())),
+                None,
+                Some(Action::SignIn(Some("home".into()))),
+                Some(Action::StartAtLogin),
+                Some(Action::Show),
+                Some(Action::Quit),
+            ]
+        );
+        assert_eq!(Action::parse(ids::CANCEL), Some(Action::Cancel(None)));
+        assert_eq!(Action::parse("tray-unknown"), None);
     }
 
     #[test]

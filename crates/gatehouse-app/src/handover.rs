@@ -1,20 +1,67 @@
-//! The way from `gatehouse` to the window program.
+//! The ways between Gatehouse's programs. `gatehouse` (the command line and the light tray) and
+//! `gatehouse-window` are installed side by side, and one process becomes the other in place (`exec`): the light
+//! tray becomes the window when a person asks for it, and the window becomes the light tray once it is closed with
+//! nothing in progress. A second launch hands its arguments to the one running, over the session bus.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::launch;
+
 /// The file name of the window program, installed in the same directory as `gatehouse`.
 pub const WINDOW_PROGRAM: &str = "gatehouse-window";
+
+/// The file name of the command line and light tray program.
+pub const COMMAND_PROGRAM: &str = "gatehouse";
+
+/// The single-instance D-Bus name and object path: those tauri-plugin-single-instance serves in the window (its
+/// `ExecuteCallback(argv, cwd)` takes a second launch's arguments), and the light tray serves in its stead.
+pub fn single_instance() -> (String, String) {
+    let name = format!("{}.SingleInstance", crate::IDENTIFIER);
+    let path = format!("/{}", name.replace('.', "/").replace('-', "_"));
+    (name, path)
+}
+
+/// The single-instance interface both programs serve.
+pub const SINGLE_INSTANCE_INTERFACE: &str = "org.SingleInstance.DBus";
+
+/// Hands a launch (its arguments, program first, and working directory) to the Gatehouse running on `bus`.
+///
+/// # Errors
+/// When nothing takes the call: no Gatehouse is running, or it doesn't answer.
+#[cfg(target_os = "linux")]
+pub async fn to_running_instance(bus: &zbus::Connection, argv: Vec<String>) -> zbus::Result<()> {
+    let (name, path) = single_instance();
+    let cwd = std::env::current_dir().unwrap_or_default().to_string_lossy().into_owned();
+    bus.call_method(
+        Some(name.as_str()),
+        path.as_str(),
+        Some(SINGLE_INSTANCE_INTERFACE),
+        "ExecuteCallback",
+        &(argv, cwd),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Whether there is a display to open the window on. On Linux that is an X11 (`DISPLAY`) or Wayland
+/// (`WAYLAND_DISPLAY`) session, as `var` reads the environment; elsewhere there always is one.
+pub fn has_display(var: impl Fn(&str) -> Option<OsString>) -> bool {
+    if !cfg!(target_os = "linux") {
+        return true;
+    }
+    ["DISPLAY", "WAYLAND_DISPLAY"].iter().any(|name| var(name).is_some_and(|value| !value.is_empty()))
+}
 
 /// Replaces this process with the window program, given the same arguments (a sign-in link, `--hidden`,
 /// `--config FILE`), environment and working directory. On Unix the process stays the same one (`exec`): what
 /// started `gatehouse` (a desktop entry, WebDriver, a service manager) is left holding the window's process.
 /// Elsewhere the window runs as a child, and its exit code is this program's.
-pub fn open(args: Vec<OsString>) -> ExitCode {
-    let program = match window_program() {
+pub fn become_window(args: Vec<OsString>) -> ExitCode {
+    let program = match beside(WINDOW_PROGRAM) {
         Ok(program) => program,
-        Err(e) => return missing(&e),
+        Err(e) => return missing(&e.to_string()),
     };
     let mut command = std::process::Command::new(&program);
     let mut args = args.into_iter();
@@ -50,9 +97,9 @@ pub fn open(args: Vec<OsString>) -> ExitCode {
 ///
 /// # Errors
 /// Why the window program couldn't be started.
-pub fn start(args: &[OsString]) -> Result<std::process::Child, String> {
+pub fn start_window(args: &[OsString]) -> Result<std::process::Child, String> {
     use std::process::Stdio;
-    let program = window_program()?;
+    let program = beside(WINDOW_PROGRAM).map_err(|e| e.to_string())?;
     let mut command = std::process::Command::new(&program);
     command.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
     #[cfg(unix)]
@@ -66,9 +113,9 @@ pub fn start(args: &[OsString]) -> Result<std::process::Child, String> {
 /// Replaces the window program's process with the light tray (`gatehouse --hidden`, beside it), keeping the
 /// config choice of `args` (the window's own command line, program first). Returns only when that failed.
 #[cfg(unix)]
-pub fn open_tray(args: &[OsString]) -> std::io::Error {
+pub fn become_light_tray(args: &[OsString]) -> std::io::Error {
     use std::os::unix::process::CommandExt;
-    let program = match crate::autostart::program() {
+    let program = match beside(COMMAND_PROGRAM) {
         Ok(program) => program,
         Err(e) => return e,
     };
@@ -76,30 +123,16 @@ pub fn open_tray(args: &[OsString]) -> std::io::Error {
     if let Some(name) = args.first() {
         command.arg0(name);
     }
-    command.args(config_args(args).into_iter().skip(1)).arg(crate::autostart::HIDDEN_FLAG);
+    command.args(launch::config_args(args).into_iter().skip(1)).arg(launch::LIGHT_TRAY_FLAG);
     command.exec()
 }
 
-/// The program name and config choice (`--config FILE`, `--config=FILE`) of `args`, a command line.
-pub(crate) fn config_args(args: &[OsString]) -> Vec<OsString> {
-    let mut kept = Vec::new();
-    let mut rest = args.iter();
-    kept.extend(rest.next().cloned());
-    while let Some(arg) = rest.next() {
-        if arg == "--config" {
-            kept.push(arg.clone());
-            kept.extend(rest.next().cloned());
-        } else if arg.to_str().is_some_and(|a| a.starts_with("--config=")) {
-            kept.push(arg.clone());
-        }
-    }
-    kept
-}
-
-/// The window program beside this one.
-fn window_program() -> Result<PathBuf, String> {
-    let this = std::env::current_exe().map_err(|e| format!("this program's path is unknown ({e})"))?;
-    Ok(this.with_file_name(format!("{WINDOW_PROGRAM}{}", std::env::consts::EXE_SUFFIX)))
+/// The program `name` in the directory of the running one.
+///
+/// # Errors
+/// When this program's own path is unknown.
+pub fn beside(name: &str) -> std::io::Result<PathBuf> {
+    Ok(std::env::current_exe()?.with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX)))
 }
 
 fn missing(detail: &str) -> ExitCode {

@@ -2,7 +2,8 @@
 //! GNOME's AppIndicator extension and most panels read) whose menu is served over `com.canonical.dbusmenu`, the
 //! way libayatana-appindicator serves the window's. No GTK: the panel draws the menu.
 //!
-//! The menu is [`crate::menu::entries`], the window's tray menu; a click becomes a [`Request`] for the resident.
+//! The menu is [`gatehouse_app::tray::entries`], the window's tray menu too; a click becomes a [`Request`] for the
+//! light tray.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -11,7 +12,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use zbus::object_server::SignalEmitter;
 use zbus::zvariant::{OwnedObjectPath, OwnedValue, Str};
 
-use crate::menu::Entry;
+use gatehouse_app::tray::Entry;
 
 use super::Request;
 

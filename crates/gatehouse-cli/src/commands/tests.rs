@@ -1,0 +1,110 @@
+//! Tests of [`super`].
+
+use super::*;
+
+/// git's username may be the account's login, display name or subject, and nothing else.
+#[test]
+fn git_names_the_account_by_login_name_or_subject() {
+    let account = gatehouse_core::tokens::Account {
+        subject: Some("248289761001".into()),
+        name: Some("Octo Cat".into()),
+        login: Some("octocat".into()),
+    };
+    for user in ["octocat", "Octo Cat", "248289761001"] {
+        assert!(names_account(&account, user), "{user}");
+    }
+    assert!(!names_account(&account, "octodog"));
+    assert!(!names_account(&gatehouse_core::tokens::Account::default(), ""));
+}
+
+fn args(list: &[&str]) -> Vec<OsString> {
+    list.iter().map(OsString::from).collect()
+}
+
+#[test]
+fn subcommands_are_the_clis_and_everything_else_the_windows() {
+    assert!(is_cli(&args(&["gatehouse", "token"])));
+    assert!(is_cli(&args(&["gatehouse", "--config", "x.toml", "status", "--json"])));
+    assert!(is_cli(&args(&["gatehouse", "--config=x.toml", "sign-out"])));
+    assert!(is_cli(&args(&["gatehouse", "--help"])));
+    assert!(!is_cli(&args(&["gatehouse"])));
+    assert!(!is_cli(&args(&["gatehouse", "--hidden"])));
+    assert!(!is_cli(&args(&["gatehouse", "com.example.gatehouse:/callback?code=status&state=token"])));
+    assert!(!is_cli(&args(&["gatehouse", "--config", "token"])), "a config file named like a command");
+}
+
+#[test]
+fn help_follows_clap_conventions() {
+    use clap::CommandFactory;
+    Cli::command().debug_assert();
+    for sub in Cli::command().get_subcommands() {
+        assert!(COMMANDS.contains(&sub.get_name()), "{} must make a command line the CLI's", sub.get_name());
+    }
+    let help = Cli::command().render_long_help().to_string();
+    for word in ["status", "token", "sign-in", "sign-out", "--config", "Exit codes:"] {
+        assert!(help.contains(word), "{word} missing from:\n{help}");
+    }
+}
+
+/// RFC 8628 §5.4: a device code, a verification URI or an account name from a provider never reaches the
+/// terminal as an escape sequence or a reordering mark.
+#[test]
+fn provider_text_is_made_safe_for_the_terminal() {
+    assert_eq!(terminal_safe("WDJB-MJHT"), "WDJB-MJHT");
+    assert_eq!(terminal_safe("https://id.example.com/device"), "https://id.example.com/device");
+    let hostile = "ABCD\u{1b}[2J\u{1b}]0;owned\u{7}\rEFGH\u{9b}31m\u{202e}gnp.exe\u{7f}";
+    let safe = terminal_safe(hostile);
+    assert!(!safe.chars().any(|c| c.is_control() || c == '\u{202e}'), "{safe:?}");
+    assert!(safe.starts_with("ABCD\u{fffd}[2J") && safe.contains("EFGH"), "{safe:?}");
+    assert_eq!(terminal_safe("Zoë Ñandú"), "Zoë Ñandú");
+}
+
+/// Every kind of error, each with the exit code its documentation promises: a new variant must be added
+/// here, and so decided, before it can be shipped.
+#[test]
+fn every_error_has_its_documented_exit_code() {
+    use gatehouse_core::tokens::keychain::KeychainError;
+    let text = String::new;
+    let config = gatehouse_core::config::ConfigError { source_name: text(), field: text(), problem: text() };
+    let all = [
+        (Error::Config(config), 4),
+        (Error::Callback(gatehouse_core::auth::callback::CallbackError::TooLong), 7),
+        (Error::AccessDenied, 7),
+        (Error::Authorization { code: text(), description: None }, 7),
+        (Error::TokenEndpoint { code: text(), description: None }, 6),
+        (Error::SessionEnded, 3),
+        (Error::SignInNeeded, 3),
+        (Error::OtherProvider { stored: text(), configured: text() }, 3),
+        (Error::RevocationRefused(text()), 7),
+        (Error::NotSaved(KeychainError::Locked), 5),
+        (Error::SaveUnconfirmed, 5),
+        (Error::Network(text()), 6),
+        (Error::BadResponse(text()), 6),
+        (Error::Keychain(KeychainError::Duplicates), 5),
+        (Error::BrowserOpen(text()), 7),
+        (Error::NotSignedIn, 3),
+        (Error::AlreadySignedIn, 7),
+        (Error::SignInTimedOut, 7),
+        (Error::RenewalBusy, 6),
+        (Error::UnknownProfile { name: text(), known: vec![] }, 2),
+        (Error::NeedsWindow, 7),
+        (Error::NoDeviceFlow, 7),
+        (Error::DpopBound, 8),
+        (Error::SignedOutElsewhere, 3),
+        (Error::SignedInElsewhere { account: text() }, 7),
+        (Error::PortInUse(8765), 7),
+        (Error::LifetimeTooShort { lifetime: 600, wanted: 900 }, 6),
+        (Error::SignInStopped(text()), 7),
+        (Error::Setting(text()), 1),
+        (Error::Setup(text()), 4),
+        (Error::NoProvider(text()), 4),
+        (Error::Internal(text()), 1),
+    ];
+    let mut kinds = std::collections::HashSet::new();
+    for (error, code) in &all {
+        assert_eq!(exit_code(error), *code, "{error:?}");
+        assert!(EXIT_CODES.contains(&format!("  {code}  ")), "{code} is not documented");
+        kinds.insert(std::mem::discriminant(error));
+    }
+    assert_eq!(kinds.len(), all.len(), "each variant once");
+}

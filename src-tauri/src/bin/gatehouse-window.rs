@@ -1,9 +1,0 @@
-//! `gatehouse-window`: the window and the tray. People start it as `gatehouse` (with no command, a sign-in link
-//! or `--hidden`), which hands over to it.
-
-// No console window behind the app on Windows release builds.
-#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
-
-fn main() {
-    gatehouse_lib::run();
-}

@@ -353,7 +353,7 @@ async fn a_client_secret_that_needs_encoding_works_for_revocation_too() {
 
 /// A client secret a provider issued to Gatehouse's own registration (RFC 7591) is kept in the keychain, not the
 /// file (`client_secret_in_keychain = true`): it is read from there for the token, pushed request and revocation
-/// endpoints, and without it nothing is sent and the profile says to set the provider up again (review L7).
+/// endpoints, and without it nothing is sent and the profile says to set the provider up again.
 #[tokio::test]
 async fn a_client_secret_kept_in_the_keychain_is_sent_from_there() {
     keyring::require_secret_service();

@@ -267,7 +267,7 @@ async fn a_save_of_unknown_outcome_keeps_the_renewal_lock_until_it_lands() {
 
 /// A `gatehouse token` whose renewal the keychain can't save (it locked while the token request was under way)
 /// ends with the only copy of the rotated refresh token: it asks the keychain once more, then says so, exit 5,
-/// and prints no token as if all were well (review L14).
+/// and prints no token as if all were well.
 #[tokio::test]
 async fn a_command_whose_renewal_cannot_be_saved_says_so() {
     use harness::faults::Fault;

@@ -1,4 +1,4 @@
-//! One session, many processes (issue 16): the window (the service, in this process) and `gatehouse` commands
+//! One session, many processes: the window (the service, in this process) and `gatehouse` commands
 //! (child processes) share one keychain entry per profile, against the real provider and the real Secret
 //! Service. Every action that changes a session takes the profile's lock, reads the entry again, decides on
 //! what it finds, writes, and only then lets go: the entry is the truth, and a process's memory only a copy.

@@ -353,7 +353,7 @@ mod tests {
     use super::*;
 
     /// An edit never loses a change someone else made to the file while it was under way (a person's editor, or
-    /// another Gatehouse): it starts over from the file as it is then (review L15).
+    /// another Gatehouse): it starts over from the file as it is then.
     #[test]
     fn an_edit_keeps_a_change_made_meanwhile() {
         let dir = std::env::temp_dir().join(format!("gatehouse-config-cas-{}", std::process::id()));

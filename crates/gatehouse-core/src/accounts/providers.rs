@@ -388,7 +388,7 @@ fn same_client(table: &toml_edit::Table, draft: &Draft) -> bool {
 mod tests {
     use super::*;
 
-    /// A saved secret is kept by an edit only for the same client at the same provider (review L4).
+    /// A saved secret is kept by an edit only for the same client at the same provider.
     #[test]
     fn a_saved_secret_stays_with_its_client_and_provider() {
         let doc: toml_edit::DocumentMut =

@@ -20,9 +20,9 @@ use serde::{Deserialize, Serialize};
 use url::form_urlencoded;
 use url::Url;
 
-use super::dpop::DpopKey;
 use super::pkce::AttemptSecrets;
 use crate::config::{ClientAuth, Config, ProviderEndpoints};
+use crate::dpop::DpopKey;
 use crate::error::{clean_for_display, Error, Result};
 use crate::http::{Answer, NonceRefusal, OAuthHttp, OAuthHttpError, Proven};
 

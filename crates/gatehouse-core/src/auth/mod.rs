@@ -15,7 +15,3 @@ pub mod id_token;
 pub mod loopback;
 pub mod pending;
 pub mod pkce;
-
-// DPoP (RFC 9449) sits below the HTTP client, which proves requests with it; it is re-exported here, where it
-// used to live.
-pub use crate::dpop;

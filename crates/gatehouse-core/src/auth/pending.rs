@@ -33,7 +33,7 @@ pub struct PendingAttempt {
     /// For a loopback redirect, the listener's life: dropping the attempt closes its port.
     pub listener: Option<loopback::Guard>,
     /// The key the session will be bound to (RFC 9449), when the provider takes DPoP.
-    pub dpop: Option<super::dpop::DpopKey>,
+    pub dpop: Option<crate::dpop::DpopKey>,
 }
 
 /// Holds the pending attempt.

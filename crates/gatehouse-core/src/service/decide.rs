@@ -328,7 +328,7 @@ mod tests {
         Binding::of(&Config::parse(&other, "other").unwrap())
     }
 
-    /// Whose session another process stored is never guessed (review L12): the subject decides where both have
+    /// Whose session another process stored is never guessed: the subject decides where both have
     /// one; with none, only the same grant (one sign-in, renewed by any process) is the same account, and two
     /// sessions that name nobody are not.
     #[test]

@@ -382,7 +382,7 @@ mod tests {
     }
 
     /// A session made with discovered endpoints records them: a profile with the same issuer that names another
-    /// token or revocation endpoint is another binding, and never gets its refresh token (review L8). The
+    /// token or revocation endpoint is another binding, and never gets its refresh token. The
     /// discovery profile itself, whose endpoints the metadata decides, still is its own.
     #[test]
     fn a_discovered_session_records_its_endpoints() {

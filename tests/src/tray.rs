@@ -84,6 +84,15 @@ impl TrayHost {
         Some(menu)
     }
 
+    /// The menu of an item registered after the first `before` (see [`TrayHost::registered`]): the app's, once it
+    /// has registered, waited for as long as anything in the window is.
+    pub async fn menu_after(&'static self, before: usize) -> TrayMenu {
+        crate::wait_for("the app's tray item to register", crate::desktop::UI_TIMEOUT, || async move {
+            (self.registered() > before).then(|| self.latest_menu()).flatten()
+        })
+        .await
+    }
+
     /// The `ItemIsMenu` property of the item registered last: whether a panel opens the menu on a click (true)
     /// or calls `Activate` (false).
     pub fn latest_item_is_menu(&self) -> Option<bool> {

@@ -17,14 +17,7 @@ async fn s26_two_accounts_side_by_side_in_the_window_and_the_tray() {
     let app = desktop.launch().await;
     app.card(&work).wait_for_phase("signedOut").await;
     app.card(&home).wait_for_phase("signedOut").await;
-    let menu = wait_for("the app's tray item to register", desktop::UI_TIMEOUT, || async {
-        if host.registered() > before {
-            host.latest_menu()
-        } else {
-            None
-        }
-    })
-    .await;
+    let menu = host.menu_after(before).await;
 
     // Both sign-ins wait at once: Alice at work, Bob at home. The browser keeps each redirect for the test.
     desktop.browser_decides("capture");

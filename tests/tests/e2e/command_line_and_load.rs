@@ -92,10 +92,7 @@ async fn s34_a_half_filled_setup_form_survives_a_closed_window_and_its_secret_do
     app.type_into("setup-issuer", &idp.issuer()).await;
     app.type_into("setup-client-id", "half-typed-client").await;
     app.type_into("setup-client-secret", "typed-secret-never-kept").await;
-    let menu = wait_for("the app's tray item", desktop::UI_TIMEOUT, || async {
-        (host.registered() > before).then(|| host.latest_menu()).flatten()
-    })
-    .await;
+    let menu = host.menu_after(before).await;
     resident.detach(app).await;
     let pid = resident.pid();
     wait_for("WebKit's processes to end", desktop::UI_TIMEOUT, || async {
@@ -179,10 +176,7 @@ async fn tray_figures() {
         let before = host.registered();
         let launch = Launch { args: vec!["--hidden".into()], label: Some(format!("run-{run}")), ..Launch::default() };
         let resident = desktop.launch_resident(launch);
-        let menu = wait_for("the tray item", desktop::UI_TIMEOUT, || async {
-            (host.registered() > before).then(|| host.latest_menu()).flatten()
-        })
-        .await;
+        let menu = host.menu_after(before).await;
         expect_tray(
             &menu,
             &["Signed in as Alice (disabled)", "Refresh", "Sign out", "Start at login [ ]", "Show Gatehouse", "Quit"],

@@ -117,14 +117,7 @@ async fn s20_the_tray_menu_follows_the_state_and_its_items_work() {
     let (idp, desktop) = start("s20-tray");
     let app = desktop.launch().await;
     app.wait_for_phase("signedOut").await;
-    let menu = wait_for("the app's tray item to register", desktop::UI_TIMEOUT, || async {
-        if host.registered() > before {
-            host.latest_menu()
-        } else {
-            None
-        }
-    })
-    .await;
+    let menu = host.menu_after(before).await;
     let signed_out = ["Signed out (disabled)", "Sign in", "Start at login [ ]", "Show Gatehouse", "Quit"];
     expect_tray(&menu, &signed_out).await;
 
@@ -267,10 +260,7 @@ async fn s23_start_at_login_starts_hidden_in_the_tray_and_restores_quietly() {
     let _ = std::fs::remove_file(&entry);
     let before = host.registered();
     let app = launch_and_sign_in(&desktop).await;
-    let menu = wait_for("the app's tray item to register", desktop::UI_TIMEOUT, || async {
-        (host.registered() > before).then(|| host.latest_menu()).flatten()
-    })
-    .await;
+    let menu = host.menu_after(before).await;
     let signed_in =
         |check: &'static str| ["Signed in as Alice (disabled)", "Refresh", "Sign out", check, "Show Gatehouse", "Quit"];
     expect_tray(&menu, &signed_in("Start at login [ ]")).await;
@@ -302,10 +292,7 @@ async fn s23_start_at_login_starts_hidden_in_the_tray_and_restores_quietly() {
     let before = host.registered();
     let launch = Launch { via_entry: Some(entry.clone()), label: Some("login".into()), ..Launch::default() };
     let mut resident = desktop.launch_resident(launch);
-    let menu = wait_for("the login start's tray item", desktop::UI_TIMEOUT, || async {
-        (host.registered() > before).then(|| host.latest_menu()).flatten()
-    })
-    .await;
+    let menu = host.menu_after(before).await;
     expect_tray(&menu, &signed_in("Start at login [x]")).await;
     assert!(!desktop::window_on_screen("Gatehouse"), "a login start shows no window");
     assert_eq!(desktop::webkit_processes(resident.pid()), Vec::<u32>::new(), "a login start runs no WebKit");
@@ -352,10 +339,7 @@ async fn s33_a_closed_window_leaves_no_webkit_and_show_brings_the_state_back() {
     let before = host.registered();
     let mut resident = desktop.launch_resident(Launch::default());
     let pid = resident.pid();
-    let menu = wait_for("the app's tray item", desktop::UI_TIMEOUT, || async {
-        (host.registered() > before).then(|| host.latest_menu()).flatten()
-    })
-    .await;
+    let menu = host.menu_after(before).await;
     expect_tray(&menu, &["Signed out (disabled)", "Sign in", "Start at login [ ]", "Show Gatehouse", "Quit"]).await;
     assert!(desktop::window_on_screen("Gatehouse"));
     menu.click("Sign in");

@@ -157,7 +157,7 @@ fn set_up<R: Runtime>(app: &mut tauri::App<R>, installation: Installation) -> Re
             channel.send(view);
         }
     });
-    let accounts = installation.open_accounts(shell, sink, true)?;
+    let accounts = installation.open_accounts(shell, sink, true);
     app.manage(accounts);
     let early_links = deep_link::listen(app.handle(), &schemes);
     // A login start makes no window, so there is no first page to wait for.

@@ -601,7 +601,7 @@ async fn a_registration_refused_for_its_metadata_is_asked_again_with_the_least()
     let idp = Idp::start(&artifacts_dir("faults").join("faults-registration.log"));
     let proxy = FaultProxy::start(idp.issuer()).await;
     let config = Config::parse(&idp.profile_toml("faults-registration"), "test").unwrap();
-    let http = reqwest::Client::new();
+    let http = gatehouse_core::http::Http::system(std::time::Duration::from_secs(10));
     let issuer = gatehouse_core::config::Issuer::new(&idp.issuer()).unwrap();
     let endpoints = discovery::discover(&http, &issuer, false).await.unwrap();
     assert_eq!(endpoints.advertised.registration.as_ref().map(url::Url::path), Some("/reg"));

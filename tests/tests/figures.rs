@@ -12,6 +12,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use gatehouse_core::http::{self, header, Http, Method};
 use gatehouse_core::state::Phase;
 use harness::idp::Idp;
 use harness::user_agent::{self, Decision};
@@ -68,28 +69,27 @@ async fn code_for_the_floor(idp: &Idp) -> (String, String) {
 }
 
 /// The floor: the code exchange and the resource fetch, nothing else, with Gatehouse's own HTTP client.
-async fn floor_once(idp: &Idp, http: &reqwest::Client) -> Duration {
+async fn floor_once(idp: &Idp, client: &Http) -> Duration {
     let (code, verifier) = code_for_the_floor(idp).await;
     let started = Instant::now();
-    let tokens: serde_json::Value = http
-        .post(format!("{}/token", idp.issuer()))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", "com.example.gatehouse:/callback"),
-            ("client_id", "gatehouse-desktop"),
-            ("code_verifier", &verifier),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token_endpoint = url::Url::parse(&format!("{}/token", idp.issuer())).unwrap();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", "com.example.gatehouse:/callback"),
+        ("client_id", "gatehouse-desktop"),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let answer =
+        client.send(http::with_form(http::request(Method::POST, &token_endpoint), form).unwrap()).await.unwrap();
+    let tokens: serde_json::Value = serde_json::from_slice(&answer.body.unwrap()).unwrap();
     let access = tokens["access_token"].as_str().unwrap();
-    let resource = http.get(format!("{}/api/resource", idp.issuer())).bearer_auth(access).send().await.unwrap();
-    assert_eq!(resource.status(), 200);
-    let _ = resource.bytes().await.unwrap();
+    let resource = url::Url::parse(&format!("{}/api/resource", idp.issuer())).unwrap();
+    let request = http::request(Method::GET, &resource)
+        .header(header::AUTHORIZATION, http::credential("Bearer", access).unwrap());
+    let answer = client.send(http::with_body(request, Vec::new()).unwrap()).await.unwrap();
+    assert_eq!(answer.status, 200);
+    answer.body.unwrap();
     started.elapsed()
 }
 
@@ -102,7 +102,7 @@ async fn latency_from_link_to_resource_beside_the_floor() {
     let profile = "figures-latency";
     let (service, browser) = common::service(&idp.profile_toml(profile));
     service.start(Vec::new()).await;
-    let http = gatehouse_core::http::client(Duration::from_secs(20)).unwrap();
+    let http = Http::system(Duration::from_secs(20));
     // One of each first, so that discovery, the JWK Set and connections are warm for both, as in a running app.
     common::sign_in(&service, &browser, "alice").await;
     service.sign_out().await.unwrap();

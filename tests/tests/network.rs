@@ -114,7 +114,7 @@ fn token() -> AccessToken {
 #[tokio::test]
 async fn loopback_endpoints_are_never_proxied_but_others_are() {
     environment();
-    let client = gatehouse_core::http::client(Duration::from_secs(5)).unwrap();
+    let client = gatehouse_core::http::Http::system(Duration::from_secs(5));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let local = Url::parse(&format!("http://{}/api/resource", listener.local_addr().unwrap())).unwrap();
     tokio::spawn(serve(listener, None));
@@ -156,7 +156,7 @@ async fn a_root_the_os_trusts_is_trusted() {
     let url = Url::parse(&format!("https://{}/api/resource", listener.local_addr().unwrap())).unwrap();
     tokio::spawn(serve(listener, Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))));
 
-    let client = gatehouse_core::http::client(Duration::from_secs(5)).unwrap();
+    let client = gatehouse_core::http::Http::system(Duration::from_secs(5));
     let fetched = api::get_json(&client, &url, &token(), None).await;
     assert!(matches!(fetched, Ok(Fetched::Json(ref v)) if v["ok"] == true), "{fetched:?}");
 }

@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use gatehouse_core::accounts::{self, Accounts, Additions, Profiles, Sink};
 use gatehouse_core::config::{Config, ConfigError, CONFIG_ENV};
-use gatehouse_core::error::Result;
 use gatehouse_core::service::{ProfileService, Shell};
 use gatehouse_core::tokens::keychain::Keychain;
 
@@ -71,20 +70,15 @@ impl Installation {
     /// Opens the accounts of every profile, each service with a shell made by `shell`, their view going to `sink`.
     /// With `setup`, accounts can be added and providers set up (the window); without, they can't (the light
     /// tray).
-    ///
-    /// # Errors
-    /// When a profile's service can't be made.
     pub fn open_accounts<S: Shell>(
         &self,
         shell: impl Fn() -> S + Send + Sync + 'static,
         sink: Sink,
         setup: bool,
-    ) -> Result<Arc<Accounts>> {
+    ) -> Arc<Accounts> {
         let profiles: Profiles = accounts::profiles(self.config.clone(), self.added_file.as_deref());
-        let factory: accounts::Factory = Box::new(move |profile, views| {
-            ProfileService::new(profile, Keychain::new(IDENTIFIER), shell(), views)
-                .inspect_err(|e| tracing::warn!(kind = e.kind(), "a profile couldn't start"))
-        });
+        let factory: accounts::Factory =
+            Box::new(move |profile, views| ProfileService::new(profile, Keychain::new(IDENTIFIER), shell(), views));
         let additions = match (setup, &self.added_file) {
             (true, Some(file)) => Some(Additions { file: file.clone(), config_file: self.config_file.clone() }),
             _ => None,

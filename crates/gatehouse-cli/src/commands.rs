@@ -281,7 +281,7 @@ fn open(
     let publish = Box::new(move |view: &AuthView| {
         views.send_replace(view.clone());
     });
-    let service = ProfileService::new(Ok(config.clone()), installation.keychain(), CliShell, publish)?;
+    let service = ProfileService::new(Ok(config.clone()), installation.keychain(), CliShell, publish);
     Ok((service, receiver))
 }
 

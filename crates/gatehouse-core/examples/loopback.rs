@@ -47,7 +47,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let publish = Box::new(move |view: &AuthView| {
         views.send_replace(view.clone());
     });
-    let service = ProfileService::new(Ok(config), Keychain::new("com.example.gatehouse-example"), Terminal, publish)?;
+    let service = ProfileService::new(Ok(config), Keychain::new("com.example.gatehouse-example"), Terminal, publish);
 
     service.sign_in().await?;
     loop {

@@ -6,7 +6,7 @@ use url::Url;
 
 use crate::dpop::DpopKey;
 use crate::error::{Error, Result};
-use crate::http::{self, NonceRefusal, Proven};
+use crate::http::{self, header, Http, Method, NonceRefusal, Proven, StatusCode};
 
 /// The result of a resource call that may need a refresh.
 #[derive(Debug)]
@@ -22,28 +22,19 @@ pub enum Fetched {
 /// # Errors
 /// [`Error::Network`] when unreachable, [`Error::BadResponse`] for any status other than 2xx and 401, or a body
 /// that is not JSON.
-pub async fn get_json(
-    client: &reqwest::Client,
-    url: &Url,
-    token: &AccessToken,
-    dpop: Option<&DpopKey>,
-) -> Result<Fetched> {
-    let build = || {
-        let request = client.get(url.clone()).header(reqwest::header::ACCEPT, "application/json");
-        match dpop {
-            None => request.bearer_auth(token.secret()),
-            Some(_) => request.header(reqwest::header::AUTHORIZATION, format!("DPoP {}", token.secret())),
-        }
-    };
+pub async fn get_json(client: &Http, url: &Url, token: &AccessToken, dpop: Option<&DpopKey>) -> Result<Fetched> {
+    let scheme = if dpop.is_some() { "DPoP" } else { "Bearer" };
+    let request =
+        http::request(Method::GET, url).header(header::AUTHORIZATION, http::credential(scheme, token.secret())?);
     let proven = dpop.map(|key| Proven { key, token: Some(token), refusal: NonceRefusal::Resource });
-    let answer = http::send(build, "GET", url, proven).await?;
+    let answer = http::send(client, http::with_body(request, Vec::new())?, proven).await?;
     // RFC 9449 §9: a 401 that asks for a nonce is no refused token, even when the retry with the nonce it gave
     // is answered the same way (a resource that changes its nonce on every request): renewing the token would
     // spend a refresh grant and change nothing.
     if dpop.is_some() && NonceRefusal::Resource.matches(&answer) {
         return Err(Error::BadResponse("the resource keeps asking for a new DPoP nonce".into()));
     }
-    if answer.status == reqwest::StatusCode::UNAUTHORIZED {
+    if answer.status == StatusCode::UNAUTHORIZED {
         return Ok(Fetched::Unauthorized);
     }
     if !answer.status.is_success() {

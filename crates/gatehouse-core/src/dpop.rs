@@ -199,7 +199,7 @@ fn nonce_for(url: &Url, server: Server) -> Option<String> {
 
 /// Keeps the nonce in a response from `server` at `url`, if it has one (§8.2: a server may send a new one at any
 /// time). Returns whether it had one.
-pub fn remember_nonce(url: &Url, server: Server, headers: &reqwest::header::HeaderMap) -> bool {
+pub fn remember_nonce(url: &Url, server: Server, headers: &oauth2::http::HeaderMap) -> bool {
     let Some(nonce) = headers.get(NONCE_HEADER).and_then(|v| v.to_str().ok()) else { return false };
     // §8.1: NQCHAR, at least one; anything else is not a nonce to echo.
     if nonce.is_empty() || nonce.len() > 512 || !nonce.bytes().all(|b| b == b'!' || (0x23..=0x7e).contains(&b)) {
@@ -266,7 +266,7 @@ mod tests {
     fn a_servers_nonce_goes_into_its_next_proofs_only() {
         let url = Url::parse("https://nonce.example.com/token").unwrap();
         let other = Url::parse("https://other.example.com/token").unwrap();
-        let mut headers = reqwest::header::HeaderMap::new();
+        let mut headers = oauth2::http::HeaderMap::new();
         headers.insert(NONCE_HEADER, "eyJ7S_zG.eyJH0-Z.HX4w-7v".parse().unwrap());
         assert!(remember_nonce(&url, Server::Authorization, &headers));
         let claims = |p: &str| jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(p).unwrap().claims;

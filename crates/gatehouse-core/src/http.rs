@@ -3,17 +3,23 @@
 //! - Redirects are never followed: a token endpoint that redirects could forward the code, verifier or refresh
 //!   token elsewhere (oauth2 crate docs on SSRF; RFC 9700 §4.11).
 //! - Every request has a deadline, and no answer is read past [`MAX_BODY`], the token endpoint's included
-//!   ([`oauth_client`] is the HTTP client handed to `oauth2`).
+//!   ([`OAuthHttp`] is the HTTP client handed to `oauth2`).
 //! - Loopback endpoints are never proxied: the plain-http exception for loopback (RFC 8252 §8.3) holds only
 //!   while the traffic stays on this machine. Other requests honour the usual proxy variables.
 //! - Server certificates are checked against the bundled roots and the OS certificate store, so an enterprise
-//!   TLS-inspecting proxy whose root the OS trusts works.
+//!   TLS-inspecting proxy whose root the OS trusts works. The store is read at the first request, so a call
+//!   that makes none (a fresh token handed out) reads no certificates.
+//!
+//! Every request goes through a [`Transport`]: [`Http::system`] is the real one, and a test gives its own to play
+//! a provider's part without a network.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+pub use oauth2::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use url::Url;
 
 use crate::error::{Error, Result};
@@ -21,11 +27,133 @@ use crate::error::{Error, Result};
 /// The most Gatehouse reads of any response: metadata, tokens and the resource are all far smaller.
 pub const MAX_BODY: usize = 1024 * 1024;
 
-/// Builds the shared client. `timeout` bounds one request, from connect to last byte.
+/// A request as it goes out: the type `oauth2` hands its HTTP client, with the whole body.
+pub type Request = oauth2::HttpRequest;
+
+/// A future a [`Transport`] returns.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What carries Gatehouse's requests: the network ([`Http::system`]), or a test's provider.
+pub trait Transport: Send + Sync + 'static {
+    /// Sends `request` and reads its answer, the body no further than [`MAX_BODY`].
+    ///
+    /// # Errors
+    /// [`Error::Network`] when no answer came.
+    fn send(&self, request: Request) -> BoxFuture<'_, Result<Answer>>;
+
+    /// Whether something listens where `url` points (see [`reachable`]).
+    ///
+    /// # Errors
+    /// [`Error::Network`] when nothing does.
+    fn probe<'a>(&'a self, url: &'a Url) -> BoxFuture<'a, Result<()>>;
+}
+
+/// The HTTP client a service and setup share: a [`Transport`], cheap to clone.
+#[derive(Clone)]
+pub struct Http(Arc<dyn Transport>);
+
+impl std::fmt::Debug for Http {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Http")
+    }
+}
+
+impl Http {
+    /// The network, with the rules above. `timeout` bounds one request, from connect to last byte. Nothing is
+    /// set up until the first request.
+    pub fn system(timeout: Duration) -> Http {
+        Http::new(System { timeout, client: OnceLock::new() })
+    }
+
+    /// Requests carried by `transport`.
+    pub fn new(transport: impl Transport) -> Http {
+        Http(Arc::new(transport))
+    }
+
+    /// Sends `request` and reads its answer (see [`Transport::send`]).
+    ///
+    /// # Errors
+    /// [`Error::Network`] when no answer came.
+    pub async fn send(&self, request: Request) -> Result<Answer> {
+        self.0.send(request).await
+    }
+
+    /// Whether something listens where `url` points (see [`reachable`]).
+    ///
+    /// # Errors
+    /// [`Error::Network`] naming the host and port when nothing does.
+    pub async fn reachable(&self, url: &Url) -> Result<()> {
+        self.0.probe(url).await
+    }
+}
+
+/// A request for `url` that asks for JSON, its body to come.
+pub fn request(method: Method, url: &Url) -> oauth2::http::request::Builder {
+    oauth2::http::Request::builder().method(method).uri(url.as_str()).header(header::ACCEPT, "application/json")
+}
+
+/// `builder`'s request with `body`.
 ///
 /// # Errors
-/// [`Error::Internal`] if the TLS backend cannot start.
-pub fn client(timeout: Duration) -> Result<reqwest::Client> {
+/// [`Error::Internal`] when a part of it isn't valid in a request.
+pub fn with_body(builder: oauth2::http::request::Builder, body: Vec<u8>) -> Result<Request> {
+    builder.body(body).map_err(|e| Error::Internal(format!("HTTP request: {e}")))
+}
+
+/// `request`'s body and type for a form (`application/x-www-form-urlencoded`, RFC 6749 Appendix B).
+///
+/// # Errors
+/// As [`with_body`].
+pub fn with_form<'a>(
+    builder: oauth2::http::request::Builder,
+    form: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<Request> {
+    let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+    with_body(builder.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded"), body.into_bytes())
+}
+
+/// An `Authorization` header value, marked sensitive so that nothing prints it.
+///
+/// # Errors
+/// [`Error::Internal`] for a value that can't be a header's (a token with a line break).
+pub fn credential(scheme: &str, value: &str) -> Result<HeaderValue> {
+    let mut header = HeaderValue::from_str(&format!("{scheme} {value}"))
+        .map_err(|_| Error::Internal("a credential that can't go in a header".into()))?;
+    header.set_sensitive(true);
+    Ok(header)
+}
+
+/// The network, through `reqwest`, its client made at the first request.
+struct System {
+    timeout: Duration,
+    client: OnceLock<std::result::Result<reqwest::Client, String>>,
+}
+
+impl System {
+    fn client(&self) -> Result<&reqwest::Client> {
+        self.client.get_or_init(|| build_client(self.timeout)).as_ref().map_err(|e| Error::Internal(e.clone()))
+    }
+}
+
+impl Transport for System {
+    fn send(&self, request: Request) -> BoxFuture<'_, Result<Answer>> {
+        Box::pin(async move {
+            let client = self.client()?;
+            let request =
+                reqwest::Request::try_from(request).map_err(|e| Error::Internal(format!("HTTP request: {e}")))?;
+            let response = client.execute(request).await.map_err(|e| Error::Network(describe_transport_error(&e)))?;
+            let (status, headers) = (response.status(), response.headers().clone());
+            Ok(Answer { status, headers, body: read_body(response).await })
+        })
+    }
+
+    fn probe<'a>(&'a self, url: &'a Url) -> BoxFuture<'a, Result<()>> {
+        Box::pin(reachable(url))
+    }
+}
+
+/// Builds the `reqwest` client. `timeout` bounds one request, from connect to last byte.
+fn build_client(timeout: Duration) -> std::result::Result<reqwest::Client, String> {
     let proxies = ProxyEnv::from_env(|name| std::env::var(name).ok());
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -36,7 +164,7 @@ pub fn client(timeout: Duration) -> Result<reqwest::Client> {
         .no_proxy()
         .proxy(reqwest::Proxy::custom(move |url| proxies.proxy_for(url)).no_proxy(reqwest::NoProxy::from_env()))
         .build()
-        .map_err(|e| Error::Internal(format!("HTTP client: {e}")))
+        .map_err(|e| format!("HTTP client: {e}"))
 }
 
 /// The proxy variables, read once when the client is built, as curl and reqwest read them.
@@ -100,7 +228,7 @@ pub fn names_localhost(url: &Url) -> bool {
 }
 
 /// Describes a transport failure for the user, without the URL's query (which could hold a secret).
-pub fn describe_transport_error(e: &reqwest::Error) -> String {
+fn describe_transport_error(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         "the request timed out".into()
     } else if e.is_connect() {
@@ -151,7 +279,7 @@ pub async fn reachable(url: &Url) -> Result<()> {
 ///
 /// # Errors
 /// [`Error::Network`] when the body cannot be read, [`Error::BadResponse`] when it is too large.
-pub async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>> {
+async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>> {
     if response.content_length().is_some_and(|len| len > MAX_BODY as u64) {
         return Err(Error::BadResponse(TOO_LARGE.into()));
     }
@@ -178,7 +306,7 @@ pub struct OAuthHttpError(pub Error);
 /// DPoP key, each request carries a fresh proof (RFC 9449 §5), and one refused with `use_dpop_nonce` is sent
 /// again once with the nonce the server gave (§8).
 #[derive(Debug, Clone)]
-pub struct OAuthHttp(pub reqwest::Client, pub Option<crate::dpop::DpopKey>);
+pub struct OAuthHttp(pub Http, pub Option<crate::dpop::DpopKey>);
 
 type OAuthResult = std::result::Result<oauth2::HttpResponse, OAuthHttpError>;
 
@@ -191,17 +319,9 @@ impl<'c> oauth2::AsyncHttpClient<'c> for OAuthHttp {
     }
 }
 
-async fn send_for_oauth(
-    http: &reqwest::Client,
-    dpop: Option<&crate::dpop::DpopKey>,
-    request: oauth2::HttpRequest,
-) -> OAuthResult {
-    let (parts, body) = request.into_parts();
-    let url = Url::parse(&parts.uri.to_string())
-        .map_err(|e| OAuthHttpError(Error::Internal(format!("token request URL: {e}"))))?;
-    let build = || http.request(parts.method.clone(), url.clone()).headers(parts.headers.clone()).body(body.clone());
+async fn send_for_oauth(http: &Http, dpop: Option<&crate::dpop::DpopKey>, request: Request) -> OAuthResult {
     let proven = dpop.map(|key| Proven { key, token: None, refusal: NonceRefusal::TokenEndpoint });
-    let answer = send(build, parts.method.as_str(), &url, proven).await.map_err(OAuthHttpError)?;
+    let answer = send(http, request, proven).await.map_err(OAuthHttpError)?;
     let body = answer.body.map_err(OAuthHttpError)?;
     let (status, body, json) = token_answer(answer.status, body);
     let mut response = oauth2::HttpResponse::new(body);
@@ -209,9 +329,7 @@ async fn send_for_oauth(
     *response.headers_mut() = answer.headers;
     if json {
         // `oauth2` refuses any other media type, but the body is what it is, whatever its label.
-        response
-            .headers_mut()
-            .insert(reqwest::header::CONTENT_TYPE, reqwest::header::HeaderValue::from_static("application/json"));
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     }
     Ok(response)
 }
@@ -221,7 +339,7 @@ async fn send_for_oauth(
 /// response (§5.2) whatever the status: §5.2 says 400, but GitHub answers errors with 200. A form-encoded body
 /// (GitHub's default, and older providers') is read as the JSON it stands for. Returns the status `oauth2`
 /// should see, the body as JSON where it is one, and whether it is.
-fn token_answer(status: reqwest::StatusCode, body: Vec<u8>) -> (reqwest::StatusCode, Vec<u8>, bool) {
+fn token_answer(status: StatusCode, body: Vec<u8>) -> (StatusCode, Vec<u8>, bool) {
     let fields = match serde_json::from_slice::<serde_json::Value>(&body) {
         Ok(serde_json::Value::Object(fields)) => fields,
         Ok(_) => return (status, body, true),
@@ -233,9 +351,9 @@ fn token_answer(status: reqwest::StatusCode, body: Vec<u8>) -> (reqwest::StatusC
     let mut fields = fields;
     read_as_meant(&mut fields);
     let status = if fields.contains_key("access_token") {
-        reqwest::StatusCode::OK
+        StatusCode::OK
     } else if status.is_success() && fields.get("error").is_some_and(serde_json::Value::is_string) {
-        reqwest::StatusCode::BAD_REQUEST
+        StatusCode::BAD_REQUEST
     } else {
         status
     };
@@ -284,9 +402,9 @@ fn form_fields(body: &[u8]) -> Option<serde_json::Map<String, serde_json::Value>
 #[derive(Debug)]
 pub struct Answer {
     /// The status.
-    pub status: reqwest::StatusCode,
+    pub status: StatusCode,
     /// The headers.
-    pub headers: reqwest::header::HeaderMap,
+    pub headers: HeaderMap,
     /// The body, or why it couldn't be read.
     pub body: Result<Vec<u8>>,
 }
@@ -323,7 +441,7 @@ impl NonceRefusal {
     pub fn matches(self, answer: &Answer) -> bool {
         match self {
             NonceRefusal::TokenEndpoint => {
-                answer.status == reqwest::StatusCode::BAD_REQUEST
+                answer.status == StatusCode::BAD_REQUEST
                     && answer.body.as_deref().ok().and_then(error_code).as_deref() == Some("use_dpop_nonce")
             }
             // RFC 9449 §9 says a DPoP challenge naming `use_dpop_nonce`; resources also say it with a Bearer
@@ -331,11 +449,11 @@ impl NonceRefusal {
             // new) is asked once more with it, whatever its challenge says, before the token is taken for
             // refused and a grant spent on renewing it.
             NonceRefusal::Resource => {
-                answer.status == reqwest::StatusCode::UNAUTHORIZED
+                answer.status == StatusCode::UNAUTHORIZED
                     && (answer.headers.contains_key(crate::dpop::NONCE_HEADER)
                         || answer
                             .headers
-                            .get_all(reqwest::header::WWW_AUTHENTICATE)
+                            .get_all(header::WWW_AUTHENTICATE)
                             .iter()
                             .any(|value| value.to_str().is_ok_and(|v| v.contains("use_dpop_nonce"))))
             }
@@ -343,30 +461,24 @@ impl NonceRefusal {
     }
 }
 
-/// Sends the request `build` makes (a `method` request to `url`) and reads the answer. With `proven`, each attempt
-/// carries a fresh proof of its key (RFC 9449 §4), the server's latest nonce is kept for later proofs, and a
-/// request refused for want of a nonce is sent once more, with the nonce the server gave (§8, §9).
+/// Sends `request` and reads the answer. With `proven`, each attempt carries a fresh proof of its key (RFC 9449
+/// §4), the server's latest nonce is kept for later proofs, and a request refused for want of a nonce is sent
+/// once more, with the nonce the server gave (§8, §9).
 ///
 /// # Errors
 /// [`Error::Network`] when the request can't be made; [`Error::Internal`] when a proof can't be signed.
-pub async fn send(
-    build: impl Fn() -> reqwest::RequestBuilder,
-    method: &str,
-    url: &Url,
-    proven: Option<Proven<'_>>,
-) -> Result<Answer> {
+pub async fn send(http: &Http, request: Request, proven: Option<Proven<'_>>) -> Result<Answer> {
+    let Some(proven) = proven else { return http.send(request).await };
+    let (parts, body) = request.into_parts();
+    let url = Url::parse(&parts.uri.to_string()).map_err(|e| Error::Internal(format!("request URL: {e}")))?;
     let mut retried = false;
     loop {
-        let mut request = build();
-        if let Some(proven) = &proven {
-            let proof = proven.key.proof(method, url, proven.token, proven.refusal.server())?;
-            request = request.header(crate::dpop::DPOP_HEADER, proof);
-        }
-        let response = request.send().await.map_err(|e| Error::Network(describe_transport_error(&e)))?;
-        let (status, headers) = (response.status(), response.headers().clone());
-        let answer = Answer { status, headers, body: read_body(response).await };
-        let Some(proven) = &proven else { return Ok(answer) };
-        let new_nonce = crate::dpop::remember_nonce(url, proven.refusal.server(), &answer.headers);
+        let mut request = Request::from_parts(parts.clone(), body.clone());
+        let proof = proven.key.proof(parts.method.as_str(), &url, proven.token, proven.refusal.server())?;
+        let proof = HeaderValue::from_str(&proof).map_err(|_| Error::Internal("a DPoP proof header".into()))?;
+        request.headers_mut().insert(crate::dpop::DPOP_HEADER, proof);
+        let answer = http.send(request).await?;
+        let new_nonce = crate::dpop::remember_nonce(&url, proven.refusal.server(), &answer.headers);
         if new_nonce && !retried && proven.refusal.matches(&answer) {
             retried = true;
             continue;
@@ -379,6 +491,80 @@ pub async fn send(
 fn error_code(body: &[u8]) -> Option<String> {
     let value: serde_json::Value = serde_json::from_slice(body).ok()?;
     value["error"].as_str().map(str::to_owned)
+}
+
+/// A provider played by a unit test: canned answers by method and path, and every request it was sent.
+#[cfg(test)]
+pub(crate) mod scripted {
+    use std::collections::{HashMap, VecDeque};
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// A request as the provider saw it: method, path, and the body as text.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Seen {
+        pub method: String,
+        pub path: String,
+        pub body: String,
+    }
+
+    /// A status and a body.
+    type Canned = (u16, String);
+
+    /// Answers by `"METHOD /path"`, each list given out in order; a request with no answer left fails as a
+    /// network error would.
+    #[derive(Clone, Default)]
+    pub struct Scripted {
+        answers: Arc<Mutex<HashMap<String, VecDeque<Canned>>>>,
+        seen: Arc<Mutex<Vec<Seen>>>,
+    }
+
+    impl Scripted {
+        pub fn new() -> Scripted {
+            Scripted::default()
+        }
+
+        /// Answers the next request to `route` (`"POST /token"`) with `status` and the JSON `body`.
+        pub fn on(self, route: &str, status: u16, body: serde_json::Value) -> Scripted {
+            self.answers.lock().unwrap().entry(route.to_owned()).or_default().push_back((status, body.to_string()));
+            self
+        }
+
+        /// The client to hand the code under test, and this provider to ask what it saw.
+        pub fn start(self) -> (Http, Scripted) {
+            (Http::new(self.clone()), self)
+        }
+
+        pub fn requests(&self) -> Vec<Seen> {
+            self.seen.lock().unwrap().clone()
+        }
+    }
+
+    impl Transport for Scripted {
+        fn send(&self, request: Request) -> BoxFuture<'_, Result<Answer>> {
+            let (parts, body) = request.into_parts();
+            let seen = Seen {
+                method: parts.method.to_string(),
+                path: parts.uri.path().to_owned(),
+                body: String::from_utf8_lossy(&body).into_owned(),
+            };
+            let route = format!("{} {}", seen.method, seen.path);
+            self.seen.lock().unwrap().push(seen);
+            let answer = self.answers.lock().unwrap().get_mut(&route).and_then(VecDeque::pop_front);
+            Box::pin(async move {
+                let (status, body) = answer.ok_or_else(|| Error::Network(format!("nothing scripted for {route}")))?;
+                let mut headers = HeaderMap::new();
+                headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                let status = StatusCode::from_u16(status).map_err(|e| Error::Internal(e.to_string()))?;
+                Ok(Answer { status, headers, body: Ok(body.into_bytes()) })
+            })
+        }
+
+        fn probe<'a>(&'a self, _url: &'a Url) -> BoxFuture<'a, Result<()>> {
+            Box::pin(async { Ok(()) })
+        }
+    }
 }
 
 #[cfg(test)]
@@ -399,7 +585,7 @@ mod tests {
     #[test]
     fn a_resource_asks_for_a_nonce_in_other_words_too() {
         let answer = |headers: &[(&str, &str)]| Answer {
-            status: reqwest::StatusCode::UNAUTHORIZED,
+            status: StatusCode::UNAUTHORIZED,
             headers: headers.iter().map(|(k, v)| (k.parse().unwrap(), v.parse().unwrap())).collect(),
             body: Ok(Vec::new()),
         };
@@ -445,7 +631,7 @@ mod tests {
     #[test]
     fn device_answers_are_read_by_what_they_are() {
         let body = br#"{"device_code":"d","user_code":"ABCD-EFGH","verification_url":"https://id.example/device","expires_in":"1800","interval":"5"}"#;
-        let (status, body, json) = token_answer(reqwest::StatusCode::OK, body.to_vec());
+        let (status, body, json) = token_answer(StatusCode::OK, body.to_vec());
         assert_eq!((status.as_u16(), json), (200, true));
         let details: oauth2::StandardDeviceAuthorizationResponse = serde_json::from_slice(&body).unwrap();
         assert_eq!(details.verification_uri().as_str(), "https://id.example/device");
@@ -453,7 +639,7 @@ mod tests {
         assert_eq!(details.interval(), std::time::Duration::from_secs(5));
         // Where both names come, the standard one is kept.
         let both = br#"{"device_code":"d","user_code":"U","verification_uri":"https://a.example/","verification_url":"https://b.example/","expires_in":60}"#;
-        let (_, body, _) = token_answer(reqwest::StatusCode::OK, both.to_vec());
+        let (_, body, _) = token_answer(StatusCode::OK, both.to_vec());
         let details: oauth2::StandardDeviceAuthorizationResponse = serde_json::from_slice(&body).unwrap();
         assert_eq!(details.verification_uri().as_str(), "https://a.example/");
     }
@@ -461,7 +647,7 @@ mod tests {
     #[test]
     fn token_answers_are_read_by_what_they_are() {
         let read = |status: u16, body: &str| {
-            let (status, body, json) = token_answer(reqwest::StatusCode::from_u16(status).unwrap(), body.into());
+            let (status, body, json) = token_answer(StatusCode::from_u16(status).unwrap(), body.into());
             (status.as_u16(), String::from_utf8(body).unwrap(), json)
         };
         // GitHub: errors with 200.

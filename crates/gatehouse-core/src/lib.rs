@@ -6,7 +6,8 @@
 //!
 //! An app gives a [`service::Shell`] (how to open the browser, how to bring its window forward) and a
 //! [`service::Views`] (where views go), and gets a [`service::ProfileService`] per profile; [`accounts::Accounts`] holds
-//! several and takes in their views. See the README beside this crate, and
+//! several and takes in their views. A service's requests, renewal lock and clock are its [`service::Effects`]: the
+//! real ones, unless a test gives its own. See the README beside this crate, and
 //! `examples/loopback.rs` for a sign-in with a shell of its own.
 //!
 //! The modules are layered, each using only those above it in this list:

@@ -8,6 +8,22 @@ pub fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
+/// The time a session's expiry is judged by: [`SystemClock`], or a test's.
+pub trait Clock: Send + Sync + 'static {
+    /// Seconds since the Unix epoch.
+    fn now(&self) -> u64;
+}
+
+/// The computer's clock ([`unix_now`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> u64 {
+        unix_now()
+    }
+}
+
 /// This process's real user ID, from the kernel (`getuid`): never from the environment, a file's owner or
 /// `/proc/self`, whose owner is root in a process that isn't dumpable.
 #[cfg(unix)]

@@ -312,7 +312,7 @@ pub fn profile_name(draft: &Draft, taken: &[String]) -> String {
 /// # Errors
 /// [`Error::Config`] for a draft the config would refuse (naming the field), or the discovery errors
 /// ([`Error::Network`], [`Error::BadResponse`]).
-pub async fn survey(draft: &Draft, name: &str, http: &reqwest::Client) -> Result<Surveyed> {
+pub async fn survey(draft: &Draft, name: &str, http: &crate::http::Http) -> Result<Surveyed> {
     let other = draft.preset()?.is_none();
     let client_id = if draft.client_id.trim().is_empty() { CLIENT_ID_PLACEHOLDER } else { draft.client_id.trim() };
     // A provider found by issuer needs scopes and a resource before the profile parses; the metadata gives the
@@ -408,7 +408,7 @@ fn issuer_key(config: &Config) -> String {
 
 /// Check: what the provider the draft names offers, and anything that will not work, with the fix. `others`
 /// are the providers already set up (not the one being edited).
-pub async fn check(draft: &Draft, name: &str, http: &reqwest::Client, others: &[Existing]) -> Findings {
+pub async fn check(draft: &Draft, name: &str, http: &crate::http::Http, others: &[Existing]) -> Findings {
     examine(draft, name, http, others).await.0
 }
 
@@ -417,7 +417,7 @@ pub async fn check(draft: &Draft, name: &str, http: &reqwest::Client, others: &[
 pub async fn examine(
     draft: &Draft,
     name: &str,
-    http: &reqwest::Client,
+    http: &crate::http::Http,
     others: &[Existing],
 ) -> (Findings, Option<Surveyed>) {
     if let Some(problems) = form_problems(draft) {

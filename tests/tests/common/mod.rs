@@ -64,8 +64,7 @@ pub fn service(profile_toml: &str) -> (Arc<ProfileService>, Arc<Browser>) {
     let browser = Arc::new(Browser::default());
     let config = Config::parse(profile_toml, "test profile");
     let views = Box::new(|_: &_| {});
-    let service =
-        ProfileService::new(config, Keychain::new(keyring::SERVICE), DesktopShell(browser.clone()), views).unwrap();
+    let service = ProfileService::new(config, Keychain::new(keyring::SERVICE), DesktopShell(browser.clone()), views);
     (service, browser)
 }
 
@@ -81,7 +80,7 @@ pub fn accounts(profiles: &[String], sink: accounts::Sink) -> (Arc<Accounts>, Ve
     });
     let configs = profiles.iter().map(|toml| Config::parse(toml, "test profile")).collect();
     let profiles = Profiles { profiles: configs, added: Vec::new(), added_unreadable: false };
-    let accounts = Accounts::new(profiles, factory, Keychain::new(keyring::SERVICE), sink, None).unwrap();
+    let accounts = Accounts::new(profiles, factory, Keychain::new(keyring::SERVICE), sink, None);
     let browsers = browsers.lock().unwrap().clone();
     (accounts, browsers)
 }

@@ -116,7 +116,7 @@ async fn serve(args: &[String]) -> zbus::Result<Next> {
     }
     tracing::info!("in the tray, with no window");
 
-    let accounts = open_accounts(args, &requests)?;
+    let accounts = open_accounts(args, &requests);
     let tray = {
         let (entries, tooltip) = menu::entries(&accounts.view(), start_at_login());
         tray::Tray::start(&bus, entries, tooltip, requests.clone()).await?
@@ -208,7 +208,7 @@ async fn claim(bus: &zbus::Connection, name: &str, args: &[String]) -> zbus::Res
 
 /// Every profile's service, as the window makes them: the config's profiles and the accounts added in the window.
 /// Accounts are added, and providers set up, in the window.
-fn open_accounts(args: &[String], requests: &UnboundedSender<Request>) -> zbus::Result<Arc<Accounts>> {
+fn open_accounts(args: &[String], requests: &UnboundedSender<Request>) -> Arc<Accounts> {
     let shell = {
         let requests = requests.clone();
         move || LightTrayShell { requests: requests.clone() }
@@ -217,9 +217,7 @@ fn open_accounts(args: &[String], requests: &UnboundedSender<Request>) -> zbus::
     let sink: accounts::Sink = Box::new(move |_: &WindowView| {
         let _ = changed.send(Request::Changed);
     });
-    Installation::from_args(args)
-        .open_accounts(shell, sink, false)
-        .map_err(|e| zbus::Error::Failure(format!("the accounts couldn't be opened ({})", e.kind())))
+    Installation::from_args(args).open_accounts(shell, sink, false)
 }
 
 /// The hand-over to the window, as a state rather than a moment: no new request is taken as the loop's, every

@@ -30,8 +30,7 @@ mod providers;
 pub type Sink = Box<dyn Fn(&WindowView) + Send + Sync>;
 
 /// Makes the service of a profile (or of the config's error), which publishes its views into the [`Views`] given.
-pub type Factory =
-    Box<dyn Fn(std::result::Result<Config, ConfigError>, Views) -> Result<Arc<ProfileService>> + Send + Sync>;
+pub type Factory = Box<dyn Fn(std::result::Result<Config, ConfigError>, Views) -> Arc<ProfileService> + Send + Sync>;
 
 /// The file, in the app's data directory, that lists the added accounts.
 pub const ADDED_FILE: &str = "added-accounts.json";
@@ -169,25 +168,17 @@ impl Accounts {
     /// made by `factory`, with `keychain` to find and forget sessions of removed profiles, and `sink` to show the
     /// window's view. Every service publishes into these accounts, which send the whole view to `sink`.
     /// `additions`, when given, lets the window add accounts and set providers up.
-    ///
-    /// # Errors
-    /// The first error of `factory`.
     pub fn new(
         profiles: Profiles,
         factory: Factory,
         keychain: Keychain,
         sink: Sink,
         additions: Option<Additions>,
-    ) -> Result<Arc<Accounts>> {
+    ) -> Arc<Accounts> {
         let Profiles { profiles, added, added_unreadable } = profiles;
-        let mut failed = None;
         let accounts = Arc::new_cyclic(|me: &Weak<Accounts>| {
-            let services: Vec<Arc<ProfileService>> = profiles
-                .into_iter()
-                .filter_map(|profile| {
-                    factory(profile, views_of(me)).map_err(|e| failed = failed.take().or(Some(e))).ok()
-                })
-                .collect();
+            let services: Vec<Arc<ProfileService>> =
+                profiles.into_iter().map(|profile| factory(profile, views_of(me))).collect();
             let added = added
                 .into_iter()
                 .filter(|a| services.iter().any(|s| s.profile().is_some_and(|c| c.profile == a.profile)))
@@ -195,17 +186,14 @@ impl Accounts {
             let shared = Mutex::new(Shared { added, ..Shared::default() });
             Accounts { me: me.clone(), factory, services: RwLock::new(services), keychain, sink, additions, shared }
         });
-        if let Some(e) = failed {
-            return Err(e);
-        }
         if added_unreadable {
             accounts.added_list_unreadable();
         }
-        Ok(accounts)
+        accounts
     }
 
     /// The service of `config`, made as the others were, publishing into these accounts.
-    fn make(&self, config: Config) -> Result<Arc<ProfileService>> {
+    fn make(&self, config: Config) -> Arc<ProfileService> {
         (self.factory)(Ok(config), views_of(&self.me))
     }
 
@@ -455,7 +443,8 @@ impl Accounts {
         // with another config) may have signed in under this name since, and its session must not be deleted
         // unrevoked. An entry that still can't be read is the one listed; one that can't be looked at is left.
         let patience = crate::tokens::keychain::KEYCHAIN_TIMEOUT * 2;
-        let lock = crate::service::renewal_lock(self.keychain.service(), profile, patience).await;
+        let locks = crate::tokens::lock::FileLocks::of_service(self.keychain.service());
+        let lock = crate::service::renewal_lock(&locks, profile, patience).await;
         let still_listed = match &lock {
             Err(e) => Err(e.clone()),
             Ok(_) => match self.keychain.load_if_changed(profile).await {
@@ -552,7 +541,7 @@ impl Accounts {
             added.push(AddedAccount { profile: name.clone(), from: config.profile.clone() });
             write_added(&additions.file, &added)?;
             config.profile = name;
-            let service = self.make(config)?;
+            let service = self.make(config);
             self.services.write().unwrap_or_else(|p| p.into_inner()).push(Arc::clone(&service));
             shared.added = added;
             service

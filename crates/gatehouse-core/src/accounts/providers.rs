@@ -55,7 +55,7 @@ impl Accounts {
     /// # Errors
     /// Only when no HTTP client can be made; what the provider answers is in the findings.
     pub async fn check_provider(&self, draft: &Draft, editing: Option<&str>) -> Result<Findings> {
-        let http = crate::http::client(SETUP_TIMEOUT)?;
+        let http = crate::http::Http::system(SETUP_TIMEOUT);
         let name = self.draft_name(editing, draft);
         Ok(setup::check(&self.with_saved_secret(draft, editing), &name, &http, &self.others(editing)).await)
     }
@@ -104,7 +104,7 @@ impl Accounts {
         }
         let draft = self.with_saved_secret(draft, editing);
         let name = self.draft_name(editing, &draft);
-        let http = crate::http::client(SETUP_TIMEOUT)?;
+        let http = crate::http::Http::system(SETUP_TIMEOUT);
         let (findings, surveyed) = setup::examine(&draft, &name, &http, &self.others(editing)).await;
         let Some(mut surveyed) = surveyed else { return Ok(SaveOutcome::Problems { findings }) };
         let mut fields = std::mem::take(&mut surveyed.fields);
@@ -159,7 +159,7 @@ impl Accounts {
             }
         };
         self.forget_replaced(&http, &name, keeps_kept_secret, registered.as_ref(), earlier).await;
-        let service = self.make(config)?;
+        let service = self.make(config);
         self.place(&name, Arc::clone(&service));
         tracing::info!(edited = editing.is_some(), "saved a provider in the config file");
         self.publish();
@@ -192,7 +192,7 @@ impl Accounts {
     /// the new one replaces (`earlier`) is deleted at the provider (RFC 7592 §2.3).
     async fn forget_replaced(
         &self,
-        http: &reqwest::Client,
+        http: &crate::http::Http,
         name: &str,
         keeps_kept_secret: bool,
         registered: Option<&setup::Registered>,
@@ -299,7 +299,7 @@ impl Accounts {
         match registrations.load_text(profile).await {
             Ok(Some(text)) => match serde_json::from_str::<setup::Registration>(&text) {
                 Ok(registration) => {
-                    let http = crate::http::client(SETUP_TIMEOUT)?;
+                    let http = crate::http::Http::system(SETUP_TIMEOUT);
                     match setup::unregister(&http, &registration).await {
                         Ok(()) => {
                             tracing::info!("deleted Gatehouse's registration at the provider (RFC 7592)");
@@ -328,7 +328,7 @@ impl Accounts {
 /// # Errors
 /// What no finding can say.
 async fn register(
-    http: &reqwest::Client,
+    http: &crate::http::Http,
     surveyed: &setup::Surveyed,
     fields: &mut crate::config_file::Fields,
 ) -> Result<std::result::Result<setup::Registered, Findings>> {

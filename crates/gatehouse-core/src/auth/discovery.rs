@@ -12,7 +12,7 @@ use url::Url;
 
 use crate::config::{Advertised, Issuer, ProviderEndpoints};
 use crate::error::{Error, Result};
-use crate::http;
+use crate::http::{self, header, Answer, HeaderMap, Http, Method, StatusCode};
 
 #[derive(Debug, Deserialize)]
 struct Metadata {
@@ -92,15 +92,15 @@ struct MetadataUrls {
 /// # Errors
 /// [`Error::Network`] when the provider is unreachable, [`Error::BadResponse`] when its metadata is missing,
 /// malformed, or describes another issuer.
-pub async fn discover(client: &reqwest::Client, issuer: &Issuer, tenant_issuer: bool) -> Result<ProviderEndpoints> {
+pub async fn discover(http: &Http, issuer: &Issuer, tenant_issuer: bool) -> Result<ProviderEndpoints> {
     let urls = metadata_urls(&issuer.url)?;
-    let mut endpoints = match first_document(client, &urls.openid, issuer, tenant_issuer).await? {
+    let mut endpoints = match first_document(http, &urls.openid, issuer, tenant_issuer).await? {
         Ok(endpoints) => {
             tracing::debug!("endpoints from the OpenID Connect discovery document");
             endpoints
         }
         Err(openid_error) => {
-            return match first_document(client, &urls.oauth, issuer, tenant_issuer).await? {
+            return match first_document(http, &urls.oauth, issuer, tenant_issuer).await? {
                 Ok(endpoints) => {
                     tracing::debug!("endpoints from the RFC 8414 document");
                     Ok(endpoints)
@@ -111,7 +111,7 @@ pub async fn discover(client: &reqwest::Client, issuer: &Issuer, tenant_issuer: 
         }
     };
     if endpoints.revocation.is_none() || endpoints.userinfo.is_none() || endpoints.jwks.is_none() {
-        match first_document(client, &urls.oauth, issuer, tenant_issuer).await {
+        match first_document(http, &urls.oauth, issuer, tenant_issuer).await {
             Ok(Ok(extra)) => fill_gaps(&mut endpoints, extra),
             Ok(Err(_)) => {}
             Err(e) => tracing::warn!(kind = e.kind(), "ignoring the RFC 8414 document: {e}"),
@@ -131,14 +131,14 @@ struct NotFound {
 /// metadata (an HTML page, as single-page apps serve for any path), is skipped; the outer error is a network
 /// failure, which no other place on the same host would escape.
 async fn first_document(
-    client: &reqwest::Client,
+    http: &Http,
     urls: &[Url],
     issuer: &Issuer,
     tenant_issuer: bool,
 ) -> Result<std::result::Result<ProviderEndpoints, NotFound>> {
     let mut why: Option<NotFound> = None;
     for url in urls {
-        let failure = match fetch(client, url).await? {
+        let failure = match fetch(http, url).await? {
             Fetched::Document(metadata) => match check(*metadata, issuer, tenant_issuer) {
                 Ok(endpoints) => return Ok(Ok(endpoints)),
                 Err(e) => NotFound { error: e, found: true },
@@ -150,7 +150,7 @@ async fn first_document(
             why = Some(failure);
         }
     }
-    Ok(Err(why.unwrap_or(NotFound { error: no_document(reqwest::StatusCode::NOT_FOUND), found: false })))
+    Ok(Err(why.unwrap_or(NotFound { error: no_document(StatusCode::NOT_FOUND), found: false })))
 }
 
 /// Takes the endpoints `endpoints` lacks from `extra`, the RFC 8414 document for the same issuer: some servers
@@ -187,12 +187,12 @@ fn fill_gaps(endpoints: &mut ProviderEndpoints, extra: ProviderEndpoints) {
 ///
 /// # Errors
 /// [`Error::Network`] when unreachable, [`Error::BadResponse`] when the answer is not a JWK Set.
-pub async fn signing_keys(client: &reqwest::Client, url: &Url) -> Result<jsonwebtoken::jwk::JwkSet> {
-    let response = get(client, url).await?;
-    if !response.status().is_success() {
-        return Err(Error::BadResponse(format!("its signing keys are missing (HTTP {})", response.status().as_u16())));
+pub async fn signing_keys(http: &Http, url: &Url) -> Result<jsonwebtoken::jwk::JwkSet> {
+    let answer = get(http, url).await?;
+    if !answer.status.is_success() {
+        return Err(Error::BadResponse(format!("its signing keys are missing (HTTP {})", answer.status.as_u16())));
     }
-    let body = http::read_body(response).await?;
+    let body = answer.body?;
     // A key of a type Gatehouse doesn't know is skipped, not fatal: only the key that signed a token matters.
     #[derive(serde::Deserialize)]
     struct Keys {
@@ -206,13 +206,8 @@ pub async fn signing_keys(client: &reqwest::Client, url: &Url) -> Result<jsonweb
 }
 
 /// GETs a JSON document of the provider's.
-async fn get(client: &reqwest::Client, url: &Url) -> Result<reqwest::Response> {
-    client
-        .get(url.clone())
-        .header(reqwest::header::ACCEPT, "application/json")
-        .send()
-        .await
-        .map_err(|e| Error::Network(http::describe_transport_error(&e)))
+async fn get(http: &Http, url: &Url) -> Result<Answer> {
+    http.send(http::with_body(http::request(Method::GET, url), Vec::new())?).await
 }
 
 /// A metadata document, or the status that said there is none.
@@ -220,7 +215,7 @@ enum Fetched {
     Document(Box<Metadata>),
     /// Something that is not a metadata document.
     Unreadable(Error),
-    Missing(reqwest::StatusCode),
+    Missing(StatusCode),
 }
 
 /// How many redirects a metadata request follows (a provider that moved its well-known documents, or a
@@ -231,27 +226,27 @@ const MAX_METADATA_REDIRECTS: usize = 5;
 /// document is the provider's is its `issuer` (RFC 8414 §3.3, OIDC Discovery §4.3), checked afterwards as for a
 /// document fetched directly. A redirect never leaves https for http (the document chooses every endpoint), nor
 /// goes anywhere the config itself would refuse (http other than to a loopback IP).
-async fn fetch(client: &reqwest::Client, url: &Url) -> Result<Fetched> {
+async fn fetch(http: &Http, url: &Url) -> Result<Fetched> {
     let mut url = url.clone();
-    let mut response = get(client, &url).await?;
+    let mut answer = get(http, &url).await?;
     for _ in 0..MAX_METADATA_REDIRECTS {
-        if !response.status().is_redirection() {
+        if !answer.status.is_redirection() {
             break;
         }
-        let Some(next) = redirect_target(&url, response.headers()) else { break };
+        let Some(next) = redirect_target(&url, &answer.headers) else { break };
         let next = next?;
         url = next;
-        response = get(client, &url).await?;
+        answer = get(http, &url).await?;
     }
-    if response.status().is_redirection() {
+    if answer.status.is_redirection() {
         return Err(Error::BadResponse(format!(
             "its metadata is behind more than {MAX_METADATA_REDIRECTS} redirects, or a redirect with no address"
         )));
     }
-    if !response.status().is_success() {
-        return Ok(Fetched::Missing(response.status()));
+    if !answer.status.is_success() {
+        return Ok(Fetched::Missing(answer.status));
     }
-    Ok(match parse(&http::read_body(response).await?) {
+    Ok(match parse(&answer.body?) {
         Ok(metadata) => Fetched::Document(Box::new(metadata)),
         Err(e) => Fetched::Unreadable(e),
     })
@@ -259,8 +254,8 @@ async fn fetch(client: &reqwest::Client, url: &Url) -> Result<Fetched> {
 
 /// Where a redirect answer to a request for `from` points, if it says: `Some(Err)` for a place metadata may not
 /// come from.
-fn redirect_target(from: &Url, headers: &reqwest::header::HeaderMap) -> Option<Result<Url>> {
-    let location = headers.get(reqwest::header::LOCATION)?.to_str().ok()?;
+fn redirect_target(from: &Url, headers: &HeaderMap) -> Option<Result<Url>> {
+    let location = headers.get(header::LOCATION)?.to_str().ok()?;
     let refused = |why: &str| Some(Err(Error::BadResponse(format!("its metadata redirects {why}"))));
     let Ok(next) = from.join(location) else { return refused("to an address that is not a URL") };
     let secure = next.scheme() == "https";
@@ -274,7 +269,7 @@ fn redirect_target(from: &Url, headers: &reqwest::header::HeaderMap) -> Option<R
     Some(Ok(next))
 }
 
-fn no_document(status: reqwest::StatusCode) -> Error {
+fn no_document(status: StatusCode) -> Error {
     Error::BadResponse(format!("it has no discovery document (HTTP {})", status.as_u16()))
 }
 
@@ -532,8 +527,8 @@ mod tests {
     #[test]
     fn metadata_redirects_never_leave_tls() {
         let headers = |location: &str| {
-            let mut headers = reqwest::header::HeaderMap::new();
-            headers.insert(reqwest::header::LOCATION, location.parse().unwrap());
+            let mut headers = HeaderMap::new();
+            headers.insert(header::LOCATION, location.parse().unwrap());
             headers
         };
         let from = Url::parse("https://id.example.com/.well-known/openid-configuration").unwrap();
@@ -546,7 +541,7 @@ mod tests {
         assert!(next("http://id.example.com/.well-known/openid-configuration").unwrap().is_err(), "https to http");
         assert!(next("http://127.0.0.1/x").unwrap().is_err(), "https to http, even loopback");
         assert!(next("ftp://id.example.com/x").unwrap().is_err());
-        assert!(redirect_target(&from, &reqwest::header::HeaderMap::new()).is_none());
+        assert!(redirect_target(&from, &HeaderMap::new()).is_none());
         let local = Url::parse("http://127.0.0.1:4470/.well-known/openid-configuration").unwrap();
         assert!(redirect_target(&local, &headers("http://127.0.0.1:4470/a")).unwrap().is_ok());
         assert!(redirect_target(&local, &headers("http://evil.example/a")).unwrap().is_err(), "http off loopback");

@@ -1,5 +1,5 @@
 //! The OAuth 2.0 calls: the authorization URL, the code exchange, refresh and revocation, through the `oauth2`
-//! crate over the shared `reqwest` client.
+//! crate over the shared [`Http`] client.
 //!
 //! Nothing here retries: a code is single-use (RFC 6749 §4.1.2), and re-sending it after an ambiguous failure
 //! would only trigger the provider's replay defence and revoke the grant (RFC 9700 §4.2.4).
@@ -24,7 +24,7 @@ use super::pkce::AttemptSecrets;
 use crate::config::{ClientAuth, Config, ProviderEndpoints};
 use crate::dpop::DpopKey;
 use crate::error::{clean_for_display, Error, Result};
-use crate::http::{Answer, NonceRefusal, OAuthHttp, OAuthHttpError, Proven};
+use crate::http::{self, header, Answer, Http, Method, NonceRefusal, OAuthHttp, OAuthHttpError, Proven, StatusCode};
 
 /// A successful token response (RFC 6749 §5.1), with the `id_token` OpenID Connect adds (OIDC Core §3.1.3.3).
 ///
@@ -298,7 +298,7 @@ pub async fn push_authorization_request(
     config: &Config,
     endpoints: &ProviderEndpoints,
     endpoint: &Url,
-    http: &reqwest::Client,
+    http: &Http,
     authorize: &Url,
 ) -> Result<Url> {
     let parameters: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
@@ -356,7 +356,7 @@ pub struct Provider<'a> {
     /// Its endpoints.
     pub endpoints: &'a ProviderEndpoints,
     /// The shared HTTP client.
-    pub http: &'a reqwest::Client,
+    pub http: &'a Http,
 }
 
 /// Exchanges an authorization code (RFC 6749 §4.1.3) with its PKCE verifier (RFC 7636 §4.5).
@@ -475,7 +475,7 @@ pub async fn device_authorization(
     client: &OAuthClient,
     url: &Url,
     config: &Config,
-    http: &reqwest::Client,
+    http: &Http,
 ) -> Result<DeviceAuthorization> {
     client
         .clone()
@@ -588,7 +588,7 @@ fn device_poll_ending(code: &str) -> Option<Error> {
 pub async fn revoke(
     config: &Config,
     endpoints: &ProviderEndpoints,
-    http: &reqwest::Client,
+    http: &Http,
     token: StandardRevocableToken,
     dpop: Option<&DpopKey>,
 ) -> Result<bool> {
@@ -610,7 +610,7 @@ pub async fn revoke(
     let body = answer.body.unwrap_or_default();
     let error: Option<BasicRevocationErrorResponse> = serde_json::from_slice(&body).ok();
     let code = error.as_ref().map(|e| e.error().as_ref().to_owned());
-    if status == reqwest::StatusCode::UNAUTHORIZED || code.as_deref() == Some("invalid_client") {
+    if status == StatusCode::UNAUTHORIZED || code.as_deref() == Some("invalid_client") {
         // Trying again will never help: the server wants a client authentication this app can't give.
         let why = code.map_or_else(|| "HTTP 401".to_owned(), |c| clean_for_display(&c, 64));
         return Err(Error::RevocationRefused(why));
@@ -633,7 +633,7 @@ pub async fn revoke(
 async fn post_as_client<'a>(
     config: &'a Config,
     auth: ClientAuth,
-    http: &reqwest::Client,
+    client: &Http,
     url: &Url,
     mut form: Vec<(&'a str, &'a str)>,
     dpop: Option<&DpopKey>,
@@ -645,19 +645,16 @@ async fn post_as_client<'a>(
     if let (ClientAuth::Post, Some(secret)) = (auth, secret) {
         form.push(("client_secret", secret));
     }
-    let build = || {
-        let request = http.post(url.clone()).header(reqwest::header::ACCEPT, "application/json").form(&form);
-        match (auth, secret) {
-            (ClientAuth::Basic, Some(secret)) => {
-                let (id, secret) = basic_credentials(config.client_id.as_str(), secret);
-                request.basic_auth(id, Some(secret))
-            }
-            _ => request,
-        }
-    };
+    let mut request = http::request(Method::POST, url);
+    if let (ClientAuth::Basic, Some(secret)) = (auth, secret) {
+        use base64::Engine as _;
+        let (id, secret) = basic_credentials(config.client_id.as_str(), secret);
+        let pair = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+        request = request.header(header::AUTHORIZATION, http::credential("Basic", &pair)?);
+    }
     // The revocation endpoint is the authorization server's, and asks for a nonce as its token endpoint does.
     let proven = dpop.map(|key| Proven { key, token: None, refusal: NonceRefusal::TokenEndpoint });
-    crate::http::send(build, "POST", url, proven).await
+    http::send(client, http::with_form(request, form)?, proven).await
 }
 
 /// The user name and password of HTTP Basic client authentication: RFC 6749 §2.3.1 has both encoded with

@@ -34,12 +34,13 @@ use crate::auth::pkce::AttemptSecrets;
 use crate::config::{Config, ConfigError, Endpoints, ProviderEndpoints, DEFAULT_HTTP_TIMEOUT};
 use crate::dpop::DpopKey;
 use crate::error::{Error, Result};
+use crate::http::Http;
+use crate::os::{Clock, SystemClock};
 use crate::state::{AuthView, Notice, Phase};
 use crate::tokens::keychain::{Keychain, KeychainError, KEYCHAIN_TIMEOUT};
-use crate::tokens::lock;
+use crate::tokens::lock::{self, FileLocks, Locks};
 use crate::tokens::{
-    expiry_from, granted_scopes, unix_now, Account, Binding, StoredSession, EXPIRY_SKEW, FORMAT_VERSION,
-    OLDEST_FORMAT_VERSION,
+    expiry_from, granted_scopes, Account, Binding, StoredSession, EXPIRY_SKEW, FORMAT_VERSION, OLDEST_FORMAT_VERSION,
 };
 
 mod decide;
@@ -64,10 +65,37 @@ pub trait Shell: Send + Sync + 'static {
 /// [`Accounts`](crate::accounts::Accounts) of the window and the light tray, a command's own channel).
 pub type Views = Box<dyn Fn(&AuthView) + Send + Sync>;
 
+/// What a service does to the world besides the keychain and the desktop: its HTTP requests, the renewal lock
+/// it shares with the user's other processes, and the clock that says whether a token is due. [`Effects::system`]
+/// is the real world; a test gives its own, and runs the service without a network, a lock file or waiting.
+#[derive(Clone)]
+pub struct Effects {
+    /// Every request to the provider and the resource.
+    pub http: Http,
+    /// One renewal at a time per profile.
+    pub locks: Arc<dyn Locks>,
+    /// The time expiry is judged by.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Effects {
+    /// The network (each request bounded by `http_timeout`), the file locks every Gatehouse process of the user
+    /// shares for `keychain`'s sessions, and the computer's clock.
+    pub fn system(keychain: &Keychain, http_timeout: Duration) -> Effects {
+        Effects {
+            http: Http::system(http_timeout),
+            locks: Arc::new(FileLocks::of_service(keychain.service())),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
 /// One profile's sign-in: its session (restored, renewed, signed out), its sign-in attempt, and the view of both.
 pub struct ProfileService {
     config: std::result::Result<Config, ConfigError>,
-    http: reqwest::Client,
+    http: Http,
+    locks: Arc<dyn Locks>,
+    clock: Arc<dyn Clock>,
     keychain: Keychain,
     shell: Box<dyn Shell>,
     views: Views,
@@ -92,16 +120,25 @@ type SessionGuard<'a> = MutexGuard<'a, Option<StoredSession>>;
 
 impl ProfileService {
     /// A service for `config` (or the error that stops it), keeping sessions under `keychain`, with `shell` for
-    /// the desktop and `views` for its views.
-    ///
-    /// # Errors
-    /// [`Error::Internal`] if the HTTP client cannot be built.
+    /// the desktop and `views` for its views, in the real world ([`Effects::system`]).
     pub fn new(
         config: std::result::Result<Config, ConfigError>,
         keychain: Keychain,
         shell: impl Shell,
         views: Views,
-    ) -> Result<Arc<ProfileService>> {
+    ) -> Arc<ProfileService> {
+        let effects = Effects::system(&keychain, config.as_ref().map_or(DEFAULT_HTTP_TIMEOUT, |c| c.http_timeout));
+        ProfileService::with_effects(config, keychain, shell, views, effects)
+    }
+
+    /// As [`ProfileService::new`], with `effects` for the network, the lock and the clock.
+    pub fn with_effects(
+        config: std::result::Result<Config, ConfigError>,
+        keychain: Keychain,
+        shell: impl Shell,
+        views: Views,
+        effects: Effects,
+    ) -> Arc<ProfileService> {
         let provider = config.as_ref().ok().map(|c| c.display_name.clone());
         let profile = config.as_ref().map_or("", |c| c.profile.as_str());
         let mut view = AuthView::initial(profile, provider);
@@ -109,10 +146,12 @@ impl ProfileService {
             view.phase = Phase::ConfigError;
             view.notice = Some(Notice::error(&Error::Config(e.clone())));
         }
-        let http = crate::http::client(config.as_ref().map_or(DEFAULT_HTTP_TIMEOUT, |c| c.http_timeout))?;
-        Ok(Arc::new(ProfileService {
+        let Effects { http, locks, clock } = effects;
+        Arc::new(ProfileService {
             config,
             http,
+            locks,
+            clock,
             keychain,
             shell: Box::new(shell),
             views,
@@ -126,7 +165,12 @@ impl ProfileService {
             view: Mutex::new(view),
             device_polling: AtomicBool::new(false),
             device_cancel: tokio::sync::Notify::new(),
-        }))
+        })
+    }
+
+    /// Seconds since the Unix epoch, by the service's clock.
+    fn now(&self) -> u64 {
+        self.clock.now()
     }
 
     /// What the window should show now.
@@ -225,17 +269,17 @@ impl ProfileService {
             return Err(Error::DpopBound);
         }
         let current = session.as_ref().ok_or(Error::NotSignedIn)?;
-        if !current.due_within(unix_now(), min_ttl) {
+        if !current.due_within(self.now(), min_ttl) {
             return current.access_token.clone().ok_or(Error::NotSignedIn);
         }
         // The provider's tokens don't live that long: no renewal can help, so none is spent.
         if current.outlives_tokens(min_ttl) {
-            return Err(too_short(current, min_ttl));
+            return Err(too_short(current, min_ttl, self.now()));
         }
         if !current.renewable() {
             // Nothing can be renewed, but the token may still be good for a shorter need: the session stays
             // (it ends only once the token itself has expired, below in `fail`).
-            let now = unix_now();
+            let now = self.now();
             if current.due_within(now, Duration::ZERO) {
                 let e = Error::SignInNeeded;
                 self.fail(config, &mut session, e.clone()).await;
@@ -257,8 +301,8 @@ impl ProfileService {
         }
         let current = session.as_ref().ok_or(Error::NotSignedIn)?;
         match current.access_token.clone() {
-            Some(token) if !current.due_within(unix_now(), min_ttl) => Ok(token),
-            _ => Err(too_short(current, min_ttl)),
+            Some(token) if !current.due_within(self.now(), min_ttl) => Ok(token),
+            _ => Err(too_short(current, min_ttl, self.now())),
         }
     }
 
@@ -364,15 +408,13 @@ pub enum Reopened {
     Nothing,
 }
 
-/// Takes `profile`'s renewal lock among `service`'s, shared with every other Gatehouse process of this user,
-/// waiting at most `patience`.
+/// Takes `profile`'s renewal lock among `locks` (for [`FileLocks`], shared with every other Gatehouse process of
+/// this user), waiting at most `patience`.
 ///
 /// # Errors
 /// [`Error::RenewalBusy`] after `patience`; [`Error::Internal`] when the lock can't be made.
-pub(crate) async fn renewal_lock(service: &str, profile: &str, patience: Duration) -> Result<lock::RenewalLock> {
-    let dir = lock::lock_dir(service)
-        .ok_or_else(|| Error::Internal("no runtime or cache directory for the renewal lock".into()))?;
-    lock::acquire(&dir, profile, patience).await.map_err(|e| match e {
+pub(crate) async fn renewal_lock(locks: &dyn Locks, profile: &str, patience: Duration) -> Result<lock::RenewalLock> {
+    lock::acquire_in(locks, profile, patience).await.map_err(|e| match e {
         lock::LockError::Busy => Error::RenewalBusy,
         lock::LockError::Unavailable(why) => Error::Internal(why),
     })
@@ -385,9 +427,8 @@ pub fn client_secrets_service(service: &str) -> String {
 }
 
 /// Why `session` can't give a token that lasts `min_ttl`: the provider's tokens don't live that long.
-fn too_short(session: &StoredSession, min_ttl: Duration) -> Error {
-    let lifetime =
-        session.lifetime.or_else(|| session.expires_at.map(|at| at.saturating_sub(unix_now()))).unwrap_or_default();
+fn too_short(session: &StoredSession, min_ttl: Duration, now: u64) -> Error {
+    let lifetime = session.lifetime.or_else(|| session.expires_at.map(|at| at.saturating_sub(now))).unwrap_or_default();
     Error::LifetimeTooShort { lifetime, wanted: min_ttl.as_secs() }
 }
 
@@ -408,7 +449,7 @@ impl Drop for Polling<'_> {
 }
 
 /// What the window shows of a sign-in with a code: the code, the links, and a QR code of the most complete link.
-fn device_code_view(details: &flow::DeviceAuthorization) -> crate::state::DeviceCode {
+fn device_code_view(details: &flow::DeviceAuthorization, now: u64) -> crate::state::DeviceCode {
     let complete = details.verification_uri_complete().map(|c| c.secret().to_owned());
     let link = complete.clone().unwrap_or_else(|| details.verification_uri().to_string());
     crate::state::DeviceCode {
@@ -416,7 +457,7 @@ fn device_code_view(details: &flow::DeviceAuthorization) -> crate::state::Device
         verification_uri: details.verification_uri().to_string(),
         verification_uri_complete: complete,
         qr: qr_svg(&link),
-        expires_at: unix_now() + details.expires_in().as_secs(),
+        expires_at: now + details.expires_in().as_secs(),
     }
 }
 

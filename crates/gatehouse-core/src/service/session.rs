@@ -230,7 +230,7 @@ impl ProfileService {
         // token again.
         let held = session.as_ref().ok_or(Error::NotSignedIn)?;
         let read = self.keychain.load_if_changed(&config.profile).await;
-        match decide::elsewhere(read, held, unix_now(), fresh_for) {
+        match decide::elsewhere(read, held, self.now(), fresh_for) {
             Ok(Elsewhere::Nobody) => {}
             Ok(Elsewhere::Renewed(renewed)) => {
                 tracing::info!("using the tokens another Gatehouse process renewed");
@@ -265,7 +265,7 @@ impl ProfileService {
             }
         }
         next.access_token = Some(tokens.access_token().clone());
-        next.expires_at = expiry_from(unix_now(), tokens.expires_in());
+        next.expires_at = expiry_from(self.now(), tokens.expires_in());
         next.lifetime = tokens.expires_in().map(|d| d.as_secs());
         // RFC 9449 §5: the access token goes with the scheme its `token_type` names.
         // The key stays with the refresh token it proved (a refresh answer may not rotate it).
@@ -323,7 +323,7 @@ impl ProfileService {
     pub(super) async fn renewal_lock(&self, config: &Config) -> Result<lock::RenewalLock> {
         // Long enough for another process's whole renewal: a token request, discovery, and a keychain save.
         let patience = config.http_timeout * 2 + KEYCHAIN_TIMEOUT * 2;
-        renewal_lock(self.keychain.service(), &config.profile, patience).await
+        renewal_lock(self.locks.as_ref(), &config.profile, patience).await
     }
 
     /// Shows the resource for `session`, then the notice its outcome calls for. Returns whether it succeeded.
@@ -360,7 +360,7 @@ impl ProfileService {
         session: &mut SessionGuard<'_>,
     ) -> Result<Option<KeychainError>> {
         let mut unsaved = None;
-        if session.as_ref().is_some_and(|s| s.needs_refresh(unix_now())) {
+        if session.as_ref().is_some_and(|s| s.needs_refresh(self.now())) {
             unsaved = self.refresh_locked(config, session, EXPIRY_SKEW).await?;
         }
         let mut refreshed = false;
@@ -401,7 +401,7 @@ impl ProfileService {
                 issuer_aliases: &config.issuer_aliases,
                 client_id: config.client_id.as_str(),
                 nonce,
-                now: unix_now(),
+                now: self.now(),
             };
             let keys = self.signing_keys(endpoints, id_token).await?;
             return id_token::verify(id_token, keys.as_deref(), &expected);
@@ -478,6 +478,9 @@ impl ProfileService {
             AfterFailure::Keep => tracing::warn!(kind = e.kind(), "session operation failed; session kept: {e}"),
         }
         self.update(|view| view.notice = Some(Notice::error(&e)));
+        // The phase follows: a window showing this service (the token was asked for by another program) must not
+        // go on saying "signed in" over an ended session.
+        self.settle(session);
     }
 
     /// Ends the session in `session`, which can't go on, revoking what can still be revoked first when `revoke`

@@ -38,7 +38,7 @@ impl ProfileService {
         let endpoints = self.endpoints(config).await?;
         // The browser goes only where something answers: a provider that is down is said here, not as a dead
         // page in the browser.
-        crate::http::reachable(&endpoints.authorization).await?;
+        self.http.reachable(&endpoints.authorization).await?;
         // RFC 8252 §7.3: a loopback redirect gets a fresh port for each attempt, open only while it is pending.
         let listener = match config.loopback() {
             Some(ip) => Some(loopback::bind(&config.redirect_uri, ip).await?),
@@ -80,7 +80,7 @@ impl ProfileService {
         self.stop_device_sign_in();
         self.update(|view| {
             view.phase = Phase::WaitingForBrowser;
-            view.sign_in_expires_at = Some(unix_now() + config.sign_in_timeout.as_secs());
+            view.sign_in_expires_at = Some(self.now() + config.sign_in_timeout.as_secs());
             view.sign_in_link = Some(url.to_string());
             view.sign_in_redirect = Some(shown_redirect);
             view.device_flow = endpoints.device_authorization.is_some();
@@ -358,7 +358,7 @@ impl ProfileService {
                 return Err(e);
             }
         };
-        let stored = new_session(config, endpoints, tokens, account, dpop, bearer_access);
+        let stored = new_session(config, endpoints, tokens, account, dpop, bearer_access, self.now());
         // The entry is the truth: under the profile's lock, look at it again before writing. Another process
         // (the window, or `gatehouse sign-in`) may have signed in meanwhile; its session is kept, and this new
         // grant undone, so that neither grant is left alive with nobody holding it, and no process ever takes on
@@ -531,7 +531,7 @@ impl ProfileService {
             .sign_in_with_device(|details| {
                 // The browser attempt gives way only once there is a code to show instead.
                 let _ = self.pending.cancel(None);
-                let code = device_code_view(details);
+                let code = device_code_view(details, self.now());
                 self.update(|view| {
                     view.device_code = Some(code);
                     view.sign_in_link = None;
@@ -566,13 +566,14 @@ fn new_session(
     account: Account,
     dpop: Option<&DpopKey>,
     bearer_access: bool,
+    now: u64,
 ) -> StoredSession {
     StoredSession {
         v: FORMAT_VERSION,
         binding: Some(Binding::recorded(config, endpoints)),
         access_token: Some(tokens.access_token().clone()),
         refresh_token: tokens.refresh_token().cloned(),
-        expires_at: expiry_from(unix_now(), tokens.expires_in()),
+        expires_at: expiry_from(now, tokens.expires_in()),
         scopes: granted_scopes(
             tokens.scopes().map(|s| s.iter().map(|s| s.to_string()).collect()),
             &config.scopes,

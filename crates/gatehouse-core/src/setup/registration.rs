@@ -2,6 +2,7 @@
 //! a save replaced or a removal ended (RFC 7592).
 
 use super::*;
+use crate::http::{self, header, Http, Method};
 
 /// Registers Gatehouse at `endpoint` as a native public client (RFC 7591 §2, §3.1): no secret
 /// (`token_endpoint_auth_method` none, RFC 8252 §8.4), its redirect URI, and the grants it uses.
@@ -10,7 +11,7 @@ use super::*;
 /// [`Error::Setup`] when the provider refuses (with its `error` and description, §3.2.2), or answers without a
 /// client ID; [`Error::Network`] when unreachable.
 pub async fn register(
-    http: &reqwest::Client,
+    http: &Http,
     endpoint: &Url,
     config: &Config,
     endpoints: &ProviderEndpoints,
@@ -88,21 +89,15 @@ impl From<Error> for Refused {
 }
 
 async fn register_with(
-    http: &reqwest::Client,
+    client: &Http,
     endpoint: &Url,
     trusted: &[&Url],
     body: &serde_json::Value,
 ) -> std::result::Result<Registered, Refused> {
-    let response = http
-        .post(endpoint.clone())
-        .header(reqwest::header::ACCEPT, "application/json")
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .map_err(|e| Error::Network(crate::http::describe_transport_error(&e)))?;
-    let status = response.status();
-    let body = crate::http::read_body(response).await?;
+    let request = http::request(Method::POST, endpoint).header(header::CONTENT_TYPE, "application/json");
+    let answer = client.send(http::with_body(request, body.to_string().into_bytes())?).await?;
+    let status = answer.status;
+    let body = answer.body?;
     // A refusal may come as an error object (RFC 7591 §3.2.2) or as anything else (a 401 page where an initial
     // access token is required): either way, the way on is a client made in the provider's console.
     let answer: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
@@ -163,14 +158,11 @@ pub(super) fn trusted_management_uri(uri: &Url, trusted: &[&Url]) -> bool {
 ///
 /// # Errors
 /// [`Error::Network`] when unreachable; [`Error::BadResponse`] when the provider refuses.
-pub async fn unregister(http: &reqwest::Client, registration: &Registration) -> Result<()> {
-    let response = http
-        .delete(registration.client_uri.clone())
-        .bearer_auth(&registration.access_token)
-        .send()
-        .await
-        .map_err(|e| Error::Network(crate::http::describe_transport_error(&e)))?;
-    match response.status().as_u16() {
+pub async fn unregister(client: &Http, registration: &Registration) -> Result<()> {
+    let request = http::request(Method::DELETE, &registration.client_uri)
+        .header(header::AUTHORIZATION, http::credential("Bearer", &registration.access_token)?);
+    let answer = client.send(http::with_body(request, Vec::new())?).await?;
+    match answer.status.as_u16() {
         200..=299 | 401 | 404 => Ok(()),
         status => Err(Error::BadResponse(format!("deleting the client registration was refused ({status})"))),
     }

@@ -93,8 +93,9 @@ fn a_preset_draft_is_the_preset_and_what_the_person_gave() {
 
 #[tokio::test]
 async fn a_draft_the_config_would_refuse_is_a_problem_on_its_field() {
-    let http = reqwest::Client::new();
+    let (http, provider) = crate::http::scripted::Scripted::new().start();
     let findings = check(&draft("keycloak"), "keycloak", &http, &[]).await;
+    assert!(provider.requests().is_empty(), "refused before any request");
     assert!(!findings.usable);
     let at: Vec<_> = findings.items.iter().map(|i| i.field).collect();
     assert_eq!(at, [Some(field::DOMAIN), Some(field::REALM), Some(field::CLIENT_ID)], "{:?}", findings.items);

@@ -31,9 +31,73 @@ use std::time::Duration;
 const RETRY: Duration = Duration::from_millis(20);
 
 /// A held renewal lock; dropping it releases the lock.
-#[derive(Debug)]
 pub struct RenewalLock {
-    _file: File,
+    _held: Box<dyn Send + Sync>,
+}
+
+impl RenewalLock {
+    /// A lock held for as long as `held` lives.
+    pub fn holding(held: impl Send + Sync + 'static) -> RenewalLock {
+        RenewalLock { _held: Box::new(held) }
+    }
+}
+
+impl std::fmt::Debug for RenewalLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RenewalLock")
+    }
+}
+
+/// Where renewal locks are held: [`FileLocks`], which every process of the user shares, or a test's own.
+pub trait Locks: Send + Sync + 'static {
+    /// Takes `profile`'s lock if nobody holds it, without waiting: `Ok(None)` when somebody does.
+    ///
+    /// # Errors
+    /// [`LockError::Unavailable`] when the lock can't be made.
+    fn try_lock(&self, profile: &str) -> Result<Option<RenewalLock>, LockError>;
+}
+
+/// OS file locks, one file per profile, in [`lock_dir`] (the place is looked for at each lock, as conditions
+/// such as a runtime directory made at login may change while a program runs).
+#[derive(Debug, Clone)]
+pub struct FileLocks {
+    place: Place,
+}
+
+#[derive(Debug, Clone)]
+enum Place {
+    Service(String),
+    Dir(PathBuf),
+}
+
+impl FileLocks {
+    /// The locks of the keychain service `service`, in its [`lock_dir`].
+    pub fn of_service(service: &str) -> FileLocks {
+        FileLocks { place: Place::Service(service.to_owned()) }
+    }
+
+    /// The locks in `dir`.
+    pub fn in_dir(dir: &Path) -> FileLocks {
+        FileLocks { place: Place::Dir(dir.to_owned()) }
+    }
+}
+
+impl Locks for FileLocks {
+    fn try_lock(&self, profile: &str) -> Result<Option<RenewalLock>, LockError> {
+        let dir = match &self.place {
+            Place::Dir(dir) => dir.clone(),
+            Place::Service(service) => lock_dir(service)
+                .ok_or_else(|| LockError::Unavailable("no runtime or cache directory for the renewal lock".into()))?,
+        };
+        let path = dir.join(format!("{}.lock", file_name(profile)));
+        let unavailable = |e: std::io::Error| LockError::Unavailable(format!("{}: {e}", path.display()));
+        let file = open(&dir, &path).map_err(unavailable)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(RenewalLock::holding(file))),
+            Err(TryLockError::WouldBlock) => Ok(None),
+            Err(TryLockError::Error(e)) => Err(unavailable(e)),
+        }
+    }
 }
 
 /// Why the lock couldn't be taken.
@@ -100,20 +164,44 @@ fn choose_dir(service: &str, uid: u32, runtime: &Path, tmp: &Path, passwd: &str)
 /// # Errors
 /// [`LockError::Busy`] after `patience`; [`LockError::Unavailable`] when the lock file can't be opened.
 pub async fn acquire(dir: &Path, profile: &str, patience: Duration) -> Result<RenewalLock, LockError> {
-    let path = dir.join(format!("{}.lock", file_name(profile)));
-    let file = open(dir, &path).map_err(|e| LockError::Unavailable(format!("{}: {e}", path.display())))?;
+    acquire_in(&FileLocks::in_dir(dir), profile, patience).await
+}
+
+/// Takes `profile`'s lock among `locks`, waiting at most `patience` for its holder to release it.
+///
+/// # Errors
+/// [`LockError::Busy`] after `patience`; [`LockError::Unavailable`] when the lock can't be made.
+pub async fn acquire_in(locks: &dyn Locks, profile: &str, patience: Duration) -> Result<RenewalLock, LockError> {
     let deadline = tokio::time::Instant::now() + patience;
     loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(RenewalLock { _file: file }),
-            Err(TryLockError::WouldBlock) if tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(RETRY).await;
-            }
-            Err(TryLockError::WouldBlock) => return Err(LockError::Busy),
-            Err(TryLockError::Error(e)) => {
-                return Err(LockError::Unavailable(format!("{}: {e}", path.display())));
+        if let Some(lock) = locks.try_lock(profile)? {
+            return Ok(lock);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(LockError::Busy);
+        }
+        tokio::time::sleep(RETRY).await;
+    }
+}
+
+/// Locks held in this process alone: for tests, where no other process shares the sessions.
+#[cfg(test)]
+#[derive(Debug, Clone, Default)]
+pub(crate) struct MemoryLocks {
+    held: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+}
+
+#[cfg(test)]
+impl Locks for MemoryLocks {
+    fn try_lock(&self, profile: &str) -> Result<Option<RenewalLock>, LockError> {
+        struct Held(MemoryLocks, String);
+        impl Drop for Held {
+            fn drop(&mut self) {
+                self.0.held.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.1);
             }
         }
+        let taken = self.held.lock().unwrap_or_else(|p| p.into_inner()).insert(profile.to_owned());
+        Ok(taken.then(|| RenewalLock::holding(Held(self.clone(), profile.to_owned()))))
     }
 }
 

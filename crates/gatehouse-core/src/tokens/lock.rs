@@ -24,7 +24,9 @@
 //! not a symbolic link, and reachable by nobody else; anything else is refused, never followed.
 
 use std::fs::{File, OpenOptions, TryLockError};
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::time::Duration;
 
 /// How often a waiting process tries the lock again.
@@ -50,53 +52,37 @@ impl std::fmt::Debug for RenewalLock {
 
 /// Where renewal locks are held: [`FileLocks`], which every process of the user shares, or a test's own.
 pub trait Locks: Send + Sync + 'static {
-    /// Takes `profile`'s lock if nobody holds it, without waiting: `Ok(None)` when somebody does.
+    /// Takes `profile`'s lock, waiting at most `patience` for its holder to let go.
     ///
     /// # Errors
-    /// [`LockError::Unavailable`] when the lock can't be made.
-    fn try_lock(&self, profile: &str) -> Result<Option<RenewalLock>, LockError>;
+    /// [`LockError::Busy`] after `patience`; [`LockError::Unavailable`] when the lock can't be made.
+    fn acquire<'a>(&'a self, profile: &'a str, patience: Duration) -> Waiting<'a>;
 }
+
+/// A lock being waited for.
+pub type Waiting<'a> = Pin<Box<dyn Future<Output = Result<RenewalLock, LockError>> + Send + 'a>>;
 
 /// OS file locks, one file per profile, in [`lock_dir`] (the place is looked for at each lock, as conditions
 /// such as a runtime directory made at login may change while a program runs).
 #[derive(Debug, Clone)]
 pub struct FileLocks {
-    place: Place,
-}
-
-#[derive(Debug, Clone)]
-enum Place {
-    Service(String),
-    Dir(PathBuf),
+    service: String,
 }
 
 impl FileLocks {
     /// The locks of the keychain service `service`, in its [`lock_dir`].
     pub fn of_service(service: &str) -> FileLocks {
-        FileLocks { place: Place::Service(service.to_owned()) }
-    }
-
-    /// The locks in `dir`.
-    pub fn in_dir(dir: &Path) -> FileLocks {
-        FileLocks { place: Place::Dir(dir.to_owned()) }
+        FileLocks { service: service.to_owned() }
     }
 }
 
 impl Locks for FileLocks {
-    fn try_lock(&self, profile: &str) -> Result<Option<RenewalLock>, LockError> {
-        let dir = match &self.place {
-            Place::Dir(dir) => dir.clone(),
-            Place::Service(service) => lock_dir(service)
-                .ok_or_else(|| LockError::Unavailable("no runtime or cache directory for the renewal lock".into()))?,
-        };
-        let path = dir.join(format!("{}.lock", file_name(profile)));
-        let unavailable = |e: std::io::Error| LockError::Unavailable(format!("{}: {e}", path.display()));
-        let file = open(&dir, &path).map_err(unavailable)?;
-        match file.try_lock() {
-            Ok(()) => Ok(Some(RenewalLock::holding(file))),
-            Err(TryLockError::WouldBlock) => Ok(None),
-            Err(TryLockError::Error(e)) => Err(unavailable(e)),
-        }
+    fn acquire<'a>(&'a self, profile: &'a str, patience: Duration) -> Waiting<'a> {
+        Box::pin(async move {
+            let dir = lock_dir(&self.service)
+                .ok_or_else(|| LockError::Unavailable("no runtime or cache directory for the renewal lock".into()))?;
+            acquire(&dir, profile, patience).await
+        })
     }
 }
 
@@ -159,28 +145,26 @@ fn choose_dir(service: &str, uid: u32, runtime: &Path, tmp: &Path, passwd: &str)
     home.map(|home| home.join("locks"))
 }
 
-/// Takes `profile`'s renewal lock in `dir`, waiting at most `patience` for another process to release it.
+/// Takes `profile`'s renewal lock in `dir`, waiting at most `patience` for another process to release it. The
+/// lock file stays open while it waits.
 ///
 /// # Errors
 /// [`LockError::Busy`] after `patience`; [`LockError::Unavailable`] when the lock file can't be opened.
 pub async fn acquire(dir: &Path, profile: &str, patience: Duration) -> Result<RenewalLock, LockError> {
-    acquire_in(&FileLocks::in_dir(dir), profile, patience).await
-}
-
-/// Takes `profile`'s lock among `locks`, waiting at most `patience` for its holder to release it.
-///
-/// # Errors
-/// [`LockError::Busy`] after `patience`; [`LockError::Unavailable`] when the lock can't be made.
-pub async fn acquire_in(locks: &dyn Locks, profile: &str, patience: Duration) -> Result<RenewalLock, LockError> {
+    let path = dir.join(format!("{}.lock", file_name(profile)));
+    let file = open(dir, &path).map_err(|e| LockError::Unavailable(format!("{}: {e}", path.display())))?;
     let deadline = tokio::time::Instant::now() + patience;
     loop {
-        if let Some(lock) = locks.try_lock(profile)? {
-            return Ok(lock);
+        match file.try_lock() {
+            Ok(()) => return Ok(RenewalLock::holding(file)),
+            Err(TryLockError::WouldBlock) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(RETRY).await;
+            }
+            Err(TryLockError::WouldBlock) => return Err(LockError::Busy),
+            Err(TryLockError::Error(e)) => {
+                return Err(LockError::Unavailable(format!("{}: {e}", path.display())));
+            }
         }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(LockError::Busy);
-        }
-        tokio::time::sleep(RETRY).await;
     }
 }
 
@@ -192,8 +176,9 @@ pub(crate) struct MemoryLocks {
 }
 
 #[cfg(test)]
-impl Locks for MemoryLocks {
-    fn try_lock(&self, profile: &str) -> Result<Option<RenewalLock>, LockError> {
+impl MemoryLocks {
+    /// Takes `profile`'s lock if nobody holds it.
+    pub(crate) fn try_lock(&self, profile: &str) -> Option<RenewalLock> {
         struct Held(MemoryLocks, String);
         impl Drop for Held {
             fn drop(&mut self) {
@@ -201,7 +186,25 @@ impl Locks for MemoryLocks {
             }
         }
         let taken = self.held.lock().unwrap_or_else(|p| p.into_inner()).insert(profile.to_owned());
-        Ok(taken.then(|| RenewalLock::holding(Held(self.clone(), profile.to_owned()))))
+        taken.then(|| RenewalLock::holding(Held(self.clone(), profile.to_owned())))
+    }
+}
+
+#[cfg(test)]
+impl Locks for MemoryLocks {
+    fn acquire<'a>(&'a self, profile: &'a str, patience: Duration) -> Waiting<'a> {
+        Box::pin(async move {
+            let deadline = tokio::time::Instant::now() + patience;
+            loop {
+                if let Some(lock) = self.try_lock(profile) {
+                    return Ok(lock);
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(LockError::Busy);
+                }
+                tokio::time::sleep(RETRY).await;
+            }
+        })
     }
 }
 

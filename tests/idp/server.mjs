@@ -13,10 +13,14 @@
 //   IDP_DPOP=off           turn off DPoP (RFC 9449), which is on by default: tokens are then Bearer tokens
 //   IDP_SPLIT_METADATA=1   list revocation_endpoint only in RFC 8414 metadata (/.well-known/oauth-authorization-server),
 //                          not in the OpenID discovery document, as some servers do
+//
+// Two more resources, /api/a and /api/b, each take only a JWT access token for its own audience (RFC 8707 resource
+// indicators, RFC 9068 tokens): tokens narrowed to them come from a refresh grant with `resource`, or from token
+// exchange (RFC 8693), which the provider lists.
 import { createHash, randomBytes } from 'node:crypto';
 
-import { calculateJwkThumbprint, decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
-import Provider from 'oidc-provider';
+import { calculateJwkThumbprint, createRemoteJWKSet, decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
+import Provider, { errors } from 'oidc-provider';
 
 import { fileAdapter } from './file-adapter.mjs';
 
@@ -42,6 +46,11 @@ const SECRET_CLIENT = { client_id: 'gatehouse-with-secret', client_secret: 'p+q/
 const POST_SECRET_CLIENT = { client_id: 'gatehouse-secret-post', client_secret: 'posted+secret/=' };
 const INTROSPECTION_CLIENT = { client_id: 'gatehouse-tests', client_secret: 'introspection-only-test-secret' };
 
+// The resources tokens can be narrowed to (RFC 8707), and the scopes each knows.
+const NARROW_RESOURCES = { [`${issuer}/api/a`]: 'a:read a:write', [`${issuer}/api/b`]: 'b:read' };
+const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+
 const events = [];
 const sha256 = (value) => createHash('sha256').update(value).digest('hex');
 function record(name, details = {}) {
@@ -65,8 +74,8 @@ const configuration = {
       // The private-use scheme, and the loopback redirects of RFC 8252 §7.3, whose port oidc-provider ignores
       // for native clients (§7.3: "any port").
       redirect_uris: [redirectUri, 'http://127.0.0.1/callback', 'http://[::1]/callback'],
-      // RFC 8628: `gatehouse sign-in --device`, for a machine with no browser.
-      grant_types: ['authorization_code', 'refresh_token', ...(device ? ['urn:ietf:params:oauth:grant-type:device_code'] : [])],
+      // RFC 8628: `gatehouse sign-in --device`, for a machine with no browser. RFC 8693: narrowed tokens.
+      grant_types: ['authorization_code', 'refresh_token', TOKEN_EXCHANGE, ...(device ? ['urn:ietf:params:oauth:grant-type:device_code'] : [])],
       response_types: ['code'],
     },
     {
@@ -74,7 +83,8 @@ const configuration = {
       application_type: 'native',
       token_endpoint_auth_method: 'none',
       redirect_uris: [redirectUri],
-      grant_types: ['authorization_code'],
+      // Without a refresh token, a narrowed token can only come from token exchange (RFC 8693).
+      grant_types: ['authorization_code', TOKEN_EXCHANGE],
       response_types: ['code'],
     },
     {
@@ -131,6 +141,19 @@ const configuration = {
     // when the provider is removed.
     registration: { enabled: true, initialAccessToken: false },
     registrationManagement: { enabled: true, rotateRegistrationAccessToken: false },
+    // RFC 8707: a sign-in may name the resources its tokens will be narrowed to, and a refresh grant then asks for
+    // one of them. A token for a resource is a JWT for that audience (RFC 9068); with none asked for, tokens are
+    // for userinfo and /api/resource, as before.
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: async () => undefined,
+      useGrantedResource: async () => false,
+      getResourceServerInfo: async (ctx, indicator) => {
+        const scope = NARROW_RESOURCES[indicator];
+        if (!scope) throw new errors.InvalidTarget();
+        return { scope, audience: indicator, accessTokenTTL: accessTokenTtl, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'RS256' } } };
+      },
+    },
   },
   // Issue a refresh token to every client allowed the refresh_token grant. By default oidc-provider drops
   // offline_access (and so the refresh token) unless the request also says prompt=consent (OIDC Core §11);
@@ -158,6 +181,34 @@ const configuration = {
 };
 
 const provider = new Provider(issuer, configuration);
+
+// RFC 8693 token exchange: an access token this provider issued to the same client, for one narrowed to a
+// listed resource and to scopes of the same grant.
+provider.registerGrantType(TOKEN_EXCHANGE, async (ctx) => {
+  const { params, client } = ctx.oidc;
+  if (params.subject_token_type !== ACCESS_TOKEN_TYPE) throw new errors.InvalidRequest('subject_token_type must be an access token');
+  if (params.requested_token_type && params.requested_token_type !== ACCESS_TOKEN_TYPE) throw new errors.InvalidRequest('only access tokens are issued');
+  const subject = await provider.AccessToken.find(params.subject_token);
+  if (!subject || subject.isExpired || subject.clientId !== client.clientId) throw new errors.InvalidGrant('subject_token is not an active token of this client');
+  const grant = await provider.Grant.find(subject.grantId);
+  if (!grant) throw new errors.InvalidGrant('the grant is gone');
+  const resource = params.resource;
+  if (resource && !NARROW_RESOURCES[resource]) throw new errors.InvalidTarget();
+  const known = resource ? NARROW_RESOURCES[resource].split(' ') : [...subject.scopes];
+  const asked = params.scope ? params.scope.split(' ') : known;
+  const at = new provider.AccessToken({ accountId: subject.accountId, client, grantId: subject.grantId, gty: 'token_exchange' });
+  if (resource) {
+    at.resourceServer = new provider.ResourceServer(resource, { scope: NARROW_RESOURCES[resource], audience: resource, accessTokenTTL: accessTokenTtl, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'RS256' } } });
+    at.scope = grant.getResourceScopeFiltered(resource, asked.filter((s) => known.includes(s)));
+  } else {
+    at.scope = asked.filter((s) => subject.scopes.has(s)).join(' ');
+  }
+  const value = await at.save();
+  record('token_exchange.success', { resource, scope: at.scope });
+  ctx.body = { access_token: value, issued_token_type: ACCESS_TOKEN_TYPE, token_type: 'Bearer', expires_in: at.expiration, scope: at.scope };
+}, ['subject_token', 'subject_token_type', 'requested_token_type', 'resource', 'scope']);
+
+const signingKeys = createRemoteJWKSet(new URL(`${issuer}/jwks`));
 
 for (const name of ['grant.success', 'grant.error', 'grant.revoked', 'authorization.success', 'authorization.error', 'revocation.error', 'server_error', 'registration_create.success', 'registration_create.error', 'registration_delete.success']) {
   provider.on(name, (ctx, err) => {
@@ -268,6 +319,24 @@ async function checkProof(ctx, tokenValue, jkt) {
 }
 
 provider.use(async (ctx, next) => {
+  if (NARROW_RESOURCES[`${issuer}${ctx.path}`]) {
+    // A resource of its own audience (RFC 8707, RFC 9068 §4): a JWT this provider signed, for this resource only.
+    const audience = `${issuer}${ctx.path}`;
+    const match = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/.exec(ctx.get('authorization'));
+    try {
+      if (!match) throw new Error('no Bearer token');
+      const { payload } = await jwtVerify(match[1], signingKeys, { issuer, audience, typ: 'at+jwt' });
+      record('narrowed.served', { resource: audience, scope: payload.scope, tokenSha256: sha256(match[1]) });
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = { resource: audience, sub: payload.sub, scope: payload.scope };
+    } catch (e) {
+      record('narrowed.rejected', { resource: audience, reason: e.code ?? e.message });
+      ctx.status = 401;
+      ctx.set('WWW-Authenticate', 'Bearer error="invalid_token"');
+      ctx.body = { error: 'invalid_token' };
+    }
+    return;
+  }
   if (ctx.path === '/api/resource') {
     const match = /^(Bearer|DPoP) ([A-Za-z0-9\-._~+/]+=*)$/.exec(ctx.get('authorization'));
     const token = match ? await provider.AccessToken.find(match[2]) : undefined;

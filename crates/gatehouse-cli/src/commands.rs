@@ -22,10 +22,11 @@ use gatehouse_app::say;
 use gatehouse_app::Installation;
 use gatehouse_core::config::{Config, ConfigError};
 use gatehouse_core::error::Error;
+use gatehouse_core::error::NarrowError;
 use gatehouse_core::service::{ProfileService, Shell};
 use gatehouse_core::state::{AuthView, Phase};
 use gatehouse_core::tokens::keychain::KeychainError;
-use gatehouse_core::tokens::{unix_now, Account};
+use gatehouse_core::tokens::{unix_now, Account, Narrowing};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -70,6 +71,12 @@ enum Command {
         /// Renew the token if it expires within this many seconds.
         #[arg(long, value_name = "SECS", default_value_t = 60)]
         min_ttl: u64,
+        /// A token for this resource only (RFC 8707), one of the profile's `resources`.
+        #[arg(long, value_name = "URL")]
+        resource: Option<url::Url>,
+        /// A token with only these of the profile's scopes, space-separated (RFC 6749 §6).
+        #[arg(long, value_name = "SCOPES")]
+        scope: Option<String>,
     },
     /// Sign in: open the browser and wait for it (needs a loopback redirect_uri, http://127.0.0.1/…), or with
     /// --device show a code to enter on any device.
@@ -202,9 +209,10 @@ async fn execute(cli: Cli) -> Result<(), Error> {
     let config = installation.configs();
     match cli.command {
         Command::Status { json } => status(&installation, config, json).await,
-        Command::Token { profile, min_ttl } => {
+        Command::Token { profile, min_ttl, resource, scope } => {
             let (service, _) = open_profile(&installation, &config, profile.as_deref())?;
-            let token = service.access_token(Duration::from_secs(min_ttl)).await?;
+            let to = Narrowing::new(resource, scope.as_deref());
+            let token = service.narrowed_token(&to, Duration::from_secs(min_ttl)).await?;
             out(&[token.secret()])
         }
         Command::SignIn { profile, device: false } => {
@@ -745,6 +753,9 @@ pub fn exit_code(error: &Error) -> u8 {
         Error::LifetimeTooShort { .. } => 6,
         Error::Setting(_) | Error::Internal(_) => 1,
         Error::DpopBound => 8,
+        // The profile doesn't allow it: the config is where to change that.
+        Error::NotNarrowed(NarrowError::NotListed { .. } | NarrowError::ScopeNotAsked { .. }) => 4,
+        Error::NotNarrowed(_) => 9,
     }
 }
 

@@ -13,6 +13,9 @@ use url::Url;
 
 use crate::presets::{self, Location, Preset};
 
+mod checks;
+use checks::{check_redirect, check_resource, require_tls_or_loopback};
+
 /// The environment variable that names a config file.
 pub const CONFIG_ENV: &str = "GATEHOUSE_CONFIG";
 
@@ -50,6 +53,8 @@ struct RawConfig {
     scopes: Vec<String>,
     redirect_uri: Option<String>,
     resource_url: Option<String>,
+    #[serde(default)]
+    resources: Vec<String>,
     sign_in_timeout_secs: Option<u64>,
     http_timeout_secs: Option<u64>,
     dpop: Option<bool>,
@@ -179,6 +184,9 @@ pub struct Config {
     pub redirect_uri: Url,
     /// The protected resource to show.
     pub resource_url: Url,
+    /// The resources (RFC 8707 §2) the session's tokens may be narrowed to, asked for at sign-in; a token for any
+    /// other resource is refused before a request is made.
+    pub resources: Vec<Url>,
     /// How long a sign-in may wait for the browser.
     pub sign_in_timeout: Duration,
     /// How long one request to the provider or the resource may take.
@@ -332,6 +340,11 @@ impl Config {
         let redirect_uri = redirect_of(&raw, expansion.as_ref(), err)?;
         let resource_text = raw.resource_url.as_deref().ok_or_else(|| err("resource_url", "missing".into()))?;
         let resource_url = checked_url("resource_url", resource_text, err)?;
+        let resources = raw
+            .resources
+            .iter()
+            .map(|r| check_resource(r).map_err(|p| err("resources", p)))
+            .collect::<Result<_, _>>()?;
         let profile = raw.profile.take().unwrap_or_else(|| "default".to_owned());
         if !valid_profile_name(&profile) {
             return Err(err("profile", "use 1 to 64 letters, digits, '-' or '_'".into()));
@@ -366,6 +379,7 @@ impl Config {
             scopes: raw.scopes,
             redirect_uri,
             resource_url,
+            resources,
             sign_in_timeout,
             http_timeout,
             tenant_issuer: expansion.as_ref().is_some_and(|e| e.tenant_issuer),
@@ -723,64 +737,6 @@ pub fn is_scope_token(scope: &str) -> bool {
 
 pub fn valid_profile_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
-/// Endpoints must use TLS (RFC 6749 §3.1, §3.2; RFC 9700 §2.6), except on the loopback interface, where the
-/// traffic never leaves the machine (the bundled demo provider runs there).
-///
-/// Only an IP literal counts as loopback here (RFC 8252 §8.3): `localhost`, and `*.localhost`, are names a
-/// resolver, a hosts file or a proxy setting may send elsewhere. A URL with user information is refused: a
-/// password in it would travel with every request, and `https://good.example@evil.example/` names `evil.example`.
-fn require_tls_or_loopback(url: &Url) -> Result<(), String> {
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("must not carry a user name or password (user@host): give credentials in their own fields".into());
-    }
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if crate::http::is_loopback(url) => Ok(()),
-        "http" if crate::http::names_localhost(url) => Err(
-            "must use https: only the loopback addresses 127.0.0.1 and [::1] may use http, not the name localhost, which a resolver may send elsewhere (RFC 8252 §8.3)".into(),
-        ),
-        "http" => Err("must use https (only loopback addresses may use http)".into()),
-        other => Err(format!("must be an https URL, not {other}:")),
-    }
-}
-
-/// The two redirects a native app may use here:
-/// - RFC 8252 §7.3: `http://127.0.0.1/path` or `http://[::1]/path`, an IP literal, with no port (each sign-in
-///   listens on a fresh one) or, for providers that match it exactly, a fixed one; never `localhost` (§8.3),
-///   which a resolver or firewall could send elsewhere;
-/// - RFC 8252 §7.1: a private-use URI scheme in reverse-DNS form, which contains a period, so that it is tied to
-///   a domain the app's publisher controls.
-fn check_redirect(uri: &Url) -> Result<(), String> {
-    if uri.scheme() == "http" {
-        let loopback_literal = match uri.host() {
-            Some(url::Host::Ipv4(ip)) => ip == std::net::Ipv4Addr::LOCALHOST,
-            Some(url::Host::Ipv6(ip)) => ip == std::net::Ipv6Addr::LOCALHOST,
-            _ => false,
-        };
-        if !loopback_literal {
-            return Err(
-                "an http redirect must be the loopback address http://127.0.0.1/callback or http://[::1]/callback \
-                 (RFC 8252 §7.3, §8.3: not localhost, not another host)"
-                    .into(),
-            );
-        }
-        // RFC 8252 §7.3 wants any port accepted, and by default Gatehouse listens on a fresh one for each
-        // sign-in. Some providers match the port exactly, and a browser on the far end of an SSH tunnel needs a
-        // known one: a port written here is used as it is.
-        if uri.port() == Some(0) {
-            return Err("port 0 is not a port: leave the port out, and Gatehouse listens on a fresh one for each sign-in (RFC 8252 §7.3)".into());
-        }
-    } else if !uri.scheme().contains('.') {
-        return Err(
-            "use a private-use scheme in reverse-DNS form, such as com.example.app:/callback (RFC 8252 §7.1)".into()
-        );
-    }
-    if uri.query().is_some() || uri.fragment().is_some() {
-        return Err("must not have a query or fragment (RFC 6749 §3.1.2)".into());
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -113,6 +113,10 @@ pub enum Error {
     /// The session's tokens are bound to its DPoP key (RFC 9449), so a token alone is of no use to another tool.
     #[error("This session's tokens are bound to a key that never leaves the keychain (DPoP, RFC 9449), so another tool couldn't use them. For tokens other tools can use, add dpop = false to the profile and sign in again.")]
     DpopBound,
+    /// A token couldn't be narrowed to what was asked (RFC 8707, RFC 6749 §6, RFC 8693), and the session's own
+    /// broader token is never given instead.
+    #[error(transparent)]
+    NotNarrowed(#[from] NarrowError),
     /// Another Gatehouse process (the window, or a `gatehouse` command) signed out, or signed in another
     /// account or provider, since this one last looked at the keychain entry.
     #[error("Another Gatehouse (the window or a gatehouse command) signed this account out, or signed in someone else, meanwhile. Sign in to continue.")]
@@ -190,6 +194,7 @@ impl Error {
             Error::SignedInElsewhere { .. } => "signed_in_elsewhere",
             Error::LifetimeTooShort { .. } => "token_lifetime_too_short",
             Error::DpopBound => "dpop_bound",
+            Error::NotNarrowed(e) => e.kind(),
             Error::Setting(_) => "setting_failed",
             Error::Setup(_) => "setup_failed",
             Error::NoProvider(_) => "no_provider",
@@ -200,6 +205,83 @@ impl Error {
     /// Whether the failure may go away by itself, so that a stored session must be kept.
     pub fn is_transient(&self) -> bool {
         matches!(self, Error::Network(_) | Error::BadResponse(_) | Error::Keychain(_) | Error::RenewalBusy)
+    }
+}
+
+/// Why a token wasn't narrowed to a resource or to fewer scopes. What was asked is said; a token never is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NarrowError {
+    /// The resource isn't in the profile's `resources`, so nothing was asked of the provider.
+    #[error("{resource} isn't one of the resources profile {profile} may hand out tokens for. Add it to resources in the profile, then sign in again so that the provider is asked for it.")]
+    NotListed {
+        /// The resource asked for.
+        resource: String,
+        /// The profile.
+        profile: String,
+    },
+    /// A scope isn't one the profile signs in with: a narrower token can only have fewer (RFC 6749 §6).
+    #[error("The scope {scope} isn't one profile {profile} signs in with, and a narrower token can only have fewer scopes than the session. Add it to scopes in the profile and sign in again.")]
+    ScopeNotAsked {
+        /// The scope asked for.
+        scope: String,
+        /// The profile.
+        profile: String,
+    },
+    /// The provider refused the narrowing refresh, and lists no token exchange to try instead.
+    #[error("The provider wouldn't narrow the token ({code}), and it offers no token exchange (RFC 8693) to try instead. Ask its administrator to allow this resource or these scopes for the client.")]
+    Refused {
+        /// The provider's `error`.
+        code: String,
+    },
+    /// The provider lists token exchange, but refused it.
+    #[error("The provider lists token exchange (RFC 8693) but refused it ({code}). Ask its administrator to allow it for the client.")]
+    ExchangeRefused {
+        /// The provider's `error`.
+        code: String,
+    },
+    /// The answer grants more scopes than asked: such a token is not handed out.
+    #[error("The provider answered with the scopes \"{got}\", more than the \"{asked}\" asked for, so the token wasn't handed out.")]
+    TooBroad {
+        /// The scopes asked for.
+        asked: String,
+        /// The scopes the answer states.
+        got: String,
+    },
+    /// The token is for another audience than the resource asked for.
+    #[error("The provider's token is for {got}, not {resource}, so it wasn't handed out. The provider may not support resource indicators (RFC 8707).")]
+    WrongAudience {
+        /// The resource asked for.
+        resource: String,
+        /// The audience the token names.
+        got: String,
+    },
+    /// The token doesn't say what it is for, so it can't be told from the session's own.
+    #[error("The provider's token doesn't say which resource it is for, so Gatehouse can't tell it is limited to {resource}, and didn't hand it out.")]
+    AudienceUnknown {
+        /// The resource asked for.
+        resource: String,
+    },
+    /// A token exchange issued something other than an access token.
+    #[error("The provider's token exchange issued a {got} rather than an access token, so nothing was handed out.")]
+    NotAnAccessToken {
+        /// The `issued_token_type`, cleaned for display.
+        got: String,
+    },
+}
+
+impl NarrowError {
+    /// A stable snake_case code for the UI and the command line.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            NarrowError::NotListed { .. } => "resource_not_listed",
+            NarrowError::ScopeNotAsked { .. } => "scope_not_granted",
+            NarrowError::Refused { .. } => "narrowing_refused",
+            NarrowError::ExchangeRefused { .. } => "exchange_refused",
+            NarrowError::TooBroad { .. } => "narrowed_too_broad",
+            NarrowError::WrongAudience { .. } => "narrowed_wrong_audience",
+            NarrowError::AudienceUnknown { .. } => "narrowed_audience_unknown",
+            NarrowError::NotAnAccessToken { .. } => "exchange_not_access_token",
+        }
     }
 }
 
@@ -418,6 +500,14 @@ mod tests {
             Error::NeedsWindow,
             Error::NoDeviceFlow,
             Error::DpopBound,
+            Error::NotNarrowed(NarrowError::NotListed { resource: "https://a".into(), profile: "p".into() }),
+            Error::NotNarrowed(NarrowError::ScopeNotAsked { scope: "a".into(), profile: "p".into() }),
+            Error::NotNarrowed(NarrowError::Refused { code: "invalid_target".into() }),
+            Error::NotNarrowed(NarrowError::ExchangeRefused { code: "invalid_request".into() }),
+            Error::NotNarrowed(NarrowError::TooBroad { asked: "a".into(), got: "a b".into() }),
+            Error::NotNarrowed(NarrowError::WrongAudience { resource: "https://a".into(), got: "https://b".into() }),
+            Error::NotNarrowed(NarrowError::AudienceUnknown { resource: "https://a".into() }),
+            Error::NotNarrowed(NarrowError::NotAnAccessToken { got: "refresh token".into() }),
             Error::SignedOutElsewhere,
             Error::SignedInElsewhere { account: "Bob".into() },
             Error::PortInUse(8080),

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use gatehouse_core::tokens::unix_now;
 use harness::cli::{
-    concurrent_tokens, gatehouse, gatehouse_with_input, hold_renewal_lock, processes_with_open, renewal_lock_path,
-    resource_status,
+    concurrent_runs, concurrent_tokens, gatehouse, gatehouse_with_input, hold_renewal_lock, processes_with_open,
+    renewal_lock_path, resource_status,
 };
 use harness::idp::Idp;
 use harness::{artifacts_dir, config_path, desktop, keyring, sha256_hex, wait_for};
@@ -74,5 +74,6 @@ async fn without_a_display(args: &[&str], config: Option<&std::path::Path>) -> (
 
 mod commands;
 mod edges;
+mod narrowed;
 mod no_window;
 mod sessions;

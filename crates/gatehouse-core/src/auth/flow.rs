@@ -25,6 +25,7 @@ use crate::config::{ClientAuth, Config, ProviderEndpoints};
 use crate::dpop::DpopKey;
 use crate::error::{clean_for_display, Error, Result};
 use crate::http::{self, header, Answer, Http, Method, NonceRefusal, OAuthHttp, OAuthHttpError, Proven, StatusCode};
+use crate::tokens::Narrowing;
 
 /// A successful token response (RFC 6749 §5.1), with the `id_token` OpenID Connect adds (OIDC Core §3.1.3.3).
 ///
@@ -283,6 +284,10 @@ pub fn authorization_url(client: &OAuthClient, config: &Config, secrets: &Attemp
     if !prompts.is_empty() {
         request = request.add_extra_param("prompt", prompts.join(" "));
     }
+    // RFC 8707 §2.1: the resources the session's tokens may later be narrowed to, so that the grant covers them.
+    for resource in &config.resources {
+        request = request.add_extra_param("resource", resource.as_str());
+    }
     request.url().0
 }
 
@@ -379,7 +384,8 @@ pub async fn exchange_code(
     usable(provider, result, dpop, token_error).await
 }
 
-/// Uses a refresh token (RFC 6749 §6).
+/// Uses a refresh token (RFC 6749 §6), for a token narrowed `to` a resource (RFC 8707 §2.2) or fewer scopes
+/// (RFC 6749 §6), or for the session's own token when `to` narrows nothing.
 ///
 /// # Errors
 /// [`Error::SessionEnded`] on `invalid_grant` (§5.2: the refresh token is invalid, expired or revoked), or on
@@ -390,9 +396,14 @@ pub async fn refresh(
     provider: Provider<'_>,
     refresh_token: &RefreshToken,
     dpop: Option<&DpopKey>,
+    to: &Narrowing,
 ) -> Result<TokenResponse> {
     // RFC 9449 §5.0: a bound refresh token is used with a proof of the same key.
-    let request = client.exchange_refresh_token(refresh_token);
+    let mut request =
+        client.exchange_refresh_token(refresh_token).add_scopes(to.scopes.iter().cloned().map(Scope::new));
+    if let Some(resource) = &to.resource {
+        request = request.add_extra_param("resource", resource.as_str());
+    }
     let result = request.request_async(&OAuthHttp(provider.http.clone(), dpop.cloned())).await;
     let ended = &provider.config.session_ended_errors;
     usable(provider, result, dpop, |e| match token_error(e) {
@@ -477,15 +488,13 @@ pub async fn device_authorization(
     config: &Config,
     http: &Http,
 ) -> Result<DeviceAuthorization> {
-    client
-        .clone()
-        .set_device_authorization_url(DeviceAuthorizationUrl::from_url(url.clone()))
-        .exchange_device_code()
-        .add_scopes(config.scopes.iter().cloned().map(Scope::new))
-        .request_async(&OAuthHttp(http.clone(), None))
-        .await
-        .map(within_reason)
-        .map_err(token_error)
+    let client = client.clone().set_device_authorization_url(DeviceAuthorizationUrl::from_url(url.clone()));
+    let mut request = client.exchange_device_code().add_scopes(config.scopes.iter().cloned().map(Scope::new));
+    // RFC 8707 §2.1, as in the authorization request (RFC 8628 §3.1 takes the same parameters).
+    for resource in &config.resources {
+        request = request.add_extra_param("resource", resource.as_str());
+    }
+    request.request_async(&OAuthHttp(http.clone(), None)).await.map(within_reason).map_err(token_error)
 }
 
 /// The longest poll interval, and the longest life of a device code, Gatehouse takes from a provider. Beyond
@@ -630,7 +639,7 @@ pub async fn revoke(
 ///
 /// # Errors
 /// [`Error::Network`] when the request can't be made.
-async fn post_as_client<'a>(
+pub(super) async fn post_as_client<'a>(
     config: &'a Config,
     auth: ClientAuth,
     client: &Http,

@@ -13,5 +13,6 @@ pub mod discovery;
 pub mod flow;
 pub mod id_token;
 pub mod loopback;
+pub mod narrow;
 pub mod pending;
 pub mod pkce;

@@ -308,6 +308,7 @@ mod tests {
             bearer_access: false,
             lifetime: None,
             grant: grant.map(str::to_owned),
+            narrowed: Vec::new(),
         }
     }
 

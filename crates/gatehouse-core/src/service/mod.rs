@@ -40,14 +40,16 @@ use crate::state::{AuthView, Notice, Phase};
 use crate::tokens::keychain::{Keychain, KeychainError, KEYCHAIN_TIMEOUT};
 use crate::tokens::lock::{self, FileLocks, Locks};
 use crate::tokens::{
-    expiry_from, granted_scopes, Account, Binding, StoredSession, EXPIRY_SKEW, FORMAT_VERSION, OLDEST_FORMAT_VERSION,
+    expiry_from, granted_scopes, Account, Binding, Narrowing, StoredSession, EXPIRY_SKEW, FORMAT_VERSION,
+    OLDEST_FORMAT_VERSION,
 };
 
 mod decide;
+mod narrow;
 mod session;
 mod sign_in;
 
-use decide::{belongs_to, same_tokens};
+use decide::{belongs_to, same_tokens, Elsewhere};
 
 /// What the service needs from the desktop.
 pub trait Shell: Send + Sync + 'static {
@@ -414,7 +416,7 @@ pub enum Reopened {
 /// # Errors
 /// [`Error::RenewalBusy`] after `patience`; [`Error::Internal`] when the lock can't be made.
 pub(crate) async fn renewal_lock(locks: &dyn Locks, profile: &str, patience: Duration) -> Result<lock::RenewalLock> {
-    lock::acquire_in(locks, profile, patience).await.map_err(|e| match e {
+    locks.acquire(profile, patience).await.map_err(|e| match e {
         lock::LockError::Busy => Error::RenewalBusy,
         lock::LockError::Unavailable(why) => Error::Internal(why),
     })

@@ -185,8 +185,16 @@ impl ProfileService {
         Ok(unusable)
     }
 
+    /// Revokes `stored`'s narrowed tokens, then its grant (RFC 7009 §2.1). A narrowed token that can't be revoked
+    /// is left to expire: the grant's revocation decides the outcome.
     pub(super) async fn revoke(&self, config: &Config, stored: &StoredSession) -> Result<bool> {
         let dpop = stored.dpop_key()?;
+        for narrowed in &stored.narrowed {
+            let revoked = self.revoke_grant(config, None, Some(&narrowed.access_token), dpop.as_ref()).await;
+            if let Err(e) = revoked {
+                tracing::warn!(kind = e.kind(), "couldn't revoke a narrowed token");
+            }
+        }
         self.revoke_grant(config, stored.refresh_token.as_ref(), stored.access_token.as_ref(), dpop.as_ref()).await
     }
 
@@ -255,7 +263,7 @@ impl ProfileService {
         let client = flow::client(config, &endpoints, &config.redirect_uri)?;
         let dpop = current.dpop_key()?;
         let provider = flow::Provider { config, endpoints: &endpoints, http: &self.http };
-        let tokens = flow::refresh(&client, provider, &refresh_token, dpop.as_ref()).await?;
+        let tokens = flow::refresh(&client, provider, &refresh_token, dpop.as_ref(), &Narrowing::default()).await?;
         let mut next = current.clone();
         // An entry saved before endpoints were recorded records them now, with the ones this renewal used.
         if next.binding.as_ref().is_some_and(|binding| !binding.recorded) {
@@ -277,6 +285,20 @@ impl ProfileService {
         if let Some(scopes) = tokens.scopes() {
             next.scopes = scopes.iter().map(|s| s.to_string()).collect();
         }
+        let unsaved = self.keep_renewed(config, session, next).await;
+        tracing::info!(saved = unsaved.is_none(), "access token refreshed");
+        Ok(unsaved)
+    }
+
+    /// Saves `next`, a session the provider just renewed, and makes it the one in use. Called under the renewal
+    /// lock. Returns why the keychain could not keep it, if it could not: it is used from memory anyway, since the
+    /// refresh token it replaces may be spent.
+    pub(super) async fn keep_renewed(
+        &self,
+        config: &Config,
+        session: &mut SessionGuard<'_>,
+        next: StoredSession,
+    ) -> Option<KeychainError> {
         // RFC 9700 §4.14.2: the old refresh token is now dead at the provider, so the new one must be saved
         // before anything else. If the keychain fails, keep the new tokens in memory so this run still works.
         let mut saved = self.keychain.save(&config.profile, &next).await;
@@ -291,8 +313,7 @@ impl ProfileService {
         }
         self.update(|view| view.show_session(&next, &config.scopes));
         **session = Some(next);
-        tracing::info!(saved = saved.is_ok(), "access token refreshed");
-        Ok(saved.err())
+        saved.err()
     }
 
     /// `config` with its client secret, read from the keychain where the profile keeps it there

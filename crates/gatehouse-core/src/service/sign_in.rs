@@ -584,5 +584,6 @@ fn new_session(
         bearer_access,
         lifetime: tokens.expires_in().map(|d| d.as_secs()),
         grant: Some(crate::dpop::random_id()),
+        narrowed: Vec::new(),
     }
 }

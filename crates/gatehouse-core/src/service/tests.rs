@@ -9,9 +9,12 @@ use std::sync::Arc;
 use keyring_core::CredentialStore;
 
 use super::*;
+use crate::error::NarrowError;
 use crate::http::scripted::{Scripted, Seen};
 use crate::tokens::lock::MemoryLocks;
 use crate::tokens::Account;
+
+mod narrow;
 
 /// The time the tests' clock shows, far from today's: nothing here depends on the computer's clock.
 const NOW: u64 = 2_000_000_000;
@@ -75,11 +78,10 @@ fn service(name: &str) -> (Arc<ProfileService>, Arc<Mutex<Vec<AuthView>>>) {
     service_with(name, PROFILE, Scripted::new().start().0, &MemoryLocks::default())
 }
 
-/// A session of [`EXPLICIT`]'s provider whose access token `a1` expires `in_secs` from [`NOW`], renewable with
-/// `r1`, stored under `profile`.
-async fn stored_session(profile: &str, in_secs: u64) -> StoredSession {
-    let config = Config::parse(&format!("profile = \"{profile}\"\n{EXPLICIT}"), "test").unwrap();
-    let session = StoredSession {
+/// A session of `toml`'s provider whose access token `a1` expires `in_secs` from [`NOW`], renewable with `r1`.
+fn session_for(profile: &str, toml: &str, in_secs: u64) -> StoredSession {
+    let config = Config::parse(&format!("profile = \"{profile}\"\n{toml}"), "test").unwrap();
+    StoredSession {
         v: crate::tokens::FORMAT_VERSION,
         binding: Some(Binding::of(&config)),
         access_token: Some(AccessToken::new("a1".into())),
@@ -91,7 +93,13 @@ async fn stored_session(profile: &str, in_secs: u64) -> StoredSession {
         bearer_access: false,
         lifetime: Some(3600),
         grant: Some("g1".into()),
-    };
+        narrowed: Vec::new(),
+    }
+}
+
+/// A session of [`EXPLICIT`]'s provider (see [`session_for`]) stored under `profile`.
+async fn stored_session(profile: &str, in_secs: u64) -> StoredSession {
+    let session = session_for(profile, EXPLICIT, in_secs);
     keychain().save(profile, &session).await.unwrap();
     session
 }
@@ -119,6 +127,7 @@ async fn foreign_session(profile: &str) -> StoredSession {
         bearer_access: false,
         lifetime: Some(3600),
         grant: Some("g".into()),
+        narrowed: Vec::new(),
     };
     keychain().save(profile, &session).await.unwrap();
     session
@@ -229,7 +238,7 @@ async fn a_provider_that_fails_leaves_the_session_as_it_was() {
 async fn a_renewal_waits_for_the_lock() {
     stored_session("svc-locked", 30).await;
     let locks = MemoryLocks::default();
-    let held = locks.try_lock("svc-locked").unwrap().unwrap();
+    let held = locks.try_lock("svc-locked").unwrap();
     let (http, provider) = Scripted::new()
         .on("POST /token", 200, serde_json::json!({"access_token": "a2", "token_type": "Bearer", "expires_in": 3600}))
         .start();

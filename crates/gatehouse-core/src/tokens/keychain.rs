@@ -497,6 +497,7 @@ mod tests {
             bearer_access: false,
             lifetime: None,
             grant: None,
+            narrowed: Vec::new(),
         }
     }
 
@@ -692,6 +693,7 @@ mod tests {
                         dpop_key,
                         lifetime: expires_at.map(|at| at % 100_000),
                         grant: expires_at.map(|at| format!("{at:x}")),
+                        narrowed: Vec::new(),
                     }
                 })
         }

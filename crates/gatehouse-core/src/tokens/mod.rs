@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use oauth2::{AccessToken, RefreshToken};
 use serde::{Deserialize, Serialize};
+use url::Url;
 
 use crate::config::{Config, Endpoints};
 
@@ -168,6 +169,55 @@ pub struct StoredSession {
     /// names no subject (an OAuth-only profile). `None` in entries saved before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant: Option<String>,
+    /// Access tokens narrowed to a resource or to fewer scopes, issued to this grant: kept here, renewed under the
+    /// profile's lock like the session's own, and gone with it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub narrowed: Vec<NarrowedToken>,
+}
+
+/// What a token is narrowed to: a resource (RFC 8707 §2) and scopes, each a subset of the session's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Narrowing {
+    /// The resource, as the profile lists it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<Url>,
+    /// The scopes, sorted, each once; none for the scopes the provider gives for the resource.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+}
+
+impl Narrowing {
+    /// A narrowing to `resource` and the space-separated `scopes` (RFC 6749 §3.3).
+    pub fn new(resource: Option<Url>, scopes: Option<&str>) -> Narrowing {
+        let mut scopes: Vec<String> = scopes.unwrap_or_default().split_whitespace().map(str::to_owned).collect();
+        scopes.sort();
+        scopes.dedup();
+        Narrowing { resource, scopes }
+    }
+
+    /// Whether nothing is narrowed: the session's own token.
+    pub fn is_none(&self) -> bool {
+        self.resource.is_none() && self.scopes.is_empty()
+    }
+}
+
+/// An access token narrowed to [`Narrowing`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NarrowedToken {
+    /// What it is narrowed to.
+    pub to: Narrowing,
+    /// The token.
+    pub access_token: AccessToken,
+    /// When it expires, in seconds since the Unix epoch; `None` when the provider didn't say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+}
+
+impl NarrowedToken {
+    /// Whether it expires within `ttl` of `now`.
+    pub fn due_within(&self, now: u64, ttl: Duration) -> bool {
+        self.expires_at.is_some_and(|at| now.saturating_add(ttl.as_secs()) >= at)
+    }
 }
 
 impl StoredSession {
@@ -279,6 +329,7 @@ mod tests {
             bearer_access: false,
             lifetime: None,
             grant: None,
+            narrowed: Vec::new(),
         }
     }
 

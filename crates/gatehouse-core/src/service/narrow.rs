@@ -1,0 +1,151 @@
+//! Tokens narrowed to a resource or to fewer scopes, for other programs: asked for under the profile's renewal
+//! lock, kept in the session's keychain entry, and never replaced by the session's own broader token.
+
+use super::*;
+use crate::auth::narrow;
+use crate::error::NarrowError;
+use crate::tokens::NarrowedToken;
+
+impl ProfileService {
+    /// An access token narrowed `to` a resource or to fewer scopes that stays valid for at least `min_ttl`: the
+    /// one kept from an earlier request while it lasts, else a new one, from a refresh grant with `resource` and
+    /// `scope` (RFC 8707 §2.2, RFC 6749 §6), or from token exchange (RFC 8693) where the provider lists it and the
+    /// refresh grant was refused. With nothing to narrow, the session's own token ([`Self::access_token`]).
+    ///
+    /// What the profile doesn't allow is refused before any request. A refresh token the provider rotated on the
+    /// way is kept, even when the token that came with it is refused.
+    ///
+    /// # Errors
+    /// [`Error::NotNarrowed`] with why; [`Error::NotSignedIn`]; [`Error::DpopBound`] for a DPoP session, whose
+    /// narrowed tokens would be bound to its key too; a renewal's error (an ended session is removed, a
+    /// transient failure keeps it).
+    pub async fn narrowed_token(&self, to: &Narrowing, min_ttl: Duration) -> Result<AccessToken> {
+        let config = self.config()?;
+        narrow::allowed(config, to)?;
+        if to.is_none() {
+            return self.access_token(min_ttl).await;
+        }
+        if !self.load().await? {
+            return Err(Error::NotSignedIn);
+        }
+        let mut session = self.session.lock().await;
+        let current = session.as_ref().ok_or(Error::NotSignedIn)?;
+        if current.dpop_key.is_some() {
+            return Err(Error::DpopBound);
+        }
+        if let Some(token) = kept(current, to, self.now(), min_ttl) {
+            return Ok(token);
+        }
+        let _renewal = self.renewal_lock(config).await?;
+        // Another process may have narrowed the same way, or rotated the refresh token, while this one waited.
+        let read = self.keychain.load_if_changed(&config.profile).await;
+        match decide::elsewhere(read, current, self.now(), Duration::ZERO) {
+            Ok(Elsewhere::Nobody) => {}
+            Ok(Elsewhere::Renewed(latest) | Elsewhere::RenewTheirs(latest)) => *session = Some(latest),
+            Err(e) => {
+                self.fail(config, &mut session, e.clone()).await;
+                return Err(e);
+            }
+        }
+        let current = session.as_ref().ok_or(Error::NotSignedIn)?;
+        if let Some(token) = kept(current, to, self.now(), min_ttl) {
+            return Ok(token);
+        }
+        let mut next = current.clone();
+        let asked = self.ask_narrowed(config, &mut next, to).await;
+        // What the provider rotated is kept whatever became of the narrowed token (RFC 9700 §4.14.2).
+        let rotated =
+            next.refresh_token.as_ref().map(|t| t.secret()) != current.refresh_token.as_ref().map(|t| t.secret());
+        let tokens = match asked {
+            Ok(tokens) => tokens,
+            Err(e) => {
+                if rotated {
+                    self.keep_renewed(config, &mut session, next).await;
+                }
+                return Err(e);
+            }
+        };
+        let token = tokens.access_token().clone();
+        next.narrowed.retain(|kept| &kept.to != to);
+        next.narrowed.push(NarrowedToken {
+            to: to.clone(),
+            access_token: token.clone(),
+            expires_at: expiry_from(self.now(), tokens.expires_in()),
+        });
+        let unsaved = self.keep_renewed(config, &mut session, next).await;
+        match unsaved {
+            // The rotated refresh token lives only here now, and this process may end soon: say so.
+            Some(e) if rotated => Err(Error::RenewalNotSaved(e)),
+            _ => Ok(token),
+        }
+    }
+
+    /// Asks the provider for a token narrowed `to`: with `next`'s refresh token first, then by exchanging its
+    /// access token where the provider lists token exchange. `next` takes the refresh token the provider
+    /// rotated. The answer is checked to be no broader than asked, and one that is too broad is revoked.
+    async fn ask_narrowed(&self, config: &Config, next: &mut StoredSession, to: &Narrowing) -> Result<TokenResponse> {
+        let endpoints = self.endpoints(config).await?;
+        let with_secret = self.with_secret(config).await?;
+        let config = &*with_secret;
+        let provider = flow::Provider { config, endpoints: &endpoints, http: &self.http };
+        let refused = match next.refresh_token.clone() {
+            Some(refresh_token) => {
+                let client = flow::client(config, &endpoints, &config.redirect_uri)?;
+                match flow::refresh(&client, provider, &refresh_token, None, to).await {
+                    Ok(tokens) => {
+                        // RFC 6749 §6: a new refresh token replaces the old one.
+                        if let Some(rotated) = tokens.refresh_token() {
+                            next.refresh_token = Some(rotated.clone());
+                        }
+                        return self.checked(provider, tokens, to, next).await;
+                    }
+                    Err(Error::TokenEndpoint { code, .. }) => code,
+                    // Said of a narrowing, `invalid_grant` may be about the resource rather than the grant (RFC 8707
+                    // §2: some servers answer so): the session is left for its own renewal to find out.
+                    Err(Error::SessionEnded) => "invalid_grant".to_owned(),
+                    Err(e) => return Err(e),
+                }
+            }
+            None => "no refresh token".to_owned(),
+        };
+        if !narrow::exchange_listed(&endpoints) {
+            return Err(NarrowError::Refused { code: refused }.into());
+        }
+        let subject = next.access_token.clone().filter(|_| !next.due_within(self.now(), EXPIRY_SKEW));
+        let subject = subject.ok_or(Error::SignInNeeded)?;
+        let tokens = narrow::exchange(provider, &subject, to).await?;
+        self.checked(provider, tokens, to, next).await
+    }
+
+    /// `tokens` if they are no broader than `to` asked ([`narrow::check`]); otherwise revoked (RFC 7009), and why.
+    async fn checked(
+        &self,
+        provider: flow::Provider<'_>,
+        tokens: TokenResponse,
+        to: &Narrowing,
+        session: &StoredSession,
+    ) -> Result<TokenResponse> {
+        match narrow::check(&tokens, to, session.access_token.as_ref()) {
+            Ok(()) => Ok(tokens),
+            Err(e) => {
+                tracing::warn!(kind = e.kind(), "the provider's narrowed token is not what was asked; revoking it");
+                let token = StandardRevocableToken::AccessToken(tokens.access_token().clone());
+                if let Err(revoke_error) =
+                    flow::revoke(provider.config, provider.endpoints, provider.http, token, None).await
+                {
+                    tracing::warn!(kind = revoke_error.kind(), "couldn't revoke the refused token");
+                }
+                Err(e.into())
+            }
+        }
+    }
+}
+
+/// The token `session` keeps narrowed `to`, if it stays valid for `min_ttl` from `now`.
+fn kept(session: &StoredSession, to: &Narrowing, now: u64, min_ttl: Duration) -> Option<AccessToken> {
+    session
+        .narrowed
+        .iter()
+        .find(|kept| &kept.to == to && !kept.due_within(now, min_ttl))
+        .map(|kept| kept.access_token.clone())
+}

@@ -158,6 +158,12 @@ fn set_up<R: Runtime>(app: &mut tauri::App<R>, installation: Installation) -> Re
         }
     });
     let accounts = installation.open_accounts(shell, sink, true);
+    // Other programs of the user ask this process for tokens while it runs (the light tray serves them when the
+    // window has handed over).
+    #[cfg(unix)]
+    app.manage(TokenAgent(tauri::async_runtime::block_on(async {
+        gatehouse_app::agent::start_for(&installation, &accounts)
+    })));
     app.manage(accounts);
     let early_links = deep_link::listen(app.handle(), &schemes);
     // A login start makes no window, so there is no first page to wait for.
@@ -258,11 +264,18 @@ fn hand_to_tray_when_idle<R: Runtime>(app: &AppHandle<R>, closed: impl Fn() -> b
             tracing::info!("an unsaved setup form is kept here; staying in the tray as the window program");
             return;
         }
+        let agent = app.try_state::<TokenAgent>().and_then(|agent| agent.0.as_ref().map(|a| a.in_flight()));
         let idle = accounts_of(app).is_some_and(|accounts| {
             accounts.services().iter().all(|service| !service.is_pending() && service.view().phase.is_settled())
-        });
+        }) && agent.unwrap_or(0) == 0;
         if idle {
             tracing::info!("the window is closed and nothing is in progress; handing over to the light tray");
+            // No new caller from here on, and any that slipped in is answered before the `exec`.
+            if let Some(agent) = app.try_state::<TokenAgent>() {
+                if let Some(agent) = agent.0.as_ref() {
+                    tauri::async_runtime::block_on(agent.stop_and_finish(std::time::Duration::from_secs(90)));
+                }
+            }
             let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
             let e = handover::become_light_tray(&args);
             tracing::warn!("the light tray couldn't start ({e}); staying in the tray as the window program");
@@ -271,6 +284,10 @@ fn hand_to_tray_when_idle<R: Runtime>(app: &AppHandle<R>, closed: impl Fn() -> b
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
 }
+
+/// The token agent this process runs, if it could start one.
+#[cfg(unix)]
+struct TokenAgent(Option<gatehouse_app::agent::Agent>);
 
 /// Starts the service and the tray once both the setup hook (which has the launch links) and the window's
 /// first page load have happened, in whichever order they come. Both run on the main thread.
@@ -392,7 +409,8 @@ mod tests {
         let mut context = mock_context(noop_assets());
         // single-instance turns the identifier into a D-Bus name, which the mock's default is not.
         context.config_mut().identifier = "com.example.gatehouse.wiring-test".into();
-        let installation = Installation { config, config_file: None, added_file: None, runtime_dir: None };
+        let installation =
+            Installation { config, config_file: None, added_file: None, runtime_dir: None, handout_log: None };
         let mut app = build_app(mock_builder(), installation).build(context).unwrap();
         // One turn of the event loop runs the setup hook, which creates the service.
         #[allow(deprecated)]

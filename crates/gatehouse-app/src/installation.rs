@@ -28,6 +28,8 @@ pub struct Installation {
     pub added_file: Option<PathBuf>,
     /// The app's directory for what lives only while this user is logged in.
     pub runtime_dir: Option<PathBuf>,
+    /// The log of tokens handed to other programs ([`crate::handouts`]), in the app's data directory.
+    pub handout_log: Option<PathBuf>,
 }
 
 impl Installation {
@@ -49,7 +51,13 @@ impl Installation {
             config: Config::load(args, env_path, config_dir),
             added_file: dirs::data_dir().map(|dir| dir.join(IDENTIFIER).join(accounts::ADDED_FILE)),
             runtime_dir: dirs::runtime_dir().map(|dir| dir.join(IDENTIFIER)),
+            handout_log: dirs::data_dir().map(|dir| dir.join(IDENTIFIER).join("handouts.jsonl")),
         }
+    }
+
+    /// The log of tokens handed to other programs, if there is a place for it.
+    pub fn handouts(&self) -> Option<crate::handouts::Log> {
+        self.handout_log.clone().map(crate::handouts::Log::at)
     }
 
     /// The keychain the sessions are kept in.

@@ -7,6 +7,8 @@
 //! - [`launch`]: what a launch's arguments ask for (`--hidden`, `--sign-in[=PROFILE]`, a sign-in link).
 //! - [`handover`]: the ways between the programs: the single-instance hand-over, and `exec` into the other one.
 //! - [`autostart`]: start at login, an XDG autostart entry that starts the light tray.
+//! - [`agent`]: the token agent, which serves this user's programs while Gatehouse runs.
+//! - [`handouts`]: the log of which program was given which token, and when.
 //!
 //! Nothing here loads Tauri, GTK or WebKit.
 
@@ -20,7 +22,10 @@ macro_rules! say {
     }};
 }
 
+#[cfg(unix)]
+pub mod agent;
 pub mod autostart;
+pub mod handouts;
 pub mod handover;
 pub mod installation;
 pub mod launch;

@@ -26,7 +26,7 @@ use gatehouse_core::error::NarrowError;
 use gatehouse_core::service::{ProfileService, Shell};
 use gatehouse_core::state::{AuthView, Phase};
 use gatehouse_core::tokens::keychain::KeychainError;
-use gatehouse_core::tokens::{unix_now, Account, Narrowing};
+use gatehouse_core::tokens::{unix_now, Account};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -78,6 +78,15 @@ enum Command {
         #[arg(long, value_name = "SCOPES")]
         scope: Option<String>,
     },
+    /// Show which programs were given tokens, when, and for what: never a token.
+    Log {
+        /// Only this profile's.
+        #[arg(long, value_name = "NAME")]
+        profile: Option<String>,
+        /// Print JSON lines instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Sign in: open the browser and wait for it (needs a loopback redirect_uri, http://127.0.0.1/…), or with
     /// --device show a code to enter on any device.
     SignIn {
@@ -107,7 +116,7 @@ enum Command {
 
 /// The words that make a command line the CLI's rather than the window's. The window's own arguments (a
 /// deep link, `--hidden`, `--config FILE`) never start with one of these.
-const COMMANDS: [&str; 6] = ["status", "token", "sign-in", "sign-out", "credential", "help"];
+const COMMANDS: [&str; 7] = ["status", "token", "log", "sign-in", "sign-out", "credential", "help"];
 
 /// Whether `args` (program first) is a command for the CLI: its first argument, after any `--config FILE`, is
 /// a subcommand, or asks for help or the version.
@@ -145,7 +154,7 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
         | Command::SignIn { profile, .. }
         | Command::SignOut { profile }
         | Command::Credential { profile, .. } => profile.clone(),
-        Command::Status { .. } => None,
+        Command::Status { .. } | Command::Log { .. } => None,
     };
     let result = runtime.block_on(execute(cli));
     // A keychain read that never came back (a Secret Service stuck behind a prompt nobody can answer) was given
@@ -210,11 +219,10 @@ async fn execute(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::Status { json } => status(&installation, config, json).await,
         Command::Token { profile, min_ttl, resource, scope } => {
-            let (service, _) = open_profile(&installation, &config, profile.as_deref())?;
-            let to = Narrowing::new(resource, scope.as_deref());
-            let token = service.narrowed_token(&to, Duration::from_secs(min_ttl)).await?;
-            out(&[token.secret()])
+            let asked = token::Asked { profile, resource, scope, min_ttl };
+            token::token(&installation, &config, asked).await
         }
+        Command::Log { profile, json } => log::log(&installation, profile.as_deref(), json),
         Command::SignIn { profile, device: false } => {
             let (service, views) = open_profile(&installation, &config, profile.as_deref())?;
             if service.profile().is_some_and(|c| c.loopback().is_none()) {
@@ -293,10 +301,6 @@ fn open(
     Ok((service, receiver))
 }
 
-/// The user name Gatehouse answers git with when git names none: any name works with a bearer token at most
-/// hosts, and this one says what the password is.
-const CREDENTIAL_USER: &str = "oauth2";
-
 /// The profile named `profile`, or the config's first.
 fn find_profile<'a>(profiles: &'a [Config], profile: Option<&str>) -> Result<&'a Config, Error> {
     let found = match profile {
@@ -307,214 +311,6 @@ fn find_profile<'a>(profiles: &'a [Config], profile: Option<&str>) -> Result<&'a
         name: profile.unwrap_or_default().to_owned(),
         known: profiles.iter().map(|c| c.profile.clone()).collect(),
     })
-}
-
-/// The git credential helper protocol (gitcredentials(7)): git writes `key=value` lines describing what it
-/// needs, and a helper answers `get` with `username` and `password`.
-///
-/// Gatehouse answers only for the scheme and host (and port) of a profile's resource_url, so that its token is
-/// never handed to another server, and only for the user git asks about: no `username` at all, the fixed
-/// [`CREDENTIAL_USER`], or the signed-in account's name or subject. With several profiles at one host, git's
-/// `username` picks the profile; with no username, the host must have exactly one signed-in profile. For any
-/// other request it says nothing, and git asks its next helper.
-async fn credential(
-    installation: &Installation,
-    config: &Result<Vec<Config>, ConfigError>,
-    profile: Option<&str>,
-    operation: &str,
-    input: impl std::io::BufRead,
-) -> Result<(), Error> {
-    if operation != "get" && operation != "erase" {
-        // Gatehouse keeps its own session: nothing to store for git.
-        return Ok(());
-    }
-    let mut asked = std::collections::HashMap::new();
-    for line in input.lines() {
-        let line = line.map_err(|e| Error::Internal(format!("reading git's request: {e}")))?;
-        if line.is_empty() {
-            break;
-        }
-        if let Some((key, value)) = line.split_once('=') {
-            asked.insert(key.to_owned(), value.to_owned());
-        }
-    }
-    let profiles = config.as_ref().map_err(|e| Error::Config(e.clone()))?;
-    let candidates: Vec<&Config> = match profile {
-        Some(name) => vec![find_profile(profiles, Some(name))?],
-        None => profiles.iter().collect(),
-    };
-    if operation == "erase" {
-        return erase(installation, candidates, &asked).await;
-    }
-    let user = asked.get("username").map(String::as_str).filter(|u| !u.is_empty());
-    let mut matching = Vec::new();
-    for config in candidates.into_iter().filter(|c| serves(c, &asked)) {
-        let (service, _) = open(installation, config)?;
-        // A profile that can't be read here is not an answer; another helper may have one.
-        if !service.load().await.unwrap_or(false) {
-            continue;
-        }
-        let account = service.view().account.unwrap_or_default();
-        let named = |u: &str| names_account(&account, u);
-        match user {
-            Some(u) if named(u) => matching.push((service, u.to_owned(), true)),
-            None | Some(CREDENTIAL_USER) => matching.push((service, CREDENTIAL_USER.to_owned(), false)),
-            Some(_) => {}
-        }
-    }
-    // An account named by git's username wins over one that merely isn't ruled out.
-    if matching.iter().any(|(_, _, named)| *named) {
-        matching.retain(|(_, _, named)| *named);
-    }
-    // Several accounts that fit, and nothing to choose between them: not Gatehouse's to guess.
-    if matching.len() != 1 {
-        return Ok(());
-    }
-    let Some((service, username, _)) = matching.pop() else { return Ok(()) };
-    let token = service.access_token(Duration::from_secs(60)).await?;
-    // gitcredentials(7): a value must not contain a newline or NUL, or git would read another attribute.
-    if [&username, token.secret()].iter().any(|v| v.contains(['\n', '\r', '\0'])) {
-        return Err(Error::BadResponse("its access token can't be handed to git (it contains a line break)".into()));
-    }
-    let mut lines = vec![format!("username={username}"), format!("password={}", token.secret())];
-    if let Some(expires_at) = service.view().expires_at {
-        // git 2.41 and later: when to stop using the password.
-        lines.push(format!("password_expiry_utc={expires_at}"));
-    }
-    out(&lines)
-}
-
-/// gitcredentials(7): the username in a remote's URL names the account, by its login (GitHub's `login`, OIDC's
-/// `preferred_username`), its display name or its subject.
-fn names_account(account: &gatehouse_core::tokens::Account, user: &str) -> bool {
-    [&account.login, &account.name, &account.subject].iter().any(|n| n.as_deref() == Some(user))
-}
-
-/// git's `erase`: the server refused the password git had from Gatehouse (gitcredentials(7)). Where a profile
-/// serving that host still holds that very token, it is marked spent, so that it is never handed out again and
-/// the next `get` renews the session (one refresh). Any other token, host or profile is left alone.
-async fn erase(
-    installation: &Installation,
-    candidates: Vec<&Config>,
-    asked: &std::collections::HashMap<String, String>,
-) -> Result<(), Error> {
-    let Some(password) = asked.get("password").filter(|p| !p.is_empty()) else { return Ok(()) };
-    for config in candidates.into_iter().filter(|c| serves(c, asked)) {
-        let (service, _) = open(installation, config)?;
-        if service.refused(password).await? {
-            tracing::info!(profile = %config.profile, "git says the server refused the token; it won't be handed out again");
-        }
-    }
-    Ok(())
-}
-
-/// Whether `config`'s resource is at the scheme and host (and port) git asks about.
-fn serves(config: &Config, asked: &std::collections::HashMap<String, String>) -> bool {
-    let resource = &config.resource_url;
-    let host = match resource.port() {
-        Some(port) => format!("{}:{port}", resource.host_str().unwrap_or_default()),
-        None => resource.host_str().unwrap_or_default().to_owned(),
-    };
-    asked.get("protocol").map(String::as_str) == Some(resource.scheme()) && asked.get("host") == Some(&host)
-}
-
-/// One profile as `status` shows it: no token, no secret.
-#[derive(Debug, Serialize)]
-struct ProfileStatus {
-    profile: String,
-    provider: String,
-    /// `signed_in`, `expired` (can't be renewed), `signed_out`, or `unavailable` (see `error`).
-    state: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    account: Option<Account>,
-    /// When the access token expires (Unix seconds), if the provider said.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    expires_at: Option<u64>,
-    /// Whether it can be renewed without the browser.
-    renewable: bool,
-    scopes: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<gatehouse_core::state::Notice>,
-}
-
-async fn status(
-    installation: &Installation,
-    config: Result<Vec<Config>, ConfigError>,
-    json: bool,
-) -> Result<(), Error> {
-    let profiles = config.map_err(Error::Config)?;
-    let mut statuses = Vec::with_capacity(profiles.len());
-    for profile in &profiles {
-        let (service, _) = open(installation, profile)?;
-        statuses.push(profile_status(&service, profile).await);
-    }
-    if json {
-        let text = serde_json::to_string_pretty(&serde_json::json!({ "profiles": statuses }))
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        out(&[text])?;
-    } else {
-        for status in &statuses {
-            out(&[describe(status)])?;
-        }
-    }
-    Ok(())
-}
-
-async fn profile_status(service: &ProfileService, config: &Config) -> ProfileStatus {
-    let loaded = service.load().await;
-    let view = service.view();
-    let state = match &loaded {
-        Err(_) => "unavailable",
-        Ok(false) => "signed_out",
-        Ok(true) if !view.renewable && view.expires_at.is_some_and(|at| at <= unix_now()) => "expired",
-        Ok(true) => "signed_in",
-    };
-    ProfileStatus {
-        profile: config.profile.clone(),
-        provider: config.display_name.clone(),
-        state,
-        account: view.account.clone(),
-        expires_at: view.expires_at,
-        renewable: view.renewable,
-        scopes: view.scopes.clone(),
-        // The core's words, and the command line's next step after them.
-        error: loaded.as_ref().err().map(|e| {
-            let mut notice = gatehouse_core::state::Notice::error(e);
-            if let Some(step) = next_step(e, Some(&config.profile)) {
-                notice.message = format!("{} ({step})", notice.message);
-            }
-            notice
-        }),
-    }
-}
-
-fn describe(status: &ProfileStatus) -> String {
-    let head = format!("{} ({})", status.profile, status.provider);
-    let who = status
-        .account
-        .as_ref()
-        .and_then(|a| match (&a.name, &a.subject) {
-            (Some(name), Some(subject)) if name != subject => Some(format!("{name} <{subject}>")),
-            (Some(name), _) => Some(name.clone()),
-            (None, subject) => subject.clone(),
-        })
-        .map(|who| terminal_safe(&who))
-        .unwrap_or_else(|| "an unnamed account".to_owned());
-    let expiry = match status.expires_at {
-        Some(at) if at > unix_now() => format!("access expires in {} min", (at - unix_now()).div_ceil(60)),
-        Some(_) => "access has expired".to_owned(),
-        None => "access expiry not stated".to_owned(),
-    };
-    let renewal = if status.renewable { "renewable" } else { "not renewable" };
-    match status.state {
-        "signed_in" => format!("{head}: signed in as {who}; {expiry}, {renewal}"),
-        "expired" => format!("{head}: {who}'s access has expired and can't be renewed; run `gatehouse sign-in`"),
-        "signed_out" => format!("{head}: signed out"),
-        _ => format!(
-            "{head}: unknown: {}",
-            status.error.as_ref().map_or("the keychain couldn't be read", |n| n.message.as_str())
-        ),
-    }
 }
 
 /// Signs in a profile whose redirect is the app's private-use scheme (RFC 8252 §7.1): only the window's
@@ -781,6 +577,14 @@ impl Shell for CliShell {
         Ok(())
     }
 }
+
+mod credential;
+mod log;
+mod status;
+mod token;
+
+use credential::credential;
+use status::status;
 
 #[cfg(test)]
 mod tests;

@@ -8,6 +8,11 @@ pub fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
+/// `O_NOFOLLOW`, for opening a file Gatehouse owns without following a link planted in its place (Linux's value;
+/// macOS and the BSDs use 0x100).
+#[cfg(unix)]
+pub const NOFOLLOW: i32 = if cfg!(target_os = "linux") { 0o400000 } else { 0x100 };
+
 /// The time a session's expiry is judged by: [`SystemClock`], or a test's.
 pub trait Clock: Send + Sync + 'static {
     /// Seconds since the Unix epoch.

@@ -72,6 +72,7 @@ async fn without_a_display(args: &[&str], config: Option<&std::path::Path>) -> (
     (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
 }
 
+mod agent;
 mod commands;
 mod edges;
 mod narrowed;

@@ -4,7 +4,7 @@
 use super::*;
 
 /// [`Idp::bearer_profile_toml`] with the scopes of both resources, and both listed as `resources`.
-fn narrowing_profile(idp: &Idp, profile: &str) -> String {
+pub(super) fn narrowing_profile(idp: &Idp, profile: &str) -> String {
     let issuer = idp.issuer();
     let base = idp.bearer_profile_toml(profile).replace(
         r#"scopes = ["openid", "profile", "offline_access"]"#,
@@ -46,6 +46,18 @@ async fn each_resource_takes_only_the_token_narrowed_to_it() {
     assert_eq!(at(&issuer, "/api/a", broad).await.0, 401, "the session's own token is for neither");
     assert_eq!(resource_status(&issuer, broad).await, 200, "and still serves its own resource");
     assert!(a != broad && b != broad);
+    // The log says who was given what: this test's process, for each resource; and in words a person reads.
+    let log = gatehouse(&config, &["log", "--profile", &profile_of("narrow-ab")]).await;
+    assert_eq!(log.code, 0, "{log:?}");
+    let me = std::env::current_exe().unwrap().canonicalize().unwrap();
+    for resource in [format!("{issuer}/api/a scope \"a:read\": renewed"), format!("{issuer}/api/b: renewed")] {
+        assert!(
+            log.stdout.lines().any(|l| l.contains(&format!("{} (pid ", me.display())) && l.contains(&resource)),
+            "{}",
+            log.stdout
+        );
+    }
+    assert!(!log.stdout.contains(a) && !log.stdout.contains(b));
     std::fs::remove_file(&config).unwrap();
 }
 

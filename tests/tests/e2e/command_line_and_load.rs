@@ -18,7 +18,10 @@ async fn s24_the_window_and_twenty_token_commands_renew_an_expired_session_once(
     // truly contend.
     let lock_path = harness::cli::renewal_lock_path(&desktop.profile);
     let held = harness::cli::hold_renewal_lock(&desktop.profile);
-    let config = desktop.config.clone();
+    // The same profile from a copy of the config: the window's token agent serves only its own config file, so
+    // these commands renew in processes of their own, as tools of another installation would.
+    let config = desktop.config.with_extension("commands.toml");
+    std::fs::copy(&desktop.config, &config).unwrap();
     let commands = tokio::spawn(async move { harness::cli::concurrent_tokens(&config, 20).await });
     app.click("refresh").await;
     wait_for("twenty commands and the window at the renewal lock", desktop::UI_TIMEOUT, || async {
@@ -48,6 +51,12 @@ async fn s24_the_window_and_twenty_token_commands_renew_an_expired_session_once(
     .await;
     app.wait_for_phase("signedIn").await;
     assert_eq!(app.notice_kind().await, None);
+    // The window's token agent serves this user's programs with its own config file: they read no keychain (there
+    // is no session bus for them here), and get the window's token.
+    let no_keychain = [("DBUS_SESSION_BUS_ADDRESS".to_owned(), "unix:path=/nonexistent/bus".to_owned())];
+    let served = harness::cli::gatehouse_with(&desktop.config, &["token"], &no_keychain).await;
+    assert_eq!(served.code, 0, "{served:?}");
+    assert_eq!(served.stdout.trim_end(), keyring::stored(&desktop.profile, "access_token"));
     app.quit().await;
 }
 

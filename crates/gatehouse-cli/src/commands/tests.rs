@@ -1,5 +1,6 @@
 //! Tests of [`super`].
 
+use super::credential::names_account;
 use super::*;
 
 /// git's username may be the account's login, display name or subject, and nothing else.

@@ -116,7 +116,10 @@ async fn serve(args: &[String]) -> zbus::Result<Next> {
     }
     tracing::info!("in the tray, with no window");
 
-    let accounts = open_accounts(args, &requests);
+    let installation = Installation::from_args(args);
+    let accounts = open_accounts(&installation, &requests);
+    // Other programs of the user ask this process for tokens while it runs.
+    let agent = gatehouse_app::agent::start_for(&installation, &accounts);
     let tray = {
         let (entries, tooltip) = menu::entries(&accounts.view(), start_at_login());
         tray::Tray::start(&bus, entries, tooltip, requests.clone()).await?
@@ -161,6 +164,10 @@ async fn serve(args: &[String]) -> zbus::Result<Next> {
             }
         }
     };
+    // A renewal made for a program that asked must not be cut off by the `exec` either.
+    if let Some(agent) = &agent {
+        agent.stop_and_finish(AGENT_PATIENCE).await;
+    }
     let next = match next {
         Next::Window(extra) => {
             let next = hand_over(extra, &accounts, &requests, &mut incoming, &mut work).await;
@@ -208,7 +215,7 @@ async fn claim(bus: &zbus::Connection, name: &str, args: &[String]) -> zbus::Res
 
 /// Every profile's service, as the window makes them: the config's profiles and the accounts added in the window.
 /// Accounts are added, and providers set up, in the window.
-fn open_accounts(args: &[String], requests: &UnboundedSender<Request>) -> Arc<Accounts> {
+fn open_accounts(installation: &Installation, requests: &UnboundedSender<Request>) -> Arc<Accounts> {
     let shell = {
         let requests = requests.clone();
         move || LightTrayShell { requests: requests.clone() }
@@ -217,8 +224,11 @@ fn open_accounts(args: &[String], requests: &UnboundedSender<Request>) -> Arc<Ac
     let sink: accounts::Sink = Box::new(move |_: &WindowView| {
         let _ = changed.send(Request::Changed);
     });
-    Installation::from_args(args).open_accounts(shell, sink, false)
+    installation.open_accounts(shell, sink, false)
 }
+
+/// How long the hand-over waits for the programs the agent is answering: as long as a renewal may take.
+const AGENT_PATIENCE: Duration = Duration::from_secs(90);
 
 /// The hand-over to the window, as a state rather than a moment: no new request is taken as the loop's, every
 /// action in flight (a restore, a renewal, a sign-out) is awaited, and what was asked meanwhile is done before the

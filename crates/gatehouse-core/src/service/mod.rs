@@ -49,6 +49,8 @@ mod narrow;
 mod session;
 mod sign_in;
 
+pub use narrow::Handout;
+
 use decide::{belongs_to, same_tokens, Elsewhere};
 
 /// What the service needs from the desktop.

@@ -6,7 +6,40 @@ use crate::auth::narrow;
 use crate::error::NarrowError;
 use crate::tokens::NarrowedToken;
 
+/// A token handed to another program, and what a record of it says.
+#[derive(Debug, Clone)]
+pub struct Handout {
+    /// The access token.
+    pub token: AccessToken,
+    /// When it expires (seconds since the Unix epoch), if the provider said.
+    pub expires_at: Option<u64>,
+    /// Whether the provider was asked for it just now, rather than it being one kept from before.
+    pub renewed: bool,
+}
+
 impl ProfileService {
+    /// A token for another program, narrowed `to` a resource or fewer scopes when asked (see
+    /// [`Self::narrowed_token`]), else the session's own ([`Self::access_token`]), valid for `min_ttl`.
+    ///
+    /// # Errors
+    /// As those two.
+    pub async fn hand_out(&self, to: &Narrowing, min_ttl: Duration) -> Result<Handout> {
+        if to.is_none() {
+            self.own_token(min_ttl).await
+        } else {
+            self.narrowed_token(to, min_ttl).await
+        }
+    }
+
+    /// The session's own token, as a [`Handout`].
+    async fn own_token(&self, min_ttl: Duration) -> Result<Handout> {
+        let before = self.session.lock().await.as_ref().and_then(|s| s.access_token.clone());
+        let token = self.access_token(min_ttl).await?;
+        let expires_at = self.session.lock().await.as_ref().and_then(|s| s.expires_at);
+        let renewed = before.is_none_or(|held| held.secret() != token.secret());
+        Ok(Handout { token, expires_at, renewed })
+    }
+
     /// An access token narrowed `to` a resource or to fewer scopes that stays valid for at least `min_ttl`: the
     /// one kept from an earlier request while it lasts, else a new one, from a refresh grant with `resource` and
     /// `scope` (RFC 8707 §2.2, RFC 6749 §6), or from token exchange (RFC 8693) where the provider lists it and the
@@ -19,11 +52,11 @@ impl ProfileService {
     /// [`Error::NotNarrowed`] with why; [`Error::NotSignedIn`]; [`Error::DpopBound`] for a DPoP session, whose
     /// narrowed tokens would be bound to its key too; a renewal's error (an ended session is removed, a
     /// transient failure keeps it).
-    pub async fn narrowed_token(&self, to: &Narrowing, min_ttl: Duration) -> Result<AccessToken> {
+    pub async fn narrowed_token(&self, to: &Narrowing, min_ttl: Duration) -> Result<Handout> {
         let config = self.config()?;
         narrow::allowed(config, to)?;
         if to.is_none() {
-            return self.access_token(min_ttl).await;
+            return self.own_token(min_ttl).await;
         }
         if !self.load().await? {
             return Err(Error::NotSignedIn);
@@ -33,8 +66,8 @@ impl ProfileService {
         if current.dpop_key.is_some() {
             return Err(Error::DpopBound);
         }
-        if let Some(token) = kept(current, to, self.now(), min_ttl) {
-            return Ok(token);
+        if let Some(handout) = kept(current, to, self.now(), min_ttl) {
+            return Ok(handout);
         }
         let _renewal = self.renewal_lock(config).await?;
         // Another process may have narrowed the same way, or rotated the refresh token, while this one waited.
@@ -48,8 +81,8 @@ impl ProfileService {
             }
         }
         let current = session.as_ref().ok_or(Error::NotSignedIn)?;
-        if let Some(token) = kept(current, to, self.now(), min_ttl) {
-            return Ok(token);
+        if let Some(handout) = kept(current, to, self.now(), min_ttl) {
+            return Ok(handout);
         }
         let mut next = current.clone();
         let asked = self.ask_narrowed(config, &mut next, to).await;
@@ -66,17 +99,14 @@ impl ProfileService {
             }
         };
         let token = tokens.access_token().clone();
+        let expires_at = expiry_from(self.now(), tokens.expires_in());
         next.narrowed.retain(|kept| &kept.to != to);
-        next.narrowed.push(NarrowedToken {
-            to: to.clone(),
-            access_token: token.clone(),
-            expires_at: expiry_from(self.now(), tokens.expires_in()),
-        });
+        next.narrowed.push(NarrowedToken { to: to.clone(), access_token: token.clone(), expires_at });
         let unsaved = self.keep_renewed(config, &mut session, next).await;
         match unsaved {
             // The rotated refresh token lives only here now, and this process may end soon: say so.
             Some(e) if rotated => Err(Error::RenewalNotSaved(e)),
-            _ => Ok(token),
+            _ => Ok(Handout { token, expires_at, renewed: true }),
         }
     }
 
@@ -142,10 +172,7 @@ impl ProfileService {
 }
 
 /// The token `session` keeps narrowed `to`, if it stays valid for `min_ttl` from `now`.
-fn kept(session: &StoredSession, to: &Narrowing, now: u64, min_ttl: Duration) -> Option<AccessToken> {
-    session
-        .narrowed
-        .iter()
-        .find(|kept| &kept.to == to && !kept.due_within(now, min_ttl))
-        .map(|kept| kept.access_token.clone())
+fn kept(session: &StoredSession, to: &Narrowing, now: u64, min_ttl: Duration) -> Option<Handout> {
+    let kept = session.narrowed.iter().find(|kept| &kept.to == to && !kept.due_within(now, min_ttl))?;
+    Some(Handout { token: kept.access_token.clone(), expires_at: kept.expires_at, renewed: false })
 }

@@ -209,22 +209,38 @@ impl Locks for MemoryLocks {
 }
 
 fn open(dir: &Path, path: &Path) -> std::io::Result<File> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
     let mut options = OpenOptions::new();
     options.read(true).write(true).create(true).truncate(false);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-        builder.mode(0o700);
+        use std::os::unix::fs::OpenOptionsExt;
         // O_NOFOLLOW: a symbolic link planted where the lock file goes is refused, never followed.
-        options.mode(0o600).custom_flags(NOFOLLOW);
+        options.mode(0o600).custom_flags(crate::os::NOFOLLOW);
+    }
+    private_dir(dir)?;
+    let file = options.open(path)?;
+    #[cfg(unix)]
+    own_and_private(path)?;
+    Ok(file)
+}
+
+/// Makes `dir` (mode 0700) where it isn't there yet, and checks that it, made now or found, is this user's alone;
+/// and so is the directory it is in, unless that is a shared sticky directory such as /tmp, where nobody else can
+/// rename or remove it. For the lock files, and for what else lives beside them (the token agent's socket).
+///
+/// # Errors
+/// When it can't be made, or is a symbolic link, another user's, or reachable by others.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
     }
     builder.create(dir)?;
     #[cfg(unix)]
     {
-        // The lock directory, made now or found, must be this user's alone; and so must the one it is in, unless
-        // that is a shared sticky directory such as /tmp, where nobody else can rename or remove it.
         own_and_private(dir)?;
         if let Some(parent) = dir.parent() {
             use std::os::unix::fs::PermissionsExt;
@@ -235,15 +251,8 @@ fn open(dir: &Path, path: &Path) -> std::io::Result<File> {
             }
         }
     }
-    let file = options.open(path)?;
-    #[cfg(unix)]
-    own_and_private(path)?;
-    Ok(file)
+    Ok(())
 }
-
-/// `O_NOFOLLOW` (Linux's value; macOS and the BSDs use 0x100).
-#[cfg(unix)]
-const NOFOLLOW: i32 = if cfg!(target_os = "linux") { 0o400000 } else { 0x100 };
 
 /// Refuses `path` unless it is this user's, not a symbolic link, and reachable by nobody else (no group or
 /// other permission bits).

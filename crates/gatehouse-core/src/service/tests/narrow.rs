@@ -69,7 +69,7 @@ async fn a_token_for_a_resource_comes_from_a_refresh_grant_and_is_kept() {
         .start();
     let (service, _) = service_with("nar-ok", &narrowing_profile(), http, &MemoryLocks::default());
     let got = service.narrowed_token(&to_a("a:read"), Duration::from_secs(60)).await.unwrap();
-    assert_eq!(got.secret(), &token);
+    assert_eq!((got.token.secret(), got.expires_at, got.renewed), (&token, Some(NOW + 300), true));
     let sent = provider.requests();
     assert_eq!(sent.len(), 1);
     assert_eq!(
@@ -81,7 +81,7 @@ async fn a_token_for_a_resource_comes_from_a_refresh_grant_and_is_kept() {
     assert_eq!(kept.narrowed.len(), 1);
     assert_eq!(kept.access_token.as_ref().map(|t| t.secret().as_str()), Some("a1"), "the session's own token stays");
     let again = service.narrowed_token(&to_a("a:read"), Duration::from_secs(60)).await.unwrap();
-    assert_eq!(again.secret(), &token);
+    assert_eq!((again.token.secret(), again.renewed), (&token, false));
     assert_eq!(provider.requests().len(), 1, "served from the entry");
 
     // Signing out revokes the narrowed token as well as the grant (RFC 7009).
@@ -188,7 +188,7 @@ async fn a_refused_refresh_falls_back_to_token_exchange() {
         .start();
     let (service, _) = service_with("nar-exchange", &discovered_profile(), http, &MemoryLocks::default());
     let got = service.narrowed_token(&to_a("a:read"), Duration::from_secs(60)).await.unwrap();
-    assert_eq!(got.secret(), &token);
+    assert_eq!(got.token.secret(), &token);
     let exchange = provider.requests().into_iter().filter(|r| r.path == "/token").nth(1).unwrap();
     assert!(
         exchange

@@ -1,0 +1,208 @@
+//! The token agent: while Gatehouse runs (the light tray or the window), other programs of the user ask it for
+//! access tokens over a Unix socket, instead of each reading the keychain (or keeping a copy of its own).
+//!
+//! The socket is `agent/agent.sock` beside the renewal locks, in a directory only this user can reach, found from
+//! the uid alone (see [`gatehouse_core::tokens::lock::lock_dir`]), so that every process of the user agrees on it
+//! whatever its environment. It is 0600, and the agent checks each caller's uid (`SO_PEERCRED`).
+//!
+//! One request per connection, one JSON line each way ([`Request`], [`Answer`]). An answer holds an access token
+//! and its expiry, or a typed error; no request can ask for a refresh token, an ID token, a DPoP key or a client
+//! secret, which never leave the agent's process.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::net::UnixStream;
+
+use gatehouse_core::error::Error;
+
+use crate::IDENTIFIER;
+
+mod server;
+
+pub use server::{start, Agent};
+
+/// The most a request line may hold: a profile name, a resource URL, scopes and a caller's name.
+const MAX_REQUEST: usize = 8 * 1024;
+/// The most an answer line may hold: an access token (a JWT with many claims) and its expiry, or an error.
+const MAX_ANSWER: usize = 64 * 1024;
+
+/// What a program asks the agent for: a token of `profile` (the default one when `None`), narrowed to
+/// `resource` and `scope` when given, valid for at least `min_ttl` seconds. `caller` is the program's own name
+/// for itself, shown beside the executable the agent finds. Nothing else can be asked.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    /// The profile, or `None` for the config's first.
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// A resource (RFC 8707) the token is for alone.
+    #[serde(default)]
+    pub resource: Option<String>,
+    /// Space-separated scopes, fewer than the session's (RFC 6749 §6).
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// How long the token must stay valid, in seconds.
+    #[serde(default = "default_min_ttl")]
+    pub min_ttl: u64,
+    /// The caller's name for itself.
+    #[serde(default)]
+    pub caller: Option<String>,
+    /// The config file the caller reads: the agent serves only its own.
+    #[serde(default)]
+    pub config: Option<PathBuf>,
+}
+
+fn default_min_ttl() -> u64 {
+    60
+}
+
+/// The agent's answer: a token, or why not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Answer {
+    /// An access token, and when it expires (seconds since the Unix epoch) if the provider said.
+    Token {
+        /// The access token.
+        token: String,
+        /// Its expiry.
+        expires_at: Option<u64>,
+    },
+    /// Why no token was given.
+    Refused {
+        /// The error.
+        error: Refusal,
+    },
+}
+
+/// An error, as the window and the command line say it: its kind and its message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    /// The stable snake_case kind ([`Error::kind`]), or one of the agent's own (`bad_request`, `busy`,
+    /// `other_user`, `other_config`).
+    pub kind: String,
+    /// What happened and what to do.
+    pub message: String,
+}
+
+impl Refusal {
+    /// `error`, as the window says it.
+    pub fn of(error: &Error) -> Refusal {
+        Refusal { kind: error.kind().to_owned(), message: error.to_string() }
+    }
+}
+
+/// Where this user's agent listens; `None` where there is no private place for it.
+pub fn socket_path() -> Option<PathBuf> {
+    let locks = gatehouse_core::tokens::lock::lock_dir(IDENTIFIER)?;
+    Some(locks.parent()?.join("agent").join("agent.sock"))
+}
+
+/// Starts the agent for `installation`'s `accounts` at [`socket_path`], for callers that read its config file.
+/// `None`, said in the log, where it can't: no private place, another Gatehouse serving there, or no socket.
+pub fn start_for(
+    installation: &crate::Installation,
+    accounts: &std::sync::Arc<gatehouse_core::accounts::Accounts>,
+) -> Option<Agent> {
+    let Some(socket) = socket_path() else {
+        tracing::warn!("no private directory for the token agent; programs read the keychain themselves");
+        return None;
+    };
+    match start(std::sync::Arc::clone(accounts), &socket, installation.config_file.clone(), installation.handouts()) {
+        Ok(agent) => Some(agent),
+        Err(e) => {
+            tracing::warn!("not serving tokens to other programs ({e}); they read the keychain themselves");
+            None
+        }
+    }
+}
+
+/// Asks the agent at `socket` for what `request` says. `None` when no agent answers there (none runs, or it
+/// serves another config file), so that the caller does the work itself; an agent's refusal is its answer.
+pub async fn ask(socket: &Path, request: &Request) -> Option<Answer> {
+    const CONNECT: Duration = Duration::from_secs(2);
+    // Long enough for a renewal the agent makes for this request: token request, discovery and keychain.
+    const ANSWER: Duration = Duration::from_secs(120);
+    let mut stream = tokio::time::timeout(CONNECT, UnixStream::connect(socket)).await.ok()?.ok()?;
+    let mut line = serde_json::to_vec(request).ok()?;
+    line.push(b'\n');
+    tokio::time::timeout(CONNECT, stream.write_all(&line)).await.ok()?.ok()?;
+    let answer = tokio::time::timeout(ANSWER, read_line(&mut stream, MAX_ANSWER)).await.ok()?.ok()??;
+    match serde_json::from_slice::<Answer>(&answer).ok()? {
+        Answer::Refused { error } if error.kind == OTHER_CONFIG => None,
+        answer => Some(answer),
+    }
+}
+
+/// The kind of the answer to a caller that reads another config file than the agent's.
+const OTHER_CONFIG: &str = "other_config";
+
+/// Reads one line of at most `limit` bytes (without its `\n`); `None` when the stream ends first.
+///
+/// # Errors
+/// [`std::io::ErrorKind::InvalidData`] for a longer line; the stream's error.
+async fn read_line(stream: &mut UnixStream, limit: usize) -> std::io::Result<Option<Vec<u8>>> {
+    let mut reader = BufReader::new(stream.take(limit as u64 + 1));
+    let mut line = Vec::new();
+    reader.read_until(b'\n', &mut line).await?;
+    if line.last() == Some(&b'\n') {
+        line.pop();
+        return Ok(Some(line));
+    }
+    if line.len() > limit {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "the line is too long"));
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every field may be left out; a field the agent doesn't know is refused, so that nothing can be asked
+    /// beyond the request's few fields.
+    #[test]
+    fn a_request_has_its_few_fields_and_no_other() {
+        let least: Request = serde_json::from_str("{}").unwrap();
+        assert_eq!(least, Request { min_ttl: 60, ..Request::default() });
+        let full: Request = serde_json::from_str(
+            r#"{"profile":"work","resource":"https://a.example/","scope":"a b","min_ttl":5,"caller":"kubectl","config":"/c.toml"}"#,
+        )
+        .unwrap();
+        assert_eq!(full.profile.as_deref(), Some("work"));
+        assert_eq!(full.min_ttl, 5);
+        for asked in [r#"{"refresh_token":true}"#, r#"{"want":"id_token"}"#, r#"{"profile":"w","dpop_key":1}"#] {
+            assert!(serde_json::from_str::<Request>(asked).is_err(), "{asked}");
+        }
+    }
+
+    #[test]
+    fn an_answer_is_a_token_or_an_error() {
+        let token = Answer::Token { token: "t".into(), expires_at: Some(7) };
+        assert_eq!(serde_json::to_string(&token).unwrap(), r#"{"token":"t","expires_at":7}"#);
+        let refused = Answer::Refused { error: Refusal { kind: "busy".into(), message: "m".into() } };
+        assert_eq!(serde_json::to_string(&refused).unwrap(), r#"{"error":{"kind":"busy","message":"m"}}"#);
+        assert_eq!(
+            serde_json::from_str::<Answer>(r#"{"token":"t","expires_at":null}"#).unwrap(),
+            Answer::Token { token: "t".into(), expires_at: None }
+        );
+    }
+
+    /// A line is read up to its limit and no further; one past it is an error, and a stream that ends before a
+    /// line does is no line.
+    #[tokio::test]
+    async fn lines_are_read_no_further_than_their_limit() {
+        let (mut ours, mut theirs) = UnixStream::pair().unwrap();
+        theirs.write_all(b"{\"profile\":\"a\"}\nrest").await.unwrap();
+        assert_eq!(read_line(&mut ours, 64).await.unwrap().as_deref(), Some(&b"{\"profile\":\"a\"}"[..]));
+        let (mut ours, mut theirs) = UnixStream::pair().unwrap();
+        theirs.write_all(&[b'x'; 100]).await.unwrap();
+        assert_eq!(read_line(&mut ours, 64).await.unwrap_err().kind(), std::io::ErrorKind::InvalidData);
+        let (mut ours, mut theirs) = UnixStream::pair().unwrap();
+        theirs.write_all(b"no end").await.unwrap();
+        drop(theirs);
+        assert_eq!(read_line(&mut ours, 64).await.unwrap(), None);
+    }
+}

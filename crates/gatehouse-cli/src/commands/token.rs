@@ -1,0 +1,73 @@
+//! `gatehouse token`: an access token for the program that runs it, from the running Gatehouse's agent when
+//! there is one, else from the keychain here; recorded in the handout log either way.
+
+use gatehouse_app::agent;
+use gatehouse_app::handouts::{Handout, Outcome};
+use gatehouse_core::tokens::Narrowing;
+
+use super::*;
+
+/// What `gatehouse token` was asked for.
+pub(super) struct Asked {
+    pub profile: Option<String>,
+    pub resource: Option<url::Url>,
+    pub scope: Option<String>,
+    pub min_ttl: u64,
+}
+
+/// Prints the token `asked` for, and nothing else.
+pub(super) async fn token(
+    installation: &Installation,
+    configs: &Result<Vec<Config>, ConfigError>,
+    asked: Asked,
+) -> Result<(), Error> {
+    let request = agent::Request {
+        profile: asked.profile.clone(),
+        resource: asked.resource.as_ref().map(url::Url::to_string),
+        scope: asked.scope.clone(),
+        min_ttl: asked.min_ttl,
+        caller: Some("gatehouse token".to_owned()),
+        config: installation.config_file.clone(),
+    };
+    // The agent records what it hands out itself.
+    if let Some(token) = from_agent(&request).await {
+        return out(&[&token]);
+    }
+    let (service, _) = open_profile(installation, configs, asked.profile.as_deref())?;
+    let to = Narrowing::new(asked.resource, asked.scope.as_deref());
+    let handed = service.hand_out(&to, Duration::from_secs(asked.min_ttl)).await;
+    if let Some(log) = installation.handouts() {
+        // The program that ran this command is the one the token goes to.
+        let parent = rustix::process::getppid().map(|pid| pid.as_raw_nonzero().get());
+        log.record(&Handout {
+            at: unix_now(),
+            profile: service.profile().map_or_else(String::new, |c| c.profile.clone()),
+            program: parent.and_then(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).ok()),
+            pid: parent,
+            caller: request.caller,
+            resource: request.resource,
+            scope: request.scope,
+            outcome: match &handed {
+                Ok(handout) if handout.renewed => Outcome::Renewed,
+                Ok(_) => Outcome::Kept,
+                Err(_) => Outcome::Refused,
+            },
+            error: handed.as_ref().err().map(|e| e.kind().to_owned()),
+        });
+    }
+    out(&[handed?.token.secret()])
+}
+
+/// A token from the agent of a running Gatehouse that serves this config file, if one does and gives it: then no
+/// keychain is read here. Anything else (no agent, another config, a refusal) is left to this process, which
+/// says it in its own words.
+async fn from_agent(request: &agent::Request) -> Option<String> {
+    let socket = agent::socket_path()?;
+    match agent::ask(&socket, request).await? {
+        agent::Answer::Token { token, .. } => Some(token),
+        agent::Answer::Refused { error } => {
+            tracing::debug!(kind = error.kind, "the agent refused; asking here");
+            None
+        }
+    }
+}

@@ -156,7 +156,8 @@ mod tests {
         assert_eq!(log.read(), [handout("work", Outcome::Renewed), handout("home", Outcome::Kept)]);
         assert_eq!(std::fs::metadata(dir.join("handouts.jsonl")).unwrap().permissions().mode() & 0o777, 0o600);
         // Past the bound, the file is rotated once, and the two together keep the latest.
-        let many = (MAX_BYTES / 150) as usize + 10;
+        let line = serde_json::to_vec(&handout("work", Outcome::Refused)).unwrap().len() as u64 + 1;
+        let many = (MAX_BYTES / line) as usize + 10;
         for _ in 0..many {
             log.record(&handout("work", Outcome::Refused));
         }

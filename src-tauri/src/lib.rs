@@ -409,8 +409,14 @@ mod tests {
         let mut context = mock_context(noop_assets());
         // single-instance turns the identifier into a D-Bus name, which the mock's default is not.
         context.config_mut().identifier = "com.example.gatehouse.wiring-test".into();
-        let installation =
-            Installation { config, config_file: None, added_file: None, runtime_dir: None, handout_log: None };
+        let installation = Installation {
+            config,
+            config_file: None,
+            added_file: None,
+            runtime_dir: None,
+            handout_log: None,
+            programs_file: None,
+        };
         let mut app = build_app(mock_builder(), installation).build(context).unwrap();
         // One turn of the event loop runs the setup hook, which creates the service.
         #[allow(deprecated)]

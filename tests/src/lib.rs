@@ -8,6 +8,7 @@ pub mod desktop;
 pub mod faults;
 pub mod idp;
 pub mod keyring;
+pub mod notifications;
 pub mod tray;
 pub mod user_agent;
 

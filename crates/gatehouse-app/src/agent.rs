@@ -20,6 +20,7 @@ use gatehouse_core::error::Error;
 
 use crate::IDENTIFIER;
 
+pub mod consent;
 mod server;
 
 pub use server::{start, Agent};
@@ -110,7 +111,11 @@ pub fn start_for(
         tracing::warn!("no private directory for the token agent; programs read the keychain themselves");
         return None;
     };
-    match start(std::sync::Arc::clone(accounts), &socket, installation.config_file.clone(), installation.handouts()) {
+    let own_commands = crate::handover::beside(crate::handover::COMMAND_PROGRAM).ok();
+    let decisions = installation.decisions()?;
+    let consent = consent::Consent::new(decisions, own_commands, CONSENT_PATIENCE);
+    let log = installation.handouts();
+    match start(std::sync::Arc::clone(accounts), &socket, installation.config_file.clone(), log, consent) {
         Ok(agent) => Some(agent),
         Err(e) => {
             tracing::warn!("not serving tokens to other programs ({e}); they read the keychain themselves");
@@ -135,6 +140,9 @@ pub async fn ask(socket: &Path, request: &Request) -> Option<Answer> {
         answer => Some(answer),
     }
 }
+
+/// How long a request waits for the person to answer the question about its program.
+const CONSENT_PATIENCE: Duration = Duration::from_secs(120);
 
 /// The kind of the answer to a caller that reads another config file than the agent's.
 const OTHER_CONFIG: &str = "other_config";

@@ -30,6 +30,8 @@ pub struct Installation {
     pub runtime_dir: Option<PathBuf>,
     /// The log of tokens handed to other programs ([`crate::handouts`]), in the app's data directory.
     pub handout_log: Option<PathBuf>,
+    /// The person's decisions about which program may have which profile's tokens, in the app's data directory.
+    pub programs_file: Option<PathBuf>,
 }
 
 impl Installation {
@@ -52,12 +54,19 @@ impl Installation {
             added_file: dirs::data_dir().map(|dir| dir.join(IDENTIFIER).join(accounts::ADDED_FILE)),
             runtime_dir: dirs::runtime_dir().map(|dir| dir.join(IDENTIFIER)),
             handout_log: dirs::data_dir().map(|dir| dir.join(IDENTIFIER).join("handouts.jsonl")),
+            programs_file: dirs::data_dir().map(|dir| dir.join(IDENTIFIER).join("programs.json")),
         }
     }
 
     /// The log of tokens handed to other programs, if there is a place for it.
     pub fn handouts(&self) -> Option<crate::handouts::Log> {
         self.handout_log.clone().map(crate::handouts::Log::at)
+    }
+
+    /// The person's decisions about programs, if there is a place for them.
+    #[cfg(unix)]
+    pub fn decisions(&self) -> Option<crate::agent::consent::Decisions> {
+        self.programs_file.clone().map(crate::agent::consent::Decisions::at)
     }
 
     /// The keychain the sessions are kept in.

@@ -16,6 +16,7 @@ use clap::{Parser, Subcommand};
 use serde::Serialize;
 use tokio::sync::watch;
 
+use gatehouse_app::agent::consent::Decision;
 use gatehouse_app::handover;
 use gatehouse_app::launch;
 use gatehouse_app::say;
@@ -78,6 +79,28 @@ enum Command {
         #[arg(long, value_name = "SCOPES")]
         scope: Option<String>,
     },
+    /// Show the programs the running Gatehouse asked about, and what was decided for each profile.
+    Programs {
+        /// Print JSON lines instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Let a program have a profile's tokens from the running Gatehouse without asking.
+    Allow {
+        /// The program: its path, or a name on PATH.
+        program: PathBuf,
+        /// The profile [default: the config's profile]
+        #[arg(long, value_name = "NAME")]
+        profile: Option<String>,
+    },
+    /// Refuse a program a profile's tokens from the running Gatehouse, without asking.
+    Deny {
+        /// The program: its path, or a name on PATH.
+        program: PathBuf,
+        /// The profile [default: the config's profile]
+        #[arg(long, value_name = "NAME")]
+        profile: Option<String>,
+    },
     /// Show which programs were given tokens, when, and for what: never a token.
     Log {
         /// Only this profile's.
@@ -116,7 +139,8 @@ enum Command {
 
 /// The words that make a command line the CLI's rather than the window's. The window's own arguments (a
 /// deep link, `--hidden`, `--config FILE`) never start with one of these.
-const COMMANDS: [&str; 7] = ["status", "token", "log", "sign-in", "sign-out", "credential", "help"];
+const COMMANDS: [&str; 10] =
+    ["status", "token", "log", "programs", "allow", "deny", "sign-in", "sign-out", "credential", "help"];
 
 /// Whether `args` (program first) is a command for the CLI: its first argument, after any `--config FILE`, is
 /// a subcommand, or asks for help or the version.
@@ -154,7 +178,8 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
         | Command::SignIn { profile, .. }
         | Command::SignOut { profile }
         | Command::Credential { profile, .. } => profile.clone(),
-        Command::Status { .. } | Command::Log { .. } => None,
+        Command::Allow { profile, .. } | Command::Deny { profile, .. } => profile.clone(),
+        Command::Status { .. } | Command::Log { .. } | Command::Programs { .. } => None,
     };
     let result = runtime.block_on(execute(cli));
     // A keychain read that never came back (a Secret Service stuck behind a prompt nobody can answer) was given
@@ -223,6 +248,13 @@ async fn execute(cli: Cli) -> Result<(), Error> {
             token::token(&installation, &config, asked).await
         }
         Command::Log { profile, json } => log::log(&installation, profile.as_deref(), json),
+        Command::Programs { json } => programs::programs(&installation, json),
+        Command::Allow { program, profile } => {
+            programs::decide(&installation, &config, &program, profile.as_deref(), Decision::Allow)
+        }
+        Command::Deny { program, profile } => {
+            programs::decide(&installation, &config, &program, profile.as_deref(), Decision::Deny)
+        }
         Command::SignIn { profile, device: false } => {
             let (service, views) = open_profile(&installation, &config, profile.as_deref())?;
             if service.profile().is_some_and(|c| c.loopback().is_none()) {
@@ -552,6 +584,7 @@ pub fn exit_code(error: &Error) -> u8 {
         // The profile doesn't allow it: the config is where to change that.
         Error::NotNarrowed(NarrowError::NotListed { .. } | NarrowError::ScopeNotAsked { .. }) => 4,
         Error::NotNarrowed(_) => 9,
+        Error::ProgramRefused { .. } => 10,
     }
 }
 
@@ -580,6 +613,7 @@ impl Shell for CliShell {
 
 mod credential;
 mod log;
+mod programs;
 mod status;
 mod token;
 

@@ -55,6 +55,7 @@ struct RawConfig {
     resource_url: Option<String>,
     #[serde(default)]
     resources: Vec<String>,
+    trust_gatehouse_commands: Option<bool>,
     sign_in_timeout_secs: Option<u64>,
     http_timeout_secs: Option<u64>,
     dpop: Option<bool>,
@@ -187,6 +188,9 @@ pub struct Config {
     /// The resources (RFC 8707 §2) the session's tokens may be narrowed to, asked for at sign-in; a token for any
     /// other resource is refused before a request is made.
     pub resources: Vec<Url>,
+    /// Gatehouse's own commands (`gatehouse token`, `gatehouse credential`) may have this profile's tokens from
+    /// the token agent without the person being asked (the default); `false` asks about them too.
+    pub trust_gatehouse_commands: bool,
     /// How long a sign-in may wait for the browser.
     pub sign_in_timeout: Duration,
     /// How long one request to the provider or the resource may take.
@@ -380,6 +384,7 @@ impl Config {
             redirect_uri,
             resource_url,
             resources,
+            trust_gatehouse_commands: raw.trust_gatehouse_commands.unwrap_or(true),
             sign_in_timeout,
             http_timeout,
             tenant_issuer: expansion.as_ref().is_some_and(|e| e.tenant_issuer),

@@ -113,6 +113,15 @@ pub enum Error {
     /// The session's tokens are bound to its DPoP key (RFC 9449), so a token alone is of no use to another tool.
     #[error("This session's tokens are bound to a key that never leaves the keychain (DPoP, RFC 9449), so another tool couldn't use them. For tokens other tools can use, add dpop = false to the profile and sign in again.")]
     DpopBound,
+    /// The running Gatehouse refused this program the profile's tokens: the person denied it, or couldn't be asked.
+    /// The message (the agent's) names the program and the command that allows it.
+    #[error("{message}")]
+    ProgramRefused {
+        /// `program_denied` or `program_not_allowed`.
+        kind: ProgramRefusal,
+        /// What the agent said.
+        message: String,
+    },
     /// A token couldn't be narrowed to what was asked (RFC 8707, RFC 6749 §6, RFC 8693), and the session's own
     /// broader token is never given instead.
     #[error(transparent)]
@@ -195,6 +204,8 @@ impl Error {
             Error::LifetimeTooShort { .. } => "token_lifetime_too_short",
             Error::DpopBound => "dpop_bound",
             Error::NotNarrowed(e) => e.kind(),
+            Error::ProgramRefused { kind: ProgramRefusal::Denied, .. } => "program_denied",
+            Error::ProgramRefused { kind: ProgramRefusal::NotAllowed, .. } => "program_not_allowed",
             Error::Setting(_) => "setting_failed",
             Error::Setup(_) => "setup_failed",
             Error::NoProvider(_) => "no_provider",
@@ -206,6 +217,15 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         matches!(self, Error::Network(_) | Error::BadResponse(_) | Error::Keychain(_) | Error::RenewalBusy)
     }
+}
+
+/// Why the running Gatehouse refused a program a profile's tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgramRefusal {
+    /// The person denied it.
+    Denied,
+    /// Nobody allowed it: no one could be asked, or no one answered.
+    NotAllowed,
 }
 
 /// Why a token wasn't narrowed to a resource or to fewer scopes. What was asked is said; a token never is.
@@ -500,6 +520,7 @@ mod tests {
             Error::NeedsWindow,
             Error::NoDeviceFlow,
             Error::DpopBound,
+            Error::ProgramRefused { kind: ProgramRefusal::Denied, message: "x".into() },
             Error::NotNarrowed(NarrowError::NotListed { resource: "https://a".into(), profile: "p".into() }),
             Error::NotNarrowed(NarrowError::ScopeNotAsked { scope: "a".into(), profile: "p".into() }),
             Error::NotNarrowed(NarrowError::Refused { code: "invalid_target".into() }),

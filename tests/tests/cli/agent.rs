@@ -120,9 +120,8 @@ async fn the_running_gatehouse_hands_out_tokens_and_stands_up_to_bad_callers() {
     std::thread::sleep(Duration::from_millis(300));
     assert!(exchange(&socket, b"{}\n").contains("\"kind\":\"busy\""));
     drop(silent);
-    let ours = format!("{{\"config\":\"{}\"}}\n", config.display());
     wait_for("the agent to serve again", Duration::from_secs(10), || async {
-        exchange(&socket, ours.as_bytes()).contains("\"token\"").then_some(())
+        (token_without_keychain(&config, &[]).await.code == 0).then_some(())
     })
     .await;
 
@@ -130,9 +129,57 @@ async fn the_running_gatehouse_hands_out_tokens_and_stands_up_to_bad_callers() {
     tray.kill().await.unwrap();
     assert!(std::fs::symlink_metadata(&socket).is_ok(), "left behind");
     assert!(token_without_keychain(&config, &[]).await.code != 0, "nobody answers a dead socket");
+    // The next one asks about Gatehouse's own commands too (as the program that ran them: this test).
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}trust_gatehouse_commands = false\n")).unwrap();
     let mut tray = light_tray(&config, &socket, name).await;
-    let again = token_without_keychain(&config, &[]).await;
-    assert_eq!(again.code, 0, "{again:?}");
+    consent(&config, &socket, &profile_of(name)).await;
     tray.kill().await.unwrap();
     std::fs::remove_file(&config).unwrap();
+}
+
+/// The first request of a program for a profile waits for the person's answer in a desktop notification, which
+/// is remembered; with nobody to ask, the program is refused with the command that allows it; a denied program is
+/// refused without asking again.
+async fn consent(config: &Path, socket: &Path, profile: &str) {
+    let me = std::env::current_exe().unwrap().canonicalize().unwrap();
+    let me_text = me.to_str().unwrap();
+    let request = format!("{{\"config\":\"{}\"}}\n", config.display());
+    // No notification server on the bus yet: nobody can be asked.
+    let refused = exchange(socket, request.as_bytes());
+    assert!(refused.contains("\"kind\":\"program_not_allowed\"") && refused.contains("gatehouse allow"), "{refused}");
+    let run = token_without_keychain(config, &[]).await;
+    assert_eq!(run.code, 10, "a refusal of the agent's is not worked around: {run:?}");
+    assert!(run.stderr.contains("error[program_not_allowed]"), "{}", run.stderr);
+
+    // The person allows it in the notification: a token, and no question the next time.
+    let desktop = harness::notifications::Notifications::start();
+    desktop.answer_with(Some("allow"));
+    assert!(exchange(socket, request.as_bytes()).contains("\"token\""));
+    let shown = desktop.shown();
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert!(shown[0].summary.contains(profile) && shown[0].body.contains(me_text), "{shown:?}");
+    assert_eq!(shown[0].actions, ["allow", "Allow", "deny", "Deny"]);
+    assert!(exchange(socket, request.as_bytes()).contains("\"token\""));
+    assert_eq!(token_without_keychain(config, &[]).await.code, 0, "gatehouse token, run by the same program");
+    assert_eq!(desktop.shown().len(), 1, "asked once");
+
+    // Denied with the command line: refused at once, without a question, and listed.
+    let deny = gatehouse(config, &["deny", me_text, "--profile", profile]).await;
+    assert_eq!(deny.code, 0, "{deny:?}");
+    assert!(exchange(socket, request.as_bytes()).contains("\"kind\":\"program_denied\""));
+    let run = token_without_keychain(config, &[]).await;
+    assert_eq!(run.code, 10, "{run:?}");
+    assert!(run.stderr.contains("error[program_denied]"), "{}", run.stderr);
+    assert_eq!(desktop.shown().len(), 1, "no second question");
+    let listed = gatehouse(config, &["programs", "--json"]).await;
+    let listed: Vec<serde_json::Value> = listed.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(listed.iter().any(|p| p["program"] == me_text && p["profile"] == profile && p["decision"] == "deny"));
+    let log = gatehouse(config, &["log", "--profile", profile, "--json"]).await;
+    assert!(log.stdout.lines().any(|l| l.contains("\"error\":\"program_denied\"")), "{}", log.stdout);
+
+    // Allowed again with the command line.
+    assert_eq!(gatehouse(config, &["allow", me_text, "--profile", profile]).await.code, 0);
+    assert!(exchange(socket, request.as_bytes()).contains("\"token\""));
+    assert_eq!(desktop.shown().len(), 1);
 }

@@ -10,6 +10,7 @@ use url::Url;
 use gatehouse_core::accounts::Accounts;
 use gatehouse_core::tokens::Narrowing;
 
+use super::consent::{Caller, Consent};
 use super::*;
 use crate::handouts::{Handout, Log, Outcome};
 
@@ -56,7 +57,8 @@ impl Drop for Agent {
     }
 }
 
-/// Starts serving `accounts` at `path`, for callers that read `config_file`, recording each handout in `log`. A socket left there by a Gatehouse
+/// Starts serving `accounts` at `path`, for callers that read `config_file` and that `consent` lets have them,
+/// recording each handout in `log`. A socket left there by a Gatehouse
 /// that is gone is replaced; one another Gatehouse still answers on is left to it (an error of kind
 /// `AddrInUse`); a symbolic link is removed, never followed.
 ///
@@ -67,12 +69,13 @@ pub fn start(
     path: &Path,
     config_file: Option<PathBuf>,
     log: Option<Log>,
+    consent: Consent,
 ) -> std::io::Result<Agent> {
     let listener = bind(path)?;
     tracing::info!(socket = %path.display(), "serving tokens to this user's programs");
     let config_file = config_file.map(|f| f.canonicalize().unwrap_or(f));
     let callers = Arc::new(Semaphore::new(MAX_CALLERS));
-    let context = Arc::new(Context { accounts, config_file, log });
+    let context = Arc::new(Context { accounts, config_file, log, consent });
     let task = tokio::spawn(serve(listener, context, Arc::clone(&callers)));
     Ok(Agent { path: path.to_owned(), task, callers })
 }
@@ -105,6 +108,7 @@ struct Context {
     accounts: Arc<Accounts>,
     config_file: Option<PathBuf>,
     log: Option<Log>,
+    consent: Consent,
 }
 
 async fn serve(listener: UnixListener, context: Arc<Context>, callers: Arc<Semaphore>) {
@@ -144,7 +148,7 @@ async fn answer(mut stream: UnixStream, context: &Context) {
         reply(stream, refusal("other_user", "Gatehouse serves only its own user's programs.")).await;
         return;
     }
-    let program = peer.pid().and_then(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).ok());
+    let caller = Caller::of(peer.pid());
     let line = match tokio::time::timeout(REQUEST_TIME, read_line(&mut stream, MAX_REQUEST)).await {
         Ok(Ok(Some(line))) => line,
         // Nothing, or not in time: nothing to answer.
@@ -167,17 +171,17 @@ async fn answer(mut stream: UnixStream, context: &Context) {
         return;
     }
     tracing::info!(
-        program = %program.as_deref().map_or_else(|| "unknown".into(), |p| p.display().to_string()),
+        program = %caller.program.as_deref().map_or_else(|| "unknown".into(), |p| p.display().to_string()),
         pid = peer.pid(),
         caller = request.caller.as_deref().unwrap_or(""),
         "a program asks for a token"
     );
-    let (answer, profile, outcome) = token(&context.accounts, &request).await;
+    let (answer, profile, outcome) = token(context, &caller, &request).await;
     if let Some(log) = &context.log {
         log.record(&Handout {
             at: gatehouse_core::os::unix_now(),
             profile,
-            program,
+            program: caller.program,
             pid: peer.pid(),
             caller: request.caller.clone(),
             resource: request.resource.clone(),
@@ -193,7 +197,7 @@ async fn answer(mut stream: UnixStream, context: &Context) {
 }
 
 /// The answer to `request`, the profile it was for, and how it went.
-async fn token(accounts: &Accounts, request: &Request) -> (Answer, String, Outcome) {
+async fn token(context: &Context, caller: &Caller, request: &Request) -> (Answer, String, Outcome) {
     let asked = request.profile.clone().unwrap_or_default();
     let resource = match request.resource.as_deref().map(Url::parse) {
         None => None,
@@ -204,11 +208,17 @@ async fn token(accounts: &Accounts, request: &Request) -> (Answer, String, Outco
     };
     let to = Narrowing::new(resource, request.scope.as_deref());
     let min_ttl = Duration::from_secs(request.min_ttl);
-    let service = match accounts.get(request.profile.as_deref()) {
+    let service = match context.accounts.get(request.profile.as_deref()) {
         Ok(service) => service,
         Err(e) => return (Answer::Refused { error: Refusal::of(&e) }, asked, Outcome::Refused),
     };
     let profile = service.profile().map_or(asked, |config| config.profile.clone());
+    // A profile that can't be read trusts nobody.
+    let trust_own = service.profile().is_some_and(|config| config.trust_gatehouse_commands);
+    let detail = request.resource.as_deref().map(|r| format!(" for {r}")).unwrap_or_default();
+    if let Err(refusal) = context.consent.check(caller, &profile, trust_own, &detail).await {
+        return (Answer::Refused { error: refusal }, profile, Outcome::Refused);
+    }
     match service.hand_out(&to, min_ttl).await {
         Ok(handout) => {
             let outcome = if handout.renewed { Outcome::Renewed } else { Outcome::Kept };

@@ -3,6 +3,7 @@
 
 use gatehouse_app::agent;
 use gatehouse_app::handouts::{Handout, Outcome};
+use gatehouse_core::error::ProgramRefusal;
 use gatehouse_core::tokens::Narrowing;
 
 use super::*;
@@ -30,7 +31,7 @@ pub(super) async fn token(
         config: installation.config_file.clone(),
     };
     // The agent records what it hands out itself.
-    if let Some(token) = from_agent(&request).await {
+    if let Some(token) = from_agent(&request).await? {
         return out(&[&token]);
     }
     let (service, _) = open_profile(installation, configs, asked.profile.as_deref())?;
@@ -59,15 +60,27 @@ pub(super) async fn token(
 }
 
 /// A token from the agent of a running Gatehouse that serves this config file, if one does and gives it: then no
-/// keychain is read here. Anything else (no agent, another config, a refusal) is left to this process, which
-/// says it in its own words.
-async fn from_agent(request: &agent::Request) -> Option<String> {
-    let socket = agent::socket_path()?;
-    match agent::ask(&socket, request).await? {
-        agent::Answer::Token { token, .. } => Some(token),
-        agent::Answer::Refused { error } => {
-            tracing::debug!(kind = error.kind, "the agent refused; asking here");
-            None
+/// keychain is read here. `None` leaves the work to this process, which says any failure in its own words: no
+/// agent, another config, or a failure of the agent's own (the provider down, say).
+///
+/// # Errors
+/// [`Error::ProgramRefused`] when the agent refused this program the profile's tokens: that is final, and not
+/// worked around by reading the keychain here.
+async fn from_agent(request: &agent::Request) -> Result<Option<String>, Error> {
+    let Some(socket) = agent::socket_path() else { return Ok(None) };
+    match agent::ask(&socket, request).await {
+        Some(agent::Answer::Token { token, .. }) => Ok(Some(token)),
+        Some(agent::Answer::Refused { error }) => {
+            let kind = match error.kind.as_str() {
+                "program_denied" => ProgramRefusal::Denied,
+                "program_not_allowed" | "program_unknown" => ProgramRefusal::NotAllowed,
+                _ => {
+                    tracing::debug!(kind = error.kind, "the agent couldn't; asking here");
+                    return Ok(None);
+                }
+            };
+            Err(Error::ProgramRefused { kind, message: error.message })
         }
+        None => Ok(None),
     }
 }

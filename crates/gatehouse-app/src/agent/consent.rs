@@ -1,0 +1,337 @@
+//! Consent per program: the first time a program asks the agent for a token of a profile, the person decides,
+//! in a desktop notification with Allow and Deny (org.freedesktop.Notifications over D-Bus, no GTK). The decision
+//! is remembered per (program, profile) in `programs.json` in the app's data directory (0600), listed and changed
+//! with `gatehouse programs`, `gatehouse allow` and `gatehouse deny`. With no notification server, or no answer in
+//! time, the program is refused, with the command that allows it.
+//!
+//! Gatehouse's own commands (`gatehouse token`, and git through `gatehouse credential`) are allowed by default;
+//! a profile with `trust_gatehouse_commands = false` makes them ask too, as the program that ran them.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// A person's decision for a program and a profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// It may have the profile's tokens.
+    Allow,
+    /// It may not, and is refused without asking again.
+    Deny,
+}
+
+/// One remembered decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Remembered {
+    /// The program: its executable, as the kernel names it.
+    pub program: PathBuf,
+    /// The profile.
+    pub profile: String,
+    /// What was decided.
+    pub decision: Decision,
+    /// When, in seconds since the Unix epoch.
+    pub at: u64,
+}
+
+/// The decisions kept in a file.
+#[derive(Debug, Clone)]
+pub struct Decisions {
+    file: PathBuf,
+}
+
+impl Decisions {
+    /// The decisions kept in `file`.
+    pub fn at(file: PathBuf) -> Decisions {
+        Decisions { file }
+    }
+
+    /// Every decision, in the order made. A file that can't be read is no decision: nothing is allowed on a guess.
+    pub fn list(&self) -> Vec<Remembered> {
+        std::fs::read(&self.file).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default()
+    }
+
+    /// The decision for `program` and `profile`, if one was made.
+    pub fn of(&self, program: &Path, profile: &str) -> Option<Decision> {
+        self.list().into_iter().find(|r| r.program == program && r.profile == profile).map(|r| r.decision)
+    }
+
+    /// Remembers `decision` for `program` and `profile`, replacing an earlier one; `None` forgets it.
+    ///
+    /// # Errors
+    /// When the file can't be written.
+    pub fn set(&self, program: &Path, profile: &str, decision: Option<Decision>) -> std::io::Result<()> {
+        let mut all = self.list();
+        all.retain(|r| !(r.program == program && r.profile == profile));
+        if let Some(decision) = decision {
+            let at = gatehouse_core::os::unix_now();
+            all.push(Remembered { program: program.to_owned(), profile: profile.to_owned(), decision, at });
+        }
+        write_private(&self.file, &serde_json::to_vec_pretty(&all).map_err(std::io::Error::other)?)
+    }
+}
+
+/// Writes `bytes` to `file` whole or not at all (a temporary file renamed over it), readable by its owner only.
+fn write_private(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let dir = file.parent().ok_or_else(|| std::io::Error::other("no directory"))?;
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)?;
+    let temporary = file.with_extension(format!("tmp.{}", std::process::id()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = options.open(&temporary).and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(e);
+    }
+    std::fs::rename(&temporary, file)
+}
+
+/// How many callers may wait for a person's answer at once; more are told the agent is busy.
+const MAX_WAITING: usize = 4;
+
+/// A caller, as the kernel names it.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// Its process ID.
+    pub pid: Option<i32>,
+    /// Its executable.
+    pub program: Option<PathBuf>,
+}
+
+impl Caller {
+    /// The caller of process `pid`, by `/proc/PID/exe`.
+    pub fn of(pid: Option<i32>) -> Caller {
+        Caller { pid, program: pid.and_then(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).ok()) }
+    }
+
+    /// The process that started this one (`/proc/PID/stat`'s fourth field, read after the command name, which
+    /// may hold spaces and parentheses).
+    fn parent(&self) -> Caller {
+        let ppid = self.pid.and_then(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let after_name = &stat[stat.rfind(')')? + 1..];
+            after_name.split_whitespace().nth(1)?.parse::<i32>().ok()
+        });
+        Caller::of(ppid)
+    }
+}
+
+/// What the agent asks before it hands out a token: whether the person let this program have this profile's.
+pub struct Consent {
+    decisions: Decisions,
+    /// Gatehouse's own command-line program (`gatehouse`), allowed by default.
+    own_commands: Option<PathBuf>,
+    /// One question at a time: a second caller of the same program finds the first's answer.
+    asking: tokio::sync::Mutex<()>,
+    waiting: tokio::sync::Semaphore,
+    patience: Duration,
+}
+
+impl Consent {
+    /// Decisions kept in `decisions`, asked for within `patience`, with `own_commands` allowed by default.
+    pub fn new(decisions: Decisions, own_commands: Option<PathBuf>, patience: Duration) -> Consent {
+        Consent {
+            decisions,
+            own_commands: own_commands.map(|p| p.canonicalize().unwrap_or(p)),
+            asking: tokio::sync::Mutex::new(()),
+            waiting: tokio::sync::Semaphore::new(MAX_WAITING),
+            patience,
+        }
+    }
+
+    /// Whether `caller` may have a token of `profile` (for `detail`, such as " for https://api…"): by the
+    /// decision remembered, else by asking the person. Gatehouse's own commands may, unless `trust_own` is off;
+    /// they then ask as the program that ran them.
+    ///
+    /// # Errors
+    /// A refusal that says how to allow the program.
+    pub async fn check(
+        &self,
+        caller: &Caller,
+        profile: &str,
+        trust_own: bool,
+        detail: &str,
+    ) -> Result<(), super::Refusal> {
+        let own = caller.program.is_some() && caller.program == self.own_commands;
+        if own && trust_own {
+            tracing::info!(profile, "one of Gatehouse's own commands, allowed");
+            return Ok(());
+        }
+        let asking = if own { caller.parent() } else { caller.clone() };
+        let Some(program) = asking.program else {
+            return Err(refused(
+                "program_unknown",
+                "Gatehouse couldn't tell which program asks for a token, so it gave none.",
+            ));
+        };
+        let remembered = self.decisions.of(&program, profile);
+        tracing::info!(program = %program.display(), profile, ?remembered, "whether this program may have the tokens");
+        match remembered {
+            Some(Decision::Allow) => return Ok(()),
+            Some(Decision::Deny) => return Err(denied(&program, profile)),
+            None => {}
+        }
+        let Ok(_waiting) = self.waiting.try_acquire() else {
+            return Err(refused("busy", "Gatehouse is already asking about other programs; try again."));
+        };
+        let _one = self.asking.lock().await;
+        // Decided while this caller waited its turn.
+        let decided = match self.decisions.of(&program, profile) {
+            Some(decision) => Some(decision),
+            None => {
+                let decision = ask(&program, profile, detail, self.patience).await;
+                if let Some(decision) = decision {
+                    if let Err(e) = self.decisions.set(&program, profile, Some(decision)) {
+                        tracing::warn!("couldn't remember the decision: {e}");
+                    }
+                }
+                decision
+            }
+        };
+        match decided {
+            Some(Decision::Allow) => Ok(()),
+            Some(Decision::Deny) => Err(denied(&program, profile)),
+            None => Err(refused(
+                "program_not_allowed",
+                &format!(
+                    "{} hasn't been allowed the tokens of {profile}, and nobody answered Gatehouse's question (no notification server, or no answer in time). To allow it: gatehouse allow {} --profile {profile}",
+                    program.display(),
+                    program.display()
+                ),
+            )),
+        }
+    }
+}
+
+fn denied(program: &Path, profile: &str) -> super::Refusal {
+    refused(
+        "program_denied",
+        &format!(
+            "{} was denied the tokens of {profile}. To allow it: gatehouse allow {} --profile {profile}",
+            program.display(),
+            program.display()
+        ),
+    )
+}
+
+fn refused(kind: &str, message: &str) -> super::Refusal {
+    super::Refusal { kind: kind.to_owned(), message: message.to_owned() }
+}
+
+/// Without a notification bus, nobody can be asked.
+#[cfg(not(target_os = "linux"))]
+pub async fn ask(_program: &Path, _profile: &str, _detail: &str, _patience: Duration) -> Option<Decision> {
+    None
+}
+/// Asks the person, in a desktop notification with Allow and Deny (org.freedesktop.Notifications), whether
+/// `program` may have `profile`'s tokens. `None` when nobody can be asked (no notification server, or one
+/// without actions), or nobody answered within `patience`; the notification is then taken back.
+#[cfg(target_os = "linux")]
+pub async fn ask(program: &Path, profile: &str, detail: &str, patience: Duration) -> Option<Decision> {
+    use futures_util::StreamExt as _;
+    const NAME: &str = "org.freedesktop.Notifications";
+    const PATH: &str = "/org/freedesktop/Notifications";
+    let bus = zbus::Connection::session().await.ok()?;
+    let proxy = zbus::Proxy::new(&bus, NAME, PATH, NAME).await.ok()?;
+    let capabilities: Vec<String> = proxy.call("GetCapabilities", &()).await.ok()?;
+    if !capabilities.iter().any(|c| c == "actions") {
+        return None;
+    }
+    // Listening before the notification is shown, so that no answer comes before the ear.
+    let mut invoked = proxy.receive_signal("ActionInvoked").await.ok()?;
+    let mut closed = proxy.receive_signal("NotificationClosed").await.ok()?;
+    let name = program.file_name().map_or_else(|| program.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let summary = format!("Allow {name} to use your {profile} account?");
+    let body = format!("{} asks Gatehouse for a token of {profile}{detail}.", program.display());
+    let actions = vec!["allow", "Allow", "deny", "Deny"];
+    let mut hints: HashMap<&str, zbus::zvariant::Value<'_>> = HashMap::new();
+    // Critical: it stays until answered, as a question must.
+    hints.insert("urgency", zbus::zvariant::Value::U8(2));
+    let timeout = i32::try_from(patience.as_millis()).unwrap_or(i32::MAX);
+    let id: u32 =
+        proxy.call("Notify", &("Gatehouse", 0u32, "gatehouse", summary, body, actions, hints, timeout)).await.ok()?;
+    let answer = async {
+        loop {
+            tokio::select! {
+                Some(signal) = invoked.next() => {
+                    let Ok((about, action)) = signal.body().deserialize::<(u32, String)>() else { continue };
+                    if about == id {
+                        return match action.as_str() {
+                            "allow" => Some(Decision::Allow),
+                            "deny" => Some(Decision::Deny),
+                            _ => None,
+                        };
+                    }
+                }
+                Some(signal) = closed.next() => {
+                    // Dismissed without an answer: nothing is decided.
+                    if signal.body().deserialize::<(u32, u32)>().is_ok_and(|(about, _)| about == id) {
+                        return None;
+                    }
+                }
+                else => return None,
+            }
+        }
+    };
+    let decision = tokio::time::timeout(patience, answer).await.ok().flatten();
+    if decision.is_none() {
+        let _ = proxy.call::<_, _, ()>("CloseNotification", &(id,)).await;
+    }
+    decision
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Decisions are remembered per (program, profile), replaced, forgotten, and kept owner-only; a file that
+    /// can't be read allows nothing.
+    #[test]
+    fn decisions_are_kept_per_program_and_profile() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = std::env::temp_dir().join(format!("gatehouse-programs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let decisions = Decisions::at(dir.join("programs.json"));
+        let kubectl = Path::new("/usr/bin/kubectl");
+        assert_eq!(decisions.of(kubectl, "work"), None);
+        decisions.set(kubectl, "work", Some(Decision::Allow)).unwrap();
+        decisions.set(kubectl, "home", Some(Decision::Deny)).unwrap();
+        assert_eq!(decisions.of(kubectl, "work"), Some(Decision::Allow));
+        assert_eq!(decisions.of(kubectl, "home"), Some(Decision::Deny));
+        assert_eq!(decisions.of(Path::new("/usr/bin/skopeo"), "work"), None);
+        decisions.set(kubectl, "work", Some(Decision::Deny)).unwrap();
+        assert_eq!(decisions.of(kubectl, "work"), Some(Decision::Deny));
+        assert_eq!(decisions.list().len(), 2);
+        decisions.set(kubectl, "home", None).unwrap();
+        assert_eq!(decisions.of(kubectl, "home"), None);
+        assert_eq!(std::fs::metadata(dir.join("programs.json")).unwrap().permissions().mode() & 0o777, 0o600);
+        std::fs::write(dir.join("programs.json"), "not json").unwrap();
+        assert_eq!(decisions.of(kubectl, "work"), None, "an unreadable file allows nothing");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The parent is read from `/proc/PID/stat` past the command name, which may hold spaces and parentheses.
+    #[test]
+    fn a_caller_s_parent_is_the_process_that_started_it() {
+        let me = Caller::of(Some(i32::try_from(std::process::id()).unwrap()));
+        assert_eq!(me.program, std::env::current_exe().ok());
+        let parent = me.parent();
+        let expected = rustix_free_ppid();
+        assert_eq!(parent.pid, Some(expected));
+    }
+
+    /// This process's parent, from `/proc/self/status`'s `PPid:` line (another reading than the one tested).
+    fn rustix_free_ppid() -> i32 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        status.lines().find_map(|l| l.strip_prefix("PPid:")).unwrap().trim().parse().unwrap()
+    }
+}

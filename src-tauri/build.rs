@@ -26,6 +26,8 @@ fn main() {
         "watch_settings",
         "set_start_at_login",
         "quit",
+        "programs",
+        "decide_program",
     ])))
     .expect("failed to run tauri-build");
 }

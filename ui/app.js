@@ -122,6 +122,9 @@ function makeCard(profile) {
     });
   }
   card.find("dismiss").addEventListener("click", () => act("dismiss_notice", profile));
+  card.find("programs").addEventListener("toggle", () => {
+    if (card.find("programs").open) loadPrograms(card, profile);
+  });
   card.find("remove").addEventListener("click", () => act("remove_account", profile));
   card.find("use-code").addEventListener("click", () => act("sign_in_with_code", profile));
   card.find("copy-link").addEventListener("click", async () => {
@@ -497,6 +500,65 @@ async function copyOrSelect(text, select) {
 }
 
 // Asks the backend for `command`; says whether it was done (with what it answered, where it answers).
+// "Programs using this account": the programs asked about and the decision for each, which a button changes,
+// and the last tokens given out. Read when the list is opened, and again after a change.
+async function loadPrograms(card, profile, change) {
+  const error = card.element.querySelector(".programs-error");
+  error.hidden = true;
+  try {
+    const view = change
+      ? await invoke("decide_program", { profile, program: change.program, decision: change.decision })
+      : await invoke("programs", { profile });
+    renderPrograms(card, profile, view);
+  } catch (e) {
+    error.textContent = e.message || String(e);
+    error.hidden = false;
+  }
+}
+
+function renderPrograms(card, profile, view) {
+  const list = card.find("program-list");
+  card.find("programs-empty").hidden = view.programs.length > 0;
+  list.replaceChildren(...view.programs.map((entry) => {
+    const item = document.createElement("li");
+    item.dataset.program = entry.program;
+    const name = document.createElement("code");
+    name.textContent = entry.program;
+    const decision = document.createElement("span");
+    decision.className = "decision";
+    decision.dataset.testid = "program-decision";
+    decision.textContent = entry.decision === "allow" ? "allowed" : "denied";
+    const flip = document.createElement("button");
+    flip.type = "button";
+    const next = entry.decision === "allow" ? "deny" : "allow";
+    flip.dataset.testid = `program-${next}`;
+    flip.textContent = next === "deny" ? "Deny" : "Allow";
+    flip.setAttribute("aria-label", `${flip.textContent} ${entry.program}`);
+    flip.addEventListener("click", () => loadPrograms(card, profile, { program: entry.program, decision: next }));
+    const forget = document.createElement("button");
+    forget.type = "button";
+    forget.className = "link";
+    forget.dataset.testid = "program-forget";
+    forget.textContent = "Ask again";
+    forget.setAttribute("aria-label", `Ask again about ${entry.program}`);
+    forget.addEventListener("click", () => loadPrograms(card, profile, { program: entry.program, decision: null }));
+    item.append(name, " ", decision, " ", flip, " ", forget);
+    return item;
+  }));
+  card.find("handouts-empty").hidden = view.handouts.length > 0;
+  card.find("handout-list").replaceChildren(...view.handouts.map((handout) => {
+    const item = document.createElement("li");
+    const when = new Date(handout.at * 1000).toLocaleString();
+    const who = handout.program || "an unknown program";
+    const pid = handout.pid ? ` (pid ${handout.pid})` : "";
+    const what = handout.resource ? ` for ${handout.resource}` : "";
+    const outcome = { kept: "given", renewed: "renewed and given", refused: "refused" }[handout.outcome];
+    const why = handout.error ? ` (${handout.error})` : "";
+    item.textContent = `${when}: ${who}${pid}${what}, ${outcome}${why}`;
+    return item;
+  }));
+}
+
 async function act(command, profile) {
   countAction();
   try {

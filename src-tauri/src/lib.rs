@@ -6,6 +6,8 @@
 
 pub mod commands;
 pub mod deep_link;
+#[cfg(unix)]
+pub mod programs;
 pub mod settings;
 #[cfg(desktop)]
 pub mod tray;
@@ -130,6 +132,10 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, installation: Installat
             commands::watch_settings,
             commands::set_start_at_login,
             commands::quit,
+            #[cfg(unix)]
+            programs::programs,
+            #[cfg(unix)]
+            programs::decide_program,
         ])
         .setup(move |app| set_up(app, installation))
         // The keychain and the network are touched only once the window has shown its first page, so they
@@ -160,6 +166,8 @@ fn set_up<R: Runtime>(app: &mut tauri::App<R>, installation: Installation) -> Re
     let accounts = installation.open_accounts(shell, sink, true);
     // Other programs of the user ask this process for tokens while it runs (the light tray serves them when the
     // window has handed over).
+    #[cfg(unix)]
+    app.manage(programs::Programs::of(&installation));
     #[cfg(unix)]
     app.manage(TokenAgent(tauri::async_runtime::block_on(async {
         gatehouse_app::agent::start_for(&installation, &accounts)

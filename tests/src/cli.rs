@@ -111,13 +111,23 @@ pub async fn concurrent_runs(config: &Path, args: &[&str], count: usize) -> Vec<
 /// # Panics
 /// When the request can't be made.
 pub async fn resource_status(issuer: &str, token: &str) -> u16 {
+    resource_answer(issuer, "/api/resource", token).await.0
+}
+
+/// What the demo resource at `path` (`/api/resource`, `/api/a`, `/api/b`) answers `token` with: the HTTP status,
+/// and its JSON (`null` when it is none).
+///
+/// # Panics
+/// When the request can't be made.
+pub async fn resource_answer(issuer: &str, path: &str, token: &str) -> (u16, serde_json::Value) {
     let response = reqwest::Client::new()
-        .get(format!("{issuer}/api/resource"))
+        .get(format!("{issuer}{path}"))
         .bearer_auth(token)
         .send()
         .await
-        .unwrap_or_else(|e| panic!("resource: {e}"));
-    response.status().as_u16()
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or_default())
 }
 
 /// Gatehouse's renewal lock file for `profile`, where the README says it is on Linux, written out here rather

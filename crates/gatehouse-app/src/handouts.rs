@@ -111,6 +111,11 @@ impl Log {
         options.open(&self.file)?.write_all(&line)
     }
 
+    /// The last `count` handouts of `profile`, newest first.
+    pub fn recent(&self, profile: &str, count: usize) -> Vec<Handout> {
+        self.read().into_iter().rev().filter(|h| h.profile == profile).take(count).collect()
+    }
+
     /// Every handout kept, oldest first; lines that can't be read are skipped.
     pub fn read(&self) -> Vec<Handout> {
         [rotated(&self.file), self.file.clone()]

@@ -81,14 +81,7 @@ async fn the_running_gatehouse_hands_out_tokens_and_stands_up_to_bad_callers() {
     assert_eq!(resource_status(&issuer, own.stdout.trim_end()).await, 200);
     let for_a = token_without_keychain(&config, &["--resource", &format!("{issuer}/api/a")]).await;
     assert_eq!(for_a.code, 0, "{for_a:?}");
-    let status = reqwest::Client::new()
-        .get(format!("{issuer}/api/a"))
-        .bearer_auth(for_a.stdout.trim_end())
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert_eq!(status, 200);
+    assert_eq!(resource_answer(&issuer, "/api/a", for_a.stdout.trim_end()).await.0, 200);
 
     // Both handouts are in the log, with the program that asked (here `gatehouse token`), and no token is.
     let log = gatehouse(&config, &["log", "--profile", &profile_of(name), "--json"]).await;

@@ -13,7 +13,7 @@ use std::time::Duration;
 use gatehouse_core::tokens::unix_now;
 use harness::cli::{
     concurrent_runs, concurrent_tokens, gatehouse, gatehouse_with_input, hold_renewal_lock, processes_with_open,
-    renewal_lock_path, resource_status,
+    renewal_lock_path, resource_answer, resource_status,
 };
 use harness::idp::Idp;
 use harness::{artifacts_dir, config_path, desktop, keyring, sha256_hex, wait_for};

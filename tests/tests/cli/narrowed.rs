@@ -13,18 +13,6 @@ pub(super) fn narrowing_profile(idp: &Idp, profile: &str) -> String {
     format!("{base}resources = [\"{issuer}/api/a\", \"{issuer}/api/b\"]\n")
 }
 
-/// The status a demo resource (`/api/a` or `/api/b`) answers `token` with, and what it says of it.
-async fn at(issuer: &str, path: &str, token: &str) -> (u16, serde_json::Value) {
-    let response = reqwest::Client::new()
-        .get(format!("{issuer}{path}"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{path}: {e}"));
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or_default())
-}
-
 /// A token narrowed to A is taken by A and refused by B, and the other way round; the session's own token is
 /// taken by neither, and is not what either narrowing printed.
 #[tokio::test]
@@ -38,12 +26,12 @@ async fn each_resource_takes_only_the_token_narrowed_to_it() {
         assert_eq!(run.code, 0, "{run:?}");
     }
     let (a, b, broad) = (for_a.stdout.trim_end(), for_b.stdout.trim_end(), broad.stdout.trim_end());
-    let (status, said) = at(&issuer, "/api/a", a).await;
+    let (status, said) = resource_answer(&issuer, "/api/a", a).await;
     assert_eq!((status, said["scope"].as_str()), (200, Some("a:read")), "A takes its token, with the scope asked");
-    assert_eq!(at(&issuer, "/api/b", a).await.0, 401, "B refuses A's token");
-    assert_eq!(at(&issuer, "/api/b", b).await.0, 200, "B takes its token");
-    assert_eq!(at(&issuer, "/api/a", b).await.0, 401, "A refuses B's token");
-    assert_eq!(at(&issuer, "/api/a", broad).await.0, 401, "the session's own token is for neither");
+    assert_eq!(resource_answer(&issuer, "/api/b", a).await.0, 401, "B refuses A's token");
+    assert_eq!(resource_answer(&issuer, "/api/b", b).await.0, 200, "B takes its token");
+    assert_eq!(resource_answer(&issuer, "/api/a", b).await.0, 401, "A refuses B's token");
+    assert_eq!(resource_answer(&issuer, "/api/a", broad).await.0, 401, "the session's own token is for neither");
     assert_eq!(resource_status(&issuer, broad).await, 200, "and still serves its own resource");
     assert!(a != broad && b != broad);
     // The log says who was given what: this test's process, for each resource; and in words a person reads.
@@ -78,7 +66,7 @@ async fn forty_concurrent_requests_for_two_resources_make_two_grants() {
             assert_eq!(run.code, 0, "{run:?}");
         }
         assert!(runs.iter().all(|run| run.stdout == runs[0].stdout), "every process got the one token");
-        assert_eq!(at(&issuer, path, runs[0].stdout.trim_end()).await.0, 200);
+        assert_eq!(resource_answer(&issuer, path, runs[0].stdout.trim_end()).await.0, 200);
     }
     std::fs::remove_file(&config).unwrap();
 }
@@ -113,7 +101,7 @@ async fn without_a_refresh_token_the_session_s_token_is_exchanged() {
     let run = gatehouse(&config, &["token", "--resource", &format!("{issuer}/api/b")]).await;
     assert_eq!(run.code, 0, "{run:?}");
     let token = run.stdout.trim_end().to_owned();
-    assert_eq!(at(&issuer, "/api/b", &token).await.0, 200);
+    assert_eq!(resource_answer(&issuer, "/api/b", &token).await.0, 200);
     assert_eq!(idp.events_named("token_exchange.success", None).await.len(), 1);
     let profile = profile_of("narrow-exchange");
     assert!(keyring::lookup(&profile).unwrap().contains("narrowed"), "kept with the session");

@@ -57,6 +57,23 @@ async fn s24_the_window_and_twenty_token_commands_renew_an_expired_session_once(
     let served = harness::cli::gatehouse_with(&desktop.config, &["token"], &no_keychain).await;
     assert_eq!(served.code, 0, "{served:?}");
     assert_eq!(served.stdout.trim_end(), keyring::stored(&desktop.profile, "access_token"));
+
+    // "Programs using this account" lists the programs asked about (here one allowed from the command line) and
+    // the tokens given (the command's just now), and changes a decision, which the command line then lists.
+    let allow = harness::cli::gatehouse(&desktop.config, &["allow", "true", "--profile", &desktop.profile]).await;
+    assert_eq!(allow.code, 0, "{allow:?}");
+    app.click("programs-toggle").await;
+    app.wait_for_text("program-list", "/true").await;
+    assert!(app.text("program-list").await.contains("allowed"));
+    app.wait_for_text("handout-list", "/gatehouse").await;
+    assert!(!app.page_source().await.contains(served.stdout.trim_end()), "no token in the window");
+    app.execute("document.querySelector('[data-testid=program-list]').scrollIntoView()").await;
+    app.screenshot("s24-programs").await;
+    app.audit_accessibility("s24-programs").await;
+    app.click("program-deny").await;
+    app.wait_for_text("program-list", "denied").await;
+    let listed = harness::cli::gatehouse(&desktop.config, &["programs", "--json"]).await;
+    assert!(listed.stdout.contains("\"decision\":\"deny\"") && listed.stdout.contains("/true\""), "{listed:?}");
     app.quit().await;
 }
 

@@ -53,6 +53,11 @@ impl Decisions {
         std::fs::read(&self.file).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default()
     }
 
+    /// The decisions about `profile`'s tokens.
+    pub fn of_profile(&self, profile: &str) -> Vec<Remembered> {
+        self.list().into_iter().filter(|r| r.profile == profile).collect()
+    }
+
     /// The decision for `program` and `profile`, if one was made.
     pub fn of(&self, program: &Path, profile: &str) -> Option<Decision> {
         self.list().into_iter().find(|r| r.program == program && r.profile == profile).map(|r| r.decision)

@@ -118,6 +118,9 @@ pub struct ProfileService {
     device_polling: AtomicBool,
     /// Wakes a sign-in with a code that is polling, to stop it (Cancel, or a sign-in in the browser).
     device_cancel: tokio::sync::Notify,
+    /// How many renewals this service has had the provider make: a handout tells one it caused from a token
+    /// kept from before, or renewed by another process.
+    grants: AtomicU64,
 }
 
 type SessionGuard<'a> = MutexGuard<'a, Option<StoredSession>>;
@@ -169,6 +172,7 @@ impl ProfileService {
             view: Mutex::new(view),
             device_polling: AtomicBool::new(false),
             device_cancel: tokio::sync::Notify::new(),
+            grants: AtomicU64::new(0),
         })
     }
 

@@ -33,10 +33,10 @@ impl ProfileService {
 
     /// The session's own token, as a [`Handout`].
     async fn own_token(&self, min_ttl: Duration) -> Result<Handout> {
-        let before = self.session.lock().await.as_ref().and_then(|s| s.access_token.clone());
+        let grants = self.grants.load(Ordering::SeqCst);
         let token = self.access_token(min_ttl).await?;
         let expires_at = self.session.lock().await.as_ref().and_then(|s| s.expires_at);
-        let renewed = before.is_none_or(|held| held.secret() != token.secret());
+        let renewed = self.grants.load(Ordering::SeqCst) > grants;
         Ok(Handout { token, expires_at, renewed })
     }
 

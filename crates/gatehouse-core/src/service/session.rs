@@ -264,6 +264,7 @@ impl ProfileService {
         let dpop = current.dpop_key()?;
         let provider = flow::Provider { config, endpoints: &endpoints, http: &self.http };
         let tokens = flow::refresh(&client, provider, &refresh_token, dpop.as_ref(), &Narrowing::default()).await?;
+        self.grants.fetch_add(1, Ordering::SeqCst);
         let mut next = current.clone();
         // An entry saved before endpoints were recorded records them now, with the ones this renewal used.
         if next.binding.as_ref().is_some_and(|binding| !binding.recorded) {

@@ -116,18 +116,13 @@ fn refresh_request() -> Seen {
 async fn foreign_session(profile: &str) -> StoredSession {
     let other = Config::parse(&PROFILE.replace("id.example.com", "other.example.com"), "other").unwrap();
     let session = StoredSession {
-        v: crate::tokens::FORMAT_VERSION,
         binding: Some(Binding::of(&other)),
         access_token: Some(AccessToken::new("theirs".into())),
         refresh_token: Some(RefreshToken::new("their-refresh".into())),
-        expires_at: Some(NOW + 3600),
         scopes: vec!["openid".into()],
         account: Account { subject: Some("mallory".into()), name: None, login: None },
-        dpop_key: None,
-        bearer_access: false,
-        lifetime: Some(3600),
         grant: Some("g".into()),
-        narrowed: Vec::new(),
+        ..session_for(profile, PROFILE, 3600)
     };
     keychain().save(profile, &session).await.unwrap();
     session
@@ -172,8 +167,8 @@ async fn a_fresh_token_is_handed_out_without_asking_the_provider() {
     stored_session("svc-fresh", 3600).await;
     let (http, provider) = Scripted::new().start();
     let (service, _) = service_with("svc-fresh", EXPLICIT, http, &MemoryLocks::default());
-    let token = service.access_token(Duration::from_secs(60)).await.unwrap();
-    assert_eq!(token.secret(), "a1");
+    let handout = service.hand_out(&Narrowing::default(), Duration::from_secs(60)).await.unwrap();
+    assert_eq!((handout.token.secret().as_str(), handout.renewed), ("a1", false));
     assert_eq!(provider.requests(), []);
 }
 
@@ -190,8 +185,9 @@ async fn a_due_token_is_renewed_and_the_rotated_refresh_token_kept() {
         )
         .start();
     let (service, _) = service_with("svc-due", EXPLICIT, http, &MemoryLocks::default());
-    let token = service.access_token(Duration::from_secs(60)).await.unwrap();
-    assert_eq!(token.secret(), "a2");
+    let handout = service.hand_out(&Narrowing::default(), Duration::from_secs(60)).await.unwrap();
+    assert_eq!((handout.token.secret().as_str(), handout.renewed), ("a2", true));
+    assert_eq!(handout.expires_at, Some(NOW + 3600));
     assert_eq!(provider.requests(), [refresh_request()]);
     let kept = keychain().load("svc-due").await.unwrap().unwrap();
     assert_eq!(kept.refresh_token.as_ref().map(|t| t.secret().as_str()), Some("r2"));

@@ -124,25 +124,44 @@ pub fn start_for(
     }
 }
 
-/// Asks the agent at `socket` for what `request` says. `None` when no agent answers there (none runs, or it
-/// serves another config file), so that the caller does the work itself; an agent's refusal is its answer.
+/// Asks the agent at `socket` for what `request` says. `None` when no agent is there (nothing listens, or it
+/// serves another config file), so that the caller does the work itself. An agent that took the request but gave
+/// no answer it can read (in time, whole) is [`Answer::Refused`] with kind `no_answer`: its consent may have been
+/// pending, and the caller must not go around it.
 pub async fn ask(socket: &Path, request: &Request) -> Option<Answer> {
     const CONNECT: Duration = Duration::from_secs(2);
-    // Long enough for a renewal the agent makes for this request: token request, discovery and keychain.
-    const ANSWER: Duration = Duration::from_secs(120);
+    // Longer than the person is given to answer the question about the program, and a renewal after it.
+    const ANSWER: Duration = Duration::from_secs(CONSENT_PATIENCE.as_secs() + 60);
     let mut stream = tokio::time::timeout(CONNECT, UnixStream::connect(socket)).await.ok()?.ok()?;
     let mut line = serde_json::to_vec(request).ok()?;
     line.push(b'\n');
-    tokio::time::timeout(CONNECT, stream.write_all(&line)).await.ok()?.ok()?;
-    let answer = tokio::time::timeout(ANSWER, read_line(&mut stream, MAX_ANSWER)).await.ok()?.ok()??;
-    match serde_json::from_slice::<Answer>(&answer).ok()? {
-        Answer::Refused { error } if error.kind == OTHER_CONFIG => None,
-        answer => Some(answer),
+    let silent = || Answer::Refused {
+        error: Refusal {
+            kind: NO_ANSWER.to_owned(),
+            message: "The running Gatehouse took the request but gave no answer. Try again; if it keeps happening, \
+                      quit Gatehouse."
+                .to_owned(),
+        },
+    };
+    if !matches!(tokio::time::timeout(CONNECT, stream.write_all(&line)).await, Ok(Ok(()))) {
+        return Some(silent());
+    }
+    let answer = match tokio::time::timeout(ANSWER, read_line(&mut stream, MAX_ANSWER)).await {
+        Ok(Ok(Some(answer))) => answer,
+        _ => return Some(silent()),
+    };
+    match serde_json::from_slice::<Answer>(&answer) {
+        Ok(Answer::Refused { error }) if error.kind == OTHER_CONFIG => None,
+        Ok(answer) => Some(answer),
+        Err(_) => Some(silent()),
     }
 }
 
+/// The kind of the answer [`ask`] makes up for an agent that gave none.
+pub const NO_ANSWER: &str = "no_answer";
+
 /// How long a request waits for the person to answer the question about its program.
-const CONSENT_PATIENCE: Duration = Duration::from_secs(120);
+pub const CONSENT_PATIENCE: Duration = Duration::from_secs(120);
 
 /// The kind of the answer to a caller that reads another config file than the agent's.
 const OTHER_CONFIG: &str = "other_config";
@@ -196,6 +215,27 @@ mod tests {
             serde_json::from_str::<Answer>(r#"{"token":"t","expires_at":null}"#).unwrap(),
             Answer::Token { token: "t".into(), expires_at: None }
         );
+    }
+
+    /// An agent that takes the request and closes without an answer is a refusal (kind `no_answer`), never "no
+    /// agent": a question about the program may have been pending, and the caller must not go around it. Nothing
+    /// listening is "no agent".
+    #[tokio::test]
+    async fn an_agent_that_gives_no_answer_is_not_gone_around() {
+        let dir = std::env::temp_dir().join(format!("gatehouse-agent-silent-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let socket = dir.join("agent.sock");
+        assert_eq!(ask(&socket, &Request::default()).await, None, "nothing listens");
+        let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+        let server = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let _ = read_line(&mut stream, MAX_REQUEST).await;
+        });
+        let answer = ask(&socket, &Request::default()).await;
+        assert!(matches!(answer, Some(Answer::Refused { ref error }) if error.kind == NO_ANSWER), "{answer:?}");
+        server.await.unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// A line is read up to its limit and no further; one past it is an error, and a stream that ends before a

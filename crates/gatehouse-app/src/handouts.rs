@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+/// The most characters kept of what a caller says (its name, the resource and scopes it asks for).
+const MAX_FIELD: usize = 200;
+
 /// How large the log grows before it is rotated.
 pub const MAX_BYTES: u64 = 256 * 1024;
 
@@ -105,7 +108,17 @@ impl Log {
             // Owner-only, and never through a link planted where the log goes.
             options.mode(0o600).custom_flags(gatehouse_core::os::NOFOLLOW);
         }
-        let mut line = serde_json::to_vec(handout)?;
+        // What a caller says of itself is kept short, so that a few requests can't push the record out.
+        let mut handout = handout.clone();
+        for field in [&mut handout.caller, &mut handout.resource, &mut handout.scope] {
+            if let Some(text) = field.as_mut() {
+                if let Some((cut, _)) = text.char_indices().nth(MAX_FIELD) {
+                    text.truncate(cut);
+                    text.push('…');
+                }
+            }
+        }
+        let mut line = serde_json::to_vec(&handout)?;
         line.push(b'\n');
         // One write of one line: appends from several processes don't interleave.
         options.open(&self.file)?.write_all(&line)

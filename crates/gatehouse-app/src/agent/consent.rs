@@ -68,7 +68,14 @@ impl Decisions {
     /// # Errors
     /// When the file can't be written.
     pub fn set(&self, program: &Path, profile: &str, decision: Option<Decision>) -> std::io::Result<()> {
-        let mut all = self.list();
+        // A file that is there but can't be read is never written over: its denials would go with it.
+        let mut all: Vec<Remembered> = match std::fs::read(&self.file) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                std::io::Error::other(format!("{} can't be read ({e}); fix or remove it", self.file.display()))
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
         all.retain(|r| !(r.program == program && r.profile == profile));
         if let Some(decision) = decision {
             let at = gatehouse_core::os::unix_now();
@@ -87,7 +94,10 @@ fn write_private(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder.create(dir)?;
-    let temporary = file.with_extension(format!("tmp.{}", std::process::id()));
+    // One name per write, even for two writers in one process (the window and its agent).
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let write = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let temporary = file.with_extension(format!("tmp.{}.{write}", std::process::id()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -232,6 +242,11 @@ fn refused(kind: &str, message: &str) -> super::Refusal {
     super::Refusal { kind: kind.to_owned(), message: message.to_owned() }
 }
 
+/// `text` with the characters the notification spec's body markup gives meaning to escaped.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
 /// Without a notification bus, nobody can be asked.
 #[cfg(not(target_os = "linux"))]
 pub async fn ask(_program: &Path, _profile: &str, _detail: &str, _patience: Duration) -> Option<Decision> {
@@ -254,9 +269,13 @@ pub async fn ask(program: &Path, profile: &str, detail: &str, patience: Duration
     // Listening before the notification is shown, so that no answer comes before the ear.
     let mut invoked = proxy.receive_signal("ActionInvoked").await.ok()?;
     let mut closed = proxy.receive_signal("NotificationClosed").await.ok()?;
-    let name = program.file_name().map_or_else(|| program.display().to_string(), |n| n.to_string_lossy().into_owned());
-    let summary = format!("Allow {name} to use your {profile} account?");
-    let body = format!("{} asks Gatehouse for a token of {profile}{detail}.", program.display());
+    // The whole path: a program named like a trusted one elsewhere (`/tmp/x/git`) must not pass for it. Servers
+    // may read the body as markup, so its text is escaped.
+    let summary = format!("Allow {} to use your {profile} account?", program.display());
+    let body = escape(&format!(
+        "{} asks Gatehouse for a token of {profile}{detail}. Your answer counts for every token of this account.",
+        program.display()
+    ));
     let actions = vec!["allow", "Allow", "deny", "Deny"];
     let mut hints: HashMap<&str, zbus::zvariant::Value<'_>> = HashMap::new();
     // Critical: it stays until answered, as a question must.
@@ -321,6 +340,8 @@ mod tests {
         assert_eq!(std::fs::metadata(dir.join("programs.json")).unwrap().permissions().mode() & 0o777, 0o600);
         std::fs::write(dir.join("programs.json"), "not json").unwrap();
         assert_eq!(decisions.of(kubectl, "work"), None, "an unreadable file allows nothing");
+        assert!(decisions.set(kubectl, "work", Some(Decision::Allow)).is_err(), "and is never written over");
+        assert_eq!(std::fs::read_to_string(dir.join("programs.json")).unwrap(), "not json");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

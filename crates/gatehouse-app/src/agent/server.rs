@@ -165,8 +165,8 @@ async fn answer(mut stream: UnixStream, context: &Context) {
             return;
         }
     };
-    let theirs = request.config.as_ref().map(|f| f.canonicalize().unwrap_or_else(|_| f.clone()));
-    if theirs != context.config_file {
+    // Compared as sent: looking up a path the caller chose (on a mount that never answers) could hold the agent.
+    if request.config != context.config_file {
         reply(stream, refusal(OTHER_CONFIG, "The agent serves another config file.")).await;
         return;
     }
@@ -214,8 +214,14 @@ async fn token(context: &Context, caller: &Caller, request: &Request) -> (Answer
     };
     let profile = service.profile().map_or(asked, |config| config.profile.clone());
     // A profile that can't be read trusts nobody.
+    // What the profile doesn't allow is refused before the person is asked about it.
+    if let Some(config) = service.profile() {
+        if let Err(e) = gatehouse_core::auth::narrow::allowed(config, &to) {
+            return (Answer::Refused { error: Refusal::of(&e.into()) }, profile, Outcome::Refused);
+        }
+    }
     let trust_own = service.profile().is_some_and(|config| config.trust_gatehouse_commands);
-    let detail = request.resource.as_deref().map(|r| format!(" for {r}")).unwrap_or_default();
+    let detail = to.resource.as_ref().map(|r| format!(" for {}", r.as_str())).unwrap_or_default();
     if let Err(refusal) = context.consent.check(caller, &profile, trust_own, &detail).await {
         return (Answer::Refused { error: refusal }, profile, Outcome::Refused);
     }

@@ -28,7 +28,8 @@ pub(super) async fn token(
         scope: asked.scope.clone(),
         min_ttl: asked.min_ttl,
         caller: Some("gatehouse token".to_owned()),
-        config: installation.config_file.clone(),
+        // Canonical here, so that the agent compares it as sent, never looking up a path a caller chose.
+        config: installation.config_file.as_ref().map(|f| f.canonicalize().unwrap_or_else(|_| f.clone())),
     };
     // The agent records what it hands out itself.
     if let Some(token) = from_agent(&request).await? {
@@ -61,19 +62,21 @@ pub(super) async fn token(
 
 /// A token from the agent of a running Gatehouse that serves this config file, if one does and gives it: then no
 /// keychain is read here. `None` leaves the work to this process, which says any failure in its own words: no
-/// agent, another config, or a failure of the agent's own (the provider down, say).
+/// agent, another config, or a failure of the agent's own after the program was allowed (the provider down, say).
 ///
 /// # Errors
-/// [`Error::ProgramRefused`] when the agent refused this program the profile's tokens: that is final, and not
-/// worked around by reading the keychain here.
+/// [`Error::ProgramRefused`] when the agent refused this program the profile's tokens, or could not say (busy,
+/// or no answer: a question may have been pending): that is final, and not worked around by reading the
+/// keychain here.
 async fn from_agent(request: &agent::Request) -> Result<Option<String>, Error> {
     let Some(socket) = agent::socket_path() else { return Ok(None) };
     match agent::ask(&socket, request).await {
         Some(agent::Answer::Token { token, .. }) => Ok(Some(token)),
         Some(agent::Answer::Refused { error }) => {
+            // A question about this program may be why: consent is never gone around.
             let kind = match error.kind.as_str() {
                 "program_denied" => ProgramRefusal::Denied,
-                "program_not_allowed" | "program_unknown" => ProgramRefusal::NotAllowed,
+                "program_not_allowed" | "program_unknown" | "busy" | agent::NO_ANSWER => ProgramRefusal::NotAllowed,
                 _ => {
                     tracing::debug!(kind = error.kind, "the agent couldn't; asking here");
                     return Ok(None);

@@ -88,8 +88,9 @@ pub async fn exchange(provider: Provider<'_>, subject: &AccessToken, to: &Narrow
 /// Whether `tokens`, the answer to a request for a token narrowed to `to`, is no broader than asked:
 /// - its scopes, as the answer states them or as a JWT access token's `scope` claim does (RFC 9068 §2.2.3), are
 ///   among those asked (RFC 6749 §5.1: an answer that states none was granted what was asked);
-/// - for a resource, the token is a JWT whose `aud` names it (RFC 9068 §3, RFC 8707 §2): a token that doesn't
-///   say who it is for can't be told from a broad one, so it is refused;
+/// - for a resource, the token is a JWT whose `aud` names it (RFC 9068 §3, RFC 8707 §2), and none of the profile's
+///   `others` resources: a token that doesn't say who it is for, or is for several, can't be told from a broad
+///   one, so it is refused;
 /// - it isn't `session`'s own access token.
 ///
 /// # Errors
@@ -98,6 +99,7 @@ pub fn check(
     tokens: &TokenResponse,
     to: &Narrowing,
     session: Option<&AccessToken>,
+    others: &[Url],
 ) -> std::result::Result<(), NarrowError> {
     let asked: BTreeSet<&str> = to.scopes.iter().map(String::as_str).collect();
     let claims = jwt_claims(tokens.access_token());
@@ -126,8 +128,12 @@ pub fn check(
         Some(serde_json::Value::Array(many)) => many.iter().filter_map(|a| a.as_str().map(str::to_owned)).collect(),
         _ => return Err(NarrowError::AudienceUnknown { resource: resource.to_string() }),
     };
-    let names = |audience: &String| Url::parse(audience).is_ok_and(|url| &url == resource);
-    if audiences.iter().any(names) {
+    let names = |audience: &String, which: &Url| Url::parse(audience).is_ok_and(|url| &url == which);
+    // A token that is also for another of the profile's resources is the broad one a provider that ignores
+    // `resource` gives (the grant covers them all).
+    let also_for_another =
+        others.iter().filter(|other| *other != resource).any(|other| audiences.iter().any(|a| names(a, other)));
+    if audiences.iter().any(|a| names(a, resource)) && !also_for_another {
         Ok(())
     } else {
         Err(NarrowError::WrongAudience {

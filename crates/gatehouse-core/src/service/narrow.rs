@@ -69,6 +69,10 @@ impl ProfileService {
         if let Some(handout) = kept(current, to, self.now(), min_ttl) {
             return Ok(handout);
         }
+        // The provider's tokens don't live that long: no grant can help, so none is spent.
+        if current.outlives_tokens(min_ttl) {
+            return Err(too_short(current, min_ttl, self.now()));
+        }
         let _renewal = self.renewal_lock(config).await?;
         // Another process may have narrowed the same way, or rotated the refresh token, while this one waited.
         let read = self.keychain.load_if_changed(&config.profile).await;
@@ -100,7 +104,9 @@ impl ProfileService {
         };
         let token = tokens.access_token().clone();
         let expires_at = expiry_from(self.now(), tokens.expires_in());
-        next.narrowed.retain(|kept| &kept.to != to);
+        let now = self.now();
+        // Expired ones go; they would only be asked for again.
+        next.narrowed.retain(|kept| &kept.to != to && !kept.due_within(now, Duration::ZERO));
         next.narrowed.push(NarrowedToken { to: to.clone(), access_token: token.clone(), expires_at });
         let unsaved = self.keep_renewed(config, &mut session, next).await;
         match unsaved {
@@ -155,7 +161,7 @@ impl ProfileService {
         to: &Narrowing,
         session: &StoredSession,
     ) -> Result<TokenResponse> {
-        match narrow::check(&tokens, to, session.access_token.as_ref()) {
+        match narrow::check(&tokens, to, session.access_token.as_ref(), &provider.config.resources) {
             Ok(()) => Ok(tokens),
             Err(e) => {
                 tracing::warn!(kind = e.kind(), "the provider's narrowed token is not what was asked; revoking it");

@@ -48,9 +48,19 @@ fn only_what_the_profile_lists_may_be_asked_for() {
 fn a_token_for_the_resource_asked_is_taken() {
     let a = to(Some("https://a.example.com/"), "a:read");
     let token = jwt(serde_json::json!({"aud": "https://a.example.com/", "scope": "a:read"}));
-    assert_eq!(check(&answer(&token, Some("a:read")), &a, None), Ok(()));
+    assert_eq!(check(&answer(&token, Some("a:read")), &a, None, &[]), Ok(()));
     let listed = jwt(serde_json::json!({"aud": ["https://other.example/", "https://a.example.com/"]}));
-    assert_eq!(check(&answer(&listed, None), &a, None), Ok(()), "one of several audiences, scope as asked");
+    assert_eq!(check(&answer(&listed, None), &a, None, &[]), Ok(()), "one of several audiences, scope as asked");
+}
+
+/// A token for A that is also for B, another of the profile's resources, is the grant's broad token.
+#[test]
+fn a_token_for_the_resource_and_another_listed_one_is_refused() {
+    let a = to(Some("https://a.example.com/"), "");
+    let both = jwt(serde_json::json!({"aud": ["https://a.example.com/", "https://b.example.com/x"]}));
+    let listed = [url("https://a.example.com/"), url("https://b.example.com/x")];
+    assert!(matches!(check(&answer(&both, None), &a, None, &listed), Err(NarrowError::WrongAudience { .. })));
+    assert_eq!(check(&answer(&both, None), &a, None, &listed[..1]), Ok(()), "an audience the profile doesn't list");
 }
 
 /// A provider that ignores `resource` answers with a token for someone else, or one that doesn't say.
@@ -58,11 +68,11 @@ fn a_token_for_the_resource_asked_is_taken() {
 fn a_token_for_another_audience_or_none_said_is_refused() {
     let a = to(Some("https://a.example.com/"), "");
     let other = jwt(serde_json::json!({"aud": "https://b.example.com/x"}));
-    assert!(matches!(check(&answer(&other, None), &a, None), Err(NarrowError::WrongAudience { .. })));
+    assert!(matches!(check(&answer(&other, None), &a, None, &[]), Err(NarrowError::WrongAudience { .. })));
     let no_aud = jwt(serde_json::json!({"sub": "alice"}));
-    assert!(matches!(check(&answer(&no_aud, None), &a, None), Err(NarrowError::AudienceUnknown { .. })));
-    assert!(matches!(check(&answer("opaque-token", None), &a, None), Err(NarrowError::AudienceUnknown { .. })));
-    assert!(matches!(check(&answer("a.b.c.d", None), &a, None), Err(NarrowError::AudienceUnknown { .. })));
+    assert!(matches!(check(&answer(&no_aud, None), &a, None, &[]), Err(NarrowError::AudienceUnknown { .. })));
+    assert!(matches!(check(&answer("opaque-token", None), &a, None, &[]), Err(NarrowError::AudienceUnknown { .. })));
+    assert!(matches!(check(&answer("a.b.c.d", None), &a, None, &[]), Err(NarrowError::AudienceUnknown { .. })));
 }
 
 /// An answer that states more scope than asked, in the response or in the token, is refused; one that states
@@ -71,13 +81,13 @@ fn a_token_for_another_audience_or_none_said_is_refused() {
 fn a_token_with_more_scope_than_asked_is_refused() {
     let read = to(None, "a:read");
     assert!(matches!(
-        check(&answer("t", Some("a:read a:write")), &read, None),
+        check(&answer("t", Some("a:read a:write")), &read, None, &[]),
         Err(NarrowError::TooBroad { ref got, .. }) if got == "a:read a:write"
     ));
     let claims = jwt(serde_json::json!({"scope": "a:read a:write"}));
-    assert!(matches!(check(&answer(&claims, Some("a:read")), &read, None), Err(NarrowError::TooBroad { .. })));
-    assert_eq!(check(&answer("t", None), &read, None), Ok(()));
-    assert_eq!(check(&answer("t", Some("a:read")), &read, None), Ok(()));
+    assert!(matches!(check(&answer(&claims, Some("a:read")), &read, None, &[]), Err(NarrowError::TooBroad { .. })));
+    assert_eq!(check(&answer("t", None), &read, None, &[]), Ok(()));
+    assert_eq!(check(&answer("t", Some("a:read")), &read, None, &[]), Ok(()));
 }
 
 /// The session's own token given back is the broad token, whatever the answer says.
@@ -85,7 +95,7 @@ fn a_token_with_more_scope_than_asked_is_refused() {
 fn the_sessions_own_token_is_never_the_narrowed_one() {
     let own = AccessToken::new("own".into());
     assert!(matches!(
-        check(&answer("own", Some("a:read")), &to(None, "a:read"), Some(&own)),
+        check(&answer("own", Some("a:read")), &to(None, "a:read"), Some(&own), &[]),
         Err(NarrowError::TooBroad { .. })
     ));
 }

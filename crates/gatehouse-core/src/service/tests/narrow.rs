@@ -229,3 +229,15 @@ async fn a_listed_exchange_that_fails_says_so() {
     let refused = service.narrowed_token(&to_a("a:read"), Duration::from_secs(60)).await;
     assert!(matches!(refused, Err(Error::NotNarrowed(NarrowError::NotAnAccessToken { .. }))), "{refused:?}");
 }
+
+/// A need longer than the provider's tokens live (the session's `lifetime`) is said at once: no renewal could
+/// meet it, so no grant is spent on it.
+#[tokio::test]
+async fn a_need_the_provider_s_tokens_cannot_meet_spends_no_grant() {
+    stored("nar-too-long", &narrowing_profile()).await;
+    let (http, provider) = Scripted::new().start();
+    let (service, _) = service_with("nar-too-long", &narrowing_profile(), http, &MemoryLocks::default());
+    let refused = service.narrowed_token(&to_a("a:read"), Duration::from_secs(7200)).await;
+    assert!(matches!(refused, Err(Error::LifetimeTooShort { lifetime: 3600, wanted: 7200 })), "{refused:?}");
+    assert_eq!(provider.requests(), []);
+}

@@ -28,6 +28,7 @@ fn main() {
         "quit",
         "programs",
         "decide_program",
+        "watch_questions",
     ])))
     .expect("failed to run tauri-build");
 }

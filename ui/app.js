@@ -1118,6 +1118,46 @@ invoke("watch_state", { channel: views }).then((view) => {
   restoreForm();
 });
 
+// A program asking the token agent for an account's tokens: while the window is open, the question is asked here
+// rather than in a notification. The answer goes to the program waiting for it, and is remembered.
+let question = null;
+function renderQuestion(next) {
+  const box = $("question");
+  const was = question;
+  question = next;
+  box.hidden = !next;
+  box.querySelector(".question-error").hidden = true;
+  if (!next) return;
+  // The whole path: a program named like a trusted one elsewhere (/tmp/x/git) must not pass for it.
+  const name = next.program.split("/").pop();
+  $("question-title").textContent = `Allow ${name} to use your ${next.profile} account?`;
+  box.querySelector(".question-text").textContent =
+    `${next.program} asks Gatehouse for a token of ${next.profile}${next.detail}.`;
+  // A new question takes the keyboard, unless the person is typing somewhere.
+  const typing = document.activeElement && ["INPUT", "SELECT", "TEXTAREA"].includes(document.activeElement.tagName);
+  if (!was && !typing) $("question-title").focus();
+}
+async function answerQuestion(decision) {
+  if (!question) return;
+  const { program, profile } = question;
+  try {
+    const view = await invoke("decide_program", { profile, program, decision });
+    renderQuestion(null);
+    const card = cards.get(profile);
+    if (card && card.find("programs").open) renderPrograms(card, profile, view);
+  } catch (e) {
+    const error = $("question").querySelector(".question-error");
+    error.textContent = e.message || String(e);
+    error.hidden = false;
+  }
+}
+$("question").querySelector("[data-testid=question-allow]").addEventListener("click", () => answerQuestion("allow"));
+$("question").querySelector("[data-testid=question-deny]").addEventListener("click", () => answerQuestion("deny"));
+const questions = new Channel();
+questions.onmessage = renderQuestion;
+// Where no agent runs (another platform), there are no questions to watch.
+invoke("watch_questions", { channel: questions }).then(renderQuestion).catch(() => {});
+
 // The settings too can change from elsewhere (the tray), so they come over a channel of their own.
 const settingsChanges = new Channel();
 settingsChanges.onmessage = renderSettings;

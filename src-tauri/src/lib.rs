@@ -136,6 +136,8 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, installation: Installat
             programs::programs,
             #[cfg(unix)]
             programs::decide_program,
+            #[cfg(unix)]
+            programs::watch_questions,
         ])
         .setup(move |app| set_up(app, installation))
         // The keychain and the network are touched only once the window has shown its first page, so they
@@ -169,9 +171,14 @@ fn set_up<R: Runtime>(app: &mut tauri::App<R>, installation: Installation) -> Re
     #[cfg(unix)]
     app.manage(programs::Programs::of(&installation));
     #[cfg(unix)]
-    app.manage(TokenAgent(tauri::async_runtime::block_on(async {
-        gatehouse_app::agent::start_for(&installation, &accounts)
-    })));
+    {
+        let agent = tauri::async_runtime::block_on(async { gatehouse_app::agent::start_for(&installation, &accounts) });
+        if let Some(agent) = &agent {
+            programs::ask_in_window(app.handle(), agent.consent());
+        }
+        app.manage(programs::QuestionChannel::default());
+        app.manage(TokenAgent(agent));
+    }
     app.manage(accounts);
     let early_links = deep_link::listen(app.handle(), &schemes);
     // A login start makes no window, so there is no first page to wait for.
@@ -206,6 +213,8 @@ fn on_window_event<R: Runtime>(window: &tauri::Window<R>, event: &WindowEvent) {
             let app = window.app_handle();
             app.state::<ViewChannel>().clear();
             app.state::<SettingsChannel>().clear();
+            #[cfg(unix)]
+            programs::window_closed(app);
             #[cfg(target_os = "linux")]
             {
                 let app = app.clone();
@@ -295,7 +304,15 @@ fn hand_to_tray_when_idle<R: Runtime>(app: &AppHandle<R>, closed: impl Fn() -> b
 
 /// The token agent this process runs, if it could start one.
 #[cfg(unix)]
-struct TokenAgent(Option<gatehouse_app::agent::Agent>);
+pub struct TokenAgent(Option<gatehouse_app::agent::Agent>);
+
+#[cfg(unix)]
+impl TokenAgent {
+    /// What the agent asks before it hands out a token, if an agent runs.
+    pub fn consent(&self) -> Option<&gatehouse_app::agent::consent::Consent> {
+        self.0.as_ref().map(gatehouse_app::agent::Agent::consent)
+    }
+}
 
 /// Starts the service and the tray once both the setup hook (which has the launch links) and the window's
 /// first page load have happened, in whichever order they come. Both run on the main thread.

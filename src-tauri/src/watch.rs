@@ -29,6 +29,11 @@ impl<T: IpcResponse + Clone> Watcher<T> {
         *self.window.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(channel);
     }
 
+    /// Whether the window is watching: it is open, and its page has asked.
+    pub fn watched(&self) -> bool {
+        self.window.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).is_some()
+    }
+
     /// Forgets the window's channel: the window is gone.
     pub fn clear(&self) {
         *self.window.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;

@@ -44,6 +44,7 @@ const NO_REFRESH_CLIENT_ID = 'gatehouse-no-refresh';
 const SECRET_CLIENT = { client_id: 'gatehouse-with-secret', client_secret: 'p+q/r=s%t:u v' };
 // A client that must send its secret in the form body (client_secret_post), as some providers insist.
 const POST_SECRET_CLIENT = { client_id: 'gatehouse-secret-post', client_secret: 'posted+secret/=' };
+const OIDC_AGENT_CLIENT = { client_id: 'oidc-agent-bench', client_secret: 'oidc-agent-bench-secret' };
 const INTROSPECTION_CLIENT = { client_id: 'gatehouse-tests', client_secret: 'introspection-only-test-secret' };
 
 // The resources tokens can be narrowed to (RFC 8707), and the scopes each knows.
@@ -102,6 +103,15 @@ const configuration = {
       redirect_uris: [redirectUri],
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
+    },
+    {
+      // Debian's oidc-agent, for the bench's figures (tests/bin/bench --agent): oidc-gen signs in with the device
+      // grant, and oidc-agent renews with the refresh token as any confidential client would.
+      ...OIDC_AGENT_CLIENT,
+      token_endpoint_auth_method: 'client_secret_basic',
+      redirect_uris: [],
+      grant_types: ['refresh_token', ...(device ? ['urn:ietf:params:oauth:grant-type:device_code'] : [])],
+      response_types: [],
     },
     {
       ...INTROSPECTION_CLIENT,

@@ -9,6 +9,7 @@ pub mod faults;
 pub mod idp;
 pub mod keyring;
 pub mod notifications;
+pub mod oidc_agent;
 pub mod tray;
 pub mod user_agent;
 

@@ -9,6 +9,9 @@ use std::path::Path;
 
 use super::*;
 
+/// One agent at a time: the socket is the user's one place, and a second Gatehouse leaves it to the first.
+static ONE_AGENT: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Where the agent listens, as the README says: `agent/agent.sock` beside the renewal locks' directory.
 fn agent_socket(profile: &str) -> PathBuf {
     renewal_lock_path(profile).parent().unwrap().parent().unwrap().join("agent").join("agent.sock")
@@ -59,6 +62,7 @@ fn handout_log_text() -> String {
 #[tokio::test]
 async fn the_running_gatehouse_hands_out_tokens_and_stands_up_to_bad_callers() {
     let name = "agent";
+    let _one = ONE_AGENT.lock().await;
     let (idp, config) = signed_in_with(name, super::narrowed::narrowing_profile).await;
     let issuer = idp.issuer();
     let socket = agent_socket(&profile_of(name));
@@ -175,4 +179,128 @@ async fn consent(config: &Path, socket: &Path, profile: &str) {
     assert_eq!(gatehouse(config, &["allow", me_text, "--profile", profile]).await.code, 0);
     assert!(exchange(socket, request.as_bytes()).contains("\"token\""));
     assert_eq!(desktop.shown().len(), 1);
+}
+
+/// The agent's figures, side by side in one run (`tests/bin/bench --agent`), alternating so that each meets the
+/// same machine: `gatehouse token` through the light tray's agent, `gatehouse token` reading the keychain itself,
+/// `secret-tool lookup` of the same entry, and Debian's `oidc-token` through its `oidc-agent`, each with a token
+/// that needs no renewal; then the memory (PSS) of the light tray serving `PROFILES` signed-in profiles beside
+/// `oidc-agent`'s with as many accounts.
+#[tokio::test]
+#[ignore = "figures: run with tests/bin/bench --agent"]
+async fn print_agent_figures() {
+    agent_figures(10, 201, true).await;
+}
+
+/// [`print_agent_figures`] small, and without printing: so that the bench and its oidc-agent set-up can't break
+/// unseen, and every command it times gives a token the demo resource takes.
+#[tokio::test]
+async fn the_agent_figures_can_be_taken() {
+    agent_figures(2, 3, false).await;
+}
+
+async fn agent_figures(profiles: usize, runs: usize, print: bool) {
+    use harness::oidc_agent::OidcAgent;
+    let name = if print { "agent-figures" } else { "agent-figures-smoke" };
+    keyring::require_secret_service();
+    let _one = ONE_AGENT.lock().await;
+    let idp = Idp::start(&artifacts_dir(name).join("idp.log"));
+    let issuer = idp.issuer();
+    let profiles: Vec<String> = (0..profiles).map(|i| format!("{}-{i}", profile_of(name))).collect();
+    let text: String = profiles.iter().map(|p| format!("[[profile]]\n{}", idp.bearer_profile_toml(p))).collect();
+    let config = config_path(name);
+    std::fs::write(&config, &text).unwrap();
+    // The same profiles in another file, which the agent doesn't serve: `gatehouse token` reads the keychain.
+    let elsewhere = config.with_extension("elsewhere.toml");
+    std::fs::write(&elsewhere, &text).unwrap();
+    for (i, profile) in profiles.iter().enumerate() {
+        let (service, browser) = common::service(&idp.bearer_profile_toml(profile));
+        service.start(Vec::new()).await;
+        common::sign_in(&service, &browser, &format!("person{i}")).await;
+    }
+    let first = profiles[0].as_str();
+    let mut tray = light_tray(&config, &agent_socket(first), name).await;
+    let tray_pid = tray.id().unwrap();
+    // Each profile's session is taken up by the agent, and gives a token the resource takes.
+    for profile in &profiles {
+        let run = token_without_keychain(&config, &["--profile", profile]).await;
+        assert_eq!(run.code, 0, "{run:?}");
+        assert_eq!(resource_status(&issuer, run.stdout.trim_end()).await, 200);
+    }
+    let oidc_agent = OidcAgent::start(&artifacts_dir(name).join("oidc-agent"));
+    for (i, _) in profiles.iter().enumerate() {
+        oidc_agent.add_account(&format!("bench{i}"), &issuer, &format!("person{i}")).await;
+    }
+
+    let timed = |mut command: tokio::process::Command| async move {
+        let started = std::time::Instant::now();
+        let output = command.kill_on_drop(true).output().await.unwrap();
+        let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+        let stdout = String::from_utf8_lossy(&output.stdout).trim_end().to_owned();
+        assert!(output.status.success() && !stdout.is_empty(), "{output:?}");
+        (elapsed, stdout)
+    };
+    let gatehouse_token = |config: &Path| {
+        let mut command = tokio::process::Command::new(desktop::app_binary());
+        command.args(["token", "--profile", first]).env("GATEHOUSE_CONFIG", config);
+        command
+    };
+    let lookup = || {
+        let mut command = tokio::process::Command::new("secret-tool");
+        command.args(["lookup", "service", keyring::SERVICE, "username", first]);
+        command
+    };
+    let labels = [
+        "gatehouse token, through the agent",
+        "gatehouse token, reading the keychain",
+        "secret-tool lookup of the same entry",
+        "oidc-token, through oidc-agent",
+    ];
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); labels.len()];
+    let mut tokens: Vec<String> = vec![String::new(); labels.len()];
+    for _ in 0..runs {
+        let answers = [
+            timed(gatehouse_token(&config)).await,
+            timed(gatehouse_token(&elsewhere)).await,
+            timed(lookup()).await,
+            timed(oidc_agent.token_command("bench0")).await,
+        ];
+        for (i, (elapsed, stdout)) in answers.into_iter().enumerate() {
+            times[i].push(elapsed);
+            tokens[i] = stdout;
+        }
+    }
+    // The agent's answer is the keychain's token; oidc-agent's is its own, and the resource takes both.
+    assert_eq!(tokens[0], tokens[1], "the agent hands out the session's token");
+    for token in [&tokens[0], &tokens[3]] {
+        assert_eq!(resource_status(&issuer, token).await, 200);
+    }
+    let log = handout_log_text();
+    assert!(!log.contains(tokens[0].as_str()), "no token in the handout log");
+    let (ours, theirs) = (desktop::tree_pss_mib(tray_pid), desktop::tree_pss_mib(oidc_agent.pid()));
+    assert!(ours > 0.0 && theirs > 0.0, "{ours} {theirs}");
+    if print {
+        let percentile = |times: &[f64], p: f64| {
+            let mut sorted = times.to_vec();
+            sorted.sort_by(f64::total_cmp);
+            sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+        };
+        println!("\n{runs} alternating runs each, no renewal needed, {}:", desktop::app_binary().display());
+        for (label, times) in labels.iter().zip(&times) {
+            println!(
+                "  {label:<40} median {:>6.2} ms   p99 {:>6.2} ms",
+                percentile(times, 0.5),
+                percentile(times, 0.99)
+            );
+        }
+        let (agent, oidc) = (percentile(&times[0], 0.5), percentile(&times[3], 0.5));
+        println!("  agent path / oidc-token (medians): {:.2}x (goal: 1x or less)", agent / oidc);
+        println!("memory (PSS), {} signed-in profiles or accounts each:", profiles.len());
+        println!("  gatehouse --hidden (light tray, agent) {ours:>6.2} MiB");
+        println!("  oidc-agent                             {theirs:>6.2} MiB");
+        println!("  ratio: {:.2}x (goal: 1x or less)", ours / theirs);
+    }
+    tray.kill().await.unwrap();
+    std::fs::remove_file(&config).unwrap();
+    std::fs::remove_file(&elsewhere).unwrap();
 }

@@ -74,6 +74,41 @@ async fn s24_the_window_and_twenty_token_commands_renew_an_expired_session_once(
     app.wait_for_text("program-list", "denied").await;
     let listed = harness::cli::gatehouse(&desktop.config, &["programs", "--json"]).await;
     assert!(listed.stdout.contains("\"decision\":\"deny\"") && listed.stdout.contains("/true\""), "{listed:?}");
+
+    // A program that hasn't been asked about (this test) asks the agent: with the window open, the question is
+    // asked in it, not in a notification, and the program waits for the answer, which is remembered.
+    let notifications = harness::notifications::Notifications::start();
+    notifications.answer_with(Some("deny"));
+    let shown_before = notifications.shown().len();
+    let socket = lock_path.parent().unwrap().parent().unwrap().join("agent").join("agent.sock");
+    let request = format!("{{\"config\":\"{}\"}}\n", desktop.config.canonicalize().unwrap().display());
+    let ask = move || {
+        use std::io::{BufRead as _, Write as _};
+        let mut stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        std::io::BufReader::new(stream).read_line(&mut answer).unwrap();
+        answer
+    };
+    let waiting = tokio::task::spawn_blocking(ask.clone());
+    let me = std::env::current_exe().unwrap().canonicalize().unwrap();
+    let title = app.wait_for_text("question-title", "Allow").await;
+    assert!(title.contains(&*me.file_name().unwrap().to_string_lossy()) && title.contains(&desktop.profile), "{title}");
+    assert!(app.text("question-text").await.contains(me.to_str().unwrap()), "the whole path");
+    app.screenshot("s24-question").await;
+    app.audit_accessibility("s24-question").await;
+    assert!(!waiting.is_finished(), "the program waits for the answer");
+    app.click("question-allow").await;
+    let answer = waiting.await.unwrap();
+    assert!(answer.contains("\"token\""), "{answer}");
+    assert_eq!(notifications.shown().len(), shown_before, "asked in the window only");
+    app.wait_for_text("program-list", me.to_str().unwrap()).await;
+    let listed = harness::cli::gatehouse(&desktop.config, &["programs", "--json"]).await;
+    let mine = listed.stdout.lines().find(|l| l.contains(me.to_str().unwrap())).unwrap_or_default().to_owned();
+    assert!(mine.contains("\"decision\":\"allow\""), "{listed:?}");
+    // Remembered: the next request is answered without a question.
+    assert!(tokio::task::spawn_blocking(ask).await.unwrap().contains("\"token\""));
+    assert!(app.execute("return document.querySelector('[data-testid=question]').hidden").await == true);
     app.quit().await;
 }
 

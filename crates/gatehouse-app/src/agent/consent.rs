@@ -1,5 +1,6 @@
 //! Consent per program: the first time a program asks the agent for a token of a profile, the person decides,
-//! in a desktop notification with Allow and Deny (org.freedesktop.Notifications over D-Bus, no GTK). The decision
+//! in the window when it is open, else in a desktop notification with Allow and Deny
+//! (org.freedesktop.Notifications over D-Bus, no GTK). The decision
 //! is remembered per (program, profile) in `programs.json` in the app's data directory (0600), listed and changed
 //! with `gatehouse programs`, `gatehouse allow` and `gatehouse deny`. With no notification server, or no answer in
 //! time, the program is refused, with the command that allows it.
@@ -68,6 +69,9 @@ impl Decisions {
     /// # Errors
     /// When the file can't be written.
     pub fn set(&self, program: &Path, profile: &str, decision: Option<Decision>) -> std::io::Result<()> {
+        // One change at a time across processes (the running Gatehouse and `gatehouse allow`), so that two made
+        // at once both stay: the read, the change and the rename are one step under the lock.
+        let _changing = self.lock()?;
         // A file that is there but can't be read is never written over: its denials would go with it.
         let mut all: Vec<Remembered> = match std::fs::read(&self.file) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
@@ -83,17 +87,36 @@ impl Decisions {
         }
         write_private(&self.file, &serde_json::to_vec_pretty(&all).map_err(std::io::Error::other)?)
     }
+
+    /// The lock every change holds: an exclusive `flock` of `programs.json.lock` beside the file, let go when the
+    /// file is closed.
+    fn lock(&self) -> std::io::Result<std::fs::File> {
+        let dir = self.file.parent().ok_or_else(|| std::io::Error::other("no directory"))?;
+        private_dir(dir)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let lock = options.open(self.file.with_extension("json.lock"))?;
+        lock.lock()?;
+        Ok(lock)
+    }
+}
+
+/// Makes `dir` (and its parents) where missing, owner-only.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
 }
 
 /// Writes `bytes` to `file` whole or not at all (a temporary file renamed over it), readable by its owner only.
 fn write_private(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write as _;
     let dir = file.parent().ok_or_else(|| std::io::Error::other("no directory"))?;
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)?;
+    private_dir(dir)?;
     // One name per write, even for two writers in one process (the window and its agent).
     static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let write = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -140,6 +163,20 @@ impl Caller {
     }
 }
 
+/// A question the agent puts to the person: may `program` have `profile`'s tokens?
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Question {
+    /// The program that asks, by its whole path.
+    pub program: PathBuf,
+    /// The profile whose tokens it asks for.
+    pub profile: String,
+    /// What for, such as " for https://api…" (empty for the profile's own token).
+    pub detail: String,
+}
+
+/// Shows a question in the window (`Some`) or takes it away (`None`); whether a window showed it.
+pub type Window = Box<dyn Fn(Option<&Question>) -> bool + Send + Sync>;
+
 /// What the agent asks before it hands out a token: whether the person let this program have this profile's.
 pub struct Consent {
     decisions: Decisions,
@@ -149,6 +186,10 @@ pub struct Consent {
     asking: tokio::sync::Mutex<()>,
     waiting: tokio::sync::Semaphore,
     patience: Duration,
+    /// The window, which asks instead of a notification while it is open.
+    window: std::sync::Mutex<Option<std::sync::Arc<Window>>>,
+    /// The question being asked, and where its answer goes.
+    pending: std::sync::Mutex<Option<(Question, tokio::sync::oneshot::Sender<Decision>)>>,
 }
 
 impl Consent {
@@ -160,7 +201,63 @@ impl Consent {
             asking: tokio::sync::Mutex::new(()),
             waiting: tokio::sync::Semaphore::new(MAX_WAITING),
             patience,
+            window: std::sync::Mutex::new(None),
+            pending: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Asks in `window` from now on, whenever it shows the question (it is open); else in a notification.
+    pub fn ask_in(&self, window: Window) {
+        *lock(&self.window) = Some(std::sync::Arc::new(window));
+    }
+
+    /// The question being asked, if any: for a window that opens while it is.
+    pub fn pending(&self) -> Option<Question> {
+        lock(&self.pending).as_ref().map(|(question, _)| question.clone())
+    }
+
+    /// The person's `decision` in the window about the question being asked, which must be about `program` and
+    /// `profile`. Whether it was: then the waiting caller has its answer, and the decision is remembered.
+    pub fn answer(&self, program: &Path, profile: &str, decision: Decision) -> bool {
+        let mut pending = lock(&self.pending);
+        match pending.take() {
+            Some((question, answer)) if question.program == program && question.profile == profile => {
+                // Remembered before the caller has its answer, so that the window's list shows it at once.
+                if let Err(e) = self.decisions.set(program, profile, Some(decision)) {
+                    tracing::warn!("couldn't remember the decision: {e}");
+                }
+                answer.send(decision).is_ok()
+            }
+            other => {
+                *pending = other;
+                false
+            }
+        }
+    }
+
+    /// The window closed with a question in it: the caller is told nobody answered, at once.
+    pub fn withdraw(&self) {
+        lock(&self.pending).take();
+    }
+
+    /// Asks the person `question`: in the window if it shows it, else in a notification. `None` when nobody
+    /// answered.
+    async fn ask(&self, question: Question) -> Option<Decision> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        *lock(&self.pending) = Some((question.clone(), answer));
+        let window = lock(&self.window).clone();
+        let shown = window.as_ref().is_some_and(|window| window(Some(&question)));
+        let decision = if shown {
+            tracing::info!(program = %question.program.display(), "asking in the window");
+            tokio::time::timeout(self.patience, answered).await.ok().and_then(Result::ok)
+        } else {
+            notify(&question, self.patience).await
+        };
+        lock(&self.pending).take();
+        if let Some(window) = window.filter(|_| shown) {
+            window(None);
+        }
+        decision
     }
 
     /// Whether `caller` may have a token of `profile` (for `detail`, such as " for https://api…"): by the
@@ -203,7 +300,10 @@ impl Consent {
         let decided = match self.decisions.of(&program, profile) {
             Some(decision) => Some(decision),
             None => {
-                let decision = ask(&program, profile, detail, self.patience).await;
+                let question =
+                    Question { program: program.clone(), profile: profile.to_owned(), detail: detail.to_owned() };
+                let decision = self.ask(question).await;
+                tracing::info!(program = %program.display(), profile, ?decision, "the person's answer");
                 if let Some(decision) = decision {
                     if let Err(e) = self.decisions.set(&program, profile, Some(decision)) {
                         tracing::warn!("couldn't remember the decision: {e}");
@@ -218,13 +318,18 @@ impl Consent {
             None => Err(refused(
                 "program_not_allowed",
                 &format!(
-                    "{} hasn't been allowed the tokens of {profile}, and nobody answered Gatehouse's question (no notification server, or no answer in time). To allow it: gatehouse allow {} --profile {profile}",
+                    "{} hasn't been allowed the tokens of {profile}, and nobody answered Gatehouse's question (no notification server, the window closed, or no answer in time). To allow it: gatehouse allow {} --profile {profile}",
                     program.display(),
                     program.display()
                 ),
             )),
         }
     }
+}
+
+/// `mutex`'s value, also after a panic elsewhere (each value here is whole between statements).
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn denied(program: &Path, profile: &str) -> super::Refusal {
@@ -249,15 +354,16 @@ fn escape(text: &str) -> String {
 
 /// Without a notification bus, nobody can be asked.
 #[cfg(not(target_os = "linux"))]
-pub async fn ask(_program: &Path, _profile: &str, _detail: &str, _patience: Duration) -> Option<Decision> {
+async fn notify(_question: &Question, _patience: Duration) -> Option<Decision> {
     None
 }
 /// Asks the person, in a desktop notification with Allow and Deny (org.freedesktop.Notifications), whether
 /// `program` may have `profile`'s tokens. `None` when nobody can be asked (no notification server, or one
 /// without actions), or nobody answered within `patience`; the notification is then taken back.
 #[cfg(target_os = "linux")]
-pub async fn ask(program: &Path, profile: &str, detail: &str, patience: Duration) -> Option<Decision> {
+async fn notify(question: &Question, patience: Duration) -> Option<Decision> {
     use futures_util::StreamExt as _;
+    let Question { program, profile, detail } = question;
     const NAME: &str = "org.freedesktop.Notifications";
     const PATH: &str = "/org/freedesktop/Notifications";
     let bus = zbus::Connection::session().await.ok()?;
@@ -342,6 +448,74 @@ mod tests {
         assert_eq!(decisions.of(kubectl, "work"), None, "an unreadable file allows nothing");
         assert!(decisions.set(kubectl, "work", Some(Decision::Allow)).is_err(), "and is never written over");
         assert_eq!(std::fs::read_to_string(dir.join("programs.json")).unwrap(), "not json");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Changes made at once (here by threads; by processes the lock is the same `flock`) all stay.
+    #[test]
+    fn decisions_made_at_once_all_stay() {
+        let dir = std::env::temp_dir().join(format!("gatehouse-programs-at-once-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let decisions = Decisions::at(dir.join("programs.json"));
+        let writers: Vec<_> = (0..8)
+            .map(|i| {
+                let decisions = decisions.clone();
+                std::thread::spawn(move || {
+                    for round in 0..10 {
+                        let program = PathBuf::from(format!("/usr/bin/tool-{i}-{round}"));
+                        decisions.set(&program, "work", Some(Decision::Allow)).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.join().unwrap();
+        }
+        assert_eq!(decisions.list().len(), 80);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// With a window open, the question is asked there: only an answer about the program and profile asked about
+    /// is taken, it is remembered, and a window that closes leaves the caller refused at once.
+    #[tokio::test]
+    async fn the_window_answers_the_question_it_shows() {
+        let dir = std::env::temp_dir().join(format!("gatehouse-window-question-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let decisions = Decisions::at(dir.join("programs.json"));
+        let consent = std::sync::Arc::new(Consent::new(decisions.clone(), None, Duration::from_secs(60)));
+        let shown: std::sync::Arc<std::sync::Mutex<Vec<Option<Question>>>> = std::sync::Arc::default();
+        let seen = std::sync::Arc::clone(&shown);
+        consent.ask_in(Box::new(move |question| {
+            lock(&seen).push(question.cloned());
+            true
+        }));
+        let me = Caller::of(Some(i32::try_from(std::process::id()).unwrap()));
+        let program = me.program.clone().unwrap();
+        let asking = {
+            let (consent, me) = (std::sync::Arc::clone(&consent), me.clone());
+            tokio::spawn(async move { consent.check(&me, "work", true, "").await })
+        };
+        while consent.pending().is_none() {
+            tokio::task::yield_now().await;
+        }
+        assert!(!consent.answer(Path::new("/usr/bin/other"), "work", Decision::Allow), "another program");
+        assert!(!consent.answer(&program, "home", Decision::Allow), "another profile");
+        assert!(consent.answer(&program, "work", Decision::Allow));
+        assert!(asking.await.unwrap().is_ok());
+        assert_eq!(decisions.of(&program, "work"), Some(Decision::Allow));
+        let asked = Question { program: program.clone(), profile: "work".into(), detail: String::new() };
+        assert_eq!(*lock(&shown), [Some(asked), None], "shown, then taken away");
+
+        let asking = {
+            let consent = std::sync::Arc::clone(&consent);
+            tokio::spawn(async move { consent.check(&me, "home", true, "").await })
+        };
+        while consent.pending().is_none() {
+            tokio::task::yield_now().await;
+        }
+        consent.withdraw();
+        assert_eq!(asking.await.unwrap().unwrap_err().kind, "program_not_allowed");
+        assert_eq!(decisions.of(&program, "home"), None);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

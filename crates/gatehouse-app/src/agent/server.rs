@@ -26,6 +26,7 @@ pub struct Agent {
     path: PathBuf,
     task: tokio::task::JoinHandle<()>,
     callers: Arc<Semaphore>,
+    consent: Arc<Consent>,
 }
 
 impl Agent {
@@ -33,6 +34,11 @@ impl Agent {
     pub fn stop(&self) {
         self.task.abort();
         let _ = std::fs::remove_file(&self.path);
+    }
+
+    /// What it asks before handing out a token: where the window puts its questions and answers.
+    pub fn consent(&self) -> &Consent {
+        &self.consent
     }
 
     /// How many callers are being answered now.
@@ -75,9 +81,10 @@ pub fn start(
     tracing::info!(socket = %path.display(), "serving tokens to this user's programs");
     let config_file = config_file.map(|f| f.canonicalize().unwrap_or(f));
     let callers = Arc::new(Semaphore::new(MAX_CALLERS));
-    let context = Arc::new(Context { accounts, config_file, log, consent });
+    let consent = Arc::new(consent);
+    let context = Arc::new(Context { accounts, config_file, log, consent: Arc::clone(&consent) });
     let task = tokio::spawn(serve(listener, context, Arc::clone(&callers)));
-    Ok(Agent { path: path.to_owned(), task, callers })
+    Ok(Agent { path: path.to_owned(), task, callers, consent })
 }
 
 fn bind(path: &Path) -> std::io::Result<UnixListener> {
@@ -108,7 +115,7 @@ struct Context {
     accounts: Arc<Accounts>,
     config_file: Option<PathBuf>,
     log: Option<Log>,
-    consent: Consent,
+    consent: Arc<Consent>,
 }
 
 async fn serve(listener: UnixListener, context: Arc<Context>, callers: Arc<Semaphore>) {

@@ -53,11 +53,20 @@ pub async fn gatehouse_with(config: &Path, args: &[&str], env: &[(String, String
 /// # Panics
 /// When the binary can't be started.
 pub async fn gatehouse_with_input(config: &Path, args: &[&str], input: &str) -> Run {
+    gatehouse_with_input_env(config, args, input, &[]).await
+}
+
+/// As [`gatehouse_with_input`], with the extra environment `env`.
+///
+/// # Panics
+/// When the binary can't be started.
+pub async fn gatehouse_with_input_env(config: &Path, args: &[&str], input: &str, env: &[(String, String)]) -> Run {
     use tokio::io::AsyncWriteExt;
     let started = Instant::now();
     let mut child = tokio::process::Command::new(crate::desktop::app_binary())
         .args(args)
         .env("GATEHOUSE_CONFIG", config)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -54,6 +54,10 @@ pub struct Request {
     /// The config file the caller reads: the agent serves only its own.
     #[serde(default)]
     pub config: Option<PathBuf>,
+    /// The account the caller wants, by its login, name or subject (git's `username`, a registry's user): a
+    /// profile signed in as another is refused with kind `other_account`. `None` takes whoever is signed in.
+    #[serde(default)]
+    pub account: Option<String>,
 }
 
 fn default_min_ttl() -> u64 {
@@ -195,10 +199,11 @@ mod tests {
         let least: Request = serde_json::from_str("{}").unwrap();
         assert_eq!(least, Request { min_ttl: 60, ..Request::default() });
         let full: Request = serde_json::from_str(
-            r#"{"profile":"work","resource":"https://a.example/","scope":"a b","min_ttl":5,"caller":"kubectl","config":"/c.toml"}"#,
+            r#"{"profile":"work","resource":"https://a.example/","scope":"a b","min_ttl":5,"caller":"kubectl","config":"/c.toml","account":"alice"}"#,
         )
         .unwrap();
         assert_eq!(full.profile.as_deref(), Some("work"));
+        assert_eq!(full.account.as_deref(), Some("alice"));
         assert_eq!(full.min_ttl, 5);
         for asked in [r#"{"refresh_token":true}"#, r#"{"want":"id_token"}"#, r#"{"profile":"w","dpop_key":1}"#] {
             assert!(serde_json::from_str::<Request>(asked).is_err(), "{asked}");

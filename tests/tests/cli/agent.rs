@@ -96,8 +96,24 @@ async fn the_running_gatehouse_hands_out_tokens_and_stands_up_to_bad_callers() {
     let narrowed = handouts.iter().find(|h| h["resource"] == format!("{issuer}/api/a")).unwrap();
     assert_eq!(narrowed["program"].as_str(), binary.to_str(), "{narrowed}");
     assert_eq!(narrowed["outcome"], "renewed");
+    // git, through `gatehouse credential`, is answered by the agent too: for the account git names, and for no
+    // other.
+    let no_keychain = [("DBUS_SESSION_BUS_ADDRESS".to_owned(), "unix:path=/nonexistent/bus".to_owned())];
+    let host = issuer.trim_start_matches("http://");
+    let git = |user: &str| format!("protocol=http\nhost={host}\nusername={user}\n\n");
+    let args = ["credential", "get"];
+    let for_git = harness::cli::gatehouse_with_input_env(&config, &args, &git("alice"), &no_keychain).await;
+    assert_eq!(for_git.code, 0, "{for_git:?}");
+    let password = for_git.stdout.lines().find_map(|l| l.strip_prefix("password=")).unwrap_or_default().to_owned();
+    assert!(for_git.stdout.starts_with("username=alice\n"), "{for_git:?}");
+    assert_eq!(resource_status(&issuer, &password).await, 200);
+    assert!(for_git.stdout.contains("password_expiry_utc="), "{for_git:?}");
+    let for_bob = harness::cli::gatehouse_with_input_env(&config, &args, &git("bob"), &no_keychain).await;
+    assert!(!for_bob.stdout.contains("password="), "another account: {for_bob:?}");
+    let log = gatehouse(&config, &["log", "--profile", &profile_of(name), "--json"]).await;
+    assert!(log.stdout.lines().any(|l| l.contains("\"caller\":\"gatehouse credential\"")), "{}", log.stdout);
     let kept = handout_log_text();
-    for token in [own.stdout.trim_end(), for_a.stdout.trim_end()] {
+    for token in [own.stdout.trim_end(), for_a.stdout.trim_end(), password.as_str()] {
         assert!(!kept.contains(token) && !kept.contains(&token[..token.len().min(24)]), "a token in the log");
     }
 

@@ -232,6 +232,14 @@ async fn token(context: &Context, caller: &Caller, request: &Request) -> (Answer
     if let Err(refusal) = context.consent.check(caller, &profile, trust_own, &detail).await {
         return (Answer::Refused { error: refusal }, profile, Outcome::Refused);
     }
+    // Asked only of a program that may have the tokens: whether the account is the one it names. An account this
+    // process can't name (a session not read yet) is not taken for it.
+    if let Some(wanted) = &request.account {
+        if !service.view().account.is_some_and(|account| account.is_named(wanted)) {
+            let message = format!("{profile} is not signed in as {wanted}.");
+            return (refusal("other_account", &message), profile, Outcome::Refused);
+        }
+    }
     match service.hand_out(&to, min_ttl).await {
         Ok(handout) => {
             let outcome = if handout.renewed { Outcome::Renewed } else { Outcome::Kept };

@@ -1,5 +1,8 @@
 //! `gatehouse credential`: git's credential helper protocol (gitcredentials(7)).
 
+use gatehouse_app::agent;
+
+use super::token::{config_path, from_agent};
 use super::*;
 
 /// The user name Gatehouse answers git with when git names none: any name works with a bearer token at most
@@ -14,6 +17,9 @@ const CREDENTIAL_USER: &str = "oauth2";
 /// [`CREDENTIAL_USER`], or the signed-in account's name or subject. With several profiles at one host, git's
 /// `username` picks the profile; with no username, the host must have exactly one signed-in profile. For any
 /// other request it says nothing, and git asks its next helper.
+///
+/// Where one profile serves the host and a running Gatehouse's agent serves this config file, the agent answers
+/// (for the account git names, if it names one), and no keychain is read here.
 pub(super) async fn credential(
     installation: &Installation,
     config: &Result<Vec<Config>, ConfigError>,
@@ -44,15 +50,31 @@ pub(super) async fn credential(
         return erase(installation, candidates, &asked).await;
     }
     let user = asked.get("username").map(String::as_str).filter(|u| !u.is_empty());
+    let serving: Vec<&Config> = candidates.into_iter().filter(|c| serves(c, &asked)).collect();
+    if let [config] = serving.as_slice() {
+        let named = user.filter(|u| *u != CREDENTIAL_USER);
+        let request = agent::Request {
+            profile: Some(config.profile.clone()),
+            min_ttl: 60,
+            caller: Some("gatehouse credential".to_owned()),
+            config: config_path(installation),
+            account: named.map(str::to_owned),
+            ..agent::Request::default()
+        };
+        // An account other than the one named is no answer there, and none here either.
+        if let Some((token, expires_at)) = from_agent(&request).await? {
+            return answer(named.unwrap_or(CREDENTIAL_USER), &token, expires_at);
+        }
+    }
     let mut matching = Vec::new();
-    for config in candidates.into_iter().filter(|c| serves(c, &asked)) {
+    for config in serving {
         let (service, _) = open(installation, config)?;
         // A profile that can't be read here is not an answer; another helper may have one.
         if !service.load().await.unwrap_or(false) {
             continue;
         }
         let account = service.view().account.unwrap_or_default();
-        let named = |u: &str| names_account(&account, u);
+        let named = |u: &str| account.is_named(u);
         match user {
             Some(u) if named(u) => matching.push((service, u.to_owned(), true)),
             None | Some(CREDENTIAL_USER) => matching.push((service, CREDENTIAL_USER.to_owned(), false)),
@@ -69,22 +91,21 @@ pub(super) async fn credential(
     }
     let Some((service, username, _)) = matching.pop() else { return Ok(()) };
     let token = service.access_token(Duration::from_secs(60)).await?;
+    answer(&username, token.secret(), service.view().expires_at)
+}
+
+/// Answers git: `username`, the `token` as its password, and when it stops working.
+fn answer(username: &str, token: &str, expires_at: Option<u64>) -> Result<(), Error> {
     // gitcredentials(7): a value must not contain a newline or NUL, or git would read another attribute.
-    if [&username, token.secret()].iter().any(|v| v.contains(['\n', '\r', '\0'])) {
+    if [username, token].iter().any(|v| v.contains(['\n', '\r', '\0'])) {
         return Err(Error::BadResponse("its access token can't be handed to git (it contains a line break)".into()));
     }
-    let mut lines = vec![format!("username={username}"), format!("password={}", token.secret())];
-    if let Some(expires_at) = service.view().expires_at {
+    let mut lines = vec![format!("username={username}"), format!("password={token}")];
+    if let Some(expires_at) = expires_at {
         // git 2.41 and later: when to stop using the password.
         lines.push(format!("password_expiry_utc={expires_at}"));
     }
     out(&lines)
-}
-
-/// gitcredentials(7): the username in a remote's URL names the account, by its login (GitHub's `login`, OIDC's
-/// `preferred_username`), its display name or its subject.
-pub(super) fn names_account(account: &gatehouse_core::tokens::Account, user: &str) -> bool {
-    [&account.login, &account.name, &account.subject].iter().any(|n| n.as_deref() == Some(user))
 }
 
 /// git's `erase`: the server refused the password git had from Gatehouse (gitcredentials(7)). Where a profile

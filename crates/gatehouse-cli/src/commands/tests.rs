@@ -1,6 +1,5 @@
 //! Tests of [`super`].
 
-use super::credential::names_account;
 use super::*;
 
 /// git's username may be the account's login, display name or subject, and nothing else.
@@ -12,10 +11,10 @@ fn git_names_the_account_by_login_name_or_subject() {
         login: Some("octocat".into()),
     };
     for user in ["octocat", "Octo Cat", "248289761001"] {
-        assert!(names_account(&account, user), "{user}");
+        assert!(account.is_named(user), "{user}");
     }
-    assert!(!names_account(&account, "octodog"));
-    assert!(!names_account(&gatehouse_core::tokens::Account::default(), ""));
+    assert!(!account.is_named("octodog"));
+    assert!(!gatehouse_core::tokens::Account::default().is_named(""));
 }
 
 fn args(list: &[&str]) -> Vec<OsString> {

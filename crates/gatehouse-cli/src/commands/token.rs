@@ -28,11 +28,11 @@ pub(super) async fn token(
         scope: asked.scope.clone(),
         min_ttl: asked.min_ttl,
         caller: Some("gatehouse token".to_owned()),
-        // Canonical here, so that the agent compares it as sent, never looking up a path a caller chose.
-        config: installation.config_file.as_ref().map(|f| f.canonicalize().unwrap_or_else(|_| f.clone())),
+        config: config_path(installation),
+        account: None,
     };
     // The agent records what it hands out itself.
-    if let Some(token) = from_agent(&request).await? {
+    if let Some((token, _)) = from_agent(&request).await? {
         return out(&[&token]);
     }
     let (service, _) = open_profile(installation, configs, asked.profile.as_deref())?;
@@ -60,18 +60,24 @@ pub(super) async fn token(
     out(&[handed?.token.secret()])
 }
 
-/// A token from the agent of a running Gatehouse that serves this config file, if one does and gives it: then no
-/// keychain is read here. `None` leaves the work to this process, which says any failure in its own words: no
+/// The config file as the agent is told of it: canonical here, so that the agent compares it as sent, never
+/// looking up a path a caller chose.
+pub(super) fn config_path(installation: &Installation) -> Option<std::path::PathBuf> {
+    installation.config_file.as_ref().map(|f| f.canonicalize().unwrap_or_else(|_| f.clone()))
+}
+
+/// A token and its expiry from the agent of a running Gatehouse that serves this config file, if one does and
+/// gives it: then no keychain is read here. `None` leaves the work to this process, which says any failure in its own words: no
 /// agent, another config, or a failure of the agent's own after the program was allowed (the provider down, say).
 ///
 /// # Errors
 /// [`Error::ProgramRefused`] when the agent refused this program the profile's tokens, or could not say (busy,
 /// or no answer: a question may have been pending): that is final, and not worked around by reading the
 /// keychain here.
-async fn from_agent(request: &agent::Request) -> Result<Option<String>, Error> {
+pub(super) async fn from_agent(request: &agent::Request) -> Result<Option<(String, Option<u64>)>, Error> {
     let Some(socket) = agent::socket_path() else { return Ok(None) };
     match agent::ask(&socket, request).await {
-        Some(agent::Answer::Token { token, .. }) => Ok(Some(token)),
+        Some(agent::Answer::Token { token, expires_at }) => Ok(Some((token, expires_at))),
         Some(agent::Answer::Refused { error }) => {
             // A question about this program may be why: consent is never gone around.
             let kind = match error.kind.as_str() {

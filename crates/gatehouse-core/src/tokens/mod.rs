@@ -128,6 +128,14 @@ pub struct Account {
     pub login: Option<String>,
 }
 
+impl Account {
+    /// Whether `user` names this account: its login (GitHub's `login`, OIDC's `preferred_username`), its display
+    /// name or its subject, as a git remote's URL or a registry's user name may say.
+    pub fn is_named(&self, user: &str) -> bool {
+        [&self.login, &self.name, &self.subject].iter().any(|n| n.as_deref() == Some(user))
+    }
+}
+
 /// A session as stored in the keychain.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StoredSession {

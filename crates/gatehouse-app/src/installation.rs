@@ -45,6 +45,12 @@ impl Installation {
         Installation::locate(&[], explicit)
     }
 
+    /// The config file [`Installation::with_config`] would read, found without reading it.
+    pub fn config_file_for(explicit: Option<PathBuf>) -> Option<PathBuf> {
+        let env_path = explicit.or_else(|| std::env::var_os(CONFIG_ENV).map(PathBuf::from));
+        Config::file_path(&[], env_path, dirs::config_dir().map(|dir| dir.join(IDENTIFIER)))
+    }
+
     fn locate(args: &[String], explicit: Option<PathBuf>) -> Installation {
         let env_path = explicit.or_else(|| std::env::var_os(CONFIG_ENV).map(PathBuf::from));
         let config_dir = dirs::config_dir().map(|dir| dir.join(IDENTIFIER));

@@ -234,6 +234,19 @@ fn next_step(error: &Error, profile: Option<&str>) -> Option<String> {
 
 async fn execute(cli: Cli) -> Result<(), Error> {
     let explicit = cli.config.clone();
+    // A running Gatehouse has the config read and the session at hand: its agent is asked before anything is read
+    // here, so that a program's token costs a process start and one exchange over the socket.
+    if let Command::Token { profile, min_ttl, resource, scope } = &cli.command {
+        let asked = token::Asked {
+            profile: profile.clone(),
+            resource: resource.clone(),
+            scope: scope.clone(),
+            min_ttl: *min_ttl,
+        };
+        if token::through_agent(Installation::config_file_for(explicit.clone()), &asked).await? {
+            return Ok(());
+        }
+    }
     let installation = Installation::with_config(cli.config);
     if installation.config.as_ref().is_ok_and(Vec::is_empty) {
         let file = installation.config_file.map_or_else(|| "config.toml".to_owned(), |f| f.display().to_string());

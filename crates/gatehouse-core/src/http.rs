@@ -131,8 +131,22 @@ struct System {
 
 impl System {
     fn client(&self) -> Result<&reqwest::Client> {
-        self.client.get_or_init(|| build_client(self.timeout)).as_ref().map_err(|e| Error::Internal(e.clone()))
+        self.client.get_or_init(|| shared_client(self.timeout)).as_ref().map_err(|e| Error::Internal(e.clone()))
     }
+}
+
+/// The process's client for `timeout`, made once and shared by every profile with that timeout: one set of TLS
+/// roots and one connection pool, not one per profile (ten signed-in profiles would otherwise read and hold the
+/// system's certificates ten times).
+fn shared_client(timeout: Duration) -> std::result::Result<reqwest::Client, String> {
+    static CLIENTS: std::sync::Mutex<Vec<(Duration, reqwest::Client)>> = std::sync::Mutex::new(Vec::new());
+    let mut clients = CLIENTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, client)) = clients.iter().find(|(made_for, _)| *made_for == timeout) {
+        return Ok(client.clone());
+    }
+    let client = build_client(timeout)?;
+    clients.push((timeout, client.clone()));
+    Ok(client)
 }
 
 impl Transport for System {

@@ -274,14 +274,16 @@ async fn agent_figures(profiles: usize, runs: usize, print: bool) {
     ];
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); labels.len()];
     let mut tokens: Vec<String> = vec![String::new(); labels.len()];
-    for _ in 0..runs {
-        let answers = [
-            timed(gatehouse_token(&config)).await,
-            timed(gatehouse_token(&elsewhere)).await,
-            timed(lookup()).await,
-            timed(oidc_agent.token_command("bench0")).await,
-        ];
-        for (i, (elapsed, stdout)) in answers.into_iter().enumerate() {
+    for run in 0..runs {
+        // Each in turn goes first, so that none always follows the same one.
+        for i in (0..labels.len()).map(|i| (i + run) % labels.len()) {
+            let command = match i {
+                0 => gatehouse_token(&config),
+                1 => gatehouse_token(&elsewhere),
+                2 => lookup(),
+                _ => oidc_agent.token_command("bench0"),
+            };
+            let (elapsed, stdout) = timed(command).await;
             times[i].push(elapsed);
             tokens[i] = stdout;
         }

@@ -151,16 +151,19 @@ impl Caller {
         Caller { pid, program: pid.and_then(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).ok()) }
     }
 
-    /// The process that started this one (`/proc/PID/stat`'s fourth field, read after the command name, which
-    /// may hold spaces and parentheses).
+    /// The process that started this one, read from `/proc/PID/stat`.
     fn parent(&self) -> Caller {
-        let ppid = self.pid.and_then(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            let after_name = &stat[stat.rfind(')')? + 1..];
-            after_name.split_whitespace().nth(1)?.parse::<i32>().ok()
-        });
-        Caller::of(ppid)
+        let stat = self.pid.and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok());
+        Caller::of(stat.as_deref().and_then(parent_in_stat))
     }
+}
+
+/// The parent's process ID in a `/proc/PID/stat` line: its fourth field, read after the command name, which may
+/// hold spaces and parentheses. `None` for init (1): a process left to it by a parent that exited has no parent
+/// to name, and init is not taken for the program that asked.
+fn parent_in_stat(stat: &str) -> Option<i32> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(1)?.parse::<i32>().ok().filter(|&ppid| ppid > 1)
 }
 
 /// A question the agent puts to the person: may `program` have `profile`'s tokens?
@@ -527,6 +530,14 @@ mod tests {
         let parent = me.parent();
         let expected = rustix_free_ppid();
         assert_eq!(parent.pid, Some(expected));
+    }
+
+    /// A command name with spaces and parentheses doesn't move the fields; a parent of 1 (an orphan's) is none.
+    #[test]
+    fn a_parent_is_read_past_the_command_name_and_is_never_init() {
+        assert_eq!(parent_in_stat("4243 (my (odd) tool) S 4242 4243 4243 0 -1"), Some(4242));
+        assert_eq!(parent_in_stat("4243 (orphan) S 1 4243 4243 0 -1"), None);
+        assert_eq!(parent_in_stat("4243 (no fields"), None);
     }
 
     /// This process's parent, from `/proc/self/status`'s `PPid:` line (another reading than the one tested).

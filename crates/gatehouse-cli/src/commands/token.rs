@@ -16,27 +16,38 @@ pub(super) struct Asked {
     pub min_ttl: u64,
 }
 
-/// Prints the token `asked` for, and nothing else.
-pub(super) async fn token(
-    installation: &Installation,
-    configs: &Result<Vec<Config>, ConfigError>,
-    asked: Asked,
-) -> Result<(), Error> {
+/// Prints the token `asked` for from the agent of a running Gatehouse that serves `config_file`; whether it did.
+///
+/// # Errors
+/// As [`from_agent`].
+pub(super) async fn through_agent(config_file: Option<std::path::PathBuf>, asked: &Asked) -> Result<bool, Error> {
     let request = agent::Request {
         profile: asked.profile.clone(),
         resource: asked.resource.as_ref().map(url::Url::to_string),
         scope: asked.scope.clone(),
         min_ttl: asked.min_ttl,
-        caller: Some("gatehouse token".to_owned()),
-        config: config_path(installation),
+        caller: Some(CALLER.to_owned()),
+        config: config_file.map(|f| f.canonicalize().unwrap_or(f)),
         account: None,
     };
     // The agent records what it hands out itself.
-    if let Some((token, _)) = from_agent(&request).await? {
-        return out(&[&token]);
-    }
+    let Some((token, _)) = from_agent(&request).await? else { return Ok(false) };
+    out(&[&token])?;
+    Ok(true)
+}
+
+/// What `gatehouse token` calls itself, to the agent and in the handout log.
+const CALLER: &str = "gatehouse token";
+
+/// Prints the token `asked` for, and nothing else, reading the keychain here (after [`through_agent`] found no
+/// agent to give it).
+pub(super) async fn token(
+    installation: &Installation,
+    configs: &Result<Vec<Config>, ConfigError>,
+    asked: Asked,
+) -> Result<(), Error> {
     let (service, _) = open_profile(installation, configs, asked.profile.as_deref())?;
-    let to = Narrowing::new(asked.resource, asked.scope.as_deref());
+    let to = Narrowing::new(asked.resource.clone(), asked.scope.as_deref());
     let handed = service.hand_out(&to, Duration::from_secs(asked.min_ttl)).await;
     if let Some(log) = installation.handouts() {
         // The program that ran this command is the one the token goes to.
@@ -46,9 +57,9 @@ pub(super) async fn token(
             profile: service.profile().map_or_else(String::new, |c| c.profile.clone()),
             program: parent.and_then(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).ok()),
             pid: parent,
-            caller: request.caller,
-            resource: request.resource,
-            scope: request.scope,
+            caller: Some(CALLER.to_owned()),
+            resource: asked.resource.as_ref().map(url::Url::to_string),
+            scope: asked.scope.clone(),
             outcome: match &handed {
                 Ok(handout) if handout.renewed => Outcome::Renewed,
                 Ok(_) => Outcome::Kept,

@@ -124,7 +124,7 @@ impl Keychain {
             store: Mutex::new(None),
             queues: Mutex::new(HashMap::new()),
             timeout: KEYCHAIN_TIMEOUT,
-            connect: platform_store,
+            connect: shared_platform_store,
             seen: Mutex::new(HashMap::new()),
             hasher: std::collections::hash_map::RandomState::new(),
             until_logout: Mutex::new(std::collections::HashSet::new()),
@@ -399,8 +399,10 @@ impl Keychain {
             }
             Err(e) => {
                 // Reconnect next time: the bus or the keyring daemon may have restarted, been unlocked, or
-                // be stuck behind a prompt on the old connection.
+                // be stuck behind a prompt on the old connection. The process's shared connection is made
+                // again too; the other profiles let go of the old one at their next failure.
                 *slot = None;
+                forget_shared_platform_store();
                 Err(e)
             }
         }
@@ -455,6 +457,26 @@ fn encode_within(session: &StoredSession, limit: Option<usize>) -> StoreResult<S
     } else {
         Err(KeychainError::TooLarge)
     }
+}
+
+/// The platform's store, one for the whole process: on Linux each is a D-Bus connection with a thread of its
+/// own, and ten profiles need one, not ten.
+static SHARED_STORE: Mutex<Option<Arc<CredentialStore>>> = Mutex::new(None);
+
+/// [`SHARED_STORE`], connected on first use and after [`forget_shared_platform_store`].
+fn shared_platform_store() -> StoreResult<Arc<CredentialStore>> {
+    let mut shared = SHARED_STORE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(store) = shared.as_ref() {
+        return Ok(Arc::clone(store));
+    }
+    let store = platform_store()?;
+    *shared = Some(Arc::clone(&store));
+    Ok(store)
+}
+
+/// The next [`shared_platform_store`] connects anew.
+fn forget_shared_platform_store() {
+    SHARED_STORE.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
 }
 
 #[cfg(target_os = "linux")]

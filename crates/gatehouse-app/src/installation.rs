@@ -100,13 +100,17 @@ impl Installation {
         setup: bool,
     ) -> Arc<Accounts> {
         let profiles: Profiles = accounts::profiles(self.config.clone(), self.added_file.as_deref());
-        let factory: accounts::Factory =
-            Box::new(move |profile, views| ProfileService::new(profile, Keychain::new(IDENTIFIER), shell(), views));
+        // One connection to the keychain for every profile.
+        let keychain = self.keychain();
+        let shared = keychain.for_service(IDENTIFIER);
+        let factory: accounts::Factory = Box::new(move |profile, views| {
+            ProfileService::new(profile, shared.for_service(IDENTIFIER), shell(), views)
+        });
         let additions = match (setup, &self.added_file) {
             (true, Some(file)) => Some(Additions { file: file.clone(), config_file: self.config_file.clone() }),
             _ => None,
         };
-        Accounts::new(profiles, factory, self.keychain(), sink, additions)
+        Accounts::new(profiles, factory, keychain, sink, additions)
     }
 }
 

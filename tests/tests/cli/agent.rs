@@ -243,6 +243,14 @@ async fn agent_figures(profiles: usize, runs: usize, print: bool) {
         assert_eq!(run.code, 0, "{run:?}");
         assert_eq!(resource_status(&issuer, run.stdout.trim_end()).await, 200);
     }
+    // The profiles share one connection to the keychain: the tray's own D-Bus connection and that one, each with
+    // its thread, however many profiles there are.
+    let connections = std::fs::read_dir(format!("/proc/{tray_pid}/task"))
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.starts_with("zbus::Connectio"))
+        .count();
+    assert!(connections <= 2, "{connections} D-Bus connections for {} profiles", profiles.len());
     let oidc_agent = OidcAgent::start(&artifacts_dir(name).join("oidc-agent"));
     for (i, _) in profiles.iter().enumerate() {
         oidc_agent.add_account(&format!("bench{i}"), &issuer, &format!("person{i}")).await;

@@ -31,12 +31,12 @@ impl Accounts {
     }
 
     pub(super) fn registrations(&self) -> Keychain {
-        Keychain::new(format!("{}.registration", self.keychain.service()))
+        self.keychain.for_service(format!("{}.registration", self.keychain.service()))
     }
 
     /// Where the client secrets providers issue to registrations are kept, never in the config file.
     pub(super) fn client_secrets(&self) -> Keychain {
-        Keychain::new(crate::service::client_secrets_service(self.keychain.service()))
+        self.keychain.for_service(crate::service::client_secrets_service(self.keychain.service()))
     }
 
     /// What the setup view shows to edit the configured profile `profile` (never its secret).

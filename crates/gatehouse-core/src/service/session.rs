@@ -326,7 +326,7 @@ impl ProfileService {
         if config.client_secret.is_some() || !config.client_secret_in_keychain {
             return Ok(std::borrow::Cow::Borrowed(config));
         }
-        let secrets = Keychain::new(client_secrets_service(self.keychain.service()));
+        let secrets = self.keychain.for_service(client_secrets_service(self.keychain.service()));
         match secrets.load_text(&config.profile).await? {
             Some(secret) => {
                 let mut resolved = config.clone();

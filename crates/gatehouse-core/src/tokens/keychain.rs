@@ -95,7 +95,8 @@ type StoreResult<T> = std::result::Result<T, KeychainError>;
 /// The app's keychain entries.
 pub struct Keychain {
     service: String,
-    store: Mutex<Option<Arc<CredentialStore>>>,
+    /// The connection to the store, shared by the keychains made with [`Keychain::for_service`].
+    store: Arc<Mutex<Option<Arc<CredentialStore>>>>,
     /// One queue per profile: a call holds its profile's lock until its blocking work is done.
     queues: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     timeout: Duration,
@@ -121,13 +122,25 @@ impl Keychain {
     pub fn new(service: impl Into<String>) -> Keychain {
         Keychain {
             service: service.into(),
-            store: Mutex::new(None),
+            store: Arc::default(),
             queues: Mutex::new(HashMap::new()),
             timeout: KEYCHAIN_TIMEOUT,
-            connect: shared_platform_store,
+            connect: platform_store,
             seen: Mutex::new(HashMap::new()),
             hasher: std::collections::hash_map::RandomState::new(),
             until_logout: Mutex::new(std::collections::HashSet::new()),
+        }
+    }
+
+    /// Entries under `service` over this keychain's connection to its store: one connection for all of an
+    /// installation's profiles (on Linux each is a D-Bus connection with a thread of its own, and ten profiles
+    /// need one, not ten). A failure in any of them makes them all connect again.
+    pub fn for_service(&self, service: impl Into<String>) -> Keychain {
+        Keychain {
+            store: Arc::clone(&self.store),
+            timeout: self.timeout,
+            connect: self.connect,
+            ..Keychain::new(service)
         }
     }
 
@@ -321,13 +334,9 @@ impl Keychain {
     /// # Errors
     /// A [`KeychainError`].
     pub async fn stored_profiles(&self) -> StoreResult<Vec<String>> {
-        let store_slot = self.store.lock().map_err(|_| KeychainError::Failed("lock poisoned".into()))?.clone();
-        let (service, connect) = (self.service.clone(), self.connect);
+        let (shared, service, connect) = (Arc::clone(&self.store), self.service.clone(), self.connect);
         let task = tokio::task::spawn_blocking(move || -> StoreResult<Vec<String>> {
-            let store = match store_slot {
-                Some(store) => store,
-                None => connect()?,
-            };
+            let store = connected(&shared, connect)?;
             let spec = HashMap::from([("service", service.as_str())]);
             let found = match Entry::search_in_store(&store, &spec) {
                 Ok(found) => found,
@@ -373,40 +382,42 @@ impl Keychain {
         let Ok(turn) = tokio::time::timeout_at(deadline, queue.lock_owned()).await else {
             return Err(KeychainError::Busy);
         };
-        let store_slot = self.store.lock().map_err(|_| KeychainError::Failed("lock poisoned".into()))?.clone();
-        let (service, connect) = (self.service.clone(), self.connect);
+        let (shared, service, connect) = (Arc::clone(&self.store), self.service.clone(), self.connect);
         let profile = profile.to_owned();
-        let task = tokio::task::spawn_blocking(move || -> StoreResult<(Arc<CredentialStore>, T)> {
+        let task = tokio::task::spawn_blocking(move || -> StoreResult<T> {
             // Held until the work is done, even if nobody waits for it any more.
             let _turn = turn;
-            let store = match store_slot {
-                Some(store) => store,
-                None => connect()?,
-            };
+            let store = connected(&shared, connect)?;
             let entry = Entry::new_in_store(&store, &service, &profile)?;
-            Ok((store, op(&entry)?))
+            op(&entry)
         });
         let outcome = match tokio::time::timeout_at(deadline, task).await {
             Err(_) => Err(KeychainError::TimedOut),
             Ok(Err(e)) => Err(KeychainError::Failed(format!("keychain task: {e}"))),
             Ok(Ok(result)) => result,
         };
-        let mut slot = self.store.lock().map_err(|_| KeychainError::Failed("lock poisoned".into()))?;
-        match outcome {
-            Ok((store, value)) => {
-                *slot = Some(store);
-                Ok(value)
-            }
-            Err(e) => {
-                // Reconnect next time: the bus or the keyring daemon may have restarted, been unlocked, or
-                // be stuck behind a prompt on the old connection. The process's shared connection is made
-                // again too; the other profiles let go of the old one at their next failure.
-                *slot = None;
-                forget_shared_platform_store();
-                Err(e)
-            }
+        if outcome.is_err() {
+            // Reconnect next time: the bus or the keyring daemon may have restarted, been unlocked, or be stuck
+            // behind a prompt on the old connection.
+            self.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
         }
+        outcome
     }
+}
+
+/// The connection in `shared`, made with `connect` by the first keychain that needs it: one for all that share it,
+/// also when they start at once.
+fn connected(
+    shared: &Mutex<Option<Arc<CredentialStore>>>,
+    connect: fn() -> StoreResult<Arc<CredentialStore>>,
+) -> StoreResult<Arc<CredentialStore>> {
+    let mut slot = shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(store) = slot.as_ref() {
+        return Ok(Arc::clone(store));
+    }
+    let store = connect()?;
+    *slot = Some(Arc::clone(&store));
+    Ok(store)
 }
 
 /// Writes `text` into `entry` (the entry for `profile` under `service`). On Linux, a keyring with no default
@@ -457,26 +468,6 @@ fn encode_within(session: &StoredSession, limit: Option<usize>) -> StoreResult<S
     } else {
         Err(KeychainError::TooLarge)
     }
-}
-
-/// The platform's store, one for the whole process: on Linux each is a D-Bus connection with a thread of its
-/// own, and ten profiles need one, not ten.
-static SHARED_STORE: Mutex<Option<Arc<CredentialStore>>> = Mutex::new(None);
-
-/// [`SHARED_STORE`], connected on first use and after [`forget_shared_platform_store`].
-fn shared_platform_store() -> StoreResult<Arc<CredentialStore>> {
-    let mut shared = SHARED_STORE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(store) = shared.as_ref() {
-        return Ok(Arc::clone(store));
-    }
-    let store = platform_store()?;
-    *shared = Some(Arc::clone(&store));
-    Ok(store)
-}
-
-/// The next [`shared_platform_store`] connects anew.
-fn forget_shared_platform_store() {
-    SHARED_STORE.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
 }
 
 #[cfg(target_os = "linux")]

@@ -1121,27 +1121,48 @@ invoke("watch_state", { channel: views }).then((view) => {
 // A program asking the token agent for an account's tokens: while the window is open, the question is asked here
 // rather than in a notification. The answer goes to the program waiting for it, and is remembered.
 let question = null;
+// Where the keyboard was before a question took it, to give it back.
+let focusBefore = null;
+const QUESTION_BUTTONS = () => $("question").querySelectorAll(".actions button");
 function renderQuestion(next) {
   const box = $("question");
   const was = question;
+  // The same question again (the channel and the first answer may both bring it): nothing changes.
+  if (was && next && was.id === next.id) return;
   question = next;
   box.hidden = !next;
   box.querySelector(".question-error").hidden = true;
-  if (!next) return;
-  // The whole path: a program named like a trusted one elsewhere (/tmp/x/git) must not pass for it.
-  const name = next.program.split("/").pop();
-  $("question-title").textContent = `Allow ${name} to use your ${next.profile} account?`;
+  if (!next) {
+    if (was && $("window-status").textContent.startsWith("A program asks")) windowNotice("");
+    if (was && box.contains(document.activeElement) && focusBefore && document.body.contains(focusBefore)) {
+      focusBefore.focus();
+    }
+    return;
+  }
+  // The whole path, in the title too: a program named like a trusted one elsewhere (/tmp/x/git) must not pass
+  // for it.
+  $("question-title").textContent = `Allow ${next.program} to use your ${next.profile} account?`;
   box.querySelector(".question-text").textContent =
     `${next.program} asks Gatehouse for a token of ${next.profile}${next.detail}.`;
+  windowNotice(`A program asks for your ${next.profile} account's tokens.`);
+  // A click meant for what was there before (the panel moves the page down) must not answer it: the buttons
+  // wait a moment.
+  for (const button of QUESTION_BUTTONS()) button.disabled = true;
+  setTimeout(() => {
+    if (question && question.id === next.id) for (const button of QUESTION_BUTTONS()) button.disabled = false;
+  }, 1000);
   // A new question takes the keyboard, unless the person is typing somewhere.
   const typing = document.activeElement && ["INPUT", "SELECT", "TEXTAREA"].includes(document.activeElement.tagName);
-  if (!was && !typing) $("question-title").focus();
+  if (!was && !typing) {
+    focusBefore = document.activeElement;
+    $("question-title").focus();
+  }
 }
 async function answerQuestion(decision) {
   if (!question) return;
-  const { program, profile } = question;
+  const { id, program, profile } = question;
   try {
-    const view = await invoke("decide_program", { profile, program, decision });
+    const view = await invoke("decide_program", { profile, program, decision, question: id });
     renderQuestion(null);
     const card = cards.get(profile);
     if (card && card.find("programs").open) renderPrograms(card, profile, view);

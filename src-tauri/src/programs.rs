@@ -62,9 +62,10 @@ pub fn decide_program(
     profile: String,
     program: std::path::PathBuf,
     decision: Option<Decision>,
+    question: Option<u64>,
 ) -> Result<ProgramsView> {
-    if let (Some(decision), Some(consent)) = (decision, agent.consent()) {
-        if consent.answer(&program, &profile, decision) {
+    if let (Some(decision), Some(id), Some(consent)) = (decision, question, agent.consent()) {
+        if consent.answer(id, &program, &profile, decision) {
             return Ok(programs.view(&profile));
         }
     }
@@ -93,10 +94,10 @@ pub fn ask_in_window<R: Runtime>(app: &AppHandle<R>, consent: &Consent) {
     let app = app.clone();
     consent.ask_in(Box::new(move |question| {
         let Some(channel) = app.try_state::<QuestionChannel>() else { return false };
-        if !channel.watched() {
+        // Shown only where the page has it; else a notification asks.
+        if !channel.watched() || !channel.send(&question.cloned()) {
             return false;
         }
-        channel.send(&question.cloned());
         if question.is_some() {
             if let Some(window) = app.get_webview_window(crate::window::MAIN_WINDOW) {
                 let _ = window.request_user_attention(Some(tauri::UserAttentionType::Informational));

@@ -44,18 +44,22 @@ impl<T: IpcResponse + Clone> Watcher<T> {
         self.listeners.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(Arc::new(listener));
     }
 
-    /// Sends `value` to the window, if it is watching, and to every listener.
-    pub fn send(&self, value: &T) {
+    /// Sends `value` to the window, if it is watching, and to every listener. Whether the window got it.
+    pub fn send(&self, value: &T) -> bool {
         let channel = self.window.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
-        if let Some(channel) = channel {
-            if let Err(e) = channel.send(value.clone()) {
+        let delivered = match channel.map(|channel| channel.send(value.clone())) {
+            Some(Ok(())) => true,
+            Some(Err(e)) => {
                 tracing::warn!("couldn't update the window: {e}");
+                false
             }
-        }
+            None => false,
+        };
         let listeners = self.listeners.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
         for listener in listeners {
             listener(value);
         }
+        delivered
     }
 }
 

@@ -58,6 +58,17 @@ pub struct Request {
     /// profile signed in as another is refused with kind `other_account`. `None` takes whoever is signed in.
     #[serde(default)]
     pub account: Option<String>,
+    /// Where the caller will send the token, as an origin (`https://git.example.com`; git's `protocol` and
+    /// `host`): refused with kind `other_origin` unless it is the origin of the profile's `resource_url`, so that
+    /// a token never goes to a server the profile isn't for (also when the caller's config changed since the
+    /// agent read it).
+    #[serde(default)]
+    pub origin: Option<String>,
+    /// The hash (RFC 9449 §4.2's `ath`: base64url of its SHA-256) of a token the caller's server refused (git's
+    /// `erase`): where it is still the session's, it is marked spent and never handed out again, and the answer
+    /// is a renewed one. The token itself is never sent.
+    #[serde(default)]
+    pub spent: Option<String>,
 }
 
 fn default_min_ttl() -> u64 {
@@ -199,11 +210,12 @@ mod tests {
         let least: Request = serde_json::from_str("{}").unwrap();
         assert_eq!(least, Request { min_ttl: 60, ..Request::default() });
         let full: Request = serde_json::from_str(
-            r#"{"profile":"work","resource":"https://a.example/","scope":"a b","min_ttl":5,"caller":"kubectl","config":"/c.toml","account":"alice"}"#,
+            r#"{"profile":"work","resource":"https://a.example/","scope":"a b","min_ttl":5,"caller":"kubectl","config":"/c.toml","account":"alice","origin":"https://git.example","spent":"abc"}"#,
         )
         .unwrap();
         assert_eq!(full.profile.as_deref(), Some("work"));
         assert_eq!(full.account.as_deref(), Some("alice"));
+        assert_eq!((full.origin.as_deref(), full.spent.as_deref()), (Some("https://git.example"), Some("abc")));
         assert_eq!(full.min_ttl, 5);
         for asked in [r#"{"refresh_token":true}"#, r#"{"want":"id_token"}"#, r#"{"profile":"w","dpop_key":1}"#] {
             assert!(serde_json::from_str::<Request>(asked).is_err(), "{asked}");

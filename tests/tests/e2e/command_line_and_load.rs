@@ -93,11 +93,17 @@ async fn s24_the_window_and_twenty_token_commands_renew_an_expired_session_once(
     let waiting = tokio::task::spawn_blocking(ask.clone());
     let me = std::env::current_exe().unwrap().canonicalize().unwrap();
     let title = app.wait_for_text("question-title", "Allow").await;
-    assert!(title.contains(&*me.file_name().unwrap().to_string_lossy()) && title.contains(&desktop.profile), "{title}");
+    assert!(title.contains(me.to_str().unwrap()) && title.contains(&desktop.profile), "the whole path: {title}");
     assert!(app.text("question-text").await.contains(me.to_str().unwrap()), "the whole path");
     app.screenshot("s24-question").await;
     app.audit_accessibility("s24-question").await;
     assert!(!waiting.is_finished(), "the program waits for the answer");
+    // Its buttons wait a moment, so that a click meant for what was there before can't answer it.
+    let enabled = "return !document.querySelector('[data-testid=question-allow]').disabled";
+    wait_for("Allow to be enabled", desktop::UI_TIMEOUT, || async {
+        (app.execute(enabled).await == true).then_some(())
+    })
+    .await;
     app.click("question-allow").await;
     let answer = waiting.await.unwrap();
     assert!(answer.contains("\"token\""), "{answer}");

@@ -98,10 +98,26 @@ impl Decisions {
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let lock = options.open(self.file.with_extension("json.lock"))?;
-        lock.lock()?;
-        Ok(lock)
+        // Bounded: a holder that never lets go (a stopped `gatehouse allow`) makes this change fail, said as
+        // such, rather than hold up the agent or the window.
+        let deadline = std::time::Instant::now() + LOCK_PATIENCE;
+        loop {
+            match lock.try_lock() {
+                Ok(()) => return Ok(lock),
+                Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(std::io::Error::other("another program is changing the decisions; try again"));
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(e),
+            }
+        }
     }
 }
+
+/// How long a change of the decisions waits for another's.
+const LOCK_PATIENCE: Duration = Duration::from_secs(2);
 
 /// Makes `dir` (and its parents) where missing, owner-only.
 fn private_dir(dir: &Path) -> std::io::Result<()> {
@@ -169,6 +185,8 @@ fn parent_in_stat(stat: &str) -> Option<i32> {
 /// A question the agent puts to the person: may `program` have `profile`'s tokens?
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Question {
+    /// Which question this is: an answer names it, so that it can't land on the next one.
+    pub id: u64,
     /// The program that asks, by its whole path.
     pub program: PathBuf,
     /// The profile whose tokens it asks for.
@@ -193,6 +211,8 @@ pub struct Consent {
     window: std::sync::Mutex<Option<std::sync::Arc<Window>>>,
     /// The question being asked, and where its answer goes.
     pending: std::sync::Mutex<Option<(Question, tokio::sync::oneshot::Sender<Decision>)>>,
+    /// The next question's [`Question::id`].
+    questions: std::sync::atomic::AtomicU64,
 }
 
 impl Consent {
@@ -206,6 +226,7 @@ impl Consent {
             patience,
             window: std::sync::Mutex::new(None),
             pending: std::sync::Mutex::new(None),
+            questions: std::sync::atomic::AtomicU64::new(1),
         }
     }
 
@@ -219,23 +240,28 @@ impl Consent {
         lock(&self.pending).as_ref().map(|(question, _)| question.clone())
     }
 
-    /// The person's `decision` in the window about the question being asked, which must be about `program` and
-    /// `profile`. Whether it was: then the waiting caller has its answer, and the decision is remembered.
-    pub fn answer(&self, program: &Path, profile: &str, decision: Decision) -> bool {
-        let mut pending = lock(&self.pending);
-        match pending.take() {
-            Some((question, answer)) if question.program == program && question.profile == profile => {
-                // Remembered before the caller has its answer, so that the window's list shows it at once.
-                if let Err(e) = self.decisions.set(program, profile, Some(decision)) {
-                    tracing::warn!("couldn't remember the decision: {e}");
+    /// The person's `decision` in the window about the question `id` being asked, which must be about `program`
+    /// and `profile`. Whether it was: then the waiting caller has its answer, and the decision is remembered.
+    pub fn answer(&self, id: u64, program: &Path, profile: &str, decision: Decision) -> bool {
+        let answer = {
+            let mut pending = lock(&self.pending);
+            match pending.take() {
+                Some((question, answer))
+                    if question.id == id && question.program == program && question.profile == profile =>
+                {
+                    answer
                 }
-                answer.send(decision).is_ok()
+                other => {
+                    *pending = other;
+                    return false;
+                }
             }
-            other => {
-                *pending = other;
-                false
-            }
+        };
+        // Remembered before the caller has its answer, so that the window's list shows it at once.
+        if let Err(e) = self.decisions.set(program, profile, Some(decision)) {
+            tracing::warn!("couldn't remember the decision: {e}");
         }
+        answer.send(decision).is_ok()
     }
 
     /// The window closed with a question in it: the caller is told nobody answered, at once.
@@ -254,10 +280,12 @@ impl Consent {
             tracing::info!(program = %question.program.display(), "asking in the window");
             tokio::time::timeout(self.patience, answered).await.ok().and_then(Result::ok)
         } else {
-            notify(&question, self.patience).await
+            // A window opened meanwhile shows the question too (`pending`), and may answer it first.
+            notify(&question, self.patience, answered).await
         };
         lock(&self.pending).take();
-        if let Some(window) = window.filter(|_| shown) {
+        // Taken away wherever it is shown, also in a window that found it pending.
+        if let Some(window) = window {
             window(None);
         }
         decision
@@ -303,12 +331,17 @@ impl Consent {
         let decided = match self.decisions.of(&program, profile) {
             Some(decision) => Some(decision),
             None => {
+                let id = self.questions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let question =
-                    Question { program: program.clone(), profile: profile.to_owned(), detail: detail.to_owned() };
+                    Question { id, program: program.clone(), profile: profile.to_owned(), detail: detail.to_owned() };
                 let decision = self.ask(question).await;
                 tracing::info!(program = %program.display(), profile, ?decision, "the person's answer");
                 if let Some(decision) = decision {
-                    if let Err(e) = self.decisions.set(&program, profile, Some(decision)) {
+                    // Off the agent's thread: the file's lock may have to wait for another program.
+                    let (decisions, program, profile) = (self.decisions.clone(), program.clone(), profile.to_owned());
+                    let remembered =
+                        tokio::task::spawn_blocking(move || decisions.set(&program, &profile, Some(decision))).await;
+                    if let Ok(Err(e)) | Err(e) = remembered.map_err(std::io::Error::other) {
                         tracing::warn!("couldn't remember the decision: {e}");
                     }
                 }
@@ -355,18 +388,28 @@ fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
-/// Without a notification bus, nobody can be asked.
+/// Without a notification bus, only a window can answer.
 #[cfg(not(target_os = "linux"))]
-async fn notify(_question: &Question, _patience: Duration) -> Option<Decision> {
-    None
+async fn notify(
+    _question: &Question,
+    patience: Duration,
+    answered: tokio::sync::oneshot::Receiver<Decision>,
+) -> Option<Decision> {
+    tokio::time::timeout(patience, answered).await.ok().and_then(Result::ok)
 }
 /// Asks the person, in a desktop notification with Allow and Deny (org.freedesktop.Notifications), whether
 /// `program` may have `profile`'s tokens. `None` when nobody can be asked (no notification server, or one
 /// without actions), or nobody answered within `patience`; the notification is then taken back.
+/// A window that finds the question pending may answer it meanwhile (`answered`): then the notification is taken
+/// back.
 #[cfg(target_os = "linux")]
-async fn notify(question: &Question, patience: Duration) -> Option<Decision> {
+async fn notify(
+    question: &Question,
+    patience: Duration,
+    mut answered: tokio::sync::oneshot::Receiver<Decision>,
+) -> Option<Decision> {
     use futures_util::StreamExt as _;
-    let Question { program, profile, detail } = question;
+    let Question { program, profile, detail, .. } = question;
     const NAME: &str = "org.freedesktop.Notifications";
     const PATH: &str = "/org/freedesktop/Notifications";
     let bus = zbus::Connection::session().await.ok()?;
@@ -392,31 +435,33 @@ async fn notify(question: &Question, patience: Duration) -> Option<Decision> {
     let timeout = i32::try_from(patience.as_millis()).unwrap_or(i32::MAX);
     let id: u32 =
         proxy.call("Notify", &("Gatehouse", 0u32, "gatehouse", summary, body, actions, hints, timeout)).await.ok()?;
+    // The answer, and whether the notification is still up.
     let answer = async {
         loop {
             tokio::select! {
+                decision = &mut answered => return (decision.ok(), true),
                 Some(signal) = invoked.next() => {
                     let Ok((about, action)) = signal.body().deserialize::<(u32, String)>() else { continue };
                     if about == id {
                         return match action.as_str() {
-                            "allow" => Some(Decision::Allow),
-                            "deny" => Some(Decision::Deny),
-                            _ => None,
+                            "allow" => (Some(Decision::Allow), false),
+                            "deny" => (Some(Decision::Deny), false),
+                            _ => (None, true),
                         };
                     }
                 }
                 Some(signal) = closed.next() => {
                     // Dismissed without an answer: nothing is decided.
                     if signal.body().deserialize::<(u32, u32)>().is_ok_and(|(about, _)| about == id) {
-                        return None;
+                        return (None, false);
                     }
                 }
-                else => return None,
+                else => return (None, true),
             }
         }
     };
-    let decision = tokio::time::timeout(patience, answer).await.ok().flatten();
-    if decision.is_none() {
+    let (decision, still_up) = tokio::time::timeout(patience, answer).await.unwrap_or((None, true));
+    if still_up || decision.is_none() {
         let _ = proxy.call::<_, _, ()>("CloseNotification", &(id,)).await;
     }
     decision
@@ -478,14 +523,16 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    /// With a window open, the question is asked there: only an answer about the program and profile asked about
-    /// is taken, it is remembered, and a window that closes leaves the caller refused at once.
+    /// With a window open, the question is asked there: only an answer naming the question, its program and its
+    /// profile is taken, it is remembered, and a window that closes leaves the caller refused at once (long before
+    /// the hour it would otherwise wait).
     #[tokio::test]
     async fn the_window_answers_the_question_it_shows() {
+        const SOON: Duration = Duration::from_secs(10);
         let dir = std::env::temp_dir().join(format!("gatehouse-window-question-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let decisions = Decisions::at(dir.join("programs.json"));
-        let consent = std::sync::Arc::new(Consent::new(decisions.clone(), None, Duration::from_secs(60)));
+        let consent = std::sync::Arc::new(Consent::new(decisions.clone(), None, Duration::from_secs(3600)));
         let shown: std::sync::Arc<std::sync::Mutex<Vec<Option<Question>>>> = std::sync::Arc::default();
         let seen = std::sync::Arc::clone(&shown);
         consent.ask_in(Box::new(move |question| {
@@ -494,30 +541,36 @@ mod tests {
         }));
         let me = Caller::of(Some(i32::try_from(std::process::id()).unwrap()));
         let program = me.program.clone().unwrap();
+        async fn asked(consent: &Consent) -> Question {
+            loop {
+                if let Some(question) = consent.pending() {
+                    return question;
+                }
+                tokio::task::yield_now().await;
+            }
+        }
         let asking = {
             let (consent, me) = (std::sync::Arc::clone(&consent), me.clone());
             tokio::spawn(async move { consent.check(&me, "work", true, "").await })
         };
-        while consent.pending().is_none() {
-            tokio::task::yield_now().await;
-        }
-        assert!(!consent.answer(Path::new("/usr/bin/other"), "work", Decision::Allow), "another program");
-        assert!(!consent.answer(&program, "home", Decision::Allow), "another profile");
-        assert!(consent.answer(&program, "work", Decision::Allow));
-        assert!(asking.await.unwrap().is_ok());
+        let question = tokio::time::timeout(SOON, asked(&consent)).await.unwrap();
+        let id = question.id;
+        assert!(!consent.answer(id, Path::new("/usr/bin/other"), "work", Decision::Allow), "another program");
+        assert!(!consent.answer(id, &program, "home", Decision::Allow), "another profile");
+        assert!(!consent.answer(id + 1, &program, "work", Decision::Allow), "another question");
+        assert!(consent.answer(id, &program, "work", Decision::Allow));
+        assert!(tokio::time::timeout(SOON, asking).await.unwrap().unwrap().is_ok());
         assert_eq!(decisions.of(&program, "work"), Some(Decision::Allow));
-        let asked = Question { program: program.clone(), profile: "work".into(), detail: String::new() };
-        assert_eq!(*lock(&shown), [Some(asked), None], "shown, then taken away");
+        assert_eq!(*lock(&shown), [Some(question), None], "shown, then taken away");
 
         let asking = {
             let consent = std::sync::Arc::clone(&consent);
             tokio::spawn(async move { consent.check(&me, "home", true, "").await })
         };
-        while consent.pending().is_none() {
-            tokio::task::yield_now().await;
-        }
+        tokio::time::timeout(SOON, asked(&consent)).await.unwrap();
         consent.withdraw();
-        assert_eq!(asking.await.unwrap().unwrap_err().kind, "program_not_allowed");
+        let refused = tokio::time::timeout(SOON, asking).await.expect("refused at once").unwrap();
+        assert_eq!(refused.unwrap_err().kind, "program_not_allowed");
         assert_eq!(decisions.of(&program, "home"), None);
         std::fs::remove_dir_all(&dir).unwrap();
     }

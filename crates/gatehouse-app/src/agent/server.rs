@@ -227,6 +227,17 @@ async fn token(context: &Context, caller: &Caller, request: &Request) -> (Answer
             return (Answer::Refused { error: Refusal::of(&e.into()) }, profile, Outcome::Refused);
         }
     }
+    // A token goes only to its profile's resource (by origin, RFC 6454 as the URL Standard computes it), whatever
+    // the caller's config says now; a profile that can't be read is for nowhere.
+    if let Some(origin) = &request.origin {
+        let fits = Url::parse(origin).is_ok_and(|origin| {
+            service.profile().is_some_and(|config| config.resource_url.origin() == origin.origin())
+        });
+        if !fits {
+            let message = format!("{profile}'s tokens are not for {origin}.");
+            return (refusal("other_origin", &message), profile, Outcome::Refused);
+        }
+    }
     let trust_own = service.profile().is_some_and(|config| config.trust_gatehouse_commands);
     let detail = to.resource.as_ref().map(|r| format!(" for {}", r.as_str())).unwrap_or_default();
     if let Err(refusal) = context.consent.check(caller, &profile, trust_own, &detail).await {
@@ -238,6 +249,12 @@ async fn token(context: &Context, caller: &Caller, request: &Request) -> (Answer
         if !service.view().account.is_some_and(|account| account.is_named(wanted)) {
             let message = format!("{profile} is not signed in as {wanted}.");
             return (refusal("other_account", &message), profile, Outcome::Refused);
+        }
+    }
+    if let Some(hash) = &request.spent {
+        match service.refused_by_hash(hash).await {
+            Ok(marked) => tracing::info!(profile, marked, "a program says its server refused a token"),
+            Err(e) => return (Answer::Refused { error: Refusal::of(&e) }, profile, Outcome::Refused),
         }
     }
     match service.hand_out(&to, min_ttl).await {

@@ -19,7 +19,8 @@ const CREDENTIAL_USER: &str = "oauth2";
 /// other request it says nothing, and git asks its next helper.
 ///
 /// Where one profile serves the host and a running Gatehouse's agent serves this config file, the agent answers
-/// (for the account git names, if it names one), and no keychain is read here.
+/// (for the account git names, if it names one, and only for that host), and no keychain is read here; an
+/// `erase` goes to it too, since it holds the session.
 pub(super) async fn credential(
     installation: &Installation,
     config: &Result<Vec<Config>, ConfigError>,
@@ -46,25 +47,37 @@ pub(super) async fn credential(
         Some(name) => vec![find_profile(profiles, Some(name))?],
         None => profiles.iter().collect(),
     };
-    if operation == "erase" {
-        return erase(installation, candidates, &asked).await;
-    }
     let user = asked.get("username").map(String::as_str).filter(|u| !u.is_empty());
     let serving: Vec<&Config> = candidates.into_iter().filter(|c| serves(c, &asked)).collect();
+    let named = user.filter(|u| *u != CREDENTIAL_USER);
     if let [config] = serving.as_slice() {
-        let named = user.filter(|u| *u != CREDENTIAL_USER);
+        let spent = asked.get("password").filter(|p| !p.is_empty());
         let request = agent::Request {
             profile: Some(config.profile.clone()),
             min_ttl: 60,
             caller: Some("gatehouse credential".to_owned()),
             config: config_path(installation),
             account: named.map(str::to_owned),
+            // The host git will send it to, checked against the agent's own profile: the config here may have
+            // changed since the agent read it.
+            origin: Some(format!("{}://{}", field(&asked, "protocol"), field(&asked, "host"))),
+            spent: spent.filter(|_| operation == "erase").map(|p| gatehouse_core::tokens::token_hash(p)),
             ..agent::Request::default()
         };
-        // An account other than the one named is no answer there, and none here either.
-        if let Some((token, expires_at)) = from_agent(&request).await? {
-            return answer(named.unwrap_or(CREDENTIAL_USER), &token, expires_at);
+        // An erase with no password has nothing to mark; an account other than the one named is no answer
+        // there, and none here either.
+        if operation != "erase" || request.spent.is_some() {
+            if let Some((token, expires_at)) = from_agent(&request).await? {
+                // git's erase wants no answer: the agent has marked its token spent and renewed the session.
+                if operation == "erase" {
+                    return Ok(());
+                }
+                return answer(named.unwrap_or(CREDENTIAL_USER), &token, expires_at);
+            }
         }
+    }
+    if operation == "erase" {
+        return erase(installation, serving, &asked).await;
     }
     let mut matching = Vec::new();
     for config in serving {
@@ -108,6 +121,11 @@ fn answer(username: &str, token: &str, expires_at: Option<u64>) -> Result<(), Er
     out(&lines)
 }
 
+/// git's attribute `key`, or nothing.
+fn field<'a>(asked: &'a std::collections::HashMap<String, String>, key: &str) -> &'a str {
+    asked.get(key).map_or("", String::as_str)
+}
+
 /// git's `erase`: the server refused the password git had from Gatehouse (gitcredentials(7)). Where a profile
 /// serving that host still holds that very token, it is marked spent, so that it is never handed out again and
 /// the next `get` renews the session (one refresh). Any other token, host or profile is left alone.
@@ -117,7 +135,7 @@ async fn erase(
     asked: &std::collections::HashMap<String, String>,
 ) -> Result<(), Error> {
     let Some(password) = asked.get("password").filter(|p| !p.is_empty()) else { return Ok(()) };
-    for config in candidates.into_iter().filter(|c| serves(c, asked)) {
+    for config in candidates {
         let (service, _) = open(installation, config)?;
         if service.refused(password).await? {
             tracing::info!(profile = %config.profile, "git says the server refused the token; it won't be handed out again");

@@ -28,7 +28,7 @@ pub(super) async fn through_agent(config_file: Option<std::path::PathBuf>, asked
         min_ttl: asked.min_ttl,
         caller: Some(CALLER.to_owned()),
         config: config_file.map(|f| f.canonicalize().unwrap_or(f)),
-        account: None,
+        ..agent::Request::default()
     };
     // The agent records what it hands out itself.
     let Some((token, _)) = from_agent(&request).await? else { return Ok(false) };

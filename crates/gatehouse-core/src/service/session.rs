@@ -112,13 +112,24 @@ impl ProfileService {
     /// # Errors
     /// A keychain error (nothing changed), or the lock's.
     pub async fn refused(&self, token: &str) -> Result<bool> {
+        self.refused_by_hash(&crate::tokens::token_hash(token)).await
+    }
+
+    /// [`ProfileService::refused`], for the token whose [`crate::tokens::token_hash`] is `hash`: what a program
+    /// tells the agent of another process, so that the token itself is never sent back.
+    ///
+    /// # Errors
+    /// As [`ProfileService::refused`].
+    pub async fn refused_by_hash(&self, hash: &str) -> Result<bool> {
         use subtle::ConstantTimeEq;
         let config = self.config()?;
         let mut session = self.session.lock().await;
         let _renewal = self.renewal_lock(config).await?;
         let Some(mut stored) = self.keychain.load(&config.profile).await? else { return Ok(false) };
-        let held =
-            stored.access_token.as_ref().is_some_and(|t| bool::from(t.secret().as_bytes().ct_eq(token.as_bytes())));
+        let held = stored
+            .access_token
+            .as_ref()
+            .is_some_and(|t| bool::from(crate::tokens::token_hash(t.secret()).as_bytes().ct_eq(hash.as_bytes())));
         // A session that can't be renewed keeps its token: marked spent, it would end at the next request (one
         // refused request, say by a repository behind SSO, would sign the person out).
         if !held || !belongs_to(&stored, config) || !stored.renewable() {

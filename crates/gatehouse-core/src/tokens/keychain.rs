@@ -96,7 +96,7 @@ type StoreResult<T> = std::result::Result<T, KeychainError>;
 pub struct Keychain {
     service: String,
     /// The connection to the store, shared by the keychains made with [`Keychain::for_service`].
-    store: Arc<Mutex<Option<Arc<CredentialStore>>>>,
+    store: Arc<Shared>,
     /// One queue per profile: a call holds its profile's lock until its blocking work is done.
     queues: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     timeout: Duration,
@@ -336,7 +336,7 @@ impl Keychain {
     pub async fn stored_profiles(&self) -> StoreResult<Vec<String>> {
         let (shared, service, connect) = (Arc::clone(&self.store), self.service.clone(), self.connect);
         let task = tokio::task::spawn_blocking(move || -> StoreResult<Vec<String>> {
-            let store = connected(&shared, connect)?;
+            let store = shared.connected(connect)?;
             let spec = HashMap::from([("service", service.as_str())]);
             let found = match Entry::search_in_store(&store, &spec) {
                 Ok(found) => found,
@@ -384,40 +384,72 @@ impl Keychain {
         };
         let (shared, service, connect) = (Arc::clone(&self.store), self.service.clone(), self.connect);
         let profile = profile.to_owned();
-        let task = tokio::task::spawn_blocking(move || -> StoreResult<T> {
+        let task = tokio::task::spawn_blocking(move || -> (Option<Arc<CredentialStore>>, StoreResult<T>) {
             // Held until the work is done, even if nobody waits for it any more.
             let _turn = turn;
-            let store = connected(&shared, connect)?;
-            let entry = Entry::new_in_store(&store, &service, &profile)?;
-            op(&entry)
+            let store = match shared.connected(connect) {
+                Ok(store) => store,
+                Err(e) => return (None, Err(e)),
+            };
+            let result = Entry::new_in_store(&store, &service, &profile)
+                .map_err(KeychainError::from)
+                .and_then(|entry| op(&entry));
+            (Some(store), result)
         });
-        let outcome = match tokio::time::timeout_at(deadline, task).await {
-            Err(_) => Err(KeychainError::TimedOut),
-            Ok(Err(e)) => Err(KeychainError::Failed(format!("keychain task: {e}"))),
+        let (used, outcome) = match tokio::time::timeout_at(deadline, task).await {
+            Err(_) => (None, Err(KeychainError::TimedOut)),
+            Ok(Err(e)) => (None, Err(KeychainError::Failed(format!("keychain task: {e}")))),
             Ok(Ok(result)) => result,
         };
-        if outcome.is_err() {
+        match &outcome {
+            // About this entry alone: the connection is fine.
+            Err(KeychainError::Duplicates | KeychainError::Corrupt(_) | KeychainError::TooLarge) | Ok(_) => {}
             // Reconnect next time: the bus or the keyring daemon may have restarted, been unlocked, or be stuck
-            // behind a prompt on the old connection.
-            self.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+            // behind a prompt on the old connection. A call that timed out can't say which connection it used.
+            Err(KeychainError::TimedOut) => self.store.forget(None),
+            Err(_) => self.store.forget(used.as_ref()),
         }
         outcome
     }
 }
 
-/// The connection in `shared`, made with `connect` by the first keychain that needs it: one for all that share it,
-/// also when they start at once.
-fn connected(
-    shared: &Mutex<Option<Arc<CredentialStore>>>,
-    connect: fn() -> StoreResult<Arc<CredentialStore>>,
-) -> StoreResult<Arc<CredentialStore>> {
-    let mut slot = shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(store) = slot.as_ref() {
-        return Ok(Arc::clone(store));
+/// The connection to the store that the keychains of one installation share.
+#[derive(Default)]
+struct Shared {
+    /// The connection, once made; locked only for a moment, never while connecting.
+    slot: Mutex<Option<Arc<CredentialStore>>>,
+    /// Held while a connection is made (on a blocking thread), so that keychains starting at once make one.
+    connecting: Mutex<()>,
+}
+
+impl Shared {
+    fn current(&self) -> Option<Arc<CredentialStore>> {
+        self.slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
-    let store = connect()?;
-    *slot = Some(Arc::clone(&store));
-    Ok(store)
+
+    /// The connection, made with `connect` by the first keychain that needs it. Blocks while another keychain
+    /// makes it: call it on a blocking thread.
+    fn connected(&self, connect: fn() -> StoreResult<Arc<CredentialStore>>) -> StoreResult<Arc<CredentialStore>> {
+        if let Some(store) = self.current() {
+            return Ok(store);
+        }
+        let _connecting = self.connecting.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(store) = self.current() {
+            return Ok(store);
+        }
+        let store = connect()?;
+        *self.slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::clone(&store));
+        Ok(store)
+    }
+
+    /// Drops the connection `failed` (any, when `None`), so that the next call connects again; a newer one that
+    /// another keychain made meanwhile is kept.
+    fn forget(&self, failed: Option<&Arc<CredentialStore>>) {
+        let mut slot = self.slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if failed.is_none_or(|failed| slot.as_ref().is_some_and(|current| Arc::ptr_eq(current, failed))) {
+            *slot = None;
+        }
+    }
 }
 
 /// Writes `text` into `entry` (the entry for `profile` under `service`). On Linux, a keyring with no default
@@ -523,7 +555,7 @@ mod tests {
 
     fn mock_keychain(timeout: Duration) -> Keychain {
         let keychain = Keychain { timeout, connect: mock_store, ..Keychain::new("gatehouse-unit-test") };
-        *keychain.store.lock().unwrap() = Some(mock_store().unwrap());
+        *keychain.store.slot.lock().unwrap() = Some(mock_store().unwrap());
         keychain
     }
 

@@ -128,6 +128,14 @@ pub struct Account {
     pub login: Option<String>,
 }
 
+/// The hash of an access token as RFC 9449 §4.2 writes it (`ath`): base64url, unpadded, of its SHA-256. What a
+/// program may say of a token without sending it.
+pub fn token_hash(token: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
 impl Account {
     /// Whether `user` names this account: its login (GitHub's `login`, OIDC's `preferred_username`), its display
     /// name or its subject, as a git remote's URL or a registry's user name may say.

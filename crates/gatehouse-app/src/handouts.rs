@@ -92,11 +92,7 @@ impl Log {
 
     fn append(&self, handout: &Handout) -> std::io::Result<()> {
         let dir = self.file.parent().ok_or_else(|| std::io::Error::other("the log has no directory"))?;
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(dir)?;
+        gatehouse_core::os::create_private_dir(dir)?;
         if std::fs::metadata(&self.file).is_ok_and(|m| m.len() > MAX_BYTES) {
             std::fs::rename(&self.file, rotated(&self.file))?;
         }

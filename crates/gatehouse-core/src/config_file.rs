@@ -242,7 +242,7 @@ fn edit_lock(path: &Path) -> Result<std::fs::File> {
     let failed = |e: std::io::Error| Error::Setup(format!("couldn't lock {} for editing ({e})", path.display()));
     let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
     let dir = target.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    create_private_dir(dir).map_err(failed)?;
+    crate::os::create_private_dir(dir).map_err(failed)?;
     let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("config.toml");
     let lock = std::fs::OpenOptions::new()
         .read(true)
@@ -296,12 +296,12 @@ fn write_if_unchanged(path: &Path, text: &str, expected: Option<&str>) -> Result
     let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
     let path = target.as_path();
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    create_private_dir(dir).map_err(failed)?;
+    crate::os::create_private_dir(dir).map_err(failed)?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("config.toml");
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     let temporary = dir.join(format!(".{name}.{}-{nanos}.new", std::process::id()));
     let result = (|| {
-        let mut file = private_file(&temporary)?;
+        let mut file = crate::os::private_file(&temporary)?;
         file.write_all(text.as_bytes())?;
         file.sync_all()?;
         // Compare-and-swap: the file as read, still; else someone else's change would be lost.
@@ -324,28 +324,6 @@ fn write_if_unchanged(path: &Path, text: &str, expected: Option<&str>) -> Result
         let _ = std::fs::remove_file(&temporary);
     }
     result.map_err(failed)
-}
-
-#[cfg(unix)]
-fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)
-}
-
-#[cfg(not(unix))]
-fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new().write(true).create_new(true).open(path)
-}
-
-#[cfg(unix)]
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
-}
-
-#[cfg(not(unix))]
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)
 }
 
 #[cfg(test)]

@@ -1,7 +1,31 @@
-//! What Gatehouse asks of the operating system, below everything else: the time, who it runs as, and that a
-//! crash never writes its memory (tokens included) to disk.
+//! What Gatehouse asks of the operating system, below everything else: the time, who it runs as, files and
+//! directories only their owner reads, and that a crash never writes its memory (tokens included) to disk.
 
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Makes `dir` and its missing parents, each new one readable by its owner only (0700).
+///
+/// # Errors
+/// When a directory can't be made.
+pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Creates `path` for writing, readable by its owner only (0600); never opens a file already there.
+///
+/// # Errors
+/// When it is there already, or can't be made.
+pub fn private_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
 
 /// Seconds since the Unix epoch (0 if the clock is before it).
 pub fn unix_now() -> u64 {

@@ -92,7 +92,7 @@ impl Decisions {
     /// file is closed.
     fn lock(&self) -> std::io::Result<std::fs::File> {
         let dir = self.file.parent().ok_or_else(|| std::io::Error::other("no directory"))?;
-        private_dir(dir)?;
+        gatehouse_core::os::create_private_dir(dir)?;
         let mut options = std::fs::OpenOptions::new();
         options.read(true).write(true).create(true).truncate(false);
         #[cfg(unix)]
@@ -119,29 +119,17 @@ impl Decisions {
 /// How long a change of the decisions waits for another's.
 const LOCK_PATIENCE: Duration = Duration::from_secs(2);
 
-/// Makes `dir` (and its parents) where missing, owner-only.
-fn private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
-}
-
 /// Writes `bytes` to `file` whole or not at all (a temporary file renamed over it), readable by its owner only.
 fn write_private(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write as _;
     let dir = file.parent().ok_or_else(|| std::io::Error::other("no directory"))?;
-    private_dir(dir)?;
+    gatehouse_core::os::create_private_dir(dir)?;
     // One name per write, even for two writers in one process (the window and its agent).
     static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let write = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let temporary = file.with_extension(format!("tmp.{}.{write}", std::process::id()));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let written = options.open(&temporary).and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()));
+    let written =
+        gatehouse_core::os::private_file(&temporary).and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()));
     if let Err(e) = written {
         let _ = std::fs::remove_file(&temporary);
         return Err(e);

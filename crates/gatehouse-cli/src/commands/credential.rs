@@ -56,7 +56,7 @@ pub(super) async fn credential(
             profile: Some(config.profile.clone()),
             min_ttl: 60,
             caller: Some("gatehouse credential".to_owned()),
-            config: config_path(installation),
+            config: config_path(installation.config_file.clone()),
             account: named.map(str::to_owned),
             // The host git will send it to, checked against the agent's own profile: the config here may have
             // changed since the agent read it.

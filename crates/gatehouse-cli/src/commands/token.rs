@@ -27,7 +27,7 @@ pub(super) async fn through_agent(config_file: Option<std::path::PathBuf>, asked
         scope: asked.scope.clone(),
         min_ttl: asked.min_ttl,
         caller: Some(CALLER.to_owned()),
-        config: config_file.map(|f| f.canonicalize().unwrap_or(f)),
+        config: config_path(config_file),
         ..agent::Request::default()
     };
     // The agent records what it hands out itself.
@@ -73,8 +73,8 @@ pub(super) async fn token(
 
 /// The config file as the agent is told of it: canonical here, so that the agent compares it as sent, never
 /// looking up a path a caller chose.
-pub(super) fn config_path(installation: &Installation) -> Option<std::path::PathBuf> {
-    installation.config_file.as_ref().map(|f| f.canonicalize().unwrap_or_else(|_| f.clone()))
+pub(super) fn config_path(config_file: Option<std::path::PathBuf>) -> Option<std::path::PathBuf> {
+    config_file.map(|f| f.canonicalize().unwrap_or(f))
 }
 
 /// A token and its expiry from the agent of a running Gatehouse that serves this config file, if one does and

@@ -17,6 +17,12 @@ pub struct Run {
     pub elapsed: Duration,
 }
 
+/// The environment of a command with no session bus, so no keychain: only a running Gatehouse's agent can give it
+/// a token.
+pub fn no_keychain() -> Vec<(String, String)> {
+    vec![("DBUS_SESSION_BUS_ADDRESS".to_owned(), "unix:path=/nonexistent/bus".to_owned())]
+}
+
 /// Runs `gatehouse args…` with `config` and waits for it.
 ///
 /// # Panics

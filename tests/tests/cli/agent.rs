@@ -47,10 +47,9 @@ fn exchange(socket: &Path, line: &[u8]) -> String {
 
 /// `gatehouse token args…` with no session bus, so no keychain: only an agent can answer it.
 async fn token_without_keychain(config: &Path, args: &[&str]) -> harness::cli::Run {
-    let env = [("DBUS_SESSION_BUS_ADDRESS".to_owned(), "unix:path=/nonexistent/bus".to_owned())];
     let mut all = vec!["token"];
     all.extend_from_slice(args);
-    harness::cli::gatehouse_with(config, &all, &env).await
+    harness::cli::gatehouse_with(config, &all, &harness::cli::no_keychain()).await
 }
 
 /// Everything the handout log keeps, as it is on disk.
@@ -98,7 +97,7 @@ async fn the_running_gatehouse_hands_out_tokens_and_stands_up_to_bad_callers() {
     assert_eq!(narrowed["outcome"], "renewed");
     // git, through `gatehouse credential`, is answered by the agent too: for the account git names, and for no
     // other.
-    let no_keychain = [("DBUS_SESSION_BUS_ADDRESS".to_owned(), "unix:path=/nonexistent/bus".to_owned())];
+    let no_keychain = harness::cli::no_keychain();
     let host = issuer.trim_start_matches("http://");
     let git = |user: &str| format!("protocol=http\nhost={host}\nusername={user}\n\n");
     let args = ["credential", "get"];

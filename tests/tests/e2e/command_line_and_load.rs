@@ -53,7 +53,7 @@ async fn s24_the_window_and_twenty_token_commands_renew_an_expired_session_once(
     assert_eq!(app.notice_kind().await, None);
     // The window's token agent serves this user's programs with its own config file: they read no keychain (there
     // is no session bus for them here), and get the window's token.
-    let no_keychain = [("DBUS_SESSION_BUS_ADDRESS".to_owned(), "unix:path=/nonexistent/bus".to_owned())];
+    let no_keychain = harness::cli::no_keychain();
     let served = harness::cli::gatehouse_with(&desktop.config, &["token"], &no_keychain).await;
     assert_eq!(served.code, 0, "{served:?}");
     assert_eq!(served.stdout.trim_end(), keyring::stored(&desktop.profile, "access_token"));

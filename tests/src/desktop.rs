@@ -48,7 +48,13 @@ pub fn app_binary() -> PathBuf {
     binary.canonicalize().unwrap_or(binary)
 }
 
-/// The window program, `gatehouse-window`, which `gatehouse` hands a launch to (in the same process).
+/// The command line and light tray program, `gatehouse-cli`, which `gatehouse` hands every command but an
+/// agent's token to (in the same process).
+pub fn command_binary() -> PathBuf {
+    app_binary().with_file_name("gatehouse-cli")
+}
+
+/// The window program, `gatehouse-window`, which `gatehouse-cli` hands a launch to (in the same process).
 pub fn window_binary() -> PathBuf {
     app_binary().with_file_name("gatehouse-window")
 }
@@ -248,10 +254,12 @@ pub struct Resident {
 }
 
 impl Resident {
-    /// The app's process: the first one running the window program or, with no window, the light tray. It is the
-    /// same process whichever it runs: each hands over to the other by `exec`.
+    /// The app's process: the first one running the window program or, with no window, the light tray (or
+    /// `gatehouse`, about to become one of them). It is the same process whichever it runs: each hands over to the
+    /// next by `exec`.
     pub fn pid(&self) -> u32 {
-        wait_until(|| processes_of(&window_binary()).into_iter().chain(processes_of(&app_binary())).min())
+        let programs = [window_binary(), command_binary(), app_binary()];
+        wait_until(|| programs.iter().flat_map(|program| processes_of(program)).min())
             .unwrap_or_else(|| panic!("the app isn't running; see {}", self.log.display()))
     }
 

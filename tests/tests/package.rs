@@ -60,6 +60,7 @@ fn the_package_installs_both_programs_icons_and_desktop_entry() {
     let files: Vec<&str> = listing.lines().filter_map(|line| line.split_whitespace().last()).collect();
     for wanted in [
         "usr/bin/gatehouse",
+        "usr/bin/gatehouse-cli",
         "usr/bin/gatehouse-window",
         "usr/share/applications/Gatehouse.desktop",
         "usr/share/icons/hicolor/32x32/apps/gatehouse.png",
@@ -67,7 +68,8 @@ fn the_package_installs_both_programs_icons_and_desktop_entry() {
     ] {
         assert!(files.iter().any(|f| f.trim_start_matches("./") == wanted), "{wanted} missing from {files:?}");
     }
-    // `gatehouse` is the command line's program (its own crate), not a second copy of the window's.
+    // Each is the program built for it: `gatehouse` the small one that hands over to `gatehouse-cli` (the command
+    // line's crate), not a copy of another.
     let size = |name: &str| {
         let path = format!("usr/bin/{name}");
         let line =
@@ -77,6 +79,7 @@ fn the_package_installs_both_programs_icons_and_desktop_entry() {
     };
     let built = |path: PathBuf| std::fs::metadata(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).len();
     assert_eq!(size("gatehouse"), built(harness::desktop::app_binary()), "usr/bin/gatehouse");
+    assert_eq!(size("gatehouse-cli"), built(harness::desktop::command_binary()), "usr/bin/gatehouse-cli");
     assert_eq!(size("gatehouse-window"), built(harness::desktop::window_binary()), "usr/bin/gatehouse-window");
 }
 

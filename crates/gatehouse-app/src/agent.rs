@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader};
 use tokio::net::UnixStream;
 
 use gatehouse_core::error::Error;
@@ -126,7 +126,11 @@ pub fn start_for(
         tracing::warn!("no private directory for the token agent; programs read the keychain themselves");
         return None;
     };
-    let own_commands = crate::handover::beside(crate::handover::COMMAND_PROGRAM).ok();
+    // `gatehouse`, which answers `token` itself, and `gatehouse-cli`, which it hands the other commands to.
+    let own_commands = [crate::handover::FRONT_PROGRAM, crate::handover::COMMAND_PROGRAM]
+        .into_iter()
+        .filter_map(|name| crate::handover::beside(name).ok())
+        .collect();
     let decisions = installation.decisions()?;
     let consent = consent::Consent::new(decisions, own_commands, CONSENT_PATIENCE);
     let log = installation.handouts();
@@ -143,11 +147,15 @@ pub fn start_for(
 /// serves another config file), so that the caller does the work itself. An agent that took the request but gave
 /// no answer it can read (in time, whole) is [`Answer::Refused`] with kind `no_answer`: its consent may have been
 /// pending, and the caller must not go around it.
-pub async fn ask(socket: &Path, request: &Request) -> Option<Answer> {
-    const CONNECT: Duration = Duration::from_secs(2);
+///
+/// Blocking, with no async runtime: `gatehouse token` asks before it starts one, and costs a process start and
+/// this one exchange.
+pub fn ask(socket: &Path, request: &Request) -> Option<Answer> {
+    use std::io::Write as _;
+    const SEND: Duration = Duration::from_secs(2);
     // Longer than the person is given to answer the question about the program, and a renewal after it.
     const ANSWER: Duration = Duration::from_secs(CONSENT_PATIENCE.as_secs() + 60);
-    let mut stream = tokio::time::timeout(CONNECT, UnixStream::connect(socket)).await.ok()?.ok()?;
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).ok()?;
     let mut line = serde_json::to_vec(request).ok()?;
     line.push(b'\n');
     let silent = || Answer::Refused {
@@ -158,17 +166,53 @@ pub async fn ask(socket: &Path, request: &Request) -> Option<Answer> {
                 .to_owned(),
         },
     };
-    if !matches!(tokio::time::timeout(CONNECT, stream.write_all(&line)).await, Ok(Ok(()))) {
+    if stream.set_write_timeout(Some(SEND)).and_then(|()| stream.write_all(&line)).is_err() {
         return Some(silent());
     }
-    let answer = match tokio::time::timeout(ANSWER, read_line(&mut stream, MAX_ANSWER)).await {
-        Ok(Ok(Some(answer))) => answer,
-        _ => return Some(silent()),
+    let Ok(Some(answer)) = read_line_by(&mut stream, MAX_ANSWER, std::time::Instant::now() + ANSWER) else {
+        return Some(silent());
     };
     match serde_json::from_slice::<Answer>(&answer) {
         Ok(Answer::Refused { error }) if error.kind == OTHER_CONFIG => None,
         Ok(answer) => Some(answer),
         Err(_) => Some(silent()),
+    }
+}
+
+/// Reads one line of at most `limit` bytes (without its `\n`) before `deadline`, blocking; `None` when the
+/// stream ends first.
+///
+/// # Errors
+/// [`std::io::ErrorKind::InvalidData`] for a longer line, [`std::io::ErrorKind::TimedOut`] past the deadline
+/// (however slowly the bytes come); the stream's error.
+fn read_line_by(
+    stream: &mut std::os::unix::net::UnixStream,
+    limit: usize,
+    deadline: std::time::Instant,
+) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read as _;
+    let mut line = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        stream.set_read_timeout(Some(left))?;
+        let read = match stream.read(&mut chunk) {
+            Ok(0) => return Ok(None),
+            Ok(read) => read,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let end = chunk[..read].iter().position(|&b| b == b'\n');
+        line.extend_from_slice(&chunk[..end.unwrap_or(read)]);
+        if line.len() > limit {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "the line is too long"));
+        }
+        if end.is_some() {
+            return Ok(Some(line));
+        }
     }
 }
 
@@ -237,28 +281,50 @@ mod tests {
     /// An agent that takes the request and closes without an answer is a refusal (kind `no_answer`), never "no
     /// agent": a question about the program may have been pending, and the caller must not go around it. Nothing
     /// listening is "no agent".
-    #[tokio::test]
-    async fn an_agent_that_gives_no_answer_is_not_gone_around() {
+    #[test]
+    fn an_agent_that_gives_no_answer_is_not_gone_around() {
         let dir = std::env::temp_dir().join(format!("gatehouse-agent-silent-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let socket = dir.join("agent.sock");
-        assert_eq!(ask(&socket, &Request::default()).await, None, "nothing listens");
-        let listener = tokio::net::UnixListener::bind(&socket).unwrap();
-        let server = tokio::spawn(async move {
-            let (mut stream, _) = listener.accept().await.unwrap();
-            let _ = read_line(&mut stream, MAX_REQUEST).await;
+        assert_eq!(ask(&socket, &Request::default()), None, "nothing listens");
+        let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            let _ = read_line_by(&mut stream, MAX_REQUEST, deadline);
         });
-        let answer = ask(&socket, &Request::default()).await;
+        let answer = ask(&socket, &Request::default());
         assert!(matches!(answer, Some(Answer::Refused { ref error }) if error.kind == NO_ANSWER), "{answer:?}");
-        server.await.unwrap();
+        server.join().unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The blocking reader keeps the same limit, ends at the first line, and gives up at its deadline however
+    /// the bytes trickle in.
+    #[test]
+    fn a_blocking_read_stops_at_its_limit_and_its_deadline() {
+        use std::io::Write as _;
+        let later = || std::time::Instant::now() + Duration::from_secs(5);
+        let (mut ours, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        theirs.write_all(b"{\"token\":\"t\"}\nrest").unwrap();
+        assert_eq!(read_line_by(&mut ours, 64, later()).unwrap().as_deref(), Some(&b"{\"token\":\"t\"}"[..]));
+        let (mut ours, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        theirs.write_all(&[b'x'; 100]).unwrap();
+        assert_eq!(read_line_by(&mut ours, 64, later()).unwrap_err().kind(), std::io::ErrorKind::InvalidData);
+        let (mut ours, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        theirs.write_all(b"no end").unwrap();
+        let soon = std::time::Instant::now() + Duration::from_millis(200);
+        assert_eq!(read_line_by(&mut ours, 64, soon).unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+        drop(theirs);
+        assert_eq!(read_line_by(&mut ours, 64, later()).unwrap(), None);
     }
 
     /// A line is read up to its limit and no further; one past it is an error, and a stream that ends before a
     /// line does is no line.
     #[tokio::test]
     async fn lines_are_read_no_further_than_their_limit() {
+        use tokio::io::AsyncWriteExt as _;
         let (mut ours, mut theirs) = UnixStream::pair().unwrap();
         theirs.write_all(b"{\"profile\":\"a\"}\nrest").await.unwrap();
         assert_eq!(read_line(&mut ours, 64).await.unwrap().as_deref(), Some(&b"{\"profile\":\"a\"}"[..]));

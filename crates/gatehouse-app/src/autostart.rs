@@ -7,7 +7,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::handover::{self, COMMAND_PROGRAM};
+use crate::handover::{self, FRONT_PROGRAM};
 use crate::launch::LIGHT_TRAY_FLAG;
 
 /// The entry's file name, and the name a session manager lists it under.
@@ -67,7 +67,7 @@ pub fn switch(enabled: bool) -> io::Result<()> {
 /// # Errors
 /// When this program's own path is unknown.
 pub fn program() -> io::Result<PathBuf> {
-    handover::beside(COMMAND_PROGRAM)
+    handover::beside(FRONT_PROGRAM)
 }
 
 /// The entry's text (Desktop Entry Specification 1.5).

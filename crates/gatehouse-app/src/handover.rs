@@ -1,5 +1,6 @@
-//! The ways between Gatehouse's programs. `gatehouse` (the command line and the light tray) and
-//! `gatehouse-window` are installed side by side, and one process becomes the other in place (`exec`): the light
+//! The ways between Gatehouse's programs, installed side by side: `gatehouse` (what people and other programs
+//! start), `gatehouse-cli` (the command line and the light tray) and `gatehouse-window`. One process becomes the
+//! next in place (`exec`): `gatehouse` becomes `gatehouse-cli` for anything but a token the agent gives, the light
 //! tray becomes the window when a person asks for it, and the window becomes the light tray once it is closed with
 //! nothing in progress. A second launch hands its arguments to the one running, over the session bus.
 
@@ -9,11 +10,16 @@ use std::process::ExitCode;
 
 use crate::launch;
 
+/// The file name of the program people and other programs start: it answers `gatehouse token` from a running
+/// Gatehouse's agent itself, and hands everything else to [`COMMAND_PROGRAM`] (which may hand it to
+/// [`WINDOW_PROGRAM`]).
+pub const FRONT_PROGRAM: &str = "gatehouse";
+
 /// The file name of the window program, installed in the same directory as `gatehouse`.
 pub const WINDOW_PROGRAM: &str = "gatehouse-window";
 
-/// The file name of the command line and light tray program.
-pub const COMMAND_PROGRAM: &str = "gatehouse";
+/// The file name of the command line and light tray program, installed in the same directory as `gatehouse`.
+pub const COMMAND_PROGRAM: &str = "gatehouse-cli";
 
 /// The single-instance D-Bus name and object path: those tauri-plugin-single-instance serves in the window (its
 /// `ExecuteCallback(argv, cwd)` takes a second launch's arguments), and the light tray serves in its stead.
@@ -59,31 +65,51 @@ pub fn has_display(var: impl Fn(&str) -> Option<OsString>) -> bool {
 /// started `gatehouse` (a desktop entry, WebDriver, a service manager) is left holding the window's process.
 /// Elsewhere the window runs as a child, and its exit code is this program's.
 pub fn become_window(args: Vec<OsString>) -> ExitCode {
-    let program = match beside(WINDOW_PROGRAM) {
-        Ok(program) => program,
-        Err(e) => return missing(&e.to_string()),
-    };
+    become_program(WINDOW_PROGRAM, args).unwrap_or_else(|e| {
+        crate::say!(
+            "gatehouse: error[no_window]: Gatehouse's window couldn't be started ({e}). Reinstall Gatehouse; the \
+             command line (gatehouse --help) works without it."
+        );
+        ExitCode::FAILURE
+    })
+}
+
+/// Replaces this process with the command line and light tray program, given the same arguments, as
+/// [`become_window`] does with the window program: `gatehouse` hands it every command it doesn't answer itself.
+pub fn become_command_line(args: Vec<OsString>) -> ExitCode {
+    become_program(COMMAND_PROGRAM, args).unwrap_or_else(|e| {
+        crate::say!("gatehouse: error[no_command_line]: Gatehouse's command line couldn't be started ({e}). Reinstall Gatehouse.");
+        ExitCode::FAILURE
+    })
+}
+
+/// Replaces this process with the program `name` beside it (on Unix; elsewhere runs it and waits), keeping the
+/// name it was started by, so that the window's class and the process name stay `gatehouse`.
+///
+/// # Errors
+/// Why it couldn't be started, with its path.
+fn become_program(name: &str, args: Vec<OsString>) -> Result<ExitCode, String> {
+    let program = beside(name).map_err(|e| e.to_string())?;
     let mut command = std::process::Command::new(&program);
     let mut args = args.into_iter();
-    let name = args.next();
+    let started_as = args.next();
     command.args(args);
     #[cfg(unix)]
     {
         use std::os::unix::process::CommandExt;
-        // The name it was started by, so the window's class and process name stay `gatehouse`.
-        if let Some(name) = name {
-            command.arg0(name);
+        if let Some(started_as) = started_as {
+            command.arg0(started_as);
         }
         // `exec` only returns when it failed.
         let e = command.exec();
-        missing(&format!("{}: {e}", program.display()))
+        Err(format!("{}: {e}", program.display()))
     }
     #[cfg(not(unix))]
     {
-        let _ = name;
+        let _ = started_as;
         match command.status() {
-            Ok(status) => ExitCode::from(status.code().and_then(|c| u8::try_from(c).ok()).unwrap_or(1)),
-            Err(e) => missing(&format!("{}: {e}", program.display())),
+            Ok(status) => Ok(ExitCode::from(status.code().and_then(|c| u8::try_from(c).ok()).unwrap_or(1))),
+            Err(e) => Err(format!("{}: {e}", program.display())),
         }
     }
 }
@@ -110,7 +136,7 @@ pub fn start_window(args: &[OsString]) -> Result<std::process::Child, String> {
     command.spawn().map_err(|e| format!("{}: {e}", program.display()))
 }
 
-/// Replaces the window program's process with the light tray (`gatehouse --hidden`, beside it), keeping the
+/// Replaces the window program's process with the light tray (`gatehouse-cli --hidden`, beside it), keeping the
 /// config choice of `args` (the window's own command line, program first). Returns only when that failed.
 #[cfg(unix)]
 pub fn become_light_tray(args: &[OsString]) -> std::io::Error {
@@ -133,12 +159,4 @@ pub fn become_light_tray(args: &[OsString]) -> std::io::Error {
 /// When this program's own path is unknown.
 pub fn beside(name: &str) -> std::io::Result<PathBuf> {
     Ok(std::env::current_exe()?.with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX)))
-}
-
-fn missing(detail: &str) -> ExitCode {
-    crate::say!(
-        "gatehouse: error[no_window]: Gatehouse's window couldn't be started ({detail}). Reinstall Gatehouse; the \
-         command line (gatehouse --help) works without it."
-    );
-    ExitCode::FAILURE
 }

@@ -78,6 +78,10 @@ enum Command {
         /// A token with only these of the profile's scopes, space-separated (RFC 6749 §6).
         #[arg(long, value_name = "SCOPES")]
         scope: Option<String>,
+        /// Don't ask a running Gatehouse's agent: `gatehouse` asked it already, and hands the command over with
+        /// this after the agent couldn't give the token (see [`crate::front`]), so that it isn't asked twice.
+        #[arg(long = token::AGENT_ASKED, hide = true)]
+        agent_asked: bool,
     },
     /// Show the programs the running Gatehouse asked about, and what was decided for each profile.
     Programs {
@@ -188,14 +192,17 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
     runtime.shutdown_background();
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            let code = fail(&e);
-            if let Some(step) = next_step(&e, profile.as_deref()) {
-                say!("gatehouse: {step}");
-            }
-            code
-        }
+        Err(e) => failed(&e, profile.as_deref()),
     }
+}
+
+/// Prints `error` to stderr with what to run next (for `profile`), and returns its exit code.
+pub(crate) fn failed(error: &Error, profile: Option<&str>) -> ExitCode {
+    let code = fail(error);
+    if let Some(step) = next_step(error, profile) {
+        say!("gatehouse: {step}");
+    }
+    code
 }
 
 /// Said when the entry a sign-out was to remove changed before it could: another Gatehouse signed in meanwhile.
@@ -236,14 +243,14 @@ async fn execute(cli: Cli) -> Result<(), Error> {
     let explicit = cli.config.clone();
     // A running Gatehouse has the config read and the session at hand: its agent is asked before anything is read
     // here, so that a program's token costs a process start and one exchange over the socket.
-    if let Command::Token { profile, min_ttl, resource, scope } = &cli.command {
+    if let Command::Token { profile, min_ttl, resource, scope, agent_asked: false } = &cli.command {
         let asked = token::Asked {
             profile: profile.clone(),
             resource: resource.clone(),
             scope: scope.clone(),
             min_ttl: *min_ttl,
         };
-        if token::through_agent(Installation::config_file_for(explicit.clone()), &asked).await? {
+        if token::through_agent(Installation::config_file_for(explicit.clone()), &asked)? {
             return Ok(());
         }
     }
@@ -256,7 +263,7 @@ async fn execute(cli: Cli) -> Result<(), Error> {
     let config = installation.configs();
     match cli.command {
         Command::Status { json } => status(&installation, config, json).await,
-        Command::Token { profile, min_ttl, resource, scope } => {
+        Command::Token { profile, min_ttl, resource, scope, .. } => {
             let asked = token::Asked { profile, resource, scope, min_ttl };
             token::token(&installation, &config, asked).await
         }
@@ -628,7 +635,7 @@ mod credential;
 mod log;
 mod programs;
 mod status;
-mod token;
+pub(crate) mod token;
 
 use credential::credential;
 use status::status;

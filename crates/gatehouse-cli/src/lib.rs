@@ -1,4 +1,5 @@
-//! The `gatehouse` program: its command line, its light tray, and its way to the window.
+//! Gatehouse's command line, its light tray, and its way to the window: the programs `gatehouse` ([`front`]) and
+//! `gatehouse-cli` ([`main`]).
 //!
 //! `gatehouse status`, `token`, `sign-in`, `sign-out` and `credential` run here, over `gatehouse-core`, and load
 //! no window toolkit: git calls the credential helper on every fetch, and shell prompts call `token` all the
@@ -21,7 +22,27 @@ use gatehouse_app::launch::Launch;
 
 pub use commands::{exit_code, is_cli, run, terminal_safe};
 
-/// The `gatehouse` program: runs the command line in `std::env::args_os()`, or hands everything to the window.
+/// `gatehouse`, the program people and other programs start. It answers `gatehouse token` from a running
+/// Gatehouse's agent itself, and hands everything else, in place (`exec`), to `gatehouse-cli` (the command
+/// line's [`main`]): a program's token then costs the start of a small program and one exchange over the
+/// agent's socket, not the start of the whole command line. A `token` the agent couldn't give goes on to
+/// `gatehouse-cli` too, told not to ask the agent again.
+pub fn front() -> ExitCode {
+    gatehouse_app::no_core_dumps();
+    let mut args: Vec<OsString> = std::env::args_os().collect();
+    if let Some((config, asked)) = commands::token::plain(&args) {
+        let config = gatehouse_app::Installation::config_file_for(config);
+        match commands::token::through_agent(config, &asked) {
+            Ok(true) => return ExitCode::SUCCESS,
+            Ok(false) => args.push(format!("--{}", commands::token::AGENT_ASKED).into()),
+            Err(e) => return commands::failed(&e, asked.profile.as_deref()),
+        }
+    }
+    handover::become_command_line(args)
+}
+
+/// `gatehouse-cli`: runs the command line in `std::env::args_os()`, or the light tray, or hands everything to
+/// the window.
 pub fn main() -> ExitCode {
     gatehouse_app::no_core_dumps();
     let args: Vec<OsString> = std::env::args_os().collect();

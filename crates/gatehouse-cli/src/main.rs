@@ -1,6 +1,5 @@
-//! `gatehouse`: the command line, which loads no window toolkit, or (with `--hidden`) the light tray, or (with no
-//! command, or a sign-in link) the window program, `gatehouse-window`, which takes this process's place.
+//! `gatehouse`: a token from the running Gatehouse's agent, or else, in this process's place, `gatehouse-cli`.
 
 fn main() -> std::process::ExitCode {
-    gatehouse_cli::main()
+    gatehouse_cli::front()
 }

@@ -145,7 +145,7 @@ pub fn app_processes() -> Vec<u32> {
         std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| {
             let name = exe.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let name = name.strip_suffix(" (deleted)").unwrap_or(&name);
-            name == "gatehouse" || name == "gatehouse-window"
+            matches!(name, "gatehouse" | "gatehouse-cli" | "gatehouse-window")
         })
     })
 }

@@ -95,6 +95,19 @@ async fn the_running_gatehouse_hands_out_tokens_and_stands_up_to_bad_callers() {
     let narrowed = handouts.iter().find(|h| h["resource"] == format!("{issuer}/api/a")).unwrap();
     assert_eq!(narrowed["program"].as_str(), binary.to_str(), "{narrowed}");
     assert_eq!(narrowed["outcome"], "renewed");
+    // A token the agent doesn't give (a resource the profile doesn't list) goes on to `gatehouse-cli`, which says
+    // why in its own words, without asking the agent again: the agent's one entry names `gatehouse`, and none
+    // names `gatehouse-cli`.
+    let elsewhere = "https://elsewhere.example/api";
+    let unlisted = token_without_keychain(&config, &["--resource", elsewhere]).await;
+    assert_eq!(unlisted.code, 4, "{unlisted:?}");
+    assert!(unlisted.stderr.contains("error[resource_not_listed]"), "{}", unlisted.stderr);
+    let log = gatehouse(&config, &["log", "--profile", &profile_of(name), "--json"]).await;
+    let handouts: Vec<serde_json::Value> = log.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let asked: Vec<&serde_json::Value> = handouts.iter().filter(|h| h["resource"] == elsewhere).collect();
+    let by = |program: &Path| asked.iter().filter(|h| h["program"].as_str() == program.to_str()).count();
+    assert_eq!(by(&binary), 1, "{asked:?}");
+    assert_eq!(by(&desktop::command_binary().canonicalize().unwrap()), 0, "{asked:?}");
     // git, through `gatehouse credential`, is answered by the agent too: for the account git names, and for no
     // other.
     let no_keychain = harness::cli::no_keychain();

@@ -223,9 +223,10 @@ async fn sign_in_prints_the_link_and_takes_the_redirect_pasted_back() {
 }
 
 /// `gatehouse status`, `token`, `credential`, `sign-in` (loopback and device) and `sign-out` run without GTK or
-/// WebKitGTK: the program they run has neither among its libraries (`ldd`), the dynamic loader loads neither
-/// into any of them, at start or later (`LD_DEBUG=libs`), and a sign-in waiting for its browser has neither
-/// mapped (`/proc/PID/maps`). The window program, which `gatehouse` hands everything else to, has them all.
+/// WebKitGTK: the programs they run (`gatehouse`, and `gatehouse-cli` it hands over to) have neither among their
+/// libraries (`ldd`), the dynamic loader loads neither into any of them, at start or later (`LD_DEBUG=libs`),
+/// and a sign-in waiting for its browser has neither mapped (`/proc/PID/maps`). The window program, which
+/// `gatehouse-cli` hands everything else to, has them all.
 #[tokio::test]
 async fn the_command_line_loads_no_window_toolkit() {
     let ldd = |binary: std::path::PathBuf| {
@@ -237,9 +238,11 @@ async fn the_command_line_loads_no_window_toolkit() {
     for lib in ["libgtk-", "libwebkit2gtk"] {
         assert!(window.contains(lib), "the window program links {lib}:\n{window}");
     }
-    let command_line = ldd(harness::desktop::app_binary());
-    assert!(command_line.contains("libc.so"), "{command_line}");
-    assert_eq!(desktop::toolkit_in(&command_line), Vec::<&str>::new(), "gatehouse links no window toolkit");
+    for program in [harness::desktop::app_binary(), harness::desktop::command_binary()] {
+        let command_line = ldd(program.clone());
+        assert!(command_line.contains("libc.so"), "{command_line}");
+        assert_eq!(desktop::toolkit_in(&command_line), Vec::<&str>::new(), "{} links no toolkit", program.display());
+    }
 
     let (idp, config) = signed_in("no-toolkit").await;
     let profile = profile_of("no-toolkit");

@@ -189,8 +189,8 @@ pub type Window = Box<dyn Fn(Option<&Question>) -> bool + Send + Sync>;
 /// What the agent asks before it hands out a token: whether the person let this program have this profile's.
 pub struct Consent {
     decisions: Decisions,
-    /// Gatehouse's own command-line program (`gatehouse`), allowed by default.
-    own_commands: Option<PathBuf>,
+    /// Gatehouse's own command-line programs (`gatehouse`, `gatehouse-cli`), allowed by default.
+    own_commands: Vec<PathBuf>,
     /// One question at a time: a second caller of the same program finds the first's answer.
     asking: tokio::sync::Mutex<()>,
     waiting: tokio::sync::Semaphore,
@@ -205,10 +205,10 @@ pub struct Consent {
 
 impl Consent {
     /// Decisions kept in `decisions`, asked for within `patience`, with `own_commands` allowed by default.
-    pub fn new(decisions: Decisions, own_commands: Option<PathBuf>, patience: Duration) -> Consent {
+    pub fn new(decisions: Decisions, own_commands: Vec<PathBuf>, patience: Duration) -> Consent {
         Consent {
             decisions,
-            own_commands: own_commands.map(|p| p.canonicalize().unwrap_or(p)),
+            own_commands: own_commands.into_iter().map(|p| p.canonicalize().unwrap_or(p)).collect(),
             asking: tokio::sync::Mutex::new(()),
             waiting: tokio::sync::Semaphore::new(MAX_WAITING),
             patience,
@@ -292,7 +292,7 @@ impl Consent {
         trust_own: bool,
         detail: &str,
     ) -> Result<(), super::Refusal> {
-        let own = caller.program.is_some() && caller.program == self.own_commands;
+        let own = caller.program.as_ref().is_some_and(|program| self.own_commands.contains(program));
         if own && trust_own {
             tracing::info!(profile, "one of Gatehouse's own commands, allowed");
             return Ok(());
@@ -520,7 +520,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("gatehouse-window-question-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let decisions = Decisions::at(dir.join("programs.json"));
-        let consent = std::sync::Arc::new(Consent::new(decisions.clone(), None, Duration::from_secs(3600)));
+        let consent = std::sync::Arc::new(Consent::new(decisions.clone(), Vec::new(), Duration::from_secs(3600)));
         let shown: std::sync::Arc<std::sync::Mutex<Vec<Option<Question>>>> = std::sync::Arc::default();
         let seen = std::sync::Arc::clone(&shown);
         consent.ask_in(Box::new(move |question| {

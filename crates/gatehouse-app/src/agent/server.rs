@@ -3,6 +3,7 @@
 use std::os::unix::fs::{FileTypeExt as _, PermissionsExt as _};
 use std::sync::Arc;
 
+use tokio::io::AsyncWriteExt as _;
 use tokio::net::UnixListener;
 use tokio::sync::Semaphore;
 use url::Url;

@@ -67,7 +67,7 @@ pub(super) async fn credential(
         // An erase with no password has nothing to mark; an account other than the one named is no answer
         // there, and none here either.
         if operation != "erase" || request.spent.is_some() {
-            if let Some((token, expires_at)) = from_agent(&request).await? {
+            if let Some((token, expires_at)) = from_agent(&request)? {
                 // git's erase wants no answer: the agent has marked its token spent and renewed the session.
                 if operation == "erase" {
                     return Ok(());

@@ -108,3 +108,51 @@ fn every_error_has_its_documented_exit_code() {
     }
     assert_eq!(kinds.len(), all.len(), "each variant once");
 }
+
+/// `gatehouse` answers `token` itself only in the forms it reads (see [`token::plain`]), and reads each as clap
+/// does in `gatehouse-cli`; every other form is left to clap, even one clap takes.
+#[test]
+fn the_front_reads_token_as_clap_does_or_leaves_it() {
+    let taken = [
+        vec!["token"],
+        vec!["--config", "/c.toml", "token", "--profile", "work"],
+        vec!["token", "--config=/c.toml", "--min-ttl", "300", "--scope", "read write"],
+        vec!["token", "--resource=https://api.example/v1", "--profile=work", "--min-ttl=0"],
+    ];
+    for list in taken {
+        let argv = args(&[&["gatehouse"][..], &list].concat());
+        let (config, asked) = token::plain(&argv).unwrap_or_else(|| panic!("{list:?} is left to clap"));
+        let cli = Cli::try_parse_from(&argv).unwrap();
+        let Command::Token { profile, min_ttl, resource, scope, agent_asked } = cli.command else { panic!() };
+        assert_eq!(config, cli.config, "{list:?}");
+        assert_eq!((asked.profile, asked.min_ttl, asked.resource, asked.scope), (profile, min_ttl, resource, scope));
+        assert!(!agent_asked);
+    }
+    let left = [
+        vec![],
+        vec!["status"],
+        vec!["token", "--help"],
+        vec!["token", "--profile"],
+        vec!["token", "--profile", "a", "--profile", "b"],
+        vec!["token", "--profile", "-x"],
+        vec!["token", "--profile="],
+        vec!["token", "--min-ttl", "+5"],
+        vec!["token", "--min-ttl", "99999999999999999999999"],
+        vec!["token", "--resource", "not a url"],
+        vec!["token", "--agent-asked"],
+        vec!["token", "token"],
+        vec!["token", "--", "--profile"],
+        vec!["--profile", "work", "token"],
+        vec!["--config", "token"],
+    ];
+    for list in left {
+        assert!(token::plain(&args(&[&["gatehouse"][..], &list].concat())).is_none(), "{list:?} is taken");
+    }
+    // Text that isn't UTF-8 is clap's to say something about.
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStringExt as _;
+        let odd = vec!["gatehouse".into(), "token".into(), "--profile".into(), OsString::from_vec(vec![0xff])];
+        assert!(token::plain(&odd).is_none());
+    }
+}

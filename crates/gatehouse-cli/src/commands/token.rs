@@ -9,7 +9,7 @@ use gatehouse_core::tokens::Narrowing;
 use super::*;
 
 /// What `gatehouse token` was asked for.
-pub(super) struct Asked {
+pub(crate) struct Asked {
     pub profile: Option<String>,
     pub resource: Option<url::Url>,
     pub scope: Option<String>,
@@ -20,7 +20,7 @@ pub(super) struct Asked {
 ///
 /// # Errors
 /// As [`from_agent`].
-pub(super) async fn through_agent(config_file: Option<std::path::PathBuf>, asked: &Asked) -> Result<bool, Error> {
+pub(crate) fn through_agent(config_file: Option<std::path::PathBuf>, asked: &Asked) -> Result<bool, Error> {
     let request = agent::Request {
         profile: asked.profile.clone(),
         resource: asked.resource.as_ref().map(url::Url::to_string),
@@ -31,10 +31,59 @@ pub(super) async fn through_agent(config_file: Option<std::path::PathBuf>, asked
         ..agent::Request::default()
     };
     // The agent records what it hands out itself.
-    let Some((token, _)) = from_agent(&request).await? else { return Ok(false) };
+    let Some((token, _)) = from_agent(&request)? else { return Ok(false) };
     out(&[&token])?;
     Ok(true)
 }
+
+/// `gatehouse token` in its plain forms (`--config`, `--profile`, `--min-ttl`, `--resource` and `--scope`, each
+/// at most once, as `--name value` or `--name=value`): the config file named, if any, and what was asked for.
+/// `None` for anything else (help, a flag or value it doesn't know, text that isn't UTF-8), which is left to
+/// clap's parser and its words, in `gatehouse-cli`.
+pub(crate) fn plain(args: &[std::ffi::OsString]) -> Option<(Option<std::path::PathBuf>, Asked)> {
+    let mut args = args.iter().skip(1).map(|arg| arg.to_str());
+    let mut command = false;
+    let [mut config, mut profile, mut min_ttl, mut resource, mut scope] = [None, None, None, None, None];
+    while let Some(arg) = args.next() {
+        let arg = arg?;
+        if arg == "token" && !command {
+            command = true;
+            continue;
+        }
+        let (name, value) = match arg.split_once('=') {
+            Some((name, value)) => (name, value),
+            None => (arg, args.next()??),
+        };
+        let slot = match name {
+            "--config" => &mut config,
+            "--profile" if command => &mut profile,
+            "--min-ttl" if command => &mut min_ttl,
+            "--resource" if command => &mut resource,
+            "--scope" if command => &mut scope,
+            _ => return None,
+        };
+        // A repeated flag, an empty value or one that looks like a flag: clap's to judge.
+        if slot.is_some() || value.is_empty() || value.starts_with('-') {
+            return None;
+        }
+        *slot = Some(value);
+    }
+    let min_ttl = match min_ttl {
+        Some(secs) if secs.bytes().all(|b| b.is_ascii_digit()) => secs.parse().ok()?,
+        Some(_) => return None,
+        None => 60,
+    };
+    let asked = Asked {
+        profile: profile.map(str::to_owned),
+        resource: resource.map(url::Url::parse).transpose().ok()?,
+        scope: scope.map(str::to_owned),
+        min_ttl,
+    };
+    command.then(|| (config.map(std::path::PathBuf::from), asked))
+}
+
+/// The hidden flag with which `gatehouse` hands `token` over once the agent couldn't give the token.
+pub(crate) const AGENT_ASKED: &str = "agent-asked";
 
 /// What `gatehouse token` calls itself, to the agent and in the handout log.
 const CALLER: &str = "gatehouse token";
@@ -85,9 +134,9 @@ pub(super) fn config_path(config_file: Option<std::path::PathBuf>) -> Option<std
 /// [`Error::ProgramRefused`] when the agent refused this program the profile's tokens, or could not say (busy,
 /// or no answer: a question may have been pending): that is final, and not worked around by reading the
 /// keychain here.
-pub(super) async fn from_agent(request: &agent::Request) -> Result<Option<(String, Option<u64>)>, Error> {
+pub(super) fn from_agent(request: &agent::Request) -> Result<Option<(String, Option<u64>)>, Error> {
     let Some(socket) = agent::socket_path() else { return Ok(None) };
-    match agent::ask(&socket, request).await {
+    match agent::ask(&socket, request) {
         Some(agent::Answer::Token { token, expires_at }) => Ok(Some((token, expires_at))),
         Some(agent::Answer::Refused { error }) => {
             // A question about this program may be why: consent is never gone around.

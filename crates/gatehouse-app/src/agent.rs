@@ -155,7 +155,7 @@ pub fn ask(socket: &Path, request: &Request) -> Option<Answer> {
     const SEND: Duration = Duration::from_secs(2);
     // Longer than the person is given to answer the question about the program, and a renewal after it.
     const ANSWER: Duration = Duration::from_secs(CONSENT_PATIENCE.as_secs() + 60);
-    let mut stream = std::os::unix::net::UnixStream::connect(socket).ok()?;
+    let mut stream = connect(socket, SEND).ok()?;
     let mut line = serde_json::to_vec(request).ok()?;
     line.push(b'\n');
     let silent = || Answer::Refused {
@@ -166,7 +166,8 @@ pub fn ask(socket: &Path, request: &Request) -> Option<Answer> {
                 .to_owned(),
         },
     };
-    if stream.set_write_timeout(Some(SEND)).and_then(|()| stream.write_all(&line)).is_err() {
+    // Within the send timeout `connect` set.
+    if stream.write_all(&line).is_err() {
         return Some(silent());
     }
     let Ok(Some(answer)) = read_line_by(&mut stream, MAX_ANSWER, std::time::Instant::now() + ANSWER) else {
@@ -177,6 +178,19 @@ pub fn ask(socket: &Path, request: &Request) -> Option<Answer> {
         Ok(answer) => Some(answer),
         Err(_) => Some(silent()),
     }
+}
+
+/// A connection to the socket at `path`, given up on after `patience`: an agent that stopped accepting (its queue
+/// full) mustn't hold the caller forever. (Linux bounds a Unix socket's `connect` by its send timeout.)
+///
+/// # Errors
+/// Nothing listens there, or not in time.
+fn connect(path: &Path, patience: Duration) -> std::io::Result<std::os::unix::net::UnixStream> {
+    use rustix::net::{sockopt, AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+    let socket = rustix::net::socket_with(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
+    sockopt::set_socket_timeout(&socket, sockopt::Timeout::Send, Some(patience))?;
+    rustix::net::connect(&socket, &SocketAddrUnix::new(path)?)?;
+    Ok(std::os::unix::net::UnixStream::from(socket))
 }
 
 /// Reads one line of at most `limit` bytes (without its `\n`) before `deadline`, blocking; `None` when the
@@ -190,7 +204,7 @@ fn read_line_by(
     limit: usize,
     deadline: std::time::Instant,
 ) -> std::io::Result<Option<Vec<u8>>> {
-    use std::io::Read as _;
+    use std::io::{ErrorKind, Read as _};
     let mut line = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
@@ -202,7 +216,10 @@ fn read_line_by(
         let read = match stream.read(&mut chunk) {
             Ok(0) => return Ok(None),
             Ok(read) => read,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            // A read timeout is `WouldBlock` on Linux: the deadline, checked above, says it.
+            Err(e) if matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                continue
+            }
             Err(e) => return Err(e),
         };
         let end = chunk[..read].iter().position(|&b| b == b'\n');
@@ -297,6 +314,36 @@ mod tests {
         let answer = ask(&socket, &Request::default());
         assert!(matches!(answer, Some(Answer::Refused { ref error }) if error.kind == NO_ANSWER), "{answer:?}");
         server.join().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// An agent whose queue of connections is full (it stopped accepting) is given up on, not waited for.
+    #[test]
+    fn a_connection_nobody_accepts_is_given_up_on() {
+        use rustix::net::{AddressFamily, SocketAddrUnix, SocketType};
+        let dir = std::env::temp_dir().join(format!("gatehouse-agent-full-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("agent.sock");
+        let listener = rustix::net::socket(AddressFamily::UNIX, SocketType::STREAM, None).unwrap();
+        rustix::net::bind(&listener, &SocketAddrUnix::new(&path).unwrap()).unwrap();
+        rustix::net::listen(&listener, 0).unwrap();
+        let (done, ended) = std::sync::mpsc::channel();
+        let connecting = path.clone();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            let refused = loop {
+                match connect(&connecting, Duration::from_millis(100)) {
+                    Ok(stream) if held.len() < 8 => held.push(stream),
+                    Ok(_) => break None,
+                    Err(e) => break Some(e.kind()),
+                }
+            };
+            let _ = done.send(refused);
+        });
+        let refused = ended.recv_timeout(Duration::from_secs(30)).expect("a connect waited past its patience");
+        assert_eq!(refused, Some(std::io::ErrorKind::WouldBlock), "the queue filled, and the next was refused");
+        drop(listener);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -61,8 +61,9 @@ pub fn switch(enabled: bool) -> io::Result<()> {
     set(enabled, &program()?)
 }
 
-/// The `gatehouse` program beside the running one (the window program or `gatehouse` itself): the autostart entry
-/// starts it, not the window, so a login start loads no window toolkit.
+/// The `gatehouse` program beside the running one (the window program or `gatehouse-cli`): the autostart entry
+/// starts it, not the window, and it hands `--hidden` to `gatehouse-cli`, so a login start loads no window
+/// toolkit.
 ///
 /// # Errors
 /// When this program's own path is unknown.

@@ -84,7 +84,8 @@ pub fn become_command_line(args: Vec<OsString>) -> ExitCode {
 }
 
 /// Replaces this process with the program `name` beside it (on Unix; elsewhere runs it and waits), keeping the
-/// name it was started by, so that the window's class and the process name stay `gatehouse`.
+/// name it was started by as `argv[0]`, so that the window's class and the command line's messages still say
+/// `gatehouse` (`ps` shows the program's own file name).
 ///
 /// # Errors
 /// Why it couldn't be started, with its path.

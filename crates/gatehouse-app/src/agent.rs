@@ -71,8 +71,12 @@ pub struct Request {
     pub spent: Option<String>,
 }
 
+/// How long a token must stay valid, in seconds, when the caller doesn't say: `gatehouse token`'s `--min-ttl`,
+/// the request's `min_ttl`, and git's credential.
+pub const DEFAULT_MIN_TTL: u64 = 60;
+
 fn default_min_ttl() -> u64 {
-    60
+    DEFAULT_MIN_TTL
 }
 
 /// The agent's answer: a token, or why not.

@@ -70,7 +70,7 @@ enum Command {
         #[arg(long, value_name = "NAME")]
         profile: Option<String>,
         /// Renew the token if it expires within this many seconds.
-        #[arg(long, value_name = "SECS", default_value_t = 60)]
+        #[arg(long, value_name = "SECS", default_value_t = gatehouse_app::agent::DEFAULT_MIN_TTL)]
         min_ttl: u64,
         /// A token for this resource only (RFC 8707), one of the profile's `resources`.
         #[arg(long, value_name = "URL")]

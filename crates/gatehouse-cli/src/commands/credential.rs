@@ -54,7 +54,7 @@ pub(super) async fn credential(
         let spent = asked.get("password").filter(|p| !p.is_empty());
         let request = agent::Request {
             profile: Some(config.profile.clone()),
-            min_ttl: 60,
+            min_ttl: agent::DEFAULT_MIN_TTL,
             caller: Some("gatehouse credential".to_owned()),
             config: config_path(installation.config_file.clone()),
             account: named.map(str::to_owned),
@@ -103,7 +103,7 @@ pub(super) async fn credential(
         return Ok(());
     }
     let Some((service, username, _)) = matching.pop() else { return Ok(()) };
-    let token = service.access_token(Duration::from_secs(60)).await?;
+    let token = service.access_token(Duration::from_secs(agent::DEFAULT_MIN_TTL)).await?;
     answer(&username, token.secret(), service.view().expires_at)
 }
 

@@ -71,7 +71,7 @@ pub(crate) fn plain(args: &[std::ffi::OsString]) -> Option<(Option<std::path::Pa
     let min_ttl = match min_ttl {
         Some(secs) if secs.bytes().all(|b| b.is_ascii_digit()) => secs.parse().ok()?,
         Some(_) => return None,
-        None => 60,
+        None => agent::DEFAULT_MIN_TTL,
     };
     let asked = Asked {
         profile: profile.map(str::to_owned),

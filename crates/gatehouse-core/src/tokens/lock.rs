@@ -103,8 +103,9 @@ pub fn lock_dir(service: &str) -> Option<PathBuf> {
     #[cfg(target_os = "linux")]
     {
         let uid = crate::os::current_uid();
-        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-        choose_dir(service, uid, Path::new(&format!("/run/user/{uid}")), Path::new("/tmp"), &passwd)
+        // Read only where the runtime directory isn't the user's: every `gatehouse token` finds its agent here.
+        let passwd = || std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        choose_dir(service, uid, Path::new(&format!("/run/user/{uid}")), Path::new("/tmp"), passwd)
     }
     #[cfg(not(target_os = "linux"))]
     {
@@ -113,15 +114,15 @@ pub fn lock_dir(service: &str) -> Option<PathBuf> {
 }
 
 /// [`lock_dir`]'s choice for `uid`, given where its runtime directory and the shared temporary directory are and
-/// the user database's text (`/etc/passwd`).
+/// the user database's text (`/etc/passwd`), read only when the runtime directory won't do.
 #[cfg(target_os = "linux")]
-fn choose_dir(service: &str, uid: u32, runtime: &Path, tmp: &Path, passwd: &str) -> Option<PathBuf> {
+fn choose_dir(service: &str, uid: u32, runtime: &Path, tmp: &Path, passwd: impl FnOnce() -> String) -> Option<PathBuf> {
     use std::os::unix::fs::MetadataExt;
     if std::fs::symlink_metadata(runtime).is_ok_and(|meta| meta.is_dir() && meta.uid() == uid) {
         return Some(runtime.join(service).join("locks"));
     }
     // A place in the user's home, found by uid (never `HOME`), that nobody else can make.
-    let home = passwd
+    let home = passwd()
         .lines()
         .find_map(|line| {
             let fields: Vec<&str> = line.split(':').collect();
@@ -344,7 +345,7 @@ mod tests {
         let home = root.join("home-me");
         let passwd =
             format!("someone:x:{}:1:,,,:/home/someone:/bin/sh\nme:x:{uid}:1:Me:{}:/bin/sh\n", uid + 1, home.display());
-        let choose = || choose_dir("com.example.test", uid, &runtime, &tmp, &passwd);
+        let choose = || choose_dir("com.example.test", uid, &runtime, &tmp, || passwd.clone());
 
         // No runtime directory: the shared temporary directory, by uid.
         let shared = tmp.join(format!("com.example.test-{uid}"));
@@ -358,7 +359,7 @@ mod tests {
         let at_home = home.join(".local/state/com.example.test");
         assert_eq!(choose(), Some(at_home.join("locks")));
         // With no entry for the uid there is no place: refused rather than guessed.
-        assert_eq!(choose_dir("com.example.test", uid, &runtime, &tmp, ""), None);
+        assert_eq!(choose_dir("com.example.test", uid, &runtime, &tmp, String::new), None);
         // Once the place at home is in use, it stays the place, even when `/tmp`'s name is free again.
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&at_home).unwrap();
         std::fs::set_permissions(home.join(".local"), std::fs::Permissions::from_mode(0o700)).unwrap();
